@@ -1,0 +1,320 @@
+//! An application: services plus the transactions (DAGs of services) clients may submit. `App::build`
+//! runs the bootstrap checks and compiles the DAGs into routing tables; a failing check names the
+//! offending service, handler, event or transaction.
+
+use crate::error::BootstrapError;
+use crate::service::Service;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// A multi-service transaction: the entry service and its input event, then the services the
+/// events flow through, each named with the event it consumes there.
+#[derive(Clone, Debug)]
+pub struct TransactionDef {
+    pub(crate) name: String,
+    pub(crate) nodes: Vec<(String, String)>,
+}
+
+impl TransactionDef {
+    /// A transaction whose input event `event` enters at `service`.
+    pub fn new(name: &str, service: &str, event: &str) -> Self {
+        TransactionDef {
+            name: name.to_string(),
+            nodes: vec![(service.to_string(), event.to_string())],
+        }
+    }
+
+    /// The transaction continues at `service`, which consumes `event` (emitted by an earlier node).
+    pub fn then(mut self, service: &str, event: &str) -> Self {
+        self.nodes.push((service.to_string(), event.to_string()));
+        self
+    }
+}
+
+/// A DAG node compiled for routing.
+#[derive(Clone, Debug)]
+pub(crate) struct DagNode {
+    pub service: usize,
+    pub handler: usize,
+    /// Nodes that consume this node's output event.
+    pub children: Vec<usize>,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Dag {
+    pub name: Arc<str>,
+    pub nodes: Vec<DagNode>,
+}
+
+impl Dag {
+    pub fn participants(&self) -> impl Iterator<Item = usize> + '_ {
+        self.nodes.iter().map(|n| n.service)
+    }
+}
+
+/// A checked application, ready to run embedded, distributed, or in serial replay.
+#[derive(Clone)]
+pub struct App {
+    pub(crate) services: Vec<Service>,
+    pub(crate) dags: Vec<Dag>,
+    pub(crate) dag_by_name: HashMap<String, usize>,
+}
+
+/// Collects services and transactions, then checks them.
+#[derive(Default)]
+pub struct AppBuilder {
+    services: Vec<Service>,
+    transactions: Vec<TransactionDef>,
+}
+
+impl App {
+    pub fn builder() -> AppBuilder {
+        AppBuilder::default()
+    }
+
+    pub fn service_names(&self) -> impl Iterator<Item = &str> {
+        self.services.iter().map(|s| s.name.as_str())
+    }
+
+    pub fn transaction_names(&self) -> impl Iterator<Item = &str> {
+        self.dags.iter().map(|d| &*d.name)
+    }
+
+    pub(crate) fn service_index(&self, name: &str) -> Option<usize> {
+        self.services.iter().position(|s| s.name == name)
+    }
+}
+
+impl AppBuilder {
+    pub fn service(mut self, service: Service) -> Self {
+        self.services.push(service);
+        self
+    }
+
+    pub fn transaction(mut self, def: TransactionDef) -> Self {
+        self.transactions.push(def);
+        self
+    }
+
+    /// Runs every bootstrap check and compiles the DAGs.
+    pub fn build(self) -> Result<App, BootstrapError> {
+        let fail = |m: String| Err(BootstrapError(m));
+        let services = self.services;
+        let mut by_name = HashMap::new();
+        for (i, s) in services.iter().enumerate() {
+            if s.name.is_empty() {
+                return fail("a service has an empty name".into());
+            }
+            if by_name.insert(s.name.clone(), i).is_some() {
+                return fail(format!("service `{}` is declared twice", s.name));
+            }
+            check_service(s)?;
+        }
+        check_events(&services)?;
+        check_replicas(&services, &by_name)?;
+        let mut dags = Vec::new();
+        let mut dag_by_name = HashMap::new();
+        for def in &self.transactions {
+            if dag_by_name.insert(def.name.clone(), dags.len()).is_some() {
+                return fail(format!("transaction `{}` is declared twice", def.name));
+            }
+            dags.push(compile_dag(def, &services, &by_name)?);
+        }
+        Ok(App {
+            services,
+            dags,
+            dag_by_name,
+        })
+    }
+}
+
+fn check_service(s: &Service) -> Result<(), BootstrapError> {
+    let fail = |m: String| Err(BootstrapError(format!("service `{}`: {m}", s.name)));
+    if let Some(p) = s.problems.first() {
+        return fail(p.clone());
+    }
+    let store = s.build_store().map_err(BootstrapError)?;
+    let mut inbound = BTreeSet::new();
+    for h in &s.handlers {
+        if !inbound.insert(h.inbound.as_str()) {
+            return fail(format!("two handlers consume event `{}`", h.inbound));
+        }
+        if h.outbound() == Some(h.inbound.as_str()) {
+            return fail(format!(
+                "handler for `{}` emits its own input event",
+                h.inbound
+            ));
+        }
+        if h.outbound() == Some("") {
+            return fail(format!(
+                "handler for `{}` emits an event with an empty name",
+                h.inbound
+            ));
+        }
+        for t in &h.replicates {
+            match store.table_by_name(t) {
+                None => {
+                    return fail(format!(
+                        "handler for `{}` replicates unknown table `{t}`",
+                        h.inbound
+                    ));
+                }
+                Some(table) if table.replica_of().is_none() => {
+                    return fail(format!(
+                        "handler for `{}` declares replicating `{t}`, which is not a replica table",
+                        h.inbound
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    let mut queries = BTreeSet::new();
+    for q in &s.queries {
+        if !queries.insert(q.name.as_str()) {
+            return fail(format!("query `{}` declared twice", q.name));
+        }
+    }
+    Ok(())
+}
+
+/// Each event has one producer, and producer and consumers agree on its type.
+fn check_events(services: &[Service]) -> Result<(), BootstrapError> {
+    let mut producers: HashMap<&str, (&str, std::any::TypeId, &str)> = HashMap::new();
+    for s in services {
+        for h in &s.handlers {
+            if let Some((ev, ty, tyname)) = &h.outbound
+                && let Some((other, _, _)) = producers.insert(ev, (&s.name, *ty, tyname))
+            {
+                return Err(BootstrapError(format!(
+                    "event `{ev}` has two producers: service `{other}` and service `{}`",
+                    s.name
+                )));
+            }
+        }
+    }
+    for s in services {
+        for h in &s.handlers {
+            if let Some((producer, ty, tyname)) = producers.get(h.inbound.as_str())
+                && *ty != h.inbound_type.0
+            {
+                return Err(BootstrapError(format!(
+                    "event `{}`: service `{producer}` emits {tyname} but service `{}` expects {}",
+                    h.inbound, s.name, h.inbound_type.1
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A replica names an existing source table of another service, copies only its columns, and is
+/// maintained by a handler that consumes an event produced by the source service.
+fn check_replicas(
+    services: &[Service],
+    by_name: &HashMap<String, usize>,
+) -> Result<(), BootstrapError> {
+    for s in services {
+        let store = s.build_store().map_err(BootstrapError)?;
+        for table in store.tables() {
+            let Some((src_service, src_table)) = table.replica_of() else {
+                continue;
+            };
+            let fail = |m: String| {
+                Err(BootstrapError(format!(
+                    "service `{}`: replica table `{}`: {m}",
+                    s.name,
+                    table.name()
+                )))
+            };
+            let Some(&src) = by_name.get(src_service) else {
+                return fail(format!("source service `{src_service}` does not exist"));
+            };
+            if src_service == &s.name {
+                return fail("a replica must copy another service's table".into());
+            }
+            let src_store = services[src].build_store().map_err(BootstrapError)?;
+            let Some(source) = src_store.table_by_name(src_table) else {
+                return fail(format!(
+                    "service `{src_service}` has no table `{src_table}`"
+                ));
+            };
+            let source_columns = source.columns();
+            if let Some(c) = table.columns().iter().find(|c| !source_columns.contains(c)) {
+                return fail(format!(
+                    "column `{c}` is not a column of `{src_service}.{src_table}`"
+                ));
+            }
+            let fed = s.handlers.iter().any(|h| {
+                h.replicates.iter().any(|t| t == table.name())
+                    && services[src]
+                        .handlers
+                        .iter()
+                        .any(|p| p.outbound() == Some(h.inbound.as_str()))
+            });
+            if !fed {
+                return fail(format!(
+                    "no handler declared to replicate it consumes an event of service `{src_service}`"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn compile_dag(
+    def: &TransactionDef,
+    services: &[Service],
+    by_name: &HashMap<String, usize>,
+) -> Result<Dag, BootstrapError> {
+    let fail = |m: String| Err(BootstrapError(format!("transaction `{}`: {m}", def.name)));
+    let mut nodes: Vec<DagNode> = Vec::new();
+    let mut seen = vec![false; services.len()];
+    for (i, (service, event)) in def.nodes.iter().enumerate() {
+        let Some(&s) = by_name.get(service) else {
+            return fail(format!("names unknown service `{service}`"));
+        };
+        if seen[s] {
+            return fail(format!("service `{service}` appears twice"));
+        }
+        let Some(h) = services[s].handler_for(event) else {
+            return fail(format!(
+                "service `{service}` has no handler for event `{event}`"
+            ));
+        };
+        if i > 0 {
+            let parents: Vec<usize> = (0..i)
+                .filter(|&p| {
+                    let n: &DagNode = &nodes[p];
+                    services[n.service].handlers[n.handler].outbound() == Some(event.as_str())
+                })
+                .collect();
+            match parents.as_slice() {
+                [p] => nodes[*p].children.push(i),
+                [] => {
+                    return fail(format!(
+                        "event `{event}` consumed by service `{service}` is not emitted by an earlier service of the transaction"
+                    ));
+                }
+                _ => {
+                    return fail(format!(
+                        "event `{event}` has several producers in the transaction"
+                    ));
+                }
+            }
+        }
+        seen[s] = true;
+        nodes.push(DagNode {
+            service: s,
+            handler: h,
+            children: Vec::new(),
+        });
+    }
+    if nodes.is_empty() {
+        return fail("has no services".into());
+    }
+    Ok(Dag {
+        name: Arc::from(def.name.as_str()),
+        nodes,
+    })
+}

@@ -1,0 +1,352 @@
+//! The embedded deployment: coordinator and every service in one process, talking through the
+//! in-process transport, sharing one worker pool sized to the machine.
+
+use crate::app::App;
+use crate::coordinator::{
+    Completion, Coordinator, CoordinatorConfig, CoordinatorStats, Input, SequencedInput,
+};
+use crate::error::{BootstrapError, QueryError, SubmitError, TxError};
+use crate::message::{Message, NodeId, Transport};
+use crate::node::ServiceNode;
+use crate::schema::{Entity, Tid};
+use crate::service::panic_message;
+use crate::store::{ServiceState, Store};
+use crate::tx::{Access, TxCtx, TxEnv};
+use crossbeam_channel::{Receiver, Sender};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::BTreeMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Every service's tables: service name → table name → rows.
+pub type ClusterState = BTreeMap<String, ServiceState>;
+
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    pub coordinator: CoordinatorConfig,
+    /// Worker threads shared by all services (default: the machine's cores).
+    pub workers: usize,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            coordinator: CoordinatorConfig::default(),
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        }
+    }
+}
+
+/// Initial data, loaded at TID 0 before the cluster takes transactions (also used by replay).
+pub struct Loader<'a> {
+    app: &'a App,
+    stores: &'a [Arc<Store>],
+}
+
+impl Loader<'_> {
+    /// Inserts rows into service `service`'s table of `E`; constraints and foreign keys apply.
+    pub fn insert<E: Entity>(
+        &self,
+        service: &str,
+        rows: impl IntoIterator<Item = E>,
+    ) -> Result<(), BootstrapError> {
+        let i = self
+            .app
+            .service_index(service)
+            .ok_or_else(|| BootstrapError(format!("load: unknown service `{service}`")))?;
+        let replicas: Vec<String> = self.stores[i]
+            .tables()
+            .iter()
+            .map(|t| t.name().to_string())
+            .collect();
+        let ctx = TxCtx::new(
+            &self.stores[i],
+            TxEnv {
+                tid: 0,
+                timestamp_us: 0,
+                seed: 0,
+            },
+            Access::ReadWrite,
+            &replicas,
+        );
+        let table = ctx
+            .table::<E>()
+            .map_err(|e| BootstrapError(format!("load into `{service}`: {e}")))?;
+        for row in rows {
+            table
+                .insert(row)
+                .map_err(|e| BootstrapError(format!("load into `{service}`: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
+pub(crate) fn build_stores(
+    app: &App,
+    load: impl FnOnce(&Loader) -> Result<(), BootstrapError>,
+) -> Result<Vec<Arc<Store>>, BootstrapError> {
+    let stores = app
+        .services
+        .iter()
+        .map(|s| s.build_store().map(Arc::new).map_err(BootstrapError))
+        .collect::<Result<Vec<_>, _>>()?;
+    load(&Loader {
+        app,
+        stores: &stores,
+    })?;
+    for s in &stores {
+        s.commit_batch(0);
+    }
+    Ok(stores)
+}
+
+/// Delivers by direct call; nodes are held weakly so dropping the cluster frees them.
+struct InProcess {
+    services: Vec<Weak<ServiceNode>>,
+    coordinator: Sender<Input>,
+}
+
+impl Transport for InProcess {
+    fn send(&self, to: NodeId, message: Message) {
+        match to {
+            NodeId::Coordinator => {
+                let _ = self.coordinator.send(Input::Message(message));
+            }
+            NodeId::Service(i) => match self.services.get(i as usize).and_then(Weak::upgrade) {
+                Some(node) => node.on_message(message),
+                None => crate::node::tracing_warn(&format!(
+                    "message for unknown or stopped service #{i} dropped"
+                )),
+            },
+        }
+    }
+}
+
+pub struct Cluster {
+    app: Arc<App>,
+    nodes: Vec<Arc<ServiceNode>>,
+    coordinator: Arc<Coordinator>,
+    transport: Arc<InProcess>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Cluster {
+    /// Starts an embedded cluster after loading the initial data with `load`.
+    pub fn start(
+        app: App,
+        config: ClusterConfig,
+        load: impl FnOnce(&Loader) -> Result<(), BootstrapError>,
+    ) -> Result<Cluster, BootstrapError> {
+        let stores = build_stores(&app, load)?;
+        let app = Arc::new(app);
+        let pool = rayon_core::ThreadPoolBuilder::new()
+            .num_threads(config.workers.max(1))
+            .thread_name(|i| format!("vmodb-worker-{i}"))
+            .build()
+            .map_err(|e| BootstrapError(format!("cannot start worker pool: {e}")))?;
+        let pool = Arc::new(pool);
+        let nodes: Vec<Arc<ServiceNode>> = stores
+            .into_iter()
+            .enumerate()
+            .map(|(i, store)| {
+                Arc::new(ServiceNode::new(
+                    i as u16,
+                    Arc::clone(&app),
+                    store,
+                    Arc::clone(&pool),
+                ))
+            })
+            .collect();
+        let (coordinator, inbox) = Coordinator::new(Arc::clone(&app), config.coordinator);
+        let transport = Arc::new(InProcess {
+            services: nodes.iter().map(Arc::downgrade).collect(),
+            coordinator: coordinator.inbox(),
+        });
+        for n in &nodes {
+            n.connect(transport.clone());
+        }
+        coordinator.connect(transport.clone());
+        let runner = Arc::clone(&coordinator);
+        let thread = std::thread::Builder::new()
+            .name("vmodb-coordinator".into())
+            .spawn(move || runner.run(inbox))
+            .map_err(|e| BootstrapError(format!("cannot start coordinator: {e}")))?;
+        Ok(Cluster {
+            app,
+            nodes,
+            coordinator,
+            transport,
+            thread: Some(thread),
+        })
+    }
+
+    /// A client with its own completion stream.
+    pub fn client(&self) -> Client {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        Client {
+            coordinator: Arc::clone(&self.coordinator),
+            tx,
+            rx,
+        }
+    }
+
+    /// Answers a read-only query at service `service` from its last committed snapshot, at once.
+    pub fn query<In: Serialize, Out: DeserializeOwned>(
+        &self,
+        service: &str,
+        query: &str,
+        input: &In,
+    ) -> Result<Out, QueryError> {
+        let i = self
+            .app
+            .service_index(service)
+            .ok_or_else(|| QueryError::UnknownService(service.to_string()))?;
+        let def = self.app.services[i]
+            .queries
+            .iter()
+            .find(|q| q.name == query)
+            .ok_or_else(|| QueryError::UnknownQuery {
+                service: service.to_string(),
+                query: query.to_string(),
+            })?;
+        let bytes = postcard::to_allocvec(input).map_err(|e| TxError::Encode {
+            event: query.to_string(),
+            detail: e.to_string(),
+        })?;
+        let store = &self.nodes[i].store;
+        let pin = store.pin_snapshot();
+        let ctx = TxCtx::snapshot(store, pin.at);
+        let out = catch_unwind(AssertUnwindSafe(|| (def.run)(&ctx, &bytes)))
+            .unwrap_or_else(|p| Err(TxError::Panic(panic_message(&p))))?;
+        postcard::from_bytes(&out).map_err(|e| {
+            QueryError::Failed(TxError::Decode {
+                event: query.to_string(),
+                detail: e.to_string(),
+            })
+        })
+    }
+
+    /// Waits until every sequenced transaction has committed.
+    pub fn wait_idle(&self, timeout: Duration) -> bool {
+        self.coordinator.wait_idle(timeout)
+    }
+
+    /// Every service's tables at its committed watermark.
+    pub fn state(&self) -> ClusterState {
+        self.nodes
+            .iter()
+            .zip(&self.app.services)
+            .map(|(n, s)| (s.name.clone(), n.store.dump(n.store.watermark())))
+            .collect()
+    }
+
+    /// The inputs of committed batches, in TID order (needs `record_inputs`).
+    pub fn committed_inputs(&self) -> Vec<SequencedInput> {
+        self.coordinator.committed_inputs()
+    }
+
+    pub fn stats(&self) -> ClusterStats {
+        ClusterStats {
+            coordinator: self.coordinator.stats(),
+            versions: self.nodes.iter().map(|n| n.store.version_count()).sum(),
+            index_entries: self.nodes.iter().map(|n| n.store.index_entry_count()).sum(),
+            waiting: self.nodes.iter().map(|n| n.waiting()).sum(),
+            refused: self
+                .nodes
+                .iter()
+                .map(|n| n.refused.load(std::sync::atomic::Ordering::Relaxed))
+                .sum(),
+            watermark: self
+                .nodes
+                .iter()
+                .map(|n| n.store.watermark())
+                .min()
+                .unwrap_or(0),
+        }
+    }
+
+    /// Sends a raw message through the transport, as a (possibly broken) peer would.
+    pub fn inject(&self, to: NodeId, message: Message) {
+        self.transport.send(to, message);
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.coordinator.shut_down();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ClusterStats {
+    pub coordinator: CoordinatorStats,
+    /// Row versions held by all stores (live rows plus garbage not yet collected).
+    pub versions: usize,
+    pub index_entries: usize,
+    /// Tasks that arrived but wait for their predecessor.
+    pub waiting: usize,
+    /// Envelopes refused as malformed.
+    pub refused: u64,
+    /// The lowest committed watermark across services.
+    pub watermark: Tid,
+}
+
+/// Submits transactions and receives their completions.
+#[derive(Clone)]
+pub struct Client {
+    coordinator: Arc<Coordinator>,
+    tx: Sender<Completion>,
+    rx: Receiver<Completion>,
+}
+
+impl Client {
+    pub fn submit<T: Serialize>(&self, transaction: &str, input: &T) -> Result<Tid, SubmitError> {
+        let payload = postcard::to_allocvec(input).map_err(|e| SubmitError::Encode {
+            transaction: transaction.to_string(),
+            detail: e.to_string(),
+        })?;
+        self.submit_raw(transaction, payload)
+    }
+
+    /// Submits an already encoded input.
+    pub fn submit_raw(&self, transaction: &str, payload: Vec<u8>) -> Result<Tid, SubmitError> {
+        let tids = self.coordinator.submit(
+            vec![(transaction.to_string(), payload)],
+            Some(self.tx.clone()),
+        )?;
+        Ok(tids[0])
+    }
+
+    /// Submits many encoded inputs at once (one frame per entry service).
+    pub fn submit_all(&self, inputs: Vec<(String, Vec<u8>)>) -> Result<Vec<Tid>, SubmitError> {
+        self.coordinator.submit(inputs, Some(self.tx.clone()))
+    }
+
+    /// Completions of this client's transactions, in commit order.
+    pub fn completions(&self) -> &Receiver<Completion> {
+        &self.rx
+    }
+
+    /// Submits and waits for this transaction's completion (others arriving meanwhile are kept).
+    pub fn submit_and_wait<T: Serialize>(
+        &self,
+        transaction: &str,
+        input: &T,
+        timeout: Duration,
+    ) -> Result<Completion, SubmitError> {
+        let payload = postcard::to_allocvec(input).map_err(|e| SubmitError::Encode {
+            transaction: transaction.to_string(),
+            detail: e.to_string(),
+        })?;
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        self.coordinator
+            .submit(vec![(transaction.to_string(), payload)], Some(tx))?;
+        rx.recv_timeout(timeout).map_err(|_| SubmitError::ShutDown)
+    }
+}

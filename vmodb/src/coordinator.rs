@@ -1,0 +1,539 @@
+//! The coordinator: sequences transactions (dense TIDs, per-service predecessors, batches) and runs
+//! the batch commit protocol.
+//!
+//! Sequencing happens in the submitting thread under one lock, so a transaction's predecessors are
+//! known, and its input sent to the entry service, the moment it arrives. A batch is sealed by
+//! its size cap (at submission) or its time window (by the coordinator thread); sealing tells
+//! each participant how many of its TIDs the batch holds. Invariant (enforced in
+//! `CommitTracker::commit_ready`): batch `b` commits only after every participant reported all its
+//! TIDs of `b` executed, and after batch `b - 1` committed. Clients learn outcomes at commit, the
+//! whole batch in one sweep, and all per-TID and per-batch bookkeeping is dropped then.
+
+use crate::app::App;
+use crate::error::{SubmitError, TxError};
+use crate::message::{BatchId, Envelope, Message, NodeId, ServiceId, TaskReport, Transport};
+use crate::schema::Tid;
+use crate::tx::TxEnv;
+use crossbeam_channel::{Receiver, Sender};
+use parking_lot::{Condvar, Mutex};
+use serde::de::DeserializeOwned;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// How a transaction ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// Committed, with the output event of its last handler when there is one.
+    Committed { output: Option<Output> },
+    /// A handler failed (its writes at that service were undone); the batch committed around it.
+    Failed { service: String, error: TxError },
+}
+
+/// An output event: name and encoded payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Output {
+    pub event: String,
+    pub payload: Vec<u8>,
+}
+
+impl Output {
+    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, TxError> {
+        postcard::from_bytes(&self.payload).map_err(|e| TxError::Decode {
+            event: self.event.clone(),
+            detail: e.to_string(),
+        })
+    }
+}
+
+/// The notification a client receives for each of its transactions.
+#[derive(Clone, Debug)]
+pub struct Completion {
+    pub tid: Tid,
+    pub batch: BatchId,
+    pub transaction: Arc<str>,
+    pub outcome: Outcome,
+    /// From submission to the commit notification.
+    pub latency: Duration,
+}
+
+/// A sequenced input, as serial replay (and recovery) needs it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SequencedInput {
+    pub env: TxEnv,
+    pub batch: BatchId,
+    pub transaction: String,
+    pub payload: Vec<u8>,
+}
+
+/// Batching and admission settings.
+#[derive(Clone, Debug)]
+pub struct CoordinatorConfig {
+    /// A batch is sealed this long after its first transaction arrived...
+    pub batch_window: Duration,
+    /// ...or when it holds this many transactions, whichever comes first.
+    pub batch_max_txns: u32,
+    /// Submitters block while this many transactions are sequenced but not committed.
+    pub max_in_flight: usize,
+    /// Seed of every transaction's randomness (mixed with its TID).
+    pub seed: u64,
+    /// Keep the committed inputs for serial replay (memory grows with the run; tests and checks).
+    pub record_inputs: bool,
+}
+
+impl Default for CoordinatorConfig {
+    fn default() -> Self {
+        CoordinatorConfig {
+            batch_window: Duration::from_millis(10),
+            batch_max_txns: 10_000,
+            max_in_flight: 100_000,
+            seed: 0x5eed,
+            record_inputs: false,
+        }
+    }
+}
+
+struct TxRecord {
+    dag: u16,
+    batch: BatchId,
+    env: TxEnv,
+    submitted_at: Instant,
+    notify: Option<Sender<Completion>>,
+    output: Option<Output>,
+    failure: Option<(String, TxError)>,
+    input: Option<Vec<u8>>,
+}
+
+struct OpenBatch {
+    id: BatchId,
+    opened_at: Instant,
+    size: u32,
+    /// TIDs of this batch per service.
+    counts: Vec<u32>,
+}
+
+struct SealedBatch {
+    max_tid: Tid,
+    /// Participants that have not reported the batch executed.
+    waiting: Vec<bool>,
+    waiting_count: usize,
+}
+
+struct State {
+    next_tid: Tid,
+    last_tid_at: Vec<Tid>,
+    next_batch: BatchId,
+    open: Option<OpenBatch>,
+    sealed: BTreeMap<BatchId, SealedBatch>,
+    last_committed: BatchId,
+    /// Records of TIDs `first_tid..`, dense.
+    records: VecDeque<TxRecord>,
+    first_tid: Tid,
+    committed_inputs: Vec<SequencedInput>,
+    shut_down: bool,
+}
+
+pub(crate) enum Input {
+    Message(Message),
+    /// A batch opened: re-arm the window timer.
+    Wake,
+    Shutdown,
+}
+
+pub(crate) struct Coordinator {
+    app: Arc<App>,
+    config: CoordinatorConfig,
+    state: Mutex<State>,
+    room: Condvar,
+    transport: std::sync::OnceLock<Arc<dyn Transport>>,
+    inbox: Sender<Input>,
+    /// Last committed batch and its max TID, for `wait_idle`.
+    committed: Condvar,
+}
+
+impl Coordinator {
+    pub fn new(app: Arc<App>, config: CoordinatorConfig) -> (Arc<Self>, Receiver<Input>) {
+        let (inbox, rx) = crossbeam_channel::unbounded();
+        let services = app.services.len();
+        let coordinator = Coordinator {
+            app,
+            config,
+            state: Mutex::new(State {
+                next_tid: 1,
+                last_tid_at: vec![0; services],
+                next_batch: 1,
+                open: None,
+                sealed: BTreeMap::new(),
+                last_committed: 0,
+                records: VecDeque::new(),
+                first_tid: 1,
+                committed_inputs: Vec::new(),
+                shut_down: false,
+            }),
+            room: Condvar::new(),
+            transport: std::sync::OnceLock::new(),
+            inbox,
+            committed: Condvar::new(),
+        };
+        (Arc::new(coordinator), rx)
+    }
+
+    pub fn connect(&self, transport: Arc<dyn Transport>) {
+        let _ = self.transport.set(transport);
+    }
+
+    fn transport(&self) -> &dyn Transport {
+        &**self.transport.get().expect("coordinator connected")
+    }
+
+    pub fn inbox(&self) -> Sender<Input> {
+        self.inbox.clone()
+    }
+
+    /// Sequences inputs `(transaction, payload)` and sends each to its entry service at once.
+    pub fn submit(
+        &self,
+        inputs: Vec<(String, Vec<u8>)>,
+        notify: Option<Sender<Completion>>,
+    ) -> Result<Vec<Tid>, SubmitError> {
+        let mut resolved = Vec::with_capacity(inputs.len());
+        for (name, payload) in inputs {
+            let dag = *self
+                .app
+                .dag_by_name
+                .get(&name)
+                .ok_or(SubmitError::UnknownTransaction(name))?;
+            resolved.push((dag, payload));
+        }
+        let mut frames: BTreeMap<ServiceId, Vec<Envelope>> = BTreeMap::new();
+        let mut closes = Vec::new();
+        let mut tids = Vec::with_capacity(resolved.len());
+        let mut wake = false;
+        {
+            let mut st = self.state.lock();
+            // Admission waits before sequencing anything: a call never holds sequenced but unsent
+            // inputs while it waits (that could keep their batch, and so room, from ever freeing).
+            while st.records.len() >= self.config.max_in_flight && !st.shut_down {
+                self.room.wait(&mut st);
+            }
+            if st.shut_down {
+                return Err(SubmitError::ShutDown);
+            }
+            for (dag_index, payload) in resolved {
+                let dag = &self.app.dags[dag_index];
+                let tid = st.next_tid;
+                st.next_tid += 1;
+                if st.open.is_none() {
+                    let id = st.next_batch;
+                    st.next_batch += 1;
+                    let counts = vec![0; self.app.services.len()];
+                    st.open = Some(OpenBatch {
+                        id,
+                        opened_at: Instant::now(),
+                        size: 0,
+                        counts,
+                    });
+                    wake = true;
+                }
+                let prevs: Arc<[Tid]> = dag
+                    .nodes
+                    .iter()
+                    .map(|n| std::mem::replace(&mut st.last_tid_at[n.service], tid))
+                    .collect();
+                let open = st.open.as_mut().expect("batch open");
+                let batch = open.id;
+                open.size += 1;
+                for s in dag.participants() {
+                    open.counts[s] += 1;
+                }
+                let full = open.size >= self.config.batch_max_txns;
+                let env = TxEnv {
+                    tid,
+                    timestamp_us: now_us(),
+                    seed: mix(self.config.seed, tid),
+                };
+                let input = self.config.record_inputs.then(|| payload.clone());
+                st.records.push_back(TxRecord {
+                    dag: dag_index as u16,
+                    batch,
+                    env,
+                    submitted_at: Instant::now(),
+                    notify: notify.clone(),
+                    output: None,
+                    failure: None,
+                    input,
+                });
+                frames
+                    .entry(dag.nodes[0].service as ServiceId)
+                    .or_default()
+                    .push(Envelope {
+                        env,
+                        batch,
+                        dag: dag_index as u16,
+                        node: 0,
+                        prevs,
+                        payload: Some(payload),
+                    });
+                if full {
+                    closes.extend(Self::seal(&mut st, tid));
+                }
+                tids.push(tid);
+            }
+        }
+        if wake {
+            let _ = self.inbox.send(Input::Wake);
+        }
+        for (service, envelopes) in frames {
+            self.transport()
+                .send(NodeId::Service(service), Message::Events(envelopes));
+        }
+        self.send_closes(closes);
+        Ok(tids)
+    }
+
+    /// Seals the open batch (whose last TID is `max_tid`); returns the close messages to send.
+    fn seal(st: &mut State, max_tid: Tid) -> Vec<(ServiceId, Message)> {
+        let Some(open) = st.open.take() else {
+            return Vec::new();
+        };
+        let waiting: Vec<bool> = open.counts.iter().map(|c| *c > 0).collect();
+        let waiting_count = waiting.iter().filter(|w| **w).count();
+        debug_assert!(waiting_count > 0, "a batch has participants");
+        st.sealed.insert(
+            open.id,
+            SealedBatch {
+                max_tid,
+                waiting,
+                waiting_count,
+            },
+        );
+        open.counts
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| **c > 0)
+            .map(|(s, c)| {
+                (
+                    s as ServiceId,
+                    Message::CloseBatch {
+                        batch: open.id,
+                        expected: *c,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    fn send_closes(&self, closes: Vec<(ServiceId, Message)>) {
+        for (service, m) in closes {
+            self.transport().send(NodeId::Service(service), m);
+        }
+    }
+
+    /// The coordinator thread: reports, batch votes, the window timer.
+    pub fn run(&self, inbox: Receiver<Input>) {
+        loop {
+            let deadline = self
+                .state
+                .lock()
+                .open
+                .as_ref()
+                .map(|o| o.opened_at + self.config.batch_window);
+            let input = match deadline {
+                Some(d) => match inbox.recv_deadline(d) {
+                    Ok(i) => Some(i),
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+                },
+                None => match inbox.recv() {
+                    Ok(i) => Some(i),
+                    Err(_) => return,
+                },
+            };
+            match input {
+                None | Some(Input::Wake) => self.seal_if_due(),
+                Some(Input::Shutdown) => return,
+                Some(Input::Message(m)) => self.on_message(m),
+            }
+        }
+    }
+
+    fn seal_if_due(&self) {
+        let closes = {
+            let mut st = self.state.lock();
+            let due = st
+                .open
+                .as_ref()
+                .is_some_and(|o| o.opened_at.elapsed() >= self.config.batch_window);
+            if !due {
+                return;
+            }
+            let max_tid = st.next_tid - 1;
+            Self::seal(&mut st, max_tid)
+        };
+        self.send_closes(closes);
+    }
+
+    fn on_message(&self, message: Message) {
+        match message {
+            Message::Reports { reports, .. } => {
+                let mut st = self.state.lock();
+                for r in reports {
+                    let tid = match &r {
+                        TaskReport::Output { tid, .. } | TaskReport::Failed { tid, .. } => *tid,
+                    };
+                    let Some(rec) = tid
+                        .checked_sub(st.first_tid)
+                        .and_then(|i| st.records.get_mut(i as usize))
+                    else {
+                        continue; // a report for a TID not in flight: a confused peer, ignore
+                    };
+                    match r {
+                        TaskReport::Output { event, payload, .. } => {
+                            rec.output = Some(Output { event, payload })
+                        }
+                        TaskReport::Failed { service, error, .. } => {
+                            rec.failure.get_or_insert((service, error));
+                        }
+                    }
+                }
+            }
+            Message::BatchDone { batch, service } => self.on_batch_done(batch, service),
+            other => crate::node::tracing_warn(&format!(
+                "coordinator got a service-bound message: {other:?}"
+            )),
+        }
+    }
+
+    fn on_batch_done(&self, batch: BatchId, service: ServiceId) {
+        let mut commits = Vec::new();
+        let mut completions = Vec::new();
+        {
+            let mut st = self.state.lock();
+            if let Some(b) = st.sealed.get_mut(&batch)
+                && let Some(w) = b.waiting.get_mut(service as usize)
+                && *w
+            {
+                *w = false;
+                b.waiting_count -= 1;
+            }
+            while let Some((id, max_tid)) = Self::commit_ready(&st) {
+                st.sealed.remove(&id);
+                st.last_committed = id;
+                commits.push((id, max_tid));
+                while st.first_tid <= max_tid {
+                    let rec = st.records.pop_front().expect("a record per sequenced TID");
+                    let tid = st.first_tid;
+                    st.first_tid += 1;
+                    completions.push(self.complete(&mut st, tid, rec));
+                }
+            }
+        }
+        if commits.is_empty() {
+            return;
+        }
+        self.room.notify_all();
+        self.committed.notify_all();
+        for (batch, max_tid) in commits {
+            for s in 0..self.app.services.len() {
+                self.transport().send(
+                    NodeId::Service(s as ServiceId),
+                    Message::CommitBatch { batch, max_tid },
+                );
+            }
+        }
+        for (notify, completion) in completions {
+            if let Some(n) = notify {
+                let _ = n.send(completion); // a client that went away no longer cares
+            }
+        }
+    }
+
+    /// The next batch if it may commit now: sealed, fully executed, successor of the last commit.
+    fn commit_ready(st: &State) -> Option<(BatchId, Tid)> {
+        let (&id, b) = st.sealed.first_key_value()?;
+        (id == st.last_committed + 1 && b.waiting_count == 0).then_some((id, b.max_tid))
+    }
+
+    fn complete(
+        &self,
+        st: &mut State,
+        tid: Tid,
+        rec: TxRecord,
+    ) -> (Option<Sender<Completion>>, Completion) {
+        let dag = &self.app.dags[rec.dag as usize];
+        if let Some(payload) = rec.input {
+            st.committed_inputs.push(SequencedInput {
+                env: rec.env,
+                batch: rec.batch,
+                transaction: dag.name.to_string(),
+                payload,
+            });
+        }
+        let outcome = match rec.failure {
+            Some((service, error)) => Outcome::Failed { service, error },
+            None => Outcome::Committed { output: rec.output },
+        };
+        let completion = Completion {
+            tid,
+            batch: rec.batch,
+            transaction: Arc::clone(&dag.name),
+            outcome,
+            latency: rec.submitted_at.elapsed(),
+        };
+        (rec.notify, completion)
+    }
+
+    /// Blocks until every transaction sequenced so far has committed, or `timeout` passes.
+    pub fn wait_idle(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut st = self.state.lock();
+        while !st.records.is_empty() {
+            if self.committed.wait_until(&mut st, deadline).timed_out() {
+                return st.records.is_empty();
+            }
+        }
+        true
+    }
+
+    pub fn committed_inputs(&self) -> Vec<SequencedInput> {
+        self.state.lock().committed_inputs.clone()
+    }
+
+    pub fn stats(&self) -> CoordinatorStats {
+        let st = self.state.lock();
+        CoordinatorStats {
+            sequenced: st.next_tid - 1,
+            in_flight: st.records.len(),
+            last_committed_batch: st.last_committed,
+            sealed_pending: st.sealed.len(),
+        }
+    }
+
+    pub fn shut_down(&self) {
+        self.state.lock().shut_down = true;
+        self.room.notify_all();
+        let _ = self.inbox.send(Input::Shutdown);
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CoordinatorStats {
+    pub sequenced: Tid,
+    pub in_flight: usize,
+    pub last_committed_batch: BatchId,
+    pub sealed_pending: usize,
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// SplitMix64 finaliser: a well-spread per-TID seed.
+pub(crate) fn mix(seed: u64, tid: Tid) -> u64 {
+    let mut z = seed ^ tid.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}

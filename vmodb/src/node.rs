@@ -1,0 +1,385 @@
+//! A running service: receives frames, feeds its chain, runs admitted tasks on the shared worker
+//! pool, routes outputs to downstream services, reports to the coordinator, and tracks its share
+//! of each batch.
+//!
+//! No thread of its own: whoever delivers a frame or finishes a task does the (short) scheduling
+//! step under the service's lock, then runs one admitted task inline and hands the rest to the
+//! pool. Idle services cost nothing.
+
+use crate::app::App;
+use crate::error::TxError;
+use crate::message::{BatchId, Envelope, Message, NodeId, ServiceId, TaskReport, Transport};
+use crate::scheduler::{Chain, Footprint, Slot};
+use crate::service::{Decoded, HandlerDef, ModeKind, TxKind};
+use crate::store::Store;
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
+
+/// Events buffered per destination before a frame is sent.
+const FRAME_EVENTS: usize = 256;
+
+/// What an admitted task runs.
+pub(crate) enum Work {
+    Run {
+        handler: usize,
+        input: Decoded,
+    },
+    /// Nothing to run: a marker, or the reason the task failed before running.
+    Skip(Option<TxError>),
+}
+
+pub(crate) struct Task {
+    envelope: Envelope,
+    work: Work,
+}
+
+#[derive(Default)]
+struct BatchProgress {
+    executed: u32,
+    expected: Option<u32>,
+}
+
+struct State {
+    chain: Chain<Task>,
+    batches: BTreeMap<BatchId, BatchProgress>,
+}
+
+pub(crate) struct ServiceNode {
+    id: ServiceId,
+    app: Arc<App>,
+    pub(crate) store: Arc<Store>,
+    state: Mutex<State>,
+    transport: OnceLock<Arc<dyn Transport>>,
+    pool: Arc<rayon_core::ThreadPool>,
+    /// Envelopes refused as malformed (see `validate`).
+    pub(crate) refused: std::sync::atomic::AtomicU64,
+}
+
+/// Messages produced while running tasks, sent in frames.
+#[derive(Default)]
+struct Outbox {
+    events: BTreeMap<ServiceId, Vec<Envelope>>,
+    reports: Vec<TaskReport>,
+    pending: usize,
+}
+
+impl ServiceNode {
+    pub fn new(
+        id: ServiceId,
+        app: Arc<App>,
+        store: Arc<Store>,
+        pool: Arc<rayon_core::ThreadPool>,
+    ) -> Self {
+        ServiceNode {
+            id,
+            app,
+            store,
+            state: Mutex::new(State {
+                chain: Chain::new(0),
+                batches: BTreeMap::new(),
+            }),
+            transport: OnceLock::new(),
+            pool,
+            refused: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    pub fn connect(&self, transport: Arc<dyn Transport>) {
+        let _ = self.transport.set(transport);
+    }
+
+    fn transport(&self) -> &dyn Transport {
+        &**self
+            .transport
+            .get()
+            .expect("service connected before it receives messages")
+    }
+
+    fn name(&self) -> &str {
+        &self.app.services[self.id as usize].name
+    }
+
+    /// Entry point for every message addressed to this service.
+    pub fn on_message(self: &Arc<Self>, message: Message) {
+        match message {
+            Message::Events(envelopes) => self.on_events(envelopes),
+            Message::CloseBatch { batch, expected } => {
+                let done = {
+                    let mut st = self.state.lock();
+                    let p = st.batches.entry(batch).or_default();
+                    p.expected = Some(expected);
+                    Self::take_if_done(&mut st, batch)
+                };
+                if done {
+                    self.transport().send(
+                        NodeId::Coordinator,
+                        Message::BatchDone {
+                            batch,
+                            service: self.id,
+                        },
+                    );
+                }
+            }
+            Message::CommitBatch { max_tid, .. } => {
+                self.store.commit_batch(max_tid);
+            }
+            Message::Reports { .. } | Message::BatchDone { .. } => {
+                tracing_warn(&format!(
+                    "service {} got a coordinator-bound message; dropped",
+                    self.name()
+                ));
+            }
+        }
+    }
+
+    fn on_events(self: &Arc<Self>, envelopes: Vec<Envelope>) {
+        // Decode outside the lock; only chain bookkeeping happens under it.
+        let mut refused = Vec::new();
+        let mut slots = Vec::with_capacity(envelopes.len());
+        for e in envelopes {
+            match self.validate(&e) {
+                Ok(()) => slots.push(self.prepare(e)),
+                Err(why) => refused.push(format!("tid {}: {why}", e.tid())),
+            }
+        }
+        let admitted = {
+            let mut st = self.state.lock();
+            for slot in slots {
+                let (tid, batch) = (slot.tid, slot.task.envelope.batch);
+                if let Err(e) = st.chain.insert(slot) {
+                    refused.push(format!("tid {tid} batch {batch}: {e:?}"));
+                }
+            }
+            st.chain.admit()
+        };
+        if !refused.is_empty() {
+            self.refused
+                .fetch_add(refused.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            for r in refused {
+                tracing_warn(&format!("service {}: refused an event ({r})", self.name()));
+            }
+        }
+        self.dispatch(admitted);
+    }
+
+    /// An envelope that does not name a DAG node of this service cannot take a chain position:
+    /// only a broken peer sends one. It is refused and counted.
+    fn validate(&self, e: &Envelope) -> Result<(), String> {
+        let dag = self
+            .app
+            .dags
+            .get(e.dag as usize)
+            .ok_or_else(|| format!("unknown transaction type #{}", e.dag))?;
+        let node = dag.nodes.get(e.node as usize).ok_or_else(|| {
+            format!(
+                "transaction `{}` has no step #{} (no handler for this event here)",
+                dag.name, e.node
+            )
+        })?;
+        if node.service != self.id as usize {
+            return Err(format!(
+                "step #{} of `{}` belongs to another service",
+                e.node, dag.name
+            ));
+        }
+        if e.prevs.len() != dag.nodes.len() || e.prev() >= e.tid() {
+            return Err("malformed precedence map".into());
+        }
+        Ok(())
+    }
+
+    /// Decodes an envelope and derives its footprint. Failures become tasks that only report.
+    fn prepare(&self, envelope: Envelope) -> Slot<Task> {
+        let (tid, prev) = (envelope.tid(), envelope.prev());
+        let service = &self.app.services[self.id as usize];
+        let handler = self.app.dags[envelope.dag as usize].nodes[envelope.node as usize].handler;
+        let (footprint, work) = match &envelope.payload {
+            None => (Footprint::Empty, Work::Skip(None)),
+            Some(bytes) => {
+                let h = handler;
+                let def = &service.handlers[h];
+                match (def.decode)(bytes) {
+                    Ok(input) => (footprint_of(def, &input), Work::Run { handler: h, input }),
+                    Err(e) => (Footprint::Empty, Work::Skip(Some(e))),
+                }
+            }
+        };
+        Slot {
+            tid,
+            prev,
+            footprint,
+            task: Task { envelope, work },
+        }
+    }
+
+    /// Runs the first admitted task on this thread when it is a pool worker; the rest go to the pool.
+    fn dispatch(self: &Arc<Self>, mut admitted: Vec<Slot<Task>>) {
+        if admitted.is_empty() {
+            return;
+        }
+        let inline = if rayon_core::current_thread_index().is_some() {
+            Some(admitted.remove(0))
+        } else {
+            None
+        };
+        for slot in admitted {
+            let node = Arc::clone(self);
+            self.pool.spawn_fifo(move || node.run_from(slot));
+        }
+        if let Some(slot) = inline {
+            self.run_from(slot);
+        }
+    }
+
+    /// Runs a task, then keeps running what its completion admits, on this thread.
+    fn run_from(self: &Arc<Self>, first: Slot<Task>) {
+        let mut outbox = Outbox::default();
+        let mut next = Some(first);
+        while let Some(slot) = next.take() {
+            let batch = slot.task.envelope.batch;
+            self.execute(slot.task, &mut outbox);
+            let (mut admitted, done) = {
+                let mut st = self.state.lock();
+                st.chain.finish(&slot.footprint);
+                st.batches.entry(batch).or_default().executed += 1;
+                let done = Self::take_if_done(&mut st, batch);
+                (st.chain.admit(), done)
+            };
+            if done {
+                // Reports of this batch must reach the coordinator before its BatchDone.
+                self.flush(&mut outbox);
+                self.transport().send(
+                    NodeId::Coordinator,
+                    Message::BatchDone {
+                        batch,
+                        service: self.id,
+                    },
+                );
+            } else if outbox.pending >= FRAME_EVENTS {
+                self.flush(&mut outbox);
+            }
+            if !admitted.is_empty() {
+                next = Some(admitted.remove(0));
+                for slot in admitted {
+                    let node = Arc::clone(self);
+                    self.pool.spawn_fifo(move || node.run_from(slot));
+                }
+            }
+        }
+        self.flush(&mut outbox);
+    }
+
+    /// Is batch `batch` fully executed here? If so, forget it.
+    fn take_if_done(st: &mut State, batch: BatchId) -> bool {
+        let p = st.batches.get(&batch).expect("progress exists");
+        debug_assert!(
+            p.expected.is_none_or(|e| p.executed <= e),
+            "more tasks than the batch holds"
+        );
+        if p.expected == Some(p.executed) {
+            st.batches.remove(&batch);
+            true
+        } else {
+            false
+        }
+    }
+
+    fn execute(&self, task: Task, outbox: &mut Outbox) {
+        let Task { envelope, work } = task;
+        let (output, error) = match work {
+            Work::Skip(error) => (None, error),
+            Work::Run { handler, input } => {
+                let def = &self.app.services[self.id as usize].handlers[handler];
+                match def.execute(&self.store, envelope.env, input) {
+                    Ok(output) => (
+                        output.map(|p| (def.outbound().unwrap_or_default().to_string(), p)),
+                        None,
+                    ),
+                    Err(e) => (None, Some(e)),
+                }
+            }
+        };
+        let dag = &self.app.dags[envelope.dag as usize];
+        let node = &dag.nodes[envelope.node as usize];
+        let tid = envelope.tid();
+        if let Some(error) = &error {
+            outbox.reports.push(TaskReport::Failed {
+                tid,
+                service: self.name().to_string(),
+                error: error.clone(),
+            });
+        }
+        if node.children.is_empty() {
+            if let Some((event, payload)) = output {
+                outbox.reports.push(TaskReport::Output {
+                    tid,
+                    event,
+                    payload,
+                });
+            }
+        } else {
+            // Exactly one envelope per downstream participant: the event, or "nothing for you".
+            let payload = output.map(|(_, p)| p);
+            for &child in &node.children {
+                let to = dag.nodes[child].service as ServiceId;
+                outbox.events.entry(to).or_default().push(Envelope {
+                    env: envelope.env,
+                    batch: envelope.batch,
+                    dag: envelope.dag,
+                    node: child as u16,
+                    prevs: Arc::clone(&envelope.prevs),
+                    payload: payload.clone(),
+                });
+            }
+        }
+        outbox.pending += 1;
+    }
+
+    fn flush(&self, outbox: &mut Outbox) {
+        if !outbox.reports.is_empty() {
+            let reports = std::mem::take(&mut outbox.reports);
+            self.transport().send(
+                NodeId::Coordinator,
+                Message::Reports {
+                    service: self.id,
+                    reports,
+                },
+            );
+        }
+        for (to, events) in std::mem::take(&mut outbox.events) {
+            self.transport()
+                .send(NodeId::Service(to), Message::Events(events));
+        }
+        outbox.pending = 0;
+    }
+
+    /// Chain length waiting here (for tests and stats).
+    pub fn waiting(&self) -> usize {
+        self.state.lock().chain.waiting_len()
+    }
+}
+
+fn footprint_of(def: &HandlerDef, input: &Decoded) -> Footprint {
+    let writes = def.kind != TxKind::R;
+    match def.mode {
+        ModeKind::Single => Footprint::Single { writes },
+        ModeKind::Parallel => Footprint::Parallel { writes },
+        ModeKind::Partitioned => {
+            let keys = def
+                .partition
+                .as_ref()
+                .map(|f| f(&**input))
+                .unwrap_or_default();
+            if keys.is_empty() {
+                Footprint::Single { writes }
+            } else {
+                Footprint::Partitioned { writes, keys }
+            }
+        }
+    }
+}
+
+pub(crate) fn tracing_warn(msg: &str) {
+    eprintln!("vmodb warning: {msg}");
+}

@@ -1,0 +1,263 @@
+//! The embedded multi-version store of one service: its tables, the committed watermark, the
+//! registry of snapshots being read (which bounds GC), and state dumps.
+
+mod index;
+mod table;
+
+pub(crate) use table::{Expect, Table, WriteConflict};
+
+use crate::error::TxError;
+use crate::row_codec::to_values;
+use crate::schema::{Entity, Tid};
+use crate::value::{IndexKey, Value};
+use parking_lot::Mutex;
+use std::any::{Any, TypeId};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// A table with its type erased, for what the runtime does to every table alike.
+pub(crate) trait ErasedTable: Send + Sync {
+    fn as_any(&self) -> &dyn Any;
+    fn name(&self) -> &str;
+    fn columns(&self) -> Vec<String>;
+    fn collect(&self, horizon: Tid) -> usize;
+    fn dump(&self, at: Tid) -> TableState;
+    fn version_count(&self) -> usize;
+    fn index_entry_count(&self) -> usize;
+    fn replica_of(&self) -> Option<&(String, String)>;
+    /// Foreign keys of this table: (fk name, parent table, internal index position).
+    fn foreign_keys(&self) -> Vec<(String, String, TypeId, usize)>;
+    /// Does some row visible at `tid` reference parent key `parent` through FK index `index`?
+    fn has_referencing_row(&self, index: usize, parent: &IndexKey, tid: Tid) -> bool;
+}
+
+impl<E: Entity> ErasedTable for Table<E> {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+    fn name(&self) -> &str {
+        &self.meta.name
+    }
+    fn columns(&self) -> Vec<String> {
+        self.meta.columns.iter().map(|c| c.to_string()).collect()
+    }
+    fn collect(&self, horizon: Tid) -> usize {
+        Table::collect(self, horizon)
+    }
+    fn dump(&self, at: Tid) -> TableState {
+        let rows = self
+            .scan(at)
+            .into_iter()
+            .map(|(_, row)| to_values(&row).unwrap_or_default())
+            .collect();
+        TableState {
+            columns: self.columns(),
+            rows,
+        }
+    }
+    fn version_count(&self) -> usize {
+        Table::version_count(self)
+    }
+    fn index_entry_count(&self) -> usize {
+        Table::index_entry_count(self)
+    }
+    fn replica_of(&self) -> Option<&(String, String)> {
+        self.meta.replica_of.as_ref()
+    }
+    fn foreign_keys(&self) -> Vec<(String, String, TypeId, usize)> {
+        let base = self.meta.indexes.len() - self.meta.foreign_keys.len();
+        self.meta
+            .foreign_keys
+            .iter()
+            .enumerate()
+            .map(|(i, fk)| {
+                (
+                    fk.name.clone(),
+                    fk.parent_table.clone(),
+                    fk.parent_type,
+                    base + i,
+                )
+            })
+            .collect()
+    }
+    fn has_referencing_row(&self, index: usize, parent: &IndexKey, tid: Tid) -> bool {
+        let fk = index - (self.meta.indexes.len() - self.meta.foreign_keys.len());
+        self.index_candidates(index, parent).iter().any(|k| {
+            self.read_with(k, tid, |row| {
+                (self.meta.foreign_keys[fk].parent_key_values)(row).as_ref() == Some(parent)
+            }) == Some(true)
+        })
+    }
+}
+
+/// The rows of one table at one TID: column names and values, rows in primary-key order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableState {
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<Value>>,
+}
+
+/// Every table of one service: table name → state.
+pub type ServiceState = BTreeMap<String, TableState>;
+
+/// A referencing foreign key: child table position and the FK's internal index there.
+#[derive(Clone, Copy)]
+pub(crate) struct Referrer {
+    pub child: usize,
+    pub index: usize,
+}
+
+pub struct Store {
+    tables: Vec<Box<dyn ErasedTable>>,
+    by_type: HashMap<TypeId, usize>,
+    by_name: HashMap<String, usize>,
+    /// For each table, the foreign keys of other tables that point at it.
+    referrers: Vec<Vec<Referrer>>,
+    /// Highest TID of the last committed batch: the snapshot read-only queries read.
+    watermark: AtomicU64,
+    /// Snapshots being read (TID → readers); GC never drops a version one of them can see.
+    readers: Mutex<BTreeMap<Tid, usize>>,
+}
+
+impl Store {
+    pub(crate) fn new(tables: Vec<(TypeId, Box<dyn ErasedTable>)>) -> Result<Self, String> {
+        let mut by_type = HashMap::new();
+        let mut by_name = HashMap::new();
+        let mut list = Vec::new();
+        for (i, (ty, t)) in tables.into_iter().enumerate() {
+            if by_type.insert(ty, i).is_some() {
+                return Err(format!(
+                    "entity type of table `{}` is used by two tables",
+                    t.name()
+                ));
+            }
+            if by_name.insert(t.name().to_string(), i).is_some() {
+                return Err(format!("table `{}` declared twice", t.name()));
+            }
+            list.push(t);
+        }
+        let mut referrers = vec![Vec::new(); list.len()];
+        for (child, t) in list.iter().enumerate() {
+            for (fk, parent_table, parent_type, index) in t.foreign_keys() {
+                let parent = by_name.get(&parent_table).copied().ok_or_else(|| {
+                    format!(
+                        "foreign key `{fk}` of table `{}` names unknown table `{parent_table}`",
+                        t.name()
+                    )
+                })?;
+                if by_type.get(&parent_type) != Some(&parent) {
+                    return Err(format!(
+                        "foreign key `{fk}` of table `{}`: table `{parent_table}` does not hold the declared parent entity type",
+                        t.name()
+                    ));
+                }
+                referrers[parent].push(Referrer { child, index });
+            }
+        }
+        Ok(Store {
+            tables: list,
+            by_type,
+            by_name,
+            referrers,
+            watermark: AtomicU64::new(0),
+            readers: Mutex::new(BTreeMap::new()),
+        })
+    }
+
+    pub(crate) fn table<E: Entity>(&self) -> Result<&Table<E>, TxError> {
+        self.table_index::<E>()
+            .and_then(|i| self.tables[i].as_any().downcast_ref::<Table<E>>())
+            .ok_or_else(|| TxError::UnknownTable(std::any::type_name::<E>().to_string()))
+    }
+
+    pub(crate) fn table_index<E: Entity>(&self) -> Option<usize> {
+        self.by_type.get(&TypeId::of::<E>()).copied()
+    }
+
+    pub(crate) fn tables(&self) -> &[Box<dyn ErasedTable>] {
+        &self.tables
+    }
+
+    pub(crate) fn table_by_name(&self, name: &str) -> Option<&dyn ErasedTable> {
+        self.by_name.get(name).map(|i| &*self.tables[*i])
+    }
+
+    /// Is a row of table `parent` with key values `key` referenced by any row visible at `tid`?
+    pub(crate) fn is_referenced(&self, parent: usize, key: &IndexKey, tid: Tid) -> bool {
+        self.referrers[parent]
+            .iter()
+            .any(|r| self.tables[r.child].has_referencing_row(r.index, key, tid))
+    }
+
+    pub(crate) fn has_referrers(&self, parent: usize) -> bool {
+        !self.referrers[parent].is_empty()
+    }
+
+    pub fn watermark(&self) -> Tid {
+        self.watermark.load(Ordering::Acquire)
+    }
+
+    /// Registers a reader of the current watermark; the snapshot stays readable until dropped.
+    pub(crate) fn pin_snapshot(self: &Arc<Self>) -> SnapshotPin {
+        let mut readers = self.readers.lock();
+        // Read the watermark under the lock so GC (which takes the lock to compute its horizon)
+        // cannot slip between reading it and registering it.
+        let at = self.watermark();
+        *readers.entry(at).or_insert(0) += 1;
+        SnapshotPin {
+            store: Arc::clone(self),
+            at,
+        }
+    }
+
+    /// Advances the watermark to a newly committed batch's last TID and collects garbage.
+    /// Returns the number of versions dropped.
+    pub(crate) fn commit_batch(&self, max_tid: Tid) -> usize {
+        let horizon = {
+            let readers = self.readers.lock();
+            debug_assert!(max_tid >= self.watermark(), "watermark never goes back");
+            self.watermark.store(max_tid, Ordering::Release);
+            readers
+                .keys()
+                .next()
+                .map_or(max_tid, |oldest| (*oldest).min(max_tid))
+        };
+        self.tables.iter().map(|t| t.collect(horizon)).sum()
+    }
+
+    /// Every table's rows visible at `at`.
+    pub fn dump(&self, at: Tid) -> ServiceState {
+        self.tables
+            .iter()
+            .map(|t| (t.name().to_string(), t.dump(at)))
+            .collect()
+    }
+
+    /// Versions held across tables (live rows plus garbage not yet collected).
+    pub fn version_count(&self) -> usize {
+        self.tables.iter().map(|t| t.version_count()).sum()
+    }
+
+    pub fn index_entry_count(&self) -> usize {
+        self.tables.iter().map(|t| t.index_entry_count()).sum()
+    }
+}
+
+/// Holds a snapshot readable: GC keeps every version visible at `at` while a pin exists.
+pub(crate) struct SnapshotPin {
+    store: Arc<Store>,
+    pub at: Tid,
+}
+
+impl Drop for SnapshotPin {
+    fn drop(&mut self) {
+        let mut readers = self.store.readers.lock();
+        if let Some(n) = readers.get_mut(&self.at) {
+            *n -= 1;
+            if *n == 0 {
+                readers.remove(&self.at);
+            }
+        }
+    }
+}

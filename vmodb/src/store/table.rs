@@ -1,0 +1,305 @@
+//! One multi-version table: rows in hash shards, each key holding a short chain of versions tagged
+//! with the TID that wrote them, plus its secondary indexes.
+//!
+//! Visibility: a reader at TID `t` sees the newest version with `tid <= t` (`None` = deleted). A
+//! writer reads at its own TID, so it sees its own writes and those of earlier TIDs. Read-only
+//! queries read at the committed watermark. Chains are kept sorted by TID.
+//!
+//! GC (`collect`) runs at batch commit with a horizon `h` (the committed watermark, lowered to the
+//! oldest snapshot still being read): of the versions with `tid <= h` only the newest is visible to
+//! anyone, so the older ones go; a tombstone at or below `h` goes too. Only keys written since they
+//! were last clean are visited (the per-shard dirty list), so GC costs what the batch wrote.
+
+use super::index::{SecondaryIndex, shard_of};
+use crate::row_codec::to_values;
+use crate::schema::{Entity, TableMeta, Tid};
+use crate::value::IndexKey;
+use parking_lot::RwLock;
+use rustc_hash::FxBuildHasher;
+use smallvec::SmallVec;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::Arc;
+
+const SHARDS: usize = 64;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Expect {
+    /// Insert: no visible row may exist.
+    Absent,
+    /// Update: a visible row must exist.
+    Present,
+    /// Upsert or delete.
+    Any,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum WriteConflict {
+    Exists,
+    Missing,
+}
+
+struct Version<E> {
+    tid: Tid,
+    row: Option<E>,
+}
+
+struct Chain<E> {
+    versions: SmallVec<[Version<E>; 1]>,
+    dirty: bool,
+}
+
+impl<E> Chain<E> {
+    fn visible(&self, tid: Tid) -> Option<&Version<E>> {
+        self.versions.iter().rev().find(|v| v.tid <= tid)
+    }
+}
+
+struct Shard<E: Entity> {
+    rows: HashMap<E::Key, Chain<E>, FxBuildHasher>,
+    /// Keys whose chain may hold garbage; each key is listed once (its `dirty` flag is set).
+    dirty: Vec<E::Key>,
+}
+
+pub(crate) struct Table<E: Entity> {
+    pub meta: Arc<TableMeta<E>>,
+    shards: Box<[RwLock<Shard<E>>]>,
+    indexes: Box<[SecondaryIndex<E::Key>]>,
+}
+
+impl<E: Entity> Table<E> {
+    pub fn new(meta: Arc<TableMeta<E>>) -> Self {
+        let indexes = meta.indexes.iter().map(|_| SecondaryIndex::new()).collect();
+        let shards = (0..SHARDS)
+            .map(|_| {
+                RwLock::new(Shard {
+                    rows: HashMap::default(),
+                    dirty: Vec::new(),
+                })
+            })
+            .collect();
+        Table {
+            meta,
+            shards,
+            indexes,
+        }
+    }
+
+    fn shard(&self, key: &E::Key) -> &RwLock<Shard<E>> {
+        &self.shards[shard_of(key, SHARDS)]
+    }
+
+    /// Calls `f` on the row visible at `tid`, without cloning it.
+    pub fn read_with<R>(&self, key: &E::Key, tid: Tid, f: impl FnOnce(&E) -> R) -> Option<R> {
+        let shard = self.shard(key).read();
+        let v = shard.rows.get(key)?.visible(tid)?;
+        v.row.as_ref().map(f)
+    }
+
+    pub fn read(&self, key: &E::Key, tid: Tid) -> Option<E> {
+        self.read_with(key, tid, E::clone)
+    }
+
+    /// The index keys of a row, one slot per index; empty when the table has no index.
+    pub fn index_keys_of(&self, row: &E) -> Vec<Option<IndexKey>> {
+        if self.indexes.is_empty() {
+            return Vec::new();
+        }
+        // A row that serialized once at insert serializes again; an error here would be a bug.
+        let values = to_values(row).unwrap_or_default();
+        self.meta.index_keys(row, &values)
+    }
+
+    /// Installs `new` (`None` deletes) as the version of `tid`, after checking `expect` against
+    /// the row visible at `tid`. `index_keys` are `new`'s index keys (see `index_keys_of`).
+    /// Returns the row that was visible before.
+    pub fn write(
+        &self,
+        tid: Tid,
+        key: E::Key,
+        new: Option<E>,
+        index_keys: &[Option<IndexKey>],
+        expect: Expect,
+    ) -> Result<Option<E>, WriteConflict> {
+        let mut guard = self.shard(&key).write();
+        let shard = &mut *guard;
+        let chain = match shard.rows.entry(key.clone()) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => {
+                if expect == Expect::Present {
+                    return Err(WriteConflict::Missing);
+                }
+                if new.is_none() {
+                    return Ok(None); // deleting nothing leaves no trace
+                }
+                v.insert(Chain {
+                    versions: SmallVec::new(),
+                    dirty: false,
+                })
+            }
+        };
+        let previous = chain.visible(tid).and_then(|v| v.row.clone());
+        match (expect, previous.is_some()) {
+            (Expect::Absent, true) => return Err(WriteConflict::Exists),
+            (Expect::Present, false) => return Err(WriteConflict::Missing),
+            _ => {}
+        }
+        if new.is_none() && previous.is_none() {
+            return Ok(None);
+        }
+        let replaced = match chain.versions.iter().position(|v| v.tid >= tid) {
+            Some(i) if chain.versions[i].tid == tid => {
+                std::mem::replace(&mut chain.versions[i].row, new)
+            }
+            Some(i) => {
+                // A later TID already wrote this key: only parallel work declared conflict-free
+                // can do that. Keep the chain sorted so every reader still sees its own version.
+                chain.versions.insert(i, Version { tid, row: new });
+                None
+            }
+            None => {
+                chain.versions.push(Version { tid, row: new });
+                None
+            }
+        };
+        if !chain.dirty {
+            chain.dirty = true;
+            shard.dirty.push(key.clone());
+        }
+        for (ix, k) in self.indexes.iter().zip(index_keys) {
+            if let Some(k) = k {
+                ix.add(k, &key);
+            }
+        }
+        if let Some(old) = replaced {
+            // The same TID wrote this key twice: the first write's index entries may now be stale.
+            let chain = &shard.rows[&key];
+            self.drop_index_entries(&key, std::slice::from_ref(&old), chain);
+        }
+        Ok(previous)
+    }
+
+    /// Removes index entries carried by `removed` rows that no version left in `chain` carries.
+    fn drop_index_entries(&self, key: &E::Key, removed: &[E], chain: &Chain<E>) {
+        if self.indexes.is_empty() || removed.is_empty() {
+            return;
+        }
+        let retained: Vec<Vec<Option<IndexKey>>> = chain
+            .versions
+            .iter()
+            .filter_map(|v| v.row.as_ref())
+            .map(|r| self.index_keys_of(r))
+            .collect();
+        for row in removed {
+            for (i, k) in self.index_keys_of(row).into_iter().enumerate() {
+                let Some(k) = k else { continue };
+                if !retained.iter().any(|r| r[i].as_ref() == Some(&k)) {
+                    self.indexes[i].remove(&k, key);
+                }
+            }
+        }
+    }
+
+    /// Drops the versions `tid` wrote to `keys` (a failed task's writes).
+    pub fn undo(&self, tid: Tid, keys: &[E::Key]) {
+        for key in keys {
+            let mut guard = self.shard(key).write();
+            let Some(chain) = guard.rows.get_mut(key) else {
+                continue;
+            };
+            let Some(i) = chain.versions.iter().position(|v| v.tid == tid) else {
+                continue;
+            };
+            let removed = chain.versions.remove(i);
+            let chain = &guard.rows[key];
+            self.drop_index_entries(key, removed.row.as_slice(), chain);
+            if chain.versions.is_empty() {
+                guard.rows.remove(key); // a stale entry in `dirty` is skipped by `collect`
+            }
+        }
+    }
+
+    /// Garbage-collects the dirty keys up to `horizon`; returns the number of versions dropped.
+    pub fn collect(&self, horizon: Tid) -> usize {
+        let mut dropped = 0;
+        for shard in self.shards.iter() {
+            let mut guard = shard.write();
+            let shard = &mut *guard;
+            let dirty = std::mem::take(&mut shard.dirty);
+            for key in dirty {
+                let Some(chain) = shard.rows.get_mut(&key) else {
+                    continue;
+                };
+                // Versions [0, keep_from) are invisible to every reader.
+                let newest_old = chain.versions.iter().rposition(|v| v.tid <= horizon);
+                let mut keep_from = newest_old.unwrap_or(0);
+                if let Some(i) = newest_old
+                    && chain.versions[i].row.is_none()
+                {
+                    keep_from = i + 1; // a settled tombstone reads like absence
+                }
+                let removed: Vec<E> = chain
+                    .versions
+                    .drain(..keep_from)
+                    .filter_map(|v| v.row)
+                    .collect();
+                dropped += keep_from;
+                let settled =
+                    chain.versions.len() <= 1 && chain.versions.iter().all(|v| v.tid <= horizon);
+                if chain.versions.is_empty() {
+                    let chain = shard.rows.remove(&key).expect("chain present");
+                    self.drop_index_entries(&key, &removed, &chain);
+                    continue;
+                }
+                let chain = &shard.rows[&key];
+                self.drop_index_entries(&key, &removed, chain);
+                let chain = shard.rows.get_mut(&key).expect("chain present");
+                if settled {
+                    chain.dirty = false;
+                    chain.versions.shrink_to_fit();
+                } else {
+                    shard.dirty.push(key);
+                }
+            }
+        }
+        dropped
+    }
+
+    /// Primary keys an index may match for `probe`, in key order (to be re-checked by the reader).
+    pub fn index_candidates(&self, index: usize, probe: &IndexKey) -> Vec<E::Key> {
+        self.indexes[index].candidates(probe)
+    }
+
+    /// Every row visible at `tid`, in primary-key order.
+    pub fn scan(&self, tid: Tid) -> Vec<(E::Key, E)> {
+        let mut out = Vec::new();
+        for shard in self.shards.iter() {
+            let shard = shard.read();
+            for (k, chain) in &shard.rows {
+                if let Some(Version { row: Some(r), .. }) = chain.visible(tid) {
+                    out.push((k.clone(), r.clone()));
+                }
+            }
+        }
+        out.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Versions held (live and garbage), for memory accounting and GC tests.
+    pub fn version_count(&self) -> usize {
+        self.shards
+            .iter()
+            .map(|s| {
+                s.read()
+                    .rows
+                    .values()
+                    .map(|c| c.versions.len())
+                    .sum::<usize>()
+            })
+            .sum()
+    }
+
+    pub fn index_entry_count(&self) -> usize {
+        self.indexes.iter().map(SecondaryIndex::entry_count).sum()
+    }
+}

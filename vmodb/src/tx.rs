@@ -1,0 +1,158 @@
+//! The transaction context a handler runs in: its TID, the deterministic clock and randomness the
+//! coordinator assigned, typed table access, and the log of what it wrote (to undo a failed task).
+
+use crate::error::TxError;
+use crate::repo::Repo;
+use crate::schema::{Entity, Tid};
+use crate::store::{Store, Table};
+use rand::SeedableRng;
+use rand::rngs::Xoshiro256PlusPlus;
+use std::any::Any;
+use std::cell::{RefCell, RefMut};
+
+/// Whether a context may write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    ReadOnly,
+    ReadWrite,
+}
+
+/// The deterministic environment of one transaction, fixed by the coordinator at sequencing and
+/// carried with every event of the transaction, so serial replay reproduces it exactly.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TxEnv {
+    pub tid: Tid,
+    /// The coordinator's clock when it sequenced the transaction (µs since the Unix epoch).
+    pub timestamp_us: u64,
+    /// Seed for the transaction's randomness, derived from the cluster seed and the TID.
+    pub seed: u64,
+}
+
+/// Keys one task wrote to one table, to drop its versions if the task fails.
+trait WriteLog {
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+    fn undo(&self, store: &Store, tid: Tid);
+}
+
+struct KeysOf<E: Entity>(Vec<E::Key>);
+
+impl<E: Entity> WriteLog for KeysOf<E> {
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+    fn undo(&self, store: &Store, tid: Tid) {
+        if let Ok(table) = store.table::<E>() {
+            table.undo(tid, &self.0);
+        }
+    }
+}
+
+/// What a handler (or a read-only query) gets: `ctx.table::<E>()` for typed access,
+/// `ctx.now_us()` and `ctx.rng()` for time and randomness. Never read the wall clock in a handler.
+pub struct TxCtx<'a> {
+    pub(crate) store: &'a Store,
+    env: TxEnv,
+    /// The TID whose view reads see: the own TID for handlers, the watermark for queries.
+    read_at: Tid,
+    access: Access,
+    /// Replica tables this handler is declared to maintain.
+    replicates: &'a [String],
+    writes: RefCell<Vec<(usize, Box<dyn WriteLog>)>>,
+    rng: RefCell<Option<Xoshiro256PlusPlus>>,
+}
+
+impl<'a> TxCtx<'a> {
+    pub(crate) fn new(
+        store: &'a Store,
+        env: TxEnv,
+        access: Access,
+        replicates: &'a [String],
+    ) -> Self {
+        TxCtx {
+            store,
+            env,
+            read_at: env.tid,
+            access,
+            replicates,
+            writes: RefCell::new(Vec::new()),
+            rng: RefCell::new(None),
+        }
+    }
+
+    /// A read-only view at `at` (a pinned committed snapshot).
+    pub(crate) fn snapshot(store: &'a Store, at: Tid) -> Self {
+        let env = TxEnv {
+            tid: at,
+            timestamp_us: 0,
+            seed: 0,
+        };
+        TxCtx::new(store, env, Access::ReadOnly, &[])
+    }
+
+    pub fn tid(&self) -> Tid {
+        self.env.tid
+    }
+
+    /// The transaction's timestamp in microseconds since the Unix epoch (assigned at sequencing).
+    pub fn now_us(&self) -> u64 {
+        self.env.timestamp_us
+    }
+
+    /// The transaction's random number generator, seeded from the cluster seed and the TID.
+    pub fn rng(&self) -> RefMut<'_, Xoshiro256PlusPlus> {
+        RefMut::map(self.rng.borrow_mut(), |r| {
+            r.get_or_insert_with(|| Xoshiro256PlusPlus::seed_from_u64(self.env.seed))
+        })
+    }
+
+    pub fn is_read_only(&self) -> bool {
+        self.access == Access::ReadOnly
+    }
+
+    /// Typed access to the table holding entity `E`.
+    pub fn table<E: Entity>(&self) -> Result<Repo<'_, E>, TxError> {
+        let table = self.store.table::<E>()?;
+        let index = self.store.table_index::<E>().unwrap_or(usize::MAX);
+        Ok(Repo::new(self, table, index))
+    }
+
+    pub(crate) fn read_at(&self) -> Tid {
+        self.read_at
+    }
+
+    pub(crate) fn check_writable<E: Entity>(&self, table: &Table<E>) -> Result<(), TxError> {
+        if self.access == Access::ReadOnly {
+            return Err(TxError::ReadOnly {
+                table: table.meta.name.clone(),
+            });
+        }
+        if table.meta.replica_of.is_some() && !self.replicates.iter().any(|t| *t == table.meta.name)
+        {
+            return Err(TxError::ReplicaWrite {
+                table: table.meta.name.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn record_write<E: Entity>(&self, table_index: usize, key: E::Key) {
+        let mut writes = self.writes.borrow_mut();
+        let slot = match writes.iter().position(|(i, _)| *i == table_index) {
+            Some(p) => p,
+            None => {
+                writes.push((table_index, Box::new(KeysOf::<E>(Vec::new()))));
+                writes.len() - 1
+            }
+        };
+        if let Some(log) = writes[slot].1.as_any_mut().downcast_mut::<KeysOf<E>>() {
+            log.0.push(key);
+        }
+    }
+
+    /// Drops every version this context wrote (the task failed).
+    pub(crate) fn undo_writes(&self) {
+        for (_, log) in self.writes.borrow().iter() {
+            log.undo(self.store, self.env.tid);
+        }
+    }
+}
