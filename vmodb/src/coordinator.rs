@@ -33,14 +33,14 @@ pub enum Outcome {
 /// An output event: name and encoded payload.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Output {
-    pub event: String,
+    pub event: Arc<str>,
     pub payload: Vec<u8>,
 }
 
 impl Output {
     pub fn decode<T: DeserializeOwned>(&self) -> Result<T, TxError> {
         postcard::from_bytes(&self.payload).map_err(|e| TxError::Decode {
-            event: self.event.clone(),
+            event: self.event.to_string(),
             detail: e.to_string(),
         })
     }
@@ -388,7 +388,8 @@ impl Coordinator {
                         continue; // a report for a TID not in flight: a confused peer, ignore
                     };
                     match r {
-                        TaskReport::Output { event, payload, .. } => {
+                        TaskReport::Output { node, payload, .. } => {
+                            let event = self.event_of(rec.dag, node);
                             rec.output = Some(Output { event, payload })
                         }
                         TaskReport::Failed { service, error, .. } => {
@@ -481,6 +482,21 @@ impl Coordinator {
             latency: rec.submitted_at.elapsed(),
         };
         (rec.notify, completion)
+    }
+
+    /// The name of the event the handler at `node` of DAG `dag` emits.
+    fn event_of(&self, dag: u16, node: u16) -> Arc<str> {
+        let n = self
+            .app
+            .dags
+            .get(dag as usize)
+            .and_then(|d| d.nodes.get(node as usize));
+        n.and_then(|n| {
+            self.app.services[n.service].handlers[n.handler]
+                .outbound
+                .as_ref()
+        })
+        .map_or_else(|| Arc::from(""), |o| Arc::clone(&o.0))
     }
 
     /// Blocks until every transaction sequenced so far has committed, or `timeout` passes.

@@ -60,6 +60,15 @@ pub mod internals {
         Store::new(vec![(TypeId::of::<E>(), table)]).map(Arc::new)
     }
 
+    /// A store holding every table `service` declares (e.g. a parent and a child linked by a
+    /// foreign key), for store-level tests.
+    pub fn multi_table_store(service: &crate::service::Service) -> Result<Arc<Store>, String> {
+        if !service.problems.is_empty() {
+            return Err(service.problems.join("; "));
+        }
+        service.build_store().map(Arc::new)
+    }
+
     /// A read-write context at `tid` over `store`.
     pub fn write_ctx(store: &Store, tid: Tid) -> TxCtx<'_> {
         TxCtx::new(

@@ -39,10 +39,10 @@ impl Envelope {
 /// What a service tells the coordinator about one of its tasks.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum TaskReport {
-    /// The last handler of the transaction produced this output event.
+    /// The handler at DAG node `node`, a last step of the transaction, produced this output.
     Output {
         tid: Tid,
-        event: String,
+        node: u16,
         payload: Vec<u8>,
     },
     /// The task failed; its writes at that service were undone.

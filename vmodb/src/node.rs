@@ -13,11 +13,13 @@ use crate::scheduler::{Chain, Footprint, Slot};
 use crate::service::{Decoded, HandlerDef, ModeKind, TxKind};
 use crate::store::Store;
 use parking_lot::Mutex;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, OnceLock};
 
-/// Events buffered per destination before a frame is sent.
-const FRAME_EVENTS: usize = 256;
+/// Tasks run back to back before their outputs are sent as frames.
+const FRAME_EVENTS: usize = 128;
+/// A queue of admitted tasks at least this long is split with another worker.
+const SPLIT_AT: usize = 16;
 
 /// What an admitted task runs.
 pub(crate) enum Work {
@@ -213,33 +215,32 @@ impl ServiceNode {
         }
     }
 
-    /// Runs the first admitted task on this thread when it is a pool worker; the rest go to the pool.
-    fn dispatch(self: &Arc<Self>, mut admitted: Vec<Slot<Task>>) {
+    /// Runs admitted tasks: inline when this thread is a pool worker, else as one pool job.
+    fn dispatch(self: &Arc<Self>, admitted: Vec<Slot<Task>>) {
         if admitted.is_empty() {
             return;
         }
-        let inline = if rayon_core::current_thread_index().is_some() {
-            Some(admitted.remove(0))
+        if rayon_core::current_thread_index().is_some() {
+            self.run_all(admitted.into());
         } else {
-            None
-        };
-        for slot in admitted {
             let node = Arc::clone(self);
-            self.pool.spawn_fifo(move || node.run_from(slot));
-        }
-        if let Some(slot) = inline {
-            self.run_from(slot);
+            self.pool.spawn_fifo(move || node.run_all(admitted.into()));
         }
     }
 
-    /// Runs a task, then keeps running what its completion admits, on this thread.
-    fn run_from(self: &Arc<Self>, first: Slot<Task>) {
+    /// Runs a queue of admitted tasks back to back, adding what each completion admits, so their
+    /// outputs leave in shared frames. A long queue is split so every worker gets a share.
+    fn run_all(self: &Arc<Self>, mut queue: VecDeque<Slot<Task>>) {
         let mut outbox = Outbox::default();
-        let mut next = Some(first);
-        while let Some(slot) = next.take() {
+        while let Some(slot) = queue.pop_front() {
+            if queue.len() >= SPLIT_AT {
+                let half = queue.split_off(queue.len() / 2);
+                let node = Arc::clone(self);
+                self.pool.spawn_fifo(move || node.run_all(half));
+            }
             let batch = slot.task.envelope.batch;
             self.execute(slot.task, &mut outbox);
-            let (mut admitted, done) = {
+            let (admitted, done) = {
                 let mut st = self.state.lock();
                 st.chain.finish(&slot.footprint);
                 st.batches.entry(batch).or_default().executed += 1;
@@ -249,23 +250,15 @@ impl ServiceNode {
             if done {
                 // Reports of this batch must reach the coordinator before its BatchDone.
                 self.flush(&mut outbox);
-                self.transport().send(
-                    NodeId::Coordinator,
-                    Message::BatchDone {
-                        batch,
-                        service: self.id,
-                    },
-                );
+                let done = Message::BatchDone {
+                    batch,
+                    service: self.id,
+                };
+                self.transport().send(NodeId::Coordinator, done);
             } else if outbox.pending >= FRAME_EVENTS {
                 self.flush(&mut outbox);
             }
-            if !admitted.is_empty() {
-                next = Some(admitted.remove(0));
-                for slot in admitted {
-                    let node = Arc::clone(self);
-                    self.pool.spawn_fifo(move || node.run_from(slot));
-                }
-            }
+            queue.extend(admitted);
         }
         self.flush(&mut outbox);
     }
@@ -292,10 +285,7 @@ impl ServiceNode {
             Work::Run { handler, input } => {
                 let def = &self.app.services[self.id as usize].handlers[handler];
                 match def.execute(&self.store, envelope.env, input) {
-                    Ok(output) => (
-                        output.map(|p| (def.outbound().unwrap_or_default().to_string(), p)),
-                        None,
-                    ),
+                    Ok(output) => (output, None),
                     Err(e) => (None, Some(e)),
                 }
             }
@@ -311,16 +301,15 @@ impl ServiceNode {
             });
         }
         if node.children.is_empty() {
-            if let Some((event, payload)) = output {
-                outbox.reports.push(TaskReport::Output {
-                    tid,
-                    event,
-                    payload,
-                });
+            if let Some(payload) = output {
+                let node = envelope.node;
+                outbox
+                    .reports
+                    .push(TaskReport::Output { tid, node, payload });
             }
         } else {
             // Exactly one envelope per downstream participant: the event, or "nothing for you".
-            let payload = output.map(|(_, p)| p);
+            let payload = output;
             for &child in &node.children {
                 let to = dag.nodes[child].service as ServiceId;
                 outbox.events.entry(to).or_default().push(Envelope {

@@ -18,7 +18,15 @@ pub fn serial_replay(
     let stores = build_stores(app, load)?;
     let mut order: Vec<&SequencedInput> = inputs.iter().collect();
     order.sort_by_key(|i| i.env.tid);
-    for input in order {
+    let mut last_tid = 0;
+    for (i, input) in order.iter().enumerate() {
+        // Collect garbage at batch boundaries, as a batch commit would.
+        if i > 0 && order[i - 1].batch != input.batch {
+            for s in &stores {
+                s.commit_batch(last_tid);
+            }
+        }
+        last_tid = input.env.tid;
         let dag = app
             .dag_by_name
             .get(&input.transaction)

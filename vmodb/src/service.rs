@@ -58,7 +58,7 @@ type QueryFn = dyn Fn(&TxCtx, &[u8]) -> Result<Vec<u8>, TxError> + Send + Sync;
 pub struct HandlerDef {
     pub(crate) inbound: String,
     pub(crate) inbound_type: (TypeId, &'static str),
-    pub(crate) outbound: Option<(String, TypeId, &'static str)>,
+    pub(crate) outbound: Option<(Arc<str>, TypeId, &'static str)>,
     pub(crate) kind: TxKind,
     pub(crate) mode: ModeKind,
     pub(crate) replicates: Vec<String>,
@@ -72,7 +72,7 @@ impl HandlerDef {
         &self.inbound
     }
     pub fn outbound(&self) -> Option<&str> {
-        self.outbound.as_ref().map(|o| o.0.as_str())
+        self.outbound.as_ref().map(|o| &*o.0)
     }
     pub fn kind(&self) -> TxKind {
         self.kind
@@ -233,7 +233,7 @@ impl<In: DeserializeOwned + Send + 'static, Out> Handler<In, Out> {
 
     fn finish(
         self,
-        outbound: Option<(String, TypeId, &'static str)>,
+        outbound: Option<(Arc<str>, TypeId, &'static str)>,
         run: Arc<RunFn>,
     ) -> HandlerDef {
         let event = self.inbound.clone();
@@ -267,7 +267,7 @@ impl<In: DeserializeOwned + Send + 'static, Out: Serialize + Send + 'static> Han
     ) -> HandlerDef {
         let name = self.outbound.clone().unwrap_or_default();
         let outbound = Some((
-            name.clone(),
+            Arc::from(name.as_str()),
             TypeId::of::<Out>(),
             std::any::type_name::<Out>(),
         ));

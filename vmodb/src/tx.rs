@@ -34,7 +34,7 @@ trait WriteLog {
     fn undo(&self, store: &Store, tid: Tid);
 }
 
-struct KeysOf<E: Entity>(Vec<E::Key>);
+struct KeysOf<E: Entity>(smallvec::SmallVec<[E::Key; 2]>);
 
 impl<E: Entity> WriteLog for KeysOf<E> {
     fn as_any_mut(&mut self) -> &mut dyn Any {
@@ -57,7 +57,7 @@ pub struct TxCtx<'a> {
     access: Access,
     /// Replica tables this handler is declared to maintain.
     replicates: &'a [String],
-    writes: RefCell<Vec<(usize, Box<dyn WriteLog>)>>,
+    writes: RefCell<smallvec::SmallVec<[(usize, Box<dyn WriteLog>); 2]>>,
     rng: RefCell<Option<Xoshiro256PlusPlus>>,
 }
 
@@ -74,7 +74,7 @@ impl<'a> TxCtx<'a> {
             read_at: env.tid,
             access,
             replicates,
-            writes: RefCell::new(Vec::new()),
+            writes: RefCell::new(smallvec::SmallVec::new()),
             rng: RefCell::new(None),
         }
     }
@@ -140,7 +140,10 @@ impl<'a> TxCtx<'a> {
         let slot = match writes.iter().position(|(i, _)| *i == table_index) {
             Some(p) => p,
             None => {
-                writes.push((table_index, Box::new(KeysOf::<E>(Vec::new()))));
+                writes.push((
+                    table_index,
+                    Box::new(KeysOf::<E>(smallvec::SmallVec::new())),
+                ));
                 writes.len() - 1
             }
         };

@@ -45,7 +45,7 @@ struct Version<E> {
 }
 
 struct Chain<E> {
-    versions: SmallVec<[Version<E>; 1]>,
+    versions: SmallVec<[Version<E>; 2]>,
     dirty: bool,
 }
 
@@ -112,7 +112,7 @@ impl<E: Entity> Table<E> {
 
     /// Installs `new` (`None` deletes) as the version of `tid`, after checking `expect` against
     /// the row visible at `tid`. `index_keys` are `new`'s index keys (see `index_keys_of`).
-    /// Returns the row that was visible before.
+    /// A delete returns the row that was visible before; other writes return `None`.
     pub fn write(
         &self,
         tid: Tid,
@@ -138,13 +138,20 @@ impl<E: Entity> Table<E> {
                 })
             }
         };
-        let previous = chain.visible(tid).and_then(|v| v.row.clone());
-        match (expect, previous.is_some()) {
+        let visible = chain.visible(tid).and_then(|v| v.row.as_ref());
+        let exists = visible.is_some();
+        // Only a delete returns the row it removes; updates need not pay for a clone.
+        let previous = if new.is_none() {
+            visible.cloned()
+        } else {
+            None
+        };
+        match (expect, exists) {
             (Expect::Absent, true) => return Err(WriteConflict::Exists),
             (Expect::Present, false) => return Err(WriteConflict::Missing),
             _ => {}
         }
-        if new.is_none() && previous.is_none() {
+        if new.is_none() && !exists {
             return Ok(None);
         }
         let replaced = match chain.versions.iter().position(|v| v.tid >= tid) {
