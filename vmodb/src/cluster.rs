@@ -229,6 +229,18 @@ impl Cluster {
         })
     }
 
+    /// Every row of service `service`'s table of `E` at its committed watermark, in key order.
+    pub fn read_table<E: Entity>(&self, service: &str) -> Result<Vec<E>, QueryError> {
+        let i = self
+            .app
+            .service_index(service)
+            .ok_or_else(|| QueryError::UnknownService(service.to_string()))?;
+        let store = &self.nodes[i].store;
+        let pin = store.pin_snapshot();
+        let ctx = TxCtx::snapshot(store, pin.at);
+        Ok(ctx.table::<E>()?.all().rows()?)
+    }
+
     /// Waits until every sequenced transaction has committed.
     pub fn wait_idle(&self, timeout: Duration) -> bool {
         self.coordinator.wait_idle(timeout)

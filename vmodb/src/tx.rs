@@ -47,6 +47,8 @@ impl<E: Entity> WriteLog for KeysOf<E> {
     }
 }
 
+type WriteLogs = smallvec::SmallVec<[(usize, Box<dyn WriteLog>); 2]>;
+
 /// What a handler (or a read-only query) gets: `ctx.table::<E>()` for typed access,
 /// `ctx.now_us()` and `ctx.rng()` for time and randomness. Never read the wall clock in a handler.
 pub struct TxCtx<'a> {
@@ -57,7 +59,7 @@ pub struct TxCtx<'a> {
     access: Access,
     /// Replica tables this handler is declared to maintain.
     replicates: &'a [String],
-    writes: RefCell<smallvec::SmallVec<[(usize, Box<dyn WriteLog>); 2]>>,
+    writes: RefCell<WriteLogs>,
     rng: RefCell<Option<Xoshiro256PlusPlus>>,
 }
 

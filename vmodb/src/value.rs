@@ -76,12 +76,28 @@ impl Ord for Value {
             (Bool(a), Bool(b)) => a.cmp(b),
             (Str(a), Str(b)) => a.cmp(b),
             (Null, Null) => Ordering::Equal,
-            (a, b) if a.rank() == 2 && b.rank() == 2 => {
-                let (x, y) = (a.as_f64().unwrap_or(0.0), b.as_f64().unwrap_or(0.0));
-                x.total_cmp(&y)
-            }
+            (Float(a), Float(b)) => a.total_cmp(b),
+            (Int(a), Float(b)) => cmp_int_float(i128::from(*a), *b),
+            (UInt(a), Float(b)) => cmp_int_float(i128::from(*a), *b),
+            (Float(a), Int(b)) => cmp_int_float(i128::from(*b), *a).reverse(),
+            (Float(a), UInt(b)) => cmp_int_float(i128::from(*b), *a).reverse(),
             (a, b) => a.rank().cmp(&b.rank()),
         }
+    }
+}
+
+/// Largest magnitude below which an integral float converts to `i128` exactly.
+const I128_SAFE: f64 = 1.0e38;
+
+/// Exact comparison of an integer with a float (no rounding of the integer through `f64`), so
+/// that equality agrees with hashing and stays transitive.
+fn cmp_int_float(a: i128, b: f64) -> Ordering {
+    if b.fract() == 0.0 && b.abs() < I128_SAFE {
+        a.cmp(&(b as i128))
+    } else {
+        // b is NaN, infinite, huge, or has a fraction (then |b| < 2^52 and `a as f64` is exact
+        // wherever it could matter).
+        (a as f64).total_cmp(&b)
     }
 }
 
@@ -104,7 +120,7 @@ impl Hash for Value {
             }
             Value::Float(f) => {
                 state.write_u8(2);
-                if f.fract() == 0.0 && f.abs() < 1e18 {
+                if f.fract() == 0.0 && f.abs() < I128_SAFE {
                     (*f as i128).hash(state)
                 } else {
                     f.to_bits().hash(state)
