@@ -147,7 +147,7 @@ impl Cluster {
             .thread_name(|i| format!("vmodb-worker-{i}"))
             .build()
             .map_err(|e| BootstrapError(format!("cannot start worker pool: {e}")))?;
-        let pool = Arc::new(pool);
+        let pool = Arc::new(crate::node::WorkerPool::new(pool));
         let nodes: Vec<Arc<ServiceNode>> = stores
             .into_iter()
             .enumerate()

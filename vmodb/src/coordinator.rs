@@ -432,8 +432,6 @@ impl Coordinator {
         if commits.is_empty() {
             return;
         }
-        self.room.notify_all();
-        self.committed.notify_all();
         for (batch, max_tid) in commits {
             for s in 0..self.app.services.len() {
                 self.transport().send(
@@ -442,6 +440,10 @@ impl Coordinator {
                 );
             }
         }
+        // Waiters and clients hear of a commit only after every service applied it, so a client
+        // that saw its transaction commit reads it in any later query.
+        self.room.notify_all();
+        self.committed.notify_all();
         for (notify, completion) in completions {
             if let Some(n) = notify {
                 let _ = n.send(completion); // a client that went away no longer cares

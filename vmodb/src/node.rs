@@ -18,8 +18,41 @@ use std::sync::{Arc, OnceLock};
 
 /// Tasks run back to back before their outputs are sent as frames.
 const FRAME_EVENTS: usize = 128;
-/// A queue of admitted tasks at least this long is split with another worker.
-const SPLIT_AT: usize = 16;
+
+/// The worker pool shared by all services, with a count of busy workers so a job hands work to
+/// an idle worker instead of queueing it behind itself.
+pub(crate) struct WorkerPool {
+    pool: rayon_core::ThreadPool,
+    busy: std::sync::atomic::AtomicUsize,
+}
+
+/// Marks a worker busy while alive.
+pub(crate) struct Busy<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl WorkerPool {
+    pub fn new(pool: rayon_core::ThreadPool) -> Self {
+        WorkerPool { pool, busy: std::sync::atomic::AtomicUsize::new(0) }
+    }
+
+    fn spawn(&self, job: impl FnOnce() + Send + 'static) {
+        self.pool.spawn_fifo(job);
+    }
+
+    fn busy(&self) -> Busy<'_> {
+        self.busy.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Busy(&self.busy)
+    }
+
+    fn has_idle_worker(&self) -> bool {
+        self.busy.load(std::sync::atomic::Ordering::Relaxed) < self.pool.current_num_threads()
+    }
+}
 
 /// What an admitted task runs.
 pub(crate) enum Work {
@@ -53,7 +86,7 @@ pub(crate) struct ServiceNode {
     pub(crate) store: Arc<Store>,
     state: Mutex<State>,
     transport: OnceLock<Arc<dyn Transport>>,
-    pool: Arc<rayon_core::ThreadPool>,
+    pool: Arc<WorkerPool>,
     /// Envelopes refused as malformed (see `validate`).
     pub(crate) refused: std::sync::atomic::AtomicU64,
 }
@@ -64,6 +97,17 @@ struct Outbox {
     events: BTreeMap<ServiceId, Vec<Envelope>>,
     reports: Vec<TaskReport>,
     pending: usize,
+    /// Tasks executed per batch, counted once the outbox is sent.
+    executed: smallvec::SmallVec<[(BatchId, u32); 2]>,
+}
+
+impl Outbox {
+    fn count(&mut self, batch: BatchId) {
+        match self.executed.iter_mut().find(|(b, _)| *b == batch) {
+            Some((_, n)) => *n += 1,
+            None => self.executed.push((batch, 1)),
+        }
+    }
 }
 
 impl ServiceNode {
@@ -71,7 +115,7 @@ impl ServiceNode {
         id: ServiceId,
         app: Arc<App>,
         store: Arc<Store>,
-        pool: Arc<rayon_core::ThreadPool>,
+        pool: Arc<WorkerPool>,
     ) -> Self {
         ServiceNode {
             id,
@@ -215,47 +259,37 @@ impl ServiceNode {
         }
     }
 
-    /// Runs admitted tasks: inline when this thread is a pool worker, else as one pool job.
+    /// Runs admitted tasks as one pool job (never inline: a worker delivering a frame finishes
+    /// its own queue first, and an idle worker can take the new job at once).
     fn dispatch(self: &Arc<Self>, admitted: Vec<Slot<Task>>) {
         if admitted.is_empty() {
             return;
         }
-        if rayon_core::current_thread_index().is_some() {
-            self.run_all(admitted.into());
-        } else {
-            let node = Arc::clone(self);
-            self.pool.spawn_fifo(move || node.run_all(admitted.into()));
-        }
+        let node = Arc::clone(self);
+        self.pool.spawn(move || node.run_all(admitted.into()));
     }
 
     /// Runs a queue of admitted tasks back to back, adding what each completion admits, so their
     /// outputs leave in shared frames. A long queue is split so every worker gets a share.
     fn run_all(self: &Arc<Self>, mut queue: VecDeque<Slot<Task>>) {
+        let _busy = self.pool.busy();
         let mut outbox = Outbox::default();
         while let Some(slot) = queue.pop_front() {
-            if queue.len() >= SPLIT_AT {
+            // Hand half of what is runnable to an idle worker, if there is one.
+            if !queue.is_empty() && self.pool.has_idle_worker() {
                 let half = queue.split_off(queue.len() / 2);
                 let node = Arc::clone(self);
-                self.pool.spawn_fifo(move || node.run_all(half));
+                self.pool.spawn(move || node.run_all(half));
             }
             let batch = slot.task.envelope.batch;
             self.execute(slot.task, &mut outbox);
-            let (admitted, done) = {
+            outbox.count(batch);
+            let admitted = {
                 let mut st = self.state.lock();
                 st.chain.finish(&slot.footprint);
-                st.batches.entry(batch).or_default().executed += 1;
-                let done = Self::take_if_done(&mut st, batch);
-                (st.chain.admit(), done)
+                st.chain.admit()
             };
-            if done {
-                // Reports of this batch must reach the coordinator before its BatchDone.
-                self.flush(&mut outbox);
-                let done = Message::BatchDone {
-                    batch,
-                    service: self.id,
-                };
-                self.transport().send(NodeId::Coordinator, done);
-            } else if outbox.pending >= FRAME_EVENTS {
+            if outbox.pending >= FRAME_EVENTS {
                 self.flush(&mut outbox);
             }
             queue.extend(admitted);
@@ -325,22 +359,36 @@ impl ServiceNode {
         outbox.pending += 1;
     }
 
+    /// Sends the outbox, then counts its tasks as executed. Counting only after the reports
+    /// left is what guarantees the coordinator has every report of a batch before its BatchDone,
+    /// whichever worker runs the batch's last task.
     fn flush(&self, outbox: &mut Outbox) {
         if !outbox.reports.is_empty() {
             let reports = std::mem::take(&mut outbox.reports);
-            self.transport().send(
-                NodeId::Coordinator,
-                Message::Reports {
-                    service: self.id,
-                    reports,
-                },
-            );
+            let message = Message::Reports { service: self.id, reports };
+            self.transport().send(NodeId::Coordinator, message);
         }
         for (to, events) in std::mem::take(&mut outbox.events) {
-            self.transport()
-                .send(NodeId::Service(to), Message::Events(events));
+            self.transport().send(NodeId::Service(to), Message::Events(events));
         }
         outbox.pending = 0;
+        if outbox.executed.is_empty() {
+            return;
+        }
+        let mut done = smallvec::SmallVec::<[BatchId; 2]>::new();
+        {
+            let mut st = self.state.lock();
+            for (batch, n) in outbox.executed.drain(..) {
+                st.batches.entry(batch).or_default().executed += n;
+                if Self::take_if_done(&mut st, batch) {
+                    done.push(batch);
+                }
+            }
+        }
+        for batch in done {
+            let message = Message::BatchDone { batch, service: self.id };
+            self.transport().send(NodeId::Coordinator, message);
+        }
     }
 
     /// Chain length waiting here (for tests and stats).

@@ -140,7 +140,6 @@ impl<T> Chain<T> {
     }
 
     pub fn insert(&mut self, slot: Slot<T>) -> Result<(), InsertError> {
-        debug_assert!(slot.prev < slot.tid, "a predecessor precedes its successor");
         if slot.prev < self.last_admitted
             || slot.prev >= slot.tid
             || self.waiting.contains_key(&slot.prev)

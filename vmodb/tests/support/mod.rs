@@ -1,1 +1,3 @@
+pub mod kv;
 pub mod shop;
+pub mod util;
