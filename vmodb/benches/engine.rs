@@ -3,6 +3,9 @@
 //!
 //! `cargo bench -p vmodb --bench engine -- [--seconds S] [--window-ms W] [--inflight N] [--soak-minutes M]`
 
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[path = "../tests/support/shop.rs"]
 mod shop;
 
@@ -329,5 +332,7 @@ fn main() {
     if !a.skip_store {
         store_ops();
     }
-    end_to_end(&a);
+    if std::env::var_os("VMODB_BENCH_STORE_ONLY").is_none() {
+        end_to_end(&a);
+    }
 }

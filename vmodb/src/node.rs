@@ -37,7 +37,10 @@ impl Drop for Busy<'_> {
 
 impl WorkerPool {
     pub fn new(pool: rayon_core::ThreadPool) -> Self {
-        WorkerPool { pool, busy: std::sync::atomic::AtomicUsize::new(0) }
+        WorkerPool {
+            pool,
+            busy: std::sync::atomic::AtomicUsize::new(0),
+        }
     }
 
     fn spawn(&self, job: impl FnOnce() + Send + 'static) {
@@ -111,12 +114,7 @@ impl Outbox {
 }
 
 impl ServiceNode {
-    pub fn new(
-        id: ServiceId,
-        app: Arc<App>,
-        store: Arc<Store>,
-        pool: Arc<WorkerPool>,
-    ) -> Self {
+    pub fn new(id: ServiceId, app: Arc<App>, store: Arc<Store>, pool: Arc<WorkerPool>) -> Self {
         ServiceNode {
             id,
             app,
@@ -365,11 +363,15 @@ impl ServiceNode {
     fn flush(&self, outbox: &mut Outbox) {
         if !outbox.reports.is_empty() {
             let reports = std::mem::take(&mut outbox.reports);
-            let message = Message::Reports { service: self.id, reports };
+            let message = Message::Reports {
+                service: self.id,
+                reports,
+            };
             self.transport().send(NodeId::Coordinator, message);
         }
         for (to, events) in std::mem::take(&mut outbox.events) {
-            self.transport().send(NodeId::Service(to), Message::Events(events));
+            self.transport()
+                .send(NodeId::Service(to), Message::Events(events));
         }
         outbox.pending = 0;
         if outbox.executed.is_empty() {
@@ -386,7 +388,10 @@ impl ServiceNode {
             }
         }
         for batch in done {
-            let message = Message::BatchDone { batch, service: self.id };
+            let message = Message::BatchDone {
+                batch,
+                service: self.id,
+            };
             self.transport().send(NodeId::Coordinator, message);
         }
     }

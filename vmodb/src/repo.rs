@@ -101,8 +101,9 @@ impl<'a, E: Entity> Repo<'a, E> {
         let mut index_keys = Vec::new();
         if let Some(r) = &row {
             if meta.needs_values {
-                let values =
-                    to_values(r).map_err(|e| TxError::app(format!("table {}: {e}", meta.name)))?;
+                let values = meta
+                    .needed_values(r)
+                    .map_err(|e| TxError::app(format!("table {}: {e}", meta.name)))?;
                 meta.check_row(&values)?;
                 index_keys = meta.index_keys(r, &values);
             }
@@ -248,7 +249,7 @@ impl<'a, 'r, E: Entity> Query<'a, 'r, E> {
                     // Re-check the version we read: the entry may belong to an older version.
                     let matched = table.read_with(&key, at, |row| {
                         let key_now = if index < plain {
-                            ix.key_of(&to_values(row).unwrap_or_default())
+                            ix.key_of(&table.meta.needed_values(row).unwrap_or_default())
                         } else {
                             (table.meta.foreign_keys[index - plain].parent_key_values)(row)
                         };

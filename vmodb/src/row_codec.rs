@@ -31,6 +31,23 @@ pub fn to_values<T: Serialize + ?Sized>(value: &T) -> Result<Vec<Value>, CodecEr
         values: Vec::with_capacity(8),
         names: Vec::new(),
         want_names: false,
+        mask: None,
+    };
+    value.serialize(&mut out)?;
+    Ok(out.values)
+}
+
+/// Like `to_values` for a struct row, but only the columns whose `mask` entry is true are
+/// materialized; the others are `Null` (so unneeded strings cost no allocation).
+pub(crate) fn to_values_masked<T: Serialize + ?Sized>(
+    value: &T,
+    mask: &[bool],
+) -> Result<Vec<Value>, CodecError> {
+    let mut out = Flat {
+        values: Vec::with_capacity(mask.len()),
+        names: Vec::new(),
+        want_names: false,
+        mask: Some(mask),
     };
     value.serialize(&mut out)?;
     Ok(out.values)
@@ -44,18 +61,20 @@ pub fn to_named_values<T: Serialize + ?Sized>(
         values: Vec::with_capacity(8),
         names: Vec::new(),
         want_names: true,
+        mask: None,
     };
     value.serialize(&mut out)?;
     Ok((out.names, out.values))
 }
 
-struct Flat {
+struct Flat<'m> {
     values: Vec<Value>,
     names: Vec<&'static str>,
     want_names: bool,
+    mask: Option<&'m [bool]>,
 }
 
-impl Flat {
+impl Flat<'_> {
     fn push(&mut self, v: Value) -> Result<(), CodecError> {
         self.values.push(v);
         Ok(())
@@ -128,7 +147,7 @@ macro_rules! scalar_methods {
     };
 }
 
-impl ser::Serializer for &mut Flat {
+impl ser::Serializer for &mut Flat<'_> {
     type Ok = ();
     type Error = CodecError;
     type SerializeSeq = Impossible<(), CodecError>;
@@ -204,7 +223,7 @@ impl ser::Serializer for &mut Flat {
     }
 }
 
-impl ser::SerializeTuple for &mut Flat {
+impl ser::SerializeTuple for &mut Flat<'_> {
     type Ok = ();
     type Error = CodecError;
     fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), CodecError> {
@@ -216,7 +235,7 @@ impl ser::SerializeTuple for &mut Flat {
     }
 }
 
-impl ser::SerializeTupleStruct for &mut Flat {
+impl ser::SerializeTupleStruct for &mut Flat<'_> {
     type Ok = ();
     type Error = CodecError;
     fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), CodecError> {
@@ -228,7 +247,7 @@ impl ser::SerializeTupleStruct for &mut Flat {
     }
 }
 
-impl ser::SerializeStruct for &mut Flat {
+impl ser::SerializeStruct for &mut Flat<'_> {
     type Ok = ();
     type Error = CodecError;
     fn serialize_field<T: Serialize + ?Sized>(
@@ -236,9 +255,15 @@ impl ser::SerializeStruct for &mut Flat {
         key: &'static str,
         v: &T,
     ) -> Result<(), CodecError> {
-        let value = v
-            .serialize(Scalar)
-            .map_err(|e| CodecError(format!("column `{key}`: {}", e.0)))?;
+        let skip = self
+            .mask
+            .is_some_and(|m| !m.get(self.values.len()).copied().unwrap_or(false));
+        let value = if skip {
+            Value::Null
+        } else {
+            v.serialize(Scalar)
+                .map_err(|e| CodecError(format!("column `{key}`: {}", e.0)))?
+        };
         if self.want_names {
             self.names.push(key);
         }

@@ -191,8 +191,10 @@ pub(crate) struct TableMeta<E: Entity> {
     pub checks: Vec<(usize, Check)>,
     pub foreign_keys: Vec<ForeignKeyDef<E>>,
     pub replica_of: Option<(String, String)>,
-    /// Whether a write must compute the row's column values (for checks, indexes or FKs).
+    /// Whether a write must compute the row's column values (for checks or indexes).
     pub needs_values: bool,
+    /// Columns that checks and indexes read; only these are materialized on writes.
+    pub needed_columns: Vec<bool>,
 }
 
 impl<E: Entity> TableMeta<E> {
@@ -257,6 +259,15 @@ impl<E: Entity> TableMeta<E> {
             .map(|(c, chk)| Ok((position(c, "constraint")?, chk.clone())))
             .collect::<Result<Vec<_>, String>>()?;
         let needs_values = !indexes.is_empty() || !checks.is_empty();
+        let mut needed_columns = vec![false; columns.len()];
+        for ix in &indexes {
+            for c in ix.columns.iter().chain(ix.partial.as_ref().map(|(c, _)| c)) {
+                needed_columns[*c] = true;
+            }
+        }
+        for (c, _) in &checks {
+            needed_columns[*c] = true;
+        }
         Ok(TableMeta {
             name: def.name,
             columns,
@@ -265,11 +276,17 @@ impl<E: Entity> TableMeta<E> {
             foreign_keys: def.foreign_keys,
             replica_of: def.replica_of,
             needs_values,
+            needed_columns,
         })
     }
 
     pub fn index_position(&self, name: &str) -> Option<usize> {
         self.indexes.iter().position(|i| i.name == name)
+    }
+
+    /// The row's values for the needed columns (others are `Null`).
+    pub fn needed_values(&self, row: &E) -> Result<Vec<Value>, crate::row_codec::CodecError> {
+        crate::row_codec::to_values_masked(row, &self.needed_columns)
     }
 
     /// The index keys of a row, one slot per index (FK indexes last).

@@ -110,7 +110,7 @@ pub(crate) struct Referrer {
 
 pub struct Store {
     tables: Vec<Box<dyn ErasedTable>>,
-    by_type: HashMap<TypeId, usize>,
+    by_type: rustc_hash::FxHashMap<TypeId, usize>,
     by_name: HashMap<String, usize>,
     /// For each table, the foreign keys of other tables that point at it.
     referrers: Vec<Vec<Referrer>>,
@@ -122,7 +122,7 @@ pub struct Store {
 
 impl Store {
     pub(crate) fn new(tables: Vec<(TypeId, Box<dyn ErasedTable>)>) -> Result<Self, String> {
-        let mut by_type = HashMap::new();
+        let mut by_type = rustc_hash::FxHashMap::default();
         let mut by_name = HashMap::new();
         let mut list = Vec::new();
         for (i, (ty, t)) in tables.into_iter().enumerate() {

@@ -11,7 +11,6 @@
 //! were last clean are visited (the per-shard dirty list), so GC costs what the batch wrote.
 
 use super::index::{SecondaryIndex, shard_of};
-use crate::row_codec::to_values;
 use crate::schema::{Entity, TableMeta, Tid};
 use crate::value::IndexKey;
 use parking_lot::RwLock;
@@ -106,7 +105,7 @@ impl<E: Entity> Table<E> {
             return Vec::new();
         }
         // A row that serialized once at insert serializes again; an error here would be a bug.
-        let values = to_values(row).unwrap_or_default();
+        let values = self.meta.needed_values(row).unwrap_or_default();
         self.meta.index_keys(row, &values)
     }
 

@@ -1,0 +1,193 @@
+//! The end-of-run table on stdout and the CSV files in `results/<run-id>/`.
+
+use crate::config::RunConfig;
+use anyhow::Context;
+use std::path::Path;
+use workloads::marketplace::checker::AnomalyReport;
+use workloads::marketplace::driver::DriveResult;
+
+pub struct RunSummary<'a> {
+    pub run_id: &'a str,
+    pub config: &'a RunConfig,
+    pub drive: &'a DriveResult,
+    pub anomalies: &'a AnomalyReport,
+    pub replay_equal: Option<bool>,
+    pub load_s: f64,
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+pub fn print(s: &RunSummary) {
+    let d = s.drive;
+    println!();
+    println!(
+        "{} on {} — {:.0} s measured, {} in flight, batch window {} ms, scale {} (data loaded in {:.1} s)",
+        s.config.workload,
+        s.config.system,
+        d.measured.as_secs_f64(),
+        s.config.concurrency,
+        s.config.batch_window_ms,
+        s.config.scale,
+        s.load_s
+    );
+    println!(
+        "throughput: {:.0} committed transactions/s ({} committed, {} failed)",
+        d.throughput(),
+        d.committed,
+        d.failed
+    );
+    println!();
+    println!(
+        "{:<20} {:>10} {:>8} {:>10} {:>10} {:>10}",
+        "transaction", "committed", "failed", "p50 ms", "p90 ms", "p99 ms"
+    );
+    for (kind, t) in &d.per_type {
+        let h = &t.latency_us;
+        let q = |x: f64| {
+            if t.committed == 0 {
+                0.0
+            } else {
+                ms(h.value_at_quantile(x))
+            }
+        };
+        println!(
+            "{:<20} {:>10} {:>8} {:>10.2} {:>10.2} {:>10.2}",
+            kind,
+            t.committed,
+            t.failed,
+            q(0.5),
+            q(0.9),
+            q(0.99)
+        );
+    }
+    println!();
+    println!("consistency (anomalies per class):");
+    for (class, n) in &s.anomalies.counts {
+        println!("  {class:<22} {n}");
+    }
+    if let Some(eq) = s.replay_equal {
+        println!(
+            "  {:<22} {}",
+            "serial replay equal",
+            if eq { "yes" } else { "NO" }
+        );
+    }
+    for e in s.anomalies.examples.iter().take(5) {
+        println!("  example: {e}");
+    }
+    for f in d.failures.iter().take(5) {
+        println!("  failure: {f}");
+    }
+}
+
+pub fn write(dir: &Path, s: &RunSummary) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::write(dir.join("config.toml"), toml::to_string(s.config)?)?;
+    let d = s.drive;
+    let mut w = csv::Writer::from_path(dir.join("summary.csv"))?;
+    w.write_record([
+        "run_id",
+        "workload",
+        "system",
+        "duration_s",
+        "concurrency",
+        "batch_window_ms",
+        "batch_max_txns",
+        "scale",
+        "seed",
+        "committed",
+        "failed",
+        "throughput_tps",
+        "anomalies_total",
+        "replay_equal",
+    ])?;
+    w.write_record([
+        s.run_id.to_string(),
+        s.config.workload.clone(),
+        s.config.system.clone(),
+        format!("{:.3}", d.measured.as_secs_f64()),
+        s.config.concurrency.to_string(),
+        s.config.batch_window_ms.to_string(),
+        s.config.batch_max_txns.to_string(),
+        s.config.scale.to_string(),
+        s.config.seed.to_string(),
+        d.committed.to_string(),
+        d.failed.to_string(),
+        format!("{:.1}", d.throughput()),
+        s.anomalies.total().to_string(),
+        s.replay_equal.map_or(String::new(), |b| b.to_string()),
+    ])?;
+    w.flush()?;
+    let mut w = csv::Writer::from_path(dir.join("latency.csv"))?;
+    w.write_record([
+        "transaction",
+        "committed",
+        "failed",
+        "mean_ms",
+        "p50_ms",
+        "p90_ms",
+        "p99_ms",
+        "max_ms",
+    ])?;
+    for (kind, t) in &d.per_type {
+        let h = &t.latency_us;
+        let q = |x: f64| {
+            if t.committed == 0 {
+                0.0
+            } else {
+                ms(h.value_at_quantile(x))
+            }
+        };
+        w.write_record([
+            kind.to_string(),
+            t.committed.to_string(),
+            t.failed.to_string(),
+            format!(
+                "{:.3}",
+                if t.committed == 0 {
+                    0.0
+                } else {
+                    h.mean() / 1000.0
+                }
+            ),
+            format!("{:.3}", q(0.5)),
+            format!("{:.3}", q(0.9)),
+            format!("{:.3}", q(0.99)),
+            format!("{:.3}", if t.committed == 0 { 0.0 } else { ms(h.max()) }),
+        ])?;
+    }
+    w.flush()?;
+    let mut w = csv::Writer::from_path(dir.join("anomalies.csv"))?;
+    w.write_record(["class", "count"])?;
+    for (class, n) in &s.anomalies.counts {
+        w.write_record([class.to_string(), n.to_string()])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// `YYYYMMDD-HHMMSS` in UTC, from the system clock (harness only; never in handlers).
+pub fn timestamp() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}

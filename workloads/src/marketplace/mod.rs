@@ -1,0 +1,45 @@
+//! The Online Marketplace benchmark: data model, generators, the vMODB implementation, and the
+//! consistency checker that judges any system's final state and run log.
+
+pub mod checker;
+pub mod driver;
+pub mod generator;
+pub mod model;
+pub mod services;
+pub mod vmodb_system;
+
+use model::*;
+use serde::{Deserialize, Serialize};
+
+/// Every table of every service, typed: what a system hands the checker and `--dump-state` writes.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MarketplaceState {
+    pub sellers: Vec<Seller>,
+    pub customers: Vec<Customer>,
+    pub products: Vec<Product>,
+    pub stock_items: Vec<StockItem>,
+    pub cart_items: Vec<CartItem>,
+    pub replica_products: Vec<ReplicaProduct>,
+    pub orders: Vec<Order>,
+    pub order_items: Vec<OrderItem>,
+    pub order_history: Vec<OrderHistory>,
+    pub order_payments: Vec<OrderPayment>,
+    pub shipments: Vec<Shipment>,
+    pub packages: Vec<Package>,
+    pub order_entries: Vec<OrderEntry>,
+}
+
+/// What the driver saw commit, in commit (TID) order: the checker's second input.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunLog {
+    /// Successful price updates: TID and the new price.
+    pub price_updates: Vec<(u64, PriceUpdated)>,
+    /// Successful product replacements: TID and the new version.
+    pub replacements: Vec<(u64, ProductReplaced)>,
+    /// Committed checkouts: TID, customer, and the result (`None`: nothing could be reserved).
+    pub checkouts: Vec<(u64, CustomerId, Option<CheckoutDone>)>,
+    /// Committed delivery runs: TID and what they delivered.
+    pub deliveries: Vec<(u64, Deliveries)>,
+    /// Every dashboard answer received during the run.
+    pub dashboards: Vec<Dashboard>,
+}

@@ -1,0 +1,426 @@
+//! The Online Marketplace data model: entities (column names as in the benchmark, snake_case) and
+//! the events that flow between services. Shared by every system that runs the workload and by
+//! the consistency checker.
+
+use serde::{Deserialize, Serialize};
+use vmodb::Entity;
+
+pub type SellerId = u32;
+pub type ProductId = u32;
+pub type CustomerId = u32;
+pub type OrderId = u32;
+
+/// Order lifecycle, in the only order it may advance.
+pub const ORDER_STATUSES: [&str; 4] = ["INVOICED", "PAYMENT_PROCESSED", "IN_TRANSIT", "DELIVERED"];
+
+/// Position of an order status in its lifecycle (unknown statuses sort last).
+pub fn status_rank(status: &str) -> usize {
+    ORDER_STATUSES
+        .iter()
+        .position(|s| *s == status)
+        .unwrap_or(ORDER_STATUSES.len())
+}
+
+macro_rules! entity {
+    ($t:ty, $k:ty, |$r:ident| $key:expr) => {
+        impl Entity for $t {
+            type Key = $k;
+            fn key(&self) -> $k {
+                let $r = self;
+                $key
+            }
+        }
+    };
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Seller {
+    pub id: SellerId,
+    pub name: String,
+    pub company_name: String,
+    pub email: String,
+    pub city: String,
+    pub state: String,
+}
+entity!(Seller, SellerId, |r| r.id);
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Customer {
+    pub id: CustomerId,
+    pub first_name: String,
+    pub last_name: String,
+    pub city: String,
+    pub state: String,
+    pub zip_code: String,
+    pub card_number: String,
+    pub card_type: String,
+    pub success_payment_count: u64,
+    pub failed_payment_count: u64,
+    pub delivery_count: u64,
+}
+entity!(Customer, CustomerId, |r| r.id);
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Product {
+    pub seller_id: SellerId,
+    pub product_id: ProductId,
+    pub name: String,
+    pub sku: String,
+    pub category: String,
+    pub price: f64,
+    pub freight_value: f64,
+    pub status: String,
+    /// "0" at load; a replacement sets it to its TID.
+    pub version: u64,
+}
+entity!(Product, (SellerId, ProductId), |r| (
+    r.seller_id,
+    r.product_id
+));
+
+/// The cart's copy of a product's price and version (`replica_of("product", "products")`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReplicaProduct {
+    pub seller_id: SellerId,
+    pub product_id: ProductId,
+    pub name: String,
+    pub price: f64,
+    pub freight_value: f64,
+    pub version: u64,
+}
+entity!(ReplicaProduct, (SellerId, ProductId), |r| (
+    r.seller_id,
+    r.product_id
+));
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StockItem {
+    pub seller_id: SellerId,
+    pub product_id: ProductId,
+    pub qty_available: i64,
+    pub qty_reserved: i64,
+    pub order_count: i64,
+    pub ytd: i64,
+    pub data: String,
+    pub version: u64,
+}
+entity!(StockItem, (SellerId, ProductId), |r| (
+    r.seller_id,
+    r.product_id
+));
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CartItem {
+    pub customer_id: CustomerId,
+    pub seller_id: SellerId,
+    pub product_id: ProductId,
+    pub product_name: String,
+    pub unit_price: f64,
+    pub freight_value: f64,
+    pub quantity: u32,
+    pub voucher: f64,
+    pub version: u64,
+}
+entity!(CartItem, (CustomerId, SellerId, ProductId), |r| (
+    r.customer_id,
+    r.seller_id,
+    r.product_id
+));
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Order {
+    pub customer_id: CustomerId,
+    pub id: OrderId,
+    pub invoice_number: String,
+    pub status: String,
+    pub purchase_date: u64,
+    /// The checkout's TID (the benchmark's instanceId).
+    pub instance_id: u64,
+    pub count_items: u32,
+    pub total_amount: f64,
+    pub total_freight: f64,
+    pub total_incentive: f64,
+    pub total_invoice: f64,
+    pub total_items: f64,
+}
+entity!(Order, (CustomerId, OrderId), |r| (r.customer_id, r.id));
+
+/// Per-customer order counter (order ids are a per-customer sequence 1, 2, ...).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CustomerOrder {
+    pub customer_id: CustomerId,
+    pub next_order_id: OrderId,
+}
+entity!(CustomerOrder, CustomerId, |r| r.customer_id);
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OrderItem {
+    pub customer_id: CustomerId,
+    pub order_id: OrderId,
+    pub order_item_id: u32,
+    pub seller_id: SellerId,
+    pub product_id: ProductId,
+    pub product_name: String,
+    pub unit_price: f64,
+    pub freight_value: f64,
+    pub quantity: u32,
+    /// unit_price × quantity.
+    pub total_items: f64,
+    /// total_items − voucher.
+    pub total_amount: f64,
+    pub voucher: f64,
+    pub version: u64,
+}
+entity!(OrderItem, (CustomerId, OrderId, u32), |r| (
+    r.customer_id,
+    r.order_id,
+    r.order_item_id
+));
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OrderHistory {
+    pub customer_id: CustomerId,
+    pub order_id: OrderId,
+    pub seq: u32,
+    pub created_at: u64,
+    pub status: String,
+}
+entity!(OrderHistory, (CustomerId, OrderId, u32), |r| (
+    r.customer_id,
+    r.order_id,
+    r.seq
+));
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OrderPayment {
+    pub customer_id: CustomerId,
+    pub order_id: OrderId,
+    pub payment_sequential: u32,
+    /// CREDIT_CARD, DEBIT_CARD, BOLETO or VOUCHER.
+    pub payment_type: String,
+    pub installments: u32,
+    pub value: f64,
+    pub status: String,
+}
+entity!(OrderPayment, (CustomerId, OrderId, u32), |r| (
+    r.customer_id,
+    r.order_id,
+    r.payment_sequential
+));
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Shipment {
+    /// The checkout's TID: shipments are created in this order, so it sorts oldest first.
+    pub shipment_id: u64,
+    pub customer_id: CustomerId,
+    pub order_id: OrderId,
+    pub package_count: u32,
+    pub total_freight_value: f64,
+    pub request_date: u64,
+    /// approved, delivery_in_progress, concluded.
+    pub status: String,
+    pub open: bool,
+}
+entity!(Shipment, u64, |r| r.shipment_id);
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Package {
+    pub shipment_id: u64,
+    pub package_id: u32,
+    pub customer_id: CustomerId,
+    pub order_id: OrderId,
+    pub seller_id: SellerId,
+    pub product_id: ProductId,
+    pub product_name: String,
+    pub freight_value: f64,
+    pub quantity: u32,
+    pub shipping_date: u64,
+    /// 0 until delivered.
+    pub delivery_date: u64,
+    /// shipped, delivered.
+    pub status: String,
+}
+entity!(Package, (u64, u32), |r| (r.shipment_id, r.package_id));
+
+/// An order item seen from its seller (the dashboard's rows).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OrderEntry {
+    pub seller_id: SellerId,
+    pub customer_id: CustomerId,
+    pub order_id: OrderId,
+    pub product_id: ProductId,
+    pub package_id: u32,
+    pub product_name: String,
+    pub product_category: String,
+    pub unit_price: f64,
+    pub quantity: u32,
+    pub total_items: f64,
+    pub total_amount: f64,
+    pub total_incentive: f64,
+    pub total_invoice: f64,
+    pub freight_value: f64,
+    pub order_status: String,
+    pub delivery_status: String,
+    pub instance_id: u64,
+}
+entity!(
+    OrderEntry,
+    (SellerId, CustomerId, OrderId, ProductId),
+    |r| (r.seller_id, r.customer_id, r.order_id, r.product_id)
+);
+
+// ---------------------------------------------------------------- inputs (client → entry service)
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AddItem {
+    pub customer_id: CustomerId,
+    pub seller_id: SellerId,
+    pub product_id: ProductId,
+    pub quantity: u32,
+    /// Whether the item carries a voucher: 10% of one unit's price (not × quantity), as in the benchmark.
+    pub voucher: bool,
+}
+
+/// A session's items, added to the cart in one transaction (the benchmark's add-to-cart calls
+/// are not measured and touch only the customer's own cart).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AddItems {
+    pub customer_id: CustomerId,
+    pub items: Vec<AddItem>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Checkout {
+    pub customer_id: CustomerId,
+    /// The products the customer put in the cart this session; the checkout seals those lines.
+    pub products: Vec<(SellerId, ProductId)>,
+    pub payment_type: String,
+    pub installments: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PriceUpdate {
+    pub seller_id: SellerId,
+    pub product_id: ProductId,
+    /// Prices only rise: new price = old × (1 + percent / 100).
+    pub percent: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReplaceProduct {
+    pub seller_id: SellerId,
+    pub product_id: ProductId,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UpdateDelivery {
+    /// How many sellers' packages one delivery run delivers (the benchmark: 10).
+    pub max_sellers: u32,
+}
+
+// ---------------------------------------------------------------- events between services
+
+/// A cart line as it travels from cart to stock to order.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Line {
+    pub seller_id: SellerId,
+    pub product_id: ProductId,
+    pub product_name: String,
+    pub unit_price: f64,
+    pub freight_value: f64,
+    pub quantity: u32,
+    pub voucher: f64,
+    pub version: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ReserveStock {
+    pub customer_id: CustomerId,
+    pub payment_type: String,
+    pub installments: u32,
+    pub items: Vec<Line>,
+}
+
+/// What stock reserved: only the reservable lines.
+pub type StockConfirmed = ReserveStock;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InvoiceIssued {
+    pub customer_id: CustomerId,
+    pub order_id: OrderId,
+    pub invoice_number: String,
+    pub payment_type: String,
+    pub installments: u32,
+    pub total_invoice: f64,
+    /// Order items with their ids and amounts.
+    pub items: Vec<OrderItem>,
+}
+
+pub type PaymentConfirmed = InvoiceIssued;
+
+/// The checkout's result, from shipment (the last step).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckoutDone {
+    pub customer_id: CustomerId,
+    pub order_id: OrderId,
+    pub shipment_id: u64,
+    pub items: u32,
+    pub sellers: Vec<SellerId>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PriceUpdated {
+    pub seller_id: SellerId,
+    pub product_id: ProductId,
+    pub price: f64,
+    pub version: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProductReplaced {
+    pub seller_id: SellerId,
+    pub product_id: ProductId,
+    pub version: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeliveredPackage {
+    pub customer_id: CustomerId,
+    pub order_id: OrderId,
+    pub seller_id: SellerId,
+    pub product_id: ProductId,
+    pub package_id: u32,
+}
+
+/// An order touched by a delivery run, with every seller of its shipment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrderRef {
+    pub customer_id: CustomerId,
+    pub order_id: OrderId,
+    pub sellers: Vec<SellerId>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Deliveries {
+    pub delivered: Vec<DeliveredPackage>,
+    /// Orders whose shipment this run started (first delivery).
+    pub in_transit: Vec<OrderRef>,
+    /// Orders whose shipment this run completed.
+    pub concluded: Vec<OrderRef>,
+}
+
+/// The seller dashboard: in-flight entries and aggregates over them, from one snapshot.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Dashboard {
+    pub seller_id: SellerId,
+    /// The TID of the committed snapshot the answer was read at.
+    pub snapshot_tid: u64,
+    pub count_orders: u64,
+    pub count_items: u64,
+    pub total_amount: f64,
+    pub total_freight: f64,
+    pub total_incentive: f64,
+    pub total_invoice: f64,
+    pub total_items: f64,
+    pub entries: Vec<OrderEntry>,
+}
