@@ -36,7 +36,7 @@ impl Default for RunConfig {
             system: "vmodb".into(),
             duration_s: 30.0,
             warmup_s: 5.0,
-            concurrency: 2048,
+            concurrency: 256,
             batch_window_ms: 10,
             batch_max_txns: 10_000,
             seed: 42,

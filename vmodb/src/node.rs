@@ -92,6 +92,8 @@ pub(crate) struct ServiceNode {
     pool: Arc<WorkerPool>,
     /// Envelopes refused as malformed (see `validate`).
     pub(crate) refused: std::sync::atomic::AtomicU64,
+    /// A garbage collection job is queued and has not started.
+    gc_scheduled: std::sync::atomic::AtomicBool,
 }
 
 /// Messages produced while running tasks, sent in frames.
@@ -126,6 +128,7 @@ impl ServiceNode {
             transport: OnceLock::new(),
             pool,
             refused: std::sync::atomic::AtomicU64::new(0),
+            gc_scheduled: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -166,7 +169,19 @@ impl ServiceNode {
                 }
             }
             Message::CommitBatch { max_tid, .. } => {
-                self.store.commit_batch(max_tid);
+                // Visible at once; garbage collection runs on the pool, off the commit path.
+                self.store.advance_watermark(max_tid);
+                if !self
+                    .gc_scheduled
+                    .swap(true, std::sync::atomic::Ordering::AcqRel)
+                {
+                    let node = Arc::clone(self);
+                    self.pool.spawn(move || {
+                        node.gc_scheduled
+                            .store(false, std::sync::atomic::Ordering::Release);
+                        node.store.collect_garbage();
+                    });
+                }
             }
             Message::Reports { .. } | Message::BatchDone { .. } => {
                 tracing_warn(&format!(

@@ -214,14 +214,25 @@ impl Store {
     /// Advances the watermark to a newly committed batch's last TID and collects garbage.
     /// Returns the number of versions dropped.
     pub(crate) fn commit_batch(&self, max_tid: Tid) -> usize {
+        self.advance_watermark(max_tid);
+        self.collect_garbage()
+    }
+
+    /// Makes a newly committed batch visible to queries (cheap; done at once on commit).
+    pub(crate) fn advance_watermark(&self, max_tid: Tid) {
+        let _readers = self.readers.lock();
+        debug_assert!(max_tid >= self.watermark(), "watermark never goes back");
+        self.watermark.store(max_tid, Ordering::Release);
+    }
+
+    /// Collects versions no reader can see: the horizon is the watermark, lowered to the oldest
+    /// pinned snapshot. Returns the number of versions dropped. Concurrent calls are harmless
+    /// (each takes the keys it visits from the dirty lists).
+    pub(crate) fn collect_garbage(&self) -> usize {
         let horizon = {
             let readers = self.readers.lock();
-            debug_assert!(max_tid >= self.watermark(), "watermark never goes back");
-            self.watermark.store(max_tid, Ordering::Release);
-            readers
-                .keys()
-                .next()
-                .map_or(max_tid, |oldest| (*oldest).min(max_tid))
+            let w = self.watermark();
+            readers.keys().next().map_or(w, |oldest| (*oldest).min(w))
         };
         self.tables.iter().map(|t| t.collect(horizon)).sum()
     }

@@ -494,10 +494,7 @@ fn shipment() -> Service {
         )
         .table(
             TableDef::<Package>::new("packages", &["shipment_id", "package_id"])
-                .index("by_shipment", &["shipment_id"])
-                .foreign_key::<Shipment>("shipment", "shipments", |p: &Package| {
-                    Some(p.shipment_id)
-                }),
+                .index("by_shipment", &["shipment_id"]),
         )
         .handler(
             Handler::on::<PaymentConfirmed>("payment_confirmed")
@@ -653,8 +650,7 @@ fn seller() -> Service {
                 &["seller_id", "customer_id", "order_id", "product_id"],
             )
             .index("by_seller", &["seller_id"])
-            .index("by_order", &["customer_id", "order_id"])
-            .foreign_key::<Seller>("seller", "sellers", |o: &OrderEntry| Some(o.seller_id)),
+            .index("by_order", &["customer_id", "order_id"]),
         )
         .handler(
             Handler::on::<InvoiceIssued>("invoice_issued")
