@@ -4,7 +4,7 @@ use crate::config::RunConfig;
 use anyhow::Context;
 use std::path::Path;
 use workloads::marketplace::checker::AnomalyReport;
-use workloads::marketplace::driver::DriveResult;
+use workloads::marketplace::driver::{DriveResult, TypeStats};
 
 pub struct RunSummary<'a> {
     pub run_id: &'a str,
@@ -17,6 +17,15 @@ pub struct RunSummary<'a> {
 
 fn ms(us: u64) -> f64 {
     us as f64 / 1000.0
+}
+
+/// A latency quantile in ms (0 when nothing of this type committed).
+fn quantile_ms(t: &TypeStats, q: f64) -> f64 {
+    if t.committed == 0 {
+        0.0
+    } else {
+        ms(t.latency_us.value_at_quantile(q))
+    }
 }
 
 pub fn print(s: &RunSummary) {
@@ -44,14 +53,7 @@ pub fn print(s: &RunSummary) {
         "transaction", "committed", "failed", "p50 ms", "p90 ms", "p99 ms"
     );
     for (kind, t) in &d.per_type {
-        let h = &t.latency_us;
-        let q = |x: f64| {
-            if t.committed == 0 {
-                0.0
-            } else {
-                ms(h.value_at_quantile(x))
-            }
-        };
+        let q = |x: f64| quantile_ms(t, x);
         println!(
             "{:<20} {:>10} {:>8} {:>10.2} {:>10.2} {:>10.2}",
             kind,
@@ -133,13 +135,7 @@ pub fn write(dir: &Path, s: &RunSummary) -> anyhow::Result<()> {
     ])?;
     for (kind, t) in &d.per_type {
         let h = &t.latency_us;
-        let q = |x: f64| {
-            if t.committed == 0 {
-                0.0
-            } else {
-                ms(h.value_at_quantile(x))
-            }
-        };
+        let q = |x: f64| quantile_ms(t, x);
         w.write_record([
             kind.to_string(),
             t.committed.to_string(),
@@ -173,19 +169,10 @@ pub fn timestamp() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let rem = secs % 86_400;
+    let date = workloads::marketplace::model::yyyymmdd(secs * 1_000_000);
     format!(
-        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        "{date}-{:02}{:02}{:02}",
         rem / 3600,
         rem % 3600 / 60,
         rem % 60

@@ -302,16 +302,78 @@ fn end_to_end(a: &Args) {
     println!("  state equal     {:>12}", state == replayed);
 }
 
+/// `n` rebalance inputs: two services, updates only, so the data size stays constant.
+fn make_rebalance(n: usize, next_id: &mut u64) -> Vec<(String, Vec<u8>)> {
+    (0..n)
+        .map(|_| {
+            *next_id += 1;
+            let id = *next_id;
+            let e = shop::Rebalance {
+                item: (id.wrapping_mul(40_503) % 10_000) as u32,
+                customer: (id.wrapping_mul(2_654_435_761) % 10_000) as u32,
+                amount: 1,
+            };
+            (
+                "rebalance".to_string(),
+                postcard::to_allocvec(&e).expect("encode"),
+            )
+        })
+        .collect()
+}
+
+/// Closed loop of constant-data transactions for `seconds`.
+fn drive_constant(
+    cluster: &Cluster,
+    seconds: f64,
+    inflight: usize,
+    next_id: &mut u64,
+) -> (u64, f64, Histogram<u64>) {
+    let client = cluster.client();
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
+    client
+        .submit_all(make_rebalance(inflight, next_id))
+        .expect("submit");
+    let start = Instant::now();
+    let end = start + Duration::from_secs_f64(seconds);
+    let (mut committed, mut outstanding) = (0u64, inflight);
+    while outstanding > 0 {
+        let Ok(c) = client.completions().recv_timeout(Duration::from_secs(30)) else {
+            break;
+        };
+        let mut burst = vec![c];
+        while let Ok(c) = client.completions().try_recv() {
+            burst.push(c);
+        }
+        for c in &burst {
+            let _ = hist.record(c.latency.as_micros() as u64);
+        }
+        outstanding -= burst.len();
+        committed += burst.len() as u64;
+        if Instant::now() < end {
+            client
+                .submit_all(make_rebalance(burst.len(), next_id))
+                .expect("submit");
+            outstanding += burst.len();
+        }
+    }
+    (
+        committed,
+        committed as f64 / start.elapsed().as_secs_f64(),
+        hist,
+    )
+}
+
+/// Memory over a long run at constant data size: RSS and versions must stay flat.
 fn soak(a: &Args) {
     let c = cluster(a.window_ms, false);
     let mut next_id = 0;
     let end = Instant::now() + Duration::from_secs_f64(a.soak_minutes * 60.0);
     println!(
-        "soak: {} minutes; rows added per checkout: 2 (order, payment)",
+        "soak: {} minutes of rebalance (inventory -> billing, updates only: constant data)",
         a.soak_minutes
     );
     while Instant::now() < end {
-        let (committed, rate, hist) = drive(&c, 20.0, a.inflight, &mut next_id);
+        let (committed, rate, hist) = drive_constant(&c, 20.0, a.inflight, &mut next_id);
         let s = c.stats();
         println!(
             "  +{committed} tx  {rate:.0} tx/s  p50 {:.1} ms  rss {:.0} MiB  versions {}  in flight {}",

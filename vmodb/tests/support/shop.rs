@@ -108,6 +108,20 @@ pub struct Restock {
     pub add: i64,
 }
 
+/// Moves stock and money without adding rows (the constant-data workload of the soak test).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Rebalance {
+    pub item: u32,
+    pub customer: u32,
+    pub amount: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Rebalanced {
+    pub customer: u32,
+    pub amount: i64,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Audit {
     pub customer: u32,
@@ -186,6 +200,26 @@ fn inventory() -> Service {
                 }),
         )
         .handler(
+            Handler::on::<Rebalance>("rebalance")
+                .emits::<Rebalanced>("rebalanced")
+                .read_write()
+                // Safe: touches only its own item's row.
+                .partition_by(|e: &Rebalance| e.item)
+                .run(|ctx, e| {
+                    let items = ctx.table::<Item>()?;
+                    let mut item = items
+                        .get(&e.item)
+                        .ok_or_else(|| TxError::app("unknown item"))?;
+                    item.stock += 1;
+                    item.sold -= 1;
+                    items.update(item)?;
+                    Ok(Rebalanced {
+                        customer: e.customer,
+                        amount: e.amount,
+                    })
+                }),
+        )
+        .handler(
             Handler::on::<Restock>("restock")
                 .read_write()
                 .single()
@@ -249,6 +283,20 @@ fn billing() -> Service {
                 .partition_by(|e: &Audit| e.customer)
                 .run(|ctx, e| summary(ctx, e.customer)),
         )
+        .handler(
+            Handler::on::<Rebalanced>("rebalanced")
+                .read_write()
+                // Safe: touches only its customer's account.
+                .partition_by(|e: &Rebalanced| e.customer)
+                .run(|ctx, e| {
+                    let accounts = ctx.table::<Account>()?;
+                    let mut a = accounts
+                        .get(&e.customer)
+                        .ok_or_else(|| TxError::app("unknown customer"))?;
+                    a.balance += e.amount;
+                    accounts.update(a)
+                }),
+        )
         .query("summary", |ctx, customer: u32| summary(ctx, customer))
 }
 
@@ -282,6 +330,10 @@ pub fn app() -> Result<App, BootstrapError> {
                 .then("billing", "reserved"),
         )
         .transaction(TransactionDef::new("restock", "inventory", "restock"))
+        .transaction(
+            TransactionDef::new("rebalance", "inventory", "rebalance")
+                .then("billing", "rebalanced"),
+        )
         .transaction(TransactionDef::new("audit", "billing", "audit"))
         .build()
 }

@@ -21,6 +21,21 @@ pub fn status_rank(status: &str) -> usize {
         .unwrap_or(ORDER_STATUSES.len())
 }
 
+/// `YYYYMMDD` (UTC) of a timestamp in µs since the Unix epoch, as in the benchmark's invoice
+/// numbers. Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+pub fn yyyymmdd(timestamp_us: u64) -> String {
+    let z = (timestamp_us / 86_400_000_000) as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}{m:02}{d:02}")
+}
+
 macro_rules! entity {
     ($t:ty, $k:ty, |$r:ident| $key:expr) => {
         impl Entity for $t {
@@ -92,6 +107,19 @@ entity!(ReplicaProduct, (SellerId, ProductId), |r| (
     r.seller_id,
     r.product_id
 ));
+
+impl From<&Product> for ReplicaProduct {
+    fn from(p: &Product) -> Self {
+        ReplicaProduct {
+            seller_id: p.seller_id,
+            product_id: p.product_id,
+            name: p.name.clone(),
+            price: p.price,
+            freight_value: p.freight_value,
+            version: p.version,
+        }
+    }
+}
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct StockItem {
@@ -423,4 +451,15 @@ pub struct Dashboard {
     pub total_invoice: f64,
     pub total_items: f64,
     pub entries: Vec<OrderEntry>,
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dates_are_civil() {
+        assert_eq!(super::yyyymmdd(0), "19700101");
+        // 2026-11-26T07:00:00Z
+        assert_eq!(super::yyyymmdd(1_795_676_400 * 1_000_000), "20261126");
+        assert_eq!(super::yyyymmdd(951_782_400 * 1_000_000), "20000229");
+    }
 }

@@ -370,7 +370,7 @@ fn create_order(ctx: &TxCtx, e: StockConfirmed) -> Result<InvoiceIssued, TxError
         total_incentive += item.voucher;
         items.push(item);
     }
-    let invoice_number = format!("{}-{}-{}", e.customer_id, now / 86_400_000_000, order_id);
+    let invoice_number = format!("{}-{}-{}", e.customer_id, yyyymmdd(now), order_id);
     let total_invoice = cents(total_amount + total_freight);
     ctx.table::<Order>()?.insert(Order {
         customer_id: e.customer_id,

@@ -18,17 +18,7 @@ pub fn loader(data: &Dataset) -> impl FnOnce(&Loader) -> Result<(), BootstrapErr
         l.insert("customer", data.customers.iter().cloned())?;
         l.insert("product", data.products.iter().cloned())?;
         l.insert("stock", data.stock_items.iter().cloned())?;
-        l.insert(
-            "cart",
-            data.products.iter().map(|p| ReplicaProduct {
-                seller_id: p.seller_id,
-                product_id: p.product_id,
-                name: p.name.clone(),
-                price: p.price,
-                freight_value: p.freight_value,
-                version: p.version,
-            }),
-        )
+        l.insert("cart", data.products.iter().map(ReplicaProduct::from))
     }
 }
 

@@ -64,18 +64,7 @@ pub(super) fn fixture() -> (Dataset, MarketplaceState, RunLog) {
     state.stock_items[1].qty_available = 97;
     state.stock_items[2].qty_available = 99;
     state.stock_items[2].version = 3;
-    state.replica_products = state
-        .products
-        .iter()
-        .map(|p| ReplicaProduct {
-            seller_id: p.seller_id,
-            product_id: p.product_id,
-            name: p.name.clone(),
-            price: p.price,
-            freight_value: p.freight_value,
-            version: p.version,
-        })
-        .collect();
+    state.replica_products = state.products.iter().map(ReplicaProduct::from).collect();
     state.cart_items = vec![CartItem {
         customer_id: 3,
         seller_id: 1,
