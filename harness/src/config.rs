@@ -17,6 +17,9 @@ pub struct RunConfig {
     pub concurrency: usize,
     pub batch_window_ms: u64,
     pub batch_max_txns: u32,
+    /// Seal a batch early after this many ms without arrivals (0: only window and size seal).
+    #[serde(default)]
+    pub batch_idle_ms: u64,
     pub seed: u64,
     /// Data set size relative to the benchmark's defaults (1.0 = 100,000 customers and products).
     pub scale: f64,
@@ -36,9 +39,10 @@ impl Default for RunConfig {
             system: "vmodb".into(),
             duration_s: 30.0,
             warmup_s: 5.0,
-            concurrency: 256,
+            concurrency: 64,
             batch_window_ms: 10,
             batch_max_txns: 10_000,
+            batch_idle_ms: 1,
             seed: 42,
             scale: 1.0,
             mix: Mix::benchmark(),

@@ -59,6 +59,9 @@ struct RunArgs {
     /// Maximum transactions per batch.
     #[arg(long)]
     batch_size: Option<u32>,
+    /// Also seal a batch after this many ms without arrivals (0 = off).
+    #[arg(long)]
+    batch_idle_ms: Option<u64>,
     #[arg(long)]
     seed: Option<u64>,
     /// Data set scale relative to the benchmark's (1.0 = 100,000 customers and products).
@@ -99,6 +102,7 @@ impl RunArgs {
         set!(
             workload <- self.workload, system <- self.system, duration_s <- self.duration, warmup_s <- self.warmup,
             concurrency <- self.concurrency, batch_window_ms <- self.batch_window_ms, batch_max_txns <- self.batch_size,
+            batch_idle_ms <- self.batch_idle_ms,
             seed <- self.seed, scale <- self.scale, mix <- self.mix, seller_distribution <- self.seller_dist,
             product_distribution <- self.product_dist, workers <- self.workers,
         );

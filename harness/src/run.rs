@@ -37,6 +37,8 @@ pub fn run(
         coordinator: CoordinatorConfig {
             batch_window: Duration::from_millis(config.batch_window_ms),
             batch_max_txns: config.batch_max_txns,
+            batch_idle: (config.batch_idle_ms > 0)
+                .then(|| Duration::from_millis(config.batch_idle_ms)),
             seed: config.seed,
             record_inputs: config.replay_check,
             ..CoordinatorConfig::default()

@@ -71,8 +71,12 @@ pub struct SequencedInput {
 pub struct CoordinatorConfig {
     /// A batch is sealed this long after its first transaction arrived...
     pub batch_window: Duration,
-    /// ...or when it holds this many transactions, whichever comes first.
+    /// ...or when it holds this many transactions, whichever comes first...
     pub batch_max_txns: u32,
+    /// ...or, if set, when no transaction has arrived for this long (group-commit style: a
+    /// closed loop of clients that all resubmitted at the last commit need not wait a full
+    /// window; steady arrivals never leave such a gap, so there the window applies).
+    pub batch_idle: Option<Duration>,
     /// Submitters block while this many transactions are sequenced but not committed.
     pub max_in_flight: usize,
     /// Seed of every transaction's randomness (mixed with its TID).
@@ -86,6 +90,7 @@ impl Default for CoordinatorConfig {
         CoordinatorConfig {
             batch_window: Duration::from_millis(10),
             batch_max_txns: 10_000,
+            batch_idle: None,
             max_in_flight: 100_000,
             seed: 0x5eed,
             record_inputs: false,
@@ -107,6 +112,7 @@ struct TxRecord {
 struct OpenBatch {
     id: BatchId,
     opened_at: Instant,
+    last_arrival: Instant,
     size: u32,
     /// TIDs of this batch per service.
     counts: Vec<u32>,
@@ -230,6 +236,7 @@ impl Coordinator {
                     st.open = Some(OpenBatch {
                         id,
                         opened_at: Instant::now(),
+                        last_arrival: Instant::now(),
                         size: 0,
                         counts,
                     });
@@ -241,6 +248,7 @@ impl Coordinator {
                     .map(|n| std::mem::replace(&mut st.last_tid_at[n.service], tid))
                     .collect();
                 let open = st.open.as_mut().expect("batch open");
+                open.last_arrival = Instant::now();
                 let batch = open.id;
                 open.size += 1;
                 for s in dag.participants() {
@@ -337,7 +345,7 @@ impl Coordinator {
                 .lock()
                 .open
                 .as_ref()
-                .map(|o| o.opened_at + self.config.batch_window);
+                .map(|o| self.seal_deadline(o));
             let input = match deadline {
                 Some(d) => match inbox.recv_deadline(d) {
                     Ok(i) => Some(i),
@@ -357,13 +365,22 @@ impl Coordinator {
         }
     }
 
+    /// When the open batch must be sealed (if nothing fills it first).
+    fn seal_deadline(&self, open: &OpenBatch) -> Instant {
+        let window = open.opened_at + self.config.batch_window;
+        match self.config.batch_idle {
+            Some(gap) => window.min(open.last_arrival + gap),
+            None => window,
+        }
+    }
+
     fn seal_if_due(&self) {
         let closes = {
             let mut st = self.state.lock();
             let due = st
                 .open
                 .as_ref()
-                .is_some_and(|o| o.opened_at.elapsed() >= self.config.batch_window);
+                .is_some_and(|o| Instant::now() >= self.seal_deadline(o));
             if !due {
                 return;
             }

@@ -135,6 +135,46 @@ fn a_long_window_holds_a_small_batch_until_it_expires() {
 }
 
 #[test]
+fn an_idle_gap_seals_the_batch_before_the_window_but_arrivals_keep_it_open() {
+    let window = Duration::from_millis(400);
+    let mut cfg = config(window, 10_000);
+    cfg.coordinator.batch_idle = Some(Duration::from_millis(20));
+    let (cluster, _) = start(cfg);
+    let client = cluster.client();
+    // A burst, then silence: the gap seals the batch long before the window.
+    let t0 = Instant::now();
+    for i in 0..3u32 {
+        client.submit("set", &set(i, 7)).expect("submit");
+    }
+    let done = collect(&client, 3);
+    assert!(
+        t0.elapsed() < Duration::from_millis(300),
+        "sealed by the idle gap, not the window"
+    );
+    assert!(
+        done.iter()
+            .all(|c| c.batch == done[0].batch && committed(c))
+    );
+    // Arrivals every 5 ms (below the gap) keep one batch open until the window closes it.
+    let t1 = Instant::now();
+    let mut n = 0u32;
+    while t1.elapsed() < Duration::from_millis(250) {
+        client
+            .submit("set", &set(n % 10, i64::from(n)))
+            .expect("submit");
+        n += 1;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let done = collect(&client, n as usize);
+    let first = done[0].batch;
+    let in_first = done.iter().filter(|c| c.batch == first).count();
+    assert!(
+        in_first * 2 > n as usize,
+        "steady arrivals share one batch ({in_first} of {n})"
+    );
+}
+
+#[test]
 fn tids_are_dense_and_increasing_in_submission_order() {
     let (cluster, _) = start(config_ms(2, 16));
     let client = cluster.client();
