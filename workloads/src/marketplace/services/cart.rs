@@ -1,0 +1,161 @@
+//! Cart: the customer's cart lines and the replica of product prices and versions.
+use super::{cents, missing};
+use crate::marketplace::model::*;
+use vmodb::{Check, Handler, Service, TableDef, TxCtx, TxError};
+
+/// Partition keys at the cart: a customer's cart lines, or one product's replica row.
+#[derive(Hash)]
+enum CartKey {
+    Customer(CustomerId),
+    Product(SellerId, ProductId),
+}
+
+fn cart_keys(
+    customer: CustomerId,
+    products: impl Iterator<Item = (SellerId, ProductId)>,
+) -> Vec<CartKey> {
+    std::iter::once(CartKey::Customer(customer))
+        .chain(products.map(|(s, p)| CartKey::Product(s, p)))
+        .collect()
+}
+
+pub(super) fn cart() -> Service {
+    Service::new("cart")
+        .table(
+            TableDef::<CartItem>::new("cart_items", &["customer_id", "seller_id", "product_id"])
+                .index("by_customer", &["customer_id"])
+                .check("quantity", Check::Positive),
+        )
+        .table(
+            TableDef::<ReplicaProduct>::new("replica_products", &["seller_id", "product_id"])
+                .replica_of("product", "products"),
+        )
+        .handler(
+            Handler::on::<AddItems>("add_items")
+                .read_write()
+                // Safe: writes only this customer's cart lines and reads only the replica rows
+                // of the products it adds; both are among its keys.
+                .partition_by_keys(|e: &AddItems| {
+                    cart_keys(
+                        e.customer_id,
+                        e.items.iter().map(|i| (i.seller_id, i.product_id)),
+                    )
+                })
+                .run(|ctx, e| {
+                    let replica = ctx.table::<ReplicaProduct>()?;
+                    let cart = ctx.table::<CartItem>()?;
+                    for item in e.items {
+                        let product = replica
+                            .get(&(item.seller_id, item.product_id))
+                            .ok_or_else(|| missing("product"))?;
+                        let voucher = if item.voucher {
+                            cents(product.price * 0.1)
+                        } else {
+                            0.0
+                        };
+                        cart.upsert(CartItem {
+                            customer_id: e.customer_id,
+                            seller_id: item.seller_id,
+                            product_id: item.product_id,
+                            product_name: product.name,
+                            unit_price: product.price,
+                            freight_value: product.freight_value,
+                            quantity: item.quantity,
+                            voucher,
+                            version: product.version,
+                        })?;
+                    }
+                    Ok(())
+                }),
+        )
+        .handler(
+            Handler::on::<Checkout>("checkout")
+                .emits::<ReserveStock>("reserve_stock")
+                .read_write()
+                // Safe: reads and deletes only this customer's cart lines for the listed products,
+                // and reads only those products' replica rows; all are among its keys.
+                .partition_by_keys(|e: &Checkout| {
+                    cart_keys(e.customer_id, e.products.iter().copied())
+                })
+                .run(checkout),
+        )
+        .handler(
+            Handler::on::<PriceUpdated>("price_updated")
+                .emits::<PriceUpdated>("price_applied")
+                .read_write()
+                .replicates("replica_products")
+                // Safe: writes only this product's replica row. Open cart lines pick the new
+                // price up at checkout, in the same global order.
+                .partition_by(|e: &PriceUpdated| CartKey::Product(e.seller_id, e.product_id))
+                .run(|ctx, e| {
+                    let replica = ctx.table::<ReplicaProduct>()?;
+                    let mut p = replica
+                        .get(&(e.seller_id, e.product_id))
+                        .ok_or_else(|| missing("replica"))?;
+                    if p.version == e.version {
+                        p.price = e.price;
+                        replica.update(p)?;
+                    }
+                    Ok(e)
+                }),
+        )
+        .handler(
+            Handler::on::<ProductReplaced>("product_replaced")
+                .emits::<ProductReplaced>("replace_applied")
+                .read_write()
+                .replicates("replica_products")
+                // Safe: writes only this product's replica row.
+                .partition_by(|e: &ProductReplaced| CartKey::Product(e.seller_id, e.product_id))
+                .run(|ctx, e| {
+                    let replica = ctx.table::<ReplicaProduct>()?;
+                    let mut p = replica
+                        .get(&(e.seller_id, e.product_id))
+                        .ok_or_else(|| missing("replica"))?;
+                    p.version = e.version;
+                    replica.update(p)?;
+                    Ok(e)
+                }),
+        )
+}
+
+/// Seals the customer's cart lines for the listed products into a reservation request. A line
+/// whose product's price rose since it was added keeps what the customer saw: the line takes the
+/// new price and the rise becomes a voucher (the benchmark's rule for price updates on open carts).
+fn checkout(ctx: &TxCtx, e: Checkout) -> Result<Option<ReserveStock>, TxError> {
+    let items = ctx.table::<CartItem>()?;
+    let replica = ctx.table::<ReplicaProduct>()?;
+    let mut out = Vec::with_capacity(e.products.len());
+    for i in items.by_index("by_customer", (e.customer_id,)).rows()? {
+        if !e.products.contains(&(i.seller_id, i.product_id)) {
+            continue; // not part of this checkout: stays in the cart
+        }
+        items.delete(&(i.customer_id, i.seller_id, i.product_id))?;
+        let (mut unit_price, mut voucher) = (i.unit_price, i.voucher);
+        if let Some(p) = replica.get(&(i.seller_id, i.product_id))
+            && p.version == i.version
+            && p.price != unit_price
+        {
+            voucher = cents(voucher + (p.price - unit_price));
+            unit_price = p.price;
+        }
+        out.push(Line {
+            seller_id: i.seller_id,
+            product_id: i.product_id,
+            product_name: i.product_name,
+            unit_price,
+            freight_value: i.freight_value,
+            quantity: i.quantity,
+            voucher,
+            version: i.version,
+        });
+    }
+    if out.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(ReserveStock {
+        customer_id: e.customer_id,
+        payment_type: e.payment_type,
+        installments: e.installments,
+        items: out,
+    }))
+}

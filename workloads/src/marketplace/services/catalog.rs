@@ -1,0 +1,116 @@
+//! Product and stock: prices, versions (replacements) and reservations.
+use super::{cents, missing};
+use crate::marketplace::model::*;
+use vmodb::{Check, Handler, Service, TableDef};
+
+pub(super) fn product() -> Service {
+    Service::new("product")
+        .table(
+            TableDef::<Product>::new("products", &["seller_id", "product_id"])
+                .check("price", Check::NonNegative)
+                .check("name", Check::NotEmpty),
+        )
+        .handler(
+            Handler::on::<PriceUpdate>("update_price")
+                .emits::<PriceUpdated>("price_updated")
+                .read_write()
+                // Safe: touches only this product's row.
+                .partition_by(|e: &PriceUpdate| (e.seller_id, e.product_id))
+                .run(|ctx, e| {
+                    let products = ctx.table::<Product>()?;
+                    let mut p = products
+                        .get(&(e.seller_id, e.product_id))
+                        .ok_or_else(|| missing("product"))?;
+                    p.price = cents(p.price * (1.0 + f64::from(e.percent) / 100.0));
+                    let out = PriceUpdated {
+                        seller_id: p.seller_id,
+                        product_id: p.product_id,
+                        price: p.price,
+                        version: p.version,
+                    };
+                    products.update(p)?;
+                    Ok(out)
+                }),
+        )
+        .handler(
+            Handler::on::<ReplaceProduct>("replace_product")
+                .emits::<ProductReplaced>("product_replaced")
+                .read_write()
+                // Safe: touches only this product's row.
+                .partition_by(|e: &ReplaceProduct| (e.seller_id, e.product_id))
+                .run(|ctx, e| {
+                    let products = ctx.table::<Product>()?;
+                    let mut p = products
+                        .get(&(e.seller_id, e.product_id))
+                        .ok_or_else(|| missing("product"))?;
+                    p.version = ctx.tid();
+                    let out = ProductReplaced {
+                        seller_id: p.seller_id,
+                        product_id: p.product_id,
+                        version: p.version,
+                    };
+                    products.update(p)?;
+                    Ok(out)
+                }),
+        )
+}
+
+pub(super) fn stock() -> Service {
+    Service::new("stock")
+        .table(
+            TableDef::<StockItem>::new("stock_items", &["seller_id", "product_id"])
+                .check("qty_available", Check::NonNegative)
+                .check("qty_reserved", Check::NonNegative),
+        )
+        .handler(
+            Handler::on::<ReserveStock>("reserve_stock")
+                .emits::<StockConfirmed>("stock_confirmed")
+                .read_write()
+                // Safe: touches exactly the stock rows of the cart's items.
+                .partition_by_keys(|e: &ReserveStock| {
+                    e.items
+                        .iter()
+                        .map(|i| (i.seller_id, i.product_id))
+                        .collect::<Vec<_>>()
+                })
+                .run(|ctx, mut e| {
+                    // Reservation and confirmation are one step: payment succeeds or the whole
+                    // checkout has no effect, so no reservation is ever left dangling.
+                    let stock = ctx.table::<StockItem>()?;
+                    let mut reserved = Vec::with_capacity(e.items.len());
+                    for line in e.items.drain(..) {
+                        let Some(mut s) = stock.get(&(line.seller_id, line.product_id)) else {
+                            continue;
+                        };
+                        let qty = i64::from(line.quantity);
+                        if s.version != line.version || s.qty_available - s.qty_reserved < qty {
+                            continue; // UNAVAILABLE (replaced) or OUT_OF_STOCK: checkout goes on without it
+                        }
+                        s.qty_available -= qty;
+                        s.order_count += 1;
+                        s.ytd += qty;
+                        stock.update(s)?;
+                        reserved.push(line);
+                    }
+                    if reserved.is_empty() {
+                        return Ok(None);
+                    }
+                    e.items = reserved;
+                    Ok(Some(e))
+                }),
+        )
+        .handler(
+            Handler::on::<ProductReplaced>("product_replaced")
+                .read_write()
+                // Safe: touches only this product's stock row.
+                .partition_by(|e: &ProductReplaced| (e.seller_id, e.product_id))
+                .run(|ctx, e| {
+                    let stock = ctx.table::<StockItem>()?;
+                    let mut s = stock
+                        .get(&(e.seller_id, e.product_id))
+                        .ok_or_else(|| missing("stock item"))?;
+                    s.version = e.version;
+                    stock.update(s)
+                }),
+        )
+}

@@ -1,0 +1,70 @@
+//! The eight marketplace services on the vMODB programming model, and the transactions between them.
+//!
+//! Execution modes are chosen for speed where it is safe; each choice says why. Partition keys name
+//! every row a handler writes (or the row's owner, when all rows it writes hang off one customer or
+//! one seller), so two tasks with disjoint keys never touch the same row.
+
+mod cart;
+mod catalog;
+mod order;
+mod parties;
+mod shipment;
+
+pub use parties::dashboard;
+
+use vmodb::{App, BootstrapError, TransactionDef, TxError};
+
+/// Money is rounded to cents at every step that creates an amount.
+pub fn cents(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+pub(super) fn missing(what: &str) -> TxError {
+    TxError::app(format!("{what} not found"))
+}
+
+/// Transaction names, as clients submit them.
+pub const ADD_ITEMS: &str = "add_items";
+pub const CHECKOUT: &str = "customer_checkout";
+pub const PRICE_UPDATE: &str = "price_update";
+pub const PRODUCT_UPDATE: &str = "update_product";
+pub const UPDATE_DELIVERY: &str = "update_delivery";
+
+/// The marketplace application: eight services and five write transactions (plus add-to-cart).
+pub fn app() -> Result<App, BootstrapError> {
+    App::builder()
+        .service(cart::cart())
+        .service(catalog::product())
+        .service(catalog::stock())
+        .service(order::order())
+        .service(order::payment())
+        .service(shipment::shipment())
+        .service(parties::seller())
+        .service(parties::customer())
+        .transaction(TransactionDef::new(ADD_ITEMS, "cart", "add_items"))
+        .transaction(
+            TransactionDef::new(CHECKOUT, "cart", "checkout")
+                .then("stock", "reserve_stock")
+                .then("order", "stock_confirmed")
+                .then("payment", "invoice_issued")
+                .then("seller", "invoice_issued")
+                .then("shipment", "payment_confirmed")
+                .then("customer", "payment_confirmed"),
+        )
+        .transaction(
+            TransactionDef::new(PRICE_UPDATE, "product", "update_price")
+                .then("cart", "price_updated"),
+        )
+        .transaction(
+            TransactionDef::new(PRODUCT_UPDATE, "product", "replace_product")
+                .then("stock", "product_replaced")
+                .then("cart", "product_replaced"),
+        )
+        .transaction(
+            TransactionDef::new(UPDATE_DELIVERY, "shipment", "update_delivery")
+                .then("order", "deliveries")
+                .then("seller", "deliveries")
+                .then("customer", "deliveries"),
+        )
+        .build()
+}
