@@ -117,7 +117,7 @@ impl Transport for InProcess {
             }
             NodeId::Service(i) => match self.services.get(i as usize).and_then(Weak::upgrade) {
                 Some(node) => node.on_message(message),
-                None => crate::node::tracing_warn(&format!(
+                None => crate::node::log_warning(&format!(
                     "message for unknown or stopped service #{i} dropped"
                 )),
             },

@@ -416,7 +416,7 @@ impl Coordinator {
                 }
             }
             Message::BatchDone { batch, service } => self.on_batch_done(batch, service),
-            other => crate::node::tracing_warn(&format!(
+            other => crate::node::log_warning(&format!(
                 "coordinator got a service-bound message: {other:?}"
             )),
         }

@@ -3,8 +3,8 @@
 //! of each batch.
 //!
 //! No thread of its own: whoever delivers a frame or finishes a task does the (short) scheduling
-//! step under the service's lock, then runs one admitted task inline and hands the rest to the
-//! pool. Idle services cost nothing.
+//! step under the service's lock; admitted tasks run as pool jobs, back to back, sharing frames.
+//! Idle services cost nothing.
 
 use crate::app::App;
 use crate::error::TxError;
@@ -184,7 +184,7 @@ impl ServiceNode {
                 }
             }
             Message::Reports { .. } | Message::BatchDone { .. } => {
-                tracing_warn(&format!(
+                log_warning(&format!(
                     "service {} got a coordinator-bound message; dropped",
                     self.name()
                 ));
@@ -216,7 +216,7 @@ impl ServiceNode {
             self.refused
                 .fetch_add(refused.len() as u64, std::sync::atomic::Ordering::Relaxed);
             for r in refused {
-                tracing_warn(&format!("service {}: refused an event ({r})", self.name()));
+                log_warning(&format!("service {}: refused an event ({r})", self.name()));
             }
         }
         self.dispatch(admitted);
@@ -437,6 +437,7 @@ fn footprint_of(def: &HandlerDef, input: &Decoded) -> Footprint {
     }
 }
 
-pub(crate) fn tracing_warn(msg: &str) {
+/// Warnings about peers' bad messages go to stderr; they never stop the node.
+pub(crate) fn log_warning(msg: &str) {
     eprintln!("vmodb warning: {msg}");
 }
