@@ -201,9 +201,14 @@ fn drive_open(
     (committed, committed as f64 / elapsed, hist)
 }
 
-/// Closed loop: keeps `inflight` checkouts outstanding for `seconds`; returns (committed, rate, histogram).
+/// Inputs for a closed loop: `n` fresh transactions, numbered from `next_id`.
+type MakeInputs = fn(usize, &mut u64) -> Vec<(String, Vec<u8>)>;
+
+/// Closed loop: keeps `inflight` transactions from `make` outstanding for `seconds`; returns
+/// (committed, rate, latency histogram).
 fn drive(
     cluster: &Cluster,
+    make: MakeInputs,
     seconds: f64,
     inflight: usize,
     next_id: &mut u64,
@@ -213,29 +218,32 @@ fn drive(
     client.submit_all(make(inflight, next_id)).expect("submit");
     let start = Instant::now();
     let end = start + Duration::from_secs_f64(seconds);
-    let mut committed = 0u64;
-    let mut outstanding = inflight;
+    let (mut committed, mut outstanding) = (0u64, inflight);
     while outstanding > 0 {
         let Ok(c) = client.completions().recv_timeout(Duration::from_secs(30)) else {
             break;
         };
-        outstanding -= 1;
-        committed += 1;
-        let _ = hist.record(c.latency.as_micros() as u64);
-        let mut burst = 1;
+        let mut burst = vec![c];
         while let Ok(c) = client.completions().try_recv() {
-            outstanding -= 1;
-            committed += 1;
-            burst += 1;
+            burst.push(c);
+        }
+        for c in &burst {
             let _ = hist.record(c.latency.as_micros() as u64);
         }
+        outstanding -= burst.len();
+        committed += burst.len() as u64;
         if Instant::now() < end {
-            client.submit_all(make(burst, next_id)).expect("submit");
-            outstanding += burst;
+            client
+                .submit_all(make(burst.len(), next_id))
+                .expect("submit");
+            outstanding += burst.len();
         }
     }
-    let elapsed = start.elapsed().as_secs_f64();
-    (committed, committed as f64 / elapsed, hist)
+    (
+        committed,
+        committed as f64 / start.elapsed().as_secs_f64(),
+        hist,
+    )
 }
 
 fn rss_mib() -> f64 {
@@ -253,11 +261,11 @@ fn end_to_end(a: &Args) {
     let c = cluster(a.window_ms, true);
     let mut next_id = 0;
     // Warm-up, then measure.
-    drive(&c, 1.0, a.inflight, &mut next_id);
+    drive(&c, make, 1.0, a.inflight, &mut next_id);
     let (committed, rate, hist) = if a.rate > 0.0 {
         drive_open(&c, a.seconds, a.rate, &mut next_id)
     } else {
-        drive(&c, a.seconds, a.inflight, &mut next_id)
+        drive(&c, make, a.seconds, a.inflight, &mut next_id)
     };
     assert!(c.wait_idle(Duration::from_secs(30)));
     let load = if a.rate > 0.0 {
@@ -321,48 +329,6 @@ fn make_rebalance(n: usize, next_id: &mut u64) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-/// Closed loop of constant-data transactions for `seconds`.
-fn drive_constant(
-    cluster: &Cluster,
-    seconds: f64,
-    inflight: usize,
-    next_id: &mut u64,
-) -> (u64, f64, Histogram<u64>) {
-    let client = cluster.client();
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("histogram");
-    client
-        .submit_all(make_rebalance(inflight, next_id))
-        .expect("submit");
-    let start = Instant::now();
-    let end = start + Duration::from_secs_f64(seconds);
-    let (mut committed, mut outstanding) = (0u64, inflight);
-    while outstanding > 0 {
-        let Ok(c) = client.completions().recv_timeout(Duration::from_secs(30)) else {
-            break;
-        };
-        let mut burst = vec![c];
-        while let Ok(c) = client.completions().try_recv() {
-            burst.push(c);
-        }
-        for c in &burst {
-            let _ = hist.record(c.latency.as_micros() as u64);
-        }
-        outstanding -= burst.len();
-        committed += burst.len() as u64;
-        if Instant::now() < end {
-            client
-                .submit_all(make_rebalance(burst.len(), next_id))
-                .expect("submit");
-            outstanding += burst.len();
-        }
-    }
-    (
-        committed,
-        committed as f64 / start.elapsed().as_secs_f64(),
-        hist,
-    )
-}
-
 /// Memory over a long run at constant data size: RSS and versions must stay flat.
 fn soak(a: &Args) {
     let c = cluster(a.window_ms, false);
@@ -373,7 +339,7 @@ fn soak(a: &Args) {
         a.soak_minutes
     );
     while Instant::now() < end {
-        let (committed, rate, hist) = drive_constant(&c, 20.0, a.inflight, &mut next_id);
+        let (committed, rate, hist) = drive(&c, make_rebalance, 20.0, a.inflight, &mut next_id);
         let s = c.stats();
         println!(
             "  +{committed} tx  {rate:.0} tx/s  p50 {:.1} ms  rss {:.0} MiB  versions {}  in flight {}",
