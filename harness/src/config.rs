@@ -30,6 +30,9 @@ pub struct RunConfig {
     pub workers: usize,
     /// Record committed inputs and compare the final state with their serial replay.
     pub replay_check: bool,
+    /// Check the services' mode declarations against their actual row accesses (slower).
+    #[serde(default)]
+    pub check_modes: bool,
 }
 
 impl Default for RunConfig {
@@ -50,6 +53,7 @@ impl Default for RunConfig {
             product_distribution: KeyDistribution::Uniform,
             workers: 0,
             replay_check: false,
+            check_modes: false,
         }
     }
 }

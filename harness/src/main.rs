@@ -82,6 +82,9 @@ struct RunArgs {
     /// Record committed inputs and compare the final state with their serial replay.
     #[arg(long)]
     replay_check: bool,
+    /// Check the services' execution-mode declarations against their row accesses (slower).
+    #[arg(long)]
+    check_modes: bool,
     /// Write every table of every service as CSV under this directory.
     #[arg(long)]
     dump_state: Option<PathBuf>,
@@ -107,6 +110,7 @@ impl RunArgs {
             product_distribution <- self.product_dist, workers <- self.workers,
         );
         c.replay_check |= self.replay_check;
+        c.check_modes |= self.check_modes;
         Ok(c)
     }
 }
@@ -119,7 +123,11 @@ fn main() -> ExitCode {
                 .config()
                 .and_then(|c| run::run(&c, args.dump_state.as_deref(), &args.results));
             match outcome {
-                Ok(o) if o.anomalies.is_clean() && o.replay_equal != Some(false) => {
+                Ok(o)
+                    if o.anomalies.is_clean()
+                        && o.replay_equal != Some(false)
+                        && o.mode_violations == 0 =>
+                {
                     ExitCode::SUCCESS
                 }
                 Ok(_) => {

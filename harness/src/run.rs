@@ -15,6 +15,8 @@ use workloads::marketplace::vmodb_system::VmodbMarketplace;
 pub struct RunOutcome {
     pub anomalies: AnomalyReport,
     pub replay_equal: Option<bool>,
+    /// Conflicts the mode checker saw (0 unless `check_modes`).
+    pub mode_violations: u64,
 }
 
 pub fn run(
@@ -48,6 +50,7 @@ pub fn run(
         } else {
             config.workers
         },
+        check_modes: config.check_modes,
     };
     let mut system =
         VmodbMarketplace::start(&data, cluster).map_err(|e| anyhow!("cannot start vmodb: {e}"))?;
@@ -99,6 +102,13 @@ pub fn run(
         .state()
         .map_err(|e| anyhow!("cannot read the final state: {e}"))?;
     let anomalies = checker::check(&data, &state, system.log());
+    let (mode_violations, examples) = system.cluster().mode_violations();
+    if config.check_modes {
+        eprintln!("mode checker: {mode_violations} conflicting concurrent accesses");
+        for e in examples.iter().take(5) {
+            eprintln!("  {e}");
+        }
+    }
     let replay_equal = if config.replay_check {
         Some(
             system
@@ -134,5 +144,6 @@ pub fn run(
     Ok(RunOutcome {
         anomalies,
         replay_equal,
+        mode_violations,
     })
 }

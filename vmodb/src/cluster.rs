@@ -29,6 +29,10 @@ pub struct ClusterConfig {
     pub coordinator: CoordinatorConfig,
     /// Worker threads shared by all services (default: the machine's cores).
     pub workers: usize,
+    /// Record every task's row accesses and report concurrently running tasks whose accesses
+    /// conflict, i.e. wrong `parallel` / `partition_by` declarations (costs speed; for tests and
+    /// checked runs).
+    pub check_modes: bool,
 }
 
 impl Default for ClusterConfig {
@@ -36,6 +40,7 @@ impl Default for ClusterConfig {
         ClusterConfig {
             coordinator: CoordinatorConfig::default(),
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            check_modes: false,
         }
     }
 }
@@ -157,6 +162,7 @@ impl Cluster {
                     Arc::clone(&app),
                     store,
                     Arc::clone(&pool),
+                    config.check_modes,
                 ))
             })
             .collect();
@@ -278,6 +284,15 @@ impl Cluster {
                 .min()
                 .unwrap_or(0),
         }
+    }
+
+    /// Conflicts the mode checker saw (`check_modes`): how many, and the first few described.
+    pub fn mode_violations(&self) -> (u64, Vec<String>) {
+        let checkers = self.nodes.iter().filter_map(|n| n.checker.as_ref());
+        checkers.fold((0, Vec::new()), |(n, mut all), c| {
+            all.extend(c.violations());
+            (n + c.count(), all)
+        })
     }
 
     /// Sends a raw message through the transport, as a (possibly broken) peer would.

@@ -13,6 +13,7 @@ mod cluster;
 mod coordinator;
 mod error;
 mod message;
+mod mode_check;
 mod node;
 mod replay;
 mod repo;

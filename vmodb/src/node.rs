@@ -9,6 +9,7 @@
 use crate::app::App;
 use crate::error::TxError;
 use crate::message::{BatchId, Envelope, Message, NodeId, ServiceId, TaskReport, Transport};
+use crate::mode_check::ModeChecker;
 use crate::scheduler::{Chain, Footprint, Slot};
 use crate::service::{Decoded, HandlerDef, ModeKind, TxKind};
 use crate::store::Store;
@@ -94,6 +95,8 @@ pub(crate) struct ServiceNode {
     pub(crate) refused: std::sync::atomic::AtomicU64,
     /// A garbage collection job is queued and has not started.
     gc_scheduled: std::sync::atomic::AtomicBool,
+    /// Checks mode declarations against actual row accesses (opt-in).
+    pub(crate) checker: Option<ModeChecker>,
 }
 
 /// Messages produced while running tasks, sent in frames.
@@ -116,7 +119,13 @@ impl Outbox {
 }
 
 impl ServiceNode {
-    pub fn new(id: ServiceId, app: Arc<App>, store: Arc<Store>, pool: Arc<WorkerPool>) -> Self {
+    pub fn new(
+        id: ServiceId,
+        app: Arc<App>,
+        store: Arc<Store>,
+        pool: Arc<WorkerPool>,
+        check_modes: bool,
+    ) -> Self {
         ServiceNode {
             id,
             app,
@@ -129,6 +138,7 @@ impl ServiceNode {
             pool,
             refused: std::sync::atomic::AtomicU64::new(0),
             gc_scheduled: std::sync::atomic::AtomicBool::new(false),
+            checker: check_modes.then(ModeChecker::default),
         }
     }
 
@@ -331,7 +341,15 @@ impl ServiceNode {
             Work::Skip(error) => (None, error),
             Work::Run { handler, input } => {
                 let def = &self.app.services[self.id as usize].handlers[handler];
-                match def.execute(&self.store, envelope.env, input) {
+                let checker = self.checker.as_ref().map(|c| {
+                    c.begin(envelope.tid(), def.inbound());
+                    (c, self.name())
+                });
+                let result = def.execute(&self.store, envelope.env, input, checker);
+                if let Some((c, _)) = checker {
+                    c.end(envelope.tid());
+                }
+                match result {
                     Ok(output) => (output, None),
                     Err(e) => (None, Some(e)),
                 }

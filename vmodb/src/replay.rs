@@ -44,7 +44,7 @@ pub fn serial_replay(
             let output = payload.and_then(|bytes| {
                 let def = &app.services[node.service].handlers[node.handler];
                 let decoded = (def.decode)(&bytes).ok()?;
-                def.execute(&stores[node.service], input.env, decoded)
+                def.execute(&stores[node.service], input.env, decoded, None)
                     .ok()
                     .flatten()
             });

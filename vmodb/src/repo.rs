@@ -26,7 +26,13 @@ impl<'a, E: Entity> Repo<'a, E> {
 
     /// The row with this key, if one is visible.
     pub fn get(&self, key: &E::Key) -> Option<E> {
+        self.note(key, false);
         self.table.read(key, self.ctx.read_at())
+    }
+
+    fn note(&self, key: &E::Key, write: bool) {
+        self.ctx
+            .note_access(self.table_index, &self.table.meta.name, key, write);
     }
 
     /// The rows with these keys that exist, in the order of `keys`.
@@ -35,6 +41,7 @@ impl<'a, E: Entity> Repo<'a, E> {
     }
 
     pub fn exists(&self, key: &E::Key) -> bool {
+        self.note(key, false);
         self.table
             .read_with(key, self.ctx.read_at(), |_| ())
             .is_some()
@@ -97,6 +104,7 @@ impl<'a, E: Entity> Repo<'a, E> {
         let ctx = self.ctx;
         let meta = &self.table.meta;
         ctx.check_writable(self.table)?;
+        self.note(&key, true);
         let tid = ctx.tid();
         let mut index_keys = Vec::new();
         if let Some(r) = &row {
@@ -227,7 +235,9 @@ impl<'a, 'r, E: Entity> Query<'a, 'r, E> {
         let table = self.repo.table;
         let limit = self.limit.unwrap_or(usize::MAX);
         let mut taken = 0;
+        let repo = self.repo;
         let mut accept = |row: &E| {
+            repo.note(&row.key(), false); // the row decided the result, matched or not
             if taken < limit && self.filters.iter().all(|p| p(row)) {
                 taken += 1;
                 f(row);

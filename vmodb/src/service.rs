@@ -11,6 +11,7 @@
 //! ```
 
 use crate::error::TxError;
+use crate::mode_check::ModeChecker;
 use crate::schema::{Entity, TableDef, TableMeta};
 use crate::store::{ErasedTable, Store, Table};
 use crate::tx::{Access, TxCtx, TxEnv};
@@ -95,8 +96,9 @@ impl HandlerDef {
         store: &Store,
         env: TxEnv,
         input: Decoded,
+        checker: Option<(&ModeChecker, &str)>,
     ) -> Result<Option<Vec<u8>>, TxError> {
-        let ctx = TxCtx::new(store, env, self.access(), &self.replicates);
+        let ctx = TxCtx::new(store, env, self.access(), &self.replicates).checked_by(checker);
         let result = catch_unwind(AssertUnwindSafe(|| (self.run)(&ctx, input)))
             .unwrap_or_else(|panic| Err(TxError::Panic(panic_message(&panic))));
         if result.is_err() {

@@ -2,6 +2,7 @@
 //! coordinator assigned, typed table access, and the log of what it wrote (to undo a failed task).
 
 use crate::error::TxError;
+use crate::mode_check::ModeChecker;
 use crate::repo::Repo;
 use crate::schema::{Entity, Tid};
 use crate::store::{Store, Table};
@@ -61,6 +62,8 @@ pub struct TxCtx<'a> {
     replicates: &'a [String],
     writes: RefCell<WriteLogs>,
     rng: RefCell<Option<Xoshiro256PlusPlus>>,
+    /// The mode checker and the service name, when the run checks mode declarations.
+    checker: Option<(&'a ModeChecker, &'a str)>,
 }
 
 impl<'a> TxCtx<'a> {
@@ -78,6 +81,7 @@ impl<'a> TxCtx<'a> {
             replicates,
             writes: RefCell::new(smallvec::SmallVec::new()),
             rng: RefCell::new(None),
+            checker: None,
         }
     }
 
@@ -89,6 +93,27 @@ impl<'a> TxCtx<'a> {
             seed: 0,
         };
         TxCtx::new(store, env, Access::ReadOnly, &[])
+    }
+
+    /// Reports this context's row accesses to `checker` (service `service`).
+    pub(crate) fn checked_by(mut self, checker: Option<(&'a ModeChecker, &'a str)>) -> Self {
+        self.checker = checker;
+        self
+    }
+
+    /// Records a row access for the mode checker (a no-op unless one is attached).
+    pub(crate) fn note_access<K: std::hash::Hash>(
+        &self,
+        table_index: usize,
+        table: &str,
+        key: &K,
+        write: bool,
+    ) {
+        if let Some((checker, service)) = self.checker {
+            use std::hash::BuildHasher;
+            let hash = rustc_hash::FxBuildHasher.hash_one(key);
+            checker.access(service, self.env.tid, table, table_index, hash, write);
+        }
     }
 
     pub fn tid(&self) -> Tid {

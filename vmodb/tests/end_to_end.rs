@@ -17,6 +17,7 @@ fn config(window_ms: u64, max_batch: u32) -> ClusterConfig {
             ..CoordinatorConfig::default()
         },
         workers: 2,
+        check_modes: true,
     }
 }
 
@@ -142,7 +143,88 @@ fn concurrent_run_equals_serial_replay() {
     assert_eq!(balance_drop, revenue);
     assert!(sold > 0);
 
+    // Every declared mode held: no two concurrent tasks touched a row the earlier one writes.
+    let (violations, examples) = cluster.mode_violations();
+    assert_eq!(violations, 0, "{examples:?}");
+
     // A committed snapshot query agrees with the final state.
     let s: Summary = cluster.query("billing", "summary", &0u32).expect("query");
     assert_eq!(s.customer, 0);
+}
+
+mod wrong_declaration {
+    use serde::{Deserialize, Serialize};
+    use std::time::Duration;
+    use vmodb::{
+        App, Cluster, ClusterConfig, CoordinatorConfig, Entity, Handler, Service, TableDef,
+        TransactionDef,
+    };
+
+    #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+    pub struct Counter {
+        pub id: u32,
+        pub n: i64,
+    }
+    impl Entity for Counter {
+        type Key = u32;
+        fn key(&self) -> u32 {
+            self.id
+        }
+    }
+
+    /// One counter row bumped by every transaction: `parallel` is a lie, `single` is the truth.
+    fn run(parallel: bool) -> (u64, Vec<String>) {
+        let bump = Handler::on::<u32>("bump");
+        let bump = if parallel {
+            bump.parallel()
+        } else {
+            bump.single()
+        };
+        let service = Service::new("counter")
+            .table(TableDef::<Counter>::new("counters", &["id"]))
+            .handler(bump.run(|ctx, _: u32| {
+                let t = ctx.table::<Counter>()?;
+                let mut c = t.get(&0).unwrap_or_default();
+                std::thread::sleep(Duration::from_micros(300)); // widen the window for overlap
+                c.n += 1;
+                t.upsert(c)
+            }));
+        let app = App::builder()
+            .service(service)
+            .transaction(TransactionDef::new("bump", "counter", "bump"))
+            .build();
+        let config = ClusterConfig {
+            coordinator: CoordinatorConfig {
+                batch_window: Duration::from_millis(2),
+                ..CoordinatorConfig::default()
+            },
+            workers: 2,
+            check_modes: true,
+        };
+        let cluster = Cluster::start(app.expect("app"), config, |_| Ok(())).expect("start");
+        let client = cluster.client();
+        let inputs = (0..200u32)
+            .map(|i| {
+                (
+                    "bump".to_string(),
+                    postcard::to_allocvec(&i).expect("encode"),
+                )
+            })
+            .collect();
+        client.submit_all(inputs).expect("submit");
+        assert!(cluster.wait_idle(Duration::from_secs(20)));
+        cluster.mode_violations()
+    }
+
+    #[test]
+    fn the_mode_checker_catches_a_wrong_parallel_declaration() {
+        let (n, examples) = run(true);
+        assert!(
+            n > 0,
+            "a read-modify-write of one row declared parallel must be reported"
+        );
+        assert!(examples[0].contains("counters"), "{examples:?}");
+        let (n, examples) = run(false);
+        assert_eq!(n, 0, "single mode never overlaps: {examples:?}");
+    }
 }

@@ -25,6 +25,7 @@ fn run(mix: Mix, sellers: KeyDistribution, stock: i64) {
             ..CoordinatorConfig::default()
         },
         workers: 2,
+        check_modes: true,
     };
     let mut system = VmodbMarketplace::start(&data, config).expect("start");
     let inputs = InputConfig {

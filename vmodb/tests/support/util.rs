@@ -16,6 +16,7 @@ pub fn config(window: Duration, max_batch: u32) -> ClusterConfig {
             ..CoordinatorConfig::default()
         },
         workers: 2,
+        check_modes: true,
     }
 }
 
