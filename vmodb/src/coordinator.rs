@@ -225,6 +225,8 @@ impl Coordinator {
             if st.shut_down {
                 return Err(SubmitError::ShutDown);
             }
+            // One clock reading per call: the inputs of one call arrive together.
+            let (arrived, timestamp_us) = (Instant::now(), now_us());
             for (dag_index, payload) in resolved {
                 let dag = &self.app.dags[dag_index];
                 let tid = st.next_tid;
@@ -235,8 +237,8 @@ impl Coordinator {
                     let counts = vec![0; self.app.services.len()];
                     st.open = Some(OpenBatch {
                         id,
-                        opened_at: Instant::now(),
-                        last_arrival: Instant::now(),
+                        opened_at: arrived,
+                        last_arrival: arrived,
                         size: 0,
                         counts,
                     });
@@ -248,7 +250,7 @@ impl Coordinator {
                     .map(|n| std::mem::replace(&mut st.last_tid_at[n.service], tid))
                     .collect();
                 let open = st.open.as_mut().expect("batch open");
-                open.last_arrival = Instant::now();
+                open.last_arrival = arrived;
                 let batch = open.id;
                 open.size += 1;
                 for s in dag.participants() {
@@ -257,7 +259,7 @@ impl Coordinator {
                 let full = open.size >= self.config.batch_max_txns;
                 let env = TxEnv {
                     tid,
-                    timestamp_us: now_us(),
+                    timestamp_us,
                     seed: mix(self.config.seed, tid),
                 };
                 let input = self.config.record_inputs.then(|| payload.clone());
@@ -265,7 +267,7 @@ impl Coordinator {
                     dag: dag_index as u16,
                     batch,
                     env,
-                    submitted_at: Instant::now(),
+                    submitted_at: arrived,
                     notify: notify.clone(),
                     output: None,
                     failure: None,

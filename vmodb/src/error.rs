@@ -36,8 +36,6 @@ pub enum TxError {
     Decode { event: String, detail: String },
     #[error("output event {event} does not encode: {detail}")]
     Encode { event: String, detail: String },
-    #[error("no handler for event {event} at service {service}")]
-    NoHandler { service: String, event: String },
     #[error("handler panicked: {0}")]
     Panic(String),
     #[error("aborted: {0}")]

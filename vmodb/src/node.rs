@@ -157,6 +157,15 @@ impl ServiceNode {
         &self.app.services[self.id as usize].name
     }
 
+    /// Tells the coordinator every TID of `batch` has executed here.
+    fn report_done(&self, batch: BatchId) {
+        let message = Message::BatchDone {
+            batch,
+            service: self.id,
+        };
+        self.transport().send(NodeId::Coordinator, message);
+    }
+
     /// Entry point for every message addressed to this service.
     pub fn on_message(self: &Arc<Self>, message: Message) {
         match message {
@@ -169,13 +178,7 @@ impl ServiceNode {
                     Self::take_if_done(&mut st, batch)
                 };
                 if done {
-                    self.transport().send(
-                        NodeId::Coordinator,
-                        Message::BatchDone {
-                            batch,
-                            service: self.id,
-                        },
-                    );
+                    self.report_done(batch);
                 }
             }
             Message::CommitBatch { max_tid, .. } => {
@@ -266,10 +269,9 @@ impl ServiceNode {
         let (footprint, work) = match &envelope.payload {
             None => (Footprint::Empty, Work::Skip(None)),
             Some(bytes) => {
-                let h = handler;
-                let def = &service.handlers[h];
+                let def = &service.handlers[handler];
                 match (def.decode)(bytes) {
-                    Ok(input) => (footprint_of(def, &input), Work::Run { handler: h, input }),
+                    Ok(input) => (footprint_of(def, &input), Work::Run { handler, input }),
                     Err(e) => (Footprint::Empty, Work::Skip(Some(e))),
                 }
             }
@@ -421,11 +423,7 @@ impl ServiceNode {
             }
         }
         for batch in done {
-            let message = Message::BatchDone {
-                batch,
-                service: self.id,
-            };
-            self.transport().send(NodeId::Coordinator, message);
+            self.report_done(batch);
         }
     }
 

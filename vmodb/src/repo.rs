@@ -237,7 +237,9 @@ impl<'a, 'r, E: Entity> Query<'a, 'r, E> {
         let mut taken = 0;
         let repo = self.repo;
         let mut accept = |row: &E| {
-            repo.note(&row.key(), false); // the row decided the result, matched or not
+            if repo.ctx.checks_accesses() {
+                repo.note(&row.key(), false); // the row decided the result, matched or not
+            }
             if taken < limit && self.filters.iter().all(|p| p(row)) {
                 taken += 1;
                 f(row);

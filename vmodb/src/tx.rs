@@ -101,6 +101,11 @@ impl<'a> TxCtx<'a> {
         self
     }
 
+    /// Whether a mode checker records this context's accesses.
+    pub(crate) fn checks_accesses(&self) -> bool {
+        self.checker.is_some()
+    }
+
     /// Records a row access for the mode checker (a no-op unless one is attached).
     pub(crate) fn note_access<K: std::hash::Hash>(
         &self,

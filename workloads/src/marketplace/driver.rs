@@ -84,7 +84,7 @@ pub fn drive(
     let start = Instant::now();
     let measure_from = start + config.warmup;
     let end = measure_from + config.duration;
-    let mut in_flight: HashMap<u64, (Op, bool)> = HashMap::new();
+    let mut in_flight: HashMap<u64, Op> = HashMap::new();
     let mut next_id = 0u64;
     let mut result = DriveResult {
         per_type: KINDS.iter().map(|k| (*k, TypeStats::new())).collect(),
@@ -106,7 +106,7 @@ pub fn drive(
                 next_id += 1;
                 match system.submit(next_id, &op) {
                     Ok(()) => {
-                        in_flight.insert(next_id, (op, now >= measure_from));
+                        in_flight.insert(next_id, op);
                     }
                     Err(e) => {
                         generator.release(&op);
@@ -120,7 +120,7 @@ pub fn drive(
             break;
         }
         for done in system.poll(Duration::from_millis(1)) {
-            let Some((op, _)) = in_flight.remove(&done.id) else {
+            let Some(op) = in_flight.remove(&done.id) else {
                 continue;
             };
             generator.release(&op);
