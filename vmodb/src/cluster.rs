@@ -5,8 +5,9 @@ use crate::app::App;
 use crate::coordinator::{
     Completion, Coordinator, CoordinatorConfig, CoordinatorStats, Input, SequencedInput,
 };
+use crate::delay_line::{DelayLine, LinkDelay};
 use crate::error::{BootstrapError, QueryError, SubmitError, TxError};
-use crate::message::{Message, NodeId, Transport};
+use crate::message::{Message, NodeId, ServiceId, Transport};
 use crate::node::ServiceNode;
 use crate::schema::{Entity, Tid};
 use crate::service::panic_message;
@@ -19,7 +20,7 @@ use std::collections::BTreeMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Every service's tables: service name → table name → rows.
 pub type ClusterState = BTreeMap<String, ServiceState>;
@@ -33,6 +34,12 @@ pub struct ClusterConfig {
     /// conflict, i.e. wrong `parallel` / `partition_by` declarations (costs speed; for tests and
     /// checked runs).
     pub check_modes: bool,
+    /// Fault injection: delay every message to a service by a seeded random time, keeping each
+    /// service's messages in send order (see `LinkDelay`). Messages cross a delay line with a
+    /// thread of its own; off (`None`), delivery is a direct call. With a delay, a client may
+    /// hear of a commit before every service applied it, so a query right after may still read
+    /// the previous snapshot; `Cluster::wait_idle` waits for the line to drain.
+    pub link_delay: Option<LinkDelay>,
 }
 
 impl Default for ClusterConfig {
@@ -41,6 +48,7 @@ impl Default for ClusterConfig {
             coordinator: CoordinatorConfig::default(),
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             check_modes: false,
+            link_delay: None,
         }
     }
 }
@@ -108,25 +116,37 @@ pub(crate) fn build_stores(
     Ok(stores)
 }
 
-/// Delivers by direct call; nodes are held weakly so dropping the cluster frees them.
+/// Delivers by direct call, or through the delay line when `link_delay` is set; nodes are held
+/// weakly so dropping the cluster frees them.
 struct InProcess {
     services: Vec<Weak<ServiceNode>>,
     coordinator: Sender<Input>,
+    delay_line: Option<DelayLine<Message>>,
 }
 
 impl Transport for InProcess {
     fn send(&self, to: NodeId, message: Message) {
         match to {
+            // Never delayed: the coordinator stands for the client-facing front door, and the
+            // delay models the network between services (what services report to the front door
+            // is not service-to-service traffic).
             NodeId::Coordinator => {
                 let _ = self.coordinator.send(Input::Message(message));
             }
-            NodeId::Service(i) => match self.services.get(i as usize).and_then(Weak::upgrade) {
-                Some(node) => node.on_message(message),
-                None => crate::node::log_warning(&format!(
-                    "message for unknown or stopped service #{i} dropped"
-                )),
+            NodeId::Service(i) => match &self.delay_line {
+                None => deliver(&self.services, i, message),
+                Some(line) => line.send(i as usize, message),
             },
         }
+    }
+}
+
+fn deliver(services: &[Weak<ServiceNode>], i: ServiceId, message: Message) {
+    match services.get(i as usize).and_then(Weak::upgrade) {
+        Some(node) => node.on_message(message),
+        None => crate::node::log_warning(&format!(
+            "message for unknown or stopped service #{i} dropped"
+        )),
     }
 }
 
@@ -167,9 +187,23 @@ impl Cluster {
             })
             .collect();
         let (coordinator, inbox) = Coordinator::new(Arc::clone(&app), config.coordinator);
+        let services: Vec<Weak<ServiceNode>> = nodes.iter().map(Arc::downgrade).collect();
+        let delay_line = match config.link_delay {
+            None => None,
+            Some(delay) => {
+                let targets = services.clone();
+                let line = DelayLine::start(delay, nodes.len(), move |i, message| {
+                    deliver(&targets, i as ServiceId, message)
+                });
+                let line =
+                    line.map_err(|e| BootstrapError(format!("cannot start the delay line: {e}")))?;
+                Some(line)
+            }
+        };
         let transport = Arc::new(InProcess {
-            services: nodes.iter().map(Arc::downgrade).collect(),
+            services,
             coordinator: coordinator.inbox(),
+            delay_line,
         });
         for n in &nodes {
             n.connect(transport.clone());
@@ -247,9 +281,13 @@ impl Cluster {
         Ok(ctx.table::<E>()?.all().rows()?)
     }
 
-    /// Waits until every sequenced transaction has committed.
+    /// Waits until nothing is in flight: every sequenced transaction has committed and every
+    /// service has applied the commits (with `link_delay`, the delay line is empty).
     pub fn wait_idle(&self, timeout: Duration) -> bool {
-        self.coordinator.wait_idle(timeout)
+        let deadline = Instant::now() + timeout;
+        // In this order: once the coordinator is idle, every commit message is in the line.
+        self.coordinator.wait_idle(deadline)
+            && (self.transport.delay_line.as_ref()).is_none_or(|l| l.wait_drained(deadline))
     }
 
     /// Every service's tables at its committed watermark.
@@ -306,6 +344,11 @@ impl Drop for Cluster {
         self.coordinator.shut_down();
         if let Some(t) = self.thread.take() {
             let _ = t.join();
+        }
+        // The transport may outlive the cluster (clients keep the coordinator); its delay line
+        // must not: stop its thread now.
+        if let Some(line) = &self.transport.delay_line {
+            line.stop();
         }
     }
 }

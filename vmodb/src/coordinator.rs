@@ -136,6 +136,9 @@ struct State {
     records: VecDeque<TxRecord>,
     first_tid: Tid,
     committed_inputs: Vec<SequencedInput>,
+    /// Commits whose records are gone but whose `CommitBatch` messages are still being sent
+    /// (so `wait_idle` cannot return between the two).
+    committing: usize,
     shut_down: bool,
 }
 
@@ -174,6 +177,7 @@ impl Coordinator {
                 records: VecDeque::new(),
                 first_tid: 1,
                 committed_inputs: Vec::new(),
+                committing: 0,
                 shut_down: false,
             }),
             room: Condvar::new(),
@@ -447,9 +451,10 @@ impl Coordinator {
                     completions.push(self.complete(&mut st, tid, rec));
                 }
             }
-        }
-        if commits.is_empty() {
-            return;
+            if commits.is_empty() {
+                return;
+            }
+            st.committing += 1;
         }
         for (batch, max_tid) in commits {
             for s in 0..self.app.services.len() {
@@ -459,8 +464,10 @@ impl Coordinator {
                 );
             }
         }
+        self.state.lock().committing -= 1;
         // Waiters and clients hear of a commit only after every service applied it, so a client
-        // that saw its transaction commit reads it in any later query.
+        // that saw its transaction commit reads it in any later query. (Under an injected link
+        // delay, only after it was handed to the delay line: see `ClusterConfig::link_delay`.)
         self.room.notify_all();
         self.committed.notify_all();
         for (notify, completion) in completions {
@@ -520,13 +527,13 @@ impl Coordinator {
         .map_or_else(|| Arc::from(""), |o| Arc::clone(&o.0))
     }
 
-    /// Blocks until every transaction sequenced so far has committed, or `timeout` passes.
-    pub fn wait_idle(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
+    /// Blocks until every transaction sequenced so far has committed and its `CommitBatch`
+    /// messages have been handed to the transport, or `deadline` passes.
+    pub fn wait_idle(&self, deadline: Instant) -> bool {
         let mut st = self.state.lock();
-        while !st.records.is_empty() {
+        while !st.records.is_empty() || st.committing > 0 {
             if self.committed.wait_until(&mut st, deadline).timed_out() {
-                return st.records.is_empty();
+                return st.records.is_empty() && st.committing == 0;
             }
         }
         true

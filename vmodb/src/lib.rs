@@ -11,6 +11,7 @@
 mod app;
 mod cluster;
 mod coordinator;
+mod delay_line;
 mod error;
 mod message;
 mod mode_check;
@@ -30,6 +31,7 @@ pub use cluster::{Client, Cluster, ClusterConfig, ClusterState, ClusterStats, Lo
 pub use coordinator::{
     Completion, CoordinatorConfig, CoordinatorStats, Outcome, Output, SequencedInput,
 };
+pub use delay_line::LinkDelay;
 pub use error::{BootstrapError, QueryError, SubmitError, TxError};
 pub use message::{BatchId, Envelope, Message, NodeId, ServiceId, TaskReport, Transport};
 pub use replay::serial_replay;

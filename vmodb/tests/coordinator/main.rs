@@ -1,10 +1,12 @@
 //! The coordinator: batching (size cap and time window), dense TIDs, commit order of
-//! completions, snapshot queries, `wait_idle`, bounded memory, outputs and failures.
+//! completions, snapshot queries, `wait_idle`, bounded memory, outputs and failures, and runs
+//! under injected link delay.
 
 #[path = "../support/mod.rs"]
 mod support;
 
 mod batching;
+mod link_delay;
 mod ordering;
 mod outcomes;
 mod state;
