@@ -26,6 +26,7 @@ fn run(mix: Mix, sellers: KeyDistribution, stock: i64) {
         },
         workers: 2,
         check_modes: true,
+        link_delay: None,
     };
     let mut system = VmodbMarketplace::start(&data, config).expect("start");
     let inputs = InputConfig {

@@ -1,11 +1,18 @@
-//! The closed-loop driver: keeps `concurrency` operations in flight against any system that
+//! The closed-loop driver: keeps up to `concurrency` operations in flight against any system that
 //! implements [`MarketplaceSystem`], for a warm-up and a measured window, and records latency per
 //! transaction type. Only completions inside the measured window count.
+//!
+//! The driver submits the generator's stream strictly in order, so every system driven with the
+//! same seed sees the same sequence. It enforces the benchmark's in-flight rules (one customer
+//! never has two sessions in flight, one product never has two updates in flight) by head-of-line
+//! gating: while any [`Gate`] of the next op is held by an op in flight, that op waits at the head
+//! and nothing else is submitted; it is never skipped or reordered. An op holds its gates from
+//! submission to completion; a failed submission holds nothing.
 
-use super::generator::{InputGenerator, KINDS, Op};
+use super::generator::{Gate, InputGenerator, KINDS, Op};
 use super::{MarketplaceState, RunLog};
 use hdrhistogram::Histogram;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 /// An operation's end, as a system reports it.
@@ -84,7 +91,12 @@ pub fn drive(
     let start = Instant::now();
     let measure_from = start + config.warmup;
     let end = measure_from + config.duration;
-    let mut in_flight: HashMap<u64, Op> = HashMap::new();
+    let mut in_flight: HashMap<u64, (Op, Vec<Gate>)> = HashMap::new();
+    // Gates held by ops in flight; an op is submitted only when none of its gates is held, so
+    // each gate has at most one holder.
+    let mut held: HashSet<Gate> = HashSet::new();
+    // The next op of the stream, waiting for its gates.
+    let mut head: Option<(Op, Vec<Gate>)> = None;
     let mut next_id = 0u64;
     let mut result = DriveResult {
         per_type: KINDS.iter().map(|k| (*k, TypeStats::new())).collect(),
@@ -97,19 +109,25 @@ pub fn drive(
     loop {
         let now = Instant::now();
         if now < end {
-            let mut stalled = 0;
-            while in_flight.len() < config.concurrency && stalled < 8 {
-                let Some(op) = generator.next_op() else {
-                    stalled += 1;
-                    continue;
-                };
+            let mut refused = 0;
+            while in_flight.len() < config.concurrency && refused < 8 {
+                let (op, gates) = head.take().unwrap_or_else(|| {
+                    let op = generator.next_op();
+                    let gates = generator.gates(&op);
+                    (op, gates)
+                });
+                if gates.iter().any(|g| held.contains(g)) {
+                    head = Some((op, gates));
+                    break; // head of line: wait for completions
+                }
                 next_id += 1;
                 match system.submit(next_id, &op) {
                     Ok(()) => {
-                        in_flight.insert(next_id, op);
+                        held.extend(gates.iter().copied());
+                        in_flight.insert(next_id, (op, gates));
                     }
                     Err(e) => {
-                        generator.release(&op);
+                        refused += 1;
                         if result.failures.len() < 10 {
                             result.failures.push(format!("submit {}: {e}", op.kind()));
                         }
@@ -120,10 +138,12 @@ pub fn drive(
             break;
         }
         for done in system.poll(Duration::from_millis(1)) {
-            let Some(op) = in_flight.remove(&done.id) else {
+            let Some((op, gates)) = in_flight.remove(&done.id) else {
                 continue;
             };
-            generator.release(&op);
+            for g in &gates {
+                held.remove(g);
+            }
             let at = Instant::now();
             if at < measure_from || at > end {
                 continue; // warm-up, or after the window: not measured

@@ -1,14 +1,28 @@
 //! Seeded data and input generation with the benchmark's defaults: 100,000 customers; 10,000
 //! sellers with 10 products each; 10,000 units of stock per product; prices 0–99.99, freight
-//! 0–9.99. Inputs follow the benchmark's mix, distributions and rules: one customer never has two
-//! sessions in flight, and one product never has two updates in flight.
+//! 0–9.99.
+//!
+//! The input stream is a pure function of (scale, config, seed): [`InputGenerator::next_op`]
+//! never looks at what is in flight or what completed, so two systems driven with the same seed
+//! see the same sequence of operations. Customers take turns in a seeded order (a customer has
+//! its next session only after every other customer had one); sellers and products follow the
+//! configured distributions. The benchmark's in-flight rules (one customer never has two sessions
+//! in flight, one product never has two updates in flight) are not the generator's business: each
+//! op names its [`Gate`]s ([`InputGenerator::gates`]) and the driver holds an op back, head of
+//! line, while another op in flight holds one of them.
+//!
+//! Two injection knobs stress the systems on purpose: `targeted_updates` aims price updates and
+//! product replacements at the products of the latest sessions (carts about to be checked out),
+//! and `burst` turns each price update into a run of consecutive, ungated updates of one product.
+//! Hot spots come from `KeyDistribution::Zipf`.
 
 use super::model::*;
 use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, Zipf};
 use serde::{Deserialize, Serialize};
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 
 /// Data set size.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -205,6 +219,17 @@ pub struct InputConfig {
     pub voucher_percent: u32,
     /// Sellers delivered per delivery run.
     pub delivery_sellers: u32,
+    /// Percent (0..=100) of price updates and product replacements aimed at a product in the
+    /// carts of the latest sessions (the last [`TARGET_WINDOW`] sessions generated: the carts a
+    /// closed-loop driver is checking out). 0: products follow `sellers`/`products` only.
+    #[serde(default)]
+    pub targeted_updates: u32,
+    /// When 2 or more, every price update starts a burst: it is followed at once by `burst - 1`
+    /// further price updates of the same product (each percent differs from the previous one).
+    /// Burst ops have no gates, so they run concurrently: the fault injection "bursts of
+    /// concurrent updates to one product". 0 or 1: off.
+    #[serde(default)]
+    pub burst: u32,
 }
 
 impl Default for InputConfig {
@@ -217,6 +242,8 @@ impl Default for InputConfig {
             max_quantity: 10,
             voucher_percent: 5,
             delivery_sellers: 10,
+            targeted_updates: 0,
+            burst: 0,
         }
     }
 }
@@ -285,33 +312,68 @@ fn chosen_keys(items: &[AddItem]) -> Vec<(SellerId, ProductId)> {
     items.iter().map(|i| (i.seller_id, i.product_id)).collect()
 }
 
-/// Produces inputs, honouring the in-flight rules; call `release` when an op completes.
+/// How many of the latest sessions `targeted_updates` aims at.
+pub const TARGET_WINDOW: usize = 128;
+
+/// A key the driver keeps exclusive: while an op holding a gate is in flight, no other op naming
+/// the same gate is submitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Gate {
+    /// One customer never has two sessions in flight.
+    Customer(CustomerId),
+    /// One product never has two updates (price update or replacement) in flight.
+    Product(SellerId, ProductId),
+}
+
+/// Produces the input stream, a pure function of (scale, config, seed).
 pub struct InputGenerator {
     config: InputConfig,
     rng: StdRng,
     sellers: Picker,
     products: Picker,
     products_per_seller: u32,
-    idle_customers: VecDeque<CustomerId>,
-    busy_products: HashSet<(SellerId, ProductId)>,
+    /// Customers in their (seeded) turn order; sessions cycle through it.
+    customer_order: Vec<CustomerId>,
+    next_customer: usize,
+    /// Products of the latest sessions, newest last (kept only when `targeted_updates > 0`).
+    recent_sessions: VecDeque<Vec<(SellerId, ProductId)>>,
+    /// The burst under way: its product, the last percent, how many updates remain.
+    burst: Option<((SellerId, ProductId), u32, u32)>,
 }
 
 impl InputGenerator {
     pub fn new(scale: &Scale, config: InputConfig, seed: u64) -> Self {
+        let mut customer_order: Vec<CustomerId> = (1..=scale.customers.max(1)).collect();
+        customer_order.shuffle(&mut StdRng::seed_from_u64(seed ^ 0xc057_0e25));
         InputGenerator {
             sellers: Picker::new(scale.sellers, config.sellers),
             products: Picker::new(scale.products_per_seller, config.products),
             products_per_seller: scale.products_per_seller,
             config,
             rng: StdRng::seed_from_u64(seed ^ 0x1b7),
-            idle_customers: (1..=scale.customers).collect(),
-            busy_products: HashSet::new(),
+            customer_order,
+            next_customer: 0,
+            recent_sessions: VecDeque::with_capacity(TARGET_WINDOW + 1),
+            burst: None,
         }
     }
 
-    /// The next op, or `None` if the drawn type cannot start now (every customer busy, or no free
-    /// product after a few draws); the caller retries after completions.
-    pub fn next_op(&mut self) -> Option<Op> {
+    /// The next op of the stream. It does not depend on completions: the driver enforces the
+    /// in-flight rules with [`Self::gates`].
+    pub fn next_op(&mut self) -> Op {
+        if let Some((key, last, left)) = self.burst.take() {
+            // 1..=9 without `last`: consecutive updates of a burst differ.
+            let p = self.rng.random_range(1..9);
+            let percent = if p >= last { p + 1 } else { p };
+            if left > 1 {
+                self.burst = Some((key, percent, left - 1));
+            }
+            return Op::PriceUpdate(PriceUpdate {
+                seller_id: key.0,
+                product_id: key.1,
+                percent,
+            });
+        }
         let m = &self.config.mix;
         let mut x = self.rng.random_range(0..m.total().max(1));
         let mut take = |w: u32| {
@@ -322,29 +384,48 @@ impl InputGenerator {
         if take(m.checkout) {
             self.session()
         } else if take(m.dashboard) {
-            Some(Op::Dashboard(self.sellers.pick(&mut self.rng)))
+            Op::Dashboard(self.sellers.pick(&mut self.rng))
         } else if take(m.price_update) {
-            let (seller_id, product_id) = self.free_product()?;
-            Some(Op::PriceUpdate(PriceUpdate {
+            let (seller_id, product_id) = self.update_target();
+            let percent = self.rng.random_range(1..10);
+            if self.config.burst >= 2 {
+                self.burst = Some(((seller_id, product_id), percent, self.config.burst - 1));
+            }
+            Op::PriceUpdate(PriceUpdate {
                 seller_id,
                 product_id,
-                percent: self.rng.random_range(1..10),
-            }))
+                percent,
+            })
         } else if take(m.product_update) {
-            let (seller_id, product_id) = self.free_product()?;
-            Some(Op::ProductUpdate(ReplaceProduct {
+            let (seller_id, product_id) = self.update_target();
+            Op::ProductUpdate(ReplaceProduct {
                 seller_id,
                 product_id,
-            }))
+            })
         } else {
-            Some(Op::Delivery(UpdateDelivery {
+            Op::Delivery(UpdateDelivery {
                 max_sellers: self.config.delivery_sellers,
-            }))
+            })
         }
     }
 
-    fn session(&mut self) -> Option<Op> {
-        let customer_id = self.idle_customers.pop_front()?;
+    /// What `op` (an op of this generator's stream) must hold exclusively while in flight: a
+    /// session its customer, a price update or product replacement its product. Price updates
+    /// are burst ops when `burst >= 2` and have no gate; dashboards and deliveries have none.
+    /// A function of the config and the op only.
+    pub fn gates(&self, op: &Op) -> Vec<Gate> {
+        match op {
+            Op::Session { checkout, .. } => vec![Gate::Customer(checkout.customer_id)],
+            Op::PriceUpdate(_) if self.config.burst >= 2 => Vec::new(),
+            Op::PriceUpdate(u) => vec![Gate::Product(u.seller_id, u.product_id)],
+            Op::ProductUpdate(u) => vec![Gate::Product(u.seller_id, u.product_id)],
+            Op::Delivery(_) | Op::Dashboard(_) => Vec::new(),
+        }
+    }
+
+    fn session(&mut self) -> Op {
+        let customer_id = self.customer_order[self.next_customer];
+        self.next_customer = (self.next_customer + 1) % self.customer_order.len();
         let n = self.rng.random_range(
             1..=self
                 .config
@@ -381,7 +462,13 @@ impl InputGenerator {
             0
         };
         let products = chosen_keys(&items);
-        Some(Op::Session {
+        if self.config.targeted_updates > 0 && !products.is_empty() {
+            if self.recent_sessions.len() == TARGET_WINDOW {
+                self.recent_sessions.pop_front();
+            }
+            self.recent_sessions.push_back(products.clone());
+        }
+        Op::Session {
             items,
             checkout: Checkout {
                 customer_id,
@@ -389,33 +476,24 @@ impl InputGenerator {
                 payment_type: payment_type.into(),
                 installments,
             },
-        })
+        }
     }
 
-    fn free_product(&mut self) -> Option<(SellerId, ProductId)> {
-        for _ in 0..16 {
-            let key = (
-                self.sellers.pick(&mut self.rng),
-                self.products.pick(&mut self.rng),
-            );
-            if self.busy_products.insert(key) {
-                return Some(key);
-            }
+    /// The product a price update or replacement changes: with `targeted_updates` percent (once
+    /// a session exists) one from the latest sessions' carts, else from the distributions.
+    fn update_target(&mut self) -> (SellerId, ProductId) {
+        let t = self.config.targeted_updates;
+        if t > 0
+            && !self.recent_sessions.is_empty()
+            && (t >= 100 || self.rng.random_range(0..100) < t)
+        {
+            let session =
+                &self.recent_sessions[self.rng.random_range(0..self.recent_sessions.len())];
+            return session[self.rng.random_range(0..session.len())];
         }
-        None
-    }
-
-    /// `op` completed: its customer or product may be used again.
-    pub fn release(&mut self, op: &Op) {
-        match op {
-            Op::Session { checkout, .. } => self.idle_customers.push_back(checkout.customer_id),
-            Op::PriceUpdate(u) => {
-                self.busy_products.remove(&(u.seller_id, u.product_id));
-            }
-            Op::ProductUpdate(u) => {
-                self.busy_products.remove(&(u.seller_id, u.product_id));
-            }
-            Op::Delivery(_) | Op::Dashboard(_) => {}
-        }
+        (
+            self.sellers.pick(&mut self.rng),
+            self.products.pick(&mut self.rng),
+        )
     }
 }
