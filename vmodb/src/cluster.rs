@@ -121,11 +121,24 @@ pub(crate) fn build_stores(
 struct InProcess {
     services: Vec<Weak<ServiceNode>>,
     coordinator: Sender<Input>,
-    delay_line: Option<DelayLine<Message>>,
+    /// Held per link (sender, receiver), as a TCP connection would be: `link(from, to)`.
+    delay_line: Option<DelayLine<(ServiceId, Message)>>,
+}
+
+impl InProcess {
+    /// The index of the link from `from` to service `to`; the coordinator sends as node `n`.
+    fn link(&self, from: NodeId, to: ServiceId) -> usize {
+        let n = self.services.len();
+        let sender = match from {
+            NodeId::Service(i) => i as usize,
+            NodeId::Coordinator => n,
+        };
+        sender * n + to as usize
+    }
 }
 
 impl Transport for InProcess {
-    fn send(&self, to: NodeId, message: Message) {
+    fn send(&self, from: NodeId, to: NodeId, message: Message) {
         match to {
             // Never delayed: the coordinator stands for the client-facing front door, and the
             // delay models the network between services (what services report to the front door
@@ -135,7 +148,7 @@ impl Transport for InProcess {
             }
             NodeId::Service(i) => match &self.delay_line {
                 None => deliver(&self.services, i, message),
-                Some(line) => line.send(i as usize, message),
+                Some(line) => line.send(self.link(from, i), (i, message)),
             },
         }
     }
@@ -192,8 +205,9 @@ impl Cluster {
             None => None,
             Some(delay) => {
                 let targets = services.clone();
-                let line = DelayLine::start(delay, nodes.len(), move |i, message| {
-                    deliver(&targets, i as ServiceId, message)
+                let links = (nodes.len() + 1) * nodes.len();
+                let line = DelayLine::start(delay, links, move |_, (i, message)| {
+                    deliver(&targets, i, message)
                 });
                 let line =
                     line.map_err(|e| BootstrapError(format!("cannot start the delay line: {e}")))?;
@@ -335,7 +349,7 @@ impl Cluster {
 
     /// Sends a raw message through the transport, as a (possibly broken) peer would.
     pub fn inject(&self, to: NodeId, message: Message) {
-        self.transport.send(to, message);
+        self.transport.send(NodeId::Coordinator, to, message);
     }
 }
 

@@ -298,8 +298,11 @@ impl Coordinator {
             let _ = self.inbox.send(Input::Wake);
         }
         for (service, envelopes) in frames {
-            self.transport()
-                .send(NodeId::Service(service), Message::Events(envelopes));
+            self.transport().send(
+                NodeId::Coordinator,
+                NodeId::Service(service),
+                Message::Events(envelopes),
+            );
         }
         self.send_closes(closes);
         Ok(tids)
@@ -339,7 +342,8 @@ impl Coordinator {
 
     fn send_closes(&self, closes: Vec<(ServiceId, Message)>) {
         for (service, m) in closes {
-            self.transport().send(NodeId::Service(service), m);
+            self.transport()
+                .send(NodeId::Coordinator, NodeId::Service(service), m);
         }
     }
 
@@ -459,6 +463,7 @@ impl Coordinator {
         for (batch, max_tid) in commits {
             for s in 0..self.app.services.len() {
                 self.transport().send(
+                    NodeId::Coordinator,
                     NodeId::Service(s as ServiceId),
                     Message::CommitBatch { batch, max_tid },
                 );

@@ -1,13 +1,12 @@
 //! Injected network delay (`ClusterConfig::link_delay`): a delay line holds each message for a
 //! random time before a thread of its own delivers it, never letting a message overtake one sent
-//! earlier to the same receiver.
+//! earlier on the same link.
 //!
 //! The delay models the network between services for fault-injection runs (delay jitter); it
 //! keeps the `Transport` contract (messages from one sender to one receiver arrive in the order
-//! sent), as the TCP transport will. It orders per receiver, which is stricter than per
-//! (sender, receiver) pair: `Transport::send` does not name the sender. So under load a message
-//! also waits behind other senders' slower messages, and the effective delay drifts toward
-//! `max_us`.
+//! sent), as the TCP transport will: the cluster keys the line by link (sender, receiver), so a
+//! message waits behind earlier ones on its own connection only (TCP's head-of-line blocking),
+//! and on a busy link the effective delay drifts toward `max_us`.
 
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use rand::rngs::Xoshiro256PlusPlus;

@@ -79,7 +79,7 @@ pub enum NodeId {
 }
 
 /// The message layer. Implementations deliver each message exactly once; messages from one
-/// sender to one receiver arrive in the order sent.
+/// sender to one receiver arrive in the order sent (nothing is promised across senders).
 pub trait Transport: Send + Sync {
-    fn send(&self, to: NodeId, message: Message);
+    fn send(&self, from: NodeId, to: NodeId, message: Message);
 }

@@ -163,7 +163,8 @@ impl ServiceNode {
             batch,
             service: self.id,
         };
-        self.transport().send(NodeId::Coordinator, message);
+        self.transport()
+            .send(NodeId::Service(self.id), NodeId::Coordinator, message);
     }
 
     /// Entry point for every message addressed to this service.
@@ -402,11 +403,15 @@ impl ServiceNode {
                 service: self.id,
                 reports,
             };
-            self.transport().send(NodeId::Coordinator, message);
+            self.transport()
+                .send(NodeId::Service(self.id), NodeId::Coordinator, message);
         }
         for (to, events) in std::mem::take(&mut outbox.events) {
-            self.transport()
-                .send(NodeId::Service(to), Message::Events(events));
+            self.transport().send(
+                NodeId::Service(self.id),
+                NodeId::Service(to),
+                Message::Events(events),
+            );
         }
         outbox.pending = 0;
         if outbox.executed.is_empty() {
