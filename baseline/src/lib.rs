@@ -1,1 +1,16 @@
+//! The eventually consistent peer vMODB is compared against: Orleans-style virtual actors on
+//! the kameo actor framework, the design most teams use today (see ARCHITECTURE.md, "Baseline").
+//!
+//! - [`grain`]: grains addressed by type and key, activated on first message, one message at a
+//!   time; `ask` for requests, `tell` for one-way messages.
+//! - [`silo`]: the runtime, the logical clock, injected jitter on one-way messages, quiescence.
+//!
+//! There are no transactions and no compensation: a workload written on it gets exactly the
+//! consistency that message order and single-threaded grains give.
 
+pub mod grain;
+pub mod silo;
+mod timer;
+
+pub use grain::{Directory, Grain, Handles, World, ask, tell};
+pub use silo::{Jitter, Silo, SiloConfig, SiloError};
