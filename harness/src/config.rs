@@ -33,6 +33,30 @@ pub struct RunConfig {
     /// Check the services' mode declarations against their actual row accesses (slower).
     #[serde(default)]
     pub check_modes: bool,
+    /// Faults injected to provoke the hazards of eventual consistency (all off by default).
+    #[serde(default)]
+    pub inject: Injection,
+}
+
+/// `--inject`: what provokes the anomalies an eventually consistent design admits.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Injection {
+    /// Delay jitter on messages between services, uniform in [0, jitter_ms] (vMODB keeps each
+    /// link FIFO; the baseline's one-way messages may overtake each other). 0 = off.
+    pub jitter_ms: f64,
+    /// Hot spots: zipfian skew with this exponent on sellers and products. 0 = off.
+    pub hot: f64,
+    /// Percent of price updates and product replacements aimed at products in recent carts.
+    pub targeted_updates: u32,
+    /// Price updates come in bursts of this many concurrent updates of one product (< 2 = off).
+    pub burst: u32,
+}
+
+impl Injection {
+    pub fn is_off(&self) -> bool {
+        *self == Injection::default()
+    }
 }
 
 impl Default for RunConfig {
@@ -54,6 +78,7 @@ impl Default for RunConfig {
             workers: 0,
             replay_check: false,
             check_modes: false,
+            inject: Injection::default(),
         }
     }
 }
@@ -73,8 +98,27 @@ impl RunConfig {
                 self.workload
             );
         }
-        if self.system != "vmodb" {
-            bail!("unknown system `{}` (available: vmodb)", self.system);
+        if !SYSTEMS.contains(&self.system.as_str()) {
+            bail!(
+                "unknown system `{}` (available: vmodb, baseline, both)",
+                self.system
+            );
+        }
+        let i = &self.inject;
+        if !i.jitter_ms.is_finite() || !(0.0..=1000.0).contains(&i.jitter_ms) {
+            bail!("inject jitter must be in [0, 1000] ms, got {}", i.jitter_ms);
+        }
+        if !i.hot.is_finite() || !(0.0..10.0).contains(&i.hot) {
+            bail!("inject hot exponent must be in [0, 10), got {}", i.hot);
+        }
+        if i.targeted_updates > 100 {
+            bail!(
+                "inject targeted must be a percent, got {}",
+                i.targeted_updates
+            );
+        }
+        if i.burst > 1000 {
+            bail!("inject burst must be at most 1000, got {}", i.burst);
         }
         if !self.duration_s.is_finite() || self.duration_s <= 0.0 || self.warmup_s < 0.0 {
             bail!("duration must be positive and warm-up non-negative");
@@ -101,6 +145,51 @@ impl RunConfig {
         }
         Ok(())
     }
+}
+
+/// The systems a run can drive; `both` runs vmodb, then the baseline, on the same inputs.
+pub const SYSTEMS: [&str; 3] = ["vmodb", "baseline", "both"];
+
+/// Parses `--inject`: comma-separated `jitter=MS`, `hot[=S]`, `targeted[=PERCENT]`, `burst[=N]`,
+/// or `all` (jitter=2, hot=1, targeted=50, burst=8).
+pub fn parse_injection(s: &str) -> Result<Injection, String> {
+    let mut i = Injection::default();
+    for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (name, value) = match part.split_once('=') {
+            Some((n, v)) => (n.trim(), Some(v.trim())),
+            None => (part, None),
+        };
+        let num = |default: f64| -> Result<f64, String> {
+            match value {
+                None => Ok(default),
+                Some(v) => v
+                    .trim_end_matches("ms")
+                    .parse::<f64>()
+                    .map_err(|_| format!("`{v}` is not a number (in `{part}`)")),
+            }
+        };
+        match name {
+            "jitter" => i.jitter_ms = num(2.0)?,
+            "hot" => i.hot = num(1.0)?,
+            "targeted" => i.targeted_updates = num(50.0)? as u32,
+            "burst" => i.burst = num(8.0)? as u32,
+            "all" => {
+                i = Injection {
+                    jitter_ms: 2.0,
+                    hot: 1.0,
+                    targeted_updates: 50,
+                    burst: 8,
+                }
+            }
+            "none" => i = Injection::default(),
+            _ => {
+                return Err(format!(
+                    "unknown injection `{name}` (expected jitter=MS, hot[=S], targeted[=PERCENT], burst[=N], all or none)"
+                ));
+            }
+        }
+    }
+    Ok(i)
 }
 
 /// Parses `uniform` or `zipf:S`.
@@ -159,6 +248,40 @@ mod tests {
                 .unwrap_err()
                 .contains("unknown distribution")
         );
+    }
+
+    #[test]
+    fn injections_parse_or_explain() {
+        let i = parse_injection("jitter=5ms, hot, burst=4").expect("parses");
+        assert_eq!(
+            i,
+            Injection {
+                jitter_ms: 5.0,
+                hot: 1.0,
+                targeted_updates: 0,
+                burst: 4
+            }
+        );
+        assert_eq!(parse_injection("all").expect("all").targeted_updates, 50);
+        assert!(parse_injection("").expect("empty").is_off());
+        assert!(
+            parse_injection("lag=3")
+                .unwrap_err()
+                .contains("unknown injection `lag`")
+        );
+        assert!(
+            parse_injection("jitter=x")
+                .unwrap_err()
+                .contains("not a number")
+        );
+        let bad = RunConfig {
+            inject: Injection {
+                targeted_updates: 150,
+                ..Injection::default()
+            },
+            ..RunConfig::default()
+        };
+        assert!(bad.validate().unwrap_err().to_string().contains("percent"));
     }
 
     #[test]

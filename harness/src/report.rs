@@ -1,6 +1,7 @@
 //! The end-of-run table on stdout and the CSV files in `results/<run-id>/`.
 
-use crate::config::RunConfig;
+use crate::config::{Injection, RunConfig};
+use crate::run::SystemRun;
 use anyhow::Context;
 use std::path::Path;
 use workloads::marketplace::checker::AnomalyReport;
@@ -8,6 +9,7 @@ use workloads::marketplace::driver::{DriveResult, TypeStats};
 
 pub struct RunSummary<'a> {
     pub run_id: &'a str,
+    pub system: &'a str,
     pub config: &'a RunConfig,
     pub drive: &'a DriveResult,
     pub anomalies: &'a AnomalyReport,
@@ -34,13 +36,16 @@ pub fn print(s: &RunSummary) {
     println!(
         "{} on {} — {:.0} s measured, {} in flight, batch window {} ms, scale {} (data loaded in {:.1} s)",
         s.config.workload,
-        s.config.system,
+        s.system,
         d.measured.as_secs_f64(),
         s.config.concurrency,
         s.config.batch_window_ms,
         s.config.scale,
         s.load_s
     );
+    if !s.config.inject.is_off() {
+        println!("injected: {}", injection_label(&s.config.inject));
+    }
     println!(
         "throughput: {:.0} committed transactions/s ({} committed, {} failed)",
         d.throughput(),
@@ -102,13 +107,14 @@ pub fn write(dir: &Path, s: &RunSummary) -> anyhow::Result<()> {
         "committed",
         "failed",
         "throughput_tps",
+        "inject",
         "anomalies_total",
         "replay_equal",
     ])?;
     w.write_record([
         s.run_id.to_string(),
         s.config.workload.clone(),
-        s.config.system.clone(),
+        s.system.to_string(),
         format!("{:.3}", d.measured.as_secs_f64()),
         s.config.concurrency.to_string(),
         s.config.batch_window_ms.to_string(),
@@ -118,6 +124,7 @@ pub fn write(dir: &Path, s: &RunSummary) -> anyhow::Result<()> {
         d.committed.to_string(),
         d.failed.to_string(),
         format!("{:.1}", d.throughput()),
+        injection_label(&s.config.inject),
         s.anomalies.total().to_string(),
         s.replay_equal.map_or(String::new(), |b| b.to_string()),
     ])?;
@@ -159,6 +166,107 @@ pub fn write(dir: &Path, s: &RunSummary) -> anyhow::Result<()> {
     w.write_record(["class", "count"])?;
     for (class, n) in &s.anomalies.counts {
         w.write_record([class.to_string(), n.to_string()])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+/// `jitter=2ms hot=1 targeted=50% burst=8`, or `none`.
+pub fn injection_label(i: &Injection) -> String {
+    let mut parts = Vec::new();
+    if i.jitter_ms > 0.0 {
+        parts.push(format!("jitter={}ms", i.jitter_ms));
+    }
+    if i.hot > 0.0 {
+        parts.push(format!("hot={}", i.hot));
+    }
+    if i.targeted_updates > 0 {
+        parts.push(format!("targeted={}%", i.targeted_updates));
+    }
+    if i.burst >= 2 {
+        parts.push(format!("burst={}", i.burst));
+    }
+    if parts.is_empty() {
+        "none".into()
+    } else {
+        parts.join(" ")
+    }
+}
+
+/// The side-by-side table of a `--system both` run.
+pub fn print_comparison(config: &RunConfig, v: &SystemRun, b: &SystemRun) {
+    let (tv, tb) = (v.drive.throughput(), b.drive.throughput());
+    println!();
+    println!(
+        "vmodb vs baseline — same data and inputs (seed {}), injected: {}",
+        config.seed,
+        injection_label(&config.inject)
+    );
+    println!("{:<34} {:>14} {:>14}", "", "vmodb", "baseline");
+    println!("{:<34} {:>14.0} {:>14.0}", "throughput (tx/s)", tv, tb);
+    println!(
+        "{:<34} {:>14}",
+        "throughput ratio vmodb/baseline",
+        format!("{:.2}", tv / tb.max(1e-9))
+    );
+    for (kind, t) in &v.drive.per_type {
+        let Some(u) = b.drive.per_type.get(kind) else {
+            continue;
+        };
+        for (q, label) in [(0.5, "p50"), (0.99, "p99")] {
+            println!(
+                "{:<34} {:>14.2} {:>14.2}",
+                format!("{kind} {label} ms"),
+                quantile_ms(t, q),
+                quantile_ms(u, q)
+            );
+        }
+    }
+    for (class, n) in &v.anomalies.counts {
+        println!(
+            "{:<34} {:>14} {:>14}",
+            format!("anomalies: {class}"),
+            n,
+            b.anomalies.count(class)
+        );
+    }
+    println!(
+        "{:<34} {:>14} {:>14}",
+        "anomalies: total",
+        v.anomalies.total(),
+        b.anomalies.total()
+    );
+}
+
+/// `comparison.csv`: one row per metric, a column per system.
+pub fn write_comparison(dir: &Path, v: &SystemRun, b: &SystemRun) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut w = csv::Writer::from_path(dir.join("comparison.csv"))?;
+    w.write_record(["metric", "vmodb", "baseline"])?;
+    let (tv, tb) = (v.drive.throughput(), b.drive.throughput());
+    w.write_record([
+        "throughput_tps".to_string(),
+        format!("{tv:.1}"),
+        format!("{tb:.1}"),
+    ])?;
+    for (kind, t) in &v.drive.per_type {
+        let Some(u) = b.drive.per_type.get(kind) else {
+            continue;
+        };
+        for (q, label) in [(0.5, "p50"), (0.9, "p90"), (0.99, "p99")] {
+            w.write_record([
+                format!("{kind}_{label}_ms"),
+                format!("{:.3}", quantile_ms(t, q)),
+                format!("{:.3}", quantile_ms(u, q)),
+            ])?;
+        }
+    }
+    for (class, n) in &v.anomalies.counts {
+        w.write_record([
+            format!("anomalies_{class}"),
+            n.to_string(),
+            b.anomalies.count(class).to_string(),
+        ])?;
     }
     w.flush()?;
     Ok(())

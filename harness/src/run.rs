@@ -1,22 +1,44 @@
-//! `vbench run`: generate, load, drive, check, report.
+//! `vbench run`: generate, load, drive, check, report — on vmodb, the baseline, or both in turn
+//! on the same data and the same input stream.
 
-use crate::config::RunConfig;
+use crate::config::{Injection, RunConfig};
 use crate::report::{self, RunSummary};
 use anyhow::{Context, anyhow};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use vmodb::{ClusterConfig, CoordinatorConfig};
+use vmodb::{ClusterConfig, CoordinatorConfig, LinkDelay};
+use workloads::marketplace::baseline_system::{BaselineConfig, BaselineMarketplace, Jitter};
 use workloads::marketplace::checker::{self, AnomalyReport};
-use workloads::marketplace::driver::{DriveConfig, MarketplaceSystem, drive};
-use workloads::marketplace::generator::{InputConfig, InputGenerator, Scale, generate};
+use workloads::marketplace::driver::{DriveConfig, DriveResult, MarketplaceSystem, drive};
+use workloads::marketplace::generator::{
+    Dataset, InputConfig, InputGenerator, KeyDistribution, Scale, generate,
+};
 use workloads::marketplace::vmodb_system::VmodbMarketplace;
 
-pub struct RunOutcome {
+/// One system's run.
+pub struct SystemRun {
+    pub system: &'static str,
+    pub drive: DriveResult,
     pub anomalies: AnomalyReport,
+    /// vmodb only, with `--replay-check`.
     pub replay_equal: Option<bool>,
-    /// Conflicts the mode checker saw (0 unless `check_modes`).
+    /// Conflicts the mode checker saw (vmodb only; 0 unless `check_modes`).
     pub mode_violations: u64,
+    pub load_s: f64,
+}
+
+pub struct RunOutcome {
+    pub runs: Vec<SystemRun>,
+}
+
+impl RunOutcome {
+    /// vmodb's guarantees held (the baseline's anomalies are results, not failures).
+    pub fn vmodb_clean(&self) -> bool {
+        self.runs.iter().filter(|r| r.system == "vmodb").all(|r| {
+            r.anomalies.is_clean() && r.replay_equal != Some(false) && r.mode_violations == 0
+        })
+    }
 }
 
 pub fn run(
@@ -25,7 +47,6 @@ pub fn run(
     results: &Path,
 ) -> anyhow::Result<RunOutcome> {
     config.validate()?;
-    let started = Instant::now();
     let scale = Scale::scaled(config.scale);
     eprintln!(
         "generating data: {} customers, {} sellers, {} products (seed {})",
@@ -35,6 +56,76 @@ pub fn run(
         config.seed
     );
     let data = generate(&scale, config.seed);
+    let systems: &[&'static str] = match config.system.as_str() {
+        "both" => &["vmodb", "baseline"],
+        "baseline" => &["baseline"],
+        _ => &["vmodb"],
+    };
+    let run_id = format!(
+        "{}-{}-{}",
+        report::timestamp(),
+        config.workload,
+        config.system
+    );
+    let dir = results.join(&run_id);
+    let mut runs = Vec::new();
+    for &system in systems {
+        let both = systems.len() > 1;
+        let dump = dump_state.map(|d| {
+            if both {
+                d.join(system)
+            } else {
+                d.to_path_buf()
+            }
+        });
+        let run = run_system(system, config, &scale, &data, dump.as_deref())?;
+        let sub_id = if both {
+            format!("{run_id}/{system}")
+        } else {
+            run_id.clone()
+        };
+        let summary = RunSummary {
+            run_id: &sub_id,
+            system,
+            config,
+            drive: &run.drive,
+            anomalies: &run.anomalies,
+            replay_equal: run.replay_equal,
+            load_s: run.load_s,
+        };
+        report::print(&summary);
+        let out = if both { dir.join(system) } else { dir.clone() };
+        report::write(&out, &summary)?;
+        runs.push(run);
+    }
+    if let [v, b] = runs.as_slice() {
+        report::print_comparison(config, v, b);
+        report::write_comparison(&dir, v, b)?;
+    }
+    println!("\nresults written to {}", dir.display());
+    Ok(RunOutcome { runs })
+}
+
+/// The generator's settings, with the injected hot spots and update targeting.
+fn input_config(config: &RunConfig) -> InputConfig {
+    let i: &Injection = &config.inject;
+    let (sellers, products) = if i.hot > 0.0 {
+        (KeyDistribution::Zipf(i.hot), KeyDistribution::Zipf(i.hot))
+    } else {
+        (config.seller_distribution, config.product_distribution)
+    };
+    InputConfig {
+        mix: config.mix.clone(),
+        sellers,
+        products,
+        targeted_updates: i.targeted_updates,
+        burst: i.burst,
+        ..InputConfig::default()
+    }
+}
+
+fn start_vmodb(config: &RunConfig, data: &Dataset) -> anyhow::Result<VmodbMarketplace> {
+    let jitter_us = (config.inject.jitter_ms * 1000.0) as u64;
     let cluster = ClusterConfig {
         coordinator: CoordinatorConfig {
             batch_window: Duration::from_millis(config.batch_window_ms),
@@ -45,23 +136,103 @@ pub fn run(
             record_inputs: config.replay_check,
             ..CoordinatorConfig::default()
         },
-        workers: if config.workers == 0 {
-            ClusterConfig::default().workers
-        } else {
-            config.workers
-        },
+        workers: workers(config),
         check_modes: config.check_modes,
+        link_delay: (jitter_us > 0).then_some(LinkDelay {
+            max_us: jitter_us,
+            seed: config.seed,
+        }),
     };
-    let mut system =
-        VmodbMarketplace::start(&data, cluster).map_err(|e| anyhow!("cannot start vmodb: {e}"))?;
+    VmodbMarketplace::start(data, cluster).map_err(|e| anyhow!("cannot start vmodb: {e}"))
+}
+
+fn start_baseline(config: &RunConfig, data: &Dataset) -> anyhow::Result<BaselineMarketplace> {
+    let mut b = BaselineConfig::default();
+    b.silo.workers = workers(config);
+    if config.inject.jitter_ms > 0.0 {
+        b.silo.jitter = Some(Jitter {
+            max: Duration::from_secs_f64(config.inject.jitter_ms / 1000.0),
+            seed: config.seed,
+        });
+    }
+    BaselineMarketplace::start(data, b).map_err(|e| anyhow!("cannot start the baseline: {e}"))
+}
+
+fn workers(config: &RunConfig) -> usize {
+    if config.workers == 0 {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    } else {
+        config.workers
+    }
+}
+
+fn run_system(
+    system: &'static str,
+    config: &RunConfig,
+    scale: &Scale,
+    data: &Dataset,
+    dump_state: Option<&Path>,
+) -> anyhow::Result<SystemRun> {
+    eprintln!("starting {system}...");
+    let started = Instant::now();
+    let mut vmodb = None;
+    let mut baseline = None;
+    let target: &mut dyn MarketplaceSystem = if system == "vmodb" {
+        vmodb.insert(start_vmodb(config, data)?)
+    } else {
+        baseline.insert(start_baseline(config, data)?)
+    };
     let load_s = started.elapsed().as_secs_f64();
-    let inputs = InputConfig {
-        mix: config.mix.clone(),
-        sellers: config.seller_distribution,
-        products: config.product_distribution,
-        ..InputConfig::default()
-    };
-    let mut generator = InputGenerator::new(&scale, inputs, config.seed);
+    // The same seed gives both systems the same input stream.
+    let mut generator = InputGenerator::new(scale, input_config(config), config.seed);
+    let drive = drive_with_progress(target, &mut generator, config)?;
+    if !target.quiesce(Duration::from_secs(60)) {
+        return Err(anyhow!(
+            "{system} did not quiesce within 60 s after the run"
+        ));
+    }
+    eprintln!("checking consistency of {system}...");
+    let state = target
+        .state()
+        .map_err(|e| anyhow!("cannot read the final state of {system}: {e}"))?;
+    let anomalies = checker::check(data, &state, target.log());
+    let (mut mode_violations, mut replay_equal) = (0, None);
+    if let Some(v) = &vmodb {
+        let (n, examples) = v.cluster().mode_violations();
+        mode_violations = n;
+        if config.check_modes {
+            eprintln!("mode checker: {n} conflicting concurrent accesses");
+            for e in examples.iter().take(5) {
+                eprintln!("  {e}");
+            }
+        }
+        if config.replay_check {
+            let equal = v
+                .matches_serial_replay(data)
+                .map_err(|e| anyhow!("serial replay: {e}"))?;
+            replay_equal = Some(equal);
+        }
+    }
+    if let Some(dir) = dump_state {
+        crate::dump::write_state(dir, &state)
+            .with_context(|| format!("dumping state to {}", dir.display()))?;
+        eprintln!("state written to {}", dir.display());
+    }
+    Ok(SystemRun {
+        system,
+        drive,
+        anomalies,
+        replay_equal,
+        mode_violations,
+        load_s,
+    })
+}
+
+fn drive_with_progress(
+    system: &mut dyn MarketplaceSystem,
+    generator: &mut InputGenerator,
+    config: &RunConfig,
+) -> anyhow::Result<DriveResult> {
     let total = config.warmup_s + config.duration_s;
     let bar = ProgressBar::new((total * 10.0) as u64);
     bar.set_style(
@@ -73,6 +244,7 @@ pub fn run(
         duration: Duration::from_secs_f64(config.duration_s),
         concurrency: config.concurrency,
     };
+    let name = system.name();
     let mut last = (Duration::ZERO, 0u64);
     let mut progress = |elapsed: Duration, committed: u64| {
         let dt = (elapsed - last.0).as_secs_f64();
@@ -88,62 +260,11 @@ pub fn run(
             "measuring"
         };
         bar.set_position((elapsed.as_secs_f64() * 10.0) as u64);
-        bar.set_message(format!("{phase}: {committed} committed, {rate:.0} tx/s"));
-    };
-    let result = drive(&mut system, &mut generator, &drive_config, &mut progress);
-    bar.finish_and_clear();
-    if !system.quiesce(Duration::from_secs(60)) {
-        return Err(anyhow!(
-            "the system did not quiesce within 60 s after the run"
+        bar.set_message(format!(
+            "{name} {phase}: {committed} committed, {rate:.0} tx/s"
         ));
-    }
-    eprintln!("checking consistency...");
-    let state = system
-        .state()
-        .map_err(|e| anyhow!("cannot read the final state: {e}"))?;
-    let anomalies = checker::check(&data, &state, system.log());
-    let (mode_violations, examples) = system.cluster().mode_violations();
-    if config.check_modes {
-        eprintln!("mode checker: {mode_violations} conflicting concurrent accesses");
-        for e in examples.iter().take(5) {
-            eprintln!("  {e}");
-        }
-    }
-    let replay_equal = if config.replay_check {
-        Some(
-            system
-                .matches_serial_replay(&data)
-                .map_err(|e| anyhow!("serial replay: {e}"))?,
-        )
-    } else {
-        None
     };
-    if let Some(dir) = dump_state {
-        crate::dump::write_state(dir, &state)
-            .with_context(|| format!("dumping state to {}", dir.display()))?;
-        eprintln!("state written to {}", dir.display());
-    }
-    let run_id = format!(
-        "{}-{}-{}",
-        report::timestamp(),
-        config.workload,
-        config.system
-    );
-    let dir = results.join(&run_id);
-    let summary = RunSummary {
-        run_id: &run_id,
-        config,
-        drive: &result,
-        anomalies: &anomalies,
-        replay_equal,
-        load_s,
-    };
-    report::print(&summary);
-    report::write(&dir, &summary)?;
-    println!("\nresults written to {}", dir.display());
-    Ok(RunOutcome {
-        anomalies,
-        replay_equal,
-        mode_violations,
-    })
+    let result = drive(system, generator, &drive_config, &mut progress);
+    bar.finish_and_clear();
+    Ok(result)
 }

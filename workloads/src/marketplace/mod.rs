@@ -1,9 +1,11 @@
 //! The Online Marketplace benchmark: data model, generators, the vMODB implementation, and the
 //! consistency checker that judges any system's final state and run log.
 
+pub mod baseline_system;
 pub mod checker;
 pub mod driver;
 pub mod generator;
+pub mod logic;
 pub mod model;
 pub mod services;
 pub mod vmodb_system;

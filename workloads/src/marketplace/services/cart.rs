@@ -1,5 +1,6 @@
 //! Cart: the customer's cart lines and the replica of product prices and versions.
-use super::{cents, missing};
+use super::missing;
+use crate::marketplace::logic::{checkout_line, voucher};
 use crate::marketplace::model::*;
 use vmodb::{Check, Handler, Service, TableDef, TxCtx, TxError};
 
@@ -48,11 +49,7 @@ pub(super) fn cart() -> Service {
                         let product = replica
                             .get(&(item.seller_id, item.product_id))
                             .ok_or_else(|| missing("product"))?;
-                        let voucher = if item.voucher {
-                            cents(product.price * 0.1)
-                        } else {
-                            0.0
-                        };
+                        let voucher = voucher(product.price, item.voucher);
                         cart.upsert(CartItem {
                             customer_id: e.customer_id,
                             seller_id: item.seller_id,
@@ -118,9 +115,8 @@ pub(super) fn cart() -> Service {
         )
 }
 
-/// Seals the customer's cart lines for the listed products into a reservation request. A line
-/// whose product's price rose since it was added keeps what the customer saw: the line takes the
-/// new price and the rise becomes a voucher (the benchmark's rule for price updates on open carts).
+/// Seals the customer's cart lines for the listed products into a reservation request, repriced
+/// from the replica (`checkout_line`).
 fn checkout(ctx: &TxCtx, e: Checkout) -> Result<Option<ReserveStock>, TxError> {
     let items = ctx.table::<CartItem>()?;
     let replica = ctx.table::<ReplicaProduct>()?;
@@ -130,24 +126,10 @@ fn checkout(ctx: &TxCtx, e: Checkout) -> Result<Option<ReserveStock>, TxError> {
             continue; // not part of this checkout: stays in the cart
         }
         items.delete(&(i.customer_id, i.seller_id, i.product_id))?;
-        let (mut unit_price, mut voucher) = (i.unit_price, i.voucher);
-        if let Some(p) = replica.get(&(i.seller_id, i.product_id))
-            && p.version == i.version
-            && p.price != unit_price
-        {
-            voucher = cents(voucher + (p.price - unit_price));
-            unit_price = p.price;
-        }
-        out.push(Line {
-            seller_id: i.seller_id,
-            product_id: i.product_id,
-            product_name: i.product_name,
-            unit_price,
-            freight_value: i.freight_value,
-            quantity: i.quantity,
-            voucher,
-            version: i.version,
-        });
+        let current = replica
+            .get(&(i.seller_id, i.product_id))
+            .map(|p| (p.price, p.version));
+        out.push(checkout_line(i, current));
     }
     if out.is_empty() {
         return Ok(None);

@@ -1,5 +1,6 @@
 //! Product and stock: prices, versions (replacements) and reservations.
-use super::{cents, missing};
+use super::missing;
+use crate::marketplace::logic::{raised_price, reservable, sell};
 use crate::marketplace::model::*;
 use vmodb::{Check, Handler, Service, TableDef};
 
@@ -21,7 +22,7 @@ pub(super) fn product() -> Service {
                     let mut p = products
                         .get(&(e.seller_id, e.product_id))
                         .ok_or_else(|| missing("product"))?;
-                    p.price = cents(p.price * (1.0 + f64::from(e.percent) / 100.0));
+                    p.price = raised_price(p.price, e.percent);
                     let out = PriceUpdated {
                         seller_id: p.seller_id,
                         product_id: p.product_id,
@@ -82,13 +83,10 @@ pub(super) fn stock() -> Service {
                         let Some(mut s) = stock.get(&(line.seller_id, line.product_id)) else {
                             continue;
                         };
-                        let qty = i64::from(line.quantity);
-                        if s.version != line.version || s.qty_available - s.qty_reserved < qty {
+                        if !reservable(&s, &line) {
                             continue; // UNAVAILABLE (replaced) or OUT_OF_STOCK: checkout goes on without it
                         }
-                        s.qty_available -= qty;
-                        s.order_count += 1;
-                        s.ytd += qty;
+                        sell(&mut s, line.quantity);
                         stock.update(s)?;
                         reserved.push(line);
                     }

@@ -14,10 +14,7 @@ pub use parties::dashboard;
 
 use vmodb::{App, BootstrapError, TransactionDef, TxError};
 
-/// Money is rounded to cents at every step that creates an amount.
-pub fn cents(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
-}
+pub use super::logic::cents;
 
 pub(super) fn missing(what: &str) -> TxError {
     TxError::app(format!("{what} not found"))

@@ -1,5 +1,6 @@
 //! Order and payment: orders, items, status history, payment lines.
-use super::{cents, missing};
+use super::missing;
+use crate::marketplace::logic::{NewOrder, new_order, payment_lines};
 use crate::marketplace::model::*;
 use vmodb::{Check, Handler, Service, TableDef, TxCtx, TxError};
 
@@ -58,70 +59,19 @@ fn create_order(ctx: &TxCtx, e: StockConfirmed) -> Result<InvoiceIssued, TxError
     let order_id = counter.next_order_id;
     counter.next_order_id += 1;
     counters.upsert(counter)?;
-    let now = ctx.now_us();
-    let mut items = Vec::with_capacity(e.items.len());
-    let (mut total_items, mut total_amount, mut total_freight, mut total_incentive) =
-        (0.0, 0.0, 0.0, 0.0);
-    for (n, line) in e.items.iter().enumerate() {
-        let gross = cents(line.unit_price * f64::from(line.quantity));
-        let voucher = line.voucher.min(gross);
-        let item = OrderItem {
-            customer_id: e.customer_id,
-            order_id,
-            order_item_id: n as u32 + 1,
-            seller_id: line.seller_id,
-            product_id: line.product_id,
-            product_name: line.product_name.clone(),
-            unit_price: line.unit_price,
-            freight_value: line.freight_value,
-            quantity: line.quantity,
-            total_items: gross,
-            total_amount: cents(gross - voucher),
-            voucher,
-            version: line.version,
-        };
-        total_items += item.total_items;
-        total_amount += item.total_amount;
-        total_freight += item.freight_value;
-        total_incentive += item.voucher;
-        items.push(item);
-    }
-    let invoice_number = format!("{}-{}-{}", e.customer_id, yyyymmdd(now), order_id);
-    let total_invoice = cents(total_amount + total_freight);
-    ctx.table::<Order>()?.insert(Order {
-        customer_id: e.customer_id,
-        id: order_id,
-        invoice_number: invoice_number.clone(),
-        status: "INVOICED".into(),
-        purchase_date: now,
-        instance_id: ctx.tid(),
-        count_items: items.len() as u32,
-        total_amount: cents(total_amount),
-        total_freight: cents(total_freight),
-        total_incentive: cents(total_incentive),
-        total_invoice,
-        total_items: cents(total_items),
-    })?;
-    let order_items = ctx.table::<OrderItem>()?;
-    for item in &items {
-        order_items.insert(item.clone())?;
-    }
-    ctx.table::<OrderHistory>()?.insert(OrderHistory {
-        customer_id: e.customer_id,
-        order_id,
-        seq: 1,
-        created_at: now,
-        status: "INVOICED".into(),
-    })?;
-    Ok(InvoiceIssued {
-        customer_id: e.customer_id,
-        order_id,
-        invoice_number,
-        payment_type: e.payment_type,
-        installments: e.installments,
-        total_invoice,
+    let NewOrder {
+        order,
         items,
-    })
+        history,
+        invoice,
+    } = new_order(&e, order_id, ctx.now_us(), ctx.tid());
+    ctx.table::<Order>()?.insert(order)?;
+    let order_items = ctx.table::<OrderItem>()?;
+    for item in items {
+        order_items.insert(item)?;
+    }
+    ctx.table::<OrderHistory>()?.insert(history)?;
+    Ok(invoice)
 }
 
 fn set_order_status(
@@ -168,30 +118,8 @@ pub(super) fn payment() -> Service {
                 .partition_by(|e: &InvoiceIssued| e.customer_id)
                 .run(|ctx, e| {
                     let payments = ctx.table::<OrderPayment>()?;
-                    let installments = if e.payment_type == "CREDIT_CARD" {
-                        e.installments
-                    } else {
-                        1
-                    };
-                    payments.insert(OrderPayment {
-                        customer_id: e.customer_id,
-                        order_id: e.order_id,
-                        payment_sequential: 1,
-                        payment_type: e.payment_type.clone(),
-                        installments,
-                        value: e.total_invoice,
-                        status: "succeeded".into(),
-                    })?;
-                    for (seq, item) in (2..).zip(e.items.iter().filter(|i| i.voucher > 0.0)) {
-                        payments.insert(OrderPayment {
-                            customer_id: e.customer_id,
-                            order_id: e.order_id,
-                            payment_sequential: seq,
-                            payment_type: "VOUCHER".into(),
-                            installments: 1,
-                            value: item.voucher,
-                            status: "succeeded".into(),
-                        })?;
+                    for line in payment_lines(&e) {
+                        payments.insert(line)?;
                     }
                     Ok(e)
                 }),

@@ -1,5 +1,6 @@
 //! Seller (order entries, the dashboard) and customer (payment and delivery counters).
-use super::{cents, missing};
+use super::missing;
+use crate::marketplace::logic::{self, order_entry};
 use crate::marketplace::model::*;
 use vmodb::{Check, Handler, Service, TableDef, TxCtx, TxError};
 
@@ -24,25 +25,7 @@ pub(super) fn seller() -> Service {
                 .run(|ctx, e| {
                     let entries = ctx.table::<OrderEntry>()?;
                     for i in &e.items {
-                        entries.insert(OrderEntry {
-                            seller_id: i.seller_id,
-                            customer_id: e.customer_id,
-                            order_id: e.order_id,
-                            product_id: i.product_id,
-                            package_id: i.order_item_id,
-                            product_name: i.product_name.clone(),
-                            product_category: String::new(),
-                            unit_price: i.unit_price,
-                            quantity: i.quantity,
-                            total_items: i.total_items,
-                            total_amount: i.total_amount,
-                            total_incentive: i.voucher,
-                            total_invoice: cents(i.total_amount + i.freight_value),
-                            freight_value: i.freight_value,
-                            order_status: "INVOICED".into(),
-                            delivery_status: "pending".into(),
-                            instance_id: ctx.tid(),
-                        })?;
+                        entries.insert(order_entry(&e, i, ctx.tid()))?;
                     }
                     Ok(())
                 }),
@@ -88,24 +71,7 @@ pub fn dashboard(ctx: &TxCtx, seller_id: SellerId) -> Result<Dashboard, TxError>
         .by_index("by_seller", (seller_id,))
         .filter(|e| e.order_status != "DELIVERED")
         .rows()?;
-    let mut orders: Vec<(CustomerId, OrderId)> = entries
-        .iter()
-        .map(|e| (e.customer_id, e.order_id))
-        .collect();
-    orders.sort_unstable();
-    orders.dedup();
-    Ok(Dashboard {
-        seller_id,
-        snapshot_tid: ctx.tid(),
-        count_orders: orders.len() as u64,
-        count_items: entries.len() as u64,
-        total_amount: cents(entries.iter().map(|e| e.total_amount).sum()),
-        total_freight: cents(entries.iter().map(|e| e.freight_value).sum()),
-        total_incentive: cents(entries.iter().map(|e| e.total_incentive).sum()),
-        total_invoice: cents(entries.iter().map(|e| e.total_invoice).sum()),
-        total_items: cents(entries.iter().map(|e| e.total_items).sum()),
-        entries,
-    })
+    Ok(logic::dashboard(seller_id, entries, ctx.tid()))
 }
 
 pub(super) fn customer() -> Service {

@@ -1,5 +1,5 @@
 //! Shipment: shipments, packages, and the delivery runs.
-use super::cents;
+use crate::marketplace::logic::new_shipment;
 use crate::marketplace::model::*;
 use vmodb::{Handler, Service, TableDef, TxCtx, TxError};
 
@@ -25,47 +25,13 @@ pub(super) fn shipment() -> Service {
                 // handler that reads shipments is single-mode, so it never overlaps this one.
                 .parallel()
                 .run(|ctx, e| {
-                    let shipment_id = ctx.tid();
-                    let now = ctx.now_us();
-                    ctx.table::<Shipment>()?.insert(Shipment {
-                        shipment_id,
-                        customer_id: e.customer_id,
-                        order_id: e.order_id,
-                        package_count: e.items.len() as u32,
-                        total_freight_value: cents(e.items.iter().map(|i| i.freight_value).sum()),
-                        request_date: now,
-                        status: "approved".into(),
-                        open: true,
-                    })?;
-                    let packages = ctx.table::<Package>()?;
-                    let mut sellers: Vec<SellerId> = Vec::new();
-                    for i in &e.items {
-                        packages.insert(Package {
-                            shipment_id,
-                            package_id: i.order_item_id,
-                            customer_id: e.customer_id,
-                            order_id: e.order_id,
-                            seller_id: i.seller_id,
-                            product_id: i.product_id,
-                            product_name: i.product_name.clone(),
-                            freight_value: i.freight_value,
-                            quantity: i.quantity,
-                            shipping_date: now,
-                            delivery_date: 0,
-                            status: "shipped".into(),
-                        })?;
-                        if !sellers.contains(&i.seller_id) {
-                            sellers.push(i.seller_id);
-                        }
+                    let (shipment, packages, done) = new_shipment(&e, ctx.tid(), ctx.now_us());
+                    ctx.table::<Shipment>()?.insert(shipment)?;
+                    let table = ctx.table::<Package>()?;
+                    for p in packages {
+                        table.insert(p)?;
                     }
-                    sellers.sort_unstable();
-                    Ok(CheckoutDone {
-                        customer_id: e.customer_id,
-                        order_id: e.order_id,
-                        shipment_id,
-                        items: e.items.len() as u32,
-                        sellers,
-                    })
+                    Ok(done)
                 }),
         )
         .handler(

@@ -1,0 +1,383 @@
+//! The marketplace on the eventually consistent actor baseline, modelled on the Orleans
+//! implementation of the Online Marketplace (benchmark digest §6): grains per customer (cart,
+//! order, payment, customer), per product (product, stock, the cart's replica), per seller, and
+//! shipment partitions. The checkout chain is request/response; seller, customer and order-status
+//! notifications and replica updates are one-way. Business rules come from `logic`, as on vMODB.
+//!
+//! Orderings for the checker: each operation draws a point on the silo's logical clock where it
+//! takes effect at its entry grain (a checkout at the cart, a price update at the product, a
+//! dashboard when the seller grain answers, a delivery run when it starts). These points play
+//! the role of vMODB's TIDs in the run log.
+
+mod customers;
+mod sellers;
+
+use super::driver::{Done, MarketplaceSystem};
+use super::generator::{Dataset, Op};
+use super::model::*;
+use super::{MarketplaceState, RunLog};
+use baseline::{Directory, Grain, Handles, Silo, SiloConfig, World, ask};
+use crossbeam_channel::{Receiver, Sender};
+use customers::{CartGrain, CustomerGrain, OrderGrain, PaymentGrain, ReplicaGrain};
+use futures::future::join_all;
+use rustc_hash::FxHashMap;
+use sellers::{GetDashboard, ProductGrain, SellerGrain, ShipmentGrain, StockGrain};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use baseline::Jitter;
+
+/// Asks a grain for all its rows (state dumps at quiescence).
+pub struct Dump;
+
+/// The baseline's settings.
+#[derive(Clone, Debug)]
+pub struct BaselineConfig {
+    pub silo: SiloConfig,
+    /// Shipment grains (Orleans' `NumShipmentActors`, default 100).
+    pub shipment_partitions: u32,
+}
+
+impl Default for BaselineConfig {
+    fn default() -> Self {
+        BaselineConfig {
+            silo: SiloConfig::default(),
+            shipment_partitions: 100,
+        }
+    }
+}
+
+type ProductKey = (SellerId, ProductId);
+
+/// The world every grain lives in: the silo, the initial data (grain "storage" at activation)
+/// and one directory per grain type.
+pub struct Market {
+    silo: Silo,
+    partitions: u32,
+    initial_products: FxHashMap<ProductKey, Product>,
+    initial_stock: FxHashMap<ProductKey, StockItem>,
+    initial_customers: FxHashMap<CustomerId, Customer>,
+    sellers_rows: Vec<Seller>,
+    carts: Directory<CartGrain>,
+    replicas: Directory<ReplicaGrain>,
+    orders: Directory<OrderGrain>,
+    payments: Directory<PaymentGrain>,
+    customers: Directory<CustomerGrain>,
+    products: Directory<ProductGrain>,
+    stock: Directory<StockGrain>,
+    sellers: Directory<SellerGrain>,
+    shipments: Directory<ShipmentGrain>,
+}
+
+impl World for Market {
+    fn silo(&self) -> &Silo {
+        &self.silo
+    }
+}
+
+impl Market {
+    fn initial_product(&self, k: &ProductKey) -> Option<&Product> {
+        self.initial_products.get(k)
+    }
+    fn initial_stock(&self, k: &ProductKey) -> Option<&StockItem> {
+        self.initial_stock.get(k)
+    }
+    fn initial_customer(&self, c: CustomerId) -> Option<Customer> {
+        self.initial_customers.get(&c).cloned()
+    }
+    /// The shipment partition of a customer (Orleans: customer id mod partitions).
+    fn shipment_partition(&self, c: CustomerId) -> u32 {
+        c % self.partitions
+    }
+}
+
+/// What a finished operation adds to the run log.
+enum Logged {
+    Nothing,
+    Checkout(u64, CustomerId, Option<CheckoutDone>),
+    Price(u64, PriceUpdated),
+    Replace(u64, ProductReplaced),
+    Delivery(u64, Deliveries),
+    Dashboard(Dashboard),
+}
+
+pub struct BaselineMarketplace {
+    world: Arc<Market>,
+    done_tx: Sender<(Done, Logged)>,
+    done_rx: Receiver<(Done, Logged)>,
+    in_flight: usize,
+    next_partition: u32,
+    log: RunLog,
+}
+
+impl BaselineMarketplace {
+    pub fn start(data: &Dataset, config: BaselineConfig) -> Result<Self, String> {
+        let silo = Silo::new(config.silo).map_err(|e| e.to_string())?;
+        let by_key = |p: &Product| ((p.seller_id, p.product_id), p.clone());
+        let world = Market {
+            silo,
+            partitions: config.shipment_partitions.max(1),
+            initial_products: data.products.iter().map(by_key).collect(),
+            initial_stock: data
+                .stock_items
+                .iter()
+                .map(|s| ((s.seller_id, s.product_id), s.clone()))
+                .collect(),
+            initial_customers: data.customers.iter().map(|c| (c.id, c.clone())).collect(),
+            sellers_rows: data.sellers.clone(),
+            carts: Directory::default(),
+            replicas: Directory::default(),
+            orders: Directory::default(),
+            payments: Directory::default(),
+            customers: Directory::default(),
+            products: Directory::default(),
+            stock: Directory::default(),
+            sellers: Directory::default(),
+            shipments: Directory::default(),
+        };
+        let (done_tx, done_rx) = crossbeam_channel::unbounded();
+        Ok(BaselineMarketplace {
+            world: Arc::new(world),
+            done_tx,
+            done_rx,
+            in_flight: 0,
+            next_partition: 0,
+            log: RunLog::default(),
+        })
+    }
+
+    fn record(&mut self, logged: Logged) {
+        let log = &mut self.log;
+        match logged {
+            Logged::Nothing => {}
+            Logged::Checkout(tid, c, done) => log.checkouts.push((tid, c, done)),
+            Logged::Price(tid, u) => log.price_updates.push((tid, u)),
+            Logged::Replace(tid, u) => log.replacements.push((tid, u)),
+            Logged::Delivery(tid, d) => log.deliveries.push((tid, d)),
+            Logged::Dashboard(d) => log.dashboards.push(d),
+        }
+    }
+}
+
+/// Runs one operation against the grains; returns its measured latency and log entry.
+async fn run_op(w: Arc<Market>, op: Op, partition: u32) -> (Duration, Result<Logged, String>) {
+    let err = |e: baseline::SiloError| e.to_string();
+    let mut start = Instant::now();
+    let result = match op {
+        Op::Session { items, checkout } => {
+            let c = checkout.customer_id;
+            let adds = AddItems {
+                customer_id: c,
+                items,
+            };
+            match ask::<CartGrain, _>(&w, &c, adds).await.map_err(err) {
+                Ok(Ok(())) => {
+                    start = Instant::now(); // only the checkout is measured, as on vMODB
+                    match ask::<CartGrain, _>(&w, &c, checkout).await.map_err(err) {
+                        Ok(Ok((tid, done))) => Ok(Logged::Checkout(tid, c, done)),
+                        Ok(Err(e)) | Err(e) => Err(e),
+                    }
+                }
+                Ok(Err(e)) | Err(e) => Err(e),
+            }
+        }
+        Op::PriceUpdate(u) => {
+            let key = (u.seller_id, u.product_id);
+            match ask::<ProductGrain, _>(&w, &key, u).await.map_err(err) {
+                Ok(Ok((tid, out))) => Ok(Logged::Price(tid, out)),
+                Ok(Err(e)) | Err(e) => Err(e),
+            }
+        }
+        Op::ProductUpdate(u) => {
+            let key = (u.seller_id, u.product_id);
+            match ask::<ProductGrain, _>(&w, &key, u).await.map_err(err) {
+                Ok(Ok((tid, out))) => Ok(Logged::Replace(tid, out)),
+                Ok(Err(e)) | Err(e) => Err(e),
+            }
+        }
+        Op::Delivery(u) => {
+            // One partition per request, round robin: the same work per request as vMODB's
+            // delivery (Orleans asks all partitions at once; see ARCHITECTURE.md).
+            let tid = w.silo.tick();
+            ask::<ShipmentGrain, _>(&w, &partition, u)
+                .await
+                .map_err(err)
+                .map(|d| {
+                    if d.delivered.is_empty() {
+                        Logged::Nothing
+                    } else {
+                        Logged::Delivery(tid, d)
+                    }
+                })
+        }
+        Op::Dashboard(seller) => ask::<SellerGrain, _>(&w, &seller, GetDashboard)
+            .await
+            .map_err(err)
+            .map(Logged::Dashboard),
+    };
+    (start.elapsed(), result)
+}
+
+impl MarketplaceSystem for BaselineMarketplace {
+    fn name(&self) -> &'static str {
+        "baseline"
+    }
+
+    fn submit(&mut self, id: u64, op: &Op) -> Result<(), String> {
+        let partition = self.next_partition;
+        if matches!(op, Op::Delivery(_)) {
+            self.next_partition = (self.next_partition + 1) % self.world.partitions;
+        }
+        let (w, tx, op) = (Arc::clone(&self.world), self.done_tx.clone(), op.clone());
+        self.in_flight += 1;
+        self.world.silo.spawn(async move {
+            let (latency, result) = run_op(w, op, partition).await;
+            let (result, logged) = match result {
+                Ok(l) => (Ok(()), l),
+                Err(e) => (Err(e), Logged::Nothing),
+            };
+            let done = Done {
+                id,
+                latency,
+                result,
+            };
+            let _ = tx.send((done, logged));
+        });
+        Ok(())
+    }
+
+    fn poll(&mut self, wait: Duration) -> Vec<Done> {
+        let mut out = Vec::new();
+        if let Ok(first) = self.done_rx.recv_timeout(wait) {
+            out.push(first);
+            out.extend(self.done_rx.try_iter());
+        }
+        out.into_iter()
+            .map(|(done, logged)| {
+                self.in_flight -= 1;
+                self.record(logged);
+                done
+            })
+            .collect()
+    }
+
+    fn quiesce(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while self.in_flight > 0 {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return false;
+            };
+            let Ok((_, logged)) = self.done_rx.recv_timeout(left) else {
+                return false;
+            };
+            self.in_flight -= 1;
+            self.record(logged);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        self.world.silo.quiesce(left)
+    }
+
+    fn state(&self) -> Result<MarketplaceState, String> {
+        let w = &self.world;
+        w.silo.block_on(dump(Arc::clone(w)))
+    }
+
+    fn log(&self) -> &RunLog {
+        &self.log
+    }
+}
+
+/// Every activated grain's rows; grains never activated still hold their initial data.
+async fn dump(w: Arc<Market>) -> Result<MarketplaceState, String> {
+    async fn all<G>(w: &Arc<Market>) -> Result<FxHashMap<G::Key, G::Reply>, String>
+    where
+        G: Grain<World = Market> + Handles<Dump>,
+    {
+        let keys = G::directory(w).activated();
+        let replies = join_all(keys.iter().map(|k| ask::<G, _>(w, k, Dump))).await;
+        keys.into_iter()
+            .zip(replies)
+            .map(|(k, r)| r.map(|r| (k, r)).map_err(|e| e.to_string()))
+            .collect()
+    }
+    let mut s = MarketplaceState {
+        sellers: w.sellers_rows.clone(),
+        ..MarketplaceState::default()
+    };
+    let customers = all::<CustomerGrain>(&w).await?;
+    s.customers = w
+        .initial_customers
+        .values()
+        .map(|c| customers.get(&c.id).cloned().unwrap_or_else(|| c.clone()))
+        .collect();
+    let products = all::<ProductGrain>(&w).await?;
+    let stock = all::<StockGrain>(&w).await?;
+    let replicas = all::<ReplicaGrain>(&w).await?;
+    for (k, p) in &w.initial_products {
+        let product = products
+            .get(k)
+            .cloned()
+            .flatten()
+            .unwrap_or_else(|| p.clone());
+        s.products.push(product);
+        let replica = match replicas.get(k) {
+            Some(r) => r.clone(),
+            None => Some(ReplicaProduct::from(p)),
+        };
+        s.replica_products.extend(replica);
+        if let Some(initial) = w.initial_stock.get(k) {
+            let row = stock.get(k).cloned().flatten();
+            s.stock_items.push(row.unwrap_or_else(|| initial.clone()));
+        }
+    }
+    s.cart_items = all::<CartGrain>(&w)
+        .await?
+        .into_values()
+        .flatten()
+        .collect();
+    for (orders, items, history) in all::<OrderGrain>(&w).await?.into_values() {
+        s.orders.extend(orders);
+        s.order_items.extend(items);
+        s.order_history.extend(history);
+    }
+    s.order_payments = all::<PaymentGrain>(&w)
+        .await?
+        .into_values()
+        .flatten()
+        .collect();
+    for (shipments, packages) in all::<ShipmentGrain>(&w).await?.into_values() {
+        s.shipments.extend(shipments);
+        s.packages.extend(packages);
+    }
+    s.order_entries = all::<SellerGrain>(&w)
+        .await?
+        .into_values()
+        .flatten()
+        .collect();
+    sort_state(&mut s);
+    Ok(s)
+}
+
+/// Rows in key order, as vMODB's tables read them.
+fn sort_state(s: &mut MarketplaceState) {
+    use vmodb::Entity;
+    fn by_key<E: Entity>(rows: &mut [E])
+    where
+        E::Key: Ord,
+    {
+        rows.sort_by_key(|r| r.key());
+    }
+    by_key(&mut s.sellers);
+    by_key(&mut s.customers);
+    by_key(&mut s.products);
+    by_key(&mut s.stock_items);
+    by_key(&mut s.cart_items);
+    by_key(&mut s.replica_products);
+    by_key(&mut s.orders);
+    by_key(&mut s.order_items);
+    by_key(&mut s.order_history);
+    by_key(&mut s.order_payments);
+    by_key(&mut s.shipments);
+    by_key(&mut s.packages);
+    by_key(&mut s.order_entries);
+}

@@ -1,0 +1,259 @@
+//! The marketplace's business rules as pure functions over rows, shared by every system that runs
+//! the workload (the vMODB handlers and the baseline's actors), so that the two differ only in
+//! how state is distributed and kept consistent, never in what a checkout or a delivery computes.
+
+use super::model::*;
+
+/// Money is rounded to cents at every step that creates an amount.
+pub fn cents(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+/// The voucher of a newly added cart line: 10% of one unit's price, if the item carries one.
+pub fn voucher(price: f64, has_voucher: bool) -> f64 {
+    if has_voucher { cents(price * 0.1) } else { 0.0 }
+}
+
+/// A cart line as it leaves the cart at checkout. If the product's current price and version
+/// (`current`, from the cart's replica) show a price change of the same product version, the line
+/// takes the new price and the difference becomes a voucher: the customer pays what it saw.
+pub fn checkout_line(item: CartItem, current: Option<(f64, u64)>) -> Line {
+    let (mut unit_price, mut voucher) = (item.unit_price, item.voucher);
+    if let Some((price, version)) = current
+        && version == item.version
+        && price != unit_price
+    {
+        voucher = cents(voucher + (price - unit_price));
+        unit_price = price;
+    }
+    Line {
+        seller_id: item.seller_id,
+        product_id: item.product_id,
+        product_name: item.product_name,
+        unit_price,
+        freight_value: item.freight_value,
+        quantity: item.quantity,
+        voucher,
+        version: item.version,
+    }
+}
+
+/// Whether a stock row can reserve a line: same product version and enough unreserved units.
+pub fn reservable(stock: &StockItem, line: &Line) -> bool {
+    stock.version == line.version
+        && stock.qty_available - stock.qty_reserved >= i64::from(line.quantity)
+}
+
+/// A sold line leaves the stock for good.
+pub fn sell(stock: &mut StockItem, quantity: u32) {
+    let qty = i64::from(quantity);
+    stock.qty_available -= qty;
+    stock.order_count += 1;
+    stock.ytd += qty;
+}
+
+/// Everything one checkout writes at the order service, and the invoice it sends on.
+pub struct NewOrder {
+    pub order: Order,
+    pub items: Vec<OrderItem>,
+    pub history: OrderHistory,
+    pub invoice: InvoiceIssued,
+}
+
+/// The order for the reserved `lines` of checkout `tid`, with its items, totals and invoice.
+pub fn new_order(reserved: &ReserveStock, order_id: OrderId, now_us: u64, tid: u64) -> NewOrder {
+    let customer_id = reserved.customer_id;
+    let mut items = Vec::with_capacity(reserved.items.len());
+    let (mut total_items, mut total_amount, mut total_freight, mut total_incentive) =
+        (0.0, 0.0, 0.0, 0.0);
+    for (n, line) in reserved.items.iter().enumerate() {
+        let gross = cents(line.unit_price * f64::from(line.quantity));
+        let voucher = line.voucher.min(gross);
+        let item = OrderItem {
+            customer_id,
+            order_id,
+            order_item_id: n as u32 + 1,
+            seller_id: line.seller_id,
+            product_id: line.product_id,
+            product_name: line.product_name.clone(),
+            unit_price: line.unit_price,
+            freight_value: line.freight_value,
+            quantity: line.quantity,
+            total_items: gross,
+            total_amount: cents(gross - voucher),
+            voucher,
+            version: line.version,
+        };
+        total_items += item.total_items;
+        total_amount += item.total_amount;
+        total_freight += item.freight_value;
+        total_incentive += item.voucher;
+        items.push(item);
+    }
+    let invoice_number = format!("{}-{}-{}", customer_id, yyyymmdd(now_us), order_id);
+    let total_invoice = cents(total_amount + total_freight);
+    let order = Order {
+        customer_id,
+        id: order_id,
+        invoice_number: invoice_number.clone(),
+        status: "INVOICED".into(),
+        purchase_date: now_us,
+        instance_id: tid,
+        count_items: items.len() as u32,
+        total_amount: cents(total_amount),
+        total_freight: cents(total_freight),
+        total_incentive: cents(total_incentive),
+        total_invoice,
+        total_items: cents(total_items),
+    };
+    let history = OrderHistory {
+        customer_id,
+        order_id,
+        seq: 1,
+        created_at: now_us,
+        status: "INVOICED".into(),
+    };
+    let invoice = InvoiceIssued {
+        customer_id,
+        order_id,
+        invoice_number,
+        payment_type: reserved.payment_type.clone(),
+        installments: reserved.installments,
+        total_invoice,
+        items: items.clone(),
+    };
+    NewOrder {
+        order,
+        items,
+        history,
+        invoice,
+    }
+}
+
+/// The payment lines of an invoice: the card or boleto line for the whole invoice, then one
+/// voucher line per item that carries a voucher.
+pub fn payment_lines(e: &InvoiceIssued) -> Vec<OrderPayment> {
+    let installments = if e.payment_type == "CREDIT_CARD" {
+        e.installments
+    } else {
+        1
+    };
+    let mut lines = vec![OrderPayment {
+        customer_id: e.customer_id,
+        order_id: e.order_id,
+        payment_sequential: 1,
+        payment_type: e.payment_type.clone(),
+        installments,
+        value: e.total_invoice,
+        status: "succeeded".into(),
+    }];
+    for (seq, item) in (2..).zip(e.items.iter().filter(|i| i.voucher > 0.0)) {
+        lines.push(OrderPayment {
+            customer_id: e.customer_id,
+            order_id: e.order_id,
+            payment_sequential: seq,
+            payment_type: "VOUCHER".into(),
+            installments: 1,
+            value: item.voucher,
+            status: "succeeded".into(),
+        });
+    }
+    lines
+}
+
+/// A seller's dashboard row for one order item of checkout `tid`.
+pub fn order_entry(e: &InvoiceIssued, i: &OrderItem, tid: u64) -> OrderEntry {
+    OrderEntry {
+        seller_id: i.seller_id,
+        customer_id: e.customer_id,
+        order_id: e.order_id,
+        product_id: i.product_id,
+        package_id: i.order_item_id,
+        product_name: i.product_name.clone(),
+        product_category: String::new(),
+        unit_price: i.unit_price,
+        quantity: i.quantity,
+        total_items: i.total_items,
+        total_amount: i.total_amount,
+        total_incentive: i.voucher,
+        total_invoice: cents(i.total_amount + i.freight_value),
+        freight_value: i.freight_value,
+        order_status: "INVOICED".into(),
+        delivery_status: "pending".into(),
+        instance_id: tid,
+    }
+}
+
+/// The shipment of a paid invoice (one package per item) and the checkout's result.
+pub fn new_shipment(
+    e: &PaymentConfirmed,
+    shipment_id: u64,
+    now_us: u64,
+) -> (Shipment, Vec<Package>, CheckoutDone) {
+    let shipment = Shipment {
+        shipment_id,
+        customer_id: e.customer_id,
+        order_id: e.order_id,
+        package_count: e.items.len() as u32,
+        total_freight_value: cents(e.items.iter().map(|i| i.freight_value).sum()),
+        request_date: now_us,
+        status: "approved".into(),
+        open: true,
+    };
+    let packages = e
+        .items
+        .iter()
+        .map(|i| Package {
+            shipment_id,
+            package_id: i.order_item_id,
+            customer_id: e.customer_id,
+            order_id: e.order_id,
+            seller_id: i.seller_id,
+            product_id: i.product_id,
+            product_name: i.product_name.clone(),
+            freight_value: i.freight_value,
+            quantity: i.quantity,
+            shipping_date: now_us,
+            delivery_date: 0,
+            status: "shipped".into(),
+        })
+        .collect();
+    let mut sellers: Vec<SellerId> = e.items.iter().map(|i| i.seller_id).collect();
+    sellers.sort_unstable();
+    sellers.dedup();
+    let done = CheckoutDone {
+        customer_id: e.customer_id,
+        order_id: e.order_id,
+        shipment_id,
+        items: e.items.len() as u32,
+        sellers,
+    };
+    (shipment, packages, done)
+}
+
+/// A seller's dashboard over its in-flight entries (those not yet delivered), read at `snapshot_tid`.
+pub fn dashboard(seller_id: SellerId, entries: Vec<OrderEntry>, snapshot_tid: u64) -> Dashboard {
+    let mut orders: Vec<(CustomerId, OrderId)> = entries
+        .iter()
+        .map(|e| (e.customer_id, e.order_id))
+        .collect();
+    orders.sort_unstable();
+    orders.dedup();
+    Dashboard {
+        seller_id,
+        snapshot_tid,
+        count_orders: orders.len() as u64,
+        count_items: entries.len() as u64,
+        total_amount: cents(entries.iter().map(|e| e.total_amount).sum()),
+        total_freight: cents(entries.iter().map(|e| e.freight_value).sum()),
+        total_incentive: cents(entries.iter().map(|e| e.total_incentive).sum()),
+        total_invoice: cents(entries.iter().map(|e| e.total_invoice).sum()),
+        total_items: cents(entries.iter().map(|e| e.total_items).sum()),
+        entries,
+    }
+}
+
+/// A price update's new price: prices only rise, by `percent`.
+pub fn raised_price(price: f64, percent: u32) -> f64 {
+    cents(price * (1.0 + f64::from(percent) / 100.0))
+}
