@@ -144,6 +144,12 @@ impl<G: Grain> Directory<G> {
         a
     }
 
+    /// Activates grain `key` now, if it is not active yet (a warm start, like grains that a
+    /// warm-up has touched). Must run inside the silo's runtime, as `get`.
+    pub fn activate(&self, key: &G::Key, world: &Arc<G::World>) {
+        self.get(key, world);
+    }
+
     /// Every key activated so far.
     pub fn activated(&self) -> Vec<G::Key> {
         self.shards
