@@ -4,6 +4,7 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use workloads::marketplace::generator::{KeyDistribution, Mix};
+use workloads::tpcc::generator::TpccMix;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,6 +37,20 @@ pub struct RunConfig {
     /// Faults injected to provoke the hazards of eventual consistency (all off by default).
     #[serde(default)]
     pub inject: Injection,
+    /// TPC-C: warehouses (the data set and the terminals' homes).
+    #[serde(default = "one")]
+    pub warehouses: u32,
+    /// TPC-C mix: `standard` (45/43/4/4/4) or `new-order` (the paper's setting).
+    #[serde(default = "standard")]
+    pub tpcc_mix: String,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn standard() -> String {
+    "standard".into()
 }
 
 /// `--inject`: what provokes the anomalies an eventually consistent design admits.
@@ -79,6 +94,8 @@ impl Default for RunConfig {
             replay_check: false,
             check_modes: false,
             inject: Injection::default(),
+            warehouses: 1,
+            tpcc_mix: standard(),
         }
     }
 }
@@ -92,10 +109,19 @@ impl RunConfig {
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
-        if self.workload != "marketplace" {
+        if !WORKLOADS.contains(&self.workload.as_str()) {
             bail!(
-                "unknown workload `{}` (available: marketplace)",
+                "unknown workload `{}` (available: marketplace, tpcc)",
                 self.workload
+            );
+        }
+        if !(1..=1000).contains(&self.warehouses) {
+            bail!("warehouses must be in 1..=1000, got {}", self.warehouses);
+        }
+        if TpccMix::preset(&self.tpcc_mix).is_none() {
+            bail!(
+                "unknown TPC-C mix `{}` (available: standard, new-order)",
+                self.tpcc_mix
             );
         }
         if !SYSTEMS.contains(&self.system.as_str()) {
@@ -146,6 +172,9 @@ impl RunConfig {
         Ok(())
     }
 }
+
+/// The workloads `vbench run` knows.
+pub const WORKLOADS: [&str; 2] = ["marketplace", "tpcc"];
 
 /// The systems a run can drive; `both` runs vmodb, then the baseline, on the same inputs.
 pub const SYSTEMS: [&str; 3] = ["vmodb", "baseline", "both"];

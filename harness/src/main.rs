@@ -9,6 +9,7 @@ mod config;
 mod dump;
 mod report;
 mod run;
+mod tpcc_run;
 
 use clap::{Parser, Subcommand};
 use config::{Injection, RunConfig, parse_distribution, parse_injection, parse_mix};
@@ -38,7 +39,7 @@ struct RunArgs {
     /// Start from a configuration file (e.g. results/<run>/config.toml); flags override it.
     #[arg(long)]
     config: Option<PathBuf>,
-    /// Workload: marketplace.
+    /// Workload: marketplace or tpcc.
     #[arg(long)]
     workload: Option<String>,
     /// System: vmodb, baseline (the eventually consistent actors), or both (same inputs, side by side).
@@ -50,7 +51,7 @@ struct RunArgs {
     /// Warm-up seconds before measuring.
     #[arg(long)]
     warmup: Option<f64>,
-    /// Transactions in flight (closed loop).
+    /// Transactions in flight (closed loop; TPC-C: terminals).
     #[arg(long)]
     concurrency: Option<usize>,
     /// Batch window in milliseconds.
@@ -64,7 +65,8 @@ struct RunArgs {
     batch_idle_ms: Option<u64>,
     #[arg(long)]
     seed: Option<u64>,
-    /// Data set scale relative to the benchmark's (1.0 = 100,000 customers and products).
+    /// Data set scale relative to the benchmark's (marketplace 1.0 = 100,000 customers and
+    /// products; TPC-C 1.0 = the specification's population per warehouse).
     #[arg(long)]
     scale: Option<f64>,
     /// Mix: benchmark, paper, or weights checkout,dashboard,price,product,delivery.
@@ -79,6 +81,12 @@ struct RunArgs {
     /// Faults to inject: jitter=MS, hot[=S], targeted[=PERCENT], burst[=N] (comma-separated), or all.
     #[arg(long, value_parser = parse_injection)]
     inject: Option<Injection>,
+    /// TPC-C: number of warehouses.
+    #[arg(long)]
+    warehouses: Option<u32>,
+    /// TPC-C mix: standard (45/43/4/4/4) or new-order.
+    #[arg(long)]
+    tpcc_mix: Option<String>,
     /// Engine worker threads (0 = one per core).
     #[arg(long)]
     workers: Option<usize>,
@@ -111,6 +119,7 @@ impl RunArgs {
             batch_idle_ms <- self.batch_idle_ms,
             seed <- self.seed, scale <- self.scale, mix <- self.mix, seller_distribution <- self.seller_dist,
             product_distribution <- self.product_dist, workers <- self.workers, inject <- self.inject,
+            warehouses <- self.warehouses, tpcc_mix <- self.tpcc_mix,
         );
         c.replay_check |= self.replay_check;
         c.check_modes |= self.check_modes;

@@ -8,7 +8,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use vmodb::{ClusterConfig, CoordinatorConfig, LinkDelay};
-use workloads::marketplace::baseline_system::{BaselineConfig, BaselineMarketplace, Jitter};
+use workloads::marketplace::baseline_system::{
+    BaselineConfig, BaselineMarketplace, Jitter, SiloConfig,
+};
 use workloads::marketplace::checker::{self, AnomalyReport};
 use workloads::marketplace::driver::{DriveConfig, DriveResult, MarketplaceSystem, drive};
 use workloads::marketplace::generator::{
@@ -41,21 +43,32 @@ impl RunOutcome {
     }
 }
 
+/// The generated data of the workload being run (both systems get the same).
+enum Data {
+    Marketplace(Scale, Dataset),
+    Tpcc(crate::tpcc_run::TpccData),
+}
+
 pub fn run(
     config: &RunConfig,
     dump_state: Option<&Path>,
     results: &Path,
 ) -> anyhow::Result<RunOutcome> {
     config.validate()?;
-    let scale = Scale::scaled(config.scale);
-    eprintln!(
-        "generating data: {} customers, {} sellers, {} products (seed {})",
-        scale.customers,
-        scale.sellers,
-        scale.products(),
-        config.seed
-    );
-    let data = generate(&scale, config.seed);
+    let data = if config.workload == "tpcc" {
+        Data::Tpcc(crate::tpcc_run::prepare(config)?)
+    } else {
+        let scale = Scale::scaled(config.scale);
+        eprintln!(
+            "generating data: {} customers, {} sellers, {} products (seed {})",
+            scale.customers,
+            scale.sellers,
+            scale.products(),
+            config.seed
+        );
+        let data = generate(&scale, config.seed);
+        Data::Marketplace(scale, data)
+    };
     let systems: &[&'static str] = match config.system.as_str() {
         "both" => &["vmodb", "baseline"],
         "baseline" => &["baseline"],
@@ -78,7 +91,12 @@ pub fn run(
                 d.to_path_buf()
             }
         });
-        let run = run_system(system, config, &scale, &data, dump.as_deref())?;
+        let run = match &data {
+            Data::Marketplace(scale, data) => {
+                run_system(system, config, scale, data, dump.as_deref())?
+            }
+            Data::Tpcc(t) => crate::tpcc_run::run_system(system, config, t, dump.as_deref())?,
+        };
         let sub_id = if both {
             format!("{run_id}/{system}")
         } else {
@@ -124,9 +142,10 @@ fn input_config(config: &RunConfig) -> InputConfig {
     }
 }
 
-fn start_vmodb(config: &RunConfig, data: &Dataset) -> anyhow::Result<VmodbMarketplace> {
+/// vMODB's cluster settings from the run's (batching, workers, injected link delay).
+pub(crate) fn cluster_config(config: &RunConfig) -> ClusterConfig {
     let jitter_us = (config.inject.jitter_ms * 1000.0) as u64;
-    let cluster = ClusterConfig {
+    ClusterConfig {
         coordinator: CoordinatorConfig {
             batch_window: Duration::from_millis(config.batch_window_ms),
             batch_max_txns: config.batch_max_txns,
@@ -142,23 +161,38 @@ fn start_vmodb(config: &RunConfig, data: &Dataset) -> anyhow::Result<VmodbMarket
             max_us: jitter_us,
             seed: config.seed,
         }),
-    };
-    VmodbMarketplace::start(data, cluster).map_err(|e| anyhow!("cannot start vmodb: {e}"))
+    }
 }
 
-fn start_baseline(config: &RunConfig, data: &Dataset) -> anyhow::Result<BaselineMarketplace> {
-    let mut b = BaselineConfig::default();
-    b.silo.workers = workers(config);
+fn start_vmodb(config: &RunConfig, data: &Dataset) -> anyhow::Result<VmodbMarketplace> {
+    VmodbMarketplace::start(data, cluster_config(config))
+        .map_err(|e| anyhow!("cannot start vmodb: {e}"))
+}
+
+/// The baseline's silo settings from the run's (workers, injected jitter).
+pub(crate) fn silo_config(config: &RunConfig) -> SiloConfig {
+    let mut silo = SiloConfig {
+        workers: workers(config),
+        ..SiloConfig::default()
+    };
     if config.inject.jitter_ms > 0.0 {
-        b.silo.jitter = Some(Jitter {
+        silo.jitter = Some(Jitter {
             max: Duration::from_secs_f64(config.inject.jitter_ms / 1000.0),
             seed: config.seed,
         });
     }
+    silo
+}
+
+fn start_baseline(config: &RunConfig, data: &Dataset) -> anyhow::Result<BaselineMarketplace> {
+    let b = BaselineConfig {
+        silo: silo_config(config),
+        ..BaselineConfig::default()
+    };
     BaselineMarketplace::start(data, b).map_err(|e| anyhow!("cannot start the baseline: {e}"))
 }
 
-fn workers(config: &RunConfig) -> usize {
+pub(crate) fn workers(config: &RunConfig) -> usize {
     if config.workers == 0 {
         std::thread::available_parallelism().map_or(2, |n| n.get())
     } else {
@@ -228,25 +262,25 @@ fn run_system(
     })
 }
 
-fn drive_with_progress(
-    system: &mut dyn MarketplaceSystem,
-    generator: &mut InputGenerator,
-    config: &RunConfig,
-) -> anyhow::Result<DriveResult> {
+/// A progress bar over the run's warm-up and measured window.
+pub(crate) fn progress_bar(config: &RunConfig) -> anyhow::Result<ProgressBar> {
     let total = config.warmup_s + config.duration_s;
     let bar = ProgressBar::new((total * 10.0) as u64);
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {msg}")
             .map_err(|e| anyhow!("progress template: {e}"))?,
     );
-    let drive_config = DriveConfig {
-        warmup: Duration::from_secs_f64(config.warmup_s),
-        duration: Duration::from_secs_f64(config.duration_s),
-        concurrency: config.concurrency,
-    };
-    let name = system.name();
+    Ok(bar)
+}
+
+/// Updates `bar` from the driver's (elapsed, committed) callbacks.
+pub(crate) fn progress_updater<'a>(
+    bar: &'a ProgressBar,
+    config: &'a RunConfig,
+    name: &'static str,
+) -> impl FnMut(Duration, u64) + 'a {
     let mut last = (Duration::ZERO, 0u64);
-    let mut progress = |elapsed: Duration, committed: u64| {
+    move |elapsed: Duration, committed: u64| {
         let dt = (elapsed - last.0).as_secs_f64();
         let rate = if dt > 0.0 {
             (committed - last.1) as f64 / dt
@@ -263,7 +297,22 @@ fn drive_with_progress(
         bar.set_message(format!(
             "{name} {phase}: {committed} committed, {rate:.0} tx/s"
         ));
+    }
+}
+
+fn drive_with_progress(
+    system: &mut dyn MarketplaceSystem,
+    generator: &mut InputGenerator,
+    config: &RunConfig,
+) -> anyhow::Result<DriveResult> {
+    let bar = progress_bar(config)?;
+    let drive_config = DriveConfig {
+        warmup: Duration::from_secs_f64(config.warmup_s),
+        duration: Duration::from_secs_f64(config.duration_s),
+        concurrency: config.concurrency,
     };
+    let name = system.name();
+    let mut progress = progress_updater(&bar, config, name);
     let result = drive(system, generator, &drive_config, &mut progress);
     bar.finish_and_clear();
     Ok(result)

@@ -1,1 +1,2 @@
 pub mod marketplace;
+pub mod tpcc;

@@ -54,8 +54,14 @@ pub struct TypeStats {
     pub latency_us: Histogram<u64>,
 }
 
+impl Default for TypeStats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl TypeStats {
-    fn new() -> Self {
+    pub fn new() -> Self {
         TypeStats {
             committed: 0,
             failed: 0,

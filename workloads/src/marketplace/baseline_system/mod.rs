@@ -16,7 +16,7 @@ use super::driver::{Done, MarketplaceSystem};
 use super::generator::{Dataset, Op};
 use super::model::*;
 use super::{MarketplaceState, RunLog};
-use baseline::{Directory, Grain, Handles, Silo, SiloConfig, World, ask};
+use baseline::{Directory, Grain, Handles, Silo, World, ask};
 use crossbeam_channel::{Receiver, Sender};
 use customers::{CartGrain, CustomerGrain, OrderGrain, PaymentGrain, ReplicaGrain};
 use futures::future::join_all;
@@ -25,7 +25,7 @@ use sellers::{GetDashboard, ProductGrain, SellerGrain, ShipmentGrain, StockGrain
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use baseline::Jitter;
+pub use baseline::{Jitter, SiloConfig};
 
 /// Asks a grain for all its rows (state dumps at quiescence).
 pub struct Dump;

@@ -1,0 +1,132 @@
+//! `vbench run --workload tpcc`: populate per the specification (scaled by `--warehouses`, and
+//! by `--scale` for quick runs), drive terminals, check the consistency conditions.
+
+use crate::config::RunConfig;
+use crate::run::{SystemRun, cluster_config, progress_bar, progress_updater};
+use anyhow::{Context, anyhow};
+use std::path::Path;
+use std::time::{Duration, Instant};
+use workloads::marketplace::checker::AnomalyReport;
+use workloads::tpcc::TpccState;
+use workloads::tpcc::checker::{self, CheckOptions};
+use workloads::tpcc::driver::{TpccDriveConfig, TpccSystem, drive};
+use workloads::tpcc::generator::{TpccInputGenerator, TpccMix, TpccScale, populate};
+use workloads::tpcc::vmodb_system::VmodbTpcc;
+
+pub struct TpccData {
+    pub scale: TpccScale,
+    pub mix: TpccMix,
+    pub initial: TpccState,
+}
+
+/// The specification's population for `--warehouses`, shrunk by `--scale` below 1.
+pub fn tpcc_scale(config: &RunConfig) -> TpccScale {
+    let spec = TpccScale::spec(config.warehouses);
+    if config.scale >= 1.0 {
+        return spec;
+    }
+    let f = |n: u32, min: u32| ((f64::from(n) * config.scale) as u32).max(min);
+    let customers = f(spec.customers_per_district, 30);
+    TpccScale {
+        warehouses: config.warehouses,
+        items: f(spec.items, 100),
+        customers_per_district: customers,
+        orders_per_district: customers,
+        new_orders_per_district: (customers * 3 / 10).max(1),
+    }
+}
+
+pub fn prepare(config: &RunConfig) -> anyhow::Result<TpccData> {
+    let scale = tpcc_scale(config);
+    scale.validate().map_err(|e| anyhow!("TPC-C scale: {e}"))?;
+    let mix = TpccMix::preset(&config.tpcc_mix)
+        .ok_or_else(|| anyhow!("unknown TPC-C mix `{}`", config.tpcc_mix))?;
+    eprintln!(
+        "populating TPC-C: {} warehouse(s), {} items, {} customers and {} orders per district (seed {})",
+        scale.warehouses,
+        scale.items,
+        scale.customers_per_district,
+        scale.orders_per_district,
+        config.seed
+    );
+    let initial = populate(&scale, config.seed);
+    Ok(TpccData {
+        scale,
+        mix,
+        initial,
+    })
+}
+
+fn start(system: &str, config: &RunConfig, data: &TpccData) -> anyhow::Result<VmodbTpcc> {
+    match system {
+        "vmodb" => VmodbTpcc::start(&data.initial, cluster_config(config))
+            .map_err(|e| anyhow!("cannot start vmodb: {e}")),
+        other => Err(anyhow!("TPC-C does not run on `{other}` yet")),
+    }
+}
+
+pub fn run_system(
+    system: &'static str,
+    config: &RunConfig,
+    data: &TpccData,
+    dump_state: Option<&Path>,
+) -> anyhow::Result<SystemRun> {
+    eprintln!("starting {system}...");
+    let started = Instant::now();
+    let mut vmodb = start(system, config, data)?;
+    let target: &mut dyn TpccSystem = &mut vmodb;
+    let load_s = started.elapsed().as_secs_f64();
+    let mut generator = TpccInputGenerator::new(&data.scale, data.mix.clone(), config.seed);
+    let bar = progress_bar(config)?;
+    let drive_config = TpccDriveConfig {
+        warmup: Duration::from_secs_f64(config.warmup_s),
+        duration: Duration::from_secs_f64(config.duration_s),
+        terminals: config.concurrency as u32,
+    };
+    let name = target.name();
+    let mut progress = progress_updater(&bar, config, name);
+    let result = drive(target, &mut generator, &drive_config, &mut progress);
+    bar.finish_and_clear();
+    if !target.quiesce(Duration::from_secs(60)) {
+        return Err(anyhow!(
+            "{system} did not quiesce within 60 s after the run"
+        ));
+    }
+    eprintln!("checking the TPC-C consistency conditions on {system}...");
+    let state = target
+        .state()
+        .map_err(|e| anyhow!("cannot read the final state of {system}: {e}"))?;
+    let options = CheckOptions {
+        deliveries_ran: data.mix.delivery > 0,
+        initial_delivered_per_district: data.scale.orders_per_district
+            - data.scale.new_orders_per_district,
+    };
+    let report = checker::check(&state, options);
+    let anomalies = AnomalyReport {
+        counts: report.counts,
+        examples: report.examples,
+    };
+    let (mode_violations, _) = vmodb.cluster().mode_violations();
+    let replay_equal = if config.replay_check {
+        Some(
+            vmodb
+                .matches_serial_replay(&data.initial)
+                .map_err(|e| anyhow!("serial replay: {e}"))?,
+        )
+    } else {
+        None
+    };
+    if let Some(dir) = dump_state {
+        crate::dump::write_tpcc_state(dir, &state)
+            .with_context(|| format!("dumping state to {}", dir.display()))?;
+        eprintln!("state written to {}", dir.display());
+    }
+    Ok(SystemRun {
+        system,
+        drive: result,
+        anomalies,
+        replay_equal,
+        mode_violations,
+        load_s,
+    })
+}

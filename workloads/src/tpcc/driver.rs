@@ -1,0 +1,111 @@
+//! The TPC-C driver: a closed loop of terminals, each with its home warehouse and one
+//! transaction in flight (no keying or think times: the paper measures peak throughput).
+//! Only completions inside the measured window count.
+
+use super::TpccState;
+use super::generator::{TPCC_KINDS, TpccInputGenerator, TpccOp};
+use crate::marketplace::driver::{Done, DriveResult, TypeStats};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// A system TPC-C can run on.
+pub trait TpccSystem {
+    fn name(&self) -> &'static str;
+    /// Starts `op`; its completion comes back through `poll` with the same id.
+    fn submit(&mut self, id: u64, op: &TpccOp) -> Result<(), String>;
+    /// Completions that arrived, waiting up to `wait` for the first.
+    fn poll(&mut self, wait: Duration) -> Vec<Done>;
+    /// Waits until nothing is in flight.
+    fn quiesce(&mut self, timeout: Duration) -> bool;
+    /// Every table, at quiescence.
+    fn state(&self) -> Result<TpccState, String>;
+}
+
+#[derive(Clone, Debug)]
+pub struct TpccDriveConfig {
+    pub warmup: Duration,
+    pub duration: Duration,
+    /// Terminals, each with one transaction in flight.
+    pub terminals: u32,
+}
+
+pub fn drive(
+    system: &mut dyn TpccSystem,
+    generator: &mut TpccInputGenerator,
+    config: &TpccDriveConfig,
+    progress: &mut dyn FnMut(Duration, u64),
+) -> DriveResult {
+    let start = Instant::now();
+    let measure_from = start + config.warmup;
+    let end = measure_from + config.duration;
+    let mut result = DriveResult {
+        per_type: TPCC_KINDS.iter().map(|k| (*k, TypeStats::new())).collect(),
+        measured: config.duration,
+        committed: 0,
+        failed: 0,
+        failures: Vec::new(),
+    };
+    // In flight: id → (terminal, kind).
+    let mut in_flight: HashMap<u64, (u32, &'static str)> = HashMap::new();
+    let mut idle: Vec<u32> = (0..config.terminals.max(1)).rev().collect();
+    let mut next_id = 0u64;
+    let mut last_progress = start;
+    loop {
+        if Instant::now() < end {
+            while let Some(terminal) = idle.pop() {
+                let op = generator.next_op(terminal);
+                next_id += 1;
+                match system.submit(next_id, &op) {
+                    Ok(()) => {
+                        in_flight.insert(next_id, (terminal, op.kind()));
+                    }
+                    Err(e) => {
+                        idle.push(terminal);
+                        if result.failures.len() < 10 {
+                            result.failures.push(format!("submit {}: {e}", op.kind()));
+                        }
+                        break;
+                    }
+                }
+            }
+        } else if in_flight.is_empty() {
+            break;
+        }
+        for done in system.poll(Duration::from_millis(1)) {
+            let Some((terminal, kind)) = in_flight.remove(&done.id) else {
+                continue;
+            };
+            idle.push(terminal);
+            let at = Instant::now();
+            if at < measure_from || at > end {
+                continue;
+            }
+            let stats = result.per_type.entry(kind).or_default();
+            match done.result {
+                Ok(()) => {
+                    stats.committed += 1;
+                    result.committed += 1;
+                    let _ = stats
+                        .latency_us
+                        .record(done.latency.as_micros().max(1) as u64);
+                }
+                Err(e) => {
+                    stats.failed += 1;
+                    result.failed += 1;
+                    if result.failures.len() < 10 {
+                        result.failures.push(format!("{kind}: {e}"));
+                    }
+                }
+            }
+        }
+        if last_progress.elapsed() >= Duration::from_millis(100) {
+            last_progress = Instant::now();
+            progress(start.elapsed(), result.committed);
+        }
+        if Instant::now() > end + Duration::from_secs(60) {
+            break;
+        }
+    }
+    progress(start.elapsed(), result.committed);
+    result
+}

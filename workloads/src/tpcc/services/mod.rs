@@ -1,0 +1,137 @@
+//! TPC-C on the vMODB programming model: three services and five transactions (clause 2),
+//! following the specification's logic step by step.
+//!
+//! | transaction | DAG | modes |
+//! |---|---|---|
+//! | NewOrder | warehouse → inventory → order | by warehouse; by stock rows; by district |
+//! | Payment | warehouse | by the paying and the paid warehouse |
+//! | OrderStatus | warehouse → order | read-only |
+//! | Delivery | order → warehouse | by district (all ten); by warehouse |
+//! | StockLevel | warehouse → order → inventory | read-only |
+//!
+//! The warehouse service partitions by warehouse: NewOrder reads the warehouse row (w_tax) that
+//! Payment writes (w_ytd), so the two must not overlap within a warehouse, as in TPC-C itself.
+
+mod inventory;
+mod order;
+mod warehouse;
+
+use super::model::*;
+use serde::{Deserialize, Serialize};
+use vmodb::{App, BootstrapError, TransactionDef, TxError};
+
+/// Transaction names, as clients submit them.
+pub const NEW_ORDER: &str = "new_order";
+pub const PAYMENT: &str = "payment";
+pub const ORDER_STATUS: &str = "order_status";
+pub const DELIVERY: &str = "delivery";
+pub const STOCK_LEVEL: &str = "stock_level";
+
+/// History rows written by Payment take this base plus the paying TID as their key; loaded rows
+/// are numbered from 1.
+pub const HISTORY_RUN_BASE: u64 = 1 << 40;
+
+pub(crate) fn cents(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
+
+pub(crate) fn missing(what: impl std::fmt::Display) -> TxError {
+    TxError::app(format!("{what} not found"))
+}
+
+/// NewOrder, warehouse → inventory: the order id and the rates the total needs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewOrderWare {
+    pub w_id: WarehouseId,
+    pub d_id: DistrictId,
+    pub c_id: CustomerId,
+    pub o_id: OrderId,
+    pub w_tax: f64,
+    pub d_tax: f64,
+    pub c_discount: f64,
+    pub lines: Vec<NewOrderLineInput>,
+}
+
+/// NewOrder, inventory → order: the priced lines.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NewOrderStock {
+    pub ware: NewOrderWare,
+    pub lines: Vec<PricedLine>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PricedLine {
+    pub ol_i_id: ItemId,
+    pub ol_supply_w_id: WarehouseId,
+    pub ol_quantity: u8,
+    pub ol_amount: f64,
+    pub ol_dist_info: String,
+}
+
+/// OrderStatus, warehouse → order: the customer found.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrderStatusCustomer {
+    pub w_id: WarehouseId,
+    pub d_id: DistrictId,
+    pub c_id: CustomerId,
+    pub c_balance: f64,
+}
+
+/// Delivery, order → warehouse: per delivered order, who pays how much.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeliveryDone {
+    pub w_id: WarehouseId,
+    pub delivered: Vec<DeliveredOrder>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeliveredOrder {
+    pub d_id: DistrictId,
+    pub o_id: OrderId,
+    pub c_id: CustomerId,
+    pub amount: f64,
+}
+
+/// StockLevel, warehouse → order: where the district's next order id stands.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StockLevelDistrict {
+    pub w_id: WarehouseId,
+    pub d_id: DistrictId,
+    pub next_o_id: OrderId,
+    pub threshold: i32,
+}
+
+/// StockLevel, order → inventory: the distinct items of the district's last 20 orders.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StockLevelItems {
+    pub w_id: WarehouseId,
+    pub items: Vec<ItemId>,
+    pub threshold: i32,
+}
+
+/// The TPC-C application.
+pub fn app() -> Result<App, BootstrapError> {
+    App::builder()
+        .service(warehouse::warehouse())
+        .service(inventory::inventory())
+        .service(order::order())
+        .transaction(
+            TransactionDef::new(NEW_ORDER, "warehouse", "new_order")
+                .then("inventory", "new_order_ware")
+                .then("order", "new_order_stock"),
+        )
+        .transaction(TransactionDef::new(PAYMENT, "warehouse", "payment"))
+        .transaction(
+            TransactionDef::new(ORDER_STATUS, "warehouse", "order_status")
+                .then("order", "order_status_customer"),
+        )
+        .transaction(
+            TransactionDef::new(DELIVERY, "order", "delivery").then("warehouse", "delivery_done"),
+        )
+        .transaction(
+            TransactionDef::new(STOCK_LEVEL, "warehouse", "stock_level")
+                .then("order", "stock_level_district")
+                .then("inventory", "stock_level_items"),
+        )
+        .build()
+}

@@ -1,0 +1,176 @@
+//! Order: orders, new orders (undelivered) and order lines.
+use super::*;
+use vmodb::{Handler, Service, TableDef, TxCtx};
+
+pub(super) fn order() -> Service {
+    Service::new("order")
+        .table(
+            TableDef::<Order>::new("orders", &["o_w_id", "o_d_id", "o_id"])
+                .index("by_customer", &["o_w_id", "o_d_id", "o_c_id"]),
+        )
+        .table(
+            TableDef::<NewOrder>::new("new_order", &["no_w_id", "no_d_id", "no_o_id"])
+                .index("by_district", &["no_w_id", "no_d_id"]),
+        )
+        .table(
+            TableDef::<OrderLine>::new(
+                "order_line",
+                &["ol_w_id", "ol_d_id", "ol_o_id", "ol_number"],
+            )
+            .index("by_order", &["ol_w_id", "ol_d_id", "ol_o_id"]),
+        )
+        .handler(
+            Handler::on::<NewOrderStock>("new_order_stock")
+                .emits::<NewOrderResult>("new_order_result")
+                .write_only()
+                // Safe: inserts rows of this district only (keyed by its new order id).
+                .partition_by(|e: &NewOrderStock| (e.ware.w_id, e.ware.d_id))
+                .run(new_order),
+        )
+        .handler(
+            Handler::on::<OrderStatusCustomer>("order_status_customer")
+                .emits::<OrderStatusResult>("order_status_result")
+                .read_only()
+                .parallel()
+                .run(|ctx, e| {
+                    let last = ctx
+                        .table::<Order>()?
+                        .by_index("by_customer", (e.w_id, e.d_id, e.c_id))
+                        .rows()?
+                        .into_iter()
+                        .max_by_key(|o| o.o_id);
+                    let lines = match &last {
+                        Some(o) => ctx
+                            .table::<OrderLine>()?
+                            .by_index("by_order", (o.o_w_id, o.o_d_id, o.o_id))
+                            .rows()?,
+                        None => Vec::new(),
+                    };
+                    Ok(OrderStatusResult {
+                        c_id: e.c_id,
+                        c_balance: e.c_balance,
+                        o_id: last.as_ref().map(|o| o.o_id),
+                        o_carrier_id: last.and_then(|o| o.o_carrier_id),
+                        lines,
+                    })
+                }),
+        )
+        .handler(
+            Handler::on::<DeliveryInput>("delivery")
+                .emits::<DeliveryDone>("delivery_done")
+                .read_write()
+                // Safe: reads and writes only rows of this warehouse's ten districts.
+                .partition_by_keys(|e: &DeliveryInput| {
+                    (1..=DISTRICTS).map(|d| (e.w_id, d)).collect::<Vec<_>>()
+                })
+                .run(delivery),
+        )
+        .handler(
+            Handler::on::<StockLevelDistrict>("stock_level_district")
+                .emits::<StockLevelItems>("stock_level_items")
+                .read_only()
+                .parallel()
+                .run(|ctx, e| {
+                    let lines = ctx.table::<OrderLine>()?;
+                    let mut items = Vec::new();
+                    for o_id in e.next_o_id.saturating_sub(20)..e.next_o_id {
+                        for l in lines.by_index("by_order", (e.w_id, e.d_id, o_id)).rows()? {
+                            items.push(l.ol_i_id);
+                        }
+                    }
+                    items.sort_unstable();
+                    items.dedup();
+                    Ok(StockLevelItems {
+                        w_id: e.w_id,
+                        items,
+                        threshold: e.threshold,
+                    })
+                }),
+        )
+}
+
+/// Clause 2.4.2.2, the order service's part: the order, its new-order row and its lines.
+fn new_order(ctx: &TxCtx, e: NewOrderStock) -> Result<NewOrderResult, TxError> {
+    let w = &e.ware;
+    let now = ctx.now_us();
+    let all_local = e.lines.iter().all(|l| l.ol_supply_w_id == w.w_id);
+    let ol_cnt = e.lines.len() as u8;
+    ctx.table::<Order>()?.insert(Order {
+        o_id: w.o_id,
+        o_d_id: w.d_id,
+        o_w_id: w.w_id,
+        o_c_id: w.c_id,
+        o_entry_d: now,
+        o_carrier_id: None,
+        o_ol_cnt: ol_cnt,
+        o_all_local: u8::from(all_local),
+    })?;
+    ctx.table::<NewOrder>()?.insert(NewOrder {
+        no_o_id: w.o_id,
+        no_d_id: w.d_id,
+        no_w_id: w.w_id,
+    })?;
+    let order_lines = ctx.table::<OrderLine>()?;
+    let mut total = 0.0;
+    for (n, l) in e.lines.iter().enumerate() {
+        total += l.ol_amount;
+        order_lines.insert(OrderLine {
+            ol_o_id: w.o_id,
+            ol_d_id: w.d_id,
+            ol_w_id: w.w_id,
+            ol_number: n as u8 + 1,
+            ol_i_id: l.ol_i_id,
+            ol_supply_w_id: l.ol_supply_w_id,
+            ol_delivery_d: None,
+            ol_quantity: l.ol_quantity,
+            ol_amount: l.ol_amount,
+            ol_dist_info: l.ol_dist_info.clone(),
+        })?;
+    }
+    Ok(NewOrderResult {
+        w_id: w.w_id,
+        d_id: w.d_id,
+        o_id: w.o_id,
+        c_id: w.c_id,
+        ol_cnt,
+        total_amount: cents(total * (1.0 - w.c_discount) * (1.0 + w.w_tax + w.d_tax)),
+    })
+}
+
+/// Clause 2.7.4.2: per district, deliver the oldest undelivered order.
+fn delivery(ctx: &TxCtx, e: DeliveryInput) -> Result<Option<DeliveryDone>, TxError> {
+    let new_orders = ctx.table::<NewOrder>()?;
+    let orders = ctx.table::<Order>()?;
+    let lines = ctx.table::<OrderLine>()?;
+    let now = ctx.now_us();
+    let mut delivered = Vec::new();
+    for d_id in 1..=DISTRICTS {
+        let Some(no) = new_orders.by_index("by_district", (e.w_id, d_id)).first()? else {
+            continue; // no undelivered order: skipped (clause 2.7.4.2)
+        };
+        new_orders.delete(&(e.w_id, d_id, no.no_o_id))?;
+        let key = (e.w_id, d_id, no.no_o_id);
+        let mut o = orders
+            .get(&key)
+            .ok_or_else(|| missing(format!("order {key:?}")))?;
+        o.o_carrier_id = Some(e.o_carrier_id);
+        let c_id = o.o_c_id;
+        orders.update(o)?;
+        let mut amount = 0.0;
+        for mut l in lines.by_index("by_order", key).rows()? {
+            amount += l.ol_amount;
+            l.ol_delivery_d = Some(now);
+            lines.update(l)?;
+        }
+        delivered.push(DeliveredOrder {
+            d_id,
+            o_id: no.no_o_id,
+            c_id,
+            amount: cents(amount),
+        });
+    }
+    Ok(Some(DeliveryDone {
+        w_id: e.w_id,
+        delivered,
+    }))
+}

@@ -1,0 +1,192 @@
+//! Warehouse: warehouses, districts, customers and the payment history.
+use super::*;
+use vmodb::{Handler, Repo, Service, TableDef, TxCtx};
+
+pub(super) fn warehouse() -> Service {
+    Service::new("warehouse")
+        .table(TableDef::<Warehouse>::new("warehouse", &["w_id"]))
+        .table(TableDef::<District>::new("district", &["d_w_id", "d_id"]))
+        .table(
+            TableDef::<Customer>::new("customer", &["c_w_id", "c_d_id", "c_id"])
+                .index("by_last_name", &["c_w_id", "c_d_id", "c_last"]),
+        )
+        .table(TableDef::<History>::new("history", &["h_id"]))
+        .handler(
+            Handler::on::<NewOrderInput>("new_order")
+                .emits::<NewOrderWare>("new_order_ware")
+                .read_write()
+                // Safe: reads the warehouse and customer rows and writes the district row, all
+                // of this warehouse.
+                .partition_by(|e: &NewOrderInput| e.w_id)
+                .run(|ctx, e| {
+                    let w = ctx
+                        .table::<Warehouse>()?
+                        .get(&e.w_id)
+                        .ok_or_else(|| missing(format!("warehouse {}", e.w_id)))?;
+                    let districts = ctx.table::<District>()?;
+                    let mut d = districts
+                        .get(&(e.w_id, e.d_id))
+                        .ok_or_else(|| missing(format!("district {}/{}", e.w_id, e.d_id)))?;
+                    let o_id = d.d_next_o_id;
+                    d.d_next_o_id += 1;
+                    let d_tax = d.d_tax;
+                    districts.update(d)?;
+                    let c = ctx
+                        .table::<Customer>()?
+                        .get(&(e.w_id, e.d_id, e.c_id))
+                        .ok_or_else(|| missing(format!("customer {}", e.c_id)))?;
+                    Ok(NewOrderWare {
+                        w_id: e.w_id,
+                        d_id: e.d_id,
+                        c_id: e.c_id,
+                        o_id,
+                        w_tax: w.w_tax,
+                        d_tax,
+                        c_discount: c.c_discount,
+                        lines: e.lines,
+                    })
+                }),
+        )
+        .handler(
+            Handler::on::<PaymentInput>("payment")
+                .emits::<PaymentResult>("payment_result")
+                .read_write()
+                // Safe: writes the paying warehouse's warehouse and district rows, the paid
+                // customer (of c_w_id) and a new history row keyed by this TID.
+                .partition_by_keys(|e: &PaymentInput| vec![e.w_id, e.c_w_id])
+                .run(payment),
+        )
+        .handler(
+            Handler::on::<OrderStatusInput>("order_status")
+                .emits::<OrderStatusCustomer>("order_status_customer")
+                .read_only()
+                .parallel()
+                .run(|ctx, e| {
+                    let customers = ctx.table::<Customer>()?;
+                    let c = find_customer(&customers, e.w_id, e.d_id, &e.customer)?;
+                    Ok(OrderStatusCustomer {
+                        w_id: e.w_id,
+                        d_id: e.d_id,
+                        c_id: c.c_id,
+                        c_balance: c.c_balance,
+                    })
+                }),
+        )
+        .handler(
+            Handler::on::<DeliveryDone>("delivery_done")
+                .emits::<DeliveryResult>("delivery_result")
+                .read_write()
+                // Safe: writes customers of this warehouse only.
+                .partition_by(|e: &DeliveryDone| e.w_id)
+                .run(|ctx, e| {
+                    let customers = ctx.table::<Customer>()?;
+                    for o in &e.delivered {
+                        let key = (e.w_id, o.d_id, o.c_id);
+                        let mut c = customers
+                            .get(&key)
+                            .ok_or_else(|| missing(format!("customer {key:?}")))?;
+                        c.c_balance = cents(c.c_balance + o.amount);
+                        c.c_delivery_cnt += 1;
+                        customers.update(c)?;
+                    }
+                    Ok(DeliveryResult {
+                        w_id: e.w_id,
+                        delivered: e.delivered.iter().map(|o| (o.d_id, o.o_id)).collect(),
+                    })
+                }),
+        )
+        .handler(
+            Handler::on::<StockLevelInput>("stock_level")
+                .emits::<StockLevelDistrict>("stock_level_district")
+                .read_only()
+                .parallel()
+                .run(|ctx, e| {
+                    let d = ctx
+                        .table::<District>()?
+                        .get(&(e.w_id, e.d_id))
+                        .ok_or_else(|| missing(format!("district {}/{}", e.w_id, e.d_id)))?;
+                    Ok(StockLevelDistrict {
+                        w_id: e.w_id,
+                        d_id: e.d_id,
+                        next_o_id: d.d_next_o_id,
+                        threshold: e.threshold,
+                    })
+                }),
+        )
+}
+
+/// Clause 2.5.2.2 / 2.6.2.2: by id, or the customer at position ⌈n/2⌉ of those with the last
+/// name sorted by c_first.
+fn find_customer(
+    customers: &Repo<'_, Customer>,
+    w_id: WarehouseId,
+    d_id: DistrictId,
+    by: &CustomerSelector,
+) -> Result<Customer, TxError> {
+    match by {
+        CustomerSelector::Id(c_id) => customers
+            .get(&(w_id, d_id, *c_id))
+            .ok_or_else(|| missing(format!("customer {w_id}/{d_id}/{c_id}"))),
+        CustomerSelector::LastName(last) => {
+            let mut found = customers
+                .by_index("by_last_name", (w_id, d_id, last.as_str()))
+                .rows()?;
+            if found.is_empty() {
+                return Err(missing(format!("customer named {last} in {w_id}/{d_id}")));
+            }
+            found.sort_by(|a, b| a.c_first.cmp(&b.c_first).then(a.c_id.cmp(&b.c_id)));
+            let middle = found.len().div_ceil(2) - 1;
+            Ok(found.swap_remove(middle))
+        }
+    }
+}
+
+/// Clause 2.5.2.2.
+fn payment(ctx: &TxCtx, e: PaymentInput) -> Result<PaymentResult, TxError> {
+    let warehouses = ctx.table::<Warehouse>()?;
+    let mut w = warehouses
+        .get(&e.w_id)
+        .ok_or_else(|| missing(format!("warehouse {}", e.w_id)))?;
+    w.w_ytd = cents(w.w_ytd + e.h_amount);
+    let w_name = w.w_name.clone();
+    warehouses.update(w)?;
+    let districts = ctx.table::<District>()?;
+    let mut d = districts
+        .get(&(e.w_id, e.d_id))
+        .ok_or_else(|| missing(format!("district {}/{}", e.w_id, e.d_id)))?;
+    d.d_ytd = cents(d.d_ytd + e.h_amount);
+    let d_name = d.d_name.clone();
+    districts.update(d)?;
+    let customers = ctx.table::<Customer>()?;
+    let mut c = find_customer(&customers, e.c_w_id, e.c_d_id, &e.customer)?;
+    c.c_balance = cents(c.c_balance - e.h_amount);
+    c.c_ytd_payment = cents(c.c_ytd_payment + e.h_amount);
+    c.c_payment_cnt += 1;
+    if c.c_credit == "BC" {
+        let mut data = format!(
+            "{} {} {} {} {} {:.2} | {}",
+            c.c_id, c.c_d_id, c.c_w_id, e.d_id, e.w_id, e.h_amount, c.c_data
+        );
+        data.truncate(500);
+        c.c_data = data;
+    }
+    let result = PaymentResult {
+        c_w_id: c.c_w_id,
+        c_d_id: c.c_d_id,
+        c_id: c.c_id,
+        c_balance: c.c_balance,
+    };
+    ctx.table::<History>()?.insert(History {
+        h_id: HISTORY_RUN_BASE + ctx.tid(),
+        h_c_id: c.c_id,
+        h_c_d_id: c.c_d_id,
+        h_c_w_id: c.c_w_id,
+        h_d_id: e.d_id,
+        h_w_id: e.w_id,
+        h_date: ctx.now_us(),
+        h_amount: e.h_amount,
+        h_data: format!("{w_name}    {d_name}"),
+    })?;
+    customers.update(c)?;
+    Ok(result)
+}

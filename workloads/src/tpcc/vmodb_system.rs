@@ -1,0 +1,132 @@
+//! TPC-C on vMODB, embedded: one cluster with the three services.
+
+use super::TpccState;
+use super::driver::TpccSystem;
+use super::generator::TpccOp;
+use super::services::{self, DELIVERY, NEW_ORDER, ORDER_STATUS, PAYMENT, STOCK_LEVEL};
+use crate::marketplace::driver::Done;
+use std::collections::HashMap;
+use std::time::Duration;
+use vmodb::{
+    BootstrapError, Client, Cluster, ClusterConfig, Completion, Loader, Outcome, serial_replay,
+};
+
+/// Loads a population into the three services (also used by serial replay).
+pub fn loader(s: &TpccState) -> impl FnOnce(&Loader) -> Result<(), BootstrapError> + '_ {
+    move |l: &Loader| {
+        l.insert("warehouse", s.warehouses.iter().cloned())?;
+        l.insert("warehouse", s.districts.iter().cloned())?;
+        l.insert("warehouse", s.customers.iter().cloned())?;
+        l.insert("warehouse", s.history.iter().cloned())?;
+        l.insert("inventory", s.items.iter().cloned())?;
+        l.insert("inventory", s.stock.iter().cloned())?;
+        l.insert("order", s.orders.iter().cloned())?;
+        l.insert("order", s.new_orders.iter().cloned())?;
+        l.insert("order", s.order_lines.iter().cloned())
+    }
+}
+
+pub struct VmodbTpcc {
+    cluster: Cluster,
+    client: Client,
+    /// TID → the driver's id.
+    pending: HashMap<u64, u64>,
+}
+
+impl VmodbTpcc {
+    pub fn start(initial: &TpccState, config: ClusterConfig) -> Result<Self, String> {
+        let app = services::app().map_err(|e| e.to_string())?;
+        let cluster = Cluster::start(app, config, loader(initial)).map_err(|e| e.to_string())?;
+        let client = cluster.client();
+        Ok(VmodbTpcc {
+            cluster,
+            client,
+            pending: HashMap::new(),
+        })
+    }
+
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    /// Does the state equal the serial replay of the committed inputs? (needs `record_inputs`)
+    pub fn matches_serial_replay(&self, initial: &TpccState) -> Result<bool, String> {
+        let app = services::app().map_err(|e| e.to_string())?;
+        let replayed = serial_replay(&app, loader(initial), &self.cluster.committed_inputs())
+            .map_err(|e| e.to_string())?;
+        Ok(replayed == self.cluster.state())
+    }
+
+    fn done(&mut self, c: Completion) -> Option<Done> {
+        let id = self.pending.remove(&c.tid)?;
+        let result = match c.outcome {
+            Outcome::Failed { service, error } => Err(format!("{service}: {error}")),
+            Outcome::Committed { .. } => Ok(()),
+        };
+        Some(Done {
+            id,
+            latency: c.latency,
+            result,
+        })
+    }
+}
+
+fn encode<T: serde::Serialize>(name: &str, v: &T) -> Result<(String, Vec<u8>), String> {
+    postcard::to_allocvec(v)
+        .map(|b| (name.to_string(), b))
+        .map_err(|e| e.to_string())
+}
+
+impl TpccSystem for VmodbTpcc {
+    fn name(&self) -> &'static str {
+        "vmodb"
+    }
+
+    fn submit(&mut self, id: u64, op: &TpccOp) -> Result<(), String> {
+        let input = match op {
+            TpccOp::NewOrder(i) => encode(NEW_ORDER, i)?,
+            TpccOp::Payment(i) => encode(PAYMENT, i)?,
+            TpccOp::OrderStatus(i) => encode(ORDER_STATUS, i)?,
+            TpccOp::Delivery(i) => encode(DELIVERY, i)?,
+            TpccOp::StockLevel(i) => encode(STOCK_LEVEL, i)?,
+        };
+        let tids = self
+            .client
+            .submit_all(vec![input])
+            .map_err(|e| e.to_string())?;
+        let tid = *tids.first().ok_or("nothing submitted")?;
+        self.pending.insert(tid, id);
+        Ok(())
+    }
+
+    fn poll(&mut self, wait: Duration) -> Vec<Done> {
+        let mut out = Vec::new();
+        if let Ok(c) = self.client.completions().recv_timeout(wait) {
+            out.extend(self.done(c));
+        }
+        while let Ok(c) = self.client.completions().try_recv() {
+            out.extend(self.done(c));
+        }
+        out
+    }
+
+    fn quiesce(&mut self, timeout: Duration) -> bool {
+        self.cluster.wait_idle(timeout)
+    }
+
+    fn state(&self) -> Result<TpccState, String> {
+        let c = &self.cluster;
+        let e = |e: vmodb::QueryError| e.to_string();
+        Ok(TpccState {
+            warehouses: c.read_table("warehouse").map_err(e)?,
+            districts: c.read_table("warehouse").map_err(e)?,
+            customers: c.read_table("warehouse").map_err(e)?,
+            history: c.read_table("warehouse").map_err(e)?,
+            items: c.read_table("inventory").map_err(e)?,
+            stock: c.read_table("inventory").map_err(e)?,
+            orders: c.read_table("order").map_err(e)?,
+            new_orders: c.read_table("order").map_err(e)?,
+            order_lines: c.read_table("order").map_err(e)?,
+        })
+    }
+}

@@ -1,0 +1,82 @@
+//! TPC-C on vMODB at a small scale: every transaction type of the standard mix commits, the
+//! consistency conditions hold on the final state, and the state equals the serial replay of the
+//! committed inputs.
+
+use std::time::Duration;
+use vmodb::{ClusterConfig, CoordinatorConfig};
+use workloads::tpcc::checker::{self, CheckOptions};
+use workloads::tpcc::driver::{TpccDriveConfig, TpccSystem, drive};
+use workloads::tpcc::generator::{TpccInputGenerator, TpccMix, TpccScale, populate};
+use workloads::tpcc::vmodb_system::VmodbTpcc;
+
+fn run(mix: TpccMix, warehouses: u32) {
+    let scale = TpccScale::small(warehouses);
+    let initial = populate(&scale, 3);
+    let config = ClusterConfig {
+        coordinator: CoordinatorConfig {
+            batch_window: Duration::from_millis(2),
+            record_inputs: true,
+            ..CoordinatorConfig::default()
+        },
+        workers: 2,
+        check_modes: true,
+        link_delay: None,
+    };
+    let mut system = VmodbTpcc::start(&initial, config).expect("start");
+    let mut generator = TpccInputGenerator::new(&scale, mix.clone(), 3);
+    let drive_config = TpccDriveConfig {
+        warmup: Duration::ZERO,
+        duration: Duration::from_millis(1500),
+        terminals: 16,
+    };
+    let result = drive(&mut system, &mut generator, &drive_config, &mut |_, _| {});
+    assert!(system.quiesce(Duration::from_secs(20)), "quiesce");
+    assert!(
+        result.committed > 100,
+        "only {} committed",
+        result.committed
+    );
+    assert!(
+        result.failures.is_empty(),
+        "failures: {:?}",
+        result.failures
+    );
+    for (kind, stats) in &result.per_type {
+        let share = match *kind {
+            "new_order" => mix.new_order,
+            "payment" => mix.payment,
+            "order_status" => mix.order_status,
+            "delivery" => mix.delivery,
+            _ => mix.stock_level,
+        };
+        assert!(share == 0 || stats.committed > 0, "{kind} never committed");
+    }
+    let (violations, _) = system.cluster().mode_violations();
+    assert_eq!(violations, 0, "execution-mode declarations contradicted");
+    let state = system.state().expect("state");
+    assert!(state.orders.len() > initial.orders.len(), "no new orders");
+    let options = CheckOptions {
+        deliveries_ran: mix.delivery > 0,
+        initial_delivered_per_district: scale.orders_per_district - scale.new_orders_per_district,
+    };
+    let report = checker::check(&state, options);
+    assert!(
+        report.is_clean(),
+        "violations: {report} {:?}",
+        report.examples
+    );
+    assert!(
+        system.matches_serial_replay(&initial).expect("replay"),
+        "state differs from serial replay"
+    );
+}
+
+#[test]
+fn standard_mix_keeps_the_consistency_conditions_and_replays() {
+    run(TpccMix::standard(), 2);
+}
+
+#[test]
+fn new_order_only_keeps_the_consistency_conditions_and_replays() {
+    run(TpccMix::new_order_only(), 1);
+}
