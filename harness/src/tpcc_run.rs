@@ -2,12 +2,13 @@
 //! by `--scale` for quick runs), drive terminals, check the consistency conditions.
 
 use crate::config::RunConfig;
-use crate::run::{SystemRun, cluster_config, progress_bar, progress_updater};
+use crate::run::{SystemRun, cluster_config, progress_bar, progress_updater, silo_config};
 use anyhow::{Context, anyhow};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use workloads::marketplace::checker::AnomalyReport;
 use workloads::tpcc::TpccState;
+use workloads::tpcc::baseline_system::{BaselineTpcc, BaselineTpccConfig};
 use workloads::tpcc::checker::{self, CheckOptions};
 use workloads::tpcc::driver::{TpccDriveConfig, TpccSystem, drive};
 use workloads::tpcc::generator::{TpccInputGenerator, TpccMix, TpccScale, populate};
@@ -57,14 +58,6 @@ pub fn prepare(config: &RunConfig) -> anyhow::Result<TpccData> {
     })
 }
 
-fn start(system: &str, config: &RunConfig, data: &TpccData) -> anyhow::Result<VmodbTpcc> {
-    match system {
-        "vmodb" => VmodbTpcc::start(&data.initial, cluster_config(config))
-            .map_err(|e| anyhow!("cannot start vmodb: {e}")),
-        other => Err(anyhow!("TPC-C does not run on `{other}` yet")),
-    }
-}
-
 pub fn run_system(
     system: &'static str,
     config: &RunConfig,
@@ -73,8 +66,22 @@ pub fn run_system(
 ) -> anyhow::Result<SystemRun> {
     eprintln!("starting {system}...");
     let started = Instant::now();
-    let mut vmodb = start(system, config, data)?;
-    let target: &mut dyn TpccSystem = &mut vmodb;
+    let (mut vmodb, mut baseline) = (None, None);
+    let target: &mut dyn TpccSystem = if system == "vmodb" {
+        vmodb.insert(
+            VmodbTpcc::start(&data.initial, cluster_config(config))
+                .map_err(|e| anyhow!("cannot start vmodb: {e}"))?,
+        )
+    } else {
+        let b = BaselineTpccConfig {
+            silo: silo_config(config),
+            ..BaselineTpccConfig::default()
+        };
+        baseline.insert(
+            BaselineTpcc::start(&data.initial, b)
+                .map_err(|e| anyhow!("cannot start the baseline: {e}"))?,
+        )
+    };
     let load_s = started.elapsed().as_secs_f64();
     let mut generator = TpccInputGenerator::new(&data.scale, data.mix.clone(), config.seed);
     let bar = progress_bar(config)?;
@@ -106,16 +113,16 @@ pub fn run_system(
         counts: report.counts,
         examples: report.examples,
     };
-    let (mode_violations, _) = vmodb.cluster().mode_violations();
-    let replay_equal = if config.replay_check {
-        Some(
-            vmodb
+    let (mut mode_violations, mut replay_equal) = (0, None);
+    if let Some(v) = &vmodb {
+        mode_violations = v.cluster().mode_violations().0;
+        if config.replay_check {
+            let equal = v
                 .matches_serial_replay(&data.initial)
-                .map_err(|e| anyhow!("serial replay: {e}"))?,
-        )
-    } else {
-        None
-    };
+                .map_err(|e| anyhow!("serial replay: {e}"))?;
+            replay_equal = Some(equal);
+        }
+    }
     if let Some(dir) = dump_state {
         crate::dump::write_tpcc_state(dir, &state)
             .with_context(|| format!("dumping state to {}", dir.display()))?;

@@ -3,6 +3,7 @@
 //! stock), order (orders, new_order, order_line). All five transactions; the specification's
 //! initial population and input generation; its consistency conditions (clause 3.3.2).
 
+pub mod baseline_system;
 pub mod checker;
 pub mod driver;
 pub mod generator;
