@@ -347,9 +347,9 @@ fn populate_items(scale: &TpccScale, seed: u64) -> Vec<Item> {
         .map(|i_id| Item {
             i_id,
             i_im_id: rng.random_range(1..=10_000),
-            i_name: astring(&mut rng, 14, 24),
+            i_name: astring(&mut rng, 14, 24).into(),
             i_price: money(&mut rng, 100, 10_000),
-            i_data: data_with_original(&mut rng),
+            i_data: data_with_original(&mut rng).into(),
         })
         .collect()
 }
@@ -394,20 +394,20 @@ fn populate_stock(scale: &TpccScale, seed: u64, w_id: WarehouseId, stock: &mut V
             s_i_id,
             s_w_id: w_id,
             s_quantity: rng.random_range(10..=100),
-            s_dist_01: alnum(&mut rng, 24),
-            s_dist_02: alnum(&mut rng, 24),
-            s_dist_03: alnum(&mut rng, 24),
-            s_dist_04: alnum(&mut rng, 24),
-            s_dist_05: alnum(&mut rng, 24),
-            s_dist_06: alnum(&mut rng, 24),
-            s_dist_07: alnum(&mut rng, 24),
-            s_dist_08: alnum(&mut rng, 24),
-            s_dist_09: alnum(&mut rng, 24),
-            s_dist_10: alnum(&mut rng, 24),
+            s_dist_01: alnum(&mut rng, 24).into(),
+            s_dist_02: alnum(&mut rng, 24).into(),
+            s_dist_03: alnum(&mut rng, 24).into(),
+            s_dist_04: alnum(&mut rng, 24).into(),
+            s_dist_05: alnum(&mut rng, 24).into(),
+            s_dist_06: alnum(&mut rng, 24).into(),
+            s_dist_07: alnum(&mut rng, 24).into(),
+            s_dist_08: alnum(&mut rng, 24).into(),
+            s_dist_09: alnum(&mut rng, 24).into(),
+            s_dist_10: alnum(&mut rng, 24).into(),
             s_ytd: 0,
             s_order_cnt: 0,
             s_remote_cnt: 0,
-            s_data: data_with_original(&mut rng),
+            s_data: data_with_original(&mut rng).into(),
         });
     }
 }
@@ -453,7 +453,7 @@ fn populate_customers(
                 c_ytd_payment: 10.0,
                 c_payment_cnt: 1,
                 c_delivery_cnt: 0,
-                c_data: astring(&mut rng, 300, 500),
+                c_data: astring(&mut rng, 300, 500).into(),
             });
             state.history.push(History {
                 h_id: state.history.len() as u64 + 1,
@@ -507,7 +507,7 @@ fn populate_orders(scale: &TpccScale, seed: u64, w_id: WarehouseId, state: &mut 
                     } else {
                         money(&mut rng, 1, 999_999)
                     },
-                    ol_dist_info: alnum(&mut rng, 24),
+                    ol_dist_info: alnum(&mut rng, 24).into(),
                 });
             }
             if !delivered {

@@ -4,7 +4,12 @@
 //! orders, new_order, order_line). Money is `f64` rounded to cents; a null is `None`.
 
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use vmodb::Entity;
+
+/// Long text columns that transactions copy but rarely change (stock district info and data,
+/// item name and data, customer data): shared, so reading or updating a row does not copy them.
+pub type Text = Arc<str>;
 
 pub type WarehouseId = u32;
 pub type DistrictId = u8;
@@ -86,7 +91,7 @@ pub struct Customer {
     pub c_ytd_payment: f64,
     pub c_payment_cnt: u32,
     pub c_delivery_cnt: u32,
-    pub c_data: String,
+    pub c_data: Text,
 }
 entity!(Customer, (WarehouseId, DistrictId, CustomerId), |r| (
     r.c_w_id, r.c_d_id, r.c_id
@@ -113,9 +118,9 @@ entity!(History, u64, |r| r.h_id);
 pub struct Item {
     pub i_id: ItemId,
     pub i_im_id: u32,
-    pub i_name: String,
+    pub i_name: Text,
     pub i_price: f64,
-    pub i_data: String,
+    pub i_data: Text,
 }
 entity!(Item, ItemId, |r| r.i_id);
 
@@ -124,26 +129,26 @@ pub struct Stock {
     pub s_i_id: ItemId,
     pub s_w_id: WarehouseId,
     pub s_quantity: i32,
-    pub s_dist_01: String,
-    pub s_dist_02: String,
-    pub s_dist_03: String,
-    pub s_dist_04: String,
-    pub s_dist_05: String,
-    pub s_dist_06: String,
-    pub s_dist_07: String,
-    pub s_dist_08: String,
-    pub s_dist_09: String,
-    pub s_dist_10: String,
+    pub s_dist_01: Text,
+    pub s_dist_02: Text,
+    pub s_dist_03: Text,
+    pub s_dist_04: Text,
+    pub s_dist_05: Text,
+    pub s_dist_06: Text,
+    pub s_dist_07: Text,
+    pub s_dist_08: Text,
+    pub s_dist_09: Text,
+    pub s_dist_10: Text,
     pub s_ytd: u32,
     pub s_order_cnt: u32,
     pub s_remote_cnt: u32,
-    pub s_data: String,
+    pub s_data: Text,
 }
 entity!(Stock, (WarehouseId, ItemId), |r| (r.s_w_id, r.s_i_id));
 
 impl Stock {
     /// `s_dist_xx` for district `d` (1..=10).
-    pub fn dist_info(&self, d: DistrictId) -> &str {
+    pub fn dist_info(&self, d: DistrictId) -> &Text {
         match d {
             1 => &self.s_dist_01,
             2 => &self.s_dist_02,
@@ -198,7 +203,7 @@ pub struct OrderLine {
     pub ol_delivery_d: Option<u64>,
     pub ol_quantity: u8,
     pub ol_amount: f64,
-    pub ol_dist_info: String,
+    pub ol_dist_info: Text,
 }
 entity!(OrderLine, (WarehouseId, DistrictId, OrderId, u8), |r| (
     r.ol_w_id,

@@ -159,7 +159,7 @@ impl Handles<PayCustomer> for DistrictGrain {
                 c.c_id, c.c_d_id, c.c_w_id, e.d_id, e.w_id, e.h_amount, c.c_data
             );
             data.truncate(500);
-            c.c_data = data;
+            c.c_data = data.into();
         }
         self.history.push(History {
             h_id: HISTORY_RUN_BASE + w.silo.tick(),

@@ -46,7 +46,7 @@ pub(super) fn inventory() -> Service {
                             ol_supply_w_id: l.ol_supply_w_id,
                             ol_quantity: l.ol_quantity,
                             ol_amount: cents(f64::from(l.ol_quantity) * item.i_price),
-                            ol_dist_info: s.dist_info(e.d_id).to_string(),
+                            ol_dist_info: s.dist_info(e.d_id).clone(),
                         });
                         stock.update(s)?;
                     }

@@ -65,7 +65,7 @@ pub struct PricedLine {
     pub ol_supply_w_id: WarehouseId,
     pub ol_quantity: u8,
     pub ol_amount: f64,
-    pub ol_dist_info: String,
+    pub ol_dist_info: Text,
 }
 
 /// OrderStatus, warehouse → order: the customer found.
