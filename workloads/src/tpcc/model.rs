@@ -212,6 +212,17 @@ entity!(OrderLine, (WarehouseId, DistrictId, OrderId, u8), |r| (
     r.ol_number
 ));
 
+/// Cuts `s` to at most `max` bytes at a character boundary (c_data holds at most 500 chars).
+pub fn truncate_chars(s: &mut String, max: usize) {
+    if s.len() > max {
+        let cut = (0..=max)
+            .rev()
+            .find(|i| s.is_char_boundary(*i))
+            .unwrap_or(0);
+        s.truncate(cut);
+    }
+}
+
 // ---------------------------------------------------------------- inputs (terminal → entry service)
 
 /// How a Payment or OrderStatus names its customer (clause 2.5.1.2: 60% by last name).

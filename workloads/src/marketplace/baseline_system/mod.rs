@@ -191,9 +191,15 @@ fn warm_start(w: &Arc<Market>) {
 }
 
 /// Runs one operation against the grains; returns its measured latency and log entry.
-async fn run_op(w: Arc<Market>, op: Op, partition: u32) -> (Duration, Result<Logged, String>) {
+/// `submitted`: when the driver submitted the op (latency counts from there, as on vMODB).
+async fn run_op(
+    w: Arc<Market>,
+    op: Op,
+    partition: u32,
+    submitted: Instant,
+) -> (Duration, Result<Logged, String>) {
     let err = |e: baseline::SiloError| e.to_string();
-    let mut start = Instant::now();
+    let mut start = submitted;
     let result = match op {
         Op::Session { items, checkout } => {
             let c = checkout.customer_id;
@@ -261,8 +267,9 @@ impl MarketplaceSystem for BaselineMarketplace {
         }
         let (w, tx, op) = (Arc::clone(&self.world), self.done_tx.clone(), op.clone());
         self.in_flight += 1;
+        let submitted = Instant::now();
         self.world.silo.spawn(async move {
-            let (latency, result) = run_op(w, op, partition).await;
+            let (latency, result) = run_op(w, op, partition, submitted).await;
             let (result, logged) = match result {
                 Ok(l) => (Ok(()), l),
                 Err(e) => (Err(e), Logged::Nothing),

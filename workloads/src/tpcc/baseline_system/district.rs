@@ -158,7 +158,7 @@ impl Handles<PayCustomer> for DistrictGrain {
                 "{} {} {} {} {} {:.2} | {}",
                 c.c_id, c.c_d_id, c.c_w_id, e.d_id, e.w_id, e.h_amount, c.c_data
             );
-            data.truncate(500);
+            truncate_chars(&mut data, 500);
             c.c_data = data.into();
         }
         self.history.push(History {

@@ -167,7 +167,7 @@ fn payment(ctx: &TxCtx, e: PaymentInput) -> Result<PaymentResult, TxError> {
             "{} {} {} {} {} {:.2} | {}",
             c.c_id, c.c_d_id, c.c_w_id, e.d_id, e.w_id, e.h_amount, c.c_data
         );
-        data.truncate(500);
+        truncate_chars(&mut data, 500);
         c.c_data = data.into();
     }
     let result = PaymentResult {
