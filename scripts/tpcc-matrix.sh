@@ -11,9 +11,10 @@ for mix in standard new-order; do
       --tpcc-mix "$mix" "$@" 2>/dev/null)
     echo "$out" | awk -v w="$w" -v mix="$mix" '
       /^tpcc on / { sys = $3 }
-      /^throughput:/ { tps[sys] = $2 }
-      /^new_order / { p50[sys] = $4; p99[sys] = $6 }
-      /^  cc/ { v[sys] += $2 }
+      /^vmodb vs baseline/ { sys = "" }
+      sys != "" && /^throughput:/ { tps[sys] = $2 }
+      sys != "" && /^new_order / { p50[sys] = $4; p99[sys] = $6 }
+      sys != "" && /^  cc/ { v[sys] += $2 }
       END { for (s in tps) printf "%-9s %-9s w=%-2s %8s tx/s  new_order p50 %6s ms p99 %6s ms  violations %d\n", s, mix, w, tps[s], p50[s], p99[s], v[s] }'
   done
 done
