@@ -177,10 +177,12 @@ impl Sum {
     }
 }
 
-/// Whether two money values agree, `terms` values summed into them in all: each may be off by
-/// half a cent.
+/// Whether two money values agree, `terms` values summed into them in all. Every amount the
+/// transactions write is rounded to whole cents, so only floating-point error separates two
+/// correct sums: half a cent, plus a relative bound of the summation error.
 fn money_eq(a: f64, b: f64, terms: usize) -> bool {
-    (a - b).abs() <= HALF_CENT * terms.max(1) as f64 + 1e-9
+    let magnitude = a.abs().max(b.abs()).max(1.0);
+    (a - b).abs() <= HALF_CENT + 1e-12 * terms.max(1) as f64 * magnitude
 }
 
 /// Per district, what the ORDER, NEW_ORDER and ORDER_LINE tables hold.
