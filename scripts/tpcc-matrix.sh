@@ -7,8 +7,13 @@ cd "$(dirname "$0")/.."
 cargo build --release -q -p harness
 for mix in standard new-order; do
   for w in 1 2 4 8; do
+    rc=0
     out=$(./target/release/vbench run --workload tpcc --system both --warehouses "$w" \
-      --tpcc-mix "$mix" "$@" 2>/dev/null)
+      --tpcc-mix "$mix" "$@" 2>/tmp/tpcc-matrix.err) || rc=$?
+    if [ "$rc" -ne 0 ]; then
+      echo "mix=$mix w=$w: vbench exited $rc: $(tail -1 /tmp/tpcc-matrix.err)"
+      continue
+    fi
     echo "$out" | awk -v w="$w" -v mix="$mix" '
       /^tpcc on / { sys = $3 }
       /^vmodb vs baseline/ { sys = "" }

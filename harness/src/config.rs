@@ -131,8 +131,14 @@ impl RunConfig {
             );
         }
         let i = &self.inject;
-        if !i.jitter_ms.is_finite() || !(0.0..=1000.0).contains(&i.jitter_ms) {
-            bail!("inject jitter must be in [0, 1000] ms, got {}", i.jitter_ms);
+        if !i.jitter_ms.is_finite()
+            || !(0.0..=1000.0).contains(&i.jitter_ms)
+            || (i.jitter_ms > 0.0 && i.jitter_ms < 0.001)
+        {
+            bail!(
+                "inject jitter must be 0 (off) or in [0.001, 1000] ms, got {}",
+                i.jitter_ms
+            );
         }
         if !i.hot.is_finite() || !(0.0..10.0).contains(&i.hot) {
             bail!("inject hot exponent must be in [0, 10), got {}", i.hot);
@@ -146,8 +152,14 @@ impl RunConfig {
         if i.burst > 1000 {
             bail!("inject burst must be at most 1000, got {}", i.burst);
         }
-        if !self.duration_s.is_finite() || self.duration_s <= 0.0 || self.warmup_s < 0.0 {
-            bail!("duration must be positive and warm-up non-negative");
+        if self.workload == "tpcc" && (i.hot > 0.0 || i.targeted_updates > 0 || i.burst >= 2) {
+            bail!(
+                "TPC-C takes only the jitter injection (hot, targeted and burst are marketplace faults)"
+            );
+        }
+        let seconds_ok = |s: f64, min: f64| s.is_finite() && s >= min && s <= 86_400.0;
+        if !seconds_ok(self.duration_s, f64::MIN_POSITIVE) || !seconds_ok(self.warmup_s, 0.0) {
+            bail!("duration must be in (0, 86400] s and warm-up in [0, 86400] s");
         }
         if self.concurrency == 0 {
             bail!("concurrency must be at least 1");
@@ -191,10 +203,11 @@ pub fn parse_injection(s: &str) -> Result<Injection, String> {
         let num = |default: f64| -> Result<f64, String> {
             match value {
                 None => Ok(default),
-                Some(v) => v
-                    .trim_end_matches("ms")
-                    .parse::<f64>()
-                    .map_err(|_| format!("`{v}` is not a number (in `{part}`)")),
+                Some(v) => match v.trim_end_matches("ms").parse::<f64>() {
+                    Ok(x) if x.is_finite() && x >= 0.0 => Ok(x),
+                    Ok(_) => Err(format!("`{v}` must be a non-negative number (in `{part}`)")),
+                    Err(_) => Err(format!("`{v}` is not a number (in `{part}`)")),
+                },
             }
         };
         match name {

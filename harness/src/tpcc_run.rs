@@ -115,7 +115,14 @@ pub fn run_system(
     };
     let (mut mode_violations, mut replay_equal) = (0, None);
     if let Some(v) = &vmodb {
-        mode_violations = v.cluster().mode_violations().0;
+        let (n, examples) = v.cluster().mode_violations();
+        mode_violations = n;
+        if config.check_modes {
+            eprintln!("mode checker: {n} conflicting concurrent accesses");
+            for e in examples.iter().take(5) {
+                eprintln!("  {e}");
+            }
+        }
         if config.replay_check {
             let equal = v
                 .matches_serial_replay(&data.initial)

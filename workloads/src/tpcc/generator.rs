@@ -629,7 +629,12 @@ pub fn terminal_home(warehouses: u32, terminal: u32) -> (WarehouseId, DistrictId
 pub struct TpccInputGenerator {
     scale: TpccScale,
     mix: TpccMix,
+    /// The drawing terminal's stream while `next_op` runs.
     rng: StdRng,
+    /// Each terminal's own stream, so a terminal's k-th op does not depend on the order in
+    /// which terminals ask: both systems get the same ops per terminal, whatever their timing.
+    terminals: std::collections::HashMap<u32, StdRng>,
+    seed: u64,
     constants: NuRandConstants,
     /// NURand's A for customer ids, item ids and last-name numbers at this scale.
     a_c_id: u32,
@@ -656,6 +661,8 @@ impl TpccInputGenerator {
             scale: *scale,
             mix,
             rng: StdRng::seed_from_u64(derive_seed(seed, TAG_INPUT, 0)),
+            terminals: std::collections::HashMap::new(),
+            seed,
             constants: NuRandConstants::run(seed),
             a_c_id: scaled_a(1023, 1, scale.customers_per_district),
             a_ol_i_id: scaled_a(8191, 1, scale.items),
@@ -671,6 +678,18 @@ impl TpccInputGenerator {
 
     /// The next op of the stream, issued by `terminal` (whose home is [`terminal_home`]).
     pub fn next_op(&mut self, terminal: u32) -> TpccOp {
+        let seed = self.seed;
+        let own = self.terminals.remove(&terminal).unwrap_or_else(|| {
+            StdRng::seed_from_u64(derive_seed(seed, TAG_INPUT, u64::from(terminal) + 1))
+        });
+        let shared = std::mem::replace(&mut self.rng, own);
+        let op = self.draw_op(terminal);
+        let own = std::mem::replace(&mut self.rng, shared);
+        self.terminals.insert(terminal, own);
+        op
+    }
+
+    fn draw_op(&mut self, terminal: u32) -> TpccOp {
         let (w_id, home_d_id) = terminal_home(self.scale.warehouses, terminal);
         let m = &self.mix;
         let mut x = self.rng.random_range(0..m.total());

@@ -6,7 +6,7 @@ use super::{Dump, Market};
 use crate::marketplace::logic::{self, new_shipment, order_entry, raised_price, reservable, sell};
 use crate::marketplace::model::*;
 use baseline::{Handles, ask, tell};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 type ProductKey = (SellerId, ProductId);
@@ -207,6 +207,8 @@ impl Handles<Dump> for SellerGrain {
 pub struct ShipmentGrain {
     shipments: BTreeMap<u64, Shipment>,
     packages: BTreeMap<u64, Vec<Package>>,
+    /// The open shipments, oldest first (vMODB's `open` partial index).
+    open: BTreeSet<u64>,
 }
 grain!(ShipmentGrain, "shipment", u32, shipments, |_k, _w| {
     ShipmentGrain::default()
@@ -223,25 +225,28 @@ impl Handles<CreateShipment> for ShipmentGrain {
     async fn handle(&mut self, e: CreateShipment, w: &Arc<Market>) -> CheckoutDone {
         let (shipment, packages, done) = new_shipment(&e.invoice, e.tid, w.silo.now_us());
         self.packages.insert(shipment.shipment_id, packages);
+        self.open.insert(shipment.shipment_id);
         self.shipments.insert(shipment.shipment_id, shipment);
         done
     }
 }
 
 impl Handles<UpdateDelivery> for ShipmentGrain {
-    type Reply = Deliveries;
+    /// The run's point on the clock (drawn where it runs) and what it delivered.
+    type Reply = (u64, Deliveries);
     /// The delivery rule of vMODB's shipment service, over this partition's shipments: for the
     /// first `max_sellers` sellers with undelivered packages (oldest shipments first), deliver
     /// that seller's packages of its oldest open shipment. Every effect elsewhere is one-way.
-    async fn handle(&mut self, e: UpdateDelivery, w: &Arc<Market>) -> Deliveries {
+    async fn handle(&mut self, e: UpdateDelivery, w: &Arc<Market>) -> (u64, Deliveries) {
+        let tid = w.silo.tick();
         let now = w.silo.now_us();
         let mut chosen: Vec<(SellerId, u64)> = Vec::new();
-        'scan: for s in self.shipments.values().filter(|s| s.open) {
-            for p in &self.packages[&s.shipment_id] {
+        'scan: for id in &self.open {
+            for p in self.packages.get(id).map_or(&[][..], Vec::as_slice) {
                 if p.status != "delivered"
                     && !chosen.iter().any(|(seller, _)| *seller == p.seller_id)
                 {
-                    chosen.push((p.seller_id, s.shipment_id));
+                    chosen.push((p.seller_id, *id));
                     if chosen.len() >= e.max_sellers as usize {
                         break 'scan;
                     }
@@ -288,11 +293,12 @@ impl Handles<UpdateDelivery> for ShipmentGrain {
             if undelivered == 0 {
                 s.status = "concluded".into();
                 s.open = false;
+                self.open.remove(&id);
                 out.concluded.push(order);
             }
         }
         notify(w, &out);
-        out
+        (tid, out)
     }
 }
 
