@@ -169,6 +169,28 @@ fn start_vmodb(config: &RunConfig, data: &Dataset) -> anyhow::Result<VmodbMarket
         .map_err(|e| anyhow!("cannot start vmodb: {e}"))
 }
 
+/// vMODB's own checks after a run: the mode checker's conflicts (printed with `--check-modes`)
+/// and, with `--replay-check`, whether the state equals the serial replay (`replay`).
+pub(crate) fn vmodb_checks(
+    cluster: &vmodb::Cluster,
+    config: &RunConfig,
+    replay: impl FnOnce() -> Result<bool, String>,
+) -> anyhow::Result<(u64, Option<bool>)> {
+    let (n, examples) = cluster.mode_violations();
+    if config.check_modes {
+        eprintln!("mode checker: {n} conflicting concurrent accesses");
+        for e in examples.iter().take(5) {
+            eprintln!("  {e}");
+        }
+    }
+    let replay_equal = if config.replay_check {
+        Some(replay().map_err(|e| anyhow!("serial replay: {e}"))?)
+    } else {
+        None
+    };
+    Ok((n, replay_equal))
+}
+
 /// The baseline's silo settings from the run's (workers, injected jitter).
 pub(crate) fn silo_config(config: &RunConfig) -> SiloConfig {
     let mut silo = SiloConfig {
@@ -230,23 +252,10 @@ fn run_system(
         .state()
         .map_err(|e| anyhow!("cannot read the final state of {system}: {e}"))?;
     let anomalies = checker::check(data, &state, target.log());
-    let (mut mode_violations, mut replay_equal) = (0, None);
-    if let Some(v) = &vmodb {
-        let (n, examples) = v.cluster().mode_violations();
-        mode_violations = n;
-        if config.check_modes {
-            eprintln!("mode checker: {n} conflicting concurrent accesses");
-            for e in examples.iter().take(5) {
-                eprintln!("  {e}");
-            }
-        }
-        if config.replay_check {
-            let equal = v
-                .matches_serial_replay(data)
-                .map_err(|e| anyhow!("serial replay: {e}"))?;
-            replay_equal = Some(equal);
-        }
-    }
+    let (mode_violations, replay_equal) = match &vmodb {
+        Some(v) => vmodb_checks(v.cluster(), config, || v.matches_serial_replay(data))?,
+        None => (0, None),
+    };
     if let Some(dir) = dump_state {
         crate::dump::write_state(dir, &state)
             .with_context(|| format!("dumping state to {}", dir.display()))?;

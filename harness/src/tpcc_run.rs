@@ -2,7 +2,9 @@
 //! by `--scale` for quick runs), drive terminals, check the consistency conditions.
 
 use crate::config::RunConfig;
-use crate::run::{SystemRun, cluster_config, progress_bar, progress_updater, silo_config};
+use crate::run::{
+    SystemRun, cluster_config, progress_bar, progress_updater, silo_config, vmodb_checks,
+};
 use anyhow::{Context, anyhow};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -113,23 +115,12 @@ pub fn run_system(
         counts: report.counts,
         examples: report.examples,
     };
-    let (mut mode_violations, mut replay_equal) = (0, None);
-    if let Some(v) = &vmodb {
-        let (n, examples) = v.cluster().mode_violations();
-        mode_violations = n;
-        if config.check_modes {
-            eprintln!("mode checker: {n} conflicting concurrent accesses");
-            for e in examples.iter().take(5) {
-                eprintln!("  {e}");
-            }
-        }
-        if config.replay_check {
-            let equal = v
-                .matches_serial_replay(&data.initial)
-                .map_err(|e| anyhow!("serial replay: {e}"))?;
-            replay_equal = Some(equal);
-        }
-    }
+    let (mode_violations, replay_equal) = match &vmodb {
+        Some(v) => vmodb_checks(v.cluster(), config, || {
+            v.matches_serial_replay(&data.initial)
+        })?,
+        None => (0, None),
+    };
     if let Some(dir) = dump_state {
         crate::dump::write_tpcc_state(dir, &state)
             .with_context(|| format!("dumping state to {}", dir.display()))?;

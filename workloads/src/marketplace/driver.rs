@@ -80,6 +80,28 @@ pub struct DriveResult {
 }
 
 impl DriveResult {
+    /// Counts a completion inside the measured window: committed with its latency, or failed
+    /// with its reason (the first few kept).
+    pub fn record(&mut self, kind: &'static str, done: Done) {
+        let stats = self.per_type.entry(kind).or_default();
+        match done.result {
+            Ok(()) => {
+                stats.committed += 1;
+                self.committed += 1;
+                let _ = stats
+                    .latency_us
+                    .record(done.latency.as_micros().max(1) as u64);
+            }
+            Err(e) => {
+                stats.failed += 1;
+                self.failed += 1;
+                if self.failures.len() < 10 {
+                    self.failures.push(format!("{kind}: {e}"));
+                }
+            }
+        }
+    }
+
     pub fn throughput(&self) -> f64 {
         self.committed as f64 / self.measured.as_secs_f64().max(1e-9)
     }
@@ -154,23 +176,7 @@ pub fn drive(
             if at < measure_from || at > end {
                 continue; // warm-up, or after the window: not measured
             }
-            let stats = result.per_type.get_mut(op.kind()).expect("known kind");
-            match done.result {
-                Ok(()) => {
-                    stats.committed += 1;
-                    result.committed += 1;
-                    let _ = stats
-                        .latency_us
-                        .record(done.latency.as_micros().max(1) as u64);
-                }
-                Err(e) => {
-                    stats.failed += 1;
-                    result.failed += 1;
-                    if result.failures.len() < 10 {
-                        result.failures.push(format!("{}: {e}", op.kind()));
-                    }
-                }
-            }
+            result.record(op.kind(), done);
         }
         if last_progress.elapsed() >= Duration::from_millis(100) {
             last_progress = Instant::now();

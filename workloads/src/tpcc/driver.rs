@@ -80,23 +80,7 @@ pub fn drive(
             if at < measure_from || at > end {
                 continue;
             }
-            let stats = result.per_type.entry(kind).or_default();
-            match done.result {
-                Ok(()) => {
-                    stats.committed += 1;
-                    result.committed += 1;
-                    let _ = stats
-                        .latency_us
-                        .record(done.latency.as_micros().max(1) as u64);
-                }
-                Err(e) => {
-                    stats.failed += 1;
-                    result.failed += 1;
-                    if result.failures.len() < 10 {
-                        result.failures.push(format!("{kind}: {e}"));
-                    }
-                }
-            }
+            result.record(kind, done);
         }
         if last_progress.elapsed() >= Duration::from_millis(100) {
             last_progress = Instant::now();
