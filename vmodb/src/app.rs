@@ -3,7 +3,7 @@
 //! offending service, handler, event or transaction.
 
 use crate::error::BootstrapError;
-use crate::service::Service;
+use crate::service::{Service, TxKind};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
@@ -38,6 +38,10 @@ pub(crate) struct DagNode {
     pub handler: usize,
     /// Nodes that consume this node's output event.
     pub children: Vec<usize>,
+    /// A failure here can leave writes of this transaction at other services: some node that
+    /// is not this one nor downstream of it (those only get "nothing for you") writes. Such a
+    /// failure needs a rollback round (`rollback/`); any other is settled by the local undo.
+    pub cascades: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -308,10 +312,27 @@ fn compile_dag(
             service: s,
             handler: h,
             children: Vec::new(),
+            cascades: false,
         });
     }
     if nodes.is_empty() {
         return fail("has no services".into());
+    }
+    for n in 0..nodes.len() {
+        let mut downstream = vec![false; nodes.len()];
+        downstream[n] = true;
+        // Parents precede children, so one forward pass marks every descendant.
+        for m in n..nodes.len() {
+            if downstream[m] {
+                for &c in &nodes[m].children {
+                    downstream[c] = true;
+                }
+            }
+        }
+        nodes[n].cascades = (0..nodes.len()).any(|m| {
+            let other = &nodes[m];
+            !downstream[m] && services[other.service].handlers[other.handler].kind != TxKind::R
+        });
     }
     Ok(Dag {
         name: Arc::from(def.name.as_str()),

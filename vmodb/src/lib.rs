@@ -18,6 +18,7 @@ mod mode_check;
 mod node;
 mod replay;
 mod repo;
+mod rollback;
 mod row_codec;
 mod scheduler;
 mod schema;
@@ -29,12 +30,12 @@ mod value;
 pub use app::{App, AppBuilder, TransactionDef};
 pub use cluster::{Client, Cluster, ClusterConfig, ClusterState, ClusterStats, Loader};
 pub use coordinator::{
-    Completion, CoordinatorConfig, CoordinatorStats, Outcome, Output, SequencedInput,
+    Completion, CoordinatorConfig, CoordinatorStats, Outcome, Output, RollbackStats, SequencedInput,
 };
 pub use delay_line::LinkDelay;
 pub use error::{BootstrapError, QueryError, SubmitError, TxError};
 pub use message::{BatchId, Envelope, Message, NodeId, ServiceId, TaskReport, Transport};
-pub use replay::serial_replay;
+pub use replay::{ReplayOutcome, serial_replay, serial_replay_outcomes};
 pub use repo::{Query, Repo};
 pub use row_codec::{CodecError, to_named_values, to_values};
 pub use schema::{Check, Entity, TableDef, Tid};

@@ -3,6 +3,7 @@
 //! encodes them (all are serde types).
 
 use crate::error::TxError;
+use crate::scheduler::Footprint;
 use crate::schema::Tid;
 use crate::tx::TxEnv;
 use serde::{Deserialize, Serialize};
@@ -25,6 +26,9 @@ pub struct Envelope {
     /// The event payload; `None` tells the service there is nothing for it in this transaction
     /// (upstream emitted nothing or failed) so its chain moves on.
     pub payload: Option<Vec<u8>>,
+    /// 0 for the first execution; `r` for a re-execution in rollback round `r`, whose `prevs`
+    /// link only the round's re-executed transactions (see `rollback/`).
+    pub round: u32,
 }
 
 impl Envelope {
@@ -45,9 +49,11 @@ pub enum TaskReport {
         node: u16,
         payload: Vec<u8>,
     },
-    /// The task failed; its writes at that service were undone.
+    /// The task at DAG node `node` failed; its writes at that service were undone. The
+    /// transaction aborts.
     Failed {
         tid: Tid,
+        node: u16,
         service: String,
         error: TxError,
     },
@@ -69,6 +75,31 @@ pub enum Message {
     },
     /// Service → coordinator: every one of my TIDs of `batch` has executed.
     BatchDone { batch: BatchId, service: ServiceId },
+    /// Coordinator → every service, rollback round `round` begins (execution is quiescent):
+    /// send the footprints of your uncommitted tasks from `from_tid` on.
+    ListTasks { round: u32, from_tid: Tid },
+    /// Service → coordinator: footprints of the uncommitted tasks (markers omitted), by TID.
+    Tasks {
+        service: ServiceId,
+        round: u32,
+        tasks: Vec<(Tid, Footprint)>,
+    },
+    /// Coordinator → every service: drop the versions of `undo` (aborted or to be re-executed;
+    /// their footprints stay listed), then expect `rerun` re-executed tasks.
+    Rollback {
+        round: u32,
+        undo: Vec<Tid>,
+        rerun: u32,
+    },
+    /// Service → coordinator: the rollback is applied; round envelopes may come.
+    RolledBack { service: ServiceId, round: u32 },
+    /// Service → coordinator: every re-executed task of `round` ran here (reports flushed);
+    /// `widened` are TIDs whose new footprint reaches beyond the old one.
+    RoundDone {
+        service: ServiceId,
+        round: u32,
+        widened: Vec<Tid>,
+    },
 }
 
 /// Where a message goes.

@@ -10,9 +10,12 @@ use crate::app::App;
 use crate::error::TxError;
 use crate::message::{BatchId, Envelope, Message, NodeId, ServiceId, TaskReport, Transport};
 use crate::mode_check::ModeChecker;
+use crate::rollback::{Retained, within};
 use crate::scheduler::{Chain, Footprint, Slot};
+use crate::schema::Tid;
 use crate::service::{Decoded, HandlerDef, ModeKind, TxKind};
 use crate::store::Store;
+use crate::tx::WriteSet;
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, OnceLock};
@@ -82,6 +85,33 @@ struct BatchProgress {
 struct State {
     chain: Chain<Task>,
     batches: BTreeMap<BatchId, BatchProgress>,
+    /// Footprints and write sets of executed, uncommitted tasks (for rollback rounds).
+    retained: Retained,
+    /// The rollback round being re-executed, if any.
+    round: Option<RoundRun>,
+}
+
+/// This service's share of a rollback round: its own chain (re-executed TIDs only, linked by
+/// the coordinator) and its count.
+struct RoundRun {
+    id: u32,
+    chain: Chain<Task>,
+    expected: u32,
+    executed: u32,
+    widened: Vec<Tid>,
+}
+
+impl State {
+    /// The chain a task of round `round` belongs to (0: the main chain).
+    fn chain_for(&mut self, round: u32) -> Option<&mut Chain<Task>> {
+        if round == 0 {
+            return Some(&mut self.chain);
+        }
+        self.round
+            .as_mut()
+            .filter(|r| r.id == round)
+            .map(|r| &mut r.chain)
+    }
 }
 
 pub(crate) struct ServiceNode {
@@ -107,6 +137,8 @@ struct Outbox {
     pending: usize,
     /// Tasks executed per batch, counted once the outbox is sent.
     executed: smallvec::SmallVec<[(BatchId, u32); 2]>,
+    /// Re-executed tasks of the current rollback round, counted likewise.
+    round_executed: u32,
 }
 
 impl Outbox {
@@ -133,6 +165,8 @@ impl ServiceNode {
             state: Mutex::new(State {
                 chain: Chain::new(0),
                 batches: BTreeMap::new(),
+                retained: Retained::default(),
+                round: None,
             }),
             transport: OnceLock::new(),
             pool,
@@ -185,6 +219,7 @@ impl ServiceNode {
             Message::CommitBatch { max_tid, .. } => {
                 // Visible at once; garbage collection runs on the pool, off the commit path.
                 self.store.advance_watermark(max_tid);
+                self.state.lock().retained.commit(max_tid);
                 if !self
                     .gc_scheduled
                     .swap(true, std::sync::atomic::Ordering::AcqRel)
@@ -197,7 +232,42 @@ impl ServiceNode {
                     });
                 }
             }
-            Message::Reports { .. } | Message::BatchDone { .. } => {
+            Message::ListTasks { round, from_tid } => {
+                let tasks = self.state.lock().retained.footprints_from(from_tid);
+                let message = Message::Tasks {
+                    service: self.id,
+                    round,
+                    tasks,
+                };
+                self.transport()
+                    .send(NodeId::Service(self.id), NodeId::Coordinator, message);
+            }
+            Message::Rollback { round, undo, rerun } => {
+                {
+                    let mut st = self.state.lock();
+                    for tid in undo {
+                        st.retained.undo(&self.store, tid);
+                    }
+                    st.round = Some(RoundRun {
+                        id: round,
+                        chain: Chain::new(0),
+                        expected: rerun,
+                        executed: 0,
+                        widened: Vec::new(),
+                    });
+                }
+                let message = Message::RolledBack {
+                    service: self.id,
+                    round,
+                };
+                self.transport()
+                    .send(NodeId::Service(self.id), NodeId::Coordinator, message);
+            }
+            Message::Reports { .. }
+            | Message::BatchDone { .. }
+            | Message::Tasks { .. }
+            | Message::RolledBack { .. }
+            | Message::RoundDone { .. } => {
                 log_warning(&format!(
                     "service {} got a coordinator-bound message; dropped",
                     self.name()
@@ -218,13 +288,24 @@ impl ServiceNode {
         }
         let admitted = {
             let mut st = self.state.lock();
+            let mut rounds = false;
             for slot in slots {
                 let (tid, batch) = (slot.tid, slot.task.envelope.batch);
-                if let Err(e) = st.chain.insert(slot) {
+                let round = slot.task.envelope.round;
+                rounds |= round > 0;
+                let Some(chain) = st.chain_for(round) else {
+                    refused.push(format!("tid {tid}: rollback round {round} is not running"));
+                    continue;
+                };
+                if let Err(e) = chain.insert(slot) {
                     refused.push(format!("tid {tid} batch {batch}: {e:?}"));
                 }
             }
-            st.chain.admit()
+            let mut admitted = st.chain.admit();
+            if rounds && let Some(r) = st.round.as_mut() {
+                admitted.extend(r.chain.admit());
+            }
+            admitted
         };
         if !refused.is_empty() {
             self.refused
@@ -307,13 +388,29 @@ impl ServiceNode {
                 let node = Arc::clone(self);
                 self.pool.spawn(move || node.run_all(half));
             }
-            let batch = slot.task.envelope.batch;
-            self.execute(slot.task, &mut outbox);
-            outbox.count(batch);
+            let (tid, batch, round) =
+                (slot.tid, slot.task.envelope.batch, slot.task.envelope.round);
+            let writes = self.execute(slot.task, &mut outbox);
+            if round == 0 {
+                outbox.count(batch);
+            } else {
+                outbox.round_executed += 1;
+            }
             let admitted = {
                 let mut st = self.state.lock();
-                st.chain.finish(&slot.footprint);
-                st.chain.admit()
+                let st = &mut *st;
+                match st.chain_for(round) {
+                    Some(chain) => chain.finish(&slot.footprint),
+                    None => debug_assert!(false, "a round task outlived its round"),
+                }
+                let old = st.retained.record(tid, slot.footprint.clone(), writes);
+                if round > 0
+                    && !within(&slot.footprint, old.as_ref())
+                    && let Some(r) = st.round.as_mut()
+                {
+                    r.widened.push(tid);
+                }
+                st.chain_for(round).map(|c| c.admit()).unwrap_or_default()
             };
             if outbox.pending >= FRAME_EVENTS {
                 self.flush(&mut outbox);
@@ -338,8 +435,10 @@ impl ServiceNode {
         }
     }
 
-    fn execute(&self, task: Task, outbox: &mut Outbox) {
+    /// Runs one task and queues what it sends; returns what it wrote.
+    fn execute(&self, task: Task, outbox: &mut Outbox) -> WriteSet {
         let Task { envelope, work } = task;
+        let mut writes = WriteSet::default();
         let (output, error) = match work {
             Work::Skip(error) => (None, error),
             Work::Run { handler, input } => {
@@ -348,7 +447,8 @@ impl ServiceNode {
                     c.begin(envelope.tid(), def.inbound());
                     (c, self.name())
                 });
-                let result = def.execute(&self.store, envelope.env, input, checker);
+                let (result, written) = def.execute(&self.store, envelope.env, input, checker);
+                writes = written;
                 if let Some((c, _)) = checker {
                     c.end(envelope.tid());
                 }
@@ -364,6 +464,7 @@ impl ServiceNode {
         if let Some(error) = &error {
             outbox.reports.push(TaskReport::Failed {
                 tid,
+                node: envelope.node,
                 service: self.name().to_string(),
                 error: error.clone(),
             });
@@ -387,10 +488,12 @@ impl ServiceNode {
                     node: child as u16,
                     prevs: Arc::clone(&envelope.prevs),
                     payload: payload.clone(),
+                    round: envelope.round,
                 });
             }
         }
         outbox.pending += 1;
+        writes
     }
 
     /// Sends the outbox, then counts its tasks as executed. Counting only after the reports
@@ -414,6 +517,26 @@ impl ServiceNode {
             );
         }
         outbox.pending = 0;
+        if outbox.round_executed > 0 {
+            let n = std::mem::take(&mut outbox.round_executed);
+            let done = {
+                let mut st = self.state.lock();
+                st.round.as_mut().and_then(|r| {
+                    r.executed += n;
+                    debug_assert!(r.executed <= r.expected, "more re-executions than planned");
+                    (r.executed == r.expected).then(|| (r.id, std::mem::take(&mut r.widened)))
+                })
+            };
+            if let Some((round, widened)) = done {
+                let message = Message::RoundDone {
+                    service: self.id,
+                    round,
+                    widened,
+                };
+                self.transport()
+                    .send(NodeId::Service(self.id), NodeId::Coordinator, message);
+            }
+        }
         if outbox.executed.is_empty() {
             return;
         }

@@ -18,7 +18,7 @@ use crate::service::PartitionKeys;
 use rustc_hash::FxHashMap;
 
 /// What a task may touch, as declared by its handler.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Footprint {
     /// Touches nothing (a "nothing for you" marker, or a payload that could not be decoded).
     Empty,
@@ -35,7 +35,7 @@ pub enum Footprint {
 }
 
 impl Footprint {
-    fn writes(&self) -> bool {
+    pub(crate) fn writes(&self) -> bool {
         match self {
             Footprint::Empty => false,
             Footprint::Single { writes } | Footprint::Parallel { writes } => *writes,
@@ -44,9 +44,10 @@ impl Footprint {
     }
 }
 
-/// Writers running now; readers are not tracked because nothing later conflicts with them.
+/// A set of writers: those running now (the chain), or those whose effects a rollback round
+/// changes (`rollback::plan_round`). Readers are not tracked: nothing later depends on them.
 #[derive(Default, Debug)]
-struct Running {
+pub(crate) struct Running {
     single: u32,
     parallel: u32,
     partitioned: u32,
@@ -54,7 +55,8 @@ struct Running {
 }
 
 impl Running {
-    fn conflicts(&self, f: &Footprint) -> bool {
+    /// Whether a later task with footprint `f` may touch what one of these writers wrote.
+    pub(crate) fn conflicts(&self, f: &Footprint) -> bool {
         match f {
             Footprint::Empty => false,
             Footprint::Single { .. } => self.single + self.parallel + self.partitioned > 0,
@@ -65,7 +67,7 @@ impl Running {
         }
     }
 
-    fn add(&mut self, f: &Footprint) {
+    pub(crate) fn add(&mut self, f: &Footprint) {
         if !f.writes() {
             return;
         }

@@ -14,7 +14,7 @@ use crate::error::TxError;
 use crate::mode_check::ModeChecker;
 use crate::schema::{Entity, TableDef, TableMeta};
 use crate::store::{ErasedTable, Store, Table};
-use crate::tx::{Access, TxCtx, TxEnv};
+use crate::tx::{Access, TxCtx, TxEnv, WriteSet};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use smallvec::SmallVec;
@@ -90,21 +90,22 @@ impl HandlerDef {
     }
 
     /// Runs the handler on a decoded input at `env.tid`. A failure (error or panic) undoes the
-    /// task's writes, so a failed task leaves nothing behind at this service.
+    /// task's writes, so a failed task leaves nothing behind at this service. Returns what the
+    /// task wrote too (empty on failure), which the service keeps until commit.
     pub(crate) fn execute(
         &self,
         store: &Store,
         env: TxEnv,
         input: Decoded,
         checker: Option<(&ModeChecker, &str)>,
-    ) -> Result<Option<Vec<u8>>, TxError> {
+    ) -> (Result<Option<Vec<u8>>, TxError>, WriteSet) {
         let ctx = TxCtx::new(store, env, self.access(), &self.replicates).checked_by(checker);
         let result = catch_unwind(AssertUnwindSafe(|| (self.run)(&ctx, input)))
             .unwrap_or_else(|panic| Err(TxError::Panic(panic_message(&panic))));
         if result.is_err() {
             ctx.undo_writes();
         }
-        result
+        (result, ctx.into_write_set())
     }
 }
 

@@ -30,7 +30,7 @@ pub struct TxEnv {
 }
 
 /// Keys one task wrote to one table, to drop its versions if the task fails.
-trait WriteLog {
+trait WriteLog: Send + Sync {
     fn as_any_mut(&mut self) -> &mut dyn Any;
     fn undo(&self, store: &Store, tid: Tid);
 }
@@ -49,6 +49,20 @@ impl<E: Entity> WriteLog for KeysOf<E> {
 }
 
 type WriteLogs = smallvec::SmallVec<[(usize, Box<dyn WriteLog>); 2]>;
+
+/// The keys one task wrote, per table. A service keeps it until the task's batch commits, so a
+/// cross-service abort can drop the task's versions (see `rollback/`).
+#[derive(Default)]
+pub(crate) struct WriteSet(WriteLogs);
+
+impl WriteSet {
+    /// Drops every version `tid` wrote (a no-op for keys whose version is already gone).
+    pub fn undo(&self, store: &Store, tid: Tid) {
+        for (_, log) in self.0.iter() {
+            log.undo(store, tid);
+        }
+    }
+}
 
 /// What a handler (or a read-only query) gets: `ctx.table::<E>()` for typed access,
 /// `ctx.now_us()` and `ctx.rng()` for time and randomness. Never read the wall clock in a handler.
@@ -189,5 +203,11 @@ impl<'a> TxCtx<'a> {
         for (_, log) in self.writes.borrow().iter() {
             log.undo(self.store, self.env.tid);
         }
+        self.writes.borrow_mut().clear();
+    }
+
+    /// What this context wrote (empty after `undo_writes`).
+    pub(crate) fn into_write_set(self) -> WriteSet {
+        WriteSet(self.writes.into_inner())
     }
 }

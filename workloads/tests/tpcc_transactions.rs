@@ -80,7 +80,7 @@ impl Tpcc {
             .submit_and_wait(transaction, input, TIMEOUT)
             .expect("submit");
         match c.outcome {
-            Outcome::Failed { service, error } => (service, error),
+            Outcome::Aborted { service, error } => (service, error),
             other => panic!("{transaction} should fail: {other:?}"),
         }
     }

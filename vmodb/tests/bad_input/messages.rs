@@ -25,6 +25,7 @@ fn envelope(tid: u64, dag: u16, node: u16, nodes: usize, payload: Vec<u8>) -> En
         node,
         prevs: Arc::from(vec![0; nodes]),
         payload: Some(payload),
+        round: 0,
     }
 }
 
@@ -144,6 +145,7 @@ fn messages_to_unknown_or_wrong_nodes_are_dropped() {
             service: 0,
             reports: vec![TaskReport::Failed {
                 tid: 777,
+                node: 0,
                 service: "a".into(),
                 error: TxError::app("not mine"),
             }],

@@ -228,7 +228,7 @@ fn writing_a_replica_without_declaring_it_fails_at_run_time() {
         .expect("submit");
     assert_eq!(
         c.outcome,
-        Outcome::Failed {
+        Outcome::Aborted {
             service: "front".into(),
             error: TxError::ReplicaWrite {
                 table: "prices".into()

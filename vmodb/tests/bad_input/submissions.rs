@@ -75,7 +75,7 @@ fn an_undecodable_payload_fails_only_its_transaction() {
         };
         match (broken, &c.outcome) {
             (None, Outcome::Committed { output: None }) => {}
-            (Some(name), Outcome::Failed { service, error }) => {
+            (Some(name), Outcome::Aborted { service, error }) => {
                 assert_eq!(service, "a", "tid {}", c.tid);
                 assert!(
                     matches!(error, TxError::Decode { event, .. } if event == name),

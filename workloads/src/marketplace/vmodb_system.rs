@@ -81,7 +81,7 @@ impl VmodbMarketplace {
             return;
         };
         let result = match &c.outcome {
-            Outcome::Failed { service, error } => Err(format!("{service}: {error}")),
+            Outcome::Aborted { service, error } => Err(format!("{service}: {error}")),
             Outcome::Committed { output } => {
                 self.record(kind, c.tid, customer, output.as_ref());
                 Ok(())

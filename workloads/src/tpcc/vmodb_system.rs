@@ -60,7 +60,7 @@ impl VmodbTpcc {
     fn done(&mut self, c: Completion) -> Option<Done> {
         let id = self.pending.remove(&c.tid)?;
         let result = match c.outcome {
-            Outcome::Failed { service, error } => Err(format!("{service}: {error}")),
+            Outcome::Aborted { service, error } => Err(format!("{service}: {error}")),
             Outcome::Committed { .. } => Ok(()),
         };
         Some(Done {

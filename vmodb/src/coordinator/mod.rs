@@ -21,13 +21,16 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+mod resolution;
+
 /// How a transaction ended.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
     /// Committed, with the output event of its last handler when there is one.
     Committed { output: Option<Output> },
-    /// A handler failed (its writes at that service were undone); the batch committed around it.
-    Failed { service: String, error: TxError },
+    /// A handler failed at `service`, so the transaction aborted: it left no effect in any
+    /// service, and the rest of its batch committed as if it had never been submitted.
+    Aborted { service: String, error: TxError },
 }
 
 /// An output event: name and encoded payload.
@@ -105,8 +108,10 @@ struct TxRecord {
     submitted_at: Instant,
     notify: Option<Sender<Completion>>,
     output: Option<Output>,
-    failure: Option<(String, TxError)>,
-    input: Option<Vec<u8>>,
+    /// The failure at the lowest DAG node (so the reported reason is the one serial replay finds).
+    failure: Option<(u16, String, TxError)>,
+    /// Kept until commit: a rollback round may re-execute the transaction.
+    input: Vec<u8>,
 }
 
 struct OpenBatch {
@@ -140,6 +145,25 @@ struct State {
     /// (so `wait_idle` cannot return between the two).
     committing: usize,
     shut_down: bool,
+    /// Failures that left writes at other services, not yet resolved by a rollback round.
+    unsettled: std::collections::BTreeSet<Tid>,
+    /// The rollback round in progress; while set, new inputs are sequenced but held.
+    resolution: Option<resolution::Resolution>,
+    held: Vec<(ServiceId, Envelope)>,
+    rollback_stats: RollbackStats,
+}
+
+/// What rollback rounds have cost so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RollbackStats {
+    /// Pauses of dispatch to resolve failures that cascade.
+    pub resolutions: u64,
+    /// Rounds run (a resolution has one or more).
+    pub rounds: u64,
+    /// Transactions re-executed.
+    pub reexecuted: u64,
+    /// Transactions aborted, whatever their cause.
+    pub aborted: u64,
 }
 
 pub(crate) enum Input {
@@ -179,6 +203,10 @@ impl Coordinator {
                 committed_inputs: Vec::new(),
                 committing: 0,
                 shut_down: false,
+                unsettled: Default::default(),
+                resolution: None,
+                held: Vec::new(),
+                rollback_stats: RollbackStats::default(),
             }),
             room: Condvar::new(),
             transport: std::sync::OnceLock::new(),
@@ -266,7 +294,7 @@ impl Coordinator {
                     timestamp_us,
                     seed: mix(self.config.seed, tid),
                 };
-                let input = self.config.record_inputs.then(|| payload.clone());
+                let input = payload.clone();
                 st.records.push_back(TxRecord {
                     dag: dag_index as u16,
                     batch,
@@ -277,17 +305,21 @@ impl Coordinator {
                     failure: None,
                     input,
                 });
-                frames
-                    .entry(dag.nodes[0].service as ServiceId)
-                    .or_default()
-                    .push(Envelope {
-                        env,
-                        batch,
-                        dag: dag_index as u16,
-                        node: 0,
-                        prevs,
-                        payload: Some(payload),
-                    });
+                let envelope = Envelope {
+                    env,
+                    batch,
+                    dag: dag_index as u16,
+                    node: 0,
+                    prevs,
+                    payload: Some(payload),
+                    round: 0,
+                };
+                let entry = dag.nodes[0].service as ServiceId;
+                if st.resolution.is_some() {
+                    st.held.push((entry, envelope)); // sent when the round ends
+                } else {
+                    frames.entry(entry).or_default().push(envelope);
+                }
                 if full {
                     closes.extend(Self::seal(&mut st, tid));
                 }
@@ -419,13 +451,30 @@ impl Coordinator {
                             let event = self.event_of(rec.dag, node);
                             rec.output = Some(Output { event, payload })
                         }
-                        TaskReport::Failed { service, error, .. } => {
-                            rec.failure.get_or_insert((service, error));
+                        TaskReport::Failed {
+                            node,
+                            service,
+                            error,
+                            ..
+                        } => {
+                            if rec.failure.as_ref().is_none_or(|(n, ..)| node < *n) {
+                                rec.failure = Some((node, service, error));
+                            }
+                            let cascades = self
+                                .app
+                                .dags
+                                .get(rec.dag as usize)
+                                .and_then(|d| d.nodes.get(node as usize))
+                                .is_some_and(|n| n.cascades);
+                            Self::note_failure(&mut st, tid, cascades);
                         }
                     }
                 }
             }
             Message::BatchDone { batch, service } => self.on_batch_done(batch, service),
+            Message::Tasks { .. } | Message::RolledBack { .. } | Message::RoundDone { .. } => {
+                self.on_round_message(message)
+            }
             other => crate::node::log_warning(&format!(
                 "coordinator got a service-bound message: {other:?}"
             )),
@@ -433,9 +482,7 @@ impl Coordinator {
     }
 
     fn on_batch_done(&self, batch: BatchId, service: ServiceId) {
-        let mut commits = Vec::new();
-        let mut completions = Vec::new();
-        {
+        let progress = {
             let mut st = self.state.lock();
             if let Some(b) = st.sealed.get_mut(&batch)
                 && let Some(w) = b.waiting.get_mut(service as usize)
@@ -444,23 +491,49 @@ impl Coordinator {
                 *w = false;
                 b.waiting_count -= 1;
             }
-            while let Some((id, max_tid)) = Self::commit_ready(&st) {
-                st.sealed.remove(&id);
-                st.last_committed = id;
-                commits.push((id, max_tid));
-                while st.first_tid <= max_tid {
-                    let rec = st.records.pop_front().expect("a record per sequenced TID");
-                    let tid = st.first_tid;
-                    st.first_tid += 1;
-                    completions.push(self.complete(&mut st, tid, rec));
-                }
+            self.progress(&mut st)
+        };
+        self.apply(progress);
+    }
+
+    /// Commits what may commit, or starts (or advances) a rollback round when a failure that
+    /// cascades blocks the next batch. Call with the state locked; `apply` the result unlocked.
+    fn progress(&self, st: &mut State) -> Progress {
+        let mut p = Progress::default();
+        if st.resolution.is_some() {
+            p.sends = self.drain_step(st);
+            return p;
+        }
+        while let Some((id, max_tid)) = Self::commit_ready(st) {
+            if st.unsettled.first().is_some_and(|t| *t <= max_tid) {
+                p.sends = self.start_resolution(st);
+                break;
             }
-            if commits.is_empty() {
-                return;
+            st.sealed.remove(&id);
+            st.last_committed = id;
+            p.commits.push((id, max_tid));
+            while st.first_tid <= max_tid {
+                let rec = st.records.pop_front().expect("a record per sequenced TID");
+                let tid = st.first_tid;
+                st.first_tid += 1;
+                p.completions.push(self.complete(st, tid, rec));
             }
+        }
+        if !p.commits.is_empty() {
             st.committing += 1;
         }
-        for (batch, max_tid) in commits {
+        p
+    }
+
+    /// Sends what `progress` decided: round messages, then commits and completions.
+    fn apply(&self, p: Progress) {
+        for (to, m) in p.sends {
+            self.transport().send(NodeId::Coordinator, to, m);
+        }
+        if p.commits.is_empty() {
+            return;
+        }
+        for (batch, max_tid) in p.commits {
             for s in 0..self.app.services.len() {
                 self.transport().send(
                     NodeId::Coordinator,
@@ -475,7 +548,7 @@ impl Coordinator {
         // delay, only after it was handed to the delay line: see `ClusterConfig::link_delay`.)
         self.room.notify_all();
         self.committed.notify_all();
-        for (notify, completion) in completions {
+        for (notify, completion) in p.completions {
             if let Some(n) = notify {
                 let _ = n.send(completion); // a client that went away no longer cares
             }
@@ -495,16 +568,19 @@ impl Coordinator {
         rec: TxRecord,
     ) -> (Option<Sender<Completion>>, Completion) {
         let dag = &self.app.dags[rec.dag as usize];
-        if let Some(payload) = rec.input {
+        if self.config.record_inputs {
             st.committed_inputs.push(SequencedInput {
                 env: rec.env,
                 batch: rec.batch,
                 transaction: dag.name.to_string(),
-                payload,
+                payload: rec.input,
             });
         }
         let outcome = match rec.failure {
-            Some((service, error)) => Outcome::Failed { service, error },
+            Some((_, service, error)) => {
+                st.rollback_stats.aborted += 1;
+                Outcome::Aborted { service, error }
+            }
             None => Outcome::Committed { output: rec.output },
         };
         let completion = Completion {
@@ -555,6 +631,7 @@ impl Coordinator {
             in_flight: st.records.len(),
             last_committed_batch: st.last_committed,
             sealed_pending: st.sealed.len(),
+            rollback: st.rollback_stats,
         }
     }
 
@@ -571,6 +648,15 @@ pub struct CoordinatorStats {
     pub in_flight: usize,
     pub last_committed_batch: BatchId,
     pub sealed_pending: usize,
+    pub rollback: RollbackStats,
+}
+
+/// What one step of the coordinator decided, to send once the state lock is released.
+#[derive(Default)]
+struct Progress {
+    sends: Vec<(NodeId, Message)>,
+    commits: Vec<(BatchId, Tid)>,
+    completions: Vec<(Option<Sender<Completion>>, Completion)>,
 }
 
 fn now_us() -> u64 {

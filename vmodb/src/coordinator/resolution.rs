@@ -1,0 +1,326 @@
+//! The coordinator's side of rollback rounds (the mechanism is described in `rollback/mod.rs`):
+//! pause dispatch, drain, list footprints, plan, roll back, re-execute, repeat until settled.
+//!
+//! Invariant (enforced in `Coordinator::progress`): no batch commits while a failure that
+//! cascades, at a TID of that batch or earlier, is unsettled, and no batch commits while a round
+//! runs. Inputs sequenced during a round keep their TIDs and predecessors; only their dispatch
+//! waits, so the order every service sees is unchanged.
+
+use super::{Coordinator, Progress, State};
+use crate::message::{BatchId, Envelope, Message, NodeId, ServiceId};
+use crate::rollback::{Seeds, plan_round};
+use crate::scheduler::Footprint;
+use crate::schema::Tid;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub(crate) struct Resolution {
+    round: u32,
+    phase: Phase,
+    /// Every dispatched TID belongs to a batch up to this one.
+    drain_batch: BatchId,
+    /// The last dispatched TID: the round covers the uncommitted TIDs up to it.
+    last_dispatched: Tid,
+    /// What changed in the executions since the last plan.
+    seeds: Seeds,
+}
+
+enum Phase {
+    /// Waiting until every dispatched transaction has executed everywhere.
+    Draining,
+    /// Waiting for every service's footprints.
+    Listing {
+        waiting: usize,
+        tasks: Vec<Vec<(Tid, Footprint)>>,
+    },
+    /// Waiting until every service dropped the versions of `rerun` (and of final aborts).
+    RollingBack { waiting: usize, rerun: Vec<Tid> },
+    /// Waiting until every re-executed task ran.
+    Rerunning { waiting: Vec<bool> },
+}
+
+impl Coordinator {
+    /// A task failed; a failure that cascades must be settled before its batch commits.
+    pub(super) fn note_failure(st: &mut State, tid: Tid, cascades: bool) {
+        match st.resolution.as_mut() {
+            Some(r) if matches!(r.phase, Phase::Rerunning { .. }) => r.seeds.fail(tid, cascades),
+            _ if cascades => {
+                st.unsettled.insert(tid);
+            }
+            _ => {}
+        }
+    }
+
+    /// Pauses dispatch: seals the open batch (every dispatched TID is then in a sealed batch)
+    /// and waits for those batches to execute.
+    pub(super) fn start_resolution(&self, st: &mut State) -> Vec<(NodeId, Message)> {
+        let last_dispatched = st.next_tid - 1;
+        let closes = Self::seal(st, last_dispatched);
+        st.rollback_stats.resolutions += 1;
+        st.resolution = Some(Resolution {
+            round: 0,
+            phase: Phase::Draining,
+            drain_batch: st.next_batch - 1,
+            last_dispatched,
+            seeds: Seeds::default(),
+        });
+        let mut sends: Vec<(NodeId, Message)> = closes
+            .into_iter()
+            .map(|(s, m)| (NodeId::Service(s), m))
+            .collect();
+        sends.extend(self.drain_step(st));
+        sends
+    }
+
+    /// While draining: once quiescent, begins round 1 with every failure in flight as a seed.
+    pub(super) fn drain_step(&self, st: &mut State) -> Vec<(NodeId, Message)> {
+        let Some(r) = st.resolution.as_ref() else {
+            return Vec::new();
+        };
+        let drained = st
+            .sealed
+            .range(..=r.drain_batch)
+            .all(|(_, b)| b.waiting_count == 0);
+        if !matches!(r.phase, Phase::Draining) || !drained {
+            return Vec::new();
+        }
+        let last = r.last_dispatched;
+        let mut seeds = Seeds::default();
+        for (i, rec) in st.records.iter().enumerate() {
+            let tid = st.first_tid + i as Tid;
+            if tid > last {
+                break;
+            }
+            if let Some((node, ..)) = &rec.failure {
+                let cascades = self.app.dags[rec.dag as usize].nodes[*node as usize].cascades;
+                seeds.fail(tid, cascades);
+            }
+        }
+        self.begin_round(st, seeds)
+    }
+
+    fn begin_round(&self, st: &mut State, seeds: Seeds) -> Vec<(NodeId, Message)> {
+        let services = self.app.services.len();
+        let from_tid = st.first_tid;
+        let r = st.resolution.as_mut().expect("a resolution runs");
+        r.round += 1;
+        r.seeds = seeds;
+        r.phase = Phase::Listing {
+            waiting: services,
+            tasks: vec![Vec::new(); services],
+        };
+        st.rollback_stats.rounds += 1;
+        let round = r.round;
+        (0..services)
+            .map(|s| {
+                let to = NodeId::Service(s as ServiceId);
+                (to, Message::ListTasks { round, from_tid })
+            })
+            .collect()
+    }
+
+    /// `Tasks`, `RolledBack` and `RoundDone` from the services.
+    pub(super) fn on_round_message(&self, message: Message) {
+        let progress = {
+            let mut st = self.state.lock();
+            let sends = match message {
+                Message::Tasks {
+                    service,
+                    round,
+                    tasks,
+                } => self.on_tasks(&mut st, service, round, tasks),
+                Message::RolledBack { round, .. } => self.on_rolled_back(&mut st, round),
+                Message::RoundDone {
+                    service,
+                    round,
+                    widened,
+                } => self.on_round_done(&mut st, service, round, widened),
+                _ => None,
+            };
+            match sends {
+                Some(sends) => Progress {
+                    sends,
+                    ..Progress::default()
+                },
+                // The resolution ended: dispatch what was held, then commit what may commit.
+                None if st.resolution.is_none() => {
+                    let mut p = self.progress(&mut st);
+                    let held = std::mem::take(&mut st.held);
+                    let mut frames: BTreeMap<ServiceId, Vec<Envelope>> = BTreeMap::new();
+                    for (s, e) in held {
+                        frames.entry(s).or_default().push(e);
+                    }
+                    let mut sends: Vec<(NodeId, Message)> = frames
+                        .into_iter()
+                        .map(|(s, es)| (NodeId::Service(s), Message::Events(es)))
+                        .collect();
+                    sends.append(&mut p.sends);
+                    p.sends = sends;
+                    p
+                }
+                None => Progress::default(),
+            }
+        };
+        self.apply(progress);
+    }
+
+    /// The current round, if `round` names it (anything else is a stale or confused message).
+    fn current(st: &mut State, round: u32) -> Option<&mut Resolution> {
+        st.resolution.as_mut().filter(|r| r.round == round)
+    }
+
+    fn on_tasks(
+        &self,
+        st: &mut State,
+        service: ServiceId,
+        round: u32,
+        list: Vec<(Tid, Footprint)>,
+    ) -> Option<Vec<(NodeId, Message)>> {
+        let r = Self::current(st, round)?;
+        let Phase::Listing { waiting, tasks } = &mut r.phase else {
+            return Some(Vec::new());
+        };
+        let slot = tasks.get_mut(service as usize)?;
+        *slot = list;
+        *waiting -= 1;
+        if *waiting > 0 {
+            return Some(Vec::new());
+        }
+        let last = r.last_dispatched;
+        let mut tasks = std::mem::take(tasks);
+        for list in &mut tasks {
+            list.retain(|(t, _)| *t <= last);
+        }
+        let plan = plan_round(&r.seeds, &tasks);
+        debug_assert!(plan.rerun.iter().all(|t| *t <= last));
+        let mut undo: Vec<Tid> = plan
+            .undo_aborted
+            .iter()
+            .chain(&plan.rerun)
+            .copied()
+            .collect();
+        undo.sort_unstable();
+        if undo.is_empty() {
+            self.finish(st);
+            return None;
+        }
+        let mut counts = vec![0u32; self.app.services.len()];
+        for tid in &plan.rerun {
+            let i = (tid - st.first_tid) as usize;
+            let rec = &mut st.records[i];
+            rec.failure = None;
+            rec.output = None;
+            for s in self.app.dags[rec.dag as usize].participants() {
+                counts[s] += 1;
+            }
+        }
+        st.rollback_stats.reexecuted += plan.rerun.len() as u64;
+        let r = st.resolution.as_mut().expect("a resolution runs");
+        r.phase = Phase::RollingBack {
+            waiting: counts.len(),
+            rerun: plan.rerun,
+        };
+        Some(
+            counts
+                .iter()
+                .enumerate()
+                .map(|(s, n)| {
+                    let message = Message::Rollback {
+                        round,
+                        undo: undo.clone(),
+                        rerun: *n,
+                    };
+                    (NodeId::Service(s as ServiceId), message)
+                })
+                .collect(),
+        )
+    }
+
+    fn on_rolled_back(&self, st: &mut State, round: u32) -> Option<Vec<(NodeId, Message)>> {
+        let r = Self::current(st, round)?;
+        let Phase::RollingBack { waiting, rerun } = &mut r.phase else {
+            return Some(Vec::new());
+        };
+        *waiting -= 1;
+        if *waiting > 0 {
+            return Some(Vec::new());
+        }
+        let rerun = std::mem::take(rerun);
+        let services = self.app.services.len();
+        // Re-executed transactions are linked in TID order per service, among themselves only:
+        // everything else here has executed and stays.
+        let mut last_at = vec![0 as Tid; services];
+        let mut expecting = vec![false; services];
+        let mut frames: BTreeMap<ServiceId, Vec<Envelope>> = BTreeMap::new();
+        for tid in rerun {
+            let rec = &st.records[(tid - st.first_tid) as usize];
+            let dag = &self.app.dags[rec.dag as usize];
+            let prevs: Arc<[Tid]> = dag
+                .nodes
+                .iter()
+                .map(|n| {
+                    expecting[n.service] = true;
+                    std::mem::replace(&mut last_at[n.service], tid)
+                })
+                .collect();
+            frames
+                .entry(dag.nodes[0].service as ServiceId)
+                .or_default()
+                .push(Envelope {
+                    env: rec.env,
+                    batch: rec.batch,
+                    dag: rec.dag,
+                    node: 0,
+                    prevs,
+                    payload: Some(rec.input.clone()),
+                    round,
+                });
+        }
+        let r = st.resolution.as_mut().expect("a resolution runs");
+        r.seeds = Seeds::default();
+        r.phase = Phase::Rerunning { waiting: expecting };
+        Some(
+            frames
+                .into_iter()
+                .map(|(s, es)| (NodeId::Service(s), Message::Events(es)))
+                .collect(),
+        )
+    }
+
+    fn on_round_done(
+        &self,
+        st: &mut State,
+        service: ServiceId,
+        round: u32,
+        widened: Vec<Tid>,
+    ) -> Option<Vec<(NodeId, Message)>> {
+        let r = Self::current(st, round)?;
+        let Phase::Rerunning { waiting } = &mut r.phase else {
+            return Some(Vec::new());
+        };
+        match waiting.get_mut(service as usize) {
+            Some(w) if *w => *w = false,
+            _ => return Some(Vec::new()),
+        }
+        r.seeds
+            .widened
+            .extend(widened.into_iter().map(|t| (service, t)));
+        if waiting.iter().any(|w| *w) {
+            return Some(Vec::new());
+        }
+        if r.seeds.is_empty() {
+            self.finish(st);
+            return None;
+        }
+        let seeds = std::mem::take(&mut r.seeds);
+        Some(self.begin_round(st, seeds))
+    }
+
+    /// Every failure up to the last dispatched TID is settled.
+    fn finish(&self, st: &mut State) {
+        if let Some(r) = st.resolution.take() {
+            let last = r.last_dispatched;
+            st.unsettled.retain(|t| *t > last);
+        }
+    }
+}

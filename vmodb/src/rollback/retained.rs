@@ -1,0 +1,59 @@
+//! A service's record of its uncommitted tasks: footprint and write set per TID, kept until the
+//! task's batch commits so a rollback round can list footprints and drop versions.
+
+use crate::scheduler::Footprint;
+use crate::schema::Tid;
+use crate::store::Store;
+use crate::tx::WriteSet;
+use rustc_hash::FxHashMap;
+
+struct Task {
+    footprint: Footprint,
+    writes: WriteSet,
+}
+
+#[derive(Default)]
+pub(crate) struct Retained {
+    tasks: FxHashMap<Tid, Task>,
+}
+
+impl Retained {
+    /// Records an executed task (markers and undecodable payloads touch nothing: not kept).
+    /// Returns the footprint the TID had before, if any (a re-execution replaces it).
+    pub fn record(
+        &mut self,
+        tid: Tid,
+        footprint: Footprint,
+        writes: WriteSet,
+    ) -> Option<Footprint> {
+        let old = self.tasks.remove(&tid).map(|t| t.footprint);
+        if footprint != Footprint::Empty {
+            self.tasks.insert(tid, Task { footprint, writes });
+        }
+        old
+    }
+
+    /// Footprints of the tasks from `from` on, ascending.
+    pub fn footprints_from(&self, from: Tid) -> Vec<(Tid, Footprint)> {
+        let mut out: Vec<(Tid, Footprint)> = self
+            .tasks
+            .iter()
+            .filter(|(t, _)| **t >= from)
+            .map(|(t, task)| (*t, task.footprint.clone()))
+            .collect();
+        out.sort_unstable_by_key(|(t, _)| *t);
+        out
+    }
+
+    /// Drops the versions `tid` wrote here; its footprint stays listed.
+    pub fn undo(&mut self, store: &Store, tid: Tid) {
+        if let Some(task) = self.tasks.get_mut(&tid) {
+            std::mem::take(&mut task.writes).undo(store, tid);
+        }
+    }
+
+    /// Forgets the tasks of committed batches.
+    pub fn commit(&mut self, watermark: Tid) {
+        self.tasks.retain(|t, _| *t > watermark);
+    }
+}
