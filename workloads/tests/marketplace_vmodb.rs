@@ -1,5 +1,6 @@
 //! A short marketplace run on vMODB, small scale: every transaction type commits, the checker
-//! finds no anomaly, and the final state equals the serial replay of the committed inputs.
+//! finds no anomaly, and the final state equals the serial replay of the committed inputs —
+//! also with all-or-nothing checkouts, which abort across services when stock runs out.
 
 use std::time::Duration;
 use vmodb::{ClusterConfig, CoordinatorConfig};
@@ -10,7 +11,7 @@ use workloads::marketplace::generator::{
 };
 use workloads::marketplace::vmodb_system::VmodbMarketplace;
 
-fn run(mix: Mix, sellers: KeyDistribution, stock: i64) {
+fn run(mix: Mix, sellers: KeyDistribution, stock: i64, all_or_nothing: bool) {
     let scale = Scale {
         customers: 200,
         sellers: 20,
@@ -32,6 +33,7 @@ fn run(mix: Mix, sellers: KeyDistribution, stock: i64) {
     let inputs = InputConfig {
         mix: mix.clone(),
         sellers,
+        all_or_nothing_checkout: all_or_nothing,
         ..InputConfig::default()
     };
     let mut generator = InputGenerator::new(&scale, inputs, 7);
@@ -47,11 +49,26 @@ fn run(mix: Mix, sellers: KeyDistribution, stock: i64) {
         "only {} committed",
         result.committed
     );
+    // The only failures are all-or-nothing checkouts that could not reserve an item.
     assert!(
-        result.failures.is_empty(),
+        result
+            .failures
+            .iter()
+            .all(|f| all_or_nothing && f.starts_with("customer_checkout: stock: aborted: item")),
         "failures: {:?}",
         result.failures
     );
+    if all_or_nothing {
+        let aborted = result
+            .per_type
+            .get("customer_checkout")
+            .map_or(0, |s| s.failed);
+        let rounds = system.cluster().stats().coordinator.rollback;
+        assert!(
+            aborted > 0 && rounds.resolutions > 0,
+            "{aborted} {rounds:?}"
+        );
+    }
     for (kind, stats) in &result.per_type {
         let share = match *kind {
             "update_delivery" => mix.delivery,
@@ -79,10 +96,15 @@ fn run(mix: Mix, sellers: KeyDistribution, stock: i64) {
 
 #[test]
 fn benchmark_mix_is_consistent_and_replays() {
-    run(Mix::benchmark(), KeyDistribution::Uniform, 10_000);
+    run(Mix::benchmark(), KeyDistribution::Uniform, 10_000, false);
+}
+
+#[test]
+fn all_or_nothing_checkouts_abort_everywhere_and_replay() {
+    run(Mix::paper(), KeyDistribution::Zipf(1.0), 30, true);
 }
 
 #[test]
 fn paper_mix_under_skew_and_scarce_stock_is_consistent_and_replays() {
-    run(Mix::paper(), KeyDistribution::Zipf(1.0), 30);
+    run(Mix::paper(), KeyDistribution::Zipf(1.0), 30, false);
 }

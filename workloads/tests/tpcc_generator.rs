@@ -8,13 +8,10 @@ use std::time::Instant;
 use vmodb::Entity;
 use workloads::tpcc::TpccState;
 use workloads::tpcc::generator::{
-    GENERATE_ROLLBACKS, LOAD_TIME, NuRandConstants, TPCC_KINDS, TpccInputGenerator, TpccMix,
-    TpccOp, TpccScale, last_name, nurand, populate, scaled_a, terminal_home,
+    LOAD_TIME, NuRandConstants, SPEC_ROLLBACK_PERCENT, TPCC_KINDS, TpccInputGenerator, TpccMix,
+    TpccOp, TpccScale, last_name, nurand, populate, scaled_a, terminal_home, unused_item,
 };
 use workloads::tpcc::model::*;
-
-// New-Order rollbacks (clause 2.4.1.4) wait for cross-service aborts.
-const _: () = assert!(!GENERATE_ROLLBACKS);
 
 fn strictly_sorted<E: Entity>(rows: &[E]) -> bool {
     rows.windows(2).all(|w| w[0].key() < w[1].key())
@@ -655,6 +652,42 @@ fn new_orders_have_5_to_15_distinct_items() {
         };
         let items: HashSet<ItemId> = n.lines.iter().map(|l| l.ol_i_id).collect();
         assert_eq!(items.len(), n.lines.len());
+    }
+}
+
+#[test]
+fn rollbacks_put_an_unused_item_last_in_the_asked_share_of_new_orders() {
+    let scale = TpccScale::small(1);
+    let unused = unused_item(&scale);
+    let draw = |percent: u32| -> Vec<NewOrderInput> {
+        let mut g =
+            TpccInputGenerator::new(&scale, TpccMix::new_order_only(), 3).with_rollbacks(percent);
+        (0..20_000)
+            .map(|i| match g.next_op(i % 4) {
+                TpccOp::NewOrder(n) => n,
+                other => panic!("new-order only mix gave {other:?}"),
+            })
+            .collect()
+    };
+    let none = draw(0);
+    assert!(
+        none.iter()
+            .all(|n| n.lines.iter().all(|l| l.ol_i_id != unused))
+    );
+    for percent in [SPEC_ROLLBACK_PERCENT, 10] {
+        let orders = draw(percent);
+        let share = share(&orders, |n| n.lines.iter().any(|l| l.ol_i_id == unused));
+        let want = f64::from(percent) / 100.0;
+        assert!(
+            (share - want).abs() < want * 0.25 + 0.002,
+            "{percent}%: {share}"
+        );
+        for (n, plain) in orders.iter().zip(&none) {
+            // Only the last line changes: the rest of the stream is the same.
+            let k = n.lines.len() - 1;
+            assert_eq!(n.lines[..k], plain.lines[..k]);
+            assert!(n.lines[k] == plain.lines[k] || n.lines[k].ol_i_id == unused);
+        }
     }
 }
 

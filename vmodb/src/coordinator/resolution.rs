@@ -246,6 +246,11 @@ impl Coordinator {
             return Some(Vec::new());
         }
         let rerun = std::mem::take(rerun);
+        if rerun.is_empty() {
+            // Only final aborts to drop: nothing runs again, nothing new can fail.
+            self.finish(st);
+            return None;
+        }
         let services = self.app.services.len();
         // Re-executed transactions are linked in TID order per service, among themselves only:
         // everything else here has executed and stays.

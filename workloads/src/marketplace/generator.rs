@@ -230,6 +230,10 @@ pub struct InputConfig {
     /// concurrent updates to one product". 0 or 1: off.
     #[serde(default)]
     pub burst: u32,
+    /// Checkouts abort when any item cannot be reserved, instead of the benchmark's partial
+    /// reservation (vMODB's cross-service abort undoes the cart's side too).
+    #[serde(default)]
+    pub all_or_nothing_checkout: bool,
 }
 
 impl Default for InputConfig {
@@ -244,6 +248,7 @@ impl Default for InputConfig {
             delivery_sellers: 10,
             targeted_updates: 0,
             burst: 0,
+            all_or_nothing_checkout: false,
         }
     }
 }
@@ -475,6 +480,7 @@ impl InputGenerator {
                 products,
                 payment_type: payment_type.into(),
                 installments,
+                all_or_nothing: self.config.all_or_nothing_checkout,
             },
         }
     }

@@ -324,6 +324,9 @@ pub struct Checkout {
     pub products: Vec<(SellerId, ProductId)>,
     pub payment_type: String,
     pub installments: u32,
+    /// Abort the checkout when any item cannot be reserved (else: go on without it).
+    #[serde(default)]
+    pub all_or_nothing: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -367,6 +370,8 @@ pub struct ReserveStock {
     pub payment_type: String,
     pub installments: u32,
     pub items: Vec<Line>,
+    #[serde(default)]
+    pub all_or_nothing: bool,
 }
 
 /// What stock reserved: only the reservable lines.

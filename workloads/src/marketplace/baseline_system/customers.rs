@@ -3,7 +3,7 @@
 //! payment and customer; the replica is one grain per product.
 
 use super::sellers::{
-    Confirm, CreateShipment, NewInvoice, Reserve, SellerGrain, ShipmentGrain, StockGrain,
+    Confirm, CreateShipment, NewInvoice, Release, Reserve, SellerGrain, ShipmentGrain, StockGrain,
 };
 use super::{Dump, Market};
 use crate::marketplace::logic::{NewOrder, checkout_line, new_order, payment_lines, voucher};
@@ -142,6 +142,11 @@ impl Handles<Checkout> for CartGrain {
                 .map(|i| ask::<ReplicaGrain, _>(w, &(i.seller_id, i.product_id), GetReplica)),
         )
         .await;
+        let sealed_copy = if e.all_or_nothing {
+            sealed.clone()
+        } else {
+            Vec::new()
+        };
         let mut items = Vec::with_capacity(sealed.len());
         for (item, replica) in sealed.into_iter().zip(current) {
             let now = replica.map_err(|e| e.to_string())?;
@@ -152,11 +157,18 @@ impl Handles<Checkout> for CartGrain {
             payment_type: e.payment_type,
             installments: e.installments,
             items,
+            all_or_nothing: e.all_or_nothing,
         };
         let done = ask::<OrderGrain, _>(w, &self.customer, PlaceOrder { reserve, tid })
             .await
-            .map_err(|e| e.to_string())??;
-        Ok((tid, done))
+            .map_err(|e| e.to_string())?;
+        if done.is_err() && e.all_or_nothing {
+            // Compensation: the sealed lines go back into the cart, as if never checked out.
+            for item in sealed_copy {
+                self.items.insert((item.seller_id, item.product_id), item);
+            }
+        }
+        Ok((tid, done?))
     }
 }
 
@@ -207,10 +219,22 @@ impl Handles<PlaceOrder> for OrderGrain {
                 ask::<StockGrain, _>(w, &(l.seller_id, l.product_id), Reserve(l.clone()))
             }))
             .await;
+        let mut refused = None;
         for (line, ok) in lines.into_iter().zip(answers) {
             if ok.map_err(|e| e.to_string())? {
                 reserve.items.push(line);
+            } else {
+                refused.get_or_insert((line.seller_id, line.product_id));
             }
+        }
+        if let Some((s, p)) = refused
+            && reserve.all_or_nothing
+        {
+            // A saga's compensation: release what was reserved (one-way, like Orleans would).
+            for l in &reserve.items {
+                tell::<StockGrain, _>(w, &(l.seller_id, l.product_id), Release(l.quantity));
+            }
+            return Err(format!("aborted: item ({s}, {p}) cannot be reserved"));
         }
         if reserve.items.is_empty() {
             return Ok(None);

@@ -87,6 +87,18 @@ impl Handles<Reserve> for StockGrain {
     }
 }
 
+/// Give back a reservation of this many units (an all-or-nothing checkout that could not
+/// reserve every line compensates the lines it did reserve).
+pub struct Release(pub u32);
+impl Handles<Release> for StockGrain {
+    type Reply = ();
+    async fn handle(&mut self, Release(qty): Release, _: &Arc<Market>) {
+        if let Some(s) = self.0.as_mut() {
+            s.qty_reserved -= i64::from(qty);
+        }
+    }
+}
+
 /// Confirm a reservation of this many units after payment: they leave the stock.
 pub struct Confirm(pub u32);
 impl Handles<Confirm> for StockGrain {

@@ -139,5 +139,6 @@ fn checkout(ctx: &TxCtx, e: Checkout) -> Result<Option<ReserveStock>, TxError> {
         payment_type: e.payment_type,
         installments: e.installments,
         items: out,
+        all_or_nothing: e.all_or_nothing,
     }))
 }

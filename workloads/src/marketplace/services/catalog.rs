@@ -2,7 +2,7 @@
 use super::missing;
 use crate::marketplace::logic::{raised_price, reservable, sell};
 use crate::marketplace::model::*;
-use vmodb::{Check, Handler, Service, TableDef};
+use vmodb::{Check, Handler, Service, TableDef, TxError};
 
 pub(super) fn product() -> Service {
     Service::new("product")
@@ -80,12 +80,17 @@ pub(super) fn stock() -> Service {
                     let stock = ctx.table::<StockItem>()?;
                     let mut reserved = Vec::with_capacity(e.items.len());
                     for line in e.items.drain(..) {
-                        let Some(mut s) = stock.get(&(line.seller_id, line.product_id)) else {
-                            continue;
-                        };
-                        if !reservable(&s, &line) {
+                        let found = stock.get(&(line.seller_id, line.product_id));
+                        let Some(mut s) = found.filter(|s| reservable(s, &line)) else {
+                            if e.all_or_nothing {
+                                // The whole checkout aborts: the cart's side is undone too.
+                                return Err(TxError::abort(format!(
+                                    "item ({}, {}) cannot be reserved",
+                                    line.seller_id, line.product_id
+                                )));
+                            }
                             continue; // UNAVAILABLE (replaced) or OUT_OF_STOCK: checkout goes on without it
-                        }
+                        };
                         sell(&mut s, line.quantity);
                         stock.update(s)?;
                         reserved.push(line);

@@ -23,6 +23,11 @@ fn gone(e: SiloError) -> String {
 
 /// Clause 2.4.2.2: district → stock grains (in parallel) → order-district, all asked.
 pub(super) async fn new_order(w: &Arc<TpccWorld>, e: NewOrderInput) -> Res<NewOrderResult> {
+    // The item table is immutable and in the world: an unused item id (clause 2.4.2.3) is
+    // refused before any grain is asked, so there is nothing to compensate.
+    if let Some(l) = e.lines.iter().find(|l| w.item(l.ol_i_id).is_none()) {
+        return Err(format!("item number {} is not valid", l.ol_i_id));
+    }
     let w_tax = w
         .warehouse_row(e.w_id)
         .ok_or_else(|| format!("warehouse {} not found", e.w_id))?

@@ -121,6 +121,8 @@ pub struct TpccInputGenerator {
     a_c_last: u32,
     /// The largest last-name number that exists: min(999, customers − 1).
     max_name: u32,
+    /// Percent of New-Orders whose last item is unused, so they roll back.
+    rollback_percent: u32,
 }
 
 impl TpccInputGenerator {
@@ -147,7 +149,15 @@ impl TpccInputGenerator {
             a_ol_i_id: scaled_a(8191, 1, scale.items),
             a_c_last: scaled_a(255, 0, max_name),
             max_name,
+            rollback_percent: 0,
         }
+    }
+
+    /// Gives `percent` of New-Orders an unused item id as their last line (clause 2.4.1.4 asks
+    /// for [`SPEC_ROLLBACK_PERCENT`](super::SPEC_ROLLBACK_PERCENT)); they abort. Clamped to 100.
+    pub fn with_rollbacks(mut self, percent: u32) -> Self {
+        self.rollback_percent = percent.min(100);
+        self
     }
 
     /// The NURand constants of the run.
@@ -280,6 +290,13 @@ impl TpccInputGenerator {
                 ol_supply_w_id,
                 ol_quantity: self.rng.random_range(1..=10),
             });
+        }
+        // Drawn for every order, so the rest of the stream does not depend on the percentage.
+        let rbk = self.rng.random_range(1..=100u32);
+        if rbk <= self.rollback_percent
+            && let Some(last) = lines.last_mut()
+        {
+            last.ol_i_id = super::unused_item(&self.scale);
         }
         NewOrderInput {
             w_id,

@@ -32,9 +32,9 @@
 //!   NURand(8191, 1, items), quantity 1..=10, supplying warehouse the home warehouse for 99% of
 //!   lines and another random warehouse for 1% (with more than one warehouse). Departure from the
 //!   specification: the items of one order are distinct (a repeated draw is drawn again), which
-//!   keeps the services keyed by item simple. The 1% of New-Orders that roll back on an unused
-//!   item id (2.4.1.4) are not generated yet: they wait for cross-service aborts
-//!   ([`GENERATE_ROLLBACKS`] is `false`).
+//!   keeps the services keyed by item simple. With [`TpccInputGenerator::with_rollbacks`]
+//!   (the specification's 1%, or any percentage for the abort-rate benchmark) that share of
+//!   New-Orders get an unused item id as their last line (2.4.1.4), and roll back.
 //! - Payment (2.5.1): district 1..=10; the customer's warehouse is the home warehouse for 85% and
 //!   another random warehouse (with a random district) for 15% (with more than one warehouse);
 //!   60% by last name (the name of NURand(255, 0, min(999, customers − 1)), which always exists),
@@ -55,9 +55,14 @@ use serde::{Deserialize, Serialize};
 /// so that the population is a function of the seed.
 pub const LOAD_TIME: u64 = 1_704_067_200_000_000;
 
-/// Whether 1% of New-Orders carry an unused item id to roll back (clause 2.4.1.4). Off until the
-/// services support cross-service aborts.
-pub const GENERATE_ROLLBACKS: bool = false;
+/// The specification's share of New-Orders that roll back on an unused item id, in percent
+/// (clause 2.4.1.4).
+pub const SPEC_ROLLBACK_PERCENT: u32 = 1;
+
+/// The item id New-Orders that must roll back order: one past the item table (2.4.1.5).
+pub fn unused_item(scale: &TpccScale) -> ItemId {
+    scale.items + 1
+}
 
 // ---------------------------------------------------------------- scale
 

@@ -22,9 +22,11 @@ pub(super) fn inventory() -> Service {
                     let stock = ctx.table::<Stock>()?;
                     let mut lines = Vec::with_capacity(e.lines.len());
                     for l in &e.lines {
-                        let item = items
-                            .get(&l.ol_i_id)
-                            .ok_or_else(|| missing(format!("item {}", l.ol_i_id)))?;
+                        // Clause 2.4.2.3: an unused item id rolls the whole New-Order back,
+                        // including the district's next order id taken upstream.
+                        let item = items.get(&l.ol_i_id).ok_or_else(|| {
+                            TxError::abort(format!("item number {} is not valid", l.ol_i_id))
+                        })?;
                         let key = (l.ol_supply_w_id, l.ol_i_id);
                         let mut s = stock
                             .get(&key)

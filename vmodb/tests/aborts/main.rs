@@ -1,0 +1,20 @@
+//! Cross-service aborts (issue 8): rollback rounds must make a transaction that fails anywhere
+//! leave no trace anywhere, re-execute what read its writes, and tell every client the outcome
+//! serial execution in TID order gives.
+//!
+//! - `app.rs`: a four-service application (chains, a fork, single-service transactions; single,
+//!   partitioned and parallel handlers; read-only ones) with failures of every kind injectable
+//!   at any service, and state-dependent ones (overdrafts, negative levels, duplicate
+//!   registrations).
+//! - `run.rs`: runs one workload on a cluster and checks it against serial replay: the state
+//!   equals the replay of the committed transactions only (and of all, failures undone), every
+//!   client gets each of its outcomes once, each outcome (service and error) is the one replay
+//!   finds, each committed output matches the state, and the mode checker saw no violation.
+//! - `random.rs`: the property test (random workloads, batch settings, clients, link delay).
+//! - `focused.rs`: deterministic cases (a chain's last step undoes its first, a reader of an
+//!   aborted write is re-executed, a fork's branch undoes its sibling, exactness both ways).
+
+mod app;
+mod focused;
+mod random;
+mod run;
