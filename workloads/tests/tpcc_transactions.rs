@@ -27,6 +27,7 @@ use workloads::tpcc::model::*;
 use workloads::tpcc::services::{
     DELIVERY, HISTORY_RUN_BASE, NEW_ORDER, ORDER_STATUS, PAYMENT, STOCK_LEVEL,
 };
+use workloads::tpcc::services::ItemCheck;
 use workloads::tpcc::vmodb_system::VmodbTpcc;
 
 const TIMEOUT: Duration = Duration::from_secs(20);
@@ -43,6 +44,10 @@ struct Tpcc {
 
 impl Tpcc {
     fn start(initial: TpccState) -> Self {
+        Self::start_with(initial, ItemCheck::default())
+    }
+
+    fn start_with(initial: TpccState, items: ItemCheck) -> Self {
         let config = ClusterConfig {
             workers: 2,
             check_modes: true,
@@ -52,7 +57,7 @@ impl Tpcc {
             },
             ..Default::default()
         };
-        let system = VmodbTpcc::start(&initial, config).expect("start");
+        let system = VmodbTpcc::start_with(&initial, config, items).expect("start");
         let client = system.cluster().client();
         Tpcc {
             initial,
@@ -577,45 +582,40 @@ fn new_order_with_a_remote_supply_warehouse() {
     t.finish();
 }
 
-/// Clause 2.4.2.3: a New-Order whose last item is unused rolls back. vMODB reports the
-/// transaction Failed at the inventory service, undoes the inventory's writes (the stock row of
-/// the valid first line is untouched) and never runs the order service (no order, new-order or
-/// order-line row). CURRENT behaviour, asserted here: there are no cross-service aborts yet, so
-/// the warehouse step's effect stays — D_NEXT_O_ID was incremented (5 → 6) and order id 5 is
-/// never used (the next New-Order of the district gets 6). The specification rolls the whole
-/// transaction back (D_NEXT_O_ID stays 5); the cross-service aborts issue will change this test.
+/// Clause 2.4.2.3: a New-Order whose last item is unused rolls back entirely: no stock row, no
+/// order row, and D_NEXT_O_ID stays 5, so the district's next New-Order gets order id 5. With
+/// the item check at the entry (the default) the warehouse service refuses it before taking the
+/// order id; with the check only at inventory, the warehouse step already ran and a rollback
+/// round undoes it.
 #[test]
-fn new_order_with_an_unused_item_fails_but_keeps_the_district_increment() {
-    let mut t = Tpcc::start(population());
-    let input = NewOrderInput {
-        w_id: 1,
-        d_id: 1,
-        c_id: 1,
-        lines: vec![line(1, 1, 5), line(999, 1, 1)],
-    };
-    let (service, error) = t.fail(NEW_ORDER, &input);
-    assert_eq!(service, "inventory");
-    assert!(
-        error.to_string().contains("item 999"),
-        "unexpected error: {error}"
-    );
+fn new_order_with_an_unused_item_rolls_back_entirely() {
+    for (items, at) in [
+        (ItemCheck::AtEntry, "warehouse"),
+        (ItemCheck::AtInventory, "inventory"),
+    ] {
+        let mut t = Tpcc::start_with(population(), items);
+        let input = NewOrderInput {
+            w_id: 1,
+            d_id: 1,
+            c_id: 1,
+            lines: vec![line(1, 1, 5), line(999, 1, 1)],
+        };
+        let (service, error) = t.fail(NEW_ORDER, &input);
+        assert_eq!(service, at);
+        assert!(
+            error.to_string().contains("item number 999 is not valid"),
+            "unexpected error: {error}"
+        );
+        assert_state(&t.state(), &t.initial);
 
-    let actual = t.state();
-    let mut expected = t.initial.clone();
-    // Today's behaviour; after cross-service aborts this stays 5.
-    row(&mut expected.districts, (1, 1)).d_next_o_id = 6;
-    assert_state(&actual, &expected);
-
-    let next = NewOrderInput {
-        lines: vec![line(1, 1, 5)],
-        ..input
-    };
-    let (_, result): (_, NewOrderResult) = t.commit(NEW_ORDER, &next);
-    assert_eq!(
-        result.o_id, 6,
-        "order id 5 was consumed by the failed New-Order"
-    );
-    t.finish();
+        let next = NewOrderInput {
+            lines: vec![line(1, 1, 5)],
+            ..input
+        };
+        let (_, result): (_, NewOrderResult) = t.commit(NEW_ORDER, &next);
+        assert_eq!(result.o_id, 5, "the rolled-back New-Order took no order id");
+        t.finish();
+    }
 }
 
 // ---------------------------------------------------------------- Payment (clause 2.5.2.2)

@@ -3,7 +3,7 @@
 use super::TpccState;
 use super::driver::TpccSystem;
 use super::generator::TpccOp;
-use super::services::{self, DELIVERY, NEW_ORDER, ORDER_STATUS, PAYMENT, STOCK_LEVEL};
+use super::services::{self, DELIVERY, ItemCheck, NEW_ORDER, ORDER_STATUS, PAYMENT, STOCK_LEVEL};
 use crate::marketplace::driver::Done;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -14,6 +14,7 @@ use vmodb::{
 /// Loads a population into the three services (also used by serial replay).
 pub fn loader(s: &TpccState) -> impl FnOnce(&Loader) -> Result<(), BootstrapError> + '_ {
     move |l: &Loader| {
+        l.insert("warehouse", s.items.iter().cloned())?;
         l.insert("warehouse", s.warehouses.iter().cloned())?;
         l.insert("warehouse", s.districts.iter().cloned())?;
         l.insert("warehouse", s.customers.iter().cloned())?;
@@ -31,17 +32,28 @@ pub struct VmodbTpcc {
     client: Client,
     /// TID → the driver's id.
     pending: HashMap<u64, u64>,
+    items: ItemCheck,
 }
 
 impl VmodbTpcc {
     pub fn start(initial: &TpccState, config: ClusterConfig) -> Result<Self, String> {
-        let app = services::app().map_err(|e| e.to_string())?;
+        Self::start_with(initial, config, ItemCheck::default())
+    }
+
+    /// With New-Order's unused items found where `items` says.
+    pub fn start_with(
+        initial: &TpccState,
+        config: ClusterConfig,
+        items: ItemCheck,
+    ) -> Result<Self, String> {
+        let app = services::app_with(items).map_err(|e| e.to_string())?;
         let cluster = Cluster::start(app, config, loader(initial)).map_err(|e| e.to_string())?;
         let client = cluster.client();
         Ok(VmodbTpcc {
             cluster,
             client,
             pending: HashMap::new(),
+            items,
         })
     }
 
@@ -51,7 +63,7 @@ impl VmodbTpcc {
 
     /// Does the state equal the serial replay of the committed inputs? (needs `record_inputs`)
     pub fn matches_serial_replay(&self, initial: &TpccState) -> Result<bool, String> {
-        let app = services::app().map_err(|e| e.to_string())?;
+        let app = services::app_with(self.items).map_err(|e| e.to_string())?;
         let replayed = serial_replay(&app, loader(initial), &self.cluster.committed_inputs())
             .map_err(|e| e.to_string())?;
         Ok(replayed == self.cluster.state())

@@ -2,8 +2,10 @@
 use super::*;
 use vmodb::{Handler, Repo, Service, TableDef, TxCtx};
 
-pub(super) fn warehouse() -> Service {
+pub(super) fn warehouse(items: ItemCheck) -> Service {
     Service::new("warehouse")
+        // The item table is read-only: this service keeps its own copy to refuse unused ids.
+        .table(TableDef::<Item>::new("item", &["i_id"]))
         .table(TableDef::<Warehouse>::new("warehouse", &["w_id"]))
         .table(TableDef::<District>::new("district", &["d_w_id", "d_id"]))
         .table(
@@ -18,7 +20,16 @@ pub(super) fn warehouse() -> Service {
                 // Safe: reads the warehouse and customer rows and writes the district row, all
                 // of this warehouse.
                 .partition_by(|e: &NewOrderInput| e.w_id)
-                .run(|ctx, e| {
+                .run(move |ctx, e| {
+                    if items == ItemCheck::AtEntry {
+                        let item = ctx.table::<Item>()?;
+                        if let Some(l) = e.lines.iter().find(|l| !item.exists(&l.ol_i_id)) {
+                            return Err(TxError::abort(format!(
+                                "item number {} is not valid",
+                                l.ol_i_id
+                            )));
+                        }
+                    }
                     let w = ctx
                         .table::<Warehouse>()?
                         .get(&e.w_id)
