@@ -43,6 +43,26 @@ pub struct RunConfig {
     /// TPC-C mix: `standard` (45/43/4/4/4) or `new-order` (the paper's setting).
     #[serde(default = "standard")]
     pub tpcc_mix: String,
+    /// TPC-C: percent of New-Orders that roll back on an unused item (the specification's 1).
+    #[serde(default = "one_percent")]
+    pub tpcc_rollback_percent: u32,
+    /// TPC-C on vMODB: where New-Order finds an unused item: `entry` (the warehouse service,
+    /// before any write: no rollback round) or `inventory` (after the warehouse step: every
+    /// rollback is a cross-service abort).
+    #[serde(default = "entry")]
+    pub tpcc_item_check: String,
+    /// Marketplace: a checkout aborts when any item cannot be reserved (all-or-nothing), instead
+    /// of the benchmark's partial reservation.
+    #[serde(default)]
+    pub all_or_nothing_checkout: bool,
+}
+
+fn one_percent() -> u32 {
+    1
+}
+
+fn entry() -> String {
+    "entry".into()
 }
 
 fn one() -> u32 {
@@ -96,6 +116,9 @@ impl Default for RunConfig {
             inject: Injection::default(),
             warehouses: 1,
             tpcc_mix: standard(),
+            tpcc_rollback_percent: one_percent(),
+            tpcc_item_check: entry(),
+            all_or_nothing_checkout: false,
         }
     }
 }
@@ -113,6 +136,18 @@ impl RunConfig {
             bail!(
                 "unknown workload `{}` (available: marketplace, tpcc)",
                 self.workload
+            );
+        }
+        if !["entry", "inventory"].contains(&self.tpcc_item_check.as_str()) {
+            bail!(
+                "tpcc_item_check must be `entry` or `inventory`, got `{}`",
+                self.tpcc_item_check
+            );
+        }
+        if self.tpcc_rollback_percent > 100 {
+            bail!(
+                "tpcc_rollback_percent must be in 0..=100, got {}",
+                self.tpcc_rollback_percent
             );
         }
         if !(1..=1000).contains(&self.warehouses) {

@@ -5,10 +5,13 @@
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod check;
 mod config;
 mod dump;
+mod plot;
 mod report;
 mod run;
+mod sweep;
 mod tpcc_run;
 
 use clap::{Parser, Subcommand};
@@ -21,7 +24,9 @@ use workloads::marketplace::generator::{KeyDistribution, Mix};
 #[command(
     name = "vbench",
     version,
-    about = "Benchmarks vmodb against an eventually consistent actor baseline: throughput, latency and consistency"
+    about = "Benchmarks vmodb against an eventually consistent actor baseline: throughput, latency and consistency",
+    after_help = "Exit status: 0 done; 1 a sweep had failed runs; 2 bad input or an error; \
+                  3 vmodb violated consistency (run, check)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -32,6 +37,29 @@ struct Cli {
 enum Command {
     /// Run a workload once and report (defaults: marketplace on vmodb, about a minute).
     Run(RunArgs),
+    /// The consistency gate (CI): a run with serial replay and the mode checker on, one PASS/FAIL
+    /// line per vmodb guarantee; exits 3 if any fails. Takes the flags of `run`.
+    Check(RunArgs),
+    /// Run a sweep file (fixed and varied settings, repetitions); writes results/<name>/ with
+    /// sweep.csv, latency.csv, per-run files, PNG plots and report.md.
+    Sweep(SweepArgs),
+    /// Redraw a sweep's plots and report.md from its sweep.csv, without running anything.
+    Plot(PlotArgs),
+}
+
+#[derive(clap::Args)]
+struct SweepArgs {
+    /// The sweep file, e.g. experiments/example.toml.
+    file: PathBuf,
+    /// Where the sweep's directory goes.
+    #[arg(long, default_value = "results")]
+    results: PathBuf,
+}
+
+#[derive(clap::Args)]
+struct PlotArgs {
+    /// A sweep's results directory (holding sweep.csv), e.g. results/example.
+    dir: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -87,6 +115,16 @@ struct RunArgs {
     /// TPC-C mix: standard (45/43/4/4/4) or new-order.
     #[arg(long)]
     tpcc_mix: Option<String>,
+    /// TPC-C: percent of New-Orders that roll back on an unused item (default 1, the spec's).
+    #[arg(long)]
+    rollbacks: Option<u32>,
+    /// TPC-C on vmodb: where New-Order finds an unused item: entry (no rollback round) or
+    /// inventory (after the warehouse step: a cross-service abort).
+    #[arg(long)]
+    item_check: Option<String>,
+    /// Marketplace: a checkout aborts when any item cannot be reserved (else partial, as the benchmark).
+    #[arg(long)]
+    all_or_nothing: bool,
     /// Engine worker threads (0 = one per core).
     #[arg(long)]
     workers: Option<usize>,
@@ -96,6 +134,9 @@ struct RunArgs {
     /// Check the services' execution-mode declarations against their row accesses (slower).
     #[arg(long)]
     check_modes: bool,
+    /// Gate as `vbench check` does: serial replay and mode checker on, PASS/FAIL per check.
+    #[arg(long)]
+    check: bool,
     /// Write every table of every service as CSV under this directory.
     #[arg(long)]
     dump_state: Option<PathBuf>,
@@ -120,7 +161,9 @@ impl RunArgs {
             seed <- self.seed, scale <- self.scale, mix <- self.mix, seller_distribution <- self.seller_dist,
             product_distribution <- self.product_dist, workers <- self.workers, inject <- self.inject,
             warehouses <- self.warehouses, tpcc_mix <- self.tpcc_mix,
+            tpcc_rollback_percent <- self.rollbacks, tpcc_item_check <- self.item_check,
         );
+        c.all_or_nothing_checkout |= self.all_or_nothing;
         c.replay_check |= self.replay_check;
         c.check_modes |= self.check_modes;
         Ok(c)
@@ -130,6 +173,7 @@ impl RunArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run(args) if args.check => check(&args),
         Command::Run(args) => {
             let outcome = args
                 .config()
@@ -140,11 +184,56 @@ fn main() -> ExitCode {
                     eprintln!("vbench: vmodb violated consistency (see the table above)");
                     ExitCode::from(3)
                 }
-                Err(e) => {
-                    eprintln!("vbench: {e:#}");
-                    ExitCode::from(2)
-                }
+                Err(e) => failed(e),
             }
         }
+        Command::Check(args) => check(&args),
+        Command::Sweep(args) => match sweep::run(&args.file, &args.results) {
+            Ok(o) if o.failed == 0 => ExitCode::SUCCESS,
+            Ok(o) => {
+                eprintln!(
+                    "vbench: {} of {} runs failed (their rows in {} say why)",
+                    o.failed,
+                    o.runs,
+                    o.dir.join(sweep::table::SWEEP_CSV).display()
+                );
+                ExitCode::from(1)
+            }
+            Err(e) => failed(e),
+        },
+        Command::Plot(args) => match plot::redraw(&args.dir) {
+            Ok(files) => {
+                for f in files {
+                    println!("wrote {}", f.display());
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => failed(e),
+        },
     }
+}
+
+/// `vbench check`: the run with vmodb's own checks on, then a verdict per guarantee.
+fn check(args: &RunArgs) -> ExitCode {
+    let config = match args.config() {
+        Ok(c) => check::with_checks(c),
+        Err(e) => return failed(e),
+    };
+    match run::run(&config, args.dump_state.as_deref(), &args.results) {
+        Ok(outcome) => {
+            let passed = check::print(&check::verdicts(&config, &outcome));
+            // The verdicts and the exit code judge the same facts.
+            if passed && outcome.vmodb_clean() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            }
+        }
+        Err(e) => failed(e),
+    }
+}
+
+fn failed(e: anyhow::Error) -> ExitCode {
+    eprintln!("vbench: {e:#}");
+    ExitCode::from(2)
 }

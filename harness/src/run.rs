@@ -4,7 +4,7 @@
 use crate::config::{Injection, RunConfig};
 use crate::report::{self, RunSummary};
 use anyhow::{Context, anyhow};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use vmodb::{ClusterConfig, CoordinatorConfig, LinkDelay};
@@ -43,10 +43,121 @@ impl RunOutcome {
     }
 }
 
-/// The generated data of the workload being run (both systems get the same).
-enum Data {
+/// The generated data of the workload being run (every system of a run gets the same).
+pub enum WorkloadData {
     Marketplace(Scale, Dataset),
     Tpcc(crate::tpcc_run::TpccData),
+}
+
+/// What `prepare` reads from a configuration: two configurations with equal keys get equal data,
+/// so a sweep can reuse the last data set instead of generating it again. Keep it in step with
+/// `prepare` and `tpcc_run::prepare`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DataKey {
+    workload: String,
+    scale: f64,
+    seed: u64,
+    warehouses: u32,
+    tpcc_mix: String,
+}
+
+impl DataKey {
+    pub fn of(config: &RunConfig) -> Self {
+        DataKey {
+            workload: config.workload.clone(),
+            scale: config.scale,
+            seed: config.seed,
+            warehouses: config.warehouses,
+            tpcc_mix: config.tpcc_mix.clone(),
+        }
+    }
+}
+
+/// Where a run reports: its own progress bar and notes on stderr (`vbench run`), or a bar under a
+/// sweep's overall bar with the notes left out (a sweep prints one line per run instead).
+#[derive(Clone, Default)]
+pub struct Progress {
+    sweep: Option<MultiProgress>,
+}
+
+impl Progress {
+    /// A run inside a sweep whose bars live in `multi`.
+    pub fn within(multi: &MultiProgress) -> Self {
+        Progress {
+            sweep: Some(multi.clone()),
+        }
+    }
+
+    /// A line of commentary (what is being done); quiet inside a sweep.
+    pub fn note(&self, message: impl std::fmt::Display) {
+        if self.sweep.is_none() {
+            eprintln!("{message}");
+        }
+    }
+
+    /// A progress bar over the run's warm-up and measured window.
+    pub fn bar(&self, config: &RunConfig) -> anyhow::Result<ProgressBar> {
+        let bar = progress_bar(config)?;
+        Ok(match &self.sweep {
+            Some(multi) => multi.add(bar),
+            None => bar,
+        })
+    }
+
+    /// Finishes and clears `bar`; in a sweep also takes it off the display for good (a sweep
+    /// makes one per run).
+    pub fn finish(&self, bar: &ProgressBar) {
+        bar.finish_and_clear();
+        if let Some(multi) = &self.sweep {
+            multi.remove(bar);
+        }
+    }
+}
+
+/// Generates the configured workload's data (both systems of a run get the same).
+pub fn prepare(config: &RunConfig, progress: &Progress) -> anyhow::Result<WorkloadData> {
+    if config.workload == "tpcc" {
+        return Ok(WorkloadData::Tpcc(crate::tpcc_run::prepare(
+            config, progress,
+        )?));
+    }
+    let scale = Scale::scaled(config.scale);
+    progress.note(format_args!(
+        "generating data: {} customers, {} sellers, {} products (seed {})",
+        scale.customers,
+        scale.sellers,
+        scale.products(),
+        config.seed
+    ));
+    let data = generate(&scale, config.seed);
+    Ok(WorkloadData::Marketplace(scale, data))
+}
+
+/// The systems a configuration runs, in order (`both`: vmodb, then the baseline).
+pub fn systems(config: &RunConfig) -> &'static [&'static str] {
+    match config.system.as_str() {
+        "both" => &["vmodb", "baseline"],
+        "baseline" => &["baseline"],
+        _ => &["vmodb"],
+    }
+}
+
+/// Runs the workload on one system: start, load, drive, quiesce, check.
+pub fn run_on(
+    system: &'static str,
+    config: &RunConfig,
+    data: &WorkloadData,
+    dump_state: Option<&Path>,
+    progress: &Progress,
+) -> anyhow::Result<SystemRun> {
+    match data {
+        WorkloadData::Marketplace(scale, data) => {
+            run_system(system, config, scale, data, dump_state, progress)
+        }
+        WorkloadData::Tpcc(t) => {
+            crate::tpcc_run::run_system(system, config, t, dump_state, progress)
+        }
+    }
 }
 
 pub fn run(
@@ -55,25 +166,9 @@ pub fn run(
     results: &Path,
 ) -> anyhow::Result<RunOutcome> {
     config.validate()?;
-    let data = if config.workload == "tpcc" {
-        Data::Tpcc(crate::tpcc_run::prepare(config)?)
-    } else {
-        let scale = Scale::scaled(config.scale);
-        eprintln!(
-            "generating data: {} customers, {} sellers, {} products (seed {})",
-            scale.customers,
-            scale.sellers,
-            scale.products(),
-            config.seed
-        );
-        let data = generate(&scale, config.seed);
-        Data::Marketplace(scale, data)
-    };
-    let systems: &[&'static str] = match config.system.as_str() {
-        "both" => &["vmodb", "baseline"],
-        "baseline" => &["baseline"],
-        _ => &["vmodb"],
-    };
+    let progress = Progress::default();
+    let data = prepare(config, &progress)?;
+    let systems = systems(config);
     let run_id = format!(
         "{}-{}-{}",
         report::timestamp(),
@@ -91,12 +186,7 @@ pub fn run(
                 d.to_path_buf()
             }
         });
-        let run = match &data {
-            Data::Marketplace(scale, data) => {
-                run_system(system, config, scale, data, dump.as_deref())?
-            }
-            Data::Tpcc(t) => crate::tpcc_run::run_system(system, config, t, dump.as_deref())?,
-        };
+        let run = run_on(system, config, &data, dump.as_deref(), &progress)?;
         let sub_id = if both {
             format!("{run_id}/{system}")
         } else {
@@ -138,6 +228,7 @@ fn input_config(config: &RunConfig) -> InputConfig {
         products,
         targeted_updates: i.targeted_updates,
         burst: i.burst,
+        all_or_nothing_checkout: config.all_or_nothing_checkout,
         ..InputConfig::default()
     }
 }
@@ -174,13 +265,23 @@ fn start_vmodb(config: &RunConfig, data: &Dataset) -> anyhow::Result<VmodbMarket
 pub(crate) fn vmodb_checks(
     cluster: &vmodb::Cluster,
     config: &RunConfig,
+    progress: &Progress,
     replay: impl FnOnce() -> Result<bool, String>,
 ) -> anyhow::Result<(u64, Option<bool>)> {
     let (n, examples) = cluster.mode_violations();
+    let r = cluster.stats().coordinator.rollback;
+    if r.aborted > 0 {
+        progress.note(format_args!(
+            "aborts: {} transactions; rollback rounds: {} pauses, {} rounds, {} re-executed",
+            r.aborted, r.resolutions, r.rounds, r.reexecuted
+        ));
+    }
     if config.check_modes {
-        eprintln!("mode checker: {n} conflicting concurrent accesses");
+        progress.note(format_args!(
+            "mode checker: {n} conflicting concurrent accesses"
+        ));
         for e in examples.iter().take(5) {
-            eprintln!("  {e}");
+            progress.note(format_args!("  {e}"));
         }
     }
     let replay_equal = if config.replay_check {
@@ -228,8 +329,9 @@ fn run_system(
     scale: &Scale,
     data: &Dataset,
     dump_state: Option<&Path>,
+    progress: &Progress,
 ) -> anyhow::Result<SystemRun> {
-    eprintln!("starting {system}...");
+    progress.note(format_args!("starting {system}..."));
     let started = Instant::now();
     let mut vmodb = None;
     let mut baseline = None;
@@ -241,25 +343,27 @@ fn run_system(
     let load_s = started.elapsed().as_secs_f64();
     // The same seed gives both systems the same input stream.
     let mut generator = InputGenerator::new(scale, input_config(config), config.seed);
-    let drive = drive_with_progress(target, &mut generator, config)?;
+    let drive = drive_with_progress(target, &mut generator, config, progress)?;
     if !target.quiesce(Duration::from_secs(60)) {
         return Err(anyhow!(
             "{system} did not quiesce within 60 s after the run"
         ));
     }
-    eprintln!("checking consistency of {system}...");
+    progress.note(format_args!("checking consistency of {system}..."));
     let state = target
         .state()
         .map_err(|e| anyhow!("cannot read the final state of {system}: {e}"))?;
     let anomalies = checker::check(data, &state, target.log());
     let (mode_violations, replay_equal) = match &vmodb {
-        Some(v) => vmodb_checks(v.cluster(), config, || v.matches_serial_replay(data))?,
+        Some(v) => vmodb_checks(v.cluster(), config, progress, || {
+            v.matches_serial_replay(data)
+        })?,
         None => (0, None),
     };
     if let Some(dir) = dump_state {
         crate::dump::write_state(dir, &state)
             .with_context(|| format!("dumping state to {}", dir.display()))?;
-        eprintln!("state written to {}", dir.display());
+        progress.note(format_args!("state written to {}", dir.display()));
     }
     Ok(SystemRun {
         system,
@@ -272,7 +376,7 @@ fn run_system(
 }
 
 /// A progress bar over the run's warm-up and measured window.
-pub(crate) fn progress_bar(config: &RunConfig) -> anyhow::Result<ProgressBar> {
+fn progress_bar(config: &RunConfig) -> anyhow::Result<ProgressBar> {
     let total = config.warmup_s + config.duration_s;
     let bar = ProgressBar::new((total * 10.0) as u64);
     bar.set_style(
@@ -313,16 +417,17 @@ fn drive_with_progress(
     system: &mut dyn MarketplaceSystem,
     generator: &mut InputGenerator,
     config: &RunConfig,
+    progress: &Progress,
 ) -> anyhow::Result<DriveResult> {
-    let bar = progress_bar(config)?;
+    let bar = progress.bar(config)?;
     let drive_config = DriveConfig {
         warmup: Duration::from_secs_f64(config.warmup_s),
         duration: Duration::from_secs_f64(config.duration_s),
         concurrency: config.concurrency,
     };
     let name = system.name();
-    let mut progress = progress_updater(&bar, config, name);
-    let result = drive(system, generator, &drive_config, &mut progress);
-    bar.finish_and_clear();
+    let mut on_progress = progress_updater(&bar, config, name);
+    let result = drive(system, generator, &drive_config, &mut on_progress);
+    progress.finish(&bar);
     Ok(result)
 }

@@ -3,7 +3,7 @@
 
 use crate::config::RunConfig;
 use crate::run::{
-    SystemRun, cluster_config, progress_bar, progress_updater, silo_config, vmodb_checks,
+    Progress, SystemRun, cluster_config, progress_updater, silo_config, vmodb_checks,
 };
 use anyhow::{Context, anyhow};
 use std::path::Path;
@@ -14,6 +14,7 @@ use workloads::tpcc::baseline_system::{BaselineTpcc, BaselineTpccConfig};
 use workloads::tpcc::checker::{self, CheckOptions};
 use workloads::tpcc::driver::{TpccDriveConfig, TpccSystem, drive};
 use workloads::tpcc::generator::{TpccInputGenerator, TpccMix, TpccScale, populate};
+use workloads::tpcc::services::ItemCheck;
 use workloads::tpcc::vmodb_system::VmodbTpcc;
 
 pub struct TpccData {
@@ -39,19 +40,20 @@ pub fn tpcc_scale(config: &RunConfig) -> TpccScale {
     }
 }
 
-pub fn prepare(config: &RunConfig) -> anyhow::Result<TpccData> {
+/// Populates the tables; reads only what `run::DataKey` holds, so a sweep may reuse the result.
+pub fn prepare(config: &RunConfig, progress: &Progress) -> anyhow::Result<TpccData> {
     let scale = tpcc_scale(config);
     scale.validate().map_err(|e| anyhow!("TPC-C scale: {e}"))?;
     let mix = TpccMix::preset(&config.tpcc_mix)
         .ok_or_else(|| anyhow!("unknown TPC-C mix `{}`", config.tpcc_mix))?;
-    eprintln!(
+    progress.note(format_args!(
         "populating TPC-C: {} warehouse(s), {} items, {} customers and {} orders per district (seed {})",
         scale.warehouses,
         scale.items,
         scale.customers_per_district,
         scale.orders_per_district,
         config.seed
-    );
+    ));
     let initial = populate(&scale, config.seed);
     Ok(TpccData {
         scale,
@@ -65,13 +67,14 @@ pub fn run_system(
     config: &RunConfig,
     data: &TpccData,
     dump_state: Option<&Path>,
+    progress: &Progress,
 ) -> anyhow::Result<SystemRun> {
-    eprintln!("starting {system}...");
+    progress.note(format_args!("starting {system}..."));
     let started = Instant::now();
     let (mut vmodb, mut baseline) = (None, None);
     let target: &mut dyn TpccSystem = if system == "vmodb" {
         vmodb.insert(
-            VmodbTpcc::start(&data.initial, cluster_config(config))
+            VmodbTpcc::start_with(&data.initial, cluster_config(config), item_check(config))
                 .map_err(|e| anyhow!("cannot start vmodb: {e}"))?,
         )
     } else {
@@ -85,23 +88,26 @@ pub fn run_system(
         )
     };
     let load_s = started.elapsed().as_secs_f64();
-    let mut generator = TpccInputGenerator::new(&data.scale, data.mix.clone(), config.seed);
-    let bar = progress_bar(config)?;
+    let mut generator = TpccInputGenerator::new(&data.scale, data.mix.clone(), config.seed)
+        .with_rollbacks(config.tpcc_rollback_percent);
+    let bar = progress.bar(config)?;
     let drive_config = TpccDriveConfig {
         warmup: Duration::from_secs_f64(config.warmup_s),
         duration: Duration::from_secs_f64(config.duration_s),
         terminals: config.concurrency as u32,
     };
     let name = target.name();
-    let mut progress = progress_updater(&bar, config, name);
-    let result = drive(target, &mut generator, &drive_config, &mut progress);
-    bar.finish_and_clear();
+    let mut on_progress = progress_updater(&bar, config, name);
+    let result = drive(target, &mut generator, &drive_config, &mut on_progress);
+    progress.finish(&bar);
     if !target.quiesce(Duration::from_secs(60)) {
         return Err(anyhow!(
             "{system} did not quiesce within 60 s after the run"
         ));
     }
-    eprintln!("checking the TPC-C consistency conditions on {system}...");
+    progress.note(format_args!(
+        "checking the TPC-C consistency conditions on {system}..."
+    ));
     let state = target
         .state()
         .map_err(|e| anyhow!("cannot read the final state of {system}: {e}"))?;
@@ -116,7 +122,7 @@ pub fn run_system(
         examples: report.examples,
     };
     let (mode_violations, replay_equal) = match &vmodb {
-        Some(v) => vmodb_checks(v.cluster(), config, || {
+        Some(v) => vmodb_checks(v.cluster(), config, progress, || {
             v.matches_serial_replay(&data.initial)
         })?,
         None => (0, None),
@@ -124,7 +130,7 @@ pub fn run_system(
     if let Some(dir) = dump_state {
         crate::dump::write_tpcc_state(dir, &state)
             .with_context(|| format!("dumping state to {}", dir.display()))?;
-        eprintln!("state written to {}", dir.display());
+        progress.note(format_args!("state written to {}", dir.display()));
     }
     Ok(SystemRun {
         system,
@@ -134,4 +140,11 @@ pub fn run_system(
         mode_violations,
         load_s,
     })
+}
+
+fn item_check(config: &RunConfig) -> ItemCheck {
+    match config.tpcc_item_check.as_str() {
+        "inventory" => ItemCheck::AtInventory,
+        _ => ItemCheck::AtEntry, // validated: `entry`
+    }
 }

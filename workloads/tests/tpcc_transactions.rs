@@ -24,10 +24,10 @@ use vmodb::{Client, ClusterConfig, CoordinatorConfig, Entity, Outcome, Tid, TxEr
 use workloads::tpcc::TpccState;
 use workloads::tpcc::driver::TpccSystem;
 use workloads::tpcc::model::*;
+use workloads::tpcc::services::ItemCheck;
 use workloads::tpcc::services::{
     DELIVERY, HISTORY_RUN_BASE, NEW_ORDER, ORDER_STATUS, PAYMENT, STOCK_LEVEL,
 };
-use workloads::tpcc::services::ItemCheck;
 use workloads::tpcc::vmodb_system::VmodbTpcc;
 
 const TIMEOUT: Duration = Duration::from_secs(20);

@@ -47,13 +47,10 @@ fn run(mix: TpccMix, warehouses: u32, rollback_percent: u32, items: ItemCheck) {
     );
     // The only aborts are the generated rollbacks, and they are reported as such.
     assert!(
-        result
-            .failures
-            .iter()
-            .all(|f| f.starts_with(match items {
-                ItemCheck::AtEntry => "new_order: warehouse: aborted: item number",
-                ItemCheck::AtInventory => "new_order: inventory: aborted: item number",
-            })),
+        result.failures.iter().all(|f| f.starts_with(match items {
+            ItemCheck::AtEntry => "new_order: warehouse: aborted: item number",
+            ItemCheck::AtInventory => "new_order: inventory: aborted: item number",
+        })),
         "failures: {:?}",
         result.failures
     );
@@ -64,7 +61,11 @@ fn run(mix: TpccMix, warehouses: u32, rollback_percent: u32, items: ItemCheck) {
         // Aborts at the entry are settled by the local undo; later ones need rollback rounds.
         let rounds = system.cluster().stats().coordinator.rollback;
         assert!(rolled_back > 0, "no rollback happened");
-        assert_eq!(rounds.resolutions > 0, items == ItemCheck::AtInventory, "{rounds:?}");
+        assert_eq!(
+            rounds.resolutions > 0,
+            items == ItemCheck::AtInventory,
+            "{rounds:?}"
+        );
     }
     for (kind, stats) in &result.per_type {
         let share = match *kind {

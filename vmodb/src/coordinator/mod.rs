@@ -460,13 +460,19 @@ impl Coordinator {
                             if rec.failure.as_ref().is_none_or(|(n, ..)| node < *n) {
                                 rec.failure = Some((node, service, error));
                             }
-                            let cascades = self
+                            let at = self
                                 .app
                                 .dags
                                 .get(rec.dag as usize)
-                                .and_then(|d| d.nodes.get(node as usize))
-                                .is_some_and(|n| n.cascades);
-                            Self::note_failure(&mut st, tid, cascades);
+                                .and_then(|d| d.nodes.get(node as usize));
+                            if let Some(n) = at {
+                                Self::note_failure(
+                                    &mut st,
+                                    tid,
+                                    n.cascades,
+                                    n.service as ServiceId,
+                                );
+                            }
                         }
                     }
                 }

@@ -41,9 +41,11 @@ enum Phase {
 
 impl Coordinator {
     /// A task failed; a failure that cascades must be settled before its batch commits.
-    pub(super) fn note_failure(st: &mut State, tid: Tid, cascades: bool) {
+    pub(super) fn note_failure(st: &mut State, tid: Tid, cascades: bool, at: ServiceId) {
         match st.resolution.as_mut() {
-            Some(r) if matches!(r.phase, Phase::Rerunning { .. }) => r.seeds.fail(tid, cascades),
+            Some(r) if matches!(r.phase, Phase::Rerunning { .. }) => {
+                r.seeds.fail(tid, cascades, at)
+            }
             _ if cascades => {
                 st.unsettled.insert(tid);
             }
@@ -92,8 +94,8 @@ impl Coordinator {
                 break;
             }
             if let Some((node, ..)) = &rec.failure {
-                let cascades = self.app.dags[rec.dag as usize].nodes[*node as usize].cascades;
-                seeds.fail(tid, cascades);
+                let node = &self.app.dags[rec.dag as usize].nodes[*node as usize];
+                seeds.fail(tid, node.cascades, node.service as ServiceId);
             }
         }
         self.begin_round(st, seeds)

@@ -5,11 +5,21 @@ use crate::scheduler::{Footprint, Running};
 use crate::schema::Tid;
 use std::collections::BTreeMap;
 
+/// A failed transaction, as a round sees it.
+#[derive(Default, Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Failure {
+    /// The failure left writes at other services (`DagNode::cascades`).
+    pub cascades: bool,
+    /// Services where a task of it failed. A failed task's writes were undone before any later
+    /// task of its service could read them, so it changes nothing for them.
+    pub at: smallvec::SmallVec<[ServiceId; 2]>,
+}
+
 /// What changed since the tasks listed last executed.
 #[derive(Default, Debug, Clone)]
 pub(crate) struct Seeds {
-    /// Failed transactions, with whether the failure left writes at other services.
-    pub failures: BTreeMap<Tid, bool>,
+    /// Failed transactions.
+    pub failures: BTreeMap<Tid, Failure>,
     /// Re-executed tasks whose footprint now reaches beyond the one they had (service, TID).
     pub widened: Vec<(ServiceId, Tid)>,
 }
@@ -19,8 +29,12 @@ impl Seeds {
         self.failures.is_empty() && self.widened.is_empty()
     }
 
-    pub fn fail(&mut self, tid: Tid, cascades: bool) {
-        *self.failures.entry(tid).or_insert(false) |= cascades;
+    pub fn fail(&mut self, tid: Tid, cascades: bool, at: ServiceId) {
+        let f = self.failures.entry(tid).or_default();
+        f.cascades |= cascades;
+        if !f.at.contains(&at) {
+            f.at.push(at);
+        }
     }
 }
 
@@ -70,28 +84,26 @@ pub(crate) fn plan_round(seeds: &Seeds, tasks: &[Vec<(Tid, Footprint)>]) -> Roun
     let mut changed: Vec<Running> = (0..tasks.len()).map(|_| Running::default()).collect();
     for (tid, entries) in &by_tid {
         let affected = entries.iter().any(|(s, f)| changed[*s].conflicts(f));
-        let dirties = match seeds.failures.get(tid) {
-            Some(_) if affected => {
-                plan.rerun.push(*tid);
-                true
-            }
-            Some(&cascades) => {
+        match seeds.failures.get(tid) {
+            Some(failure) if !affected => {
                 plan.aborted.push(*tid);
-                if cascades {
+                if failure.cascades {
                     plan.undo_aborted.push(*tid);
+                    // Its surviving writes go: later tasks that may have read them change.
+                    for (s, f) in entries {
+                        if !failure.at.contains(&(*s as ServiceId)) {
+                            changed[*s].add(f);
+                        }
+                    }
                 }
-                cascades
             }
-            None if affected => {
+            _ if affected => {
                 plan.rerun.push(*tid);
-                true
+                for (s, f) in entries {
+                    changed[*s].add(f);
+                }
             }
-            None => false,
-        };
-        if dirties {
-            for (s, f) in entries {
-                changed[*s].add(f);
-            }
+            _ => {}
         }
         // A kept task that now writes beyond its old footprint: anything later at that service
         // may have missed its writes.

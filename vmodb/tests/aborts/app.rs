@@ -6,9 +6,9 @@
 //! - `bank` (accounts with a non-negative balance, holds with a foreign key to their account):
 //!   `debit` (partitioned by account; a guarded debit that would overdraw aborts explicitly, an
 //!   unguarded one hits the check constraint; emits `credit` to the slot given by the new
-//!   balance, so a re-execution can move the downstream task to another key), `split`
-//!   (partitioned), `withdraw` (partitioned, like `debit`), `audit` (read-only, single: sums
-//!   every balance, emits `audited`).
+//!   balance, so a re-execution can move the downstream task to another key), `split` and
+//!   `withdraw` (partitioned, take like `debit`; so both branches of a fork can fail), `audit`
+//!   (read-only, single: sums every balance, emits `audited`).
 //! - `stock` (slots with a non-negative level, registrations, receipts): `credit` (partitioned
 //!   by slot, records and emits a receipt), `register` (partitioned: a second registration of
 //!   a key is a duplicate-key error), `unregister` (partitioned), `restock` (single: moves every
@@ -238,6 +238,8 @@ pub struct Credit {
 pub struct Split {
     pub uid: u64,
     pub k: u32,
+    pub amount: i64,
+    pub guard: bool,
     pub total: i64,
     pub fail: Fail,
 }
@@ -387,6 +389,8 @@ fn front() -> Service {
                     Ok(Split {
                         uid: e.uid,
                         k: e.k,
+                        amount: e.amount,
+                        guard: e.guard,
                         total,
                         fail: e.fail,
                     })
@@ -483,7 +487,7 @@ fn bank() -> Service {
                 // Safe: touches only account `k` and rows keyed by its own uid.
                 .partition_by(|e: &Split| e.k)
                 .run(|ctx, e| {
-                    take(ctx, "split", e.uid, e.k, -1, false)?;
+                    take(ctx, "split", e.uid, e.k, e.amount, e.guard)?;
                     maybe_fail(ctx, e.fail, BANK, e.uid)
                 }),
         )

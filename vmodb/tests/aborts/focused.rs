@@ -164,7 +164,7 @@ fn an_abort_in_one_branch_of_a_fork_undoes_the_sibling_branch() {
         // front: counter 1 - 1; bank: account 1 + 1; stats: event, then an abort.
         op(
             "fork",
-            failing(input(u, 1, 0), Fail::at(STATS, Kind::Abort).late(100)),
+            failing(input(u, 1, -1), Fail::at(STATS, Kind::Abort).late(100)),
         ),
         // Commits on the uncommitted +1 (7 - 7 = 0); without it it overdraws.
         op("withdraw", guarded(input(u + 1, 1, 7))),
@@ -175,6 +175,12 @@ fn an_abort_in_one_branch_of_a_fork_undoes_the_sibling_branch() {
                 input(u + 2, 2, 0),
                 Fail::at(BANK, Kind::ForeignKey).late(50),
             ),
+        ),
+        // Both branches fail (an overdraft at bank, an injected abort at stats): the client
+        // is told of the failure at the lower DAG node, bank, as in serial replay.
+        op(
+            "fork",
+            failing(guarded(input(u + 3, 0, 10)), Fail::at(STATS, Kind::Abort)),
         ),
     ]);
     assert_eq!(aborted(r.outcome(0)), ("stats", &injected_abort("stats")));
@@ -189,8 +195,12 @@ fn an_abort_in_one_branch_of_a_fork_undoes_the_sibling_branch() {
     let (service, error) = aborted(r.outcome(2));
     assert_eq!(service, "bank");
     assert!(matches!(error, TxError::ForeignKey { .. }), "{error:?}");
+    assert_eq!(
+        aborted(r.outcome(3)),
+        ("bank", &TxError::abort("insufficient funds in account 0"))
+    );
     let c = &r.cluster;
-    for k in [1, 2] {
+    for k in [0, 1, 2] {
         assert_eq!(
             counter(c, k),
             Some(0),
@@ -204,6 +214,7 @@ fn an_abort_in_one_branch_of_a_fork_undoes_the_sibling_branch() {
     }
     assert_eq!(event(c, u), None, "the failing branch's own write undone");
     assert_eq!(event(c, u + 2), None, "the sibling branch's write undone");
+    assert_eq!(event(c, u + 3), None);
     assert!(c.read_table::<Marker>("bank").unwrap().is_empty());
     assert!(stats.reexecuted >= 1, "{stats:?}");
 }
@@ -320,7 +331,7 @@ fn a_reexecution_that_moves_a_downstream_task_reexecutes_its_new_neighbours() {
         // bank: account 0 + 1 (uncommitted), then an abort at stats.
         op(
             "fork",
-            failing(input(u, 0, 0), Fail::at(STATS, Kind::Abort).late(100)),
+            failing(input(u, 0, -1), Fail::at(STATS, Kind::Abort).late(100)),
         ),
         // Debits account 0 by 1: on 7 the credit goes to slot 0, on 6 to slot 2.
         op("transfer", input(u + 1, 0, 1)),
@@ -388,4 +399,20 @@ fn a_reexecution_that_reaches_a_new_service_reexecutes_its_new_neighbours() {
     assert_eq!(counter(c, 0), Some(4));
     assert_eq!(balance(c, 0), Some(START_BALANCE - 4));
     assert!(stats.rounds >= 2, "{stats:?}");
+}
+
+/// Regression: at 81c5dc3 a rollback round whose plan had final aborts to drop but nothing to
+/// re-execute waited for re-executions that never came, so the batch never committed and no
+/// client of it heard anything (this target wedged; fixed in 2d1fe56).
+#[test]
+fn a_round_with_only_final_aborts_to_drop_ends() {
+    let u = TRACED + 800;
+    let (r, stats) = run(vec![op(
+        "transfer",
+        failing(input(u, 0, 2), Fail::at(STOCK, Kind::Abort)),
+    )]);
+    assert_eq!(aborted(r.outcome(0)), ("stock", &injected_abort("stock")));
+    assert_eq!(counter(&r.cluster, 0), Some(0));
+    assert_eq!(balance(&r.cluster, 0), Some(START_BALANCE));
+    assert_eq!((stats.resolutions, stats.reexecuted), (1, 0), "{stats:?}");
 }

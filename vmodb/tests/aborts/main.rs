@@ -12,7 +12,9 @@
 //!   finds, each committed output matches the state, and the mode checker saw no violation.
 //! - `random.rs`: the property test (random workloads, batch settings, clients, link delay).
 //! - `focused.rs`: deterministic cases (a chain's last step undoes its first, a reader of an
-//!   aborted write is re-executed, a fork's branch undoes its sibling, exactness both ways).
+//!   aborted write is re-executed, a fork's branch undoes its sibling, exactness both ways,
+//!   re-executions whose downstream task moves, local failures need no round, and the
+//!   regression of a round with only final aborts).
 
 mod app;
 mod focused;

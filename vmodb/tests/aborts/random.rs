@@ -9,8 +9,8 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence, RngSeed, TestRunner};
 use std::sync::Mutex;
 
-/// Cases per run (`PROPTEST_CASES` overrides).
-const CASES: u32 = 24;
+/// Cases per run (`PROPTEST_CASES` overrides; `ABORTS_SEED` picks another fixed seed).
+const CASES: u32 = 128;
 
 fn kind() -> impl Strategy<Value = Kind> {
     prop_oneof![
@@ -44,21 +44,27 @@ fn op() -> impl Strategy<Value = (usize, u32, i64, bool, Option<(u8, Kind)>)> {
 }
 
 fn setup() -> impl Strategy<Value = Setup> {
+    let idle = prop_oneof![3 => Just(None), 1 => (100u64..=1000).prop_map(Some)];
+    let in_flight = prop_oneof![3 => Just(100_000usize), 1 => 2usize..=64];
+    let pause = prop_oneof![Just(0u64), 50u64..=2000];
     let delay = prop_oneof![3 => Just(None), 1 => (100u64..=1500).prop_map(Some)];
     (
-        1u64..=3,
-        2u32..=40,
-        1usize..=3,
-        1usize..=24,
-        delay,
-        any::<u64>(),
+        (1u64..=3, 2u32..=40, idle, in_flight, 1usize..=3),
+        (1usize..=3, 1usize..=24, pause, delay, any::<u64>()),
     )
         .prop_map(
-            |(window_ms, max_batch, clients, chunk, delay_us, seed)| Setup {
+            |(
+                (window_ms, max_batch, idle_us, max_in_flight, workers),
+                (clients, chunk, pause_us, delay_us, seed),
+            )| Setup {
                 window_ms,
                 max_batch,
+                idle_us,
+                max_in_flight,
+                workers,
                 clients,
                 chunk,
+                pause_us,
                 delay_us,
                 seed,
             },
@@ -66,7 +72,7 @@ fn setup() -> impl Strategy<Value = Setup> {
 }
 
 fn workload() -> impl Strategy<Value = Workload> {
-    (setup(), prop::collection::vec(op(), 20..=250)).prop_map(|(setup, ops)| {
+    (setup(), prop::collection::vec(op(), 20..=300)).prop_map(|(setup, ops)| {
         let ops = ops
             .into_iter()
             .enumerate()
@@ -89,19 +95,21 @@ fn workload() -> impl Strategy<Value = Workload> {
     })
 }
 
+fn env<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
 #[test]
 fn random_workloads_with_aborts_equal_serial_replay_of_the_committed() {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(CASES);
+    let cases = env("PROPTEST_CASES").unwrap_or(CASES);
     let config = Config {
         cases,
         // Each case runs a cluster: shrink for a while, not forever.
-        max_shrink_iters: 200,
+        max_shrink_iters: env("PROPTEST_MAX_SHRINK_ITERS").unwrap_or(200),
         max_shrink_time: 120_000,
         failure_persistence: Some(Box::new(FileFailurePersistence::Off)),
-        rng_seed: RngSeed::Fixed(0xab0_87e5),
+        // Fixed for CI; `ABORTS_SEED` explores others.
+        rng_seed: RngSeed::Fixed(env("ABORTS_SEED").unwrap_or(0xab0_87e5)),
         ..Config::default()
     };
     let totals = Mutex::new(Vec::<CaseStats>::new());

@@ -50,10 +50,18 @@ impl fmt::Debug for Op {
 pub struct Setup {
     pub window_ms: u64,
     pub max_batch: u32,
+    /// `CoordinatorConfig::batch_idle` in µs, if any.
+    pub idle_us: Option<u64>,
+    /// `CoordinatorConfig::max_in_flight`.
+    pub max_in_flight: usize,
+    pub workers: usize,
     /// Client threads; chunk `j` of the workload goes to client `j % clients`.
     pub clients: usize,
     /// Inputs per `submit_all` call.
     pub chunk: usize,
+    /// A client sleeps this long after each `submit_all` (so later inputs arrive while earlier
+    /// batches commit or roll back).
+    pub pause_us: u64,
     /// Injected link delay (max µs), if any.
     pub delay_us: Option<u64>,
     pub seed: u64,
@@ -64,8 +72,12 @@ impl Default for Setup {
         Setup {
             window_ms: 2,
             max_batch: 10_000,
+            idle_us: None,
+            max_in_flight: 100_000,
+            workers: 2,
             clients: 1,
             chunk: 10_000,
+            pause_us: 0,
             delay_us: None,
             seed: 1,
         }
@@ -83,11 +95,13 @@ pub fn config(setup: &Setup) -> ClusterConfig {
         coordinator: CoordinatorConfig {
             batch_window: Duration::from_millis(setup.window_ms),
             batch_max_txns: setup.max_batch,
+            batch_idle: setup.idle_us.map(Duration::from_micros),
+            max_in_flight: setup.max_in_flight,
             record_inputs: true,
             seed: setup.seed,
             ..CoordinatorConfig::default()
         },
-        workers: 2,
+        workers: setup.workers,
         check_modes: true,
         link_delay: setup.delay_us.map(|max_us| LinkDelay {
             max_us,
@@ -138,6 +152,7 @@ pub fn execute(w: &Workload) -> Result<Run, String> {
         Cluster::start(app::app(), config(&w.setup), app::load).map_err(|e| e.to_string())?;
     let clients = w.setup.clients.max(1);
     let chunk = w.setup.chunk.max(1);
+    let pause = w.setup.pause_us;
     let chunks: Vec<(usize, &[Op])> = w
         .ops
         .chunks(chunk)
@@ -170,6 +185,9 @@ pub fn execute(w: &Workload) -> Result<Run, String> {
                             for (k, tid) in tids.into_iter().enumerate() {
                                 submitted.insert(tid, first + k);
                             }
+                            if pause > 0 {
+                                std::thread::sleep(Duration::from_micros(pause));
+                            }
                         }
                         let got = collect(&client, submitted.len())?;
                         let mut out = Vec::with_capacity(got.len());
@@ -200,7 +218,8 @@ pub fn execute(w: &Workload) -> Result<Run, String> {
         });
     let mut done = BTreeMap::new();
     for r in per_client {
-        for (tid, i, c) in r? {
+        let r = r.map_err(|e| format!("{e}; cluster stats: {:?}", cluster.stats()))?;
+        for (tid, i, c) in r {
             if done.insert(tid, (i, c)).is_some() {
                 return Err(format!("tid {tid} completed twice"));
             }
