@@ -219,7 +219,8 @@ impl ServiceNode {
             Message::CommitBatch { max_tid, .. } => {
                 // Visible at once; garbage collection runs on the pool, off the commit path.
                 self.store.advance_watermark(max_tid);
-                self.state.lock().retained.commit(max_tid);
+                let committed = self.state.lock().retained.commit(max_tid);
+                drop(committed); // freed outside the lock
                 if !self
                     .gc_scheduled
                     .swap(true, std::sync::atomic::Ordering::AcqRel)

@@ -143,3 +143,50 @@ fn injected_faults_show_baseline_anomalies_and_none_on_vmodb() {
     );
     eprintln!("baseline under injection: {base_report}");
 }
+
+/// All-or-nothing checkouts on the baseline are a saga: a checkout that cannot reserve every line
+/// releases what it reserved and puts its lines back in the cart. Without injected faults the
+/// compensation completes, so no reservation is left dangling and no stock goes negative.
+#[test]
+fn baseline_all_or_nothing_checkouts_compensate() {
+    let scarce = Scale {
+        stock_per_product: 20,
+        ..scale()
+    };
+    let data = generate(&scarce, 11);
+    let mut system = baseline(&data, None);
+    let inputs = InputConfig {
+        mix: Mix::paper(),
+        products: KeyDistribution::Zipf(1.0),
+        sellers: KeyDistribution::Zipf(1.0),
+        all_or_nothing_checkout: true,
+        ..InputConfig::default()
+    };
+    let mut generator = InputGenerator::new(&scarce, inputs, 11);
+    let config = DriveConfig {
+        warmup: Duration::ZERO,
+        duration: Duration::from_millis(1500),
+        concurrency: 48,
+    };
+    let result = drive(&mut system, &mut generator, &config, &mut |_, _| {});
+    assert!(system.quiesce(Duration::from_secs(30)), "quiesce");
+    let refused = result
+        .per_type
+        .get("customer_checkout")
+        .map_or(0, |s| s.failed);
+    assert!(
+        refused > 0,
+        "no checkout was refused ({} committed)",
+        result.committed
+    );
+    assert!(
+        result.failures.iter().all(|f| f.contains("aborted: item")),
+        "failures: {:?}",
+        result.failures
+    );
+    let state = system.state().expect("state");
+    let report = checker::check(&data, &state, system.log());
+    for class in ["negative_stock", "stock_reservation"] {
+        assert_eq!(report.count(class), 0, "{class}: {:?}", report.examples);
+    }
+}

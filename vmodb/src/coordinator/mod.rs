@@ -5,7 +5,7 @@
 //! known, and its input sent to the entry service, the moment it arrives. A batch is sealed by
 //! its size cap (at submission) or its time window (by the coordinator thread); sealing tells
 //! each participant how many of its TIDs the batch holds. Invariant (enforced in
-//! `CommitTracker::commit_ready`): batch `b` commits only after every participant reported all its
+//! `Coordinator::progress` and `commit_ready`): batch `b` commits only after every participant reported all its
 //! TIDs of `b` executed, and after batch `b - 1` committed. Clients learn outcomes at commit, the
 //! whole batch in one sweep, and all per-TID and per-batch bookkeeping is dropped then.
 
@@ -16,90 +16,16 @@ use crate::schema::Tid;
 use crate::tx::TxEnv;
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
-use serde::de::DeserializeOwned;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
+mod outcome;
 mod resolution;
 
-/// How a transaction ended.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Outcome {
-    /// Committed, with the output event of its last handler when there is one.
-    Committed { output: Option<Output> },
-    /// A handler failed at `service`, so the transaction aborted: it left no effect in any
-    /// service, and the rest of its batch committed as if it had never been submitted.
-    Aborted { service: String, error: TxError },
-}
-
-/// An output event: name and encoded payload.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Output {
-    pub event: Arc<str>,
-    pub payload: Vec<u8>,
-}
-
-impl Output {
-    pub fn decode<T: DeserializeOwned>(&self) -> Result<T, TxError> {
-        postcard::from_bytes(&self.payload).map_err(|e| TxError::Decode {
-            event: self.event.to_string(),
-            detail: e.to_string(),
-        })
-    }
-}
-
-/// The notification a client receives for each of its transactions.
-#[derive(Clone, Debug)]
-pub struct Completion {
-    pub tid: Tid,
-    pub batch: BatchId,
-    pub transaction: Arc<str>,
-    pub outcome: Outcome,
-    /// From submission to the commit notification.
-    pub latency: Duration,
-}
-
-/// A sequenced input, as serial replay (and recovery) needs it.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct SequencedInput {
-    pub env: TxEnv,
-    pub batch: BatchId,
-    pub transaction: String,
-    pub payload: Vec<u8>,
-}
-
-/// Batching and admission settings.
-#[derive(Clone, Debug)]
-pub struct CoordinatorConfig {
-    /// A batch is sealed this long after its first transaction arrived...
-    pub batch_window: Duration,
-    /// ...or when it holds this many transactions, whichever comes first...
-    pub batch_max_txns: u32,
-    /// ...or, if set, when no transaction has arrived for this long (group-commit style: a
-    /// closed loop of clients that all resubmitted at the last commit need not wait a full
-    /// window; steady arrivals never leave such a gap, so there the window applies).
-    pub batch_idle: Option<Duration>,
-    /// Submitters block while this many transactions are sequenced but not committed.
-    pub max_in_flight: usize,
-    /// Seed of every transaction's randomness (mixed with its TID).
-    pub seed: u64,
-    /// Keep the committed inputs for serial replay (memory grows with the run; tests and checks).
-    pub record_inputs: bool,
-}
-
-impl Default for CoordinatorConfig {
-    fn default() -> Self {
-        CoordinatorConfig {
-            batch_window: Duration::from_millis(10),
-            batch_max_txns: 10_000,
-            batch_idle: None,
-            max_in_flight: 100_000,
-            seed: 0x5eed,
-            record_inputs: false,
-        }
-    }
-}
+pub use outcome::{
+    Completion, CoordinatorConfig, CoordinatorStats, Outcome, Output, RollbackStats, SequencedInput,
+};
 
 struct TxRecord {
     dag: u16,
@@ -151,19 +77,6 @@ struct State {
     resolution: Option<resolution::Resolution>,
     held: Vec<(ServiceId, Envelope)>,
     rollback_stats: RollbackStats,
-}
-
-/// What rollback rounds have cost so far.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RollbackStats {
-    /// Pauses of dispatch to resolve failures that cascade.
-    pub resolutions: u64,
-    /// Rounds run (a resolution has one or more).
-    pub rounds: u64,
-    /// Transactions re-executed.
-    pub reexecuted: u64,
-    /// Transactions aborted, whatever their cause.
-    pub aborted: u64,
 }
 
 pub(crate) enum Input {
@@ -457,22 +370,22 @@ impl Coordinator {
                             error,
                             ..
                         } => {
-                            if rec.failure.as_ref().is_none_or(|(n, ..)| node < *n) {
-                                rec.failure = Some((node, service, error));
-                            }
                             let at = self
                                 .app
                                 .dags
                                 .get(rec.dag as usize)
                                 .and_then(|d| d.nodes.get(node as usize));
-                            if let Some(n) = at {
-                                Self::note_failure(
-                                    &mut st,
-                                    tid,
-                                    n.cascades,
-                                    n.service as ServiceId,
-                                );
+                            let Some(at) = at else {
+                                crate::node::log_warning(&format!(
+                                    "a failure report for tid {tid} names no step #{node}: ignored"
+                                ));
+                                continue;
+                            };
+                            let (cascades, at) = (at.cascades, at.service as ServiceId);
+                            if rec.failure.as_ref().is_none_or(|(n, ..)| node < *n) {
+                                rec.failure = Some((node, service, error));
                             }
+                            Self::note_failure(&mut st, tid, cascades, at);
                         }
                     }
                 }
@@ -646,15 +559,6 @@ impl Coordinator {
         self.room.notify_all();
         let _ = self.inbox.send(Input::Shutdown);
     }
-}
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CoordinatorStats {
-    pub sequenced: Tid,
-    pub in_flight: usize,
-    pub last_committed_batch: BatchId,
-    pub sealed_pending: usize,
-    pub rollback: RollbackStats,
 }
 
 /// What one step of the coordinator decided, to send once the state lock is released.

@@ -30,11 +30,11 @@ enum Phase {
     Draining,
     /// Waiting for every service's footprints.
     Listing {
-        waiting: usize,
+        waiting: Vec<bool>,
         tasks: Vec<Vec<(Tid, Footprint)>>,
     },
     /// Waiting until every service dropped the versions of `rerun` (and of final aborts).
-    RollingBack { waiting: usize, rerun: Vec<Tid> },
+    RollingBack { waiting: Vec<bool>, rerun: Vec<Tid> },
     /// Waiting until every re-executed task ran.
     Rerunning { waiting: Vec<bool> },
 }
@@ -93,8 +93,12 @@ impl Coordinator {
             if tid > last {
                 break;
             }
-            if let Some((node, ..)) = &rec.failure {
-                let node = &self.app.dags[rec.dag as usize].nodes[*node as usize];
+            // The node was checked when the report arrived.
+            let node = rec.failure.as_ref().and_then(|(n, ..)| {
+                let dag = self.app.dags.get(rec.dag as usize)?;
+                dag.nodes.get(*n as usize)
+            });
+            if let Some(node) = node {
                 seeds.fail(tid, node.cascades, node.service as ServiceId);
             }
         }
@@ -104,15 +108,17 @@ impl Coordinator {
     fn begin_round(&self, st: &mut State, seeds: Seeds) -> Vec<(NodeId, Message)> {
         let services = self.app.services.len();
         let from_tid = st.first_tid;
+        // Round ids never repeat within a cluster's life, so a stale reply cannot pass for a
+        // current one.
+        let round = st.rollback_stats.rounds as u32 + 1;
         let r = st.resolution.as_mut().expect("a resolution runs");
-        r.round += 1;
+        r.round = round;
         r.seeds = seeds;
         r.phase = Phase::Listing {
-            waiting: services,
+            waiting: vec![true; services],
             tasks: vec![Vec::new(); services],
         };
         st.rollback_stats.rounds += 1;
-        let round = r.round;
         (0..services)
             .map(|s| {
                 let to = NodeId::Service(s as ServiceId);
@@ -131,7 +137,9 @@ impl Coordinator {
                     round,
                     tasks,
                 } => self.on_tasks(&mut st, service, round, tasks),
-                Message::RolledBack { round, .. } => self.on_rolled_back(&mut st, round),
+                Message::RolledBack { service, round } => {
+                    self.on_rolled_back(&mut st, service, round)
+                }
                 Message::RoundDone {
                     service,
                     round,
@@ -178,21 +186,30 @@ impl Coordinator {
         round: u32,
         list: Vec<(Tid, Footprint)>,
     ) -> Option<Vec<(NodeId, Message)>> {
+        let first = st.first_tid;
         let r = Self::current(st, round)?;
         let Phase::Listing { waiting, tasks } = &mut r.phase else {
             return Some(Vec::new());
         };
-        let slot = tasks.get_mut(service as usize)?;
+        // Each service answers once; a second answer is ignored.
+        let Some(slot) = tasks
+            .get_mut(service as usize)
+            .filter(|_| !listed(waiting, service))
+        else {
+            return Some(Vec::new());
+        };
         *slot = list;
-        *waiting -= 1;
-        if *waiting > 0 {
+        mark(waiting, service);
+        if waiting.iter().any(|w| *w) {
             return Some(Vec::new());
         }
         let last = r.last_dispatched;
         let mut tasks = std::mem::take(tasks);
+        // Only TIDs in flight and dispatched can change (a confused peer may list others).
         for list in &mut tasks {
-            list.retain(|(t, _)| *t <= last);
+            list.retain(|(t, _)| (first..=last).contains(t));
         }
+        r.seeds.widened.retain(|(_, t)| (first..=last).contains(t));
         let plan = plan_round(&r.seeds, &tasks);
         debug_assert!(plan.rerun.iter().all(|t| *t <= last));
         let mut undo: Vec<Tid> = plan
@@ -208,8 +225,9 @@ impl Coordinator {
         }
         let mut counts = vec![0u32; self.app.services.len()];
         for tid in &plan.rerun {
-            let i = (tid - st.first_tid) as usize;
-            let rec = &mut st.records[i];
+            let Some(rec) = st.records.get_mut((tid - first) as usize) else {
+                continue; // unreachable: seeds and tasks are in first..=last
+            };
             rec.failure = None;
             rec.output = None;
             for s in self.app.dags[rec.dag as usize].participants() {
@@ -219,7 +237,7 @@ impl Coordinator {
         st.rollback_stats.reexecuted += plan.rerun.len() as u64;
         let r = st.resolution.as_mut().expect("a resolution runs");
         r.phase = Phase::RollingBack {
-            waiting: counts.len(),
+            waiting: vec![true; counts.len()],
             rerun: plan.rerun,
         };
         Some(
@@ -238,13 +256,21 @@ impl Coordinator {
         )
     }
 
-    fn on_rolled_back(&self, st: &mut State, round: u32) -> Option<Vec<(NodeId, Message)>> {
+    fn on_rolled_back(
+        &self,
+        st: &mut State,
+        service: ServiceId,
+        round: u32,
+    ) -> Option<Vec<(NodeId, Message)>> {
         let r = Self::current(st, round)?;
         let Phase::RollingBack { waiting, rerun } = &mut r.phase else {
             return Some(Vec::new());
         };
-        *waiting -= 1;
-        if *waiting > 0 {
+        match waiting.get_mut(service as usize) {
+            Some(w) if *w => *w = false,
+            _ => return Some(Vec::new()),
+        }
+        if waiting.iter().any(|w| *w) {
             return Some(Vec::new());
         }
         let rerun = std::mem::take(rerun);
@@ -260,7 +286,9 @@ impl Coordinator {
         let mut expecting = vec![false; services];
         let mut frames: BTreeMap<ServiceId, Vec<Envelope>> = BTreeMap::new();
         for tid in rerun {
-            let rec = &st.records[(tid - st.first_tid) as usize];
+            let Some(rec) = st.records.get((tid - st.first_tid) as usize) else {
+                continue; // unreachable: planned from TIDs in flight
+            };
             let dag = &self.app.dags[rec.dag as usize];
             let prevs: Arc<[Tid]> = dag
                 .nodes
@@ -329,5 +357,16 @@ impl Coordinator {
             let last = r.last_dispatched;
             st.unsettled.retain(|t| *t > last);
         }
+    }
+}
+
+/// Whether `service` has already answered (or is unknown).
+fn listed(waiting: &[bool], service: ServiceId) -> bool {
+    !waiting.get(service as usize).copied().unwrap_or(false)
+}
+
+fn mark(waiting: &mut [bool], service: ServiceId) {
+    if let Some(w) = waiting.get_mut(service as usize) {
+        *w = false;
     }
 }

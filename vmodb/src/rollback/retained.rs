@@ -5,17 +5,21 @@ use crate::scheduler::Footprint;
 use crate::schema::Tid;
 use crate::store::Store;
 use crate::tx::WriteSet;
-use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
 
 struct Task {
     footprint: Footprint,
     writes: WriteSet,
 }
 
+/// Kept in TID order, so a commit splits off the committed prefix instead of scanning.
 #[derive(Default)]
 pub(crate) struct Retained {
-    tasks: FxHashMap<Tid, Task>,
+    tasks: BTreeMap<Tid, Task>,
 }
+
+/// Tasks forgotten at a commit: drop them after releasing the service's lock.
+pub(crate) struct Committed(#[allow(dead_code)] BTreeMap<Tid, Task>);
 
 impl Retained {
     /// Records an executed task (markers and undecodable payloads touch nothing: not kept).
@@ -35,14 +39,10 @@ impl Retained {
 
     /// Footprints of the tasks from `from` on, ascending.
     pub fn footprints_from(&self, from: Tid) -> Vec<(Tid, Footprint)> {
-        let mut out: Vec<(Tid, Footprint)> = self
-            .tasks
-            .iter()
-            .filter(|(t, _)| **t >= from)
+        self.tasks
+            .range(from..)
             .map(|(t, task)| (*t, task.footprint.clone()))
-            .collect();
-        out.sort_unstable_by_key(|(t, _)| *t);
-        out
+            .collect()
     }
 
     /// Drops the versions `tid` wrote here; its footprint stays listed.
@@ -52,8 +52,9 @@ impl Retained {
         }
     }
 
-    /// Forgets the tasks of committed batches.
-    pub fn commit(&mut self, watermark: Tid) {
-        self.tasks.retain(|t, _| *t > watermark);
+    /// Forgets the tasks of committed batches (up to `watermark`).
+    pub fn commit(&mut self, watermark: Tid) -> Committed {
+        let kept = self.tasks.split_off(&(watermark + 1));
+        Committed(std::mem::replace(&mut self.tasks, kept))
     }
 }

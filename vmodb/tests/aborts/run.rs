@@ -99,7 +99,6 @@ pub fn config(setup: &Setup) -> ClusterConfig {
             max_in_flight: setup.max_in_flight,
             record_inputs: true,
             seed: setup.seed,
-            ..CoordinatorConfig::default()
         },
         workers: setup.workers,
         check_modes: true,
@@ -132,6 +131,9 @@ impl Run {
 }
 
 /// Receives `n` completions, each within 30 s.
+/// A completion as one client received it: TID, the input's index, the completion.
+type Received = (Tid, usize, Completion);
+
 fn collect(client: &Client, n: usize) -> Result<Vec<Completion>, String> {
     (0..n)
         .map(|i| {
@@ -159,63 +161,62 @@ pub fn execute(w: &Workload) -> Result<Run, String> {
         .enumerate()
         .map(|(j, c)| (j * chunk, c))
         .collect();
-    let per_client: Vec<Result<Vec<(Tid, usize, Completion)>, String>> =
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..clients)
-                .map(|c| {
-                    let client = cluster.client();
-                    let mine: Vec<(usize, &[Op])> = chunks
-                        .iter()
-                        .enumerate()
-                        .filter(|(j, _)| j % clients == c)
-                        .map(|(_, x)| *x)
-                        .collect();
-                    scope.spawn(move || {
-                        let mut submitted: BTreeMap<Tid, usize> = BTreeMap::new();
-                        for (first, ops) in mine {
-                            let inputs = ops
-                                .iter()
-                                .map(|op| {
-                                    let payload =
-                                        postcard::to_allocvec(&op.input).expect("input encodes");
-                                    (op.tx.to_string(), payload)
-                                })
-                                .collect();
-                            let tids = client.submit_all(inputs).map_err(|e| e.to_string())?;
-                            for (k, tid) in tids.into_iter().enumerate() {
-                                submitted.insert(tid, first + k);
-                            }
-                            if pause > 0 {
-                                std::thread::sleep(Duration::from_micros(pause));
-                            }
+    let per_client: Vec<Result<Vec<Received>, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..clients)
+            .map(|c| {
+                let client = cluster.client();
+                let mine: Vec<(usize, &[Op])> = chunks
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| j % clients == c)
+                    .map(|(_, x)| *x)
+                    .collect();
+                scope.spawn(move || {
+                    let mut submitted: BTreeMap<Tid, usize> = BTreeMap::new();
+                    for (first, ops) in mine {
+                        let inputs = ops
+                            .iter()
+                            .map(|op| {
+                                let payload =
+                                    postcard::to_allocvec(&op.input).expect("input encodes");
+                                (op.tx.to_string(), payload)
+                            })
+                            .collect();
+                        let tids = client.submit_all(inputs).map_err(|e| e.to_string())?;
+                        for (k, tid) in tids.into_iter().enumerate() {
+                            submitted.insert(tid, first + k);
                         }
-                        let got = collect(&client, submitted.len())?;
-                        let mut out = Vec::with_capacity(got.len());
-                        for c in got {
-                            let Some(i) = submitted.remove(&c.tid) else {
-                                return Err(format!(
-                                    "client {c:?} got a completion for tid {} it did not \
+                        if pause > 0 {
+                            std::thread::sleep(Duration::from_micros(pause));
+                        }
+                    }
+                    let got = collect(&client, submitted.len())?;
+                    let mut out = Vec::with_capacity(got.len());
+                    for c in got {
+                        let Some(i) = submitted.remove(&c.tid) else {
+                            return Err(format!(
+                                "client {c:?} got a completion for tid {} it did not \
                                      submit, or twice",
-                                    c.tid
-                                ));
-                            };
-                            out.push((c.tid, i, c));
-                        }
-                        if let Ok(extra) = client.completions().try_recv() {
-                            return Err(format!("an extra completion arrived: {extra:?}"));
-                        }
-                        Ok(out)
-                    })
+                                c.tid
+                            ));
+                        };
+                        out.push((c.tid, i, c));
+                    }
+                    if let Ok(extra) = client.completions().try_recv() {
+                        return Err(format!("an extra completion arrived: {extra:?}"));
+                    }
+                    Ok(out)
                 })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err("client thread panicked".into()))
-                })
-                .collect()
-        });
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err("client thread panicked".into()))
+            })
+            .collect()
+    });
     let mut done = BTreeMap::new();
     for r in per_client {
         let r = r.map_err(|e| format!("{e}; cluster stats: {:?}", cluster.stats()))?;

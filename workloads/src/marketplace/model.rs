@@ -325,7 +325,6 @@ pub struct Checkout {
     pub payment_type: String,
     pub installments: u32,
     /// Abort the checkout when any item cannot be reserved (else: go on without it).
-    #[serde(default)]
     pub all_or_nothing: bool,
 }
 
@@ -370,7 +369,7 @@ pub struct ReserveStock {
     pub payment_type: String,
     pub installments: u32,
     pub items: Vec<Line>,
-    #[serde(default)]
+    /// Copied from the checkout.
     pub all_or_nothing: bool,
 }
 

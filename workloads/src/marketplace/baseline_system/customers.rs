@@ -162,8 +162,9 @@ impl Handles<Checkout> for CartGrain {
         let done = ask::<OrderGrain, _>(w, &self.customer, PlaceOrder { reserve, tid })
             .await
             .map_err(|e| e.to_string())?;
-        if done.is_err() && e.all_or_nothing {
-            // Compensation: the sealed lines go back into the cart, as if never checked out.
+        if done.as_ref().is_err_and(|e| e.starts_with(REFUSED)) {
+            // Compensation: the sealed lines go back into the cart, as if never checked out
+            // (only when the order refused it: a later failure leaves an order behind).
             for item in sealed_copy {
                 self.items.insert((item.seller_id, item.product_id), item);
             }
@@ -196,6 +197,9 @@ grain!(OrderGrain, "order", CustomerId, orders, |_k, _w| {
     }
 });
 
+/// How an order refuses an all-or-nothing checkout (the cart then restores its lines).
+const REFUSED: &str = "aborted:";
+
 /// The checkout chain at the order grain (Orleans' `Order.Checkout`).
 pub struct PlaceOrder {
     pub reserve: ReserveStock,
@@ -206,7 +210,8 @@ impl Handles<PlaceOrder> for OrderGrain {
     type Reply = Result<Option<CheckoutDone>, String>;
     /// Reserves every line in parallel, keeps the reserved ones, creates the order, tells the
     /// sellers, awaits the payment, confirms the reservations, tells the customer, and awaits
-    /// the shipment. No step is undone if a later one fails: there is no compensation.
+    /// the shipment. No step is undone if a later one fails; the only compensation is an
+    /// all-or-nothing checkout's release of its reservations when one line cannot be reserved.
     async fn handle(
         &mut self,
         e: PlaceOrder,
@@ -220,21 +225,30 @@ impl Handles<PlaceOrder> for OrderGrain {
             }))
             .await;
         let mut refused = None;
+        let mut lost = None;
         for (line, ok) in lines.into_iter().zip(answers) {
-            if ok.map_err(|e| e.to_string())? {
-                reserve.items.push(line);
-            } else {
-                refused.get_or_insert((line.seller_id, line.product_id));
+            match ok {
+                Ok(true) => reserve.items.push(line),
+                Ok(false) => {
+                    refused.get_or_insert((line.seller_id, line.product_id));
+                }
+                Err(e) => {
+                    lost.get_or_insert(e.to_string());
+                }
             }
         }
-        if let Some((s, p)) = refused
-            && reserve.all_or_nothing
-        {
-            // A saga's compensation: release what was reserved (one-way, like Orleans would).
+        let refused = refused.filter(|_| reserve.all_or_nothing);
+        if refused.is_some() || lost.is_some() {
+            // A saga's compensation: release what was reserved (one-way, as Orleans would).
             for l in &reserve.items {
                 tell::<StockGrain, _>(w, &(l.seller_id, l.product_id), Release(l.quantity));
             }
-            return Err(format!("aborted: item ({s}, {p}) cannot be reserved"));
+        }
+        if let Some(e) = lost {
+            return Err(e);
+        }
+        if let Some((s, p)) = refused {
+            return Err(format!("{REFUSED} item ({s}, {p}) cannot be reserved"));
         }
         if reserve.items.is_empty() {
             return Ok(None);

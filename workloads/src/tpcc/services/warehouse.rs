@@ -18,7 +18,7 @@ pub(super) fn warehouse(items: ItemCheck) -> Service {
                 .emits::<NewOrderWare>("new_order_ware")
                 .read_write()
                 // Safe: reads the warehouse and customer rows and writes the district row, all
-                // of this warehouse.
+                // of this warehouse (and reads the item table, which nothing writes).
                 .partition_by(|e: &NewOrderInput| e.w_id)
                 .run(move |ctx, e| {
                     if items == ItemCheck::AtEntry {
