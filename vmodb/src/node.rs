@@ -404,13 +404,13 @@ impl ServiceNode {
                     Some(chain) => chain.finish(&slot.footprint),
                     None => debug_assert!(false, "a round task outlived its round"),
                 }
-                let old = st.retained.record(tid, slot.footprint.clone(), writes);
                 if round > 0
-                    && !within(&slot.footprint, old.as_ref())
+                    && !within(&slot.footprint, st.retained.footprint(tid))
                     && let Some(r) = st.round.as_mut()
                 {
                     r.widened.push(tid);
                 }
+                st.retained.record(tid, slot.footprint, writes);
                 st.chain_for(round).map(|c| c.admit()).unwrap_or_default()
             };
             if outbox.pending >= FRAME_EVENTS {

@@ -200,10 +200,7 @@ impl<'a> TxCtx<'a> {
 
     /// Drops every version this context wrote (the task failed).
     pub(crate) fn undo_writes(&self) {
-        for (_, log) in self.writes.borrow().iter() {
-            log.undo(self.store, self.env.tid);
-        }
-        self.writes.borrow_mut().clear();
+        WriteSet(self.writes.take()).undo(self.store, self.env.tid);
     }
 
     /// What this context wrote (empty after `undo_writes`).

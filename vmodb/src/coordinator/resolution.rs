@@ -191,16 +191,13 @@ impl Coordinator {
         let Phase::Listing { waiting, tasks } = &mut r.phase else {
             return Some(Vec::new());
         };
-        // Each service answers once; a second answer is ignored.
-        let Some(slot) = tasks
-            .get_mut(service as usize)
-            .filter(|_| !listed(waiting, service))
-        else {
+        let Some(last) = answer(waiting, service) else {
             return Some(Vec::new());
         };
-        *slot = list;
-        mark(waiting, service);
-        if waiting.iter().any(|w| *w) {
+        if let Some(slot) = tasks.get_mut(service as usize) {
+            *slot = list;
+        }
+        if !last {
             return Some(Vec::new());
         }
         let last = r.last_dispatched;
@@ -266,11 +263,7 @@ impl Coordinator {
         let Phase::RollingBack { waiting, rerun } = &mut r.phase else {
             return Some(Vec::new());
         };
-        match waiting.get_mut(service as usize) {
-            Some(w) if *w => *w = false,
-            _ => return Some(Vec::new()),
-        }
-        if waiting.iter().any(|w| *w) {
+        if answer(waiting, service) != Some(true) {
             return Some(Vec::new());
         }
         let rerun = std::mem::take(rerun);
@@ -333,14 +326,13 @@ impl Coordinator {
         let Phase::Rerunning { waiting } = &mut r.phase else {
             return Some(Vec::new());
         };
-        match waiting.get_mut(service as usize) {
-            Some(w) if *w => *w = false,
-            _ => return Some(Vec::new()),
-        }
+        let Some(last) = answer(waiting, service) else {
+            return Some(Vec::new());
+        };
         r.seeds
             .widened
             .extend(widened.into_iter().map(|t| (service, t)));
-        if waiting.iter().any(|w| *w) {
+        if !last {
             return Some(Vec::new());
         }
         if r.seeds.is_empty() {
@@ -360,13 +352,10 @@ impl Coordinator {
     }
 }
 
-/// Whether `service` has already answered (or is unknown).
-fn listed(waiting: &[bool], service: ServiceId) -> bool {
-    !waiting.get(service as usize).copied().unwrap_or(false)
-}
-
-fn mark(waiting: &mut [bool], service: ServiceId) {
-    if let Some(w) = waiting.get_mut(service as usize) {
-        *w = false;
-    }
+/// Counts `service`'s answer to the current phase. `None`: it was not awaited (unknown, or it
+/// answered already): ignore the message. `Some(last)`: counted; `last` when no answer is left.
+fn answer(waiting: &mut [bool], service: ServiceId) -> Option<bool> {
+    let w = waiting.get_mut(service as usize).filter(|w| **w)?;
+    *w = false;
+    Some(!waiting.iter().any(|w| *w))
 }

@@ -22,19 +22,19 @@ pub(crate) struct Retained {
 pub(crate) struct Committed(#[allow(dead_code)] BTreeMap<Tid, Task>);
 
 impl Retained {
-    /// Records an executed task (markers and undecodable payloads touch nothing: not kept).
-    /// Returns the footprint the TID had before, if any (a re-execution replaces it).
-    pub fn record(
-        &mut self,
-        tid: Tid,
-        footprint: Footprint,
-        writes: WriteSet,
-    ) -> Option<Footprint> {
-        let old = self.tasks.remove(&tid).map(|t| t.footprint);
-        if footprint != Footprint::Empty {
+    /// Records an executed task, replacing what an earlier execution of its TID left (markers
+    /// and undecodable payloads touch nothing: not kept).
+    pub fn record(&mut self, tid: Tid, footprint: Footprint, writes: WriteSet) {
+        if footprint == Footprint::Empty {
+            self.tasks.remove(&tid);
+        } else {
             self.tasks.insert(tid, Task { footprint, writes });
         }
-        old
+    }
+
+    /// The footprint `tid` had when it last executed here, if it touched anything.
+    pub fn footprint(&self, tid: Tid) -> Option<&Footprint> {
+        self.tasks.get(&tid).map(|t| &t.footprint)
     }
 
     /// Footprints of the tasks from `from` on, ascending.
