@@ -2,7 +2,7 @@
 //! leave no trace anywhere, re-execute what read its writes, and tell every client the outcome
 //! serial execution in TID order gives.
 //!
-//! - `app.rs`: a four-service application (chains, a fork, single-service transactions; single,
+//! - `app.rs` (rows and events in `model.rs`): a four-service application (chains, a fork, single-service transactions; single,
 //!   partitioned and parallel handlers; read-only ones) with failures of every kind injectable
 //!   at any service, and state-dependent ones (overdrafts, negative levels, duplicate
 //!   registrations).
@@ -16,7 +16,11 @@
 //!   re-executions whose downstream task moves, local failures need no round, and the
 //!   regression of a round with only final aborts).
 
+#[path = "../support/mod.rs"]
+mod support;
+
 mod app;
 mod focused;
+mod model;
 mod random;
 mod run;

@@ -149,7 +149,7 @@ fn collect(client: &Client, n: usize) -> Result<Vec<Completion>, String> {
 /// completion, and waits until the cluster is idle. Checks that each client hears of exactly
 /// its own transactions, once each.
 pub fn execute(w: &Workload) -> Result<Run, String> {
-    app::quiet_deliberate_panics();
+    crate::support::util::quiet_deliberate_panics();
     let cluster =
         Cluster::start(app::app(), config(&w.setup), app::load).map_err(|e| e.to_string())?;
     let clients = w.setup.clients.max(1);

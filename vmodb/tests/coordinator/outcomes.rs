@@ -1,7 +1,7 @@
 //! Outputs and failures: what each completion reports, under concurrency too.
 
 use crate::support::kv::{self, Done, Fwd, Hooks, fwd, set};
-use crate::support::util::{collect, config_ms, input};
+use crate::support::util::{self, collect, config_ms, input};
 use crate::{committed, get, start};
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
@@ -95,7 +95,7 @@ fn outputs_are_never_lost_under_concurrency() {
 
 #[test]
 fn a_failing_handler_fails_only_its_transaction() {
-    kv::quiet_deliberate_panics();
+    util::quiet_deliberate_panics();
     let (cluster, hooks) = start(config_ms(2, 10_000));
     let client = cluster.client();
     let with = |id, value, fail| kv::Set {
@@ -194,7 +194,7 @@ fn a_failing_handler_fails_only_its_transaction() {
 
 #[test]
 fn failures_under_concurrency_are_reported_exactly() {
-    kv::quiet_deliberate_panics();
+    util::quiet_deliberate_panics();
     let (cluster, _) = start(config_ms(1, 64));
     let client = cluster.client();
     let mut expected = BTreeMap::new();

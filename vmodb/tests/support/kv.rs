@@ -245,22 +245,3 @@ pub fn load(l: &Loader) -> Result<(), BootstrapError> {
     )?;
     l.insert("b", (0..CELLS).map(|id| Cell { id, value: 0 }))
 }
-
-/// Silences the default panic output for deliberate panics (other panics print as usual).
-pub fn quiet_deliberate_panics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let default = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let msg = info
-                .payload()
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| info.payload().downcast_ref::<String>().cloned())
-                .unwrap_or_default();
-            if !msg.starts_with("deliberate") {
-                default(info);
-            }
-        }));
-    });
-}

@@ -69,3 +69,22 @@ pub fn pairs(state: &ClusterState, service: &str, table: &str, col: &str) -> Vec
     let other = column(state, service, table, col);
     first.iter().map(int).zip(other.iter().map(int)).collect()
 }
+
+/// Silences the default panic output for deliberate panics (other panics print as usual).
+pub fn quiet_deliberate_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let msg = info
+                .payload()
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| info.payload().downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            if !msg.starts_with("deliberate") {
+                default(info);
+            }
+        }));
+    });
+}
