@@ -87,6 +87,78 @@ impl App {
     pub(crate) fn service_index(&self, name: &str) -> Option<usize> {
         self.services.iter().position(|s| s.name == name)
     }
+
+    /// The names of service `service`'s tables, if there is such a service.
+    pub fn table_names(&self, service: &str) -> Option<Vec<&str>> {
+        let i = self.service_index(service)?;
+        Some(
+            self.services[i]
+                .tables
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect(),
+        )
+    }
+
+    /// The name of service `service`'s table of `E` (to read it from another process).
+    pub fn table_name_of<E: crate::schema::Entity>(
+        &self,
+        service: &str,
+    ) -> Result<String, crate::error::QueryError> {
+        use crate::error::{QueryError, TxError};
+        let i = self
+            .service_index(service)
+            .ok_or_else(|| QueryError::UnknownService(service.to_string()))?;
+        let wanted = std::any::TypeId::of::<E>();
+        self.services[i]
+            .tables
+            .iter()
+            .find(|(_, factory)| factory().0 == wanted)
+            .map(|(name, _)| name.clone())
+            .ok_or_else(|| {
+                let table = std::any::type_name::<E>().to_string();
+                QueryError::Failed(TxError::UnknownTable(table))
+            })
+    }
+
+    /// A digest of everything processes must agree on to run this application together:
+    /// services, table columns, handlers (events and their types, kinds, modes, replicas),
+    /// queries and transactions. The distributed bootstrap check compares it across processes.
+    pub fn fingerprint(&self) -> u64 {
+        use std::fmt::Write;
+        let mut d = String::new();
+        for s in &self.services {
+            let _ = write!(d, "service {}|", s.name);
+            if let Ok(store) = s.build_store() {
+                for t in store.tables() {
+                    let _ = write!(d, "table {} {:?}|", t.name(), t.columns());
+                }
+            }
+            for h in &s.handlers {
+                let out = h.outbound.as_ref().map(|o| (&*o.0, o.2));
+                let _ = write!(
+                    d,
+                    "handler {} {} {out:?} {:?} {:?} {:?}|",
+                    h.inbound, h.inbound_type.1, h.kind, h.mode, h.replicates
+                );
+            }
+            for q in &s.queries {
+                let _ = write!(d, "query {}|", q.name);
+            }
+        }
+        for dag in &self.dags {
+            let nodes: Vec<_> = dag.nodes.iter().map(|n| (n.service, n.handler)).collect();
+            let _ = write!(d, "transaction {} {nodes:?}|", dag.name);
+        }
+        fnv1a(d.as_bytes())
+    }
+}
+
+/// FNV-1a, 64 bit: stable across processes and builds (unlike `DefaultHasher`).
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 impl AppBuilder {

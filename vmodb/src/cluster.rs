@@ -57,6 +57,9 @@ impl Default for ClusterConfig {
 pub struct Loader<'a> {
     app: &'a App,
     stores: &'a [Arc<Store>],
+    /// In a service process, the one service loaded here (its store is `stores[0]`); rows for
+    /// every other service are skipped, since their own processes load them.
+    only: Option<usize>,
 }
 
 impl Loader<'_> {
@@ -70,13 +73,18 @@ impl Loader<'_> {
             .app
             .service_index(service)
             .ok_or_else(|| BootstrapError(format!("load: unknown service `{service}`")))?;
-        let replicas: Vec<String> = self.stores[i]
+        let store = match self.only {
+            None => &self.stores[i],
+            Some(only) if only == i => &self.stores[0],
+            Some(_) => return Ok(()),
+        };
+        let replicas: Vec<String> = store
             .tables()
             .iter()
             .map(|t| t.name().to_string())
             .collect();
         let ctx = TxCtx::new(
-            &self.stores[i],
+            store,
             TxEnv {
                 tid: 0,
                 timestamp_us: 0,
@@ -109,11 +117,77 @@ pub(crate) fn build_stores(
     load(&Loader {
         app,
         stores: &stores,
+        only: None,
     })?;
     for s in &stores {
         s.commit_batch(0);
     }
     Ok(stores)
+}
+
+/// The store of service `service` alone, loaded with its share of the initial data.
+pub(crate) fn build_store_for(
+    app: &App,
+    service: usize,
+    load: impl FnOnce(&Loader) -> Result<(), BootstrapError>,
+) -> Result<Arc<Store>, BootstrapError> {
+    let store = app.services[service]
+        .build_store()
+        .map(Arc::new)
+        .map_err(BootstrapError)?;
+    let stores = [store];
+    load(&Loader {
+        app,
+        stores: &stores,
+        only: Some(service),
+    })?;
+    let [store] = stores;
+    store.commit_batch(0);
+    Ok(store)
+}
+
+/// A worker pool of `workers` threads shared by the services of one process.
+pub(crate) fn worker_pool(workers: usize) -> Result<Arc<crate::node::WorkerPool>, BootstrapError> {
+    let pool = rayon_core::ThreadPoolBuilder::new()
+        .num_threads(workers.max(1))
+        .thread_name(|i| format!("vmodb-worker-{i}"))
+        .build()
+        .map_err(|e| BootstrapError(format!("cannot start worker pool: {e}")))?;
+    Ok(Arc::new(crate::node::WorkerPool::new(pool)))
+}
+
+/// Runs read-only query `query` of service `service` on `store`'s committed snapshot.
+pub(crate) fn run_query(
+    app: &App,
+    store: &Arc<Store>,
+    service: &str,
+    query: &str,
+    input: &[u8],
+) -> Result<Vec<u8>, QueryError> {
+    let def = query_def(app, service, query)?;
+    let pin = store.pin_snapshot();
+    let ctx = TxCtx::snapshot(store, pin.at);
+    Ok(catch_unwind(AssertUnwindSafe(|| (def.run)(&ctx, input)))
+        .unwrap_or_else(|p| Err(TxError::Panic(panic_message(&p))))?)
+}
+
+/// The declaration of query `query` of service `service`.
+pub(crate) fn query_def<'a>(
+    app: &'a App,
+    service: &str,
+    query: &str,
+) -> Result<&'a crate::service::QueryDef, QueryError> {
+    let i = app
+        .service_index(service)
+        .ok_or_else(|| QueryError::UnknownService(service.to_string()))?;
+    app.services[i]
+        .queries
+        .iter()
+        .find(|q| q.name == query)
+        .ok_or_else(|| QueryError::UnknownQuery {
+            service: service.to_string(),
+            query: query.to_string(),
+        })
 }
 
 /// Delivers by direct call, or through the delay line when `link_delay` is set; nodes are held
@@ -180,12 +254,7 @@ impl Cluster {
     ) -> Result<Cluster, BootstrapError> {
         let stores = build_stores(&app, load)?;
         let app = Arc::new(app);
-        let pool = rayon_core::ThreadPoolBuilder::new()
-            .num_threads(config.workers.max(1))
-            .thread_name(|i| format!("vmodb-worker-{i}"))
-            .build()
-            .map_err(|e| BootstrapError(format!("cannot start worker pool: {e}")))?;
-        let pool = Arc::new(crate::node::WorkerPool::new(pool));
+        let pool = worker_pool(config.workers)?;
         let nodes: Vec<Arc<ServiceNode>> = stores
             .into_iter()
             .enumerate()
@@ -239,12 +308,7 @@ impl Cluster {
 
     /// A client with its own completion stream.
     pub fn client(&self) -> Client {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        Client {
-            coordinator: Arc::clone(&self.coordinator),
-            tx,
-            rx,
-        }
+        Client::new(Arc::clone(&self.coordinator))
     }
 
     /// Answers a read-only query at service `service` from its last committed snapshot, at once.
@@ -254,33 +318,40 @@ impl Cluster {
         query: &str,
         input: &In,
     ) -> Result<Out, QueryError> {
+        typed_query(query, input, |bytes| self.query_raw(service, query, bytes))
+    }
+
+    /// `query` with the input and the answer encoded.
+    pub fn query_raw(
+        &self,
+        service: &str,
+        query: &str,
+        input: Vec<u8>,
+    ) -> Result<Vec<u8>, QueryError> {
         let i = self
             .app
             .service_index(service)
             .ok_or_else(|| QueryError::UnknownService(service.to_string()))?;
-        let def = self.app.services[i]
-            .queries
-            .iter()
-            .find(|q| q.name == query)
-            .ok_or_else(|| QueryError::UnknownQuery {
-                service: service.to_string(),
-                query: query.to_string(),
-            })?;
-        let bytes = postcard::to_allocvec(input).map_err(|e| TxError::Encode {
-            event: query.to_string(),
-            detail: e.to_string(),
-        })?;
-        let store = &self.nodes[i].store;
-        let pin = store.pin_snapshot();
-        let ctx = TxCtx::snapshot(store, pin.at);
-        let out = catch_unwind(AssertUnwindSafe(|| (def.run)(&ctx, &bytes)))
-            .unwrap_or_else(|p| Err(TxError::Panic(panic_message(&p))))?;
-        postcard::from_bytes(&out).map_err(|e| {
-            QueryError::Failed(TxError::Decode {
-                event: query.to_string(),
-                detail: e.to_string(),
-            })
-        })
+        run_query(&self.app, &self.nodes[i].store, service, query, &input)
+    }
+
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// Every row of table `table` of service `service` at its committed watermark, each
+    /// encoded as its entity.
+    pub fn table_raw(&self, service: &str, table: &str) -> Result<Vec<Vec<u8>>, QueryError> {
+        let i = self
+            .app
+            .service_index(service)
+            .ok_or_else(|| QueryError::UnknownService(service.to_string()))?;
+        encoded_rows(&self.nodes[i].store, table)
+    }
+
+    /// Tells `watch` of every batch commit: (batch, max TID).
+    pub fn watch_commits(&self, watch: Sender<(crate::message::BatchId, Tid)>) {
+        self.coordinator.watch_commits(watch);
     }
 
     /// Every row of service `service`'s table of `E` at its committed watermark, in key order.
@@ -381,6 +452,34 @@ pub struct ClusterStats {
     pub watermark: Tid,
 }
 
+/// Encodes `input`, runs `raw`, decodes the answer: a typed query over an encoded one.
+pub(crate) fn typed_query<In: Serialize, Out: DeserializeOwned>(
+    query: &str,
+    input: &In,
+    raw: impl FnOnce(Vec<u8>) -> Result<Vec<u8>, QueryError>,
+) -> Result<Out, QueryError> {
+    let bytes = postcard::to_allocvec(input).map_err(|e| TxError::Encode {
+        event: query.to_string(),
+        detail: e.to_string(),
+    })?;
+    let out = raw(bytes)?;
+    postcard::from_bytes(&out).map_err(|e| {
+        QueryError::Failed(TxError::Decode {
+            event: query.to_string(),
+            detail: e.to_string(),
+        })
+    })
+}
+
+/// Every row of table `table` in `store` at its committed watermark, encoded.
+pub(crate) fn encoded_rows(store: &Arc<Store>, table: &str) -> Result<Vec<Vec<u8>>, QueryError> {
+    let t = store
+        .table_by_name(table)
+        .ok_or_else(|| QueryError::Failed(TxError::UnknownTable(table.to_string())))?;
+    let pin = store.pin_snapshot();
+    Ok(t.dump_encoded(pin.at))
+}
+
 /// Submits transactions and receives their completions.
 #[derive(Clone)]
 pub struct Client {
@@ -390,6 +489,15 @@ pub struct Client {
 }
 
 impl Client {
+    pub(crate) fn new(coordinator: Arc<Coordinator>) -> Self {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        Client {
+            coordinator,
+            tx,
+            rx,
+        }
+    }
+
     pub fn submit<T: Serialize>(&self, transaction: &str, input: &T) -> Result<Tid, SubmitError> {
         let payload = postcard::to_allocvec(input).map_err(|e| SubmitError::Encode {
             transaction: transaction.to_string(),
@@ -410,6 +518,11 @@ impl Client {
     /// Submits many encoded inputs at once (one frame per entry service).
     pub fn submit_all(&self, inputs: Vec<(String, Vec<u8>)>) -> Result<Vec<Tid>, SubmitError> {
         self.coordinator.submit(inputs, Some(self.tx.clone()))
+    }
+
+    /// Submits encoded inputs whose outcomes nobody waits for.
+    pub fn submit_detached(&self, inputs: Vec<(String, Vec<u8>)>) -> Result<Vec<Tid>, SubmitError> {
+        self.coordinator.submit(inputs, None)
     }
 
     /// Completions of this client's transactions, in commit order.

@@ -81,4 +81,7 @@ pub enum QueryError {
     UnknownQuery { service: String, query: String },
     #[error(transparent)]
     Failed(#[from] TxError),
+    /// Asked of a service in another process, which could not answer.
+    #[error("{0}")]
+    Remote(String),
 }

@@ -12,9 +12,13 @@ mod app;
 mod cluster;
 mod coordinator;
 mod delay_line;
+pub mod deploy;
 mod error;
+pub mod front_door;
+mod json_codec;
 mod message;
 mod mode_check;
+pub mod net;
 mod node;
 mod replay;
 mod repo;
@@ -34,7 +38,9 @@ pub use coordinator::{
 };
 pub use delay_line::LinkDelay;
 pub use error::{BootstrapError, QueryError, SubmitError, TxError};
-pub use message::{BatchId, Envelope, Message, NodeId, ServiceId, TaskReport, Transport};
+pub use message::{
+    Answer, Ask, BatchId, Envelope, Message, NodeId, NodeStats, ServiceId, TaskReport, Transport,
+};
 pub use replay::{ReplayOutcome, serial_replay, serial_replay_outcomes};
 pub use repo::{Query, Repo};
 pub use row_codec::{CodecError, to_named_values, to_values};

@@ -100,10 +100,59 @@ pub enum Message {
         round: u32,
         widened: Vec<Tid>,
     },
+    /// Coordinator process → service process: a request outside the transaction protocol
+    /// (a query, a table read, a state dump), answered with `Answer` under the same `id`.
+    /// Only the distributed deployment sends these; the embedded one calls the store directly.
+    Ask { id: u64, ask: Ask },
+    /// Service process → coordinator process: the answer to `Ask` `id`, or why it failed.
+    Answer {
+        id: u64,
+        answer: Result<Answer, String>,
+    },
+    /// Coordinator process → service process: the cluster stops; exit cleanly.
+    Shutdown,
+    /// Transport-level, the last frame on a link whose node stops on purpose: `None` for a
+    /// clean stop (its peers do not report the closing link), or why it gave up (its peers
+    /// report that, naming the root cause). Never reaches a node.
+    Leaving { reason: Option<String> },
+}
+
+/// What the coordinator process may ask a service process.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Ask {
+    /// Run read-only query `name` on the committed snapshot with this encoded input.
+    Query { name: String, input: Vec<u8> },
+    /// Every row of table `table` at the committed watermark, each encoded as its entity.
+    Table { table: String },
+    /// Every table at the committed watermark, as values (for serial-replay comparison).
+    State,
+    /// This process's counters (traffic, mode checker, refused events).
+    Stats,
+}
+
+/// A service process's answer to an `Ask`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Answer {
+    Query(Vec<u8>),
+    Table(Vec<Vec<u8>>),
+    State(crate::store::ServiceState),
+    Stats(NodeStats),
+}
+
+/// A service process's counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeStats {
+    /// What it sent over the network.
+    pub traffic: crate::net::Traffic,
+    /// Conflicts its mode checker saw (0 unless checking modes), and the first few described.
+    pub mode_violations: u64,
+    pub mode_examples: Vec<String>,
+    /// Envelopes it refused as malformed.
+    pub refused: u64,
 }
 
 /// Where a message goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum NodeId {
     Coordinator,
     Service(ServiceId),

@@ -115,8 +115,8 @@ impl State {
 }
 
 pub(crate) struct ServiceNode {
-    id: ServiceId,
-    app: Arc<App>,
+    pub(crate) id: ServiceId,
+    pub(crate) app: Arc<App>,
     pub(crate) store: Arc<Store>,
     state: Mutex<State>,
     transport: OnceLock<Arc<dyn Transport>>,
@@ -268,11 +268,19 @@ impl ServiceNode {
             | Message::BatchDone { .. }
             | Message::Tasks { .. }
             | Message::RolledBack { .. }
-            | Message::RoundDone { .. } => {
+            | Message::RoundDone { .. }
+            | Message::Answer { .. } => {
                 log_warning(&format!(
                     "service {} got a coordinator-bound message; dropped",
                     self.name()
                 ));
+            }
+            // The service process answers these before the node sees a message (`deploy/`).
+            Message::Ask { .. } | Message::Shutdown | Message::Leaving { .. } => {
+                log_warning(&format!(
+                    "service {} got a process-level message outside a service process; dropped",
+                    self.name()
+                ))
             }
         }
     }

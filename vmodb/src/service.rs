@@ -11,6 +11,7 @@
 //! ```
 
 use crate::error::TxError;
+use crate::json_codec::JsonCodec;
 use crate::mode_check::ModeChecker;
 use crate::schema::{Entity, TableDef, TableMeta};
 use crate::store::{ErasedTable, Store, Table};
@@ -60,6 +61,9 @@ pub struct HandlerDef {
     pub(crate) inbound: String,
     pub(crate) inbound_type: (TypeId, &'static str),
     pub(crate) outbound: Option<(Arc<str>, TypeId, &'static str)>,
+    /// JSON ↔ wire for the inbound and the outbound event (the HTTP front door).
+    pub(crate) inbound_json: JsonCodec,
+    pub(crate) outbound_json: Option<JsonCodec>,
     pub(crate) kind: TxKind,
     pub(crate) mode: ModeKind,
     pub(crate) replicates: Vec<String>,
@@ -124,6 +128,7 @@ pub struct NoEvent;
 pub struct Handler<In, Out> {
     inbound: String,
     outbound: Option<String>,
+    outbound_json: Option<JsonCodec>,
     kind: TxKind,
     mode: ModeKind,
     partition: Option<Arc<PartitionFn>>,
@@ -133,10 +138,13 @@ pub struct Handler<In, Out> {
 
 impl Handler<(), NoEvent> {
     /// A handler for the inbound event `event` (payload type `In`). Defaults: RW, single-threaded.
-    pub fn on<In: DeserializeOwned + Send + 'static>(event: &str) -> Handler<In, NoEvent> {
+    pub fn on<In: DeserializeOwned + Serialize + Send + 'static>(
+        event: &str,
+    ) -> Handler<In, NoEvent> {
         Handler {
             inbound: event.to_string(),
             outbound: None,
+            outbound_json: None,
             kind: TxKind::RW,
             mode: ModeKind::Single,
             partition: None,
@@ -146,12 +154,16 @@ impl Handler<(), NoEvent> {
     }
 }
 
-impl<In: DeserializeOwned + Send + 'static> Handler<In, NoEvent> {
+impl<In: DeserializeOwned + Serialize + Send + 'static> Handler<In, NoEvent> {
     /// The handler may emit one `Out` event named `event` per transaction.
-    pub fn emits<Out: Serialize + 'static>(self, event: &str) -> Handler<In, Out> {
+    pub fn emits<Out: Serialize + DeserializeOwned + 'static>(
+        self,
+        event: &str,
+    ) -> Handler<In, Out> {
         Handler {
             inbound: self.inbound,
             outbound: Some(event.to_string()),
+            outbound_json: Some(JsonCodec::of::<Out>()),
             kind: self.kind,
             mode: self.mode,
             partition: self.partition,
@@ -172,7 +184,7 @@ impl<In: DeserializeOwned + Send + 'static> Handler<In, NoEvent> {
     }
 }
 
-impl<In: DeserializeOwned + Send + 'static, Out> Handler<In, Out> {
+impl<In: DeserializeOwned + Serialize + Send + 'static, Out> Handler<In, Out> {
     pub fn read_only(mut self) -> Self {
         self.kind = TxKind::R;
         self
@@ -244,6 +256,8 @@ impl<In: DeserializeOwned + Send + 'static, Out> Handler<In, Out> {
             inbound: self.inbound,
             inbound_type: (TypeId::of::<In>(), std::any::type_name::<In>()),
             outbound,
+            inbound_json: JsonCodec::of::<In>(),
+            outbound_json: self.outbound_json,
             kind: self.kind,
             mode: self.mode,
             replicates: self.replicates,
@@ -261,7 +275,11 @@ impl<In: DeserializeOwned + Send + 'static, Out> Handler<In, Out> {
     }
 }
 
-impl<In: DeserializeOwned + Send + 'static, Out: Serialize + Send + 'static> Handler<In, Out> {
+impl<In, Out> Handler<In, Out>
+where
+    In: DeserializeOwned + Serialize + Send + 'static,
+    Out: Serialize + DeserializeOwned + Send + 'static,
+{
     /// The handler body. Return `Some(out)` (or just `out`) to emit, `None` to emit nothing; the
     /// runtime then tells the downstream services there is nothing for them in this transaction.
     pub fn run<R: Into<Option<Out>>>(
@@ -302,6 +320,9 @@ fn downcast<T: 'static>(input: Decoded) -> Box<T> {
 pub struct QueryDef {
     pub(crate) name: String,
     pub(crate) run: Arc<QueryFn>,
+    /// JSON ↔ wire for the input and the answer (the HTTP front door).
+    pub(crate) input_json: JsonCodec,
+    pub(crate) output_json: JsonCodec,
 }
 
 type TableFactory = Arc<dyn Fn() -> (TypeId, Box<dyn ErasedTable>) + Send + Sync>;
@@ -362,12 +383,14 @@ impl Service {
         f: impl Fn(&TxCtx, In) -> Result<Out, TxError> + Send + Sync + 'static,
     ) -> Self
     where
-        In: DeserializeOwned + 'static,
-        Out: Serialize + 'static,
+        In: DeserializeOwned + Serialize + 'static,
+        Out: Serialize + DeserializeOwned + 'static,
     {
         let qname = name.to_string();
         self.queries.push(QueryDef {
             name: name.to_string(),
+            input_json: JsonCodec::of::<In>(),
+            output_json: JsonCodec::of::<Out>(),
             run: Arc::new(move |ctx, bytes| {
                 let input = postcard::from_bytes::<In>(bytes).map_err(|e| TxError::Decode {
                     event: qname.clone(),

@@ -95,6 +95,8 @@ pub(crate) struct Coordinator {
     inbox: Sender<Input>,
     /// Last committed batch and its max TID, for `wait_idle`.
     committed: Condvar,
+    /// Told of every batch commit (the front door's commit stream).
+    commit_watch: std::sync::OnceLock<Sender<(BatchId, Tid)>>,
 }
 
 impl Coordinator {
@@ -125,6 +127,7 @@ impl Coordinator {
             transport: std::sync::OnceLock::new(),
             inbox,
             committed: Condvar::new(),
+            commit_watch: std::sync::OnceLock::new(),
         };
         (Arc::new(coordinator), rx)
     }
@@ -135,6 +138,11 @@ impl Coordinator {
 
     fn transport(&self) -> &dyn Transport {
         &**self.transport.get().expect("coordinator connected")
+    }
+
+    /// Tells `watch` of every batch commit from now on: (batch, max TID). One watcher.
+    pub fn watch_commits(&self, watch: Sender<(BatchId, Tid)>) {
+        let _ = self.commit_watch.set(watch);
     }
 
     pub fn inbox(&self) -> Sender<Input> {
@@ -453,6 +461,9 @@ impl Coordinator {
             return;
         }
         for (batch, max_tid) in p.commits {
+            if let Some(watch) = self.commit_watch.get() {
+                let _ = watch.send((batch, max_tid));
+            }
             for s in 0..self.app.services.len() {
                 self.transport().send(
                     NodeId::Coordinator,
@@ -551,6 +562,15 @@ impl Coordinator {
             last_committed_batch: st.last_committed,
             sealed_pending: st.sealed.len(),
             rollback: st.rollback_stats,
+        }
+    }
+
+    /// Drops every waiting client's notifier: a coordinator that lost a node will never
+    /// complete its in-flight transactions, so their waiters must not wait for them.
+    pub fn abandon(&self) {
+        let mut st = self.state.lock();
+        for r in st.records.iter_mut() {
+            r.notify = None;
         }
     }
 

@@ -23,6 +23,9 @@ pub(crate) trait ErasedTable: Send + Sync {
     fn columns(&self) -> Vec<String>;
     fn collect(&self, horizon: Tid) -> usize;
     fn dump(&self, at: Tid) -> TableState;
+    /// The rows visible at `at`, each encoded as its entity (postcard), in key order: typed
+    /// reads of a store in another process.
+    fn dump_encoded(&self, at: Tid) -> Vec<Vec<u8>>;
     fn version_count(&self) -> usize;
     fn index_entry_count(&self) -> usize;
     fn replica_of(&self) -> Option<&(String, String)>;
@@ -55,6 +58,11 @@ impl<E: Entity> ErasedTable for Table<E> {
             columns: self.columns(),
             rows,
         }
+    }
+    fn dump_encoded(&self, at: Tid) -> Vec<Vec<u8>> {
+        let rows = self.scan(at).into_iter();
+        rows.filter_map(|(_, row)| postcard::to_allocvec(&row).ok())
+            .collect()
     }
     fn version_count(&self) -> usize {
         Table::version_count(self)
@@ -92,7 +100,7 @@ impl<E: Entity> ErasedTable for Table<E> {
 }
 
 /// The rows of one table at one TID: column names and values, rows in primary-key order.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TableState {
     pub columns: Vec<String>,
     pub rows: Vec<Vec<Value>>,

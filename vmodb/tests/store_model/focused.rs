@@ -99,7 +99,10 @@ fn same_task_writing_a_key_twice() {
                 "group {g}"
             );
         }
-        assert_eq!(ids(r.in_partial("open").rows().expect("scan")), vec![]);
+        assert_eq!(
+            ids(r.in_partial("open").rows().expect("scan")),
+            Vec::<u32>::new()
+        );
     }
     assert_eq!(store.version_count(), 2, "one version per TID");
     // The first update's index entry (group 2) is carried by no version any more.

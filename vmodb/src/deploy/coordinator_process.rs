@@ -1,0 +1,283 @@
+//! The coordinator in a process of its own.
+
+use super::spec::{ClusterSpec, NodeOptions, listen};
+use crate::app::App;
+use crate::cluster::{Client, ClusterState, typed_query};
+use crate::coordinator::{Coordinator, CoordinatorConfig, CoordinatorStats, Input, SequencedInput};
+use crate::error::{BootstrapError, QueryError};
+use crate::message::{Answer, Ask, BatchId, Message, NodeId, NodeStats, ServiceId, Transport};
+use crate::net::{Inbound, NetError, Peer, TcpTransport};
+use crate::schema::{Entity, Tid};
+use crossbeam_channel::Sender;
+use parking_lot::Mutex;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long an ask waits for its service's answer.
+const ASK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A running coordinator process: sequencing, the commit protocol, and asks to services.
+pub struct CoordinatorProcess {
+    app: Arc<App>,
+    coordinator: Arc<Coordinator>,
+    transport: Arc<TcpTransport>,
+    inbound: Arc<CoordinatorInbound>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl CoordinatorProcess {
+    /// Listens on the coordinator's address, connects to every service, and returns when every
+    /// link is up (or with an error naming the nodes that did not come up in time).
+    pub fn start(
+        app: App,
+        spec: &ClusterSpec,
+        config: CoordinatorConfig,
+        options: &NodeOptions,
+    ) -> Result<CoordinatorProcess, BootstrapError> {
+        spec.check(&app)?;
+        let listener = listen(&spec.coordinator, "the coordinator")?;
+        let links = spec.links(&app, NodeId::Coordinator, options);
+        let app = Arc::new(app);
+        let (coordinator, inbox) = Coordinator::new(Arc::clone(&app), config);
+        let inbound = Arc::new(CoordinatorInbound {
+            inbox: coordinator.inbox(),
+            asks: Mutex::new(HashMap::new()),
+            next_ask: AtomicU64::new(1),
+            failure: Mutex::new(None),
+            coordinator: Arc::downgrade(&coordinator),
+        });
+        let transport = TcpTransport::start(links, listener, inbound.clone())
+            .map_err(|e| BootstrapError(e.to_string()))?;
+        if let Err(e) = transport.wait_ready(Instant::now() + options.connect_timeout) {
+            transport.close(Some(format!("the coordinator gave up: {e}")));
+            return Err(BootstrapError(format!("the cluster did not come up: {e}")));
+        }
+        coordinator.connect(transport.clone());
+        let runner = Arc::clone(&coordinator);
+        let thread = std::thread::Builder::new()
+            .name("vmodb-coordinator".into())
+            .spawn(move || runner.run(inbox))
+            .map_err(|e| BootstrapError(format!("cannot start coordinator: {e}")))?;
+        Ok(CoordinatorProcess {
+            app,
+            coordinator,
+            transport,
+            inbound,
+            thread: Some(thread),
+        })
+    }
+
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// A client with its own completion stream.
+    pub fn client(&self) -> Client {
+        Client::new(Arc::clone(&self.coordinator))
+    }
+
+    /// Why the cluster stopped working (a lost service), if it did.
+    pub fn failure(&self) -> Option<String> {
+        self.inbound.failure.lock().clone()
+    }
+
+    /// Asks service `service` and waits for its answer.
+    fn ask(&self, service: &str, ask: Ask) -> Result<Answer, String> {
+        let i = self
+            .app
+            .service_index(service)
+            .ok_or_else(|| QueryError::UnknownService(service.to_string()).to_string())?;
+        let id = self.inbound.next_ask.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        {
+            // Checked under the asks lock: `lost` sets the failure before it drains the asks,
+            // so an ask either sees the failure here or is drained (never waits in vain).
+            let mut asks = self.inbound.asks.lock();
+            if let Some(f) = self.failure() {
+                return Err(f);
+            }
+            asks.insert(id, tx);
+        }
+        let to = NodeId::Service(i as ServiceId);
+        self.transport
+            .send(NodeId::Coordinator, to, Message::Ask { id, ask });
+        let answer = rx.recv_timeout(ASK_TIMEOUT);
+        self.inbound.asks.lock().remove(&id);
+        answer.unwrap_or_else(|_| {
+            Err(self
+                .failure()
+                .unwrap_or_else(|| format!("service `{service}` did not answer in time")))
+        })
+    }
+
+    /// Runs a read-only query at service `service` on its committed snapshot.
+    pub fn query_raw(
+        &self,
+        service: &str,
+        query: &str,
+        input: Vec<u8>,
+    ) -> Result<Vec<u8>, QueryError> {
+        crate::cluster::query_def(&self.app, service, query)?;
+        let ask = Ask::Query {
+            name: query.to_string(),
+            input,
+        };
+        match self.ask(service, ask) {
+            Ok(Answer::Query(out)) => Ok(out),
+            Ok(other) => Err(QueryError::Remote(format!("unexpected answer {other:?}"))),
+            Err(e) => Err(QueryError::Remote(e)),
+        }
+    }
+
+    pub fn query<In: Serialize, Out: DeserializeOwned>(
+        &self,
+        service: &str,
+        query: &str,
+        input: &In,
+    ) -> Result<Out, QueryError> {
+        typed_query(query, input, |bytes| self.query_raw(service, query, bytes))
+    }
+
+    /// Every row of table `table` of service `service` at its committed watermark, encoded.
+    pub fn table_raw(&self, service: &str, table: &str) -> Result<Vec<Vec<u8>>, QueryError> {
+        let ask = Ask::Table {
+            table: table.to_string(),
+        };
+        match self.ask(service, ask) {
+            Ok(Answer::Table(rows)) => Ok(rows),
+            Ok(other) => Err(QueryError::Remote(format!("unexpected answer {other:?}"))),
+            Err(e) => Err(QueryError::Remote(e)),
+        }
+    }
+
+    /// Every row of service `service`'s table of `E`, in key order.
+    pub fn read_table<E: Entity>(&self, service: &str) -> Result<Vec<E>, QueryError> {
+        let table = self.app.table_name_of::<E>(service)?;
+        let rows = self.table_raw(service, &table)?;
+        decode_rows(&table, &rows)
+    }
+
+    /// Every service's tables at its committed watermark.
+    pub fn state(&self) -> Result<ClusterState, String> {
+        let mut state = ClusterState::new();
+        for s in self.app.service_names() {
+            match self.ask(s, Ask::State)? {
+                Answer::State(tables) => state.insert(s.to_string(), tables),
+                other => return Err(format!("unexpected answer {other:?}")),
+            };
+        }
+        Ok(state)
+    }
+
+    /// Every node's counters summed; the coordinator's own traffic included.
+    pub fn node_stats(&self) -> Result<NodeStats, String> {
+        let mut total = NodeStats {
+            traffic: self.transport.traffic(),
+            ..NodeStats::default()
+        };
+        for s in self.app.service_names() {
+            match self.ask(s, Ask::Stats)? {
+                Answer::Stats(n) => {
+                    total.traffic = total.traffic + n.traffic;
+                    total.mode_violations += n.mode_violations;
+                    total.mode_examples.extend(n.mode_examples);
+                    total.refused += n.refused;
+                }
+                other => return Err(format!("unexpected answer {other:?}")),
+            }
+        }
+        Ok(total)
+    }
+
+    pub fn committed_inputs(&self) -> Vec<SequencedInput> {
+        self.coordinator.committed_inputs()
+    }
+
+    pub fn stats(&self) -> CoordinatorStats {
+        self.coordinator.stats()
+    }
+
+    /// Waits until every sequenced transaction committed (and its commit was sent).
+    pub fn wait_idle(&self, timeout: Duration) -> bool {
+        self.coordinator.wait_idle(Instant::now() + timeout)
+    }
+
+    /// Tells `watch` of every batch commit: (batch, max TID).
+    pub fn watch_commits(&self, watch: Sender<(BatchId, Tid)>) {
+        self.coordinator.watch_commits(watch);
+    }
+
+    /// Stops every service process, then this coordinator.
+    pub fn shutdown(&self) {
+        self.transport.stop();
+        for i in 0..self.app.services.len() {
+            let to = NodeId::Service(i as ServiceId);
+            self.transport
+                .send(NodeId::Coordinator, to, Message::Shutdown);
+        }
+        self.coordinator.shut_down();
+    }
+}
+
+impl Drop for CoordinatorProcess {
+    fn drop(&mut self) {
+        self.transport.close(None);
+        self.coordinator.shut_down();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Decodes rows read from another process.
+pub(crate) fn decode_rows<E: Entity>(table: &str, rows: &[Vec<u8>]) -> Result<Vec<E>, QueryError> {
+    rows.iter()
+        .map(|r| {
+            postcard::from_bytes(r)
+                .map_err(|e| QueryError::Remote(format!("a row of `{table}` does not decode: {e}")))
+        })
+        .collect()
+}
+
+struct CoordinatorInbound {
+    inbox: Sender<Input>,
+    asks: Mutex<HashMap<u64, Sender<Result<Answer, String>>>>,
+    next_ask: AtomicU64,
+    failure: Mutex<Option<String>>,
+    coordinator: std::sync::Weak<Coordinator>,
+}
+
+impl Inbound for CoordinatorInbound {
+    fn deliver(&self, _from: NodeId, message: Message) {
+        match message {
+            Message::Answer { id, answer } => {
+                if let Some(tx) = self.asks.lock().remove(&id) {
+                    let _ = tx.send(answer);
+                }
+            }
+            other => {
+                let _ = self.inbox.send(Input::Message(other));
+            }
+        }
+    }
+
+    /// A lost service leaves transactions that can never finish: the coordinator stops taking
+    /// work, every waiting ask fails, and `failure` says why from now on.
+    fn lost(&self, peer: &Peer, error: NetError) {
+        let why = format!("lost {peer}: {error}");
+        crate::node::log_warning(&format!("coordinator: {why}"));
+        self.failure.lock().get_or_insert(why.clone());
+        if let Some(c) = self.coordinator.upgrade() {
+            c.abandon(); // clients waiting on a transaction hear nothing more: release them
+            c.shut_down();
+        }
+        for (_, tx) in self.asks.lock().drain() {
+            let _ = tx.send(Err(why.clone()));
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! One service in a process of its own.
+
+use super::spec::{ClusterSpec, NodeOptions, listen};
+use crate::app::App;
+use crate::cluster::{Loader, build_store_for, encoded_rows, run_query, worker_pool};
+use crate::error::BootstrapError;
+use crate::message::{Answer, Ask, Message, NodeId, NodeStats, ServiceId, Transport};
+use crate::net::{Inbound, NetError, Peer, TcpTransport};
+use crate::node::ServiceNode;
+use crossbeam_channel::{Receiver, Sender};
+use std::sync::{Arc, OnceLock, Weak};
+
+/// A running service process. `wait` blocks until it is told to stop or fails.
+pub struct ServiceProcess {
+    node: Arc<ServiceNode>,
+    transport: Arc<TcpTransport>,
+    exit: Receiver<Result<(), String>>,
+}
+
+impl ServiceProcess {
+    /// Builds service `service`'s store, loads its share of the data with `load`, listens on its
+    /// address and connects to every peer. Returns once started; peers may still be coming up.
+    pub fn start(
+        app: App,
+        spec: &ClusterSpec,
+        service: &str,
+        options: &NodeOptions,
+        load: impl FnOnce(&Loader) -> Result<(), BootstrapError>,
+    ) -> Result<ServiceProcess, BootstrapError> {
+        spec.check(&app)?;
+        let i = app.service_index(service).ok_or_else(|| {
+            let known: Vec<&str> = app.service_names().collect();
+            BootstrapError(format!(
+                "unknown service `{service}` (the application has: {})",
+                known.join(", ")
+            ))
+        })?;
+        let me = NodeId::Service(i as ServiceId);
+        let store = build_store_for(&app, i, load)?;
+        let listener = listen(spec.address(&app, me), &format!("service `{service}`"))?;
+        let links = spec.links(&app, me, options);
+        let app = Arc::new(app);
+        let pool = worker_pool(options.workers)?;
+        let node = Arc::new(ServiceNode::new(
+            i as ServiceId,
+            Arc::clone(&app),
+            store,
+            pool,
+            options.check_modes,
+        ));
+        let (exit_tx, exit) = crossbeam_channel::bounded(1);
+        let inbound = Arc::new(ServiceInbound {
+            me,
+            node: Arc::clone(&node),
+            transport: OnceLock::new(),
+            exit: exit_tx,
+        });
+        let transport = TcpTransport::start(links, listener, inbound.clone())
+            .map_err(|e| BootstrapError(e.to_string()))?;
+        node.connect(transport.clone());
+        let _ = inbound.transport.set(Arc::downgrade(&transport));
+        Ok(ServiceProcess {
+            node,
+            transport,
+            exit,
+        })
+    }
+
+    /// Blocks until the coordinator says stop (`Ok`) or a peer is lost (`Err`, naming it).
+    pub fn wait(&self) -> Result<(), String> {
+        self.exit
+            .recv()
+            .unwrap_or_else(|_| Err("the service process lost its transport".into()))
+    }
+
+    pub fn service(&self) -> &str {
+        &self.node.app.services[self.node.id as usize].name
+    }
+
+    pub fn traffic(&self) -> crate::net::Traffic {
+        self.transport.traffic()
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        self.transport.close(None);
+    }
+}
+
+struct ServiceInbound {
+    me: NodeId,
+    node: Arc<ServiceNode>,
+    /// Set right after the transport starts; messages that need it (asks) come only after the
+    /// coordinator saw every link up, which is later.
+    transport: OnceLock<Weak<TcpTransport>>,
+    exit: Sender<Result<(), String>>,
+}
+
+impl ServiceInbound {
+    fn answer(&self, ask: Ask) -> Result<Answer, String> {
+        let node = &self.node;
+        let service = node.app.services[node.id as usize].name.as_str();
+        match ask {
+            Ask::Query { name, input } => run_query(&node.app, &node.store, service, &name, &input)
+                .map(Answer::Query)
+                .map_err(|e| e.to_string()),
+            Ask::Table { table } => encoded_rows(&node.store, &table)
+                .map(Answer::Table)
+                .map_err(|e| e.to_string()),
+            Ask::State => Ok(Answer::State(node.store.dump(node.store.watermark()))),
+            Ask::Stats => {
+                let traffic = self.transport().map(|t| t.traffic()).unwrap_or_default();
+                let checker = node.checker.as_ref();
+                Ok(Answer::Stats(NodeStats {
+                    traffic,
+                    mode_violations: checker.map_or(0, |c| c.count()),
+                    mode_examples: checker.map(|c| c.violations()).unwrap_or_default(),
+                    refused: node.refused.load(std::sync::atomic::Ordering::Relaxed),
+                }))
+            }
+        }
+    }
+
+    fn transport(&self) -> Option<Arc<TcpTransport>> {
+        self.transport.get().and_then(Weak::upgrade)
+    }
+}
+
+impl Inbound for ServiceInbound {
+    fn deliver(&self, _from: NodeId, message: Message) {
+        match message {
+            Message::Ask { id, ask } => {
+                let answer = self.answer(ask);
+                if let Some(t) = self.transport() {
+                    t.send(self.me, NodeId::Coordinator, Message::Answer { id, answer });
+                }
+            }
+            Message::Shutdown => {
+                if let Some(t) = self.transport() {
+                    t.close(None);
+                }
+                let _ = self.exit.try_send(Ok(()));
+            }
+            other => self.node.on_message(other),
+        }
+    }
+
+    fn lost(&self, peer: &Peer, error: NetError) {
+        let why = match peer.id {
+            NodeId::Coordinator => format!("lost the coordinator: {error}"),
+            NodeId::Service(_) => format!("lost {peer}: {error}"),
+        };
+        // Fatal: tell every peer why this node stops, so the root cause travels.
+        if let Some(t) = self.transport() {
+            t.close(Some(format!(
+                "service `{}` {why}",
+                self.node.app.services[self.node.id as usize].name
+            )));
+        }
+        let _ = self.exit.try_send(Err(why));
+    }
+}

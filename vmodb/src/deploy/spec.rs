@@ -1,0 +1,138 @@
+//! The cluster file: where every node listens.
+
+use crate::app::{App, fnv1a};
+use crate::error::BootstrapError;
+use crate::message::{NodeId, ServiceId};
+use crate::net::LinkConfig;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::ToSocketAddrs;
+use std::time::Duration;
+
+/// Every node's address. In TOML:
+///
+/// ```toml
+/// coordinator = "127.0.0.1:7100"   # node-to-node
+/// http = "127.0.0.1:8080"          # the coordinator's front door
+/// [services]
+/// cart = "127.0.0.1:7101"
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSpec {
+    pub coordinator: String,
+    pub http: String,
+    pub services: BTreeMap<String, String>,
+}
+
+/// Settings of one node process.
+#[derive(Clone, Debug)]
+pub struct NodeOptions {
+    /// How long a node waits for its peers to come up.
+    pub connect_timeout: Duration,
+    /// Worker threads of a service process.
+    pub workers: usize,
+    pub check_modes: bool,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        NodeOptions {
+            connect_timeout: Duration::from_secs(30),
+            workers: 1,
+            check_modes: false,
+        }
+    }
+}
+
+impl ClusterSpec {
+    /// Every service of `app` on loopback, on consecutive ports from `first_port` (the
+    /// coordinator takes `first_port`, the front door `first_port + 1`).
+    pub fn loopback(app: &App, first_port: u16) -> Self {
+        let addr = |i: usize| format!("127.0.0.1:{}", first_port as usize + i);
+        ClusterSpec {
+            coordinator: addr(0),
+            http: addr(1),
+            services: app
+                .service_names()
+                .enumerate()
+                .map(|(i, s)| (s.to_string(), addr(i + 2)))
+                .collect(),
+        }
+    }
+
+    /// The file names exactly the application's services, and every address is distinct and
+    /// well formed.
+    pub fn check(&self, app: &App) -> Result<(), BootstrapError> {
+        let fail = |m: String| Err(BootstrapError(format!("cluster file: {m}")));
+        let declared: BTreeSet<&str> = app.service_names().collect();
+        let named: BTreeSet<&str> = self.services.keys().map(String::as_str).collect();
+        if let Some(s) = declared.difference(&named).next() {
+            return fail(format!("no address for service `{s}`"));
+        }
+        if let Some(s) = named.difference(&declared).next() {
+            let known: Vec<&str> = declared.iter().copied().collect();
+            return fail(format!(
+                "unknown service `{s}` (the application has: {})",
+                known.join(", ")
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        let all = [("coordinator", &self.coordinator), ("http", &self.http)];
+        let services = self.services.iter().map(|(n, a)| (n.as_str(), a));
+        for (node, addr) in all.into_iter().chain(services) {
+            if addr
+                .to_socket_addrs()
+                .map_or(true, |mut a| a.next().is_none())
+            {
+                return fail(format!("`{node}`: `{addr}` is not a host:port address"));
+            }
+            if !seen.insert(addr.as_str()) {
+                return fail(format!("`{node}`: address `{addr}` is used twice"));
+            }
+        }
+        Ok(())
+    }
+
+    /// A digest of the file, compared at every handshake.
+    pub fn digest(&self) -> u64 {
+        let mut d = format!("{}|{}|", self.coordinator, self.http);
+        for (s, a) in &self.services {
+            d.push_str(&format!("{s}={a}|"));
+        }
+        fnv1a(d.as_bytes())
+    }
+
+    /// The node-to-node address of `node`.
+    pub(crate) fn address(&self, app: &App, node: NodeId) -> &str {
+        match node {
+            NodeId::Coordinator => &self.coordinator,
+            NodeId::Service(i) => &self.services[&app.services[i as usize].name],
+        }
+    }
+
+    /// Link settings for node `me`: every other node is a peer.
+    pub(crate) fn links(&self, app: &App, me: NodeId, options: &NodeOptions) -> LinkConfig {
+        let nodes = std::iter::once(NodeId::Coordinator)
+            .chain((0..app.services.len()).map(|i| NodeId::Service(i as ServiceId)));
+        let peers = nodes
+            .filter(|n| *n != me)
+            .map(|n| {
+                let name = match n {
+                    NodeId::Coordinator => "coordinator".to_string(),
+                    NodeId::Service(i) => app.services[i as usize].name.clone(),
+                };
+                (n, (name, self.address(app, n).to_string()))
+            })
+            .collect();
+        let mut config = LinkConfig::new(me, peers, app.fingerprint(), self.digest());
+        config.connect_timeout = options.connect_timeout;
+        config
+    }
+}
+
+/// Binds `addr`, with an error that says which node could not.
+pub(crate) fn listen(addr: &str, node: &str) -> Result<std::net::TcpListener, BootstrapError> {
+    std::net::TcpListener::bind(addr)
+        .map_err(|e| BootstrapError(format!("{node} cannot listen on {addr}: {e}")))
+}

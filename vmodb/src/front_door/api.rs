@@ -1,0 +1,62 @@
+//! The front door's JSON bodies, shared with clients (the harness decodes the same types).
+
+use crate::message::BatchId;
+use crate::schema::Tid;
+use serde::{Deserialize, Serialize};
+
+/// One transaction input: `{"transaction": "checkout", "input": {...}}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TxRequest {
+    pub transaction: String,
+    pub input: serde_json::Value,
+}
+
+/// What became of one submitted transaction.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TxResult {
+    pub tid: Tid,
+    pub transaction: String,
+    #[serde(flatten)]
+    pub outcome: TxOutcome,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum TxOutcome {
+    /// Sequenced; the caller did not ask to wait (`?wait=false`).
+    Submitted,
+    Committed {
+        batch: BatchId,
+        /// The last handler's output event, as JSON.
+        output: Option<serde_json::Value>,
+        /// From sequencing to commit, as the coordinator measured it.
+        latency_us: u64,
+    },
+    Aborted {
+        batch: BatchId,
+        service: String,
+        error: String,
+        latency_us: u64,
+    },
+}
+
+/// `GET /status`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// Transactions sequenced.
+    pub submitted: u64,
+    /// Transactions whose batch committed (aborted ones included).
+    pub committed: u64,
+    pub aborted: u64,
+    pub in_flight: u64,
+    pub last_committed_batch: BatchId,
+    /// Why the cluster stopped working, if it did.
+    pub failure: Option<String>,
+}
+
+/// Every error body: `{"error": "..."}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: String,
+}

@@ -1,0 +1,199 @@
+//! The outgoing half of one link: whoever sends writes. A sender queues its message and, if no
+//! one is writing to the socket, becomes the writer: it takes everything queued and writes it
+//! as one frame, and keeps going until the queue is empty. Senders that find a write in
+//! progress leave their message for the writer, so under load many messages share a frame,
+//! and no thread hop sits between a sender and the socket. The queue is bounded: a sender
+//! waits while it is full (backpressure; a write blocked on a full socket holds everyone back).
+//!
+//! Why a sender can always finish: a socket write blocks only until the peer's reader reads,
+//! and readers never wait on anything a sender holds (they hand messages to the node, which
+//! queues work; see `read_link`).
+
+use super::NetError;
+use super::frame::{self, Batch, Hello, HelloReply};
+use super::tcp::Shared;
+use crate::message::{Message, NodeId};
+use parking_lot::{Condvar, Mutex};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub(super) struct Link {
+    peer: NodeId,
+    addr: String,
+    pending: Mutex<Batch>,
+    /// Signalled when the queue empties (a writer took it) or the link dies.
+    space: Condvar,
+    /// The connected socket and the frame buffer; held while writing.
+    socket: Mutex<Option<(TcpStream, Vec<u8>)>>,
+    dead: AtomicBool,
+    /// Why the link was closed on purpose (`close`), for a connection that completes after.
+    closed: Mutex<Option<Option<String>>>,
+}
+
+impl Link {
+    pub fn new(peer: NodeId, addr: String) -> Self {
+        Link {
+            peer,
+            addr,
+            pending: Mutex::new(Vec::new()),
+            space: Condvar::new(),
+            socket: Mutex::new(None),
+            dead: AtomicBool::new(false),
+            closed: Mutex::new(None),
+        }
+    }
+
+    /// Queues `message` and writes whatever is queued if no one else is writing.
+    pub fn send(&self, message: Message, shared: &Shared) {
+        {
+            let mut pending = self.pending.lock();
+            while pending.len() >= shared.config.queue && !self.dead.load(Ordering::Acquire) {
+                self.space.wait(&mut pending);
+            }
+            if self.dead.load(Ordering::Acquire) {
+                return; // the link failed and was reported; its traffic is moot
+            }
+            pending.push(message);
+        }
+        self.flush(shared);
+    }
+
+    /// Writes until the queue is empty, unless another thread is writing (it will see what we
+    /// queued: it re-checks the queue after releasing the socket) or the link is not up yet
+    /// (the connector flushes once it is).
+    fn flush(&self, shared: &Shared) {
+        loop {
+            let Some(mut socket) = self.socket.try_lock() else {
+                return;
+            };
+            let Some((stream, buf)) = socket.as_mut() else {
+                return;
+            };
+            let batch = std::mem::take(&mut *self.pending.lock());
+            if !batch.is_empty() {
+                self.space.notify_all();
+                if let Err(e) = frame::write_value(stream, &batch, buf) {
+                    *socket = None;
+                    drop(socket);
+                    // A peer that stops on purpose says why on its own link to us; give that
+                    // goodbye a moment to arrive, so the report names the cause, not the pipe.
+                    std::thread::sleep(Duration::from_millis(100));
+                    let detail = format!("link to {}: {e}", self.addr);
+                    return self.fail(
+                        shared,
+                        NetError::Broken {
+                            peer: shared.config.peer(self.peer),
+                            detail,
+                        },
+                    );
+                }
+                shared.count(buf.len(), batch.len());
+            }
+            drop(socket);
+            if self.pending.lock().is_empty() {
+                return;
+            }
+        }
+    }
+
+    /// Says goodbye (`Message::Leaving` with `reason`), shuts the socket down and drops what
+    /// is queued.
+    pub fn close(&self, reason: Option<String>) {
+        *self.closed.lock() = Some(reason.clone());
+        self.dead.store(true, Ordering::Release);
+        if let Some((stream, buf)) = self.socket.lock().take() {
+            goodbye(stream, buf, reason);
+        }
+        self.pending.lock().clear();
+        self.space.notify_all();
+    }
+
+    fn fail(&self, shared: &Shared, error: NetError) {
+        self.dead.store(true, Ordering::Release);
+        self.pending.lock().clear();
+        self.space.notify_all();
+        shared.lose(self.peer, error);
+    }
+
+    /// Connects and shakes hands (retrying while the peer is not listening yet), then writes
+    /// what was queued meanwhile. Runs on a thread of its own, once.
+    pub fn connect(&self, shared: &Shared) {
+        match self.open(shared) {
+            Ok(stream) => {
+                let mut socket = self.socket.lock();
+                if let Some(reason) = self.closed.lock().clone() {
+                    return goodbye(stream, Vec::new(), reason); // closed while connecting
+                }
+                *socket = Some((stream, Vec::new()));
+                drop(socket);
+                shared.mark(self.peer, true);
+                self.flush(shared);
+            }
+            Err(e) => self.fail(shared, e),
+        }
+    }
+
+    fn open(&self, shared: &Shared) -> Result<TcpStream, NetError> {
+        let config = &shared.config;
+        let peer = config.peer(self.peer);
+        let mut stream = connect(&self.addr, config.connect_timeout).map_err(|detail| {
+            NetError::Unreachable {
+                peer: peer.clone(),
+                addr: self.addr.clone(),
+                secs: config.connect_timeout.as_secs_f64(),
+                detail,
+            }
+        })?;
+        let broken = |e: std::io::Error| NetError::Broken {
+            peer: peer.clone(),
+            detail: format!("link to {}: {e}", self.addr),
+        };
+        let _ = stream.set_nodelay(true);
+        let mut buf = Vec::new();
+        let hello = Hello::new(config.me, config.app, config.cluster);
+        frame::write_value(&mut stream, &hello, &mut buf).map_err(broken)?;
+        stream
+            .set_read_timeout(Some(HANDSHAKE_TIMEOUT))
+            .map_err(broken)?;
+        let mut body = Vec::new();
+        if !frame::read_frame(&mut stream, &mut body).map_err(broken)? {
+            return Err(broken(std::io::ErrorKind::UnexpectedEof.into()));
+        }
+        match frame::decode::<HelloReply>(&body).map_err(broken)? {
+            HelloReply::Welcome => Ok(stream),
+            HelloReply::Refused(reason) => Err(NetError::Refused { peer, reason }),
+        }
+    }
+}
+
+/// The last frame of a link closed on purpose, then the end of the stream.
+fn goodbye(mut stream: TcpStream, mut buf: Vec<u8>, reason: Option<String>) {
+    let bye: Batch = vec![Message::Leaving { reason }];
+    let _ = frame::write_value(&mut stream, &bye, &mut buf);
+    let _ = stream.shutdown(std::net::Shutdown::Both);
+}
+
+/// Connects to `addr`, retrying while the peer is not listening yet.
+fn connect(addr: &str, timeout: Duration) -> Result<TcpStream, String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let attempt = addr
+            .to_socket_addrs()
+            .map_err(|e| format!("bad address: {e}"))
+            .and_then(|mut a| {
+                a.next()
+                    .ok_or_else(|| "bad address: resolves to nothing".to_string())
+            })
+            .and_then(|a| {
+                TcpStream::connect_timeout(&a, Duration::from_secs(1)).map_err(|e| e.to_string())
+            });
+        match attempt {
+            Ok(s) => return Ok(s),
+            Err(e) if Instant::now() >= deadline || e.starts_with("bad address") => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}

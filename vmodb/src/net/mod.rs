@@ -1,0 +1,60 @@
+//! The network transport: the engine's `Transport` over TCP, for the distributed deployment
+//! (`deploy/`). One connection per ordered pair of nodes, written by one sender at a time
+//! (`link.rs`: the sender that finds the socket free writes everything queued) and read by one
+//! reader thread, so messages from one sender to one receiver keep their order (the
+//! `Transport` contract) and every link has exactly one writer at any moment.
+//!
+//! Wire format (`frame.rs`): every frame is a little-endian `u32` length and that many bytes of
+//! postcard. A connection opens with `Hello` (magic, protocol version, sender, application and
+//! cluster fingerprints), answered by `Welcome` or `Refused(reason)`; after that every frame is
+//! a batch of `Message`s, as many as were queued when the write began (many events per frame).
+//! A frame over `MAX_FRAME` bytes, a frame that does not decode, or a version or fingerprint
+//! mismatch closes the link with an error that names the peer; nothing is half-applied.
+
+mod frame;
+mod link;
+mod tcp;
+
+pub use frame::{Hello, HelloReply, MAX_FRAME, PROTOCOL_VERSION};
+pub use tcp::{Inbound, LinkConfig, TcpTransport, Traffic};
+
+use crate::message::NodeId;
+use std::fmt;
+
+/// Why a link failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum NetError {
+    #[error("cannot listen on {addr}: {detail}")]
+    Listen { addr: String, detail: String },
+    #[error("cannot reach {peer} at {addr} within {secs:.1} s: {detail}")]
+    Unreachable {
+        peer: Peer,
+        addr: String,
+        secs: f64,
+        detail: String,
+    },
+    #[error("{peer} refused the connection: {reason}")]
+    Refused { peer: Peer, reason: String },
+    #[error("{peer}: {detail}")]
+    Broken { peer: Peer, detail: String },
+    #[error("{peer} stopped: {reason}")]
+    Left { peer: Peer, reason: String },
+    #[error("{0}")]
+    Protocol(String),
+}
+
+/// A node as people read it: "service `stock`" or "the coordinator".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub id: NodeId,
+    pub name: String,
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.id {
+            NodeId::Coordinator => write!(f, "the coordinator"),
+            NodeId::Service(_) => write!(f, "service `{}`", self.name),
+        }
+    }
+}

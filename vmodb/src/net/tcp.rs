@@ -1,0 +1,399 @@
+//! `TcpTransport`: a writer thread per outgoing link (connect, handshake, then batches of
+//! queued messages as frames), a reader thread per incoming link (handshake check, then frames
+//! delivered in order), and the bookkeeping that says when every link is up.
+
+use super::frame::{self, Batch, Hello, HelloReply};
+use super::link::Link;
+use super::{NetError, Peer};
+use crate::message::{Message, NodeId, Transport};
+use parking_lot::{Condvar, Mutex};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::BufReader;
+use std::net::{TcpListener, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Messages queued on one link beyond which senders wait (backpressure, not an unbounded
+/// queue).
+const DEFAULT_QUEUE: usize = 4096;
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Who this node is and who its peers are.
+#[derive(Clone, Debug)]
+pub struct LinkConfig {
+    pub me: NodeId,
+    /// Every other node: id → (name, address).
+    pub peers: BTreeMap<NodeId, (String, String)>,
+    /// Fingerprints both ends of a link must agree on (see `Hello`).
+    pub app: u64,
+    pub cluster: u64,
+    /// How long to keep retrying a peer that is not listening yet.
+    pub connect_timeout: Duration,
+    /// Messages queued per link before senders block.
+    pub queue: usize,
+}
+
+impl LinkConfig {
+    pub fn new(
+        me: NodeId,
+        peers: BTreeMap<NodeId, (String, String)>,
+        app: u64,
+        cluster: u64,
+    ) -> Self {
+        LinkConfig {
+            me,
+            peers,
+            app,
+            cluster,
+            connect_timeout: Duration::from_secs(30),
+            queue: DEFAULT_QUEUE,
+        }
+    }
+
+    pub(super) fn peer(&self, id: NodeId) -> Peer {
+        let name = self
+            .peers
+            .get(&id)
+            .map_or_else(|| format!("{id:?}"), |p| p.0.clone());
+        Peer { id, name }
+    }
+}
+
+/// What the transport hands to the node it serves.
+pub trait Inbound: Send + Sync + 'static {
+    /// A message from `from`, in the order `from` sent it.
+    fn deliver(&self, from: NodeId, message: Message);
+    /// A link to or from `peer` failed or the peer went away; called at most once per peer,
+    /// and not at all after `TcpTransport::stop`.
+    fn lost(&self, peer: &Peer, error: NetError);
+}
+
+/// What a node sent over the network.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Traffic {
+    pub bytes: u64,
+    pub frames: u64,
+    pub messages: u64,
+}
+
+impl std::ops::Add for Traffic {
+    type Output = Traffic;
+    fn add(self, o: Traffic) -> Traffic {
+        Traffic {
+            bytes: self.bytes + o.bytes,
+            frames: self.frames + o.frames,
+            messages: self.messages + o.messages,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Ready {
+    outgoing: BTreeSet<NodeId>,
+    incoming: BTreeSet<NodeId>,
+    failure: Option<NetError>,
+}
+
+pub(super) struct Shared {
+    pub config: LinkConfig,
+    inbound: Arc<dyn Inbound>,
+    ready: Mutex<Ready>,
+    changed: Condvar,
+    stopping: AtomicBool,
+    /// Links closed (`close`), and why, when it was not a clean stop.
+    closed: AtomicBool,
+    leaving: Mutex<Option<String>>,
+    /// Still accepting connections (after a close with a reason: only to refuse them, saying
+    /// why, so a node connecting late learns the cause rather than "connection refused").
+    listening: AtomicBool,
+    /// Every accepted connection (a handle to shut it down on `close`).
+    incoming: Mutex<Vec<TcpStream>>,
+    /// Peers that said they stop cleanly, and peers already reported lost: neither is
+    /// reported (again).
+    reported: Mutex<BTreeSet<NodeId>>,
+    bytes: AtomicU64,
+    frames: AtomicU64,
+    messages: AtomicU64,
+}
+
+impl Shared {
+    /// Reports a lost peer once, unless the node is stopping (then links close on purpose).
+    pub fn lose(&self, peer: NodeId, error: NetError) {
+        if self.stopping.load(Ordering::Acquire) || !self.reported.lock().insert(peer) {
+            return;
+        }
+        {
+            let mut ready = self.ready.lock();
+            ready.failure.get_or_insert_with(|| error.clone());
+        }
+        self.changed.notify_all();
+        self.inbound.lost(&self.config.peer(peer), error);
+    }
+
+    pub fn count(&self, bytes: usize, messages: usize) {
+        self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+        self.frames.fetch_add(1, Ordering::Relaxed);
+        self.messages.fetch_add(messages as u64, Ordering::Relaxed);
+    }
+
+    pub fn mark(&self, peer: NodeId, outgoing: bool) {
+        let mut ready = self.ready.lock();
+        if outgoing {
+            ready.outgoing.insert(peer);
+        } else {
+            ready.incoming.insert(peer);
+        }
+        drop(ready);
+        self.changed.notify_all();
+    }
+}
+
+/// The engine's `Transport` over TCP. See the module docs of `net` for the wire format.
+pub struct TcpTransport {
+    me: NodeId,
+    listening: Option<std::net::SocketAddr>,
+    links: HashMap<NodeId, Arc<Link>>,
+    shared: Arc<Shared>,
+}
+
+impl TcpTransport {
+    /// Serves `listener` (incoming links) and connects to every peer (outgoing links), each in
+    /// a thread of its own. Returns at once; `wait_ready` waits for the links.
+    pub fn start(
+        config: LinkConfig,
+        listener: TcpListener,
+        inbound: Arc<dyn Inbound>,
+    ) -> Result<Arc<Self>, NetError> {
+        let me = config.me;
+        let shared = Arc::new(Shared {
+            config,
+            inbound,
+            ready: Mutex::new(Ready::default()),
+            changed: Condvar::new(),
+            stopping: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
+            leaving: Mutex::new(None),
+            listening: AtomicBool::new(true),
+            incoming: Mutex::new(Vec::new()),
+            reported: Mutex::new(BTreeSet::new()),
+            bytes: AtomicU64::new(0),
+            frames: AtomicU64::new(0),
+            messages: AtomicU64::new(0),
+        });
+        let spawn_err =
+            |e: std::io::Error| NetError::Protocol(format!("cannot start a thread: {e}"));
+        let listening = listener.local_addr().ok();
+        let accepting = Arc::clone(&shared);
+        std::thread::Builder::new()
+            .name("vmodb-accept".into())
+            .spawn(move || accept_loop(listener, accepting))
+            .map_err(spawn_err)?;
+        let mut links = HashMap::new();
+        for (&peer, (_, addr)) in &shared.config.peers {
+            let link = Arc::new(Link::new(peer, addr.clone()));
+            let (l, s) = (Arc::clone(&link), Arc::clone(&shared));
+            std::thread::Builder::new()
+                .name(format!("vmodb-connect-{peer:?}"))
+                .spawn(move || l.connect(&s))
+                .map_err(spawn_err)?;
+            links.insert(peer, link);
+        }
+        Ok(Arc::new(TcpTransport {
+            me,
+            listening,
+            links,
+            shared,
+        }))
+    }
+
+    /// Waits until every peer accepted this node's connection and connected back, or a link
+    /// failed (that error), or `deadline` passed (an error naming the peers still missing).
+    pub fn wait_ready(&self, deadline: Instant) -> Result<(), NetError> {
+        let peers: BTreeSet<NodeId> = self.shared.config.peers.keys().copied().collect();
+        let mut ready = self.shared.ready.lock();
+        loop {
+            if let Some(e) = &ready.failure {
+                return Err(e.clone());
+            }
+            if ready.outgoing == peers && peers.is_subset(&ready.incoming) {
+                return Ok(());
+            }
+            if self
+                .shared
+                .changed
+                .wait_until(&mut ready, deadline)
+                .timed_out()
+            {
+                let missing: Vec<String> = peers
+                    .iter()
+                    .filter(|p| !ready.outgoing.contains(p) || !ready.incoming.contains(p))
+                    .map(|p| self.shared.config.peer(*p).to_string())
+                    .collect();
+                return Err(NetError::Protocol(format!(
+                    "not every node came up in time; missing: {}",
+                    missing.join(", ")
+                )));
+            }
+        }
+    }
+
+    /// Links close on purpose from now on: closing ones are not reported as lost.
+    pub fn stop(&self) {
+        self.shared.stopping.store(true, Ordering::Release);
+    }
+
+    /// Closes every link, saying why (`None`: a clean stop, which peers do not report). After a
+    /// clean stop the port is free once this returns; after a failure the node goes on
+    /// refusing newcomers with the reason until a clean `close`. Implies `stop`.
+    pub fn close(&self, reason: Option<String>) {
+        self.stop();
+        if !self.shared.closed.swap(true, Ordering::AcqRel) {
+            *self.shared.leaving.lock() = reason.clone();
+            for link in self.links.values() {
+                link.close(reason.clone());
+            }
+            for s in self.shared.incoming.lock().drain(..) {
+                let _ = s.shutdown(std::net::Shutdown::Both);
+            }
+        }
+        if reason.is_none() && self.shared.listening.swap(false, Ordering::AcqRel) {
+            // Wake the acceptor so it sees it must stop, and drops the listener.
+            if let Some(addr) = self.listening {
+                let _ = TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(1));
+            }
+        }
+    }
+
+    /// What this node sent so far.
+    pub fn traffic(&self) -> Traffic {
+        Traffic {
+            bytes: self.shared.bytes.load(Ordering::Relaxed),
+            frames: self.shared.frames.load(Ordering::Relaxed),
+            messages: self.shared.messages.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Transport for TcpTransport {
+    fn send(&self, _from: NodeId, to: NodeId, message: Message) {
+        if to == self.me {
+            self.shared.inbound.deliver(self.me, message);
+            return;
+        }
+        match self.links.get(&to) {
+            // Waits while the link's queue is full: backpressure up to the sender.
+            Some(link) => link.send(message, &self.shared),
+            None => crate::node::log_warning(&format!("message for unknown node {to:?} dropped")),
+        }
+    }
+}
+
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    for stream in listener.incoming() {
+        if !shared.listening.load(Ordering::Acquire) {
+            return;
+        }
+        let Ok(stream) = stream else { continue };
+        if shared.closed.load(Ordering::Acquire) {
+            let why = shared.leaving.lock().clone();
+            let why = why.unwrap_or_else(|| "it is stopping".into());
+            let _ = std::thread::Builder::new()
+                .name("vmodb-refuse".into())
+                .spawn(move || refuse(stream, &format!("this node stopped: {why}")));
+            continue;
+        }
+        let shared = Arc::clone(&shared);
+        let _ = std::thread::Builder::new()
+            .name("vmodb-reader".into())
+            .spawn(move || read_link(stream, shared));
+    }
+}
+
+/// Answers a hello with a refusal.
+fn refuse(mut stream: TcpStream, reason: &str) {
+    let _ = stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT));
+    let mut body = Vec::new();
+    if matches!(frame::read_frame(&mut stream, &mut body), Ok(true)) {
+        let mut buf = Vec::new();
+        let _ = frame::write_value(&mut stream, &HelloReply::Refused(reason.into()), &mut buf);
+    }
+}
+
+/// The incoming half of one link: check the hello, then deliver every frame in order.
+fn read_link(mut stream: TcpStream, shared: Arc<Shared>) {
+    let config = &shared.config;
+    let _ = stream.set_nodelay(true);
+    let _ = stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT));
+    let mut body = Vec::new();
+    let mut buf = Vec::new();
+    let hello = match frame::read_frame(&mut stream, &mut body) {
+        Ok(true) => frame::decode::<Hello>(&body),
+        Ok(false) => return,
+        Err(e) => Err(e),
+    };
+    let hello = match hello {
+        Ok(h) => h,
+        Err(e) => {
+            crate::node::log_warning(&format!("refused a connection: bad hello ({e})"));
+            return;
+        }
+    };
+    let refusal = hello.mismatch(config.app, config.cluster).or_else(|| {
+        (!config.peers.contains_key(&hello.from))
+            .then(|| format!("{:?} is not a node of this cluster", hello.from))
+    });
+    if let Some(reason) = refusal {
+        crate::node::log_warning(&format!(
+            "refused a connection from {:?}: {reason}",
+            hello.from
+        ));
+        let _ = frame::write_value(&mut stream, &HelloReply::Refused(reason), &mut buf);
+        return;
+    }
+    if frame::write_value(&mut stream, &HelloReply::Welcome, &mut buf).is_err() {
+        return;
+    }
+    let _ = stream.set_read_timeout(None);
+    // Registered only now: `close` must not cut a refusal short (its peer should read why).
+    if let Ok(handle) = stream.try_clone() {
+        shared.incoming.lock().push(handle);
+    }
+    let from = hello.from;
+    shared.mark(from, false);
+    let peer = config.peer(from);
+    let mut reader = BufReader::with_capacity(256 << 10, stream);
+    loop {
+        let batch = match frame::read_frame(&mut reader, &mut body) {
+            Ok(true) => frame::decode::<Batch>(&body),
+            Ok(false) => {
+                let detail = "disconnected".to_string();
+                return shared.lose(from, NetError::Broken { peer, detail });
+            }
+            Err(e) => Err(e),
+        };
+        match batch {
+            Ok(batch) => {
+                for m in batch {
+                    match m {
+                        Message::Leaving { reason: None } => {
+                            shared.reported.lock().insert(from);
+                        }
+                        Message::Leaving {
+                            reason: Some(reason),
+                        } => {
+                            let peer = peer.clone();
+                            shared.lose(from, NetError::Left { peer, reason });
+                        }
+                        m => shared.inbound.deliver(from, m),
+                    }
+                }
+            }
+            Err(e) => {
+                let detail = format!("link from it failed: {e}");
+                return shared.lose(from, NetError::Broken { peer, detail });
+            }
+        }
+    }
+}

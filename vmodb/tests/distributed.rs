@@ -1,0 +1,730 @@
+//! The distributed deployment on loopback, inside the test process: one `ServiceProcess` per
+//! shop service and a `CoordinatorProcess`, talking over TCP. The run must equal the serial
+//! replay of its committed inputs; the bootstrap checks must stop mismatched or incomplete
+//! clusters with errors that name the culprit; a lost service must be reported, not hang.
+//!
+//! Every test runs under a watchdog, and every test uses its own ports (tests run in parallel).
+
+mod support;
+
+use rand::{RngExt, SeedableRng};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+use support::shop::{self, Audit, Item, PlaceOrder, Receipt, Restock, Summary};
+use support::util::{column, int};
+use vmodb::deploy::{ClusterSpec, CoordinatorProcess, NodeOptions, ServiceProcess};
+use vmodb::net::{Hello, HelloReply};
+use vmodb::{
+    App, BootstrapError, CoordinatorConfig, Handler, NodeId, Outcome, Service, TableDef,
+    TransactionDef, Value,
+};
+
+const ITEMS: u32 = 12;
+const STOCK: i64 = 25;
+const CUSTOMERS: u32 = 30;
+const SERVICES: [&str; 3] = ["orders", "inventory", "billing"];
+
+fn app() -> App {
+    shop::app().expect("the shop app builds")
+}
+
+fn coordinator_config() -> CoordinatorConfig {
+    CoordinatorConfig {
+        record_inputs: true,
+        batch_window: Duration::from_millis(3),
+        ..CoordinatorConfig::default()
+    }
+}
+
+fn options(connect_timeout: Duration) -> NodeOptions {
+    NodeOptions {
+        connect_timeout,
+        ..NodeOptions::default()
+    }
+}
+
+/// Runs `body` on a thread of its own and fails the test if it has not finished after `limit`
+/// (a panic in `body` fails the test as usual).
+fn watchdog(limit: Duration, body: impl FnOnce() + Send + 'static) {
+    let (tx, rx) = mpsc::channel();
+    let handle = thread::spawn(move || {
+        body();
+        let _ = tx.send(());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+            if let Err(panic) = handle.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => panic!("the test hung: not done after {limit:?}"),
+    }
+}
+
+/// Runs `f` on a thread of its own: its result, or `None` if it took longer than `limit`.
+fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit).ok()
+}
+
+/// A started service process, waited for on a thread of its own: `exit` yields what `wait`
+/// returned.
+struct Running {
+    name: String,
+    exit: mpsc::Receiver<Result<(), String>>,
+}
+
+impl Running {
+    /// What `wait` returned, if it returned within `limit`.
+    fn exit_within(&self, limit: Duration) -> Option<Result<(), String>> {
+        self.exit.recv_timeout(limit).ok()
+    }
+}
+
+fn start_service(app: App, spec: &ClusterSpec, name: &str, options: &NodeOptions) -> Running {
+    let process = ServiceProcess::start(
+        app,
+        spec,
+        name,
+        options,
+        shop::load(ITEMS, STOCK, CUSTOMERS),
+    )
+    .unwrap_or_else(|e| panic!("service `{name}` does not start: {e}"));
+    assert_eq!(process.service(), name);
+    let (tx, exit) = mpsc::channel();
+    thread::spawn(move || {
+        let _ = tx.send(process.wait());
+    });
+    Running {
+        name: name.to_string(),
+        exit,
+    }
+}
+
+fn start_services(spec: &ClusterSpec, names: &[&str], options: &NodeOptions) -> Vec<Running> {
+    names
+        .iter()
+        .map(|n| start_service(app(), spec, n, options))
+        .collect()
+}
+
+fn service_error(r: Result<ServiceProcess, BootstrapError>) -> String {
+    match r {
+        Ok(p) => panic!("service `{}` started but must not", p.service()),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn coordinator_error(r: Result<CoordinatorProcess, BootstrapError>) -> String {
+    match r {
+        Ok(_) => panic!("the coordinator started but must not"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// The summary query's answer for `customer`, computed from a state dump.
+fn summary_from_state(state: &vmodb::ClusterState, customer: u32) -> Summary {
+    let customers = column(state, "billing", "accounts", "customer");
+    let balances = column(state, "billing", "accounts", "balance");
+    let balance = customers
+        .iter()
+        .zip(&balances)
+        .find(|(c, _)| int(c) == i64::from(customer))
+        .map_or(0, |(_, b)| int(b));
+    let payers = column(state, "billing", "payments", "customer");
+    let amounts = column(state, "billing", "payments", "amount");
+    let statuses = column(state, "billing", "payments", "status");
+    let mine: Vec<usize> = (0..payers.len())
+        .filter(|&i| int(&payers[i]) == i64::from(customer))
+        .collect();
+    let paid_total = mine
+        .iter()
+        .filter(|&&i| statuses[i] == Value::Str("paid".into()))
+        .map(|&i| int(&amounts[i]))
+        .sum();
+    Summary {
+        customer,
+        balance,
+        payments: mine.len(),
+        paid_total,
+    }
+}
+
+/// Several clients run a random shop workload against a loopback cluster; the state must be
+/// the serial replay of the committed inputs, and queries, table reads, traffic counters and
+/// shutdown must work across processes.
+#[test]
+fn loopback_cluster_run_equals_serial_replay() {
+    watchdog(Duration::from_secs(40), || {
+        let spec = ClusterSpec::loopback(&app(), 17100);
+        let services = start_services(&spec, &SERVICES, &options(Duration::from_secs(5)));
+        let process = CoordinatorProcess::start(
+            app(),
+            &spec,
+            coordinator_config(),
+            &options(Duration::from_secs(5)),
+        )
+        .expect("the coordinator starts");
+        assert_eq!(process.failure(), None);
+
+        const CLIENTS: u64 = 3;
+        const PER_CLIENT: u64 = 120;
+        let completions: Vec<vmodb::Completion> = thread::scope(|scope| {
+            let threads: Vec<_> = (0..CLIENTS)
+                .map(|t| {
+                    let client = process.client();
+                    scope.spawn(move || {
+                        let mut rng = rand::rngs::StdRng::seed_from_u64(t + 41);
+                        for i in 0..PER_CLIENT {
+                            let r = rng.random_range(0..100);
+                            let submitted = if r < 80 {
+                                let e = PlaceOrder {
+                                    order_id: t * 1_000_000 + i,
+                                    customer: rng.random_range(0..CUSTOMERS),
+                                    item: rng.random_range(0..ITEMS),
+                                    qty: rng.random_range(1..4),
+                                };
+                                client.submit("checkout", &e)
+                            } else if r < 90 {
+                                let e = Restock {
+                                    item: rng.random_range(0..ITEMS),
+                                    add: rng.random_range(1..5),
+                                };
+                                client.submit("restock", &e)
+                            } else {
+                                let e = Audit {
+                                    customer: rng.random_range(0..CUSTOMERS),
+                                };
+                                client.submit("audit", &e)
+                            };
+                            submitted.expect("submit");
+                        }
+                        (0..PER_CLIENT)
+                            .map(|i| {
+                                client
+                                    .completions()
+                                    .recv_timeout(Duration::from_secs(10))
+                                    .unwrap_or_else(|e| {
+                                        panic!("client {t}: completion {i} did not arrive: {e}")
+                                    })
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            threads
+                .into_iter()
+                .flat_map(|t| t.join().expect("client thread"))
+                .collect()
+        });
+        let total = (CLIENTS * PER_CLIENT) as usize;
+        assert_eq!(completions.len(), total);
+        let mut tids: Vec<u64> = completions.iter().map(|c| c.tid).collect();
+        tids.sort_unstable();
+        tids.dedup();
+        assert_eq!(tids.len(), total, "every completion is for a distinct TID");
+        for c in &completions {
+            match (&*c.transaction, &c.outcome) {
+                ("checkout", Outcome::Committed { output: Some(o) }) => {
+                    let r: Receipt = o.decode().expect("a receipt");
+                    assert!(r.ok || r.charged == 0, "{r:?}");
+                }
+                ("audit", Outcome::Committed { output: Some(o) }) => {
+                    let _: Summary = o.decode().expect("a summary");
+                }
+                ("restock", Outcome::Committed { output: None }) => {}
+                other => panic!("unexpected completion {other:?}"),
+            }
+        }
+        assert!(process.wait_idle(Duration::from_secs(10)), "not idle");
+        assert_eq!(process.failure(), None);
+
+        // The state across processes is the serial replay of what committed.
+        let state = process.state().expect("state from every service");
+        assert_eq!(
+            state.keys().map(String::as_str).collect::<Vec<_>>(),
+            vec!["billing", "inventory", "orders"]
+        );
+        let inputs = process.committed_inputs();
+        assert_eq!(inputs.len(), total, "every input is recorded");
+        let replayed = vmodb::serial_replay(&app(), shop::load(ITEMS, STOCK, CUSTOMERS), &inputs)
+            .expect("replay");
+        assert_eq!(
+            state, replayed,
+            "distributed state differs from serial replay"
+        );
+        let orders = column(&state, "orders", "orders", "id").len();
+        assert!(orders > 0, "some checkouts committed");
+        assert_eq!(
+            column(&state, "billing", "payments", "order_id").len(),
+            orders,
+            "one payment per order"
+        );
+
+        // A query at billing answers from its committed snapshot.
+        let payers = column(&state, "billing", "payments", "customer");
+        let busiest = (0..CUSTOMERS)
+            .max_by_key(|c| payers.iter().filter(|p| int(p) == i64::from(*c)).count())
+            .expect("customers");
+        let s: Summary = process
+            .query("billing", "summary", &busiest)
+            .expect("summary query");
+        assert!(s.payments > 0, "{s:?}");
+        assert_eq!(s, summary_from_state(&state, busiest));
+        assert!(
+            process
+                .query::<u32, Summary>("billing", "nope", &0)
+                .is_err()
+        );
+        assert!(
+            process
+                .query::<u32, Summary>("nowhere", "summary", &0)
+                .is_err()
+        );
+
+        // A table read from another process decodes into the entities.
+        let items: Vec<Item> = process.read_table("inventory").expect("read items");
+        assert_eq!(
+            items.iter().map(|i| i.id).collect::<Vec<_>>(),
+            (0..ITEMS).collect::<Vec<_>>()
+        );
+        let stock: Vec<i64> = column(&state, "inventory", "items", "stock")
+            .iter()
+            .map(int)
+            .collect();
+        assert_eq!(items.iter().map(|i| i.stock).collect::<Vec<_>>(), stock);
+        assert!(items.iter().map(|i| i.sold).sum::<i64>() > 0);
+
+        // Traffic: at least one message per submission went from the coordinator.
+        let stats = process.node_stats().expect("node stats");
+        assert!(stats.traffic.bytes > 0, "{stats:?}");
+        assert!(stats.traffic.messages >= total as u64, "{stats:?}");
+        assert!(
+            stats.traffic.frames > 0 && stats.traffic.frames <= stats.traffic.messages,
+            "{stats:?}"
+        );
+        assert!(stats.traffic.bytes >= stats.traffic.frames * 4, "{stats:?}");
+        assert_eq!(stats.refused, 0);
+
+        // Shutdown stops every service process cleanly.
+        for s in &services {
+            assert!(s.exit.try_recv().is_err(), "`{}` exited early", s.name);
+        }
+        process.shutdown();
+        for s in &services {
+            match s.exit_within(Duration::from_secs(5)) {
+                Some(Ok(())) => {}
+                Some(Err(e)) => panic!("service `{}` exited with an error: {e}", s.name),
+                None => panic!("service `{}` did not stop within 5 s", s.name),
+            }
+        }
+        assert!(
+            process
+                .client()
+                .submit("restock", &Restock { item: 0, add: 1 })
+                .is_err(),
+            "a stopped coordinator takes no work"
+        );
+        assert_eq!(
+            process.failure(),
+            None,
+            "a requested shutdown is no failure"
+        );
+        assert!(within(Duration::from_secs(5), move || drop(process)).is_some());
+    });
+}
+
+/// Three services named like the shop's but with other tables and handlers.
+fn impostor_app() -> App {
+    let service = |name: &str, event: &str| {
+        Service::new(name)
+            .table(TableDef::<Item>::new("items", &["id"]))
+            .handler(Handler::on::<Restock>(event).run(|ctx, e: Restock| {
+                let items = ctx.table::<Item>()?;
+                let mut item = items.get(&e.item).unwrap_or_default();
+                item.stock += e.add;
+                items.upsert(item)
+            }))
+    };
+    App::builder()
+        .service(service("orders", "o"))
+        .service(service("inventory", "i"))
+        .service(service("billing", "b"))
+        .transaction(TransactionDef::new("o", "orders", "o"))
+        .transaction(TransactionDef::new("i", "inventory", "i"))
+        .transaction(TransactionDef::new("b", "billing", "b"))
+        .build()
+        .expect("the impostor app builds")
+}
+
+/// A service process running another application is refused at the handshake, in both
+/// directions, and the coordinator does not start; bad cluster files and role names fail
+/// before anything listens.
+#[test]
+fn bootstrap_checks_across_processes() {
+    watchdog(Duration::from_secs(30), || {
+        let impostor = impostor_app();
+        assert_ne!(impostor.fingerprint(), app().fingerprint());
+        assert_eq!(
+            app().fingerprint(),
+            app().fingerprint(),
+            "stable fingerprint"
+        );
+
+        let spec = ClusterSpec::loopback(&app(), 17200);
+        let quick = options(Duration::from_secs(3));
+        let genuine = start_services(&spec, &["orders", "inventory"], &quick);
+        let billing = ServiceProcess::start(impostor, &spec, "billing", &quick, |_| Ok(()))
+            .expect("the impostor starts on its own");
+        let (tx, impostor_exit) = mpsc::channel();
+        thread::spawn(move || {
+            let _ = tx.send(billing.wait());
+        });
+
+        let started = Instant::now();
+        let e = coordinator_error(CoordinatorProcess::start(
+            app(),
+            &spec,
+            coordinator_config(),
+            &quick,
+        ));
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "took {:?}",
+            started.elapsed()
+        );
+        assert!(e.contains("different application"), "{e}");
+        assert!(e.contains("`billing`"), "{e}");
+
+        // The impostor is refused by its peers. The genuine services exit too: refused by the
+        // impostor, or left by the coordinator that gave up (whichever they notice first).
+        let exit = impostor_exit
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the impostor's `wait` returns");
+        let why = exit.expect_err("the impostor cannot join");
+        // Refused by a genuine peer, or (when they gave up first) unable to reach one.
+        assert!(
+            why.contains("different application")
+                || why.contains("`orders`")
+                || why.contains("`inventory`"),
+            "{why}"
+        );
+        for s in &genuine {
+            let why = s
+                .exit_within(Duration::from_secs(5))
+                .unwrap_or_else(|| panic!("`{}` keeps waiting for the impostor", s.name))
+                .expect_err("a genuine service cannot run with the impostor");
+            assert!(
+                why.contains("`billing`") || why.contains("lost the coordinator"),
+                "{}: {why}",
+                s.name
+            );
+        }
+
+        // A cluster file without an address for `billing`.
+        let mut partial = ClusterSpec::loopback(&app(), 17250);
+        partial.services.remove("billing");
+        let quick = options(Duration::from_millis(500));
+        let load = || shop::load(ITEMS, STOCK, CUSTOMERS);
+        for service in SERVICES {
+            let e = service_error(ServiceProcess::start(
+                app(),
+                &partial,
+                service,
+                &quick,
+                load(),
+            ));
+            assert!(e.contains("`billing`"), "{service}: {e}");
+            assert!(e.contains("no address"), "{service}: {e}");
+        }
+        let e = coordinator_error(CoordinatorProcess::start(
+            app(),
+            &partial,
+            coordinator_config(),
+            &quick,
+        ));
+        assert!(e.contains("`billing`") && e.contains("no address"), "{e}");
+
+        // A role the application does not have.
+        let spec = ClusterSpec::loopback(&app(), 17260);
+        let e = service_error(ServiceProcess::start(
+            app(),
+            &spec,
+            "shipping",
+            &quick,
+            load(),
+        ));
+        assert!(e.contains("unknown service `shipping`"), "{e}");
+        // A cluster file naming a service the application does not have.
+        let mut extra = spec.clone();
+        extra
+            .services
+            .insert("shipping".into(), "127.0.0.1:17269".into());
+        let e = service_error(ServiceProcess::start(
+            app(),
+            &extra,
+            "orders",
+            &quick,
+            load(),
+        ));
+        assert!(e.contains("unknown service `shipping`"), "{e}");
+        let e = coordinator_error(CoordinatorProcess::start(
+            app(),
+            &extra,
+            coordinator_config(),
+            &quick,
+        ));
+        assert!(e.contains("unknown service `shipping`"), "{e}");
+        // None of these bound its address: a correct start on the same file still works.
+        let ok = ServiceProcess::start(app(), &spec, "orders", &quick, load());
+        assert!(ok.is_ok(), "{:?}", ok.err());
+    });
+}
+
+/// A service that never starts: the coordinator gives up after its connect timeout with an
+/// error naming that service, and only it.
+#[test]
+fn coordinator_start_names_a_missing_service() {
+    watchdog(Duration::from_secs(30), || {
+        let spec = ClusterSpec::loopback(&app(), 17300);
+        let _up = start_services(
+            &spec,
+            &["orders", "inventory"],
+            &options(Duration::from_secs(5)),
+        );
+        let started = Instant::now();
+        let result = within(Duration::from_secs(8), move || {
+            CoordinatorProcess::start(
+                app(),
+                &spec,
+                coordinator_config(),
+                &options(Duration::from_secs(2)),
+            )
+            .err()
+            .map(|e| e.to_string())
+        })
+        .expect("`CoordinatorProcess::start` returns");
+        let elapsed = started.elapsed();
+        let e = result.expect("the coordinator must not start without `billing`");
+        assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+        assert!(
+            elapsed >= Duration::from_millis(1500),
+            "gave up before its connect timeout: {elapsed:?}"
+        );
+        assert!(e.contains("`billing`"), "{e}");
+        assert!(!e.contains("`orders`") && !e.contains("`inventory`"), "{e}");
+    });
+}
+
+/// Writes one frame: a little-endian `u32` length, then postcard.
+fn write_frame<T: serde::Serialize>(stream: &mut TcpStream, value: &T) -> std::io::Result<()> {
+    let body = postcard::to_allocvec(value).expect("encodes");
+    stream.write_all(&(body.len() as u32).to_le_bytes())?;
+    stream.write_all(&body)
+}
+
+/// Reads one frame and decodes it.
+fn read_frame<T: serde::de::DeserializeOwned>(stream: &mut TcpStream) -> std::io::Result<T> {
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len)?;
+    let mut body = vec![0u8; u32::from_le_bytes(len) as usize];
+    stream.read_exact(&mut body)?;
+    postcard::from_bytes(&body).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+}
+
+/// A plain socket standing in for one service: it completes valid handshakes with every peer
+/// (welcoming their links and opening its own), then can die by closing every socket.
+struct FakeService {
+    stop: Arc<AtomicBool>,
+    streams: Arc<Mutex<Vec<TcpStream>>>,
+    accepting: Option<JoinHandle<()>>,
+    hello: Hello,
+}
+
+impl FakeService {
+    fn start(app: &App, spec: &ClusterSpec, name: &str) -> FakeService {
+        let index = app
+            .service_names()
+            .position(|s| s == name)
+            .expect("a service of the app");
+        let hello = Hello::new(
+            NodeId::Service(index as vmodb::ServiceId),
+            app.fingerprint(),
+            spec.digest(),
+        );
+        let listener = TcpListener::bind(&spec.services[name]).expect("the fake binds");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let stop = Arc::new(AtomicBool::new(false));
+        let streams = Arc::new(Mutex::new(Vec::new()));
+        let (s, st) = (Arc::clone(&stop), Arc::clone(&streams));
+        let accepting = thread::spawn(move || {
+            while !s.load(Ordering::Acquire) {
+                match listener.accept() {
+                    Ok((mut stream, _)) => {
+                        stream.set_nonblocking(false).expect("blocking");
+                        stream
+                            .set_read_timeout(Some(Duration::from_secs(5)))
+                            .expect("timeout");
+                        let hello: Hello = read_frame(&mut stream).expect("a peer's hello");
+                        assert!(matches!(
+                            hello.from,
+                            NodeId::Coordinator | NodeId::Service(_)
+                        ));
+                        write_frame(&mut stream, &HelloReply::Welcome).expect("welcome");
+                        st.lock().unwrap().push(stream);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        thread::sleep(Duration::from_millis(5))
+                    }
+                    Err(e) => panic!("the fake cannot accept: {e}"),
+                }
+            }
+        });
+        FakeService {
+            stop,
+            streams,
+            accepting: Some(accepting),
+            hello,
+        }
+    }
+
+    /// Opens this node's link to `addr` (retrying while it is not listening yet) and checks
+    /// that the peer welcomes it.
+    fn connect(&self, addr: &str) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut stream = loop {
+            match TcpStream::connect(addr) {
+                Ok(s) => break s,
+                Err(e) if Instant::now() > deadline => panic!("the fake cannot reach {addr}: {e}"),
+                Err(_) => thread::sleep(Duration::from_millis(20)),
+            }
+        };
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        write_frame(&mut stream, &self.hello).expect("hello");
+        let reply: HelloReply = read_frame(&mut stream).expect("a reply to the hello");
+        assert_eq!(reply, HelloReply::Welcome, "{addr} refused the fake");
+        self.streams.lock().unwrap().push(stream);
+    }
+
+    /// Dies: stops accepting and closes every socket.
+    fn kill(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(t) = self.accepting.take() {
+            t.join().expect("the fake's accept thread");
+        }
+        for s in self.streams.lock().unwrap().drain(..) {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+/// A service that dies after the cluster came up: the coordinator reports it by name, takes no
+/// more work, asks fail fast, an in-flight transaction never reports a commit, nobody hangs,
+/// and the other service processes exit with an error naming it.
+#[test]
+fn a_lost_service_is_reported_and_nothing_hangs() {
+    watchdog(Duration::from_secs(30), || {
+        let app = app();
+        let spec = ClusterSpec::loopback(&app, 17400);
+        let services = start_services(
+            &spec,
+            &["orders", "inventory"],
+            &options(Duration::from_secs(5)),
+        );
+        let mut fake = FakeService::start(&app, &spec, "billing");
+        let started = thread::scope(|scope| {
+            let fake = &fake;
+            let peers: Vec<String> = std::iter::once(spec.coordinator.clone())
+                .chain(["orders", "inventory"].map(|s| spec.services[s].clone()))
+                .collect();
+            let linking = scope.spawn(move || peers.iter().for_each(|p| fake.connect(p)));
+            let process = CoordinatorProcess::start(
+                app.clone(),
+                &spec,
+                coordinator_config(),
+                &options(Duration::from_secs(5)),
+            );
+            linking.join().expect("the fake links to every peer");
+            process
+        });
+        let process = started.expect("the coordinator starts with the fake billing");
+        assert_eq!(process.failure(), None);
+
+        // A checkout in flight: billing will never run its part.
+        let client = process.client();
+        let order = PlaceOrder {
+            order_id: 1,
+            customer: 1,
+            item: 1,
+            qty: 1,
+        };
+        client
+            .submit("checkout", &order)
+            .expect("submit before the loss");
+        thread::sleep(Duration::from_millis(50));
+        assert_eq!(process.failure(), None);
+
+        fake.kill();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let failure = loop {
+            if let Some(f) = process.failure() {
+                break f;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the loss of billing went unnoticed"
+            );
+            thread::sleep(Duration::from_millis(20));
+        };
+        assert!(failure.contains("`billing`"), "{failure}");
+
+        // The in-flight checkout never commits.
+        if let Ok(c) = client
+            .completions()
+            .recv_timeout(Duration::from_millis(300))
+        {
+            assert!(
+                !matches!(c.outcome, Outcome::Committed { .. }),
+                "a checkout committed without billing: {c:?}"
+            );
+        }
+        // New work is refused or times out; it never hangs.
+        let started = Instant::now();
+        let again = PlaceOrder {
+            order_id: 2,
+            ..order
+        };
+        let r = client.submit_and_wait("checkout", &again, Duration::from_secs(2));
+        assert!(r.is_err(), "a checkout completed without billing: {r:?}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+        // Asks fail at once, with the reason.
+        let started = Instant::now();
+        let q = process.query::<u32, Summary>("billing", "summary", &0);
+        let e = q.expect_err("no query without billing").to_string();
+        assert!(e.contains("`billing`"), "{e}");
+        let e = process.state().expect_err("no state without billing");
+        assert!(e.contains("`billing`"), "{e}");
+        let e = process.node_stats().expect_err("no stats without billing");
+        assert!(e.contains("`billing`"), "{e}");
+        assert!(started.elapsed() < Duration::from_secs(2), "asks waited");
+
+        // The other service processes exit, naming the lost one.
+        for s in &services {
+            let why = s
+                .exit_within(Duration::from_secs(5))
+                .unwrap_or_else(|| panic!("`{}` did not notice the loss of billing", s.name))
+                .expect_err("a service that lost a peer exits with an error");
+            assert!(why.contains("`billing`"), "{}: {why}", s.name);
+        }
+        assert!(within(Duration::from_secs(5), move || drop(process)).is_some());
+    });
+}
