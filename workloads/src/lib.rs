@@ -1,2 +1,3 @@
 pub mod marketplace;
+pub mod remote;
 pub mod tpcc;

@@ -38,6 +38,11 @@ pub trait MarketplaceSystem {
     fn state(&self) -> Result<MarketplaceState, String>;
     /// What committed, for the checker.
     fn log(&self) -> &RunLog;
+    /// Why the system can no longer run (e.g. a node of a distributed cluster was lost); the
+    /// driver stops at once when it says so.
+    fn fatal(&self) -> Option<String> {
+        None
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -182,7 +187,7 @@ pub fn drive(
             last_progress = Instant::now();
             progress(start.elapsed(), result.committed);
         }
-        if Instant::now() > end + Duration::from_secs(60) {
+        if Instant::now() > end + Duration::from_secs(60) || system.fatal().is_some() {
             break; // the system stopped answering; the caller reports what is missing
         }
     }

@@ -5,8 +5,10 @@ pub mod baseline_system;
 pub mod checker;
 pub mod driver;
 pub mod generator;
+pub mod http;
 pub mod logic;
 pub mod model;
+pub mod remote_system;
 pub mod services;
 pub mod vmodb_system;
 

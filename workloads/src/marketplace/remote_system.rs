@@ -1,0 +1,298 @@
+//! The marketplace on a vMODB cluster in other processes, driven through its HTTP front door.
+//! Same inputs as the embedded system (`vmodb_system`), sent as JSON; latency is what the
+//! client sees, from sending the request to the answer at commit.
+
+use super::driver::{Done, MarketplaceSystem};
+use super::generator::{Dataset, Op};
+use super::model::*;
+use super::services::{self, ADD_ITEMS, CHECKOUT, PRICE_UPDATE, PRODUCT_UPDATE, UPDATE_DELIVERY};
+use super::vmodb_system::loader;
+use super::{MarketplaceState, RunLog};
+use crate::remote::{FrontDoorClient, RemoteError};
+use crossbeam_channel::{Receiver, Sender};
+use std::time::{Duration, Instant};
+use vmodb::front_door::{TxOutcome, TxRequest, TxResult};
+use vmodb::{App, NodeStats, serial_replay};
+
+enum Answer {
+    Op {
+        id: u64,
+        kind: &'static str,
+        customer: CustomerId,
+        result: Result<Vec<TxResult>, RemoteError>,
+    },
+    Dashboard {
+        id: u64,
+        result: Result<Dashboard, RemoteError>,
+    },
+}
+
+pub struct RemoteMarketplace {
+    client: FrontDoorClient,
+    app: App,
+    tx: Sender<(Instant, Answer)>,
+    rx: Receiver<(Instant, Answer)>,
+    started: std::collections::HashMap<u64, Instant>,
+    /// Ops submitted since the last poll: sent together, as one request (see `flush`).
+    group: Vec<(Grouped, Vec<TxRequest>)>,
+    log: RunLog,
+    fatal: Option<String>,
+}
+
+/// An op waiting in the group: what its answer needs.
+struct Grouped {
+    id: u64,
+    kind: &'static str,
+    customer: CustomerId,
+}
+
+impl RemoteMarketplace {
+    /// A client of the marketplace cluster whose front door is at `base`.
+    pub fn connect(base: &str, concurrency: usize) -> Result<Self, String> {
+        let client = FrontDoorClient::new(base, concurrency)?;
+        let status = client
+            .status()
+            .map_err(|e| format!("no front door at {base}: {e}"))?;
+        if let Some(f) = status.failure {
+            return Err(format!("the cluster at {base} is down: {f}"));
+        }
+        let (tx, rx) = crossbeam_channel::unbounded();
+        Ok(RemoteMarketplace {
+            client,
+            app: services::app().map_err(|e| e.to_string())?,
+            tx,
+            rx,
+            started: Default::default(),
+            group: Vec::new(),
+            log: RunLog::default(),
+            fatal: None,
+        })
+    }
+
+    pub fn client(&self) -> &FrontDoorClient {
+        &self.client
+    }
+
+    /// Every node's counters (traffic, mode checker), summed.
+    pub fn node_stats(&self) -> Result<NodeStats, String> {
+        self.client.node_stats().map_err(|e| e.to_string())
+    }
+
+    /// Does the cluster's state equal the serial replay of its committed inputs?
+    pub fn matches_serial_replay(&self, data: &Dataset) -> Result<bool, String> {
+        let inputs = self.client.committed_inputs().map_err(|e| e.to_string())?;
+        let state = self.client.state().map_err(|e| e.to_string())?;
+        let replayed =
+            serial_replay(&self.app, loader(data), &inputs).map_err(|e| e.to_string())?;
+        Ok(replayed == state)
+    }
+
+    /// Sends the ops submitted since the last poll as one request (a JSON array, sequenced
+    /// together): the driver submits in bursts (a batch's completions free many slots at
+    /// once), and one request per burst instead of per op keeps the HTTP cost per transaction
+    /// low. Outcomes come at batch commit anyway, so ops sent together would mostly be
+    /// answered together on their own; each op's latency still starts at its own submission.
+    fn flush(&mut self) {
+        if self.group.is_empty() {
+            return;
+        }
+        let group = std::mem::take(&mut self.group);
+        let mut ops = Vec::with_capacity(group.len());
+        let mut requests = Vec::new();
+        for (op, reqs) in group {
+            ops.push((op, reqs.len()));
+            requests.extend(reqs);
+        }
+        let tx = self.tx.clone();
+        self.client.spawn_submit(requests, move |result| {
+            let at = Instant::now();
+            let mut results = result.map(|r| r.into_iter());
+            for (op, n) in ops {
+                let result = match &mut results {
+                    Ok(all) => {
+                        let mine: Vec<TxResult> = all.by_ref().take(n).collect();
+                        if mine.len() == n {
+                            Ok(mine)
+                        } else {
+                            Err(RemoteError::Decode("fewer results than requests".into()))
+                        }
+                    }
+                    Err(e) => Err(e.clone()),
+                };
+                let Grouped { id, kind, customer } = op;
+                let answer = Answer::Op {
+                    id,
+                    kind,
+                    customer,
+                    result,
+                };
+                let _ = tx.send((at, answer));
+            }
+        });
+    }
+
+    fn request<T: serde::Serialize>(name: &str, input: &T) -> Result<TxRequest, String> {
+        Ok(TxRequest {
+            transaction: name.to_string(),
+            input: serde_json::to_value(input).map_err(|e| e.to_string())?,
+        })
+    }
+
+    fn on_answer(&mut self, at: Instant, answer: Answer) -> Option<Done> {
+        let (id, result) = match answer {
+            Answer::Op {
+                id,
+                kind,
+                customer,
+                result,
+            } => (
+                id,
+                result.and_then(|r| self.record(kind, customer, r).and_then(|r| r)),
+            ),
+            Answer::Dashboard { id, result } => (id, result.map(|d| self.log.dashboards.push(d))),
+        };
+        let latency = at.duration_since(self.started.remove(&id)?);
+        let result = result.map_err(|e| {
+            if e.is_down() && self.fatal.is_none() {
+                self.fatal = Some(e.to_string());
+            }
+            e.to_string()
+        });
+        Some(Done {
+            id,
+            latency,
+            result,
+        })
+    }
+
+    /// Logs what committed; the op's outcome is its last transaction's.
+    fn record(
+        &mut self,
+        kind: &str,
+        customer: CustomerId,
+        results: Vec<TxResult>,
+    ) -> Result<Result<(), RemoteError>, RemoteError> {
+        let last = results
+            .last()
+            .ok_or_else(|| RemoteError::Decode("no result".into()))?;
+        let output = match &last.outcome {
+            TxOutcome::Committed { output, .. } => output.clone(),
+            TxOutcome::Aborted { service, error, .. } => {
+                return Ok(Err(RemoteError::Rejected {
+                    status: 200,
+                    message: format!("{service}: {error}"),
+                }));
+            }
+            TxOutcome::Submitted => return Err(RemoteError::Decode("not waited for".into())),
+        };
+        let (tid, log) = (last.tid, &mut self.log);
+        match kind {
+            "customer_checkout" => log.checkouts.push((tid, customer, decode(output))),
+            "price_update" => log.price_updates.extend(decode(output).map(|u| (tid, u))),
+            "update_product" => log.replacements.extend(decode(output).map(|u| (tid, u))),
+            "update_delivery" => log.deliveries.extend(decode(output).map(|d| (tid, d))),
+            _ => {}
+        }
+        Ok(Ok(()))
+    }
+}
+
+fn decode<T: serde::de::DeserializeOwned>(output: Option<serde_json::Value>) -> Option<T> {
+    output.and_then(|v| serde_json::from_value(v).ok())
+}
+
+impl MarketplaceSystem for RemoteMarketplace {
+    fn name(&self) -> &'static str {
+        "vmodb"
+    }
+
+    fn submit(&mut self, id: u64, op: &Op) -> Result<(), String> {
+        let requests = match op {
+            Op::Session { items, checkout } => {
+                let adds = AddItems {
+                    customer_id: checkout.customer_id,
+                    items: items.clone(),
+                };
+                vec![
+                    Self::request(ADD_ITEMS, &adds)?,
+                    Self::request(CHECKOUT, checkout)?,
+                ]
+            }
+            Op::PriceUpdate(u) => vec![Self::request(PRICE_UPDATE, u)?],
+            Op::ProductUpdate(u) => vec![Self::request(PRODUCT_UPDATE, u)?],
+            Op::Delivery(u) => vec![Self::request(UPDATE_DELIVERY, u)?],
+            Op::Dashboard(seller) => {
+                self.started.insert(id, Instant::now());
+                let tx = self.tx.clone();
+                self.client
+                    .spawn_query("seller", "dashboard", seller, move |result| {
+                        let _ = tx.send((Instant::now(), Answer::Dashboard { id, result }));
+                    });
+                return Ok(());
+            }
+        };
+        let customer = match op {
+            Op::Session { checkout, .. } => checkout.customer_id,
+            _ => 0,
+        };
+        self.started.insert(id, Instant::now());
+        let kind = op.kind();
+        self.group.push((Grouped { id, kind, customer }, requests));
+        Ok(())
+    }
+
+    fn poll(&mut self, wait: Duration) -> Vec<Done> {
+        self.flush();
+        let mut done = Vec::new();
+        if let Ok((at, a)) = self.rx.recv_timeout(wait) {
+            done.extend(self.on_answer(at, a));
+        }
+        while let Ok((at, a)) = self.rx.try_recv() {
+            done.extend(self.on_answer(at, a));
+        }
+        done
+    }
+
+    fn quiesce(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while !self.started.is_empty() && Instant::now() < deadline && self.fatal.is_none() {
+            let _ = self.poll(Duration::from_millis(10));
+        }
+        // Answers arrive in any order; the checker reads the log in commit (TID) order.
+        self.log.checkouts.sort_by_key(|c| c.0);
+        self.log.price_updates.sort_by_key(|c| c.0);
+        self.log.replacements.sort_by_key(|c| c.0);
+        self.log.deliveries.sort_by_key(|c| c.0);
+        self.log.dashboards.sort_by_key(|d| d.snapshot_tid);
+        let left = deadline.saturating_duration_since(Instant::now());
+        self.started.is_empty() && self.client.wait_idle(left).unwrap_or(false)
+    }
+
+    fn state(&self) -> Result<MarketplaceState, String> {
+        let (c, app) = (&self.client, &self.app);
+        let e = |e: RemoteError| e.to_string();
+        Ok(MarketplaceState {
+            sellers: c.read_table(app, "seller").map_err(e)?,
+            customers: c.read_table(app, "customer").map_err(e)?,
+            products: c.read_table(app, "product").map_err(e)?,
+            stock_items: c.read_table(app, "stock").map_err(e)?,
+            cart_items: c.read_table(app, "cart").map_err(e)?,
+            replica_products: c.read_table(app, "cart").map_err(e)?,
+            orders: c.read_table(app, "order").map_err(e)?,
+            order_items: c.read_table(app, "order").map_err(e)?,
+            order_history: c.read_table(app, "order").map_err(e)?,
+            order_payments: c.read_table(app, "payment").map_err(e)?,
+            shipments: c.read_table(app, "shipment").map_err(e)?,
+            packages: c.read_table(app, "shipment").map_err(e)?,
+            order_entries: c.read_table(app, "seller").map_err(e)?,
+        })
+    }
+
+    fn log(&self) -> &RunLog {
+        &self.log
+    }
+
+    fn fatal(&self) -> Option<String> {
+        self.fatal.clone()
+    }
+}

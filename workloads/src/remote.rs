@@ -1,0 +1,205 @@
+//! A client of a vMODB cluster's HTTP front door (reqwest): submits JSON transactions, runs
+//! queries, and reads status, tables, state and committed inputs. Workloads use it to run
+//! against a cluster in other processes (`vbench run --deploy processes` or `--target URL`).
+//!
+//! Requests in flight run on the client's own small runtime; the driver stays synchronous and
+//! hears of each answer through a callback.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::time::{Duration, Instant};
+use vmodb::front_door::{ErrorBody, Status, TxRequest, TxResult};
+use vmodb::{App, ClusterState, Entity, NodeStats, SequencedInput};
+
+/// Why a request failed.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// The cluster cannot serve: the front door is unreachable or says a node was lost (503).
+    #[error("cluster down: {0}")]
+    Down(String),
+    /// The front door refused the request (4xx) with this message.
+    #[error("refused ({status}): {message}")]
+    Rejected { status: u16, message: String },
+    /// An answer that does not decode.
+    #[error("bad answer: {0}")]
+    Decode(String),
+}
+
+impl RemoteError {
+    pub fn is_down(&self) -> bool {
+        matches!(self, RemoteError::Down(_))
+    }
+}
+
+pub struct FrontDoorClient {
+    base: String,
+    http: reqwest::Client,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl FrontDoorClient {
+    /// A client of the front door at `base` (e.g. `http://127.0.0.1:8080`) keeping up to
+    /// `connections` connections open.
+    pub fn new(base: &str, connections: usize) -> Result<Self, String> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("front-door-client")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the HTTP client runtime: {e}"))?;
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .pool_max_idle_per_host(connections.max(1))
+            .tcp_nodelay(true)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(FrontDoorClient {
+            base: base.trim_end_matches('/').to_string(),
+            http,
+            runtime,
+        })
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Submits `requests` (sequenced together, in order) and calls `done` with their outcomes
+    /// once they committed; returns at once.
+    pub fn spawn_submit(
+        &self,
+        requests: Vec<TxRequest>,
+        done: impl FnOnce(Result<Vec<TxResult>, RemoteError>) + Send + 'static,
+    ) {
+        let post = self.http.post(format!("{}/transactions", self.base));
+        self.runtime.spawn(async move {
+            let result = async { decode_json(post.json(&requests).send().await).await };
+            done(result.await);
+        });
+    }
+
+    /// Runs query `query` at `service` and calls `done` with the answer; returns at once.
+    pub fn spawn_query<In: Serialize, Out: DeserializeOwned + Send + 'static>(
+        &self,
+        service: &str,
+        query: &str,
+        input: &In,
+        done: impl FnOnce(Result<Out, RemoteError>) + Send + 'static,
+    ) {
+        let post = self
+            .http
+            .post(format!("{}/queries/{service}/{query}", self.base))
+            .json(input);
+        self.runtime.spawn(async move {
+            done(decode_json(post.send().await).await);
+        });
+    }
+
+    /// Submits `requests` and waits for their outcomes.
+    pub fn submit(&self, requests: Vec<TxRequest>) -> Result<Vec<TxResult>, RemoteError> {
+        let post = self.http.post(format!("{}/transactions", self.base));
+        self.runtime
+            .block_on(async { decode_json(post.json(&requests).send().await).await })
+    }
+
+    pub fn status(&self) -> Result<Status, RemoteError> {
+        self.get_json("/status")
+    }
+
+    /// Every node's counters (traffic, mode checker, refusals), summed.
+    pub fn node_stats(&self) -> Result<NodeStats, RemoteError> {
+        self.get_json("/nodes")
+    }
+
+    /// What the cluster was started with (`GET /config`).
+    pub fn config<T: DeserializeOwned>(&self) -> Result<T, RemoteError> {
+        self.get_json("/config")
+    }
+
+    /// Waits until nothing is in flight, or `timeout`.
+    pub fn wait_idle(&self, timeout: Duration) -> Result<bool, RemoteError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.status()?.in_flight == 0 {
+                return Ok(true);
+            }
+            if Instant::now() >= deadline {
+                return Ok(false);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Every row of service `service`'s table of `E`, in key order.
+    pub fn read_table<E: Entity>(&self, app: &App, service: &str) -> Result<Vec<E>, RemoteError> {
+        let table = app
+            .table_name_of::<E>(service)
+            .map_err(|e| RemoteError::Decode(e.to_string()))?;
+        let rows: Vec<Vec<u8>> = self.get_postcard(&format!("/tables/{service}/{table}"))?;
+        rows.iter()
+            .map(|r| postcard::from_bytes(r).map_err(|e| RemoteError::Decode(e.to_string())))
+            .collect()
+    }
+
+    pub fn state(&self) -> Result<ClusterState, RemoteError> {
+        self.get_postcard("/state")
+    }
+
+    pub fn committed_inputs(&self) -> Result<Vec<SequencedInput>, RemoteError> {
+        self.get_postcard("/inputs")
+    }
+
+    /// Stops the cluster.
+    pub fn shutdown(&self) -> Result<(), RemoteError> {
+        let post = self.http.post(format!("{}/shutdown", self.base));
+        self.runtime.block_on(async {
+            let r = post.send().await.map_err(unreachable)?;
+            check(r).await.map(|_| ())
+        })
+    }
+
+    fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, RemoteError> {
+        let get = self.http.get(format!("{}{path}", self.base));
+        self.runtime
+            .block_on(async { decode_json(get.send().await).await })
+    }
+
+    fn get_postcard<T: DeserializeOwned>(&self, path: &str) -> Result<T, RemoteError> {
+        let get = self.http.get(format!("{}{path}", self.base));
+        self.runtime.block_on(async {
+            let r = check(get.send().await.map_err(unreachable)?).await?;
+            let bytes = r.bytes().await.map_err(unreachable)?;
+            postcard::from_bytes(&bytes).map_err(|e| RemoteError::Decode(e.to_string()))
+        })
+    }
+}
+
+fn unreachable(e: reqwest::Error) -> RemoteError {
+    RemoteError::Down(format!("the front door is unreachable: {e}"))
+}
+
+/// A 2xx answer, or the front door's error.
+async fn check(r: reqwest::Response) -> Result<reqwest::Response, RemoteError> {
+    let status = r.status();
+    if status.is_success() {
+        return Ok(r);
+    }
+    let text = r.text().await.unwrap_or_default();
+    let message = serde_json::from_str::<ErrorBody>(&text).map_or(text, |b| b.error);
+    if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+        Err(RemoteError::Down(message))
+    } else {
+        Err(RemoteError::Rejected {
+            status: status.as_u16(),
+            message,
+        })
+    }
+}
+
+async fn decode_json<T: DeserializeOwned>(
+    sent: Result<reqwest::Response, reqwest::Error>,
+) -> Result<T, RemoteError> {
+    let r = check(sent.map_err(unreachable)?).await?;
+    let bytes = r.bytes().await.map_err(unreachable)?;
+    serde_json::from_slice(&bytes).map_err(|e| RemoteError::Decode(e.to_string()))
+}

@@ -1,0 +1,457 @@
+//! The Online Marketplace benchmark's HTTP API (`workloads::marketplace::http`) on an embedded
+//! cluster behind the front door, exercised over hand-written HTTP/1.1 on loopback. One server
+//! is shared by the tests; each test uses its own customers, sellers and products (only
+//! `session_checkout_dashboard_delivery` creates orders, so its delivery run is deterministic).
+//! Every socket has a timeout: a broken server fails the tests rather than hanging them.
+
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+use vmodb::front_door::FrontDoor;
+use vmodb::{Cluster, ClusterConfig, CoordinatorConfig};
+use workloads::marketplace::generator::{Dataset, Scale, generate};
+use workloads::marketplace::http::routes;
+use workloads::marketplace::logic::{self, raised_price};
+use workloads::marketplace::model::Product;
+use workloads::marketplace::{services, vmodb_system};
+
+const TIMEOUT: Duration = Duration::from_secs(8);
+
+struct Server {
+    addr: SocketAddr,
+    data: Dataset,
+}
+
+fn server() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let scale = Scale {
+            customers: 20,
+            sellers: 8,
+            products_per_seller: 4,
+            stock_per_product: 100,
+        };
+        let data = generate(&scale, 11);
+        let config = ClusterConfig {
+            coordinator: CoordinatorConfig {
+                batch_window: Duration::from_millis(2),
+                record_inputs: true,
+                ..CoordinatorConfig::default()
+            },
+            workers: 2,
+            check_modes: true,
+            link_delay: None,
+        };
+        let app = services::app().expect("app");
+        let cluster =
+            Cluster::start(app, config, vmodb_system::loader(&data)).expect("cluster start");
+        let door = FrontDoor::new(Arc::new(cluster), Value::Null);
+        // A free loopback port (released just before the front door binds it).
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port");
+        let router = door.router().merge(routes(door.clone()));
+        std::thread::spawn(move || door.serve(&addr.to_string(), router));
+        let deadline = Instant::now() + TIMEOUT;
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            assert!(Instant::now() < deadline, "the front door never listened");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Server { addr, data }
+    })
+}
+
+struct Reply {
+    status: u16,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// Asserts the status and a JSON `{"error": "..."}` body; returns the message.
+    fn error(&self, status: u16) -> String {
+        assert_eq!(self.status, status, "body: {}", self.text());
+        let body = self.json();
+        body["error"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no error message: {body}"))
+            .to_string()
+    }
+
+    /// Asserts a 200 with a committed `TxResult`; returns it.
+    fn committed(&self, transaction: &str) -> Value {
+        assert_eq!(self.status, 200, "body: {}", self.text());
+        let r = self.json();
+        assert_eq!(r["transaction"], transaction, "{r}");
+        assert_eq!(r["outcome"], "committed", "{r}");
+        r
+    }
+}
+
+/// One HTTP/1.1 request with `Connection: close`; the reply read to the end.
+fn request(method: &str, path: &str, body: Option<&str>) -> Reply {
+    let addr = server().addr;
+    let mut s = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect");
+    s.set_read_timeout(Some(TIMEOUT)).unwrap();
+    s.set_write_timeout(Some(TIMEOUT)).unwrap();
+    let body = body.unwrap_or("");
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).expect("write");
+    s.write_all(body.as_bytes()).expect("write");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read (timed out?)");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("no end of headers");
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let rest = &raw[split + 4..];
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status line");
+    let body = if head.contains("transfer-encoding: chunked") {
+        dechunk(rest)
+    } else {
+        rest.to_vec()
+    };
+    Reply { status, body }
+}
+
+fn dechunk(mut rest: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let eol = rest
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("chunk size");
+        let size = String::from_utf8_lossy(&rest[..eol]);
+        let size = usize::from_str_radix(size.split(';').next().unwrap().trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.extend_from_slice(&rest[eol + 2..eol + 2 + size]);
+        rest = &rest[eol + 2 + size + 2..];
+    }
+}
+
+fn products_table() -> Vec<Product> {
+    let reply = request("GET", "/tables/product/products", None);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let rows: Vec<Vec<u8>> = postcard::from_bytes(&reply.body).expect("rows");
+    rows.iter()
+        .map(|r| postcard::from_bytes(r).expect("product row"))
+        .collect()
+}
+
+fn product(seller: u32, id: u32) -> Product {
+    let data = &server().data;
+    let p = data
+        .products
+        .iter()
+        .find(|p| p.seller_id == seller && p.product_id == id);
+    p.expect("product in the data set").clone()
+}
+
+/// Customer 1, seller 1: add two lines (snake_case, then the benchmark's PascalCase), check out
+/// (PascalCase CustomerCheckout), see the order on the dashboard, deliver it.
+#[test]
+fn session_checkout_dashboard_delivery() {
+    let (customer, seller) = (1, 1);
+    let p1 = product(seller, 1);
+    let add = request(
+        "PATCH",
+        &format!("/cart/{customer}/add"),
+        Some(
+            &json!({"seller_id": seller, "product_id": 1, "product_name": "x", "unit_price": 1.0,
+                    "freight_value": 0.5, "quantity": 2, "voucher": 0.0, "version": "0"})
+            .to_string(),
+        ),
+    );
+    add.committed("add_items");
+    let add = request(
+        "PATCH",
+        &format!("/cart/{customer}/add"),
+        Some(
+            &json!({"SellerId": seller, "ProductId": 2, "ProductName": "y", "UnitPrice": 1.0,
+                    "FreightValue": 0.5, "Quantity": 3, "Voucher": 1.5, "Version": "0"})
+            .to_string(),
+        ),
+    );
+    add.committed("add_items");
+
+    let checkout = json!({
+        "CustomerId": customer, "FirstName": "a", "LastName": "b", "Street": "s",
+        "Complement": "", "City": "c", "State": "SP", "ZipCode": "00000",
+        "PaymentType": "CREDIT_CARD", "CardNumber": "1", "CardHolderName": "a b",
+        "CardExpiration": "1230", "CardSecurityNumber": "123", "CardBrand": "VISA",
+        "Installments": 3, "instanceId": "77"
+    });
+    let reply = request(
+        "POST",
+        &format!("/cart/{customer}/checkout"),
+        Some(&checkout.to_string()),
+    );
+    let result = reply.committed("customer_checkout");
+    assert!(result["tid"].as_u64().is_some(), "{result}");
+
+    // The order is on the seller's dashboard: two entries of one order of this customer.
+    let reply = request("GET", &format!("/seller/dashboard/{seller}"), None);
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let dash = reply.json();
+    assert_eq!(dash["seller_id"], seller, "{dash}");
+    let entries = dash["entries"].as_array().expect("entries");
+    let ours: Vec<&Value> = entries
+        .iter()
+        .filter(|e| e["customer_id"] == customer)
+        .collect();
+    assert_eq!(ours.len(), 2, "{dash}");
+    assert!(
+        ours.iter().all(|e| e["order_id"] == ours[0]["order_id"]),
+        "{dash}"
+    );
+    let line1 = ours.iter().find(|e| e["product_id"] == 1).expect("line 1");
+    assert_eq!(line1["quantity"], 2);
+    assert_eq!(line1["unit_price"], p1.price);
+    assert_eq!(line1["total_incentive"], 0.0, "no voucher on line 1");
+    let line2 = ours.iter().find(|e| e["product_id"] == 2).expect("line 2");
+    assert_eq!(line2["quantity"], 3);
+    let voucher = logic::voucher(product(seller, 2).price, true);
+    assert_eq!(
+        line2["total_incentive"], voucher,
+        "Voucher 1.5 > 0 is a voucher: {dash}"
+    );
+    assert_eq!(dash["count_orders"], 1, "{dash}");
+    assert_eq!(dash["count_items"], 2, "{dash}");
+
+    // The session was sealed by the checkout: a second checkout seals nothing.
+    let seal = request("PATCH", &format!("/cart/{customer}/seal"), None);
+    assert_eq!(seal.status, 200, "{}", seal.text());
+    assert_eq!(seal.json()["dropped"], json!([]));
+
+    // The delivery run delivers this order's packages (the only shipment).
+    let reply = request("PATCH", "/shipment/12345", None);
+    let result = reply.committed("update_delivery");
+    let delivered = result["output"]["delivered"].as_array().expect("delivered");
+    assert!(
+        delivered.iter().any(|d| d["customer_id"] == customer),
+        "{result}"
+    );
+    let reply = request("GET", &format!("/seller/dashboard/{seller}"), None);
+    let dash = reply.json();
+    let delivered_entries = dash["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["customer_id"] == customer)
+        .all(|e| e["delivery_status"] == "delivered");
+    assert!(delivered_entries, "{dash}");
+}
+
+/// A customer with nothing added: our checkout seals no line, so it commits without an order.
+#[test]
+fn checkout_of_an_empty_session_commits_without_output() {
+    let reply = request(
+        "POST",
+        "/cart/2/checkout",
+        Some(r#"{"payment_type": "BOLETO", "installments": 0}"#),
+    );
+    let result = reply.committed("customer_checkout");
+    assert_eq!(result["output"], Value::Null, "{result}");
+    let dash = request("GET", "/seller/dashboard/2", None).json();
+    let any = dash["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e["customer_id"] == 2);
+    assert!(!any, "no order for customer 2: {dash}");
+}
+
+/// An all-or-nothing checkout that cannot reserve aborts (409); the session survives it, and a
+/// seal then drops it.
+#[test]
+fn aborted_checkout_keeps_the_session_until_sealed() {
+    let (customer, seller) = (3, 3);
+    let add = json!({"seller_id": seller, "product_id": 1, "quantity": 1000}).to_string();
+    request("PATCH", &format!("/cart/{customer}/add"), Some(&add)).committed("add_items");
+    let body = json!({"PaymentType": "DEBIT_CARD", "all_or_nothing": true}).to_string();
+    let reply = request("POST", &format!("/cart/{customer}/checkout"), Some(&body));
+    let error = reply.error(409);
+    assert!(
+        error.starts_with("customer_checkout aborted at stock"),
+        "{error}"
+    );
+    assert_eq!(reply.json()["result"]["outcome"], "aborted");
+    let seal = request("PATCH", &format!("/cart/{customer}/seal"), None);
+    assert_eq!(seal.status, 200, "{}", seal.text());
+    assert_eq!(
+        seal.json(),
+        json!({"customer_id": customer, "dropped": [[seller, 1]]})
+    );
+}
+
+/// Adding a product that does not exist aborts in the cart (409) and joins no session;
+/// `?wait=false` answers 202 at once.
+#[test]
+fn add_of_unknown_product_aborts_and_wait_false_is_accepted() {
+    let customer = 4;
+    let body = json!({"seller_id": 1, "product_id": 999, "quantity": 1}).to_string();
+    let reply = request("PATCH", &format!("/cart/{customer}/add"), Some(&body));
+    let error = reply.error(409);
+    assert!(error.contains("add_items aborted at cart"), "{error}");
+    assert!(error.contains("product not found"), "{error}");
+    let seal = request("PATCH", &format!("/cart/{customer}/seal"), None);
+    assert_eq!(seal.json()["dropped"], json!([]));
+
+    let body = json!({"seller_id": 4, "product_id": 1, "quantity": 1, "voucher": true});
+    let reply = request(
+        "PATCH",
+        &format!("/cart/{customer}/add?wait=false"),
+        Some(&body.to_string()),
+    );
+    assert_eq!(reply.status, 202, "{}", reply.text());
+    assert_eq!(reply.json()["outcome"], "submitted");
+    let seal = request("PATCH", &format!("/cart/{customer}/seal"), None);
+    assert_eq!(seal.json()["dropped"], json!([[4, 1]]));
+}
+
+/// PATCH /product raises the price by `percent`; the stored product changes. An absolute
+/// `price` is refused with 422.
+#[test]
+fn price_update_raises_the_price() {
+    let seller = 5;
+    let id = (1..=4)
+        .find(|i| product(seller, *i).price > 0.0)
+        .expect("a priced product");
+    let before = product(seller, id).price;
+    let body = json!({"sellerId": seller, "productId": id, "percent": 5, "instanceId": 1});
+    let reply = request("PATCH", "/product", Some(&body.to_string()));
+    let result = reply.committed("price_update");
+    let expected = raised_price(before, 5);
+    assert_eq!(result["output"]["price"], expected, "{result}");
+    let stored = products_table()
+        .into_iter()
+        .find(|p| p.seller_id == seller && p.product_id == id)
+        .expect("stored product");
+    assert_eq!(stored.price, expected);
+    assert!(stored.price > before);
+
+    let absolute = json!({"sellerId": seller, "productId": id, "price": 99.0});
+    let error = request("PATCH", "/product", Some(&absolute.to_string())).error(422);
+    assert!(error.contains("percent"), "{error}");
+    let stored = products_table()
+        .into_iter()
+        .find(|p| p.seller_id == seller && p.product_id == id)
+        .unwrap();
+    assert_eq!(stored.price, expected, "the refused update changed nothing");
+}
+
+/// PUT /product replaces the product: its version becomes the transaction's TID.
+#[test]
+fn put_product_replaces_it() {
+    let mut p = serde_json::to_value(product(6, 2)).unwrap();
+    p["version"] = json!("424242");
+    let reply = request("PUT", "/product", Some(&p.to_string()));
+    let result = reply.committed("update_product");
+    assert_eq!(result["output"]["version"], result["tid"], "{result}");
+    assert_eq!(result["output"]["seller_id"], 6);
+    let stored = products_table()
+        .into_iter()
+        .find(|p| p.seller_id == 6 && p.product_id == 2)
+        .unwrap();
+    assert_eq!(Some(stored.version), result["tid"].as_u64());
+}
+
+/// Ingestion, reset, cleanup and cart history answer 501 with a JSON error.
+#[test]
+fn unsupported_routes_answer_501() {
+    for (method, path) in [
+        ("POST", "/seller"),
+        ("POST", "/customer"),
+        ("POST", "/product"),
+        ("POST", "/stock"),
+        ("PATCH", "/reset"),
+        ("PATCH", "/cleanup"),
+    ] {
+        let error = request(method, path, Some(r#"{"id": 1}"#)).error(501);
+        assert!(error.contains("vbench serve"), "{method} {path}: {error}");
+    }
+    let error = request("GET", "/cart/1/history/5", None).error(501);
+    assert!(error.contains("history"), "{error}");
+}
+
+/// Bad path parameters and malformed JSON are 400; well-formed JSON of the wrong shape or with
+/// an invalid value is 422; a wrong method is 405; an unknown path 404 — all JSON errors.
+#[test]
+fn bad_requests_are_json_errors() {
+    let item = json!({"seller_id": 7, "product_id": 1, "quantity": 1}).to_string();
+    let pay = r#"{"PaymentType": "BOLETO"}"#;
+    for (method, path, body) in [
+        ("PATCH", "/cart/abc/add", Some(item.as_str())),
+        ("PATCH", "/cart/-1/add", Some(item.as_str())),
+        ("POST", "/cart/1.5/checkout", Some(pay)),
+        ("PATCH", "/cart/x/seal", None),
+        ("GET", "/seller/dashboard/seller7", None),
+        ("GET", "/seller/dashboard/99999999999", None),
+        ("PATCH", "/shipment/next", None),
+    ] {
+        let error = request(method, path, body).error(400);
+        assert!(error.contains("path parameter"), "{method} {path}: {error}");
+    }
+    for (method, path) in [
+        ("PATCH", "/cart/7/add"),
+        ("POST", "/cart/7/checkout"),
+        ("PATCH", "/product"),
+        ("PUT", "/product"),
+    ] {
+        let error = request(method, path, Some(r#"{"seller_id": 7,"#)).error(400);
+        assert!(error.contains("malformed JSON"), "{method} {path}: {error}");
+        let error = request(method, path, None).error(400);
+        assert!(
+            error.contains("missing JSON body"),
+            "{method} {path}: {error}"
+        );
+        let error = request(method, path, Some(r#"{"seller_id": "seven"}"#)).error(422);
+        assert!(error.contains("malformed JSON"), "{method} {path}: {error}");
+    }
+    let bad_voucher = json!({"seller_id": 7, "product_id": 1, "quantity": 1, "voucher": "yes"});
+    let error = request("PATCH", "/cart/7/add", Some(&bad_voucher.to_string())).error(422);
+    assert!(error.contains("voucher"), "{error}");
+    let error = request(
+        "POST",
+        "/cart/7/checkout",
+        Some(r#"{"PaymentType": "CASH"}"#),
+    )
+    .error(422);
+    assert!(error.contains("PaymentType"), "{error}");
+    let other = r#"{"CustomerId": 8, "PaymentType": "BOLETO"}"#;
+    let error = request("POST", "/cart/7/checkout", Some(other)).error(400);
+    assert!(error.contains("CustomerId"), "{error}");
+    let error = request("PATCH", "/cart/7/add?wait=maybe", Some(&item)).error(400);
+    assert!(error.contains("wait"), "{error}");
+    request("GET", "/cart/7/add", None).error(405);
+    request("DELETE", "/product", None).error(405);
+    request("GET", "/no/such/route", None).error(404);
+    // Nothing above reached a transaction for customer 7.
+    let seal = request("PATCH", "/cart/7/seal", None);
+    assert_eq!(seal.json()["dropped"], json!([]));
+    // The generic routes are still there next to the benchmark's.
+    let status = request("GET", "/status", None);
+    assert_eq!(status.status, 200, "{}", status.text());
+    assert!(status.json()["failure"].is_null());
+}
