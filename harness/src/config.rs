@@ -6,8 +6,9 @@ use std::path::Path;
 use workloads::marketplace::generator::{KeyDistribution, Mix};
 use workloads::tpcc::generator::TpccMix;
 
+/// Every field has a default (a configuration file or `[run]` table names only what differs).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct RunConfig {
     pub workload: String,
     pub system: String,
@@ -55,6 +56,18 @@ pub struct RunConfig {
     /// of the benchmark's partial reservation.
     #[serde(default)]
     pub all_or_nothing_checkout: bool,
+    /// vMODB's deployment: `embedded` (one process) or `processes` (the coordinator and every
+    /// service in a process of its own, on loopback, driven through the HTTP front door).
+    #[serde(default = "embedded")]
+    pub deploy: String,
+    /// Drive an already running vMODB cluster through its front door at this URL instead of
+    /// starting one (`--target`; the cluster's own configuration fixes data and batching).
+    #[serde(skip)]
+    pub target: Option<String>,
+}
+
+fn embedded() -> String {
+    "embedded".into()
 }
 
 fn one_percent() -> u32 {
@@ -119,6 +132,8 @@ impl Default for RunConfig {
             tpcc_rollback_percent: one_percent(),
             tpcc_item_check: entry(),
             all_or_nothing_checkout: false,
+            deploy: embedded(),
+            target: None,
         }
     }
 }
@@ -157,6 +172,21 @@ impl RunConfig {
             bail!(
                 "unknown TPC-C mix `{}` (available: standard, new-order)",
                 self.tpcc_mix
+            );
+        }
+        if !DEPLOYMENTS.contains(&self.deploy.as_str()) {
+            bail!(
+                "unknown deployment `{}` (available: embedded, processes)",
+                self.deploy
+            );
+        }
+        let distributed = self.deploy == "processes" || self.target.is_some();
+        if distributed && self.workload != "marketplace" {
+            bail!("a distributed vMODB (--deploy processes, --target) runs the marketplace only");
+        }
+        if distributed && self.inject.jitter_ms > 0.0 {
+            bail!(
+                "jitter is injected inside an embedded cluster; a distributed one has a real network"
             );
         }
         if !SYSTEMS.contains(&self.system.as_str()) {
@@ -222,6 +252,9 @@ impl RunConfig {
 
 /// The workloads `vbench run` knows.
 pub const WORKLOADS: [&str; 2] = ["marketplace", "tpcc"];
+
+/// vMODB's deployments.
+pub const DEPLOYMENTS: [&str; 2] = ["embedded", "processes"];
 
 /// The systems a run can drive; `both` runs vmodb, then the baseline, on the same inputs.
 pub const SYSTEMS: [&str; 3] = ["vmodb", "baseline", "both"];

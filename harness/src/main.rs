@@ -9,8 +9,10 @@ mod check;
 mod config;
 mod dump;
 mod plot;
+mod processes;
 mod report;
 mod run;
+mod serve;
 mod sweep;
 mod tpcc_run;
 
@@ -45,6 +47,20 @@ enum Command {
     Sweep(SweepArgs),
     /// Redraw a sweep's plots and report.md from its sweep.csv, without running anything.
     Plot(PlotArgs),
+    /// Run one node of a distributed vMODB marketplace (the coordinator with its HTTP front
+    /// door, or one service) from a cluster file naming every node's address.
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// `coordinator` or a service name (cart, product, stock, order, payment, shipment,
+    /// seller, customer).
+    #[arg(long)]
+    role: String,
+    /// The cluster file: `[cluster]` addresses and an optional `[run]` configuration.
+    #[arg(long)]
+    cluster: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -125,9 +141,18 @@ struct RunArgs {
     /// Marketplace: a checkout aborts when any item cannot be reserved (else partial, as the benchmark).
     #[arg(long)]
     all_or_nothing: bool,
-    /// Engine worker threads (0 = one per core).
+    /// Engine worker threads (0 = one per core; with --deploy processes, per service process,
+    /// 0 = one).
     #[arg(long)]
     workers: Option<usize>,
+    /// vMODB deployment: embedded (one process) or processes (coordinator and every service
+    /// as separate processes on loopback, driven through the HTTP front door).
+    #[arg(long)]
+    deploy: Option<String>,
+    /// Drive an already running vMODB cluster (`vbench serve`) through its front door at this
+    /// URL; data and batching come from the cluster's configuration.
+    #[arg(long)]
+    target: Option<String>,
     /// Record committed inputs and compare the final state with their serial replay.
     #[arg(long)]
     replay_check: bool,
@@ -147,9 +172,14 @@ struct RunArgs {
 
 impl RunArgs {
     fn config(&self) -> anyhow::Result<RunConfig> {
-        let mut c = match &self.config {
-            Some(path) => RunConfig::load(path)?,
-            None => RunConfig::default(),
+        let remote = match &self.target {
+            Some(url) => Some(remote_config(url)?),
+            None => None,
+        };
+        let mut c = match (&remote, &self.config) {
+            (Some(r), _) => r.clone(),
+            (None, Some(path)) => RunConfig::load(path)?,
+            (None, None) => RunConfig::default(),
         };
         macro_rules! set {
             ($($field:ident <- $arg:expr),* $(,)?) => {$( if let Some(v) = $arg.clone() { c.$field = v; } )*};
@@ -162,12 +192,51 @@ impl RunArgs {
             product_distribution <- self.product_dist, workers <- self.workers, inject <- self.inject,
             warehouses <- self.warehouses, tpcc_mix <- self.tpcc_mix,
             tpcc_rollback_percent <- self.rollbacks, tpcc_item_check <- self.item_check,
+            deploy <- self.deploy,
         );
         c.all_or_nothing_checkout |= self.all_or_nothing;
         c.replay_check |= self.replay_check;
         c.check_modes |= self.check_modes;
+        if let (Some(r), Some(url)) = (&remote, &self.target) {
+            check_against_cluster(&c, r, url)?;
+            c.target = Some(url.clone());
+        }
         Ok(c)
     }
+}
+
+/// The configuration a running cluster was started with (its front door's `/config`).
+fn remote_config(url: &str) -> anyhow::Result<RunConfig> {
+    let client = workloads::remote::FrontDoorClient::new(url, 1).map_err(anyhow::Error::msg)?;
+    client
+        .config()
+        .map_err(|e| anyhow::anyhow!("cannot read the configuration of the cluster at {url}: {e}"))
+}
+
+/// A run against a running cluster can change how it drives (duration, concurrency, mix), not
+/// what the cluster holds or how it runs.
+fn check_against_cluster(c: &RunConfig, cluster: &RunConfig, url: &str) -> anyhow::Result<()> {
+    if run::DataKey::of(c) != run::DataKey::of(cluster) {
+        anyhow::bail!(
+            "the cluster at {url} holds workload {} at scale {} with seed {}; \
+             --workload/--scale/--seed must match or be left out",
+            cluster.workload,
+            cluster.scale,
+            cluster.seed
+        );
+    }
+    if c.system != "vmodb" {
+        anyhow::bail!("--target drives a vMODB cluster: --system must be vmodb");
+    }
+    for (wanted, has, flag) in [
+        (c.replay_check, cluster.replay_check, "replay_check"),
+        (c.check_modes, cluster.check_modes, "check_modes"),
+    ] {
+        if wanted && !has {
+            anyhow::bail!("the cluster at {url} was started without {flag} = true in [run]");
+        }
+    }
+    Ok(())
 }
 
 fn main() -> ExitCode {
@@ -199,6 +268,10 @@ fn main() -> ExitCode {
                 );
                 ExitCode::from(1)
             }
+            Err(e) => failed(e),
+        },
+        Command::Serve(args) => match serve::serve(&args.role, &args.cluster) {
+            Ok(()) => ExitCode::SUCCESS,
             Err(e) => failed(e),
         },
         Command::Plot(args) => match plot::redraw(&args.dir) {

@@ -16,6 +16,7 @@ use workloads::marketplace::driver::{DriveConfig, DriveResult, MarketplaceSystem
 use workloads::marketplace::generator::{
     Dataset, InputConfig, InputGenerator, KeyDistribution, Scale, generate,
 };
+use workloads::marketplace::remote_system::RemoteMarketplace;
 use workloads::marketplace::vmodb_system::VmodbMarketplace;
 
 /// One system's run.
@@ -292,6 +293,54 @@ pub(crate) fn vmodb_checks(
     Ok((n, replay_equal))
 }
 
+fn connect(url: &str, config: &RunConfig) -> anyhow::Result<RemoteMarketplace> {
+    RemoteMarketplace::connect(url, config.concurrency).map_err(|e| anyhow!("{e}"))
+}
+
+/// vMODB's own checks on a cluster in other processes, through its front door, and what its
+/// nodes sent over the network.
+fn remote_checks(
+    remote: &RemoteMarketplace,
+    config: &RunConfig,
+    drive: &DriveResult,
+    progress: &Progress,
+    data: &Dataset,
+) -> anyhow::Result<(u64, Option<bool>)> {
+    let nodes = remote
+        .node_stats()
+        .map_err(|e| anyhow!("node statistics: {e}"))?;
+    let status = remote
+        .client()
+        .status()
+        .map_err(|e| anyhow!("status: {e}"))?;
+    let t = nodes.traffic;
+    let per_tx = t.bytes as f64 / status.submitted.max(1) as f64;
+    progress.note(format_args!(
+        "network: {} bytes in {} frames ({} messages) for {} transactions: {per_tx:.0} B/transaction",
+        t.bytes, t.frames, t.messages, status.submitted
+    ));
+    if status.aborted > 0 {
+        progress.note(format_args!("aborts: {} transactions", status.aborted));
+    }
+    if config.check_modes {
+        progress.note(format_args!(
+            "mode checker: {} conflicting concurrent accesses",
+            nodes.mode_violations
+        ));
+        for e in nodes.mode_examples.iter().take(5) {
+            progress.note(format_args!("  {e}"));
+        }
+    }
+    let _ = drive;
+    let replay_equal = if config.replay_check {
+        let equal = remote.matches_serial_replay(data);
+        Some(equal.map_err(|e| anyhow!("serial replay: {e}"))?)
+    } else {
+        None
+    };
+    Ok((nodes.mode_violations, replay_equal))
+}
+
 /// The baseline's silo settings from the run's (workers, injected jitter).
 pub(crate) fn silo_config(config: &RunConfig) -> SiloConfig {
     let mut silo = SiloConfig {
@@ -335,15 +384,33 @@ fn run_system(
     let started = Instant::now();
     let mut vmodb = None;
     let mut baseline = None;
-    let target: &mut dyn MarketplaceSystem = if system == "vmodb" {
-        vmodb.insert(start_vmodb(config, data)?)
-    } else {
+    let mut remote = None;
+    let mut processes = None;
+    let target: &mut dyn MarketplaceSystem = if system != "vmodb" {
         baseline.insert(start_baseline(config, data)?)
+    } else if let Some(url) = &config.target {
+        remote.insert(connect(url, config)?)
+    } else if config.deploy == "processes" {
+        let cluster: &mut crate::processes::ProcessCluster =
+            processes.insert(crate::processes::ProcessCluster::start(config)?);
+        progress.note(format_args!(
+            "vmodb: {} processes on loopback, front door at {}",
+            cluster.pids().len(),
+            cluster.url()
+        ));
+        remote.insert(connect(&cluster.url(), config)?)
+    } else {
+        vmodb.insert(start_vmodb(config, data)?)
     };
     let load_s = started.elapsed().as_secs_f64();
     // The same seed gives both systems the same input stream.
     let mut generator = InputGenerator::new(scale, input_config(config), config.seed);
     let drive = drive_with_progress(target, &mut generator, config, progress)?;
+    if let Some(why) = target.fatal() {
+        let exited = processes.as_mut().and_then(|p| p.exited());
+        let exited = exited.map_or(String::new(), |e| format!(" ({e})"));
+        return Err(anyhow!("{system} failed during the run: {why}{exited}"));
+    }
     if !target.quiesce(Duration::from_secs(60)) {
         return Err(anyhow!(
             "{system} did not quiesce within 60 s after the run"
@@ -354,12 +421,16 @@ fn run_system(
         .state()
         .map_err(|e| anyhow!("cannot read the final state of {system}: {e}"))?;
     let anomalies = checker::check(data, &state, target.log());
-    let (mode_violations, replay_equal) = match &vmodb {
-        Some(v) => vmodb_checks(v.cluster(), config, progress, || {
+    let (mode_violations, replay_equal) = match (&vmodb, &remote) {
+        (Some(v), _) => vmodb_checks(v.cluster(), config, progress, || {
             v.matches_serial_replay(data)
         })?,
-        None => (0, None),
+        (None, Some(r)) => remote_checks(r, config, &drive, progress, data)?,
+        (None, None) => (0, None),
     };
+    if let Some(p) = processes {
+        p.stop();
+    }
     if let Some(dir) = dump_state {
         crate::dump::write_state(dir, &state)
             .with_context(|| format!("dumping state to {}", dir.display()))?;

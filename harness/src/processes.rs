@@ -1,0 +1,183 @@
+//! `--deploy processes`: the coordinator and every service as child processes (`vbench serve`)
+//! on loopback ports, stopped when the run ends, and killed if it fails: a `ProcessCluster`
+//! never outlives its owner.
+
+use crate::config::RunConfig;
+use crate::serve::ClusterFile;
+use anyhow::{Context, anyhow, bail};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use vmodb::deploy::ClusterSpec;
+use workloads::marketplace::services;
+
+pub struct ProcessCluster {
+    children: Vec<(String, Child)>,
+    dir: PathBuf,
+    http: String,
+}
+
+impl ProcessCluster {
+    /// Starts every node as a child process and waits until the front door answers.
+    pub fn start(config: &RunConfig) -> anyhow::Result<Self> {
+        let app = services::app().map_err(|e| anyhow!("{e}"))?;
+        let spec = free_loopback_spec(&app)?;
+        let dir = std::env::temp_dir().join(format!(
+            "vbench-cluster-{}-{}",
+            std::process::id(),
+            crate::report::timestamp()
+        ));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        let file = dir.join("cluster.toml");
+        let mut run = config.clone();
+        run.deploy = "processes".into();
+        let text = toml::to_string(&ClusterFile {
+            cluster: spec.clone(),
+            run,
+        })?;
+        std::fs::write(&file, text)?;
+        let exe = std::env::current_exe().context("cannot find the vbench executable")?;
+        let mut cluster = ProcessCluster {
+            children: Vec::new(),
+            dir,
+            http: spec.http.clone(),
+        };
+        let roles = app.service_names().chain(["coordinator"]);
+        for role in roles {
+            let log = std::fs::File::create(cluster.log_path(role))?;
+            let child = Command::new(&exe)
+                .args(["serve", "--role", role, "--cluster"])
+                .arg(&file)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone()?)
+                .stderr(log)
+                .spawn()
+                .with_context(|| format!("cannot start `{role}`"))?;
+            cluster.children.push((role.to_string(), child));
+        }
+        cluster.wait_ready(Duration::from_secs(60))?;
+        Ok(cluster)
+    }
+
+    /// The front door's URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.http)
+    }
+
+    /// The process ids, by role.
+    pub fn pids(&self) -> Vec<(String, u32)> {
+        let ids = self.children.iter().map(|(r, c)| (r.clone(), c.id()));
+        ids.collect()
+    }
+
+    fn log_path(&self, role: &str) -> PathBuf {
+        self.dir.join(format!("{role}.log"))
+    }
+
+    /// A node that exited, with its status and the end of its log.
+    pub fn exited(&mut self) -> Option<String> {
+        for i in 0..self.children.len() {
+            if let Ok(Some(status)) = self.children[i].1.try_wait() {
+                let role = self.children[i].0.clone();
+                let log = std::fs::read_to_string(self.log_path(&role)).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                return Some(format!("`{role}` exited ({status}): {}", tail.join(" | ")));
+            }
+        }
+        None
+    }
+
+    fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(dead) = self.exited() {
+                bail!("the cluster did not come up: {dead}");
+            }
+            if http_request(&self.http, "GET", "/status").is_ok_and(|(code, _)| code == 200) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "the cluster did not come up within {} s (logs in {})",
+                    timeout.as_secs(),
+                    self.dir.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stops the cluster through its front door; whatever is still running after a grace
+    /// period is killed.
+    pub fn stop(mut self) {
+        let _ = http_request(&self.http, "POST", "/shutdown");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        for (_, child) in &mut self.children {
+            while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Drop for ProcessCluster {
+    fn drop(&mut self) {
+        for (_, child) in &mut self.children {
+            if matches!(child.try_wait(), Ok(None)) {
+                let _ = child.kill();
+            }
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Every node on a loopback port the OS had free a moment ago.
+fn free_loopback_spec(app: &vmodb::App) -> anyhow::Result<ClusterSpec> {
+    let n = app.service_names().count() + 2;
+    // Hold every listener until all ports are chosen, so no two nodes get the same one.
+    let listeners = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()
+        .context("cannot find free loopback ports")?;
+    let ports = listeners
+        .iter()
+        .map(|l| l.local_addr().map(|a| a.port()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let addr = |i: usize| format!("127.0.0.1:{}", ports[i]);
+    Ok(ClusterSpec {
+        coordinator: addr(0),
+        http: addr(1),
+        services: app
+            .service_names()
+            .enumerate()
+            .map(|(i, s)| (s.to_string(), addr(i + 2)))
+            .collect(),
+    })
+}
+
+/// A bare HTTP/1.1 request with an empty body: (status code, body).
+pub fn http_request(addr: &str, method: &str, path: &str) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)?;
+    let code = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, b)| b)
+        .to_string();
+    Ok((code, body))
+}

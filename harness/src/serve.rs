@@ -1,0 +1,80 @@
+//! `vbench serve`: one node of a distributed vMODB marketplace — the coordinator (with the HTTP
+//! front door) or one service — from a cluster file that names every node's address and the
+//! run configuration every node builds its application and data from.
+
+use crate::config::RunConfig;
+use anyhow::{Context, anyhow, bail};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use vmodb::deploy::{ClusterSpec, CoordinatorProcess, NodeOptions, ServiceProcess};
+use vmodb::front_door::FrontDoor;
+use workloads::marketplace::generator::{Scale, generate};
+use workloads::marketplace::{http, services, vmodb_system};
+
+/// The cluster file:
+///
+/// ```toml
+/// [cluster]
+/// coordinator = "127.0.0.1:7100"
+/// http = "127.0.0.1:7101"
+/// [cluster.services]
+/// cart = "127.0.0.1:7102"   # ... every service
+/// [run]                      # optional: any run setting (scale, seed, batch_window_ms, ...)
+/// scale = 0.1
+/// ```
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterFile {
+    pub cluster: ClusterSpec,
+    #[serde(default)]
+    pub run: RunConfig,
+}
+
+impl ClusterFile {
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the cluster file {}", path.display()))?;
+        let file: ClusterFile = toml::from_str(&text)
+            .with_context(|| format!("invalid cluster file {}", path.display()))?;
+        file.run.validate()?;
+        if file.run.workload != "marketplace" {
+            bail!("vbench serve runs the marketplace only");
+        }
+        Ok(file)
+    }
+}
+
+/// Node settings from the run's: a service process gets one worker unless set (a distributed
+/// cluster on one machine has many processes per core).
+pub fn node_options(config: &RunConfig) -> NodeOptions {
+    NodeOptions {
+        connect_timeout: Duration::from_secs(30),
+        workers: config.workers.max(1),
+        check_modes: config.check_modes,
+    }
+}
+
+/// Runs node `role` until the cluster stops (or, for a service, fails).
+pub fn serve(role: &str, path: &Path) -> anyhow::Result<()> {
+    let file = ClusterFile::load(path)?;
+    let (config, spec) = (&file.run, &file.cluster);
+    let app = services::app().map_err(|e| anyhow!("{e}"))?;
+    let options = node_options(config);
+    if role == "coordinator" {
+        let coordinator = crate::run::cluster_config(config).coordinator;
+        let process = CoordinatorProcess::start(app, spec, coordinator, &options)?;
+        let door = FrontDoor::new(Arc::new(process), serde_json::to_value(config)?);
+        let routes = door.router().merge(http::routes(door.clone()));
+        eprintln!("coordinator: front door at http://{}", spec.http);
+        door.serve(&spec.http, routes).map_err(|e| anyhow!(e))
+    } else {
+        let data = generate(&Scale::scaled(config.scale), config.seed);
+        let process =
+            ServiceProcess::start(app, spec, role, &options, vmodb_system::loader(&data))?;
+        drop(data);
+        eprintln!("service `{role}`: listening at {}", spec.services[role]);
+        process.wait().map_err(|e| anyhow!("service `{role}`: {e}"))
+    }
+}

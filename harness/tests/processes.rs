@@ -1,0 +1,241 @@
+//! The distributed deployment as a user runs it: `vbench check --deploy processes` (every node
+//! its own process, driven through the HTTP front door: no anomalies, state equal to the serial
+//! replay), and a cluster started with `vbench serve` whose service or coordinator is killed
+//! (`kill -9`) under a `vbench run --target` load: the run fails fast with an error that names
+//! what was lost, and nothing hangs.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Each test runs 9+ processes on a small machine: one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+const SERVICES: [&str; 8] = [
+    "cart", "product", "stock", "order", "payment", "shipment", "seller", "customer",
+];
+
+fn scratch(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vbench-proc-{}-{test}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+fn text(out: &[u8]) -> String {
+    String::from_utf8_lossy(out).into_owned()
+}
+
+/// Waits for `child` up to `timeout`; kills it if it is still running then.
+fn wait_output(mut child: Child, timeout: Duration) -> (Option<Output>, Duration) {
+    let started = Instant::now();
+    while started.elapsed() < timeout {
+        if let Ok(Some(_)) = child.try_wait() {
+            return (child.wait_with_output().ok(), started.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    (None, started.elapsed())
+}
+
+#[test]
+fn deploy_processes_passes_the_consistency_gate() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch("check");
+    let child = Command::new(env!("CARGO_BIN_EXE_vbench"))
+        .args(["check", "--deploy", "processes", "--scale", "0.02"])
+        .args(["--duration", "3", "--warmup", "1", "--results"])
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vbench runs");
+    let (out, took) = wait_output(child, Duration::from_secs(180));
+    let out = out.unwrap_or_else(|| panic!("vbench check did not finish in {took:?}"));
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("9 processes on loopback"), "{stderr}");
+    assert!(stderr.contains("B/transaction"), "{stderr}");
+    assert!(stdout.contains("serial replay equal    yes"), "{stdout}");
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+    let committed: u64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("throughput: "))
+        .and_then(|l| l.split('(').nth(1))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(committed > 100, "too little work to judge: {stdout}");
+}
+
+/// A cluster of `vbench serve` processes, killed when dropped.
+struct Cluster {
+    nodes: Vec<(String, Child)>,
+    http: String,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for (_, c) in &mut self.nodes {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Cluster {
+    fn start(dir: &Path) -> Cluster {
+        let listeners: Vec<TcpListener> = (0..10)
+            .map(|_| TcpListener::bind("127.0.0.1:0").expect("free port"))
+            .collect();
+        let port = |i: usize| listeners[i].local_addr().expect("addr").port();
+        let mut file = format!(
+            "[cluster]\ncoordinator = \"127.0.0.1:{}\"\nhttp = \"127.0.0.1:{}\"\n[cluster.services]\n",
+            port(0),
+            port(1)
+        );
+        for (i, s) in SERVICES.iter().enumerate() {
+            file.push_str(&format!("{s} = \"127.0.0.1:{}\"\n", port(i + 2)));
+        }
+        file.push_str("[run]\nscale = 0.02\n");
+        let http = format!("127.0.0.1:{}", port(1));
+        drop(listeners);
+        let path = dir.join("cluster.toml");
+        std::fs::write(&path, file).expect("cluster file");
+        let mut cluster = Cluster {
+            nodes: Vec::new(),
+            http,
+        };
+        for role in SERVICES.iter().chain(&["coordinator"]) {
+            let log = std::fs::File::create(dir.join(format!("{role}.log"))).expect("log");
+            let child = Command::new(env!("CARGO_BIN_EXE_vbench"))
+                .args(["serve", "--role", role, "--cluster"])
+                .arg(&path)
+                .stdout(log.try_clone().expect("log"))
+                .stderr(log)
+                .spawn()
+                .expect("vbench serve runs");
+            cluster.nodes.push((role.to_string(), child));
+        }
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while get(&cluster.http, "/status").is_none_or(|(code, _)| code != 200) {
+            for (role, node) in &mut cluster.nodes {
+                if let Ok(Some(status)) = node.try_wait() {
+                    let log = std::fs::read_to_string(dir.join(format!("{role}.log")));
+                    panic!("`{role}` exited ({status}): {}", log.unwrap_or_default());
+                }
+            }
+            assert!(Instant::now() < deadline, "the cluster did not come up");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        cluster
+    }
+
+    fn node(&mut self, role: &str) -> &mut Child {
+        let n = self
+            .nodes
+            .iter_mut()
+            .find(|(r, _)| r == role)
+            .expect("role");
+        &mut n.1
+    }
+
+    /// `vbench run --target` against this cluster, in the background.
+    fn drive(&self, results: &Path) -> Child {
+        Command::new(env!("CARGO_BIN_EXE_vbench"))
+            .args(["run", "--target", &format!("http://{}", self.http)])
+            .args(["--duration", "60", "--warmup", "0", "--results"])
+            .arg(results)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("vbench run")
+    }
+}
+
+fn get(addr: &str, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut text = String::new();
+    s.read_to_string(&mut text).ok()?;
+    let code = text.split_whitespace().nth(1)?.parse().ok()?;
+    Some((code, text.split_once("\r\n\r\n")?.1.to_string()))
+}
+
+#[test]
+fn killing_a_service_fails_the_run_fast() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch("kill-service");
+    let mut cluster = Cluster::start(&dir);
+    let run = cluster.drive(&dir);
+    std::thread::sleep(Duration::from_secs(3));
+    cluster.node("stock").kill().expect("kill -9 stock");
+    let (out, took) = wait_output(run, Duration::from_secs(20));
+    let out = out.unwrap_or_else(|| panic!("the run still hangs {took:?} after the kill"));
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(took < Duration::from_secs(10), "reported after {took:?}");
+    assert!(stderr.contains("`stock`"), "{stderr}");
+    assert!(stderr.contains("cluster down"), "{stderr}");
+    // The coordinator says why, and its peers give up on their own.
+    let (_, status) = get(&cluster.http, "/status").expect("the front door still answers");
+    assert!(status.contains("stock"), "{status}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for role in SERVICES.iter().filter(|r| **r != "stock") {
+        let node = cluster.node(role);
+        loop {
+            if let Ok(Some(status)) = node.try_wait() {
+                assert!(
+                    !status.success(),
+                    "`{role}` exited cleanly after losing a peer"
+                );
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{role}` keeps running without `stock`"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[test]
+fn killing_the_coordinator_fails_the_run_fast() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch("kill-coordinator");
+    let mut cluster = Cluster::start(&dir);
+    let run = cluster.drive(&dir);
+    std::thread::sleep(Duration::from_secs(3));
+    cluster
+        .node("coordinator")
+        .kill()
+        .expect("kill -9 coordinator");
+    let (out, took) = wait_output(run, Duration::from_secs(20));
+    let out = out.unwrap_or_else(|| panic!("the run still hangs {took:?} after the kill"));
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(took < Duration::from_secs(10), "reported after {took:?}");
+    assert!(stderr.contains("unreachable"), "{stderr}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for role in SERVICES {
+        let node = cluster.node(role);
+        while !matches!(node.try_wait(), Ok(Some(_))) {
+            assert!(
+                Instant::now() < deadline,
+                "`{role}` keeps running without the coordinator"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
