@@ -30,6 +30,7 @@ use crate::coordinator::{Completion, Outcome};
 use crate::error::SubmitError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt;
 use std::sync::Arc;
 use waiters::Waiters;
 
@@ -202,7 +203,11 @@ impl FrontDoor {
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
-                .map_err(|e| format!("the front door cannot listen on {addr}: {e}"))?;
+                .map_err(|e| format!("the front door cannot listen on {addr}: {e}"))?
+                // Answers are small writes: without this, Nagle and delayed ACKs hold them.
+                .tap_io(|stream| {
+                    let _ = stream.set_nodelay(true);
+                });
             let server = axum::serve(listener, routes).with_graceful_shutdown(stopped(graceful));
             // Requests still open a while after the stop (a client that never reads its
             // answer) must not keep the process alive.

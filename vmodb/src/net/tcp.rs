@@ -364,36 +364,55 @@ fn read_link(mut stream: TcpStream, shared: Arc<Shared>) {
     shared.mark(from, false);
     let peer = config.peer(from);
     let mut reader = BufReader::with_capacity(256 << 10, stream);
+    let mut messages: Batch = Vec::new();
     loop {
-        let batch = match frame::read_frame(&mut reader, &mut body) {
-            Ok(true) => frame::decode::<Batch>(&body),
-            Ok(false) => {
-                let detail = "disconnected".to_string();
-                return shared.lose(from, NetError::Broken { peer, detail });
-            }
-            Err(e) => Err(e),
-        };
-        match batch {
-            Ok(batch) => {
-                for m in batch {
-                    match m {
-                        Message::Leaving { reason: None } => {
-                            shared.reported.lock().insert(from);
-                        }
-                        Message::Leaving {
-                            reason: Some(reason),
-                        } => {
-                            let peer = peer.clone();
-                            shared.lose(from, NetError::Left { peer, reason });
-                        }
-                        m => shared.inbound.deliver(from, m),
-                    }
+        // Every frame already here is taken at once (frames pile up while this thread waits
+        // for a core), so the node gets one delivery, and one scheduling step, for all of them.
+        loop {
+            let batch = match frame::read_frame(&mut reader, &mut body) {
+                Ok(true) => frame::decode::<Batch>(&body),
+                Ok(false) => {
+                    let detail = "disconnected".to_string();
+                    return shared.lose(from, NetError::Broken { peer, detail });
+                }
+                Err(e) => Err(e),
+            };
+            match batch {
+                Ok(batch) => messages.extend(batch),
+                Err(e) => {
+                    let detail = format!("link from it failed: {e}");
+                    return shared.lose(from, NetError::Broken { peer, detail });
                 }
             }
-            Err(e) => {
-                let detail = format!("link from it failed: {e}");
-                return shared.lose(from, NetError::Broken { peer, detail });
+            if reader.buffer().len() < 4 || messages.len() >= 4096 {
+                break;
+            }
+        }
+        for m in coalesce(std::mem::take(&mut messages)) {
+            match m {
+                Message::Leaving { reason: None } => {
+                    shared.reported.lock().insert(from);
+                }
+                Message::Leaving {
+                    reason: Some(reason),
+                } => {
+                    let peer = peer.clone();
+                    shared.lose(from, NetError::Left { peer, reason });
+                }
+                m => shared.inbound.deliver(from, m),
             }
         }
     }
+}
+
+/// Merges runs of adjacent `Events` into one, keeping the order of everything.
+fn coalesce(messages: Batch) -> Batch {
+    let mut out: Batch = Vec::with_capacity(messages.len());
+    for m in messages {
+        match (out.last_mut(), m) {
+            (Some(Message::Events(run)), Message::Events(more)) => run.extend(more),
+            (_, m) => out.push(m),
+        }
+    }
+    out
 }
