@@ -112,16 +112,37 @@ impl ProcessCluster {
     }
 
     /// Stops the cluster through its front door; whatever is still running after a grace
-    /// period is killed.
-    pub fn stop(mut self) {
+    /// period is killed. A node that did not stop cleanly is an error naming it and its log
+    /// (the logs are kept then).
+    pub fn stop(mut self) -> anyhow::Result<()> {
         let _ = http_request(&self.http, "POST", "/shutdown");
         let deadline = Instant::now() + Duration::from_secs(10);
-        for (_, child) in &mut self.children {
-            while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(20));
+        let mut unclean = Vec::new();
+        for (role, child) in &mut self.children {
+            let status = loop {
+                match child.try_wait() {
+                    Ok(Some(status)) => break Some(status),
+                    Ok(None) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(20))
+                    }
+                    _ => break None,
+                }
+            };
+            match status {
+                Some(s) if s.success() => {}
+                Some(s) => unclean.push(format!("`{role}` exited with {s}")),
+                None => unclean.push(format!("`{role}` did not stop within 10 s (killed)")),
             }
         }
-        let _ = std::fs::remove_dir_all(&self.dir);
+        if unclean.is_empty() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+            return Ok(());
+        }
+        bail!(
+            "the cluster did not stop cleanly: {} (logs in {})",
+            unclean.join("; "),
+            self.dir.display()
+        )
     }
 }
 

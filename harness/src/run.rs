@@ -302,7 +302,6 @@ fn connect(url: &str, config: &RunConfig) -> anyhow::Result<RemoteMarketplace> {
 fn remote_checks(
     remote: &RemoteMarketplace,
     config: &RunConfig,
-    drive: &DriveResult,
     progress: &Progress,
     data: &Dataset,
 ) -> anyhow::Result<(u64, Option<bool>)> {
@@ -331,7 +330,6 @@ fn remote_checks(
             progress.note(format_args!("  {e}"));
         }
     }
-    let _ = drive;
     let replay_equal = if config.replay_check {
         let equal = remote.matches_serial_replay(data);
         Some(equal.map_err(|e| anyhow!("serial replay: {e}"))?)
@@ -425,11 +423,13 @@ fn run_system(
         (Some(v), _) => vmodb_checks(v.cluster(), config, progress, || {
             v.matches_serial_replay(data)
         })?,
-        (None, Some(r)) => remote_checks(r, config, &drive, progress, data)?,
+        (None, Some(r)) => remote_checks(r, config, progress, data)?,
         (None, None) => (0, None),
     };
-    if let Some(p) = processes {
-        p.stop();
+    if let Some(p) = processes
+        && let Err(e) = p.stop()
+    {
+        progress.note(format_args!("warning: {e}"));
     }
     if let Some(dir) = dump_state {
         crate::dump::write_state(dir, &state)

@@ -47,13 +47,16 @@ impl ClusterFile {
 }
 
 /// Node settings from the run's: a service process gets one worker unless set (a distributed
-/// cluster on one machine has many processes per core).
-pub fn node_options(config: &RunConfig) -> NodeOptions {
-    NodeOptions {
+/// cluster on one machine has many processes per core). Every node must have been given the
+/// same run configuration (it decides the application and the data): its digest is checked at
+/// every handshake.
+pub fn node_options(config: &RunConfig) -> anyhow::Result<NodeOptions> {
+    Ok(NodeOptions {
         connect_timeout: Duration::from_secs(30),
         workers: config.workers.max(1),
         check_modes: config.check_modes,
-    }
+        config_digest: ClusterSpec::config_digest(&toml::to_string(config)?),
+    })
 }
 
 /// Runs node `role` until the cluster stops (or, for a service, fails).
@@ -61,7 +64,7 @@ pub fn serve(role: &str, path: &Path) -> anyhow::Result<()> {
     let file = ClusterFile::load(path)?;
     let (config, spec) = (&file.run, &file.cluster);
     let app = services::app().map_err(|e| anyhow!("{e}"))?;
-    let options = node_options(config);
+    let options = node_options(config)?;
     if role == "coordinator" {
         let coordinator = crate::run::cluster_config(config).coordinator;
         let process = CoordinatorProcess::start(app, spec, coordinator, &options)?;

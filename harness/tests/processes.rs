@@ -63,6 +63,7 @@ fn deploy_processes_passes_the_consistency_gate() {
     assert!(stderr.contains("B/transaction"), "{stderr}");
     assert!(stdout.contains("serial replay equal    yes"), "{stdout}");
     assert!(!stdout.contains("FAIL"), "{stdout}");
+    assert!(!stderr.contains("did not stop cleanly"), "{stderr}");
     let committed: u64 = stdout
         .lines()
         .find_map(|l| l.strip_prefix("throughput: "))

@@ -8,20 +8,16 @@
 mod support;
 
 use rand::{RngExt, SeedableRng};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, mpsc};
-use std::thread::{self, JoinHandle};
+use std::sync::mpsc;
+use std::thread;
 use std::time::{Duration, Instant};
+use support::nodes::{FakeService, Running, coordinator_error, service_error, start_service};
 use support::shop::{self, Audit, Item, PlaceOrder, Receipt, Restock, Summary};
+use support::shop_checks::{impostor_app, summary_from_state};
 use support::util::{column, int};
+use support::watch::{watchdog, within};
 use vmodb::deploy::{ClusterSpec, CoordinatorProcess, NodeOptions, ServiceProcess};
-use vmodb::net::{Hello, HelloReply};
-use vmodb::{
-    App, BootstrapError, CoordinatorConfig, Handler, NodeId, Outcome, Service, TableDef,
-    TransactionDef, Value,
-};
+use vmodb::{App, CoordinatorConfig, Outcome};
 
 const ITEMS: u32 = 12;
 const STOCK: i64 = 25;
@@ -47,114 +43,11 @@ fn options(connect_timeout: Duration) -> NodeOptions {
     }
 }
 
-/// Runs `body` on a thread of its own and fails the test if it has not finished after `limit`
-/// (a panic in `body` fails the test as usual).
-fn watchdog(limit: Duration, body: impl FnOnce() + Send + 'static) {
-    let (tx, rx) = mpsc::channel();
-    let handle = thread::spawn(move || {
-        body();
-        let _ = tx.send(());
-    });
-    match rx.recv_timeout(limit) {
-        Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => {
-            if let Err(panic) = handle.join() {
-                std::panic::resume_unwind(panic);
-            }
-        }
-        Err(mpsc::RecvTimeoutError::Timeout) => panic!("the test hung: not done after {limit:?}"),
-    }
-}
-
-/// Runs `f` on a thread of its own: its result, or `None` if it took longer than `limit`.
-fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(limit).ok()
-}
-
-/// A started service process, waited for on a thread of its own: `exit` yields what `wait`
-/// returned.
-struct Running {
-    name: String,
-    exit: mpsc::Receiver<Result<(), String>>,
-}
-
-impl Running {
-    /// What `wait` returned, if it returned within `limit`.
-    fn exit_within(&self, limit: Duration) -> Option<Result<(), String>> {
-        self.exit.recv_timeout(limit).ok()
-    }
-}
-
-fn start_service(app: App, spec: &ClusterSpec, name: &str, options: &NodeOptions) -> Running {
-    let process = ServiceProcess::start(
-        app,
-        spec,
-        name,
-        options,
-        shop::load(ITEMS, STOCK, CUSTOMERS),
-    )
-    .unwrap_or_else(|e| panic!("service `{name}` does not start: {e}"));
-    assert_eq!(process.service(), name);
-    let (tx, exit) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(process.wait());
-    });
-    Running {
-        name: name.to_string(),
-        exit,
-    }
-}
-
 fn start_services(spec: &ClusterSpec, names: &[&str], options: &NodeOptions) -> Vec<Running> {
     names
         .iter()
-        .map(|n| start_service(app(), spec, n, options))
+        .map(|n| start_service(app(), spec, n, options, shop::load(ITEMS, STOCK, CUSTOMERS)))
         .collect()
-}
-
-fn service_error(r: Result<ServiceProcess, BootstrapError>) -> String {
-    match r {
-        Ok(p) => panic!("service `{}` started but must not", p.service()),
-        Err(e) => e.to_string(),
-    }
-}
-
-fn coordinator_error(r: Result<CoordinatorProcess, BootstrapError>) -> String {
-    match r {
-        Ok(_) => panic!("the coordinator started but must not"),
-        Err(e) => e.to_string(),
-    }
-}
-
-/// The summary query's answer for `customer`, computed from a state dump.
-fn summary_from_state(state: &vmodb::ClusterState, customer: u32) -> Summary {
-    let customers = column(state, "billing", "accounts", "customer");
-    let balances = column(state, "billing", "accounts", "balance");
-    let balance = customers
-        .iter()
-        .zip(&balances)
-        .find(|(c, _)| int(c) == i64::from(customer))
-        .map_or(0, |(_, b)| int(b));
-    let payers = column(state, "billing", "payments", "customer");
-    let amounts = column(state, "billing", "payments", "amount");
-    let statuses = column(state, "billing", "payments", "status");
-    let mine: Vec<usize> = (0..payers.len())
-        .filter(|&i| int(&payers[i]) == i64::from(customer))
-        .collect();
-    let paid_total = mine
-        .iter()
-        .filter(|&&i| statuses[i] == Value::Str("paid".into()))
-        .map(|&i| int(&amounts[i]))
-        .sum();
-    Summary {
-        customer,
-        balance,
-        payments: mine.len(),
-        paid_total,
-    }
 }
 
 /// Several clients run a random shop workload against a loopback cluster; the state must be
@@ -341,29 +234,6 @@ fn loopback_cluster_run_equals_serial_replay() {
     });
 }
 
-/// Three services named like the shop's but with other tables and handlers.
-fn impostor_app() -> App {
-    let service = |name: &str, event: &str| {
-        Service::new(name)
-            .table(TableDef::<Item>::new("items", &["id"]))
-            .handler(Handler::on::<Restock>(event).run(|ctx, e: Restock| {
-                let items = ctx.table::<Item>()?;
-                let mut item = items.get(&e.item).unwrap_or_default();
-                item.stock += e.add;
-                items.upsert(item)
-            }))
-    };
-    App::builder()
-        .service(service("orders", "o"))
-        .service(service("inventory", "i"))
-        .service(service("billing", "b"))
-        .transaction(TransactionDef::new("o", "orders", "o"))
-        .transaction(TransactionDef::new("i", "inventory", "i"))
-        .transaction(TransactionDef::new("b", "billing", "b"))
-        .build()
-        .expect("the impostor app builds")
-}
-
 /// A service process running another application is refused at the handshake, in both
 /// directions, and the coordinator does not start; bad cluster files and role names fail
 /// before anything listens.
@@ -386,6 +256,10 @@ fn bootstrap_checks_across_processes() {
         let (tx, impostor_exit) = mpsc::channel();
         thread::spawn(move || {
             let _ = tx.send(billing.wait());
+            // Like a process that has not exited yet: a node connecting now still hears why
+            // it stopped (its port refuses with the reason) rather than "connection refused".
+            thread::sleep(Duration::from_secs(10));
+            drop(billing);
         });
 
         let started = Instant::now();
@@ -521,110 +395,6 @@ fn coordinator_start_names_a_missing_service() {
         assert!(e.contains("`billing`"), "{e}");
         assert!(!e.contains("`orders`") && !e.contains("`inventory`"), "{e}");
     });
-}
-
-/// Writes one frame: a little-endian `u32` length, then postcard.
-fn write_frame<T: serde::Serialize>(stream: &mut TcpStream, value: &T) -> std::io::Result<()> {
-    let body = postcard::to_allocvec(value).expect("encodes");
-    stream.write_all(&(body.len() as u32).to_le_bytes())?;
-    stream.write_all(&body)
-}
-
-/// Reads one frame and decodes it.
-fn read_frame<T: serde::de::DeserializeOwned>(stream: &mut TcpStream) -> std::io::Result<T> {
-    let mut len = [0u8; 4];
-    stream.read_exact(&mut len)?;
-    let mut body = vec![0u8; u32::from_le_bytes(len) as usize];
-    stream.read_exact(&mut body)?;
-    postcard::from_bytes(&body).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
-}
-
-/// A plain socket standing in for one service: it completes valid handshakes with every peer
-/// (welcoming their links and opening its own), then can die by closing every socket.
-struct FakeService {
-    stop: Arc<AtomicBool>,
-    streams: Arc<Mutex<Vec<TcpStream>>>,
-    accepting: Option<JoinHandle<()>>,
-    hello: Hello,
-}
-
-impl FakeService {
-    fn start(app: &App, spec: &ClusterSpec, name: &str) -> FakeService {
-        let index = app
-            .service_names()
-            .position(|s| s == name)
-            .expect("a service of the app");
-        let hello = Hello::new(
-            NodeId::Service(index as vmodb::ServiceId),
-            app.fingerprint(),
-            spec.digest(),
-        );
-        let listener = TcpListener::bind(&spec.services[name]).expect("the fake binds");
-        listener.set_nonblocking(true).expect("nonblocking");
-        let stop = Arc::new(AtomicBool::new(false));
-        let streams = Arc::new(Mutex::new(Vec::new()));
-        let (s, st) = (Arc::clone(&stop), Arc::clone(&streams));
-        let accepting = thread::spawn(move || {
-            while !s.load(Ordering::Acquire) {
-                match listener.accept() {
-                    Ok((mut stream, _)) => {
-                        stream.set_nonblocking(false).expect("blocking");
-                        stream
-                            .set_read_timeout(Some(Duration::from_secs(5)))
-                            .expect("timeout");
-                        let hello: Hello = read_frame(&mut stream).expect("a peer's hello");
-                        assert!(matches!(
-                            hello.from,
-                            NodeId::Coordinator | NodeId::Service(_)
-                        ));
-                        write_frame(&mut stream, &HelloReply::Welcome).expect("welcome");
-                        st.lock().unwrap().push(stream);
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        thread::sleep(Duration::from_millis(5))
-                    }
-                    Err(e) => panic!("the fake cannot accept: {e}"),
-                }
-            }
-        });
-        FakeService {
-            stop,
-            streams,
-            accepting: Some(accepting),
-            hello,
-        }
-    }
-
-    /// Opens this node's link to `addr` (retrying while it is not listening yet) and checks
-    /// that the peer welcomes it.
-    fn connect(&self, addr: &str) {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let mut stream = loop {
-            match TcpStream::connect(addr) {
-                Ok(s) => break s,
-                Err(e) if Instant::now() > deadline => panic!("the fake cannot reach {addr}: {e}"),
-                Err(_) => thread::sleep(Duration::from_millis(20)),
-            }
-        };
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("timeout");
-        write_frame(&mut stream, &self.hello).expect("hello");
-        let reply: HelloReply = read_frame(&mut stream).expect("a reply to the hello");
-        assert_eq!(reply, HelloReply::Welcome, "{addr} refused the fake");
-        self.streams.lock().unwrap().push(stream);
-    }
-
-    /// Dies: stops accepting and closes every socket.
-    fn kill(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(t) = self.accepting.take() {
-            t.join().expect("the fake's accept thread");
-        }
-        for s in self.streams.lock().unwrap().drain(..) {
-            let _ = s.shutdown(std::net::Shutdown::Both);
-        }
-    }
 }
 
 /// A service that dies after the cluster came up: the coordinator reports it by name, takes no

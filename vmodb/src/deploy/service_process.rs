@@ -58,6 +58,7 @@ impl ServiceProcess {
         let transport = TcpTransport::start(links, listener, inbound.clone())
             .map_err(|e| BootstrapError(e.to_string()))?;
         node.connect(transport.clone());
+        // From here on the node can send: deliveries waiting for this may go on.
         let _ = inbound.transport.set(Arc::downgrade(&transport));
         Ok(ServiceProcess {
             node,
@@ -91,8 +92,7 @@ impl Drop for ServiceProcess {
 struct ServiceInbound {
     me: NodeId,
     node: Arc<ServiceNode>,
-    /// Set right after the transport starts; messages that need it (asks) come only after the
-    /// coordinator saw every link up, which is later.
+    /// Set once the node is connected to the transport; a delivery that beats it waits.
     transport: OnceLock<Weak<TcpTransport>>,
     exit: Sender<Result<(), String>>,
 }
@@ -129,6 +129,7 @@ impl ServiceInbound {
 
 impl Inbound for ServiceInbound {
     fn deliver(&self, _from: NodeId, message: Message) {
+        self.transport.wait(); // the node is connected (a moment after the transport starts)
         match message {
             Message::Ask { id, ask } => {
                 let answer = self.answer(ask);

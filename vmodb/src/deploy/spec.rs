@@ -33,6 +33,9 @@ pub struct NodeOptions {
     /// Worker threads of a service process.
     pub workers: usize,
     pub check_modes: bool,
+    /// A digest of whatever else every node must agree on (e.g. the configuration the data
+    /// set and application are built from), checked at every handshake with the cluster file.
+    pub config_digest: u64,
 }
 
 impl Default for NodeOptions {
@@ -41,6 +44,7 @@ impl Default for NodeOptions {
             connect_timeout: Duration::from_secs(30),
             workers: 1,
             check_modes: false,
+            config_digest: 0,
         }
     }
 }
@@ -94,6 +98,12 @@ impl ClusterSpec {
         Ok(())
     }
 
+    /// A digest of `text` (e.g. a node's serialized run configuration) for
+    /// `NodeOptions::config_digest`: stable across processes and builds.
+    pub fn config_digest(text: &str) -> u64 {
+        fnv1a(text.as_bytes())
+    }
+
     /// A digest of the file, compared at every handshake.
     pub fn digest(&self) -> u64 {
         let mut d = format!("{}|{}|", self.coordinator, self.http);
@@ -125,7 +135,8 @@ impl ClusterSpec {
                 (n, (name, self.address(app, n).to_string()))
             })
             .collect();
-        let mut config = LinkConfig::new(me, peers, app.fingerprint(), self.digest());
+        let cluster = self.digest() ^ options.config_digest.rotate_left(17);
+        let mut config = LinkConfig::new(me, peers, app.fingerprint(), cluster);
         config.connect_timeout = options.connect_timeout;
         config
     }

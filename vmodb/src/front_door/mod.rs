@@ -5,8 +5,9 @@
 //! queries are declared (`json_codec`). Applications may mount their own routes next to these
 //! (the marketplace mounts the Online Marketplace benchmark's API) through `FrontDoor`.
 //!
-//! Routes (JSON unless noted; every error is `{"error": "..."}` with a 4xx, or 503 once the
-//! cluster lost a node):
+//! Routes (JSON unless noted; every error the front door decides is `{"error": "..."}` with a
+//! 4xx, or a 503 once the cluster lost a node; axum itself may answer a body over its 2 MB
+//! limit or an undecodable path with a plain-text 4xx):
 //! - `POST /transactions[?wait=false]`: one `TxRequest` or an array (sequenced together, in
 //!   order); answers the `TxResult`s at commit (or at once, `Submitted`, with `wait=false`).
 //! - `GET /status`: `Status`. `GET /status/committed`: SSE, one `batch` event per committed
@@ -25,9 +26,10 @@ mod waiters;
 
 pub use api::{ErrorBody, Status, TxOutcome, TxRequest, TxResult};
 pub use backend::Backend;
+pub use routes::{parse_json, wait_param};
 
 use crate::coordinator::{Completion, Outcome};
-use crate::error::SubmitError;
+use crate::error::{QueryError, SubmitError};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::serve::ListenerExt;
@@ -60,6 +62,11 @@ impl IntoResponse for ApiError {
         };
         (self.status, axum::Json(body)).into_response()
     }
+}
+
+enum Submitted {
+    Waiting(waiters::Pending),
+    Detached(Vec<crate::schema::Tid>),
 }
 
 /// A commit as the SSE stream tells it.
@@ -128,27 +135,33 @@ impl FrontDoor {
             encoded.push((r.transaction, wire));
         }
         let names: Vec<String> = encoded.iter().map(|(n, _)| n.clone()).collect();
-        if !wait {
-            let tids = self
-                .inner
-                .waiters
-                .submit_detached(encoded)
-                .map_err(|e| self.submit_error(e))?;
-            let results = tids
-                .into_iter()
-                .zip(names)
-                .map(|(tid, transaction)| TxResult {
-                    tid,
-                    transaction,
-                    outcome: TxOutcome::Submitted,
-                });
-            return Ok(results.collect());
-        }
-        let pending = self
-            .inner
-            .waiters
-            .submit(encoded)
-            .map_err(|e| self.submit_error(e))?;
+        // Sequencing may wait (admission, a full link): off the async workers.
+        let door = self.clone();
+        let submitted = tokio::task::spawn_blocking(move || {
+            let waiters = &door.inner.waiters;
+            if wait {
+                waiters.submit(encoded).map(Submitted::Waiting)
+            } else {
+                waiters.submit_detached(encoded).map(Submitted::Detached)
+            }
+        })
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| self.submit_error(e))?;
+        let pending = match submitted {
+            Submitted::Waiting(pending) => pending,
+            Submitted::Detached(tids) => {
+                let results = tids
+                    .into_iter()
+                    .zip(names)
+                    .map(|(tid, transaction)| TxResult {
+                        tid,
+                        transaction,
+                        outcome: TxOutcome::Submitted,
+                    });
+                return Ok(results.collect());
+            }
+        };
         let mut results = Vec::with_capacity(pending.len());
         for (tid, rx) in pending {
             let completion = rx.await.map_err(|_| self.down_error())?;
@@ -183,7 +196,11 @@ impl FrontDoor {
         })
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map_err(|e| ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+        .map_err(|e| match e {
+            // The service could not be asked (lost, or no answer in time): not the input's fault.
+            QueryError::Remote(_) => ApiError::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+            e => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+        })?;
         to_json(&out).map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))
     }
 

@@ -33,8 +33,11 @@ pub(super) fn router(door: FrontDoor) -> Router {
         .with_state(door)
 }
 
-/// Parses a JSON body with an error that says what is wrong with it.
+/// A JSON body: 400 when it is not JSON (or missing), 422 when it has the wrong shape.
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::bad_request("missing JSON body"));
+    }
     serde_json::from_slice(body).map_err(|e| {
         let status = if e.is_data() {
             StatusCode::UNPROCESSABLE_ENTITY
@@ -45,18 +48,21 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
     })
 }
 
-/// `?wait=true|false` (default true); anything else is a 400 that says so.
-fn wait_param(query: Option<&str>) -> Result<bool, ApiError> {
+/// `?wait=true|false` (also `1`/`0`; default true); a bad value is a 400 that says so.
+pub fn wait_param(query: Option<&str>) -> Result<bool, ApiError> {
     let mut wait = true;
-    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
-        match pair.split_once('=') {
-            Some(("wait", "true")) => wait = true,
-            Some(("wait", "false")) => wait = false,
-            _ => {
-                return Err(ApiError::bad_request(format!(
-                    "unknown query parameter `{pair}` (this route takes wait=true|false)"
-                )));
-            }
+    for pair in query.unwrap_or("").split('&') {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if key == "wait" {
+            wait = match value {
+                "true" | "1" | "" => true,
+                "false" | "0" => false,
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "query parameter `wait` must be true or false, got `{value}`"
+                    )));
+                }
+            };
         }
     }
     Ok(wait)
@@ -225,6 +231,7 @@ async fn config(State(door): State<FrontDoor>) -> axum::Json<serde_json::Value> 
 }
 
 async fn shutdown(State(door): State<FrontDoor>) -> StatusCode {
-    door.shutdown();
+    // Stopping sends to every node (which may wait on a link): off the async workers.
+    let _ = tokio::task::spawn_blocking(move || door.shutdown()).await;
     StatusCode::ACCEPTED
 }

@@ -7,8 +7,13 @@ use std::io::{self, Read, Write};
 /// Bumped whenever `Message` or the handshake changes shape; peers of another version are
 /// refused at the handshake, before any of their frames is decoded.
 pub const PROTOCOL_VERSION: u32 = 1;
-/// Larger frames are refused (a corrupt length must not make a node allocate gigabytes).
-pub const MAX_FRAME: usize = 64 << 20;
+/// Larger frames are refused (a corrupt length must not make a node allocate gigabytes). Big
+/// enough for a whole service's state in one `Answer`.
+pub const MAX_FRAME: usize = 1 << 30;
+/// The handshake's frames are tiny: before a peer is known, no more than this is read.
+pub const MAX_HELLO: usize = 4 << 10;
+/// How long a node waits for the other end's handshake frame.
+pub const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 const MAGIC: [u8; 4] = *b"VMDB";
 
 /// The first frame on every connection.
@@ -51,7 +56,8 @@ impl Hello {
             ))
         } else if self.cluster != cluster {
             Some(format!(
-                "a different cluster file (digest {:016x}, expected {cluster:016x})",
+                "a different cluster file or run configuration (digest {:016x}, expected \
+                 {cluster:016x})",
                 self.cluster
             ))
         } else {
@@ -92,6 +98,11 @@ pub fn write_value<T: Serialize>(
 
 /// Reads one frame's body into `buf`. `Ok(false)` on a clean end of stream before a frame.
 pub fn read_frame(r: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<bool> {
+    read_frame_within(r, buf, MAX_FRAME)
+}
+
+/// `read_frame` refusing frames over `max` bytes.
+pub fn read_frame_within(r: &mut impl Read, buf: &mut Vec<u8>, max: usize) -> io::Result<bool> {
     let mut len = [0u8; 4];
     match r.read_exact(&mut len) {
         Ok(()) => {}
@@ -99,10 +110,10 @@ pub fn read_frame(r: &mut impl Read, buf: &mut Vec<u8>) -> io::Result<bool> {
         Err(e) => return Err(e),
     }
     let len = u32::from_le_bytes(len) as usize;
-    if len > MAX_FRAME {
+    if len > max {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("frame of {len} bytes announced, over the {MAX_FRAME}-byte limit"),
+            format!("frame of {len} bytes announced, over the {max}-byte limit"),
         ));
     }
     buf.resize(len, 0);

@@ -5,9 +5,11 @@
 //! and no thread hop sits between a sender and the socket. The queue is bounded: a sender
 //! waits while it is full (backpressure; a write blocked on a full socket holds everyone back).
 //!
-//! Why a sender can always finish: a socket write blocks only until the peer's reader reads,
-//! and readers never wait on anything a sender holds (they hand messages to the node, which
-//! queues work; see `read_link`).
+//! Why a sender can always finish: a socket write blocks only until the peer's reader reads.
+//! The coordinator's readers never block (they hand messages to its unbounded inbox), and a
+//! service's reader only ever sends to the coordinator (batch votes, round answers, `Answer`s),
+//! so no cycle of readers can wait on each other; services' events to each other are sent by
+//! their workers, which no reader waits for.
 
 use super::NetError;
 use super::frame::{self, Batch, Hello, HelloReply};
@@ -15,10 +17,14 @@ use super::tcp::Shared;
 use crate::message::{Message, NodeId};
 use parking_lot::{Condvar, Mutex};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+use super::frame::HANDSHAKE_TIMEOUT;
+
+/// Messages per frame at most (a frame stays far below `MAX_FRAME`).
+const FRAME_MESSAGES: usize = 1024;
 
 pub(super) struct Link {
     peer: NodeId,
@@ -47,7 +53,7 @@ impl Link {
     }
 
     /// Queues `message` and writes whatever is queued if no one else is writing.
-    pub fn send(&self, message: Message, shared: &Shared) {
+    pub fn send(&self, message: Message, shared: &Arc<Shared>) {
         {
             let mut pending = self.pending.lock();
             while pending.len() >= shared.config.queue && !self.dead.load(Ordering::Acquire) {
@@ -64,7 +70,7 @@ impl Link {
     /// Writes until the queue is empty, unless another thread is writing (it will see what we
     /// queued: it re-checks the queue after releasing the socket) or the link is not up yet
     /// (the connector flushes once it is).
-    fn flush(&self, shared: &Shared) {
+    fn flush(&self, shared: &Arc<Shared>) {
         loop {
             let Some(mut socket) = self.socket.try_lock() else {
                 return;
@@ -72,23 +78,12 @@ impl Link {
             let Some((stream, buf)) = socket.as_mut() else {
                 return;
             };
-            let batch = std::mem::take(&mut *self.pending.lock());
+            let batch = self.take_frame();
             if !batch.is_empty() {
-                self.space.notify_all();
                 if let Err(e) = frame::write_value(stream, &batch, buf) {
                     *socket = None;
                     drop(socket);
-                    // A peer that stops on purpose says why on its own link to us; give that
-                    // goodbye a moment to arrive, so the report names the cause, not the pipe.
-                    std::thread::sleep(Duration::from_millis(100));
-                    let detail = format!("link to {}: {e}", self.addr);
-                    return self.fail(
-                        shared,
-                        NetError::Broken {
-                            peer: shared.config.peer(self.peer),
-                            detail,
-                        },
-                    );
+                    return self.broken(shared, format!("link to {}: {e}", self.addr));
                 }
                 shared.count(buf.len(), batch.len());
             }
@@ -99,12 +94,50 @@ impl Link {
         }
     }
 
-    /// Says goodbye (`Message::Leaving` with `reason`), shuts the socket down and drops what
-    /// is queued.
+    /// The next frame's messages: the head of the queue, at most `FRAME_MESSAGES`.
+    fn take_frame(&self) -> Batch {
+        let mut pending = self.pending.lock();
+        let batch = if pending.len() <= FRAME_MESSAGES {
+            std::mem::take(&mut *pending)
+        } else {
+            pending.drain(..FRAME_MESSAGES).collect()
+        };
+        self.space.notify_all();
+        batch
+    }
+
+    /// A write (or the handshake) failed: the link is dead. Who reports it, and why, is left to this peer's
+    /// incoming link for a moment: a peer that stops on purpose says so there (`Leaving`), and
+    /// one that died shows there as an end of stream. Only if neither comes is the broken
+    /// pipe itself reported. The sender does not wait for any of this.
+    fn broken(&self, shared: &Arc<Shared>, detail: String) {
+        self.dead.store(true, Ordering::Release);
+        self.pending.lock().clear();
+        self.space.notify_all();
+        let peer = shared.config.peer(self.peer);
+        let shared = Arc::clone(shared);
+        let id = self.peer;
+        let _ = std::thread::Builder::new()
+            .name("vmodb-broken-link".into())
+            .spawn(move || {
+                std::thread::sleep(Duration::from_secs(2));
+                shared.lose(id, NetError::Broken { peer, detail });
+            });
+    }
+
+    /// Writes what is queued (a stop must not drop what was sent before it, e.g. `Shutdown`),
+    /// says goodbye (`Message::Leaving` with `reason`) and shuts the socket down.
     pub fn close(&self, reason: Option<String>) {
         *self.closed.lock() = Some(reason.clone());
+        let socket = self.socket.lock().take();
         self.dead.store(true, Ordering::Release);
-        if let Some((stream, buf)) = self.socket.lock().take() {
+        if let Some((mut stream, mut buf)) = socket {
+            loop {
+                let batch = self.take_frame();
+                if batch.is_empty() || frame::write_value(&mut stream, &batch, &mut buf).is_err() {
+                    break;
+                }
+            }
             goodbye(stream, buf, reason);
         }
         self.pending.lock().clear();
@@ -120,7 +153,7 @@ impl Link {
 
     /// Connects and shakes hands (retrying while the peer is not listening yet), then writes
     /// what was queued meanwhile. Runs on a thread of its own, once.
-    pub fn connect(&self, shared: &Shared) {
+    pub fn connect(&self, shared: &Arc<Shared>) {
         match self.open(shared) {
             Ok(stream) => {
                 let mut socket = self.socket.lock();
@@ -132,6 +165,8 @@ impl Link {
                 shared.mark(self.peer, true);
                 self.flush(shared);
             }
+            // Cut off mid-handshake: the peer may be stopping and say why on its own link.
+            Err(NetError::Broken { detail, .. }) => self.broken(shared, detail),
             Err(e) => self.fail(shared, e),
         }
     }

@@ -15,7 +15,7 @@ mod frame;
 mod link;
 mod tcp;
 
-pub use frame::{Hello, HelloReply, MAX_FRAME, PROTOCOL_VERSION};
+pub use frame::{Hello, HelloReply, MAX_FRAME, MAX_HELLO, PROTOCOL_VERSION};
 pub use tcp::{Inbound, LinkConfig, TcpTransport, Traffic};
 
 use crate::message::NodeId;

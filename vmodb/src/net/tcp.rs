@@ -1,8 +1,8 @@
-//! `TcpTransport`: a writer thread per outgoing link (connect, handshake, then batches of
-//! queued messages as frames), a reader thread per incoming link (handshake check, then frames
-//! delivered in order), and the bookkeeping that says when every link is up.
+//! `TcpTransport`: outgoing links (`link.rs`: a connector thread each, then senders write), a
+//! reader thread per incoming link (handshake check, then frames delivered in order), and the
+//! bookkeeping that says when every link of this node is up.
 
-use super::frame::{self, Batch, Hello, HelloReply};
+use super::frame::{self, Batch, HANDSHAKE_TIMEOUT, Hello, HelloReply, MAX_HELLO};
 use super::link::Link;
 use super::{NetError, Peer};
 use crate::message::{Message, NodeId, Transport};
@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 /// Messages queued on one link beyond which senders wait (backpressure, not an unbounded
 /// queue).
 const DEFAULT_QUEUE: usize = 4096;
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Who this node is and who its peers are.
 #[derive(Clone, Debug)]
@@ -154,6 +153,7 @@ impl Shared {
 pub struct TcpTransport {
     me: NodeId,
     listening: Option<std::net::SocketAddr>,
+    acceptor: Mutex<Option<std::thread::JoinHandle<()>>>,
     links: HashMap<NodeId, Arc<Link>>,
     shared: Arc<Shared>,
 }
@@ -186,7 +186,7 @@ impl TcpTransport {
             |e: std::io::Error| NetError::Protocol(format!("cannot start a thread: {e}"));
         let listening = listener.local_addr().ok();
         let accepting = Arc::clone(&shared);
-        std::thread::Builder::new()
+        let acceptor = std::thread::Builder::new()
             .name("vmodb-accept".into())
             .spawn(move || accept_loop(listener, accepting))
             .map_err(spawn_err)?;
@@ -203,6 +203,7 @@ impl TcpTransport {
         Ok(Arc::new(TcpTransport {
             me,
             listening,
+            acceptor: Mutex::new(Some(acceptor)),
             links,
             shared,
         }))
@@ -260,8 +261,11 @@ impl TcpTransport {
         }
         if reason.is_none() && self.shared.listening.swap(false, Ordering::AcqRel) {
             // Wake the acceptor so it sees it must stop, and drops the listener.
-            if let Some(addr) = self.listening {
-                let _ = TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(1));
+            let woken = self.listening.is_some_and(|addr| {
+                TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(1)).is_ok()
+            });
+            if woken && let Some(acceptor) = self.acceptor.lock().take() {
+                let _ = acceptor.join(); // the listener is dropped: the port is free
             }
         }
     }
@@ -315,7 +319,10 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 fn refuse(mut stream: TcpStream, reason: &str) {
     let _ = stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT));
     let mut body = Vec::new();
-    if matches!(frame::read_frame(&mut stream, &mut body), Ok(true)) {
+    if matches!(
+        frame::read_frame_within(&mut stream, &mut body, MAX_HELLO),
+        Ok(true)
+    ) {
         let mut buf = Vec::new();
         let _ = frame::write_value(&mut stream, &HelloReply::Refused(reason.into()), &mut buf);
     }
@@ -328,7 +335,7 @@ fn read_link(mut stream: TcpStream, shared: Arc<Shared>) {
     let _ = stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT));
     let mut body = Vec::new();
     let mut buf = Vec::new();
-    let hello = match frame::read_frame(&mut stream, &mut body) {
+    let hello = match frame::read_frame_within(&mut stream, &mut body, MAX_HELLO) {
         Ok(true) => frame::decode::<Hello>(&body),
         Ok(false) => return,
         Err(e) => Err(e),
@@ -340,10 +347,18 @@ fn read_link(mut stream: TcpStream, shared: Arc<Shared>) {
             return;
         }
     };
-    let refusal = hello.mismatch(config.app, config.cluster).or_else(|| {
-        (!config.peers.contains_key(&hello.from))
-            .then(|| format!("{:?} is not a node of this cluster", hello.from))
-    });
+    let refusal = hello
+        .mismatch(config.app, config.cluster)
+        .or_else(|| {
+            (!config.peers.contains_key(&hello.from))
+                .then(|| format!("{:?} is not a node of this cluster", hello.from))
+        })
+        .or_else(|| {
+            // A second link from one peer would interleave with the first (no order between
+            // them): one link per ordered pair.
+            (shared.ready.lock().incoming.contains(&hello.from))
+                .then(|| format!("{:?} is already connected", hello.from))
+        });
     if let Some(reason) = refusal {
         crate::node::log_warning(&format!(
             "refused a connection from {:?}: {reason}",
@@ -399,7 +414,17 @@ fn read_link(mut stream: TcpStream, shared: Arc<Shared>) {
                     let peer = peer.clone();
                     shared.lose(from, NetError::Left { peer, reason });
                 }
-                m => shared.inbound.deliver(from, m),
+                m => {
+                    let delivered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        shared.inbound.deliver(from, m)
+                    }));
+                    if let Err(p) = delivered {
+                        // The node is in no state to go on with this peer: say so, never hang.
+                        let detail = crate::service::panic_message(&p);
+                        let detail = format!("handling its message panicked: {detail}");
+                        return shared.lose(from, NetError::Protocol(detail));
+                    }
+                }
             }
         }
     }

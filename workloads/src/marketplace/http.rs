@@ -61,11 +61,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, patch, post};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use vmodb::front_door::{ApiError, FrontDoor, TxOutcome, TxRequest, TxResult};
+use vmodb::front_door::{
+    ApiError, FrontDoor, TxOutcome, TxRequest, TxResult, parse_json, wait_param,
+};
 
 /// How many sellers' packages one delivery run delivers (the benchmark: 10).
 pub const DELIVERY_MAX_SELLERS: u32 = 10;
@@ -406,40 +407,5 @@ fn path_id<T: FromStr>(name: &str, raw: &str) -> Result<T, ApiError> {
         ApiError::bad_request(format!(
             "path parameter `{name}` must be a non-negative integer in range, got `{raw}`"
         ))
-    })
-}
-
-/// `wait=true|false` (default true); other parameters are ignored.
-fn wait_param(query: Option<&str>) -> Result<bool, ApiError> {
-    let mut wait = true;
-    for pair in query.unwrap_or("").split('&') {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        if key == "wait" {
-            wait = match value {
-                "true" | "1" | "" => true,
-                "false" | "0" => false,
-                _ => {
-                    return Err(ApiError::bad_request(format!(
-                        "query parameter `wait` must be true or false, got `{value}`"
-                    )));
-                }
-            };
-        }
-    }
-    Ok(wait)
-}
-
-/// A JSON body: 400 when it is not JSON (or missing), 422 when it has the wrong shape.
-fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("missing JSON body"));
-    }
-    serde_json::from_slice(body).map_err(|e| {
-        let status = if e.is_data() {
-            StatusCode::UNPROCESSABLE_ENTITY
-        } else {
-            StatusCode::BAD_REQUEST
-        };
-        ApiError::new(status, format!("malformed JSON body: {e}"))
     })
 }
