@@ -30,6 +30,7 @@ mod service;
 mod store;
 mod tx;
 mod value;
+pub mod wal;
 
 pub use app::{App, AppBuilder, TransactionDef};
 pub use cluster::{Client, Cluster, ClusterConfig, ClusterState, ClusterStats, Loader};

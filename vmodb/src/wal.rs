@@ -1,0 +1,298 @@
+//! A write-ahead log: records appended to segment files, made durable by `sync` (one
+//! `fdatasync` for everything appended since the last: group commit, paid once per batch).
+//!
+//! A segment `wal-<first index, 20 digits>.log` holds records `[len u32 LE][crc32 u32 LE]
+//! [postcard payload]`; the directory's `IDENTITY` file names what wrote it (format version and
+//! the caller's identity, e.g. an application fingerprint). `Wal::open` refuses a directory of
+//! another identity, reads every record, and cuts a torn or corrupt tail of the last segment
+//! (a crash mid-append), never replaying it; damage anywhere else is an error, since records
+//! after it were acknowledged. `truncate_before` drops whole segments a checkpoint made
+//! unnecessary, so disk use stays bounded.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+const FORMAT: &str = "vmodb-wal 1";
+const HEADER: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WalError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{dir} belongs to {found:?}, not {expected:?}: refusing to use it")]
+    Identity {
+        dir: PathBuf,
+        expected: String,
+        found: String,
+    },
+    #[error("{path} is corrupt at byte {offset} ({why}), and later records were acknowledged")]
+    Corrupt {
+        path: PathBuf,
+        offset: u64,
+        why: String,
+    },
+    #[error("a record does not encode: {0}")]
+    Encode(String),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> WalError + '_ {
+    move |source| WalError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// What `open` found.
+pub struct Recovered<T> {
+    /// Every intact record with its index, in order.
+    pub records: Vec<(u64, T)>,
+    /// Bytes cut from the end of the last segment (a torn or corrupt tail).
+    pub cut_bytes: u64,
+}
+
+pub struct Wal {
+    dir: PathBuf,
+    out: BufWriter<File>,
+    path: PathBuf,
+    /// Bytes in the current segment.
+    len: u64,
+    /// The index the next record gets.
+    next: u64,
+    segment_bytes: u64,
+    buf: Vec<u8>,
+}
+
+impl Wal {
+    /// Opens (or creates) the log in `dir`, written by `identity`; segments roll over at
+    /// `segment_bytes`.
+    pub fn open<T: DeserializeOwned>(
+        dir: &Path,
+        identity: &str,
+        segment_bytes: u64,
+    ) -> Result<(Wal, Recovered<T>), WalError> {
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        check_identity(dir, identity)?;
+        let segments = segments(dir)?;
+        let mut records = Vec::new();
+        let mut cut_bytes = 0;
+        let mut next = segments.first().map_or(0, |(first, _)| *first);
+        for (i, (first, path)) in segments.iter().enumerate() {
+            let last = i + 1 == segments.len();
+            if *first != next {
+                let why = format!("starts at record {first}, expected {next}");
+                return Err(WalError::Corrupt {
+                    path: path.clone(),
+                    offset: 0,
+                    why,
+                });
+            }
+            let (found, valid, len) = read_segment::<T>(path, *first)?;
+            if valid < len {
+                if !last {
+                    let why = "a damaged record before the last segment".to_string();
+                    return Err(WalError::Corrupt {
+                        path: path.clone(),
+                        offset: valid,
+                        why,
+                    });
+                }
+                // A crash mid-append: cut it, so it is never replayed or appended after.
+                let file = OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .map_err(io_err(path))?;
+                file.set_len(valid).map_err(io_err(path))?;
+                file.sync_data().map_err(io_err(path))?;
+                cut_bytes = len - valid;
+            }
+            next = first + found.len() as u64;
+            records.extend(found);
+        }
+        let (path, len) = match segments.last() {
+            Some((_, path)) => (
+                path.clone(),
+                std::fs::metadata(path).map_err(io_err(path))?.len(),
+            ),
+            None => (segment_path(dir, next), 0),
+        };
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        sync_dir(dir)?;
+        let wal = Wal {
+            dir: dir.to_path_buf(),
+            out: BufWriter::with_capacity(1 << 20, file),
+            path,
+            len,
+            next,
+            segment_bytes: segment_bytes.max(1),
+            buf: Vec::new(),
+        };
+        Ok((wal, Recovered { records, cut_bytes }))
+    }
+
+    /// Appends `record` (buffered; durable after the next `sync`); returns its index.
+    pub fn append<T: Serialize>(&mut self, record: &T) -> Result<u64, WalError> {
+        if self.len >= self.segment_bytes {
+            self.roll()?;
+        }
+        self.buf.clear();
+        self.buf.extend_from_slice(&[0; HEADER]);
+        let mut body = postcard::to_extend(record, std::mem::take(&mut self.buf))
+            .map_err(|e| WalError::Encode(e.to_string()))?;
+        let len = (body.len() - HEADER) as u32;
+        let crc = crc32fast::hash(&body[HEADER..]);
+        body[..4].copy_from_slice(&len.to_le_bytes());
+        body[4..HEADER].copy_from_slice(&crc.to_le_bytes());
+        self.out.write_all(&body).map_err(io_err(&self.path))?;
+        self.len += body.len() as u64;
+        self.buf = body;
+        self.next += 1;
+        Ok(self.next - 1)
+    }
+
+    /// Makes everything appended so far durable.
+    pub fn sync(&mut self) -> Result<(), WalError> {
+        self.out.flush().map_err(io_err(&self.path))?;
+        self.out.get_ref().sync_data().map_err(io_err(&self.path))
+    }
+
+    /// The index the next record gets.
+    pub fn next_index(&self) -> u64 {
+        self.next
+    }
+
+    /// Deletes every segment whose records all lie below `index` (a checkpoint covers them).
+    /// Returns how many were deleted.
+    pub fn truncate_before(&mut self, index: u64) -> Result<usize, WalError> {
+        let all = segments(&self.dir)?;
+        let mut deleted = 0;
+        for pair in all.windows(2) {
+            let ((_, path), (next_first, _)) = (&pair[0], &pair[1]);
+            if *next_first <= index {
+                std::fs::remove_file(path).map_err(io_err(path))?;
+                deleted += 1;
+            }
+        }
+        if deleted > 0 {
+            sync_dir(&self.dir)?;
+        }
+        Ok(deleted)
+    }
+
+    /// Bytes on disk in every segment.
+    pub fn disk_bytes(&self) -> Result<u64, WalError> {
+        let mut total = 0;
+        for (_, path) in segments(&self.dir)? {
+            total += std::fs::metadata(&path).map_err(io_err(&path))?.len();
+        }
+        Ok(total)
+    }
+
+    fn roll(&mut self) -> Result<(), WalError> {
+        self.sync()?;
+        let path = segment_path(&self.dir, self.next);
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        sync_dir(&self.dir)?;
+        self.out = BufWriter::with_capacity(1 << 20, file);
+        self.path = path;
+        self.len = 0;
+        Ok(())
+    }
+}
+
+fn segment_path(dir: &Path, first: u64) -> PathBuf {
+    dir.join(format!("wal-{first:020}.log"))
+}
+
+/// The segments in `dir`, by first index.
+fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, WalError> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
+        let path = entry.map_err(io_err(dir))?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let first = name
+            .strip_prefix("wal-")
+            .and_then(|n| n.strip_suffix(".log"))
+            .and_then(|n| n.parse::<u64>().ok());
+        if let Some(first) = first {
+            out.push((first, path));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// A segment as read: its intact records, the length of its intact prefix, and its length.
+type SegmentRead<T> = (Vec<(u64, T)>, u64, u64);
+
+fn read_segment<T: DeserializeOwned>(path: &Path, first: u64) -> Result<SegmentRead<T>, WalError> {
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(io_err(path))?;
+    let mut records = Vec::new();
+    let mut at = 0usize;
+    while bytes.len() - at >= HEADER {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap_or_default()) as usize;
+        let crc = u32::from_le_bytes(bytes[at + 4..at + HEADER].try_into().unwrap_or_default());
+        let Some(body) = bytes.get(at + HEADER..at + HEADER + len) else {
+            break; // torn: the record's end was never written
+        };
+        if crc32fast::hash(body) != crc {
+            break;
+        }
+        let Ok(record) = postcard::from_bytes(body) else {
+            break;
+        };
+        records.push((first + records.len() as u64, record));
+        at += HEADER + len;
+    }
+    Ok((records, at as u64, bytes.len() as u64))
+}
+
+fn check_identity(dir: &Path, identity: &str) -> Result<(), WalError> {
+    let path = dir.join("IDENTITY");
+    let expected = format!("{FORMAT}\n{identity}\n");
+    match std::fs::read_to_string(&path) {
+        Ok(found) if found == expected => Ok(()),
+        Ok(found) => Err(WalError::Identity {
+            dir: dir.to_path_buf(),
+            expected: expected.trim().replace('\n', " / "),
+            found: found.trim().replace('\n', " / "),
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if !segments(dir)?.is_empty() {
+                return Err(WalError::Identity {
+                    dir: dir.to_path_buf(),
+                    expected: expected.trim().replace('\n', " / "),
+                    found: "log segments without an IDENTITY file".into(),
+                });
+            }
+            let tmp = dir.join("IDENTITY.tmp");
+            std::fs::write(&tmp, &expected).map_err(io_err(&tmp))?;
+            File::open(&tmp)
+                .and_then(|f| f.sync_all())
+                .map_err(io_err(&tmp))?;
+            std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
+            sync_dir(dir)
+        }
+        Err(e) => Err(WalError::Io { path, source: e }),
+    }
+}
+
+/// Makes a directory's entries (new, renamed or deleted files) durable.
+fn sync_dir(dir: &Path) -> Result<(), WalError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))
+}
