@@ -64,6 +64,9 @@ pub struct RunConfig {
     /// starting one (`--target`; the cluster's own configuration fixes data and batching).
     #[serde(skip)]
     pub target: Option<String>,
+    /// `none`, or `fsync`: vMODB's coordinator logs every commit step to a write-ahead log and
+    /// syncs it before any client hears of the commit (embedded vMODB, marketplace, for now).
+    pub durability: String,
 }
 
 fn embedded() -> String {
@@ -134,6 +137,7 @@ impl Default for RunConfig {
             all_or_nothing_checkout: false,
             deploy: embedded(),
             target: None,
+            durability: "none".into(),
         }
     }
 }
@@ -187,6 +191,20 @@ impl RunConfig {
         if distributed && self.inject.jitter_ms > 0.0 {
             bail!(
                 "jitter is injected inside an embedded cluster; a distributed one has a real network"
+            );
+        }
+        if !["none", "fsync"].contains(&self.durability.as_str()) {
+            bail!(
+                "durability must be `none` or `fsync`, got `{}`",
+                self.durability
+            );
+        }
+        if self.durability == "fsync"
+            && (distributed || self.system != "vmodb" || self.workload != "marketplace")
+        {
+            bail!(
+                "--durability fsync is implemented for the embedded vMODB marketplace so far \
+                 (--system vmodb, no --deploy processes/--target)"
             );
         }
         if !SYSTEMS.contains(&self.system.as_str()) {

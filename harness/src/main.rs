@@ -149,6 +149,9 @@ struct RunArgs {
     /// as separate processes on loopback, driven through the HTTP front door).
     #[arg(long)]
     deploy: Option<String>,
+    /// Durability: none, or fsync (vMODB logs every commit and syncs it before answering).
+    #[arg(long)]
+    durability: Option<String>,
     /// Drive an already running vMODB cluster (`vbench serve`) through its front door at this
     /// URL; data and batching come from the cluster's configuration.
     #[arg(long)]
@@ -192,7 +195,7 @@ impl RunArgs {
             product_distribution <- self.product_dist, workers <- self.workers, inject <- self.inject,
             warehouses <- self.warehouses, tpcc_mix <- self.tpcc_mix,
             tpcc_rollback_percent <- self.rollbacks, tpcc_item_check <- self.item_check,
-            deploy <- self.deploy,
+            deploy <- self.deploy, durability <- self.durability,
         );
         c.all_or_nothing_checkout |= self.all_or_nothing;
         c.replay_check |= self.replay_check;

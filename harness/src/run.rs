@@ -253,12 +253,33 @@ pub(crate) fn cluster_config(config: &RunConfig) -> ClusterConfig {
             max_us: jitter_us,
             seed: config.seed,
         }),
+        wal_dir: wal_dir(config),
     }
 }
 
-fn start_vmodb(config: &RunConfig, data: &Dataset) -> anyhow::Result<VmodbMarketplace> {
-    VmodbMarketplace::start(data, cluster_config(config))
-        .map_err(|e| anyhow!("cannot start vmodb: {e}"))
+/// With `--durability fsync`, a fresh directory for the coordinator's write-ahead log, one per
+/// run (removed after the run: recovery from it is the next step).
+pub(crate) fn wal_dir(config: &RunConfig) -> Option<std::path::PathBuf> {
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    if config.durability != "fsync" {
+        return None;
+    }
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("vbench-wal-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    Some(dir)
+}
+
+/// Starts vMODB embedded; also returns its write-ahead log directory, if it has one.
+fn start_vmodb(
+    config: &RunConfig,
+    data: &Dataset,
+) -> anyhow::Result<(VmodbMarketplace, Option<std::path::PathBuf>)> {
+    let cluster = cluster_config(config);
+    let wal = cluster.wal_dir.clone();
+    let vmodb =
+        VmodbMarketplace::start(data, cluster).map_err(|e| anyhow!("cannot start vmodb: {e}"))?;
+    Ok((vmodb, wal))
 }
 
 /// vMODB's own checks after a run: the mode checker's conflicts (printed with `--check-modes`)
@@ -384,6 +405,7 @@ fn run_system(
     let mut baseline = None;
     let mut remote = None;
     let mut processes = None;
+    let mut wal = None;
     let target: &mut dyn MarketplaceSystem = if system != "vmodb" {
         baseline.insert(start_baseline(config, data)?)
     } else if let Some(url) = &config.target {
@@ -398,7 +420,9 @@ fn run_system(
         ));
         remote.insert(connect(&cluster.url(), config)?)
     } else {
-        vmodb.insert(start_vmodb(config, data)?)
+        let (v, dir) = start_vmodb(config, data)?;
+        wal = dir;
+        vmodb.insert(v)
     };
     let load_s = started.elapsed().as_secs_f64();
     // The same seed gives both systems the same input stream.
@@ -430,6 +454,10 @@ fn run_system(
         && let Err(e) = p.stop()
     {
         progress.note(format_args!("warning: {e}"));
+    }
+    if let Some(dir) = wal {
+        drop(vmodb);
+        let _ = std::fs::remove_dir_all(dir); // nothing recovers from it yet
     }
     if let Some(dir) = dump_state {
         crate::dump::write_state(dir, &state)

@@ -40,6 +40,11 @@ pub struct ClusterConfig {
     /// hear of a commit before every service applied it, so a query right after may still read
     /// the previous snapshot; `Cluster::wait_idle` waits for the line to drain.
     pub link_delay: Option<LinkDelay>,
+    /// Durability: log every commit to a write-ahead log in this directory, synced (one
+    /// `fdatasync` per commit step, covering every batch in it) before any client hears of the
+    /// commit. The directory must be new or empty of commits: recovery from it is not
+    /// implemented yet, so a log with commits is refused rather than ignored.
+    pub wal_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for ClusterConfig {
@@ -49,6 +54,7 @@ impl Default for ClusterConfig {
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             check_modes: false,
             link_delay: None,
+            wal_dir: None,
         }
     }
 }
@@ -144,6 +150,23 @@ pub(crate) fn build_store_for(
     let [store] = stores;
     store.commit_batch(0);
     Ok(store)
+}
+
+/// The coordinator's write-ahead log in `dir`, which must hold no commits yet.
+fn open_wal(app: &App, dir: &std::path::Path) -> Result<crate::wal::Wal, BootstrapError> {
+    let identity = format!("vmodb coordinator, application {:016x}", app.fingerprint());
+    let (wal, found) =
+        crate::wal::Wal::open::<crate::coordinator::LoggedCommit>(dir, &identity, 64 << 20)
+            .map_err(|e| BootstrapError(format!("write-ahead log: {e}")))?;
+    if !found.records.is_empty() {
+        return Err(BootstrapError(format!(
+            "write-ahead log: {} holds {} logged commits, and recovering from a log is not \
+             implemented yet; start from an empty directory",
+            dir.display(),
+            found.records.len()
+        )));
+    }
+    Ok(wal)
 }
 
 /// A worker pool of `workers` threads shared by the services of one process.
@@ -269,6 +292,9 @@ impl Cluster {
             })
             .collect();
         let (coordinator, inbox) = Coordinator::new(Arc::clone(&app), config.coordinator);
+        if let Some(dir) = &config.wal_dir {
+            coordinator.log_to(open_wal(&app, dir)?);
+        }
         let services: Vec<Weak<ServiceNode>> = nodes.iter().map(Arc::downgrade).collect();
         let delay_line = match config.link_delay {
             None => None,

@@ -35,7 +35,8 @@ pub mod wal;
 pub use app::{App, AppBuilder, TransactionDef};
 pub use cluster::{Client, Cluster, ClusterConfig, ClusterState, ClusterStats, Loader};
 pub use coordinator::{
-    Completion, CoordinatorConfig, CoordinatorStats, Outcome, Output, RollbackStats, SequencedInput,
+    Completion, CoordinatorConfig, CoordinatorStats, LoggedCommit, Outcome, Output, RollbackStats,
+    SequencedInput,
 };
 pub use delay_line::LinkDelay;
 pub use error::{BootstrapError, QueryError, SubmitError, TxError};

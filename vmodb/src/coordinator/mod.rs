@@ -24,7 +24,8 @@ mod outcome;
 mod resolution;
 
 pub use outcome::{
-    Completion, CoordinatorConfig, CoordinatorStats, Outcome, Output, RollbackStats, SequencedInput,
+    Completion, CoordinatorConfig, CoordinatorStats, LoggedCommit, Outcome, Output, RollbackStats,
+    SequencedInput,
 };
 
 struct TxRecord {
@@ -97,6 +98,8 @@ pub(crate) struct Coordinator {
     committed: Condvar,
     /// Told of every batch commit (the front door's commit stream).
     commit_watch: std::sync::OnceLock<Sender<(BatchId, Tid)>>,
+    /// Where commits become durable before anyone hears of them.
+    wal: std::sync::OnceLock<Mutex<crate::wal::Wal>>,
 }
 
 impl Coordinator {
@@ -128,6 +131,7 @@ impl Coordinator {
             inbox,
             committed: Condvar::new(),
             commit_watch: std::sync::OnceLock::new(),
+            wal: std::sync::OnceLock::new(),
         };
         (Arc::new(coordinator), rx)
     }
@@ -138,6 +142,12 @@ impl Coordinator {
 
     fn transport(&self) -> &dyn Transport {
         &**self.transport.get().expect("coordinator connected")
+    }
+
+    /// Logs every commit to `wal` from now on (a `LoggedCommit` per commit step, synced before
+    /// its `CommitBatch` messages and completions leave). Call before the first submission.
+    pub fn log_to(&self, wal: crate::wal::Wal) {
+        let _ = self.wal.set(Mutex::new(wal));
     }
 
     /// Tells `watch` of every batch commit from now on: (batch, max TID). One watcher.
@@ -443,7 +453,8 @@ impl Coordinator {
                 let rec = st.records.pop_front().expect("a record per sequenced TID");
                 let tid = st.first_tid;
                 st.first_tid += 1;
-                p.completions.push(self.complete(st, tid, rec));
+                p.completions
+                    .push(self.complete(st, tid, rec, &mut p.logged));
             }
         }
         if !p.commits.is_empty() {
@@ -459,6 +470,22 @@ impl Coordinator {
         }
         if p.commits.is_empty() {
             return;
+        }
+        if let Some(wal) = self.wal.get() {
+            let record = LoggedCommit {
+                batches: p.commits.clone(),
+                inputs: p.logged,
+            };
+            let mut wal = wal.lock();
+            if let Err(e) = wal.append(&record).and_then(|_| wal.sync()) {
+                // A commit that cannot be made durable must not be announced: stop here.
+                crate::node::log_warning(&format!("coordinator: write-ahead log failed: {e}"));
+                drop(wal);
+                self.abandon();
+                self.state.lock().committing -= 1;
+                self.shut_down();
+                return;
+            }
         }
         for (batch, max_tid) in p.commits {
             if let Some(watch) = self.commit_watch.get() {
@@ -496,15 +523,20 @@ impl Coordinator {
         st: &mut State,
         tid: Tid,
         rec: TxRecord,
+        logged: &mut Vec<SequencedInput>,
     ) -> (Option<Sender<Completion>>, Completion) {
         let dag = &self.app.dags[rec.dag as usize];
+        let input = || SequencedInput {
+            env: rec.env,
+            batch: rec.batch,
+            transaction: dag.name.to_string(),
+            payload: rec.input.clone(),
+        };
+        if self.wal.get().is_some() {
+            logged.push(input());
+        }
         if self.config.record_inputs {
-            st.committed_inputs.push(SequencedInput {
-                env: rec.env,
-                batch: rec.batch,
-                transaction: dag.name.to_string(),
-                payload: rec.input,
-            });
+            st.committed_inputs.push(input());
         }
         let outcome = match rec.failure {
             Some((_, service, error)) => {
@@ -587,6 +619,8 @@ struct Progress {
     sends: Vec<(NodeId, Message)>,
     commits: Vec<(BatchId, Tid)>,
     completions: Vec<(Option<Sender<Completion>>, Completion)>,
+    /// The committed inputs to log (with a write-ahead log).
+    logged: Vec<SequencedInput>,
 }
 
 fn now_us() -> u64 {

@@ -55,6 +55,16 @@ pub struct SequencedInput {
     pub payload: Vec<u8>,
 }
 
+/// What the coordinator logs per commit when it has a write-ahead log (`ClusterConfig::wal_dir`):
+/// the batches committing together and every input they sequenced, in TID order; synced before
+/// any client hears of the commit.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LoggedCommit {
+    /// (batch, its max TID), in order.
+    pub batches: Vec<(BatchId, Tid)>,
+    pub inputs: Vec<SequencedInput>,
+}
+
 /// Batching and admission settings.
 #[derive(Clone, Debug)]
 pub struct CoordinatorConfig {

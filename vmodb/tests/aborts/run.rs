@@ -106,6 +106,7 @@ pub fn config(setup: &Setup) -> ClusterConfig {
             max_us,
             seed: setup.seed,
         }),
+        wal_dir: None,
     }
 }
 
