@@ -318,11 +318,7 @@ impl Cluster {
             n.connect(transport.clone());
         }
         coordinator.connect(transport.clone());
-        let runner = Arc::clone(&coordinator);
-        let thread = std::thread::Builder::new()
-            .name("vmodb-coordinator".into())
-            .spawn(move || runner.run(inbox))
-            .map_err(|e| BootstrapError(format!("cannot start coordinator: {e}")))?;
+        let thread = coordinator.spawn(inbox)?;
         Ok(Cluster {
             app,
             nodes,

@@ -10,7 +10,7 @@
 //! whole batch in one sweep, and all per-TID and per-batch bookkeeping is dropped then.
 
 use crate::app::App;
-use crate::error::{SubmitError, TxError};
+use crate::error::TxError;
 use crate::message::{BatchId, Envelope, Message, NodeId, ServiceId, TaskReport, Transport};
 use crate::schema::Tid;
 use crate::tx::TxEnv;
@@ -18,10 +18,11 @@ use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 mod outcome;
 mod resolution;
+mod sequence;
 
 pub use outcome::{
     Completion, CoordinatorConfig, CoordinatorStats, LoggedCommit, Outcome, Output, RollbackStats,
@@ -159,155 +160,16 @@ impl Coordinator {
         self.inbox.clone()
     }
 
-    /// Sequences inputs `(transaction, payload)` and sends each to its entry service at once.
-    pub fn submit(
-        &self,
-        inputs: Vec<(String, Vec<u8>)>,
-        notify: Option<Sender<Completion>>,
-    ) -> Result<Vec<Tid>, SubmitError> {
-        let mut resolved = Vec::with_capacity(inputs.len());
-        for (name, payload) in inputs {
-            let dag = *self
-                .app
-                .dag_by_name
-                .get(&name)
-                .ok_or(SubmitError::UnknownTransaction(name))?;
-            resolved.push((dag, payload));
-        }
-        let mut frames: BTreeMap<ServiceId, Vec<Envelope>> = BTreeMap::new();
-        let mut closes = Vec::new();
-        let mut tids = Vec::with_capacity(resolved.len());
-        let mut wake = false;
-        {
-            let mut st = self.state.lock();
-            // Admission waits before sequencing anything: a call never holds sequenced but unsent
-            // inputs while it waits (that could keep their batch, and so room, from ever freeing).
-            while st.records.len() >= self.config.max_in_flight && !st.shut_down {
-                self.room.wait(&mut st);
-            }
-            if st.shut_down {
-                return Err(SubmitError::ShutDown);
-            }
-            // One clock reading per call: the inputs of one call arrive together.
-            let (arrived, timestamp_us) = (Instant::now(), now_us());
-            for (dag_index, payload) in resolved {
-                let dag = &self.app.dags[dag_index];
-                let tid = st.next_tid;
-                st.next_tid += 1;
-                if st.open.is_none() {
-                    let id = st.next_batch;
-                    st.next_batch += 1;
-                    let counts = vec![0; self.app.services.len()];
-                    st.open = Some(OpenBatch {
-                        id,
-                        opened_at: arrived,
-                        last_arrival: arrived,
-                        size: 0,
-                        counts,
-                    });
-                    wake = true;
-                }
-                let prevs: Arc<[Tid]> = dag
-                    .nodes
-                    .iter()
-                    .map(|n| std::mem::replace(&mut st.last_tid_at[n.service], tid))
-                    .collect();
-                let open = st.open.as_mut().expect("batch open");
-                open.last_arrival = arrived;
-                let batch = open.id;
-                open.size += 1;
-                for s in dag.participants() {
-                    open.counts[s] += 1;
-                }
-                let full = open.size >= self.config.batch_max_txns;
-                let env = TxEnv {
-                    tid,
-                    timestamp_us,
-                    seed: mix(self.config.seed, tid),
-                };
-                let input = payload.clone();
-                st.records.push_back(TxRecord {
-                    dag: dag_index as u16,
-                    batch,
-                    env,
-                    submitted_at: arrived,
-                    notify: notify.clone(),
-                    output: None,
-                    failure: None,
-                    input,
-                });
-                let envelope = Envelope {
-                    env,
-                    batch,
-                    dag: dag_index as u16,
-                    node: 0,
-                    prevs,
-                    payload: Some(payload),
-                    round: 0,
-                };
-                let entry = dag.nodes[0].service as ServiceId;
-                if st.resolution.is_some() {
-                    st.held.push((entry, envelope)); // sent when the round ends
-                } else {
-                    frames.entry(entry).or_default().push(envelope);
-                }
-                if full {
-                    closes.extend(Self::seal(&mut st, tid));
-                }
-                tids.push(tid);
-            }
-        }
-        if wake {
-            let _ = self.inbox.send(Input::Wake);
-        }
-        for (service, envelopes) in frames {
-            self.transport().send(
-                NodeId::Coordinator,
-                NodeId::Service(service),
-                Message::Events(envelopes),
-            );
-        }
-        self.send_closes(closes);
-        Ok(tids)
-    }
-
-    /// Seals the open batch (whose last TID is `max_tid`); returns the close messages to send.
-    fn seal(st: &mut State, max_tid: Tid) -> Vec<(ServiceId, Message)> {
-        let Some(open) = st.open.take() else {
-            return Vec::new();
-        };
-        let waiting: Vec<bool> = open.counts.iter().map(|c| *c > 0).collect();
-        let waiting_count = waiting.iter().filter(|w| **w).count();
-        debug_assert!(waiting_count > 0, "a batch has participants");
-        st.sealed.insert(
-            open.id,
-            SealedBatch {
-                max_tid,
-                waiting,
-                waiting_count,
-            },
-        );
-        open.counts
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| **c > 0)
-            .map(|(s, c)| {
-                (
-                    s as ServiceId,
-                    Message::CloseBatch {
-                        batch: open.id,
-                        expected: *c,
-                    },
-                )
-            })
-            .collect()
-    }
-
-    fn send_closes(&self, closes: Vec<(ServiceId, Message)>) {
-        for (service, m) in closes {
-            self.transport()
-                .send(NodeId::Coordinator, NodeId::Service(service), m);
-        }
+    /// Starts the coordinator thread (`run`).
+    pub fn spawn(
+        self: &Arc<Self>,
+        inbox: Receiver<Input>,
+    ) -> Result<std::thread::JoinHandle<()>, crate::error::BootstrapError> {
+        let runner = Arc::clone(self);
+        std::thread::Builder::new()
+            .name("vmodb-coordinator".into())
+            .spawn(move || runner.run(inbox))
+            .map_err(|e| crate::error::BootstrapError(format!("cannot start coordinator: {e}")))
     }
 
     /// The coordinator thread: reports, batch votes, the window timer.
@@ -336,31 +198,6 @@ impl Coordinator {
                 Some(Input::Message(m)) => self.on_message(m),
             }
         }
-    }
-
-    /// When the open batch must be sealed (if nothing fills it first).
-    fn seal_deadline(&self, open: &OpenBatch) -> Instant {
-        let window = open.opened_at + self.config.batch_window;
-        match self.config.batch_idle {
-            Some(gap) => window.min(open.last_arrival + gap),
-            None => window,
-        }
-    }
-
-    fn seal_if_due(&self) {
-        let closes = {
-            let mut st = self.state.lock();
-            let due = st
-                .open
-                .as_ref()
-                .is_some_and(|o| Instant::now() >= self.seal_deadline(o));
-            if !due {
-                return;
-            }
-            let max_tid = st.next_tid - 1;
-            Self::seal(&mut st, max_tid)
-        };
-        self.send_closes(closes);
     }
 
     fn on_message(&self, message: Message) {
@@ -621,18 +458,4 @@ struct Progress {
     completions: Vec<(Option<Sender<Completion>>, Completion)>,
     /// The committed inputs to log (with a write-ahead log).
     logged: Vec<SequencedInput>,
-}
-
-fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
-}
-
-/// SplitMix64 finaliser: a well-spread per-TID seed.
-pub(crate) fn mix(seed: u64, tid: Tid) -> u64 {
-    let mut z = seed ^ tid.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }

@@ -58,11 +58,7 @@ impl CoordinatorProcess {
             return Err(BootstrapError(format!("the cluster did not come up: {e}")));
         }
         coordinator.connect(transport.clone());
-        let runner = Arc::clone(&coordinator);
-        let thread = std::thread::Builder::new()
-            .name("vmodb-coordinator".into())
-            .spawn(move || runner.run(inbox))
-            .map_err(|e| BootstrapError(format!("cannot start coordinator: {e}")))?;
+        let thread = coordinator.spawn(inbox)?;
         Ok(CoordinatorProcess {
             app,
             coordinator,
