@@ -6,6 +6,9 @@ use crate::coordinator::{
     Completion, Coordinator, CoordinatorConfig, CoordinatorStats, Input, SequencedInput,
 };
 use crate::delay_line::{DelayLine, LinkDelay};
+use crate::durability::CheckpointDir;
+use crate::durability::data_dir;
+use crate::durability::log::{CommitLog, RecoveryPlan};
 use crate::error::{BootstrapError, QueryError, SubmitError, TxError};
 use crate::message::{Message, NodeId, ServiceId, Transport};
 use crate::node::ServiceNode;
@@ -40,11 +43,14 @@ pub struct ClusterConfig {
     /// hear of a commit before every service applied it, so a query right after may still read
     /// the previous snapshot; `Cluster::wait_idle` waits for the line to drain.
     pub link_delay: Option<LinkDelay>,
-    /// Durability: log every commit to a write-ahead log in this directory, synced (one
-    /// `fdatasync` per commit step, covering every batch in it) before any client hears of the
-    /// commit. The directory must be new or empty of commits: recovery from it is not
-    /// implemented yet, so a log with commits is refused rather than ignored.
-    pub wal_dir: Option<std::path::PathBuf>,
+    /// Durability: the data directory. The coordinator logs every commit step there
+    /// (`coordinator/`), synced before any client hears of the commit; every service writes
+    /// checkpoints there (`<service>/`) every `CoordinatorConfig::checkpoint_every`. Starting
+    /// on a directory that holds a log recovers: each service restores the last complete
+    /// checkpoint (or `load`s the initial data if there is none) and the batches logged after
+    /// it are re-executed before any new transaction. `load` must load the same data as the
+    /// first time. A directory of another application, or a damaged one, is refused.
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for ClusterConfig {
@@ -54,7 +60,7 @@ impl Default for ClusterConfig {
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             check_modes: false,
             link_delay: None,
-            wal_dir: None,
+            data_dir: None,
         }
     }
 }
@@ -153,20 +159,17 @@ pub(crate) fn build_store_for(
 }
 
 /// The coordinator's write-ahead log in `dir`, which must hold no commits yet.
-fn open_wal(app: &App, dir: &std::path::Path) -> Result<crate::wal::Wal, BootstrapError> {
-    let identity = format!("vmodb coordinator, application {:016x}", app.fingerprint());
-    let (wal, found) =
-        crate::wal::Wal::open::<crate::coordinator::LoggedCommit>(dir, &identity, 64 << 20)
-            .map_err(|e| BootstrapError(format!("write-ahead log: {e}")))?;
-    if !found.records.is_empty() {
-        return Err(BootstrapError(format!(
-            "write-ahead log: {} holds {} logged commits, and recovering from a log is not \
-             implemented yet; start from an empty directory",
-            dir.display(),
-            found.records.len()
-        )));
-    }
-    Ok(wal)
+/// The commit log, its recovery plan and every service's checkpoint directory under `dir`.
+fn open_data_dir(
+    app: &App,
+    dir: &std::path::Path,
+    segment_bytes: u64,
+) -> Result<(crate::wal::Wal, RecoveryPlan, Vec<CheckpointDir>), BootstrapError> {
+    let (wal, plan) = data_dir::open_log(app, dir, segment_bytes)?;
+    let dirs = (0..app.services.len())
+        .map(|i| data_dir::checkpoint_dir(app, dir, i))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((wal, plan, dirs))
 }
 
 /// A worker pool of `workers` threads shared by the services of one process.
@@ -275,7 +278,25 @@ impl Cluster {
         config: ClusterConfig,
         load: impl FnOnce(&Loader) -> Result<(), BootstrapError>,
     ) -> Result<Cluster, BootstrapError> {
-        let stores = build_stores(&app, load)?;
+        let durable = match &config.data_dir {
+            None => None,
+            Some(dir) => Some(open_data_dir(
+                &app,
+                dir,
+                config.coordinator.log_segment_bytes,
+            )?),
+        };
+        let stores = match &durable {
+            Some((_, plan, dirs)) if plan.checkpoint.0 > 0 => {
+                let stores = build_stores(&app, |_| Ok(()))?;
+                for (i, (store, dir)) in stores.iter().zip(dirs).enumerate() {
+                    let name = &app.services[i].name;
+                    data_dir::restore(store, dir, name, plan.checkpoint)?;
+                }
+                stores
+            }
+            _ => build_stores(&app, load)?,
+        };
         let app = Arc::new(app);
         let pool = worker_pool(config.workers)?;
         let nodes: Vec<Arc<ServiceNode>> = stores
@@ -291,10 +312,8 @@ impl Cluster {
                 ))
             })
             .collect();
+        let keep_all = config.coordinator.record_inputs;
         let (coordinator, inbox) = Coordinator::new(Arc::clone(&app), config.coordinator);
-        if let Some(dir) = &config.wal_dir {
-            coordinator.log_to(open_wal(&app, dir)?);
-        }
         let services: Vec<Weak<ServiceNode>> = nodes.iter().map(Arc::downgrade).collect();
         let delay_line = match config.link_delay {
             None => None,
@@ -319,6 +338,18 @@ impl Cluster {
         }
         coordinator.connect(transport.clone());
         let thread = coordinator.spawn(inbox)?;
+        if let Some((wal, plan, dirs)) = durable {
+            for (node, dir) in nodes.iter().zip(dirs) {
+                node.keep_checkpoints(dir);
+                node.restart_at(plan.checkpoint.1);
+            }
+            let log = CommitLog::start(wal, keep_all)
+                .map_err(|e| BootstrapError(format!("cannot start the commit log: {e}")))?;
+            coordinator.log_to(log);
+            coordinator
+                .recover(&plan)
+                .map_err(|e| BootstrapError(format!("recovery: {e}")))?;
+        }
         Ok(Cluster {
             app,
             nodes,
@@ -452,6 +483,7 @@ impl Drop for Cluster {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        self.coordinator.stop_log();
         // The transport may outlive the cluster (clients keep the coordinator); its delay line
         // must not: stop its thread now.
         if let Some(line) = &self.transport.delay_line {
@@ -518,6 +550,24 @@ impl Client {
             tx,
             rx,
         }
+    }
+
+    /// Submits inputs that may carry request ids (`Request`): an id the coordinator has
+    /// sequenced already is not run again, and its (first) outcome arrives on `completions`.
+    pub fn submit_requests(
+        &self,
+        inputs: Vec<crate::coordinator::Request>,
+    ) -> Result<Vec<Tid>, SubmitError> {
+        self.coordinator
+            .submit_requests(inputs, Some(self.tx.clone()))
+    }
+
+    /// `submit_requests` without completions.
+    pub fn submit_requests_detached(
+        &self,
+        inputs: Vec<crate::coordinator::Request>,
+    ) -> Result<Vec<Tid>, SubmitError> {
+        self.coordinator.submit_requests(inputs, None)
     }
 
     pub fn submit<T: Serialize>(&self, transaction: &str, input: &T) -> Result<Tid, SubmitError> {

@@ -13,6 +13,7 @@ mod cluster;
 mod coordinator;
 mod delay_line;
 pub mod deploy;
+pub mod durability;
 mod error;
 pub mod front_door;
 mod json_codec;
@@ -35,8 +36,8 @@ pub mod wal;
 pub use app::{App, AppBuilder, TransactionDef};
 pub use cluster::{Client, Cluster, ClusterConfig, ClusterState, ClusterStats, Loader};
 pub use coordinator::{
-    Completion, CoordinatorConfig, CoordinatorStats, LoggedCommit, Outcome, Output, RollbackStats,
-    SequencedInput,
+    Completion, CoordinatorConfig, CoordinatorStats, LoggedCommit, Outcome, Output, Request,
+    RollbackStats, SequencedInput,
 };
 pub use delay_line::LinkDelay;
 pub use error::{BootstrapError, QueryError, SubmitError, TxError};

@@ -67,7 +67,27 @@ pub enum Message {
     /// Coordinator → participant: batch `batch` is sealed and holds `expected` of your TIDs.
     CloseBatch { batch: BatchId, expected: u32 },
     /// Coordinator → every service: batch `batch` committed; `max_tid` is the new watermark.
-    CommitBatch { batch: BatchId, max_tid: Tid },
+    /// With `checkpoint: Some(keep_from)`, also write a checkpoint of this batch (then answer
+    /// `Checkpointed`) and delete checkpoints older than `keep_from`, the last complete one.
+    CommitBatch {
+        batch: BatchId,
+        max_tid: Tid,
+        checkpoint: Option<BatchId>,
+    },
+    /// Service → coordinator: my checkpoint of `batch` is durable, or why it is not.
+    Checkpointed {
+        service: ServiceId,
+        batch: BatchId,
+        error: Option<String>,
+    },
+    /// Coordinator process → service process, once, before any transaction: load the initial
+    /// data (`batch` 0) or restore checkpoint `batch` (watermark `tid`), then answer `Restored`.
+    Restore { batch: BatchId, tid: Tid },
+    /// Service process → coordinator process: restored, or why not (the cluster cannot start).
+    Restored {
+        service: ServiceId,
+        error: Option<String>,
+    },
     /// Service → coordinator: outputs and failures.
     Reports {
         service: ServiceId,

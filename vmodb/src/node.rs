@@ -127,6 +127,8 @@ pub(crate) struct ServiceNode {
     gc_scheduled: std::sync::atomic::AtomicBool,
     /// Checks mode declarations against actual row accesses (opt-in).
     pub(crate) checker: Option<ModeChecker>,
+    /// Where this service writes its checkpoints (with durability).
+    checkpoints: OnceLock<crate::durability::CheckpointDir>,
 }
 
 /// Messages produced while running tasks, sent in frames.
@@ -173,6 +175,68 @@ impl ServiceNode {
             refused: std::sync::atomic::AtomicU64::new(0),
             gc_scheduled: std::sync::atomic::AtomicBool::new(false),
             checker: check_modes.then(ModeChecker::default),
+            checkpoints: OnceLock::new(),
+        }
+    }
+
+    /// Writes checkpoints to `dir` when the coordinator asks.
+    pub fn keep_checkpoints(&self, dir: crate::durability::CheckpointDir) {
+        let _ = self.checkpoints.set(dir);
+    }
+
+    /// The store holds a restored checkpoint at `tid`: the next task here follows `tid`.
+    /// Call before any task arrives.
+    pub fn restart_at(&self, tid: Tid) {
+        let mut st = self.state.lock();
+        debug_assert!(st.chain.waiting_len() == 0 && st.batches.is_empty());
+        st.chain = Chain::new(tid);
+    }
+
+    /// Writes a checkpoint of the committed batch `batch` (watermark `max_tid`) on a thread of
+    /// its own, reading a pinned snapshot while tasks go on, then deletes checkpoints older
+    /// than `keep_from` and tells the coordinator.
+    fn checkpoint(self: &Arc<Self>, batch: BatchId, max_tid: Tid, keep_from: BatchId) {
+        let pin = self.store.pin_snapshot();
+        debug_assert_eq!(
+            pin.at, max_tid,
+            "the checkpoint reads the batch just committed"
+        );
+        let node = Arc::clone(self);
+        let write = move || {
+            let error = match node.checkpoints.get() {
+                None => Some("this service has no data directory".to_string()),
+                Some(dir) => {
+                    let checkpoint = crate::durability::Checkpoint {
+                        batch,
+                        tid: pin.at,
+                        tables: node.store.dump_encoded(pin.at),
+                    };
+                    drop(pin);
+                    dir.write(&checkpoint)
+                        .and_then(|_| dir.prune(keep_from))
+                        .err()
+                        .map(|e| e.to_string())
+                }
+            };
+            let message = Message::Checkpointed {
+                service: node.id,
+                batch,
+                error,
+            };
+            node.transport()
+                .send(NodeId::Service(node.id), NodeId::Coordinator, message);
+        };
+        if let Err(e) = std::thread::Builder::new()
+            .name("vmodb-checkpoint".into())
+            .spawn(write)
+        {
+            let message = Message::Checkpointed {
+                service: self.id,
+                batch,
+                error: Some(format!("no checkpoint thread: {e}")),
+            };
+            self.transport()
+                .send(NodeId::Service(self.id), NodeId::Coordinator, message);
         }
     }
 
@@ -216,9 +280,16 @@ impl ServiceNode {
                     self.report_done(batch);
                 }
             }
-            Message::CommitBatch { max_tid, .. } => {
+            Message::CommitBatch {
+                batch,
+                max_tid,
+                checkpoint,
+            } => {
                 // Visible at once; garbage collection runs on the pool, off the commit path.
                 self.store.advance_watermark(max_tid);
+                if let Some(keep_from) = checkpoint {
+                    self.checkpoint(batch, max_tid, keep_from);
+                }
                 let committed = self.state.lock().retained.commit(max_tid);
                 drop(committed); // freed outside the lock
                 if !self
@@ -266,6 +337,8 @@ impl ServiceNode {
             }
             Message::Reports { .. }
             | Message::BatchDone { .. }
+            | Message::Checkpointed { .. }
+            | Message::Restored { .. }
             | Message::Tasks { .. }
             | Message::RolledBack { .. }
             | Message::RoundDone { .. }
@@ -276,12 +349,13 @@ impl ServiceNode {
                 ));
             }
             // The service process answers these before the node sees a message (`deploy/`).
-            Message::Ask { .. } | Message::Shutdown | Message::Leaving { .. } => {
-                log_warning(&format!(
-                    "service {} got a process-level message outside a service process; dropped",
-                    self.name()
-                ))
-            }
+            Message::Ask { .. }
+            | Message::Shutdown
+            | Message::Leaving { .. }
+            | Message::Restore { .. } => log_warning(&format!(
+                "service {} got a process-level message outside a service process; dropped",
+                self.name()
+            )),
         }
     }
 

@@ -38,7 +38,7 @@ pub enum WalError {
     Encode(String),
 }
 
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> WalError + '_ {
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> WalError + '_ {
     move |source| WalError::Io {
         path: path.to_path_buf(),
         source,
@@ -260,7 +260,7 @@ fn read_segment<T: DeserializeOwned>(path: &Path, first: u64) -> Result<SegmentR
     Ok((records, at as u64, bytes.len() as u64))
 }
 
-fn check_identity(dir: &Path, identity: &str) -> Result<(), WalError> {
+pub(crate) fn check_identity(dir: &Path, identity: &str) -> Result<(), WalError> {
     let path = dir.join("IDENTITY");
     let expected = format!("{FORMAT}\n{identity}\n");
     match std::fs::read_to_string(&path) {
@@ -291,7 +291,7 @@ fn check_identity(dir: &Path, identity: &str) -> Result<(), WalError> {
 }
 
 /// Makes a directory's entries (new, renamed or deleted files) durable.
-fn sync_dir(dir: &Path) -> Result<(), WalError> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), WalError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io_err(dir))

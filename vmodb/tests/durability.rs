@@ -1,101 +1,305 @@
-//! `ClusterConfig::wal_dir`: every commit is logged and synced before clients hear of it, so
-//! the log alone reproduces the state (serial replay of its inputs); a directory that already
-//! holds commits is refused (recovery from it is not implemented yet), as is one written for
-//! another application.
+//! `ClusterConfig::data_dir`: every commit is logged and synced before clients hear of it,
+//! services checkpoint at batch boundaries, the log is truncated behind checkpoints, and a
+//! restart restores the last checkpoint and re-executes the log after it — reaching exactly
+//! the state of the last commit, which then equals the serial replay of every committed input.
+//! Request ids make resubmission idempotent across restarts. Damaged or foreign directories
+//! are refused.
 
 mod support;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use support::shop::{self, PlaceOrder, Restock};
+use vmodb::durability::{LogRecord, RecoveryPlan};
 use vmodb::wal::Wal;
-use vmodb::{Cluster, ClusterConfig, CoordinatorConfig, LoggedCommit, serial_replay};
+use vmodb::{Cluster, ClusterConfig, CoordinatorConfig, Outcome, Request, serial_replay};
 
-fn config(dir: &std::path::Path) -> ClusterConfig {
+fn config(dir: &Path, keep_all: bool) -> ClusterConfig {
     ClusterConfig {
         coordinator: CoordinatorConfig {
             batch_window: Duration::from_millis(2),
-            record_inputs: true,
+            record_inputs: keep_all,
+            checkpoint_every: Duration::from_millis(20),
+            log_segment_bytes: 2048,
             ..CoordinatorConfig::default()
         },
         workers: 2,
         check_modes: false,
         link_delay: None,
-        wal_dir: Some(dir.to_path_buf()),
+        data_dir: Some(dir.to_path_buf()),
     }
 }
 
-#[test]
-fn the_log_reproduces_every_commit_and_a_used_log_is_refused() {
-    let dir = std::env::temp_dir().join(format!("vmodb-durability-{}", std::process::id()));
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vmodb-durability-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let app = shop::app().expect("app");
-    let cluster = Cluster::start(app, config(&dir), shop::load(10, 50, 20)).expect("start");
+    dir
+}
+
+fn start(dir: &Path, keep_all: bool) -> Cluster {
+    Cluster::start(
+        shop::app().expect("app"),
+        config(dir, keep_all),
+        shop::load(10, 50, 20),
+    )
+    .expect("start")
+}
+
+/// `n` inputs, order ids from `first`: checkouts (every 11th aborts: unknown item) and
+/// restocks.
+fn inputs(first: u64, n: u64) -> Vec<(String, Vec<u8>)> {
+    (first..first + n)
+        .map(|i| {
+            if i % 7 == 0 {
+                let r = Restock {
+                    item: (i % 10) as u32,
+                    add: 3,
+                };
+                support::util::input("restock", &r)
+            } else {
+                let o = PlaceOrder {
+                    order_id: i,
+                    customer: (i % 20) as u32,
+                    item: if i % 11 == 0 { 99 } else { (i % 10) as u32 },
+                    qty: 1 + (i % 4) as u32,
+                };
+                support::util::input("checkout", &o)
+            }
+        })
+        .collect()
+}
+
+/// Submits `n` inputs in rounds with pauses (so checkpoints happen between them), the last
+/// round right before returning (so it lies after the last checkpoint).
+fn drive(cluster: &Cluster, first: u64, n: u64) {
     let client = cluster.client();
-    let mut inputs = Vec::new();
-    for i in 0..300u64 {
-        if i % 7 == 0 {
-            let r = Restock {
-                item: (i % 10) as u32,
-                add: 5,
-            };
-            inputs.push(support::util::input("restock", &r));
-        } else {
-            let o = PlaceOrder {
-                order_id: i,
-                customer: (i % 20) as u32,
-                item: (i % 10) as u32,
-                qty: 1 + (i % 3) as u32,
-            };
-            inputs.push(support::util::input("checkout", &o));
+    for (i, chunk) in inputs(first, n).chunks(40).enumerate() {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(30));
         }
-    }
-    for chunk in inputs.chunks(25) {
         client.submit_all(chunk.to_vec()).expect("submit");
     }
-    let done = support::util::collect(&client, inputs.len());
-    assert_eq!(done.len(), inputs.len());
+    assert_eq!(
+        support::util::collect(&client, n as usize).len(),
+        n as usize
+    );
     assert!(cluster.wait_idle(Duration::from_secs(10)));
-    let state = cluster.state();
-    let committed = cluster.committed_inputs();
+}
+
+fn plan(dir: &Path) -> RecoveryPlan {
+    let identity = vmodb::durability::coordinator_identity(shop::app().expect("app").fingerprint());
+    let (_, found) =
+        Wal::open::<LogRecord>(&dir.join("coordinator"), &identity, 2048).expect("log opens");
+    RecoveryPlan::from_records(found.records).expect("consistent log")
+}
+
+fn files(dir: &Path, prefix: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().to_string())
+                .filter(|n| n.starts_with(prefix))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn restart_restores_the_checkpoint_and_reexecutes_the_log_after_it() {
+    let dir = temp("restart");
+    let cluster = start(&dir, false);
+    drive(&cluster, 1, 400);
+    let before = cluster.state();
+    let last_batch = cluster.stats().coordinator.last_committed_batch;
+    drop(cluster);
+
+    // Checkpoints happened, the log was truncated behind them, and work follows the last one.
+    let p = plan(&dir);
+    assert!(p.checkpoint.0 > 0, "no checkpoint completed");
+    assert!(
+        !p.replay.is_empty(),
+        "nothing logged after the last checkpoint"
+    );
+    assert_eq!(p.last_batch, last_batch);
+    let segments = files(&dir.join("coordinator"), "wal-");
+    assert!(
+        !segments.contains(&format!("wal-{:020}.log", 0)),
+        "the first segment survived truncation: {segments:?}"
+    );
+    for service in ["orders", "inventory", "billing"] {
+        let ckpts = files(&dir.join(service), "checkpoint-");
+        assert!((1..=2).contains(&ckpts.len()), "{service} keeps {ckpts:?}");
+    }
+
+    // A torn tail (a crash mid-append) is cut, never replayed.
+    let last = dir
+        .join("coordinator")
+        .join(segments.last().expect("a segment"));
+    let mut bytes = std::fs::read(&last).expect("segment");
+    bytes.extend_from_slice(&[200, 0, 0, 0, 1, 2, 3, 4, 5, 6]);
+    std::fs::write(&last, &bytes).expect("tear the tail");
+
+    let cluster = start(&dir, false);
+    assert!(cluster.wait_idle(Duration::from_secs(10)));
+    assert_eq!(cluster.stats().coordinator.last_committed_batch, last_batch);
+    assert_eq!(cluster.state(), before, "recovered state differs");
+    // It goes on, and recovers again.
+    drive(&cluster, 1000, 120);
+    let after = cluster.state();
+    drop(cluster);
+    let cluster = start(&dir, false);
+    assert!(cluster.wait_idle(Duration::from_secs(10)));
+    assert_eq!(cluster.state(), after);
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn restarts_reach_the_serial_replay_of_every_committed_input() {
+    let dir = temp("replay");
+    let cluster = start(&dir, true);
+    drive(&cluster, 1, 200);
+    let first = cluster.committed_inputs();
+    drop(cluster);
+    let cluster = start(&dir, true);
+    assert!(cluster.wait_idle(Duration::from_secs(10)));
+    assert_eq!(
+        cluster.committed_inputs(),
+        first,
+        "the kept log lost inputs"
+    );
+    drive(&cluster, 500, 200);
+    drop(cluster);
+    let cluster = start(&dir, true);
+    assert!(cluster.wait_idle(Duration::from_secs(10)));
+    let all = cluster.committed_inputs();
+    assert_eq!(all.len(), 400);
+    assert!(all.windows(2).all(|w| w[1].env.tid == w[0].env.tid + 1));
+    let replayed =
+        serial_replay(&shop::app().expect("app"), shop::load(10, 50, 20), &all).expect("replay");
+    assert_eq!(replayed, cluster.state());
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_resubmitted_request_id_gets_its_first_outcome_even_after_a_restart() {
+    let dir = temp("ids");
+    let requests = |ids: std::ops::Range<u64>| -> Vec<Request> {
+        ids.map(|i| {
+            let (transaction, payload) = inputs(i, 1).remove(0);
+            Request {
+                transaction,
+                payload,
+                id: Some(format!("client-1/{i}").into()),
+            }
+        })
+        .collect()
+    };
+    let cluster = start(&dir, false);
+    let client = cluster.client();
+    let tids = client.submit_requests(requests(1..60)).expect("submit");
+    let mut first = support::util::collect(&client, tids.len());
+    first.sort_by_key(|c| c.tid);
+    assert!(
+        first
+            .iter()
+            .any(|c| matches!(c.outcome, Outcome::Aborted { .. }))
+    );
+    let sequenced = cluster.stats().coordinator.sequenced;
+    // Again: nothing new is sequenced, and each id answers with its first TID and outcome.
+    let again = client.submit_requests(requests(1..60)).expect("resubmit");
+    assert_eq!(again, tids);
+    let mut second = support::util::collect(&client, tids.len());
+    second.sort_by_key(|c| c.tid);
+    assert_eq!(cluster.stats().coordinator.sequenced, sequenced);
+    for (a, b) in first.iter().zip(&second) {
+        assert_eq!((a.tid, &a.outcome), (b.tid, &b.outcome));
+    }
+    std::thread::sleep(Duration::from_millis(50)); // a checkpoint
+    drive(&cluster, 100, 40);
+    let before = cluster.state();
     drop(client);
     drop(cluster);
 
-    // Every committed input is in the log, in TID order, batch by batch.
-    let (_, found) = Wal::open::<LoggedCommit>(
-        &dir,
-        &format!(
-            "vmodb coordinator, application {:016x}",
-            shop::app().expect("app").fingerprint()
-        ),
-        64 << 20,
-    )
-    .expect("the log opens");
-    assert_eq!(found.cut_bytes, 0);
-    let logged: Vec<_> = found
-        .records
-        .iter()
-        .flat_map(|(_, c)| c.inputs.clone())
-        .collect();
-    assert_eq!(logged, committed);
-    let batches: Vec<u64> = found
-        .records
-        .iter()
-        .flat_map(|(_, c)| c.batches.iter().map(|b| b.0))
-        .collect();
-    assert!(batches.windows(2).all(|w| w[1] == w[0] + 1), "{batches:?}");
-    // The log alone reproduces the state.
-    let replayed =
-        serial_replay(&shop::app().expect("app"), shop::load(10, 50, 20), &logged).expect("replay");
-    assert_eq!(replayed, state);
+    // After a restart: still no re-run; outcomes survive (outputs only where re-executed).
+    let cluster = start(&dir, false);
+    let client = cluster.client();
+    let again = client.submit_requests(requests(1..60)).expect("resubmit");
+    assert_eq!(again, tids);
+    let mut third = support::util::collect(&client, tids.len());
+    third.sort_by_key(|c| c.tid);
+    for (a, b) in first.iter().zip(&third) {
+        assert_eq!(a.tid, b.tid);
+        assert_eq!(
+            matches!(a.outcome, Outcome::Aborted { .. }),
+            matches!(b.outcome, Outcome::Aborted { .. }),
+            "tid {}",
+            a.tid
+        );
+    }
+    assert!(cluster.wait_idle(Duration::from_secs(10)));
+    assert_eq!(cluster.state(), before);
+    drop(client);
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&dir);
+}
 
-    // A directory that holds commits is refused, not silently ignored.
+#[test]
+fn foreign_or_damaged_data_directories_are_refused() {
+    let dir = temp("refuse");
+    let cluster = start(&dir, false);
+    drive(&cluster, 1, 200);
+    drop(cluster);
+
+    // Another application's directory.
+    let kv = Cluster::start(
+        support::kv::app(support::kv::Hooks::new()),
+        config(&dir, false),
+        support::kv::load,
+    );
+    let e = kv.err().expect("refused");
+    assert!(e.to_string().contains("refusing"), "{e}");
+
+    // A damaged checkpoint: named, and the cluster does not start.
+    let p = plan(&dir);
+    let ckpt = dir
+        .join("inventory")
+        .join(format!("checkpoint-{:020}.ckpt", p.checkpoint.0));
+    let mut bytes = std::fs::read(&ckpt).expect("checkpoint");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x10;
+    std::fs::write(&ckpt, &bytes).expect("damage");
     let e = Cluster::start(
         shop::app().expect("app"),
-        config(&dir),
+        config(&dir, false),
         shop::load(10, 50, 20),
     )
     .err()
     .expect("refused");
-    assert!(e.to_string().contains("not implemented yet"), "{e}");
+    assert!(
+        e.to_string().contains("inventory") && e.to_string().contains("checksum"),
+        "{e}"
+    );
+    bytes[mid] ^= 0x10;
+    std::fs::write(&ckpt, &bytes).expect("repair");
+
+    // Damage before the last log segment: acknowledged commits would be lost, so refuse.
+    let segments = files(&dir.join("coordinator"), "wal-");
+    assert!(segments.len() >= 2, "{segments:?}");
+    let first = dir.join("coordinator").join(&segments[0]);
+    let mut bytes = std::fs::read(&first).expect("segment");
+    bytes[12] ^= 0x01;
+    std::fs::write(&first, &bytes).expect("damage");
+    let e = Cluster::start(
+        shop::app().expect("app"),
+        config(&dir, false),
+        shop::load(10, 50, 20),
+    )
+    .err()
+    .expect("refused");
+    assert!(e.to_string().contains("corrupt"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }

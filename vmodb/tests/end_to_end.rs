@@ -19,7 +19,7 @@ fn config(window_ms: u64, max_batch: u32) -> ClusterConfig {
         workers: 2,
         check_modes: true,
         link_delay: None,
-        wal_dir: None,
+        data_dir: None,
     }
 }
 
@@ -203,7 +203,7 @@ mod wrong_declaration {
             workers: 2,
             check_modes: true,
             link_delay: None,
-            wal_dir: None,
+            data_dir: None,
         };
         let cluster = Cluster::start(app.expect("app"), config, |_| Ok(())).expect("start");
         let client = cluster.client();

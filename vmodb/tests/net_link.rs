@@ -18,7 +18,7 @@ struct Recorder {
 
 impl Inbound for Recorder {
     fn deliver(&self, _from: NodeId, message: Message) {
-        if let Message::CommitBatch { batch, max_tid } = message {
+        if let Message::CommitBatch { batch, max_tid, .. } = message {
             self.got.lock().push((batch, max_tid));
         }
     }
@@ -68,6 +68,7 @@ fn concurrent_senders_keep_their_order_under_backpressure() {
                     let m = Message::CommitBatch {
                         batch: s,
                         max_tid: i,
+                        checkpoint: None,
                     };
                     a.send(NodeId::Coordinator, NodeId::Service(0), m);
                 }

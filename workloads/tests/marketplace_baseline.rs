@@ -117,7 +117,7 @@ fn injected_faults_show_baseline_anomalies_and_none_on_vmodb() {
             max_us: jitter.as_micros() as u64,
             seed: 5,
         }),
-        wal_dir: None,
+        data_dir: None,
     };
     let mut vmodb = VmodbMarketplace::start(&data, config).expect("start vmodb");
     let vmodb_result = drive_for(&mut vmodb, &inputs, 2000);

@@ -43,7 +43,7 @@ fn server() -> &'static Server {
             workers: 2,
             check_modes: true,
             link_delay: None,
-            wal_dir: None,
+            data_dir: None,
         };
         let app = services::app().expect("app");
         let cluster =

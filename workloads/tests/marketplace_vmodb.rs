@@ -28,7 +28,7 @@ fn run(mix: Mix, sellers: KeyDistribution, stock: i64, all_or_nothing: bool) {
         workers: 2,
         check_modes: true,
         link_delay: None,
-        wal_dir: None,
+        data_dir: None,
     };
     let mut system = VmodbMarketplace::start(&data, config).expect("start");
     let inputs = InputConfig {

@@ -208,7 +208,7 @@ fn serial_run_matches_vmodb() {
         workers: 2,
         check_modes: false,
         link_delay: None,
-        wal_dir: None,
+        data_dir: None,
     };
     let mut vmodb = VmodbTpcc::start(&initial, config).expect("start vmodb");
     run_serially(&mut vmodb, &ops);

@@ -23,7 +23,7 @@ fn run(mix: TpccMix, warehouses: u32, rollback_percent: u32, items: ItemCheck) {
         workers: 2,
         check_modes: true,
         link_delay: None,
-        wal_dir: None,
+        data_dir: None,
     };
     let mut system = VmodbTpcc::start_with(&initial, config, items).expect("start");
     let mut generator =

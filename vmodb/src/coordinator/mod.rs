@@ -20,10 +20,12 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
+mod durable;
 mod outcome;
 mod resolution;
 mod sequence;
 
+pub use durable::Request;
 pub use outcome::{
     Completion, CoordinatorConfig, CoordinatorStats, LoggedCommit, Outcome, Output, RollbackStats,
     SequencedInput,
@@ -40,6 +42,8 @@ struct TxRecord {
     failure: Option<(u16, String, TxError)>,
     /// Kept until commit: a rollback round may re-execute the transaction.
     input: Vec<u8>,
+    /// The client's request id, if it gave one (logged; answers a resubmission).
+    request: Option<std::sync::Arc<str>>,
 }
 
 struct OpenBatch {
@@ -79,6 +83,8 @@ struct State {
     resolution: Option<resolution::Resolution>,
     held: Vec<(ServiceId, Envelope)>,
     rollback_stats: RollbackStats,
+    /// Checkpoints and recovery (with a commit log).
+    durable: durable::DurableState,
 }
 
 pub(crate) enum Input {
@@ -100,14 +106,16 @@ pub(crate) struct Coordinator {
     /// Told of every batch commit (the front door's commit stream).
     commit_watch: std::sync::OnceLock<Sender<(BatchId, Tid)>>,
     /// Where commits become durable before anyone hears of them.
-    wal: std::sync::OnceLock<Mutex<crate::wal::Wal>>,
+    log: std::sync::OnceLock<crate::durability::log::CommitLog>,
+    /// This coordinator, for continuations that run on the commit log's thread.
+    me: std::sync::Weak<Coordinator>,
 }
 
 impl Coordinator {
     pub fn new(app: Arc<App>, config: CoordinatorConfig) -> (Arc<Self>, Receiver<Input>) {
         let (inbox, rx) = crossbeam_channel::unbounded();
         let services = app.services.len();
-        let coordinator = Coordinator {
+        let coordinator = |me: &std::sync::Weak<Coordinator>| Coordinator {
             app,
             config,
             state: Mutex::new(State {
@@ -126,15 +134,17 @@ impl Coordinator {
                 resolution: None,
                 held: Vec::new(),
                 rollback_stats: RollbackStats::default(),
+                durable: durable::DurableState::default(),
             }),
             room: Condvar::new(),
             transport: std::sync::OnceLock::new(),
             inbox,
             committed: Condvar::new(),
             commit_watch: std::sync::OnceLock::new(),
-            wal: std::sync::OnceLock::new(),
+            log: std::sync::OnceLock::new(),
+            me: me.clone(),
         };
-        (Arc::new(coordinator), rx)
+        (Arc::new_cyclic(coordinator), rx)
     }
 
     pub fn connect(&self, transport: Arc<dyn Transport>) {
@@ -143,12 +153,6 @@ impl Coordinator {
 
     fn transport(&self) -> &dyn Transport {
         &**self.transport.get().expect("coordinator connected")
-    }
-
-    /// Logs every commit to `wal` from now on (a `LoggedCommit` per commit step, synced before
-    /// its `CommitBatch` messages and completions leave). Call before the first submission.
-    pub fn log_to(&self, wal: crate::wal::Wal) {
-        let _ = self.wal.set(Mutex::new(wal));
     }
 
     /// Tells `watch` of every batch commit from now on: (batch, max TID). One watcher.
@@ -246,6 +250,11 @@ impl Coordinator {
                 }
             }
             Message::BatchDone { batch, service } => self.on_batch_done(batch, service),
+            Message::Checkpointed {
+                service,
+                batch,
+                error,
+            } => self.on_checkpointed(service, batch, error),
             Message::Tasks { .. } | Message::RolledBack { .. } | Message::RoundDone { .. } => {
                 self.on_round_message(message)
             }
@@ -296,11 +305,14 @@ impl Coordinator {
         }
         if !p.commits.is_empty() {
             st.committing += 1;
+            p.checkpoint = self.checkpoint_due(st, &p.commits);
         }
         p
     }
 
-    /// Sends what `progress` decided: round messages, then commits and completions.
+    /// Sends what `progress` decided: round messages, then commits and completions. With a
+    /// commit log, commits and completions wait on the log's thread until the commit is durable
+    /// (invariant: nobody hears of a commit before it is durable), while this thread goes on.
     fn apply(&self, p: Progress) {
         for (to, m) in p.sends {
             self.transport().send(NodeId::Coordinator, to, m);
@@ -308,31 +320,45 @@ impl Coordinator {
         if p.commits.is_empty() {
             return;
         }
-        if let Some(wal) = self.wal.get() {
-            let record = LoggedCommit {
-                batches: p.commits.clone(),
-                inputs: p.logged,
-            };
-            let mut wal = wal.lock();
-            if let Err(e) = wal.append(&record).and_then(|_| wal.sync()) {
-                // A commit that cannot be made durable must not be announced: stop here.
-                crate::node::log_warning(&format!("coordinator: write-ahead log failed: {e}"));
-                drop(wal);
-                self.abandon();
-                self.state.lock().committing -= 1;
-                self.shut_down();
-                return;
+        let announce = Announce {
+            commits: p.commits,
+            checkpoint: p.checkpoint,
+            completions: p.completions,
+        };
+        match (self.log.get(), self.me.upgrade()) {
+            (Some(log), Some(me)) => {
+                let record = self.commit_record(&announce.commits, p.logged);
+                log.append(
+                    record,
+                    Some(Box::new(move |durable| match durable {
+                        Ok(()) => me.announce(announce),
+                        Err(e) => me.log_failed(&e),
+                    })),
+                );
             }
+            _ => self.announce(announce),
         }
-        for (batch, max_tid) in p.commits {
+    }
+
+    /// Tells services and clients of commits (durable ones, with a log).
+    fn announce(&self, a: Announce) {
+        for (batch, max_tid) in a.commits {
             if let Some(watch) = self.commit_watch.get() {
                 let _ = watch.send((batch, max_tid));
             }
+            let checkpoint = a
+                .checkpoint
+                .filter(|(b, _)| *b == batch)
+                .map(|(_, keep_from)| keep_from);
             for s in 0..self.app.services.len() {
                 self.transport().send(
                     NodeId::Coordinator,
                     NodeId::Service(s as ServiceId),
-                    Message::CommitBatch { batch, max_tid },
+                    Message::CommitBatch {
+                        batch,
+                        max_tid,
+                        checkpoint,
+                    },
                 );
             }
         }
@@ -342,7 +368,7 @@ impl Coordinator {
         // delay, only after it was handed to the delay line: see `ClusterConfig::link_delay`.)
         self.room.notify_all();
         self.committed.notify_all();
-        for (notify, completion) in p.completions {
+        for (notify, completion) in a.completions {
             if let Some(n) = notify {
                 let _ = n.send(completion); // a client that went away no longer cares
             }
@@ -360,7 +386,7 @@ impl Coordinator {
         st: &mut State,
         tid: Tid,
         rec: TxRecord,
-        logged: &mut Vec<SequencedInput>,
+        logged: &mut durable::Logged,
     ) -> (Option<Sender<Completion>>, Completion) {
         let dag = &self.app.dags[rec.dag as usize];
         let input = || SequencedInput {
@@ -369,8 +395,13 @@ impl Coordinator {
             transaction: dag.name.to_string(),
             payload: rec.input.clone(),
         };
-        if self.wal.get().is_some() {
-            logged.push(input());
+        // A re-executed batch (recovery) is in the log already.
+        let log = self.log.get().is_some() && rec.batch > st.durable.logged_through;
+        if log {
+            logged.inputs.push(input());
+            if let Some(r) = &rec.request {
+                logged.requests.push((tid, r.to_string()));
+            }
         }
         if self.config.record_inputs {
             st.committed_inputs.push(input());
@@ -378,6 +409,9 @@ impl Coordinator {
         let outcome = match rec.failure {
             Some((_, service, error)) => {
                 st.rollback_stats.aborted += 1;
+                if log {
+                    logged.aborted.push((tid, service.clone(), error.clone()));
+                }
                 Outcome::Aborted { service, error }
             }
             None => Outcome::Committed { output: rec.output },
@@ -389,6 +423,9 @@ impl Coordinator {
             outcome,
             latency: rec.submitted_at.elapsed(),
         };
+        if let Some(r) = rec.request {
+            st.durable.remember(r, &completion);
+        }
         (rec.notify, completion)
     }
 
@@ -450,12 +487,23 @@ impl Coordinator {
     }
 }
 
+type Notify = (Option<Sender<Completion>>, Completion);
+
 /// What one step of the coordinator decided, to send once the state lock is released.
 #[derive(Default)]
 struct Progress {
     sends: Vec<(NodeId, Message)>,
     commits: Vec<(BatchId, Tid)>,
-    completions: Vec<(Option<Sender<Completion>>, Completion)>,
-    /// The committed inputs to log (with a write-ahead log).
-    logged: Vec<SequencedInput>,
+    completions: Vec<Notify>,
+    /// What to log of these commits (with a commit log).
+    logged: durable::Logged,
+    /// (batch, keep_from): services checkpoint this batch, keeping checkpoints from `keep_from`.
+    checkpoint: Option<(BatchId, BatchId)>,
+}
+
+/// Commits to announce once durable.
+struct Announce {
+    commits: Vec<(BatchId, Tid)>,
+    checkpoint: Option<(BatchId, BatchId)>,
+    completions: Vec<Notify>,
 }

@@ -55,14 +55,18 @@ pub struct SequencedInput {
     pub payload: Vec<u8>,
 }
 
-/// What the coordinator logs per commit when it has a write-ahead log (`ClusterConfig::wal_dir`):
+/// What the coordinator logs per commit when it has a write-ahead log (`ClusterConfig::data_dir`):
 /// the batches committing together and every input they sequenced, in TID order; synced before
 /// any client hears of the commit.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LoggedCommit {
     /// (batch, its max TID), in order.
     pub batches: Vec<(BatchId, Tid)>,
     pub inputs: Vec<SequencedInput>,
+    /// Client request ids of inputs that carried one: (TID, id).
+    pub requests: Vec<(Tid, String)>,
+    /// The inputs that aborted, with where and why (every other one committed).
+    pub aborted: Vec<(Tid, String, TxError)>,
 }
 
 /// Batching and admission settings.
@@ -81,7 +85,13 @@ pub struct CoordinatorConfig {
     /// Seed of every transaction's randomness (mixed with its TID).
     pub seed: u64,
     /// Keep the committed inputs for serial replay (memory grows with the run; tests and checks).
+    /// With a commit log, the log is then kept whole too, so they survive a restart.
     pub record_inputs: bool,
+    /// With a commit log: how often every service checkpoints its committed state (after
+    /// which the log before the previous checkpoint is dropped).
+    pub checkpoint_every: Duration,
+    /// With a commit log: its segment size (truncation deletes whole segments).
+    pub log_segment_bytes: u64,
 }
 
 impl Default for CoordinatorConfig {
@@ -93,6 +103,8 @@ impl Default for CoordinatorConfig {
             max_in_flight: 100_000,
             seed: 0x5eed,
             record_inputs: false,
+            checkpoint_every: Duration::from_secs(5),
+            log_segment_bytes: 64 << 20,
         }
     }
 }

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use super::durable::Request;
 use super::{Completion, Input};
 
 impl Coordinator {
@@ -21,18 +22,35 @@ impl Coordinator {
         inputs: Vec<(String, Vec<u8>)>,
         notify: Option<Sender<Completion>>,
     ) -> Result<Vec<Tid>, SubmitError> {
+        let requests = inputs.into_iter().map(|(transaction, payload)| Request {
+            transaction,
+            payload,
+            id: None,
+        });
+        self.submit_requests(requests.collect(), notify)
+    }
+
+    /// Like `submit`, for inputs that may carry a request id: an id already sequenced is not
+    /// sequenced again; its TID is returned and `notify` hears of its outcome (at once if it
+    /// committed already).
+    pub fn submit_requests(
+        &self,
+        inputs: Vec<Request>,
+        notify: Option<Sender<Completion>>,
+    ) -> Result<Vec<Tid>, SubmitError> {
         let mut resolved = Vec::with_capacity(inputs.len());
-        for (name, payload) in inputs {
+        for r in inputs {
             let dag = *self
                 .app
                 .dag_by_name
-                .get(&name)
-                .ok_or(SubmitError::UnknownTransaction(name))?;
-            resolved.push((dag, payload));
+                .get(&r.transaction)
+                .ok_or(SubmitError::UnknownTransaction(r.transaction))?;
+            resolved.push((dag, r.payload, r.id));
         }
         let mut frames: BTreeMap<ServiceId, Vec<Envelope>> = BTreeMap::new();
         let mut closes = Vec::new();
         let mut tids = Vec::with_capacity(resolved.len());
+        let mut answered = Vec::new();
         let mut wake = false;
         {
             let mut st = self.state.lock();
@@ -46,8 +64,14 @@ impl Coordinator {
             }
             // One clock reading per call: the inputs of one call arrive together.
             let (arrived, timestamp_us) = (Instant::now(), now_us());
-            for (dag_index, payload) in resolved {
-                let dag = &self.app.dags[dag_index];
+            for (dag_index, payload, id) in resolved {
+                if let Some(id) = &id
+                    && let Some((tid, done)) = self.known_request(&mut st, id, &notify)
+                {
+                    answered.extend(done);
+                    tids.push(tid);
+                    continue;
+                }
                 let tid = st.next_tid;
                 st.next_tid += 1;
                 if st.open.is_none() {
@@ -63,51 +87,33 @@ impl Coordinator {
                     });
                     wake = true;
                 }
-                let prevs: Arc<[Tid]> = dag
-                    .nodes
-                    .iter()
-                    .map(|n| std::mem::replace(&mut st.last_tid_at[n.service], tid))
-                    .collect();
-                let open = st.open.as_mut().expect("batch open");
-                open.last_arrival = arrived;
-                let batch = open.id;
-                open.size += 1;
-                for s in dag.participants() {
-                    open.counts[s] += 1;
+                if let Some(id) = &id {
+                    st.durable.in_flight.insert(Arc::clone(id), tid);
                 }
-                let full = open.size >= self.config.batch_max_txns;
                 let env = TxEnv {
                     tid,
                     timestamp_us,
                     seed: mix(self.config.seed, tid),
                 };
-                let input = payload.clone();
-                st.records.push_back(TxRecord {
-                    dag: dag_index as u16,
-                    batch,
+                let (entry, envelope) = self.sequence_one(
+                    &mut st,
+                    dag_index,
+                    payload,
                     env,
-                    submitted_at: arrived,
-                    notify: notify.clone(),
-                    output: None,
-                    failure: None,
-                    input,
-                });
-                let envelope = Envelope {
-                    env,
-                    batch,
-                    dag: dag_index as u16,
-                    node: 0,
-                    prevs,
-                    payload: Some(payload),
-                    round: 0,
-                };
-                let entry = dag.nodes[0].service as ServiceId;
+                    arrived,
+                    notify.clone(),
+                    id,
+                );
                 if st.resolution.is_some() {
                     st.held.push((entry, envelope)); // sent when the round ends
                 } else {
                     frames.entry(entry).or_default().push(envelope);
                 }
-                if full {
+                if st
+                    .open
+                    .as_ref()
+                    .is_some_and(|o| o.size >= self.config.batch_max_txns)
+                {
                     closes.extend(Self::seal(&mut st, tid));
                 }
                 tids.push(tid);
@@ -124,7 +130,62 @@ impl Coordinator {
             );
         }
         self.send_closes(closes);
+        if let Some(n) = &notify {
+            for c in answered {
+                let _ = n.send(c);
+            }
+        }
         Ok(tids)
+    }
+
+    /// Adds TID `env.tid` (the next one) of DAG `dag_index` to the open batch: its
+    /// predecessors, its record, and the envelope for its entry service.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn sequence_one(
+        &self,
+        st: &mut State,
+        dag_index: usize,
+        payload: Vec<u8>,
+        env: TxEnv,
+        arrived: Instant,
+        notify: Option<Sender<Completion>>,
+        request: Option<Arc<str>>,
+    ) -> (ServiceId, Envelope) {
+        let dag = &self.app.dags[dag_index];
+        let tid = env.tid;
+        let prevs: Arc<[Tid]> = dag
+            .nodes
+            .iter()
+            .map(|n| std::mem::replace(&mut st.last_tid_at[n.service], tid))
+            .collect();
+        let open = st.open.as_mut().expect("batch open");
+        open.last_arrival = arrived;
+        let batch = open.id;
+        open.size += 1;
+        for s in dag.participants() {
+            open.counts[s] += 1;
+        }
+        st.records.push_back(TxRecord {
+            dag: dag_index as u16,
+            batch,
+            env,
+            submitted_at: arrived,
+            notify,
+            output: None,
+            failure: None,
+            input: payload.clone(),
+            request,
+        });
+        let envelope = Envelope {
+            env,
+            batch,
+            dag: dag_index as u16,
+            node: 0,
+            prevs,
+            payload: Some(payload),
+            round: 0,
+        };
+        (dag.nodes[0].service as ServiceId, envelope)
     }
 
     /// Seals the open batch (whose last TID is `max_tid`); returns the close messages to send.

@@ -10,6 +10,12 @@ use serde::{Deserialize, Serialize};
 pub struct TxRequest {
     pub transaction: String,
     pub input: serde_json::Value,
+    /// A client-chosen id making the submission idempotent: resubmitting it (say, after the
+    /// cluster restarted, when the first answer never came) returns the first outcome instead
+    /// of running the transaction again. Ids are remembered for at least one checkpoint
+    /// interval with durability, until the coordinator restarts without it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 /// What became of one submitted transaction.

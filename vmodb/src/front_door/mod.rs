@@ -28,7 +28,7 @@ pub use api::{ErrorBody, Status, TxOutcome, TxRequest, TxResult};
 pub use backend::Backend;
 pub use routes::{parse_json, wait_param};
 
-use crate::coordinator::{Completion, Outcome};
+use crate::coordinator::{Completion, Outcome, Request};
 use crate::error::{QueryError, SubmitError};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -131,10 +131,14 @@ impl FrontDoor {
         let app = self.inner.backend.app();
         let mut encoded = Vec::with_capacity(inputs.len());
         for r in inputs {
-            let wire = crate::json_codec::input_to_wire(app, &r.transaction, r.input)?;
-            encoded.push((r.transaction, wire));
+            let payload = crate::json_codec::input_to_wire(app, &r.transaction, r.input)?;
+            encoded.push(Request {
+                transaction: r.transaction,
+                payload,
+                id: r.id.map(|id| Arc::from(id.as_str())),
+            });
         }
-        let names: Vec<String> = encoded.iter().map(|(n, _)| n.clone()).collect();
+        let names: Vec<String> = encoded.iter().map(|r| r.transaction.clone()).collect();
         // Sequencing may wait (admission, a full link): off the async workers.
         let door = self.clone();
         let submitted = tokio::task::spawn_blocking(move || {

@@ -9,7 +9,7 @@
 
 use super::{Backend, CommitNote};
 use crate::cluster::Client;
-use crate::coordinator::Completion;
+use crate::coordinator::{Completion, Request};
 use crate::error::SubmitError;
 use crate::schema::Tid;
 use parking_lot::Mutex;
@@ -90,8 +90,8 @@ impl Waiters {
     }
 
     /// Sequences `inputs` and registers for their outcomes.
-    pub fn submit(&self, inputs: Vec<(String, Vec<u8>)>) -> Result<Pending, SubmitError> {
-        let tids = self.client.submit_all(inputs)?;
+    pub fn submit(&self, inputs: Vec<Request>) -> Result<Pending, SubmitError> {
+        let tids = self.client.submit_requests(inputs)?;
         let mut map = self.map.lock();
         let pending = tids.into_iter().map(|tid| {
             let (tx, rx) = oneshot::channel();
@@ -106,8 +106,8 @@ impl Waiters {
     }
 
     /// Sequences `inputs`; nobody waits for their outcomes.
-    pub fn submit_detached(&self, inputs: Vec<(String, Vec<u8>)>) -> Result<Vec<Tid>, SubmitError> {
-        self.client.submit_detached(inputs)
+    pub fn submit_detached(&self, inputs: Vec<Request>) -> Result<Vec<Tid>, SubmitError> {
+        self.client.submit_requests_detached(inputs)
     }
 
     /// Releases every waiting request (its receiver closes) and every later one; false if

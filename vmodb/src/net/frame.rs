@@ -146,6 +146,7 @@ mod tests {
             Message::CommitBatch {
                 batch: 3,
                 max_tid: 99,
+                checkpoint: None,
             },
             Message::Shutdown,
         ];
@@ -160,7 +161,8 @@ mod tests {
             back[0],
             Message::CommitBatch {
                 batch: 3,
-                max_tid: 99
+                max_tid: 99,
+                checkpoint: None
             }
         ));
         assert!(read_frame(&mut r, &mut body).unwrap());

@@ -26,6 +26,9 @@ pub(crate) trait ErasedTable: Send + Sync {
     /// The rows visible at `at`, each encoded as its entity (postcard), in key order: typed
     /// reads of a store in another process.
     fn dump_encoded(&self, at: Tid) -> Vec<Vec<u8>>;
+    /// Installs rows encoded by `dump_encoded` as versions of `tid` (a checkpoint restored into
+    /// an empty table; the rows were checked when first written, so no constraint runs here).
+    fn restore_encoded(&self, rows: &[Vec<u8>], tid: Tid) -> Result<(), String>;
     fn version_count(&self) -> usize;
     fn index_entry_count(&self) -> usize;
     fn replica_of(&self) -> Option<&(String, String)>;
@@ -63,6 +66,16 @@ impl<E: Entity> ErasedTable for Table<E> {
         let rows = self.scan(at).into_iter();
         rows.filter_map(|(_, row)| postcard::to_allocvec(&row).ok())
             .collect()
+    }
+    fn restore_encoded(&self, rows: &[Vec<u8>], tid: Tid) -> Result<(), String> {
+        for bytes in rows {
+            let row: E = postcard::from_bytes(bytes)
+                .map_err(|e| format!("table `{}`: a row does not decode: {e}", self.name()))?;
+            let index_keys = self.index_keys_of(&row);
+            self.write(tid, row.key(), Some(row), &index_keys, Expect::Absent)
+                .map_err(|e| format!("table `{}`: {e:?}", self.name()))?;
+        }
+        Ok(())
     }
     fn version_count(&self) -> usize {
         Table::version_count(self)
@@ -251,6 +264,39 @@ impl Store {
             .iter()
             .map(|t| (t.name().to_string(), t.dump(at)))
             .collect()
+    }
+
+    /// Every table's rows visible at `at`, encoded (`ErasedTable::dump_encoded`): a checkpoint.
+    pub(crate) fn dump_encoded(&self, at: Tid) -> Vec<(String, Vec<Vec<u8>>)> {
+        self.tables
+            .iter()
+            .map(|t| (t.name().to_string(), t.dump_encoded(at)))
+            .collect()
+    }
+
+    /// Fills this empty store from a checkpoint taken at `tid` (`dump_encoded`); the watermark
+    /// becomes `tid`. Every table of the store must be in it, and nothing else.
+    pub(crate) fn restore(
+        &self,
+        tables: &[(String, Vec<Vec<u8>>)],
+        tid: Tid,
+    ) -> Result<(), String> {
+        let mut seen = 0;
+        for (name, rows) in tables {
+            let t = self
+                .table_by_name(name)
+                .ok_or_else(|| format!("the checkpoint holds unknown table `{name}`"))?;
+            t.restore_encoded(rows, tid)?;
+            seen += 1;
+        }
+        if seen != self.tables.len() {
+            return Err(format!(
+                "the checkpoint holds {seen} tables, the service declares {}",
+                self.tables.len()
+            ));
+        }
+        self.advance_watermark(tid);
+        Ok(())
     }
 
     /// Versions held across tables (live rows plus garbage not yet collected).

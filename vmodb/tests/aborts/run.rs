@@ -99,6 +99,7 @@ pub fn config(setup: &Setup) -> ClusterConfig {
             max_in_flight: setup.max_in_flight,
             record_inputs: true,
             seed: setup.seed,
+            ..CoordinatorConfig::default()
         },
         workers: setup.workers,
         check_modes: true,
@@ -106,7 +107,7 @@ pub fn config(setup: &Setup) -> ClusterConfig {
             max_us,
             seed: setup.seed,
         }),
-        wal_dir: None,
+        data_dir: None,
     }
 }
 

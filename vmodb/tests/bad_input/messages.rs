@@ -106,6 +106,7 @@ fn messages_to_unknown_or_wrong_nodes_are_dropped() {
         Message::CommitBatch {
             batch: 1,
             max_tid: 5,
+            checkpoint: None,
         },
     );
     cluster.inject(

@@ -18,7 +18,7 @@ pub fn config(window: Duration, max_batch: u32) -> ClusterConfig {
         workers: 2,
         check_modes: true,
         link_delay: None,
-        wal_dir: None,
+        data_dir: None,
     }
 }
 

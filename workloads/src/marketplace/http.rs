@@ -373,6 +373,7 @@ async fn submit<T: serde::Serialize>(
     let request = TxRequest {
         transaction: transaction.to_string(),
         input,
+        id: None,
     };
     let mut results = door.submit_json(vec![request], wait).await?;
     results.pop().ok_or_else(|| {

@@ -135,6 +135,7 @@ impl RemoteMarketplace {
         Ok(TxRequest {
             transaction: name.to_string(),
             input: serde_json::to_value(input).map_err(|e| e.to_string())?,
+            id: None,
         })
     }
 

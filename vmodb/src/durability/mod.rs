@@ -1,0 +1,19 @@
+//! Durability: the coordinator's commit log (`log.rs`, over `wal.rs`), the services'
+//! checkpoints (`checkpoint.rs`), and recovery from them. See ARCHITECTURE.md, "Durability".
+
+pub mod checkpoint;
+pub(crate) mod data_dir;
+pub mod log;
+
+pub use checkpoint::{Checkpoint, CheckpointDir};
+pub use log::{LogRecord, LoggedBatch, RecoveryPlan};
+
+/// The identity written in the coordinator's log directory.
+pub fn coordinator_identity(fingerprint: u64) -> String {
+    format!("vmodb coordinator, application {fingerprint:016x}")
+}
+
+/// The identity written in a service's checkpoint directory.
+pub fn service_identity(service: &str, fingerprint: u64) -> String {
+    format!("vmodb service `{service}`, application {fingerprint:016x}")
+}
