@@ -8,24 +8,29 @@
 //! takes effect at its entry grain (a checkout at the cart, a price update at the product, a
 //! dashboard when the seller grain answers, a delivery run when it starts). These points play
 //! the role of vMODB's TIDs in the run log.
+//!
+//! Durability (`BaselineConfig::log`): see `durable`.
 
 mod customers;
+mod durable;
 mod sellers;
 
 use super::driver::{Done, MarketplaceSystem};
 use super::generator::{Dataset, Op};
 use super::model::*;
 use super::{MarketplaceState, RunLog};
-use baseline::{Directory, Grain, Handles, Silo, World, ask};
+use baseline::{AppendLog, AppendLogStats, Directory, Grain, Handles, Silo, World, ask};
 use crossbeam_channel::{Receiver, Sender};
 use customers::{CartGrain, CustomerGrain, OrderGrain, PaymentGrain, ReplicaGrain};
 use futures::future::join_all;
 use rustc_hash::FxHashMap;
 use sellers::{GetDashboard, ProductGrain, SellerGrain, ShipmentGrain, StockGrain};
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 pub use baseline::{Jitter, SiloConfig};
+pub use durable::{LoggedInput, LoggedOp, decode as decode_log_record};
 
 /// Asks a grain for all its rows (state dumps at quiescence).
 pub struct Dump;
@@ -40,6 +45,9 @@ pub struct BaselineConfig {
     /// that a measured window does not pay first activations (a long-running Orleans silo has
     /// its grains warm). Off, grains activate on their first message.
     pub warm_start: bool,
+    /// Durability: log each writing operation's input to this file (created if missing,
+    /// appended to) and report the operation only once its record is synced. `None`: no log.
+    pub log: Option<PathBuf>,
 }
 
 impl Default for BaselineConfig {
@@ -48,6 +56,7 @@ impl Default for BaselineConfig {
             silo: SiloConfig::default(),
             shipment_partitions: 100,
             warm_start: true,
+            log: None,
         }
     }
 }
@@ -113,10 +122,15 @@ pub struct BaselineMarketplace {
     in_flight: usize,
     next_partition: u32,
     log: RunLog,
+    /// The durability log (`BaselineConfig::log`); dropping it syncs whatever is still queued.
+    journal: Option<AppendLog>,
+    /// Why the log failed, set by the first operation that could not be made durable.
+    log_failure: Arc<OnceLock<String>>,
 }
 
 impl BaselineMarketplace {
     pub fn start(data: &Dataset, config: BaselineConfig) -> Result<Self, String> {
+        let journal = config.log.as_deref().map(durable::open).transpose()?;
         let silo = Silo::new(config.silo).map_err(|e| e.to_string())?;
         let by_key = |p: &Product| ((p.seller_id, p.product_id), p.clone());
         let world = Market {
@@ -152,7 +166,14 @@ impl BaselineMarketplace {
             in_flight: 0,
             next_partition: 0,
             log: RunLog::default(),
+            journal,
+            log_failure: Arc::default(),
         })
+    }
+
+    /// What the durability log has synced so far; `None` without a log.
+    pub fn log_stats(&self) -> Option<AppendLogStats> {
+        self.journal.as_ref().map(AppendLog::stats)
     }
 
     fn record(&mut self, logged: Logged) {
@@ -263,15 +284,31 @@ impl MarketplaceSystem for BaselineMarketplace {
         if matches!(op, Op::Delivery(_)) {
             self.next_partition = (self.next_partition + 1) % self.world.partitions;
         }
-        let (w, tx, op) = (Arc::clone(&self.world), self.done_tx.clone(), op.clone());
-        self.in_flight += 1;
         let submitted = Instant::now();
+        // Logged as it starts; the grains need not wait for the sync, only the report does.
+        let ticket = match &self.journal {
+            Some(journal) => durable::record(id, op, partition)?.map(|r| journal.append(r)),
+            None => None,
+        };
+        let (w, tx, op) = (Arc::clone(&self.world), self.done_tx.clone(), op.clone());
+        let failure = Arc::clone(&self.log_failure);
+        self.in_flight += 1;
         self.world.silo.spawn(async move {
-            let (latency, result) = run_op(w, op, partition, submitted).await;
-            let (result, logged) = match result {
+            let (mut latency, result) = run_op(w, op, partition, submitted).await;
+            let (mut result, logged) = match result {
                 Ok(l) => (Ok(()), l),
                 Err(e) => (Err(e), Logged::Nothing),
             };
+            if let Some(ticket) = ticket {
+                if let Err(e) = ticket.await {
+                    // Not durable: reported failed, as vMODB never announces a commit it could
+                    // not log. Its effects did happen, so the run log still records them.
+                    let why = format!("operation {id} could not be made durable: {e}");
+                    let _ = failure.set(why.clone());
+                    result = Err(why);
+                }
+                latency = submitted.elapsed(); // the client hears of it only now
+            }
             let done = Done {
                 id,
                 latency,
@@ -320,6 +357,10 @@ impl MarketplaceSystem for BaselineMarketplace {
 
     fn log(&self) -> &RunLog {
         &self.log
+    }
+
+    fn fatal(&self) -> Option<String> {
+        self.log_failure.get().cloned()
     }
 }
 
