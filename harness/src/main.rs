@@ -7,6 +7,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 mod check;
 mod config;
+mod crash;
 mod dump;
 mod plot;
 mod processes;
@@ -50,6 +51,23 @@ enum Command {
     /// Run one node of a distributed vMODB marketplace (the coordinator with its HTTP front
     /// door, or one service) from a cluster file naming every node's address.
     Serve(ServeArgs),
+    /// The crash test: vMODB as processes with durability under the marketplace load; a random
+    /// node (the coordinator included) is killed with SIGKILL again and again, the cluster
+    /// restarts and recovers, and the client resubmits what was not answered. PASS/FAIL for
+    /// exactly-once outcomes, zero anomalies, and serial-replay equality; exits 3 on a FAIL.
+    Crash(CrashArgs),
+}
+
+#[derive(clap::Args)]
+struct CrashArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// How many nodes to kill, one after another.
+    #[arg(long, default_value_t = 3)]
+    kills: u32,
+    /// Seconds between kills, on average (each wait is uniform in 0.5x..1.5x, seeded).
+    #[arg(long, default_value_t = 3.0)]
+    kill_every: f64,
 }
 
 #[derive(clap::Args)]
@@ -61,6 +79,11 @@ struct ServeArgs {
     /// The cluster file: `[cluster]` addresses and an optional `[run]` configuration.
     #[arg(long)]
     cluster: PathBuf,
+    /// With `durability = "fsync"` in the cluster file: the node's data directory (the
+    /// coordinator's commit log, a service's checkpoints; nodes may share one). A node
+    /// restarted on it recovers.
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -149,7 +172,9 @@ struct RunArgs {
     /// as separate processes on loopback, driven through the HTTP front door).
     #[arg(long)]
     deploy: Option<String>,
-    /// Durability: none, or fsync (vMODB logs every commit and syncs it before answering).
+    /// Durability: none, or fsync (vMODB logs every commit step and syncs it before anyone
+    /// hears of it, and checkpoints; the baseline logs every writing op's input and syncs it
+    /// before reporting the op; both group syncs across concurrent work).
     #[arg(long)]
     durability: Option<String>,
     /// Drive an already running vMODB cluster (`vbench serve`) through its front door at this
@@ -273,7 +298,19 @@ fn main() -> ExitCode {
             }
             Err(e) => failed(e),
         },
-        Command::Serve(args) => match serve::serve(&args.role, &args.cluster) {
+        Command::Crash(args) => match args
+            .run
+            .config()
+            .and_then(|c| crash::crash(&c, args.kills, args.kill_every))
+        {
+            Ok(true) => ExitCode::SUCCESS,
+            Ok(false) => {
+                eprintln!("vbench: the crash test failed (see the FAIL lines above)");
+                ExitCode::from(3)
+            }
+            Err(e) => failed(e),
+        },
+        Command::Serve(args) => match serve::serve(&args.role, &args.cluster, args.data_dir) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => failed(e),
         },

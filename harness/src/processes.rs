@@ -17,6 +17,11 @@ pub struct ProcessCluster {
     children: Vec<(String, Child)>,
     dir: PathBuf,
     http: String,
+    /// The cluster file every node reads.
+    file: PathBuf,
+    /// With `durability = "fsync"`: the data directory every node shares.
+    data: Option<PathBuf>,
+    roles: Vec<String>,
 }
 
 impl ProcessCluster {
@@ -39,27 +44,96 @@ impl ProcessCluster {
             run,
         })?;
         std::fs::write(&file, text)?;
-        let exe = std::env::current_exe().context("cannot find the vbench executable")?;
+        let data = (config.durability == "fsync").then(|| dir.join("data"));
         let mut cluster = ProcessCluster {
             children: Vec::new(),
             dir,
             http: spec.http.clone(),
+            file,
+            data,
+            roles: app
+                .service_names()
+                .chain(["coordinator"])
+                .map(String::from)
+                .collect(),
         };
-        let roles = app.service_names().chain(["coordinator"]);
-        for role in roles {
-            let log = std::fs::File::create(cluster.log_path(role))?;
-            let child = Command::new(&exe)
-                .args(["serve", "--role", role, "--cluster"])
-                .arg(&file)
+        cluster.spawn_all()?;
+        cluster.wait_ready(Duration::from_secs(60))?;
+        Ok(cluster)
+    }
+
+    fn spawn_all(&mut self) -> anyhow::Result<()> {
+        let exe = std::env::current_exe().context("cannot find the vbench executable")?;
+        for role in self.roles.clone() {
+            // Appended to: a restarted node's log follows its predecessor's.
+            let log = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(self.log_path(&role))?;
+            let mut command = Command::new(&exe);
+            command
+                .args(["serve", "--role", &role, "--cluster"])
+                .arg(&self.file);
+            if let Some(data) = &self.data {
+                command.arg("--data-dir").arg(data);
+            }
+            let child = command
                 .stdin(Stdio::null())
                 .stdout(log.try_clone()?)
                 .stderr(log)
                 .spawn()
                 .with_context(|| format!("cannot start `{role}`"))?;
-            cluster.children.push((role.to_string(), child));
+            self.children.push((role, child));
         }
-        cluster.wait_ready(Duration::from_secs(60))?;
-        Ok(cluster)
+        Ok(())
+    }
+
+    /// Bytes on disk in the data directory: (the coordinator's log, everything).
+    pub fn data_bytes(&self) -> (u64, u64) {
+        match &self.data {
+            None => (0, 0),
+            Some(d) => (dir_bytes(&d.join("coordinator")), dir_bytes(d)),
+        }
+    }
+
+    /// The roles of the nodes, services first, the coordinator last.
+    pub fn roles(&self) -> &[String] {
+        &self.roles
+    }
+
+    /// Kills node `role` with SIGKILL (no chance to flush or say goodbye).
+    pub fn kill(&mut self, role: &str) -> anyhow::Result<()> {
+        let (_, child) = self
+            .children
+            .iter_mut()
+            .find(|(r, _)| r == role)
+            .ok_or_else(|| anyhow!("no node `{role}`"))?;
+        child
+            .kill()
+            .with_context(|| format!("cannot kill `{role}`"))?;
+        child.wait()?;
+        Ok(())
+    }
+
+    /// Restarts the cluster after a node died: the survivors stop on their own when they lose
+    /// a peer (killed if they have not after `grace`), then every node starts again on the same
+    /// addresses and data directory. Returns how long the new cluster took to serve.
+    pub fn restart(&mut self, grace: Duration) -> anyhow::Result<Duration> {
+        let deadline = Instant::now() + grace;
+        for (_, child) in &mut self.children {
+            while matches!(child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if matches!(child.try_wait(), Ok(None)) {
+                let _ = child.kill();
+            }
+            let _ = child.wait();
+        }
+        self.children.clear();
+        let started = Instant::now();
+        self.spawn_all()?;
+        self.wait_ready(Duration::from_secs(60))?;
+        Ok(started.elapsed())
     }
 
     /// The front door's URL.
@@ -155,6 +229,21 @@ impl Drop for ProcessCluster {
             let _ = child.wait();
         }
     }
+}
+
+/// Bytes in the files under `dir`, recursively (0 if it is gone).
+fn dir_bytes(dir: &std::path::Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 /// Every node on a loopback port the OS had free a moment ago.

@@ -216,7 +216,7 @@ pub fn run(
 }
 
 /// The generator's settings, with the injected hot spots and update targeting.
-fn input_config(config: &RunConfig) -> InputConfig {
+pub(crate) fn input_config(config: &RunConfig) -> InputConfig {
     let i: &Injection = &config.inject;
     let (sellers, products) = if i.hot > 0.0 {
         (KeyDistribution::Zipf(i.hot), KeyDistribution::Zipf(i.hot))
@@ -253,19 +253,19 @@ pub(crate) fn cluster_config(config: &RunConfig) -> ClusterConfig {
             max_us: jitter_us,
             seed: config.seed,
         }),
-        wal_dir: wal_dir(config),
+        data_dir: data_dir(config),
     }
 }
 
-/// With `--durability fsync`, a fresh directory for the coordinator's write-ahead log, one per
-/// run (removed after the run: recovery from it is the next step).
-pub(crate) fn wal_dir(config: &RunConfig) -> Option<std::path::PathBuf> {
+/// With `--durability fsync`, a fresh data directory (commit log and checkpoints), one per
+/// run, removed after the run.
+pub(crate) fn data_dir(config: &RunConfig) -> Option<std::path::PathBuf> {
     static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     if config.durability != "fsync" {
         return None;
     }
     let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("vbench-wal-{}-{n}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("vbench-data-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     Some(dir)
 }
@@ -276,7 +276,7 @@ fn start_vmodb(
     data: &Dataset,
 ) -> anyhow::Result<(VmodbMarketplace, Option<std::path::PathBuf>)> {
     let cluster = cluster_config(config);
-    let wal = cluster.wal_dir.clone();
+    let wal = cluster.data_dir.clone();
     let vmodb =
         VmodbMarketplace::start(data, cluster).map_err(|e| anyhow!("cannot start vmodb: {e}"))?;
     Ok((vmodb, wal))
@@ -375,12 +375,37 @@ pub(crate) fn silo_config(config: &RunConfig) -> SiloConfig {
     silo
 }
 
-fn start_baseline(config: &RunConfig, data: &Dataset) -> anyhow::Result<BaselineMarketplace> {
+/// Starts the baseline; with `--durability fsync` it logs to a fresh temporary file, removed
+/// when the returned guard drops (nothing recovers from it yet).
+fn start_baseline(
+    config: &RunConfig,
+    data: &Dataset,
+) -> anyhow::Result<(BaselineMarketplace, Option<TempLog>)> {
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let log = (config.durability == "fsync").then(|| {
+        let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("vbench-baseline-log-{}-{n}.log", std::process::id());
+        let path = std::env::temp_dir().join(name);
+        let _ = std::fs::remove_file(&path); // a fresh log, not one left by a crashed run
+        TempLog(path)
+    });
     let b = BaselineConfig {
         silo: silo_config(config),
+        log: log.as_ref().map(|l| l.0.clone()),
         ..BaselineConfig::default()
     };
-    BaselineMarketplace::start(data, b).map_err(|e| anyhow!("cannot start the baseline: {e}"))
+    let baseline = BaselineMarketplace::start(data, b)
+        .map_err(|e| anyhow!("cannot start the baseline: {e}"))?;
+    Ok((baseline, log))
+}
+
+/// The baseline's log file of one run, removed on drop, error paths included.
+struct TempLog(std::path::PathBuf);
+
+impl Drop for TempLog {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 pub(crate) fn workers(config: &RunConfig) -> usize {
@@ -401,13 +426,17 @@ fn run_system(
 ) -> anyhow::Result<SystemRun> {
     progress.note(format_args!("starting {system}..."));
     let started = Instant::now();
+    // Declared before `baseline` so that the file goes after the baseline has closed it.
+    let mut _baseline_log = None;
     let mut vmodb = None;
     let mut baseline = None;
     let mut remote = None;
     let mut processes = None;
     let mut wal = None;
     let target: &mut dyn MarketplaceSystem = if system != "vmodb" {
-        baseline.insert(start_baseline(config, data)?)
+        let (b, log) = start_baseline(config, data)?;
+        _baseline_log = log;
+        baseline.insert(b)
     } else if let Some(url) = &config.target {
         remote.insert(connect(url, config)?)
     } else if config.deploy == "processes" {
@@ -450,6 +479,15 @@ fn run_system(
         (None, Some(r)) => remote_checks(r, config, progress, data)?,
         (None, None) => (0, None),
     };
+    if let Some(s) = baseline.as_ref().and_then(|b| b.log_stats()) {
+        progress.note(format_args!(
+            "baseline log: {} records, {} bytes, {} syncs ({:.1} records/sync)",
+            s.records,
+            s.bytes,
+            s.syncs,
+            s.records as f64 / s.syncs.max(1) as f64
+        ));
+    }
     if let Some(p) = processes
         && let Err(e) = p.stop()
     {
@@ -512,7 +550,7 @@ pub(crate) fn progress_updater<'a>(
     }
 }
 
-fn drive_with_progress(
+pub(crate) fn drive_with_progress(
     system: &mut dyn MarketplaceSystem,
     generator: &mut InputGenerator,
     config: &RunConfig,

@@ -5,7 +5,7 @@
 use crate::config::RunConfig;
 use anyhow::{Context, anyhow, bail};
 use serde::{Deserialize, Serialize};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use vmodb::deploy::{ClusterSpec, CoordinatorProcess, NodeOptions, ServiceProcess};
@@ -50,21 +50,30 @@ impl ClusterFile {
 /// cluster on one machine has many processes per core). Every node must have been given the
 /// same run configuration (it decides the application and the data): its digest is checked at
 /// every handshake.
-pub fn node_options(config: &RunConfig) -> anyhow::Result<NodeOptions> {
+pub fn node_options(config: &RunConfig, data_dir: Option<PathBuf>) -> anyhow::Result<NodeOptions> {
+    match (&data_dir, config.durability.as_str()) {
+        (None, "fsync") => bail!("durability = \"fsync\" needs a data directory (--data-dir)"),
+        (Some(dir), "none") => bail!(
+            "--data-dir {} given, but durability is \"none\" in the cluster file",
+            dir.display()
+        ),
+        _ => {}
+    }
     Ok(NodeOptions {
         connect_timeout: Duration::from_secs(30),
         workers: config.workers.max(1),
         check_modes: config.check_modes,
         config_digest: ClusterSpec::config_digest(&toml::to_string(config)?),
+        data_dir,
     })
 }
 
 /// Runs node `role` until the cluster stops (or, for a service, fails).
-pub fn serve(role: &str, path: &Path) -> anyhow::Result<()> {
+pub fn serve(role: &str, path: &Path, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
     let file = ClusterFile::load(path)?;
     let (config, spec) = (&file.run, &file.cluster);
     let app = services::app().map_err(|e| anyhow!("{e}"))?;
-    let options = node_options(config)?;
+    let options = node_options(config, data_dir)?;
     if role == "coordinator" {
         let coordinator = crate::run::cluster_config(config).coordinator;
         let process = CoordinatorProcess::start(app, spec, coordinator, &options)?;
@@ -73,10 +82,13 @@ pub fn serve(role: &str, path: &Path) -> anyhow::Result<()> {
         eprintln!("coordinator: front door at http://{}", spec.http);
         door.serve(&spec.http, routes).map_err(|e| anyhow!(e))
     } else {
-        let data = generate(&Scale::scaled(config.scale), config.seed);
-        let process =
-            ServiceProcess::start(app, spec, role, &options, vmodb_system::loader(&data))?;
-        drop(data);
+        // Generated only if there is no checkpoint to restore (the coordinator decides).
+        let (scale, seed) = (config.scale, config.seed);
+        let load = Box::new(move |l: &vmodb::Loader| {
+            let data = generate(&Scale::scaled(scale), seed);
+            vmodb_system::loader(&data)(l)
+        });
+        let process = ServiceProcess::start(app, spec, role, &options, load)?;
         eprintln!("service `{role}`: listening at {}", spec.services[role]);
         process.wait().map_err(|e| anyhow!("service `{role}`: {e}"))
     }

@@ -240,3 +240,27 @@ fn killing_the_coordinator_fails_the_run_fast() {
         }
     }
 }
+
+/// The crash test at a small scale: kill -9 three nodes in turn (the middle one is always the
+/// coordinator) under load; each time the cluster restarts and recovers from its data
+/// directory, and the client resubmits what it was not answered. Every check must pass.
+#[test]
+fn crash_test_recovers_from_kill_9_with_exactly_once_outcomes() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let child = Command::new(env!("CARGO_BIN_EXE_vbench"))
+        .args(["crash", "--scale", "0.02", "--concurrency", "16"])
+        .args(["--kills", "3", "--kill-every", "1.5", "--warmup", "0.5"])
+        .args(["--duration", "3", "--seed", "11"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vbench runs");
+    let (out, took) = wait_output(child, Duration::from_secs(240));
+    let out = out.unwrap_or_else(|| panic!("vbench crash did not finish in {took:?}"));
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert_eq!(stdout.matches("PASS").count(), 4, "{stdout}");
+    assert!(!stdout.contains("FAIL"), "{stdout}");
+    assert!(stdout.contains("kill -9 `coordinator`"), "{stdout}");
+    assert_eq!(stdout.matches("serving again").count(), 3, "{stdout}");
+}

@@ -137,28 +137,30 @@ pub(crate) fn build_stores(
     Ok(stores)
 }
 
-/// The store of service `service` alone, loaded with its share of the initial data.
-pub(crate) fn build_store_for(
-    app: &App,
-    service: usize,
-    load: impl FnOnce(&Loader) -> Result<(), BootstrapError>,
-) -> Result<Arc<Store>, BootstrapError> {
-    let store = app.services[service]
+/// The empty store of service `service` alone.
+pub(crate) fn build_store_for(app: &App, service: usize) -> Result<Arc<Store>, BootstrapError> {
+    app.services[service]
         .build_store()
         .map(Arc::new)
-        .map_err(BootstrapError)?;
-    let stores = [store];
-    load(&Loader {
-        app,
-        stores: &stores,
-        only: Some(service),
-    })?;
-    let [store] = stores;
-    store.commit_batch(0);
-    Ok(store)
+        .map_err(BootstrapError)
 }
 
-/// The coordinator's write-ahead log in `dir`, which must hold no commits yet.
+/// Loads service `service`'s share of the initial data into its empty `store`.
+pub(crate) fn load_store_for(
+    app: &App,
+    service: usize,
+    store: &Arc<Store>,
+    load: impl FnOnce(&Loader) -> Result<(), BootstrapError>,
+) -> Result<(), BootstrapError> {
+    load(&Loader {
+        app,
+        stores: std::slice::from_ref(store),
+        only: Some(service),
+    })?;
+    store.commit_batch(0);
+    Ok(())
+}
+
 /// The commit log, its recovery plan and every service's checkpoint directory under `dir`.
 fn open_data_dir(
     app: &App,

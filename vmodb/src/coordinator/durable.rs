@@ -99,14 +99,15 @@ impl Coordinator {
             .copied()
             .filter(|(b, _)| *b > through)
             .collect();
-        (!batches.is_empty()).then(|| {
-            LogRecord::Commit(super::LoggedCommit {
-                batches,
-                inputs: logged.inputs,
-                requests: logged.requests,
-                aborted: logged.aborted,
-            })
-        })
+        if batches.is_empty() {
+            return None;
+        }
+        Some(LogRecord::Commit(super::LoggedCommit {
+            batches,
+            inputs: logged.inputs,
+            requests: logged.requests,
+            aborted: logged.aborted,
+        }))
     }
 
     /// The commit log failed: a commit that cannot be made durable is never announced.

@@ -4,6 +4,8 @@ use super::spec::{ClusterSpec, NodeOptions, listen};
 use crate::app::App;
 use crate::cluster::{Client, ClusterState, typed_query};
 use crate::coordinator::{Coordinator, CoordinatorConfig, CoordinatorStats, Input, SequencedInput};
+use crate::durability::data_dir;
+use crate::durability::log::CommitLog;
 use crate::error::{BootstrapError, QueryError};
 use crate::message::{Answer, Ask, BatchId, Message, NodeId, NodeStats, ServiceId, Transport};
 use crate::net::{Inbound, NetError, Peer, TcpTransport};
@@ -40,6 +42,12 @@ impl CoordinatorProcess {
         options: &NodeOptions,
     ) -> Result<CoordinatorProcess, BootstrapError> {
         spec.check(&app)?;
+        // A damaged or foreign log stops the coordinator before anything listens.
+        let durable = match &options.data_dir {
+            Some(dir) => Some(data_dir::open_log(&app, dir, config.log_segment_bytes)?),
+            None => None,
+        };
+        let keep_all = config.record_inputs;
         let listener = listen(&spec.coordinator, "the coordinator")?;
         let links = spec.links(&app, NodeId::Coordinator, options);
         let app = Arc::new(app);
@@ -50,6 +58,7 @@ impl CoordinatorProcess {
             next_ask: AtomicU64::new(1),
             failure: Mutex::new(None),
             coordinator: Arc::downgrade(&coordinator),
+            restored: crossbeam_channel::unbounded(),
         });
         let transport = TcpTransport::start(links, listener, inbound.clone())
             .map_err(|e| BootstrapError(e.to_string()))?;
@@ -57,8 +66,21 @@ impl CoordinatorProcess {
             transport.close(Some(format!("the coordinator gave up: {e}")));
             return Err(BootstrapError(format!("the cluster did not come up: {e}")));
         }
+        let checkpoint = durable.as_ref().map_or((0, 0), |(_, plan)| plan.checkpoint);
+        if let Err(e) = restore_services(&app, &transport, &inbound, checkpoint) {
+            transport.close(Some(format!("the coordinator gave up: {e}")));
+            return Err(BootstrapError(e));
+        }
         coordinator.connect(transport.clone());
         let thread = coordinator.spawn(inbox)?;
+        if let Some((wal, plan)) = durable {
+            let log = CommitLog::start(wal, keep_all)
+                .map_err(|e| BootstrapError(format!("cannot start the commit log: {e}")))?;
+            coordinator.log_to(log);
+            coordinator
+                .recover(&plan)
+                .map_err(|e| BootstrapError(format!("recovery: {e}")))?;
+        }
         Ok(CoordinatorProcess {
             app,
             coordinator,
@@ -227,6 +249,7 @@ impl Drop for CoordinatorProcess {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+        self.coordinator.stop_log();
     }
 }
 
@@ -246,6 +269,51 @@ struct CoordinatorInbound {
     next_ask: AtomicU64,
     failure: Mutex<Option<String>>,
     coordinator: std::sync::Weak<Coordinator>,
+    /// `Restored` answers, read while the cluster starts.
+    restored: (Sender<Restored>, crossbeam_channel::Receiver<Restored>),
+}
+
+/// A service's answer to `Restore`: who, and why it could not.
+type Restored = (ServiceId, Option<String>);
+
+/// How long services may take to load their data or restore their checkpoint.
+const RESTORE_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Tells every service what to start from — the initial data, or checkpoint `(batch, tid)` —
+/// and waits until all have (or one cannot, or is lost).
+fn restore_services(
+    app: &App,
+    transport: &TcpTransport,
+    inbound: &CoordinatorInbound,
+    (batch, tid): (BatchId, Tid),
+) -> Result<(), String> {
+    let rx = &inbound.restored.1;
+    for i in 0..app.services.len() {
+        let to = NodeId::Service(i as ServiceId);
+        transport.send(NodeId::Coordinator, to, Message::Restore { batch, tid });
+    }
+    let deadline = Instant::now() + RESTORE_TIMEOUT;
+    let mut left = app.services.len();
+    while left > 0 {
+        if let Some(f) = inbound.failure.lock().clone() {
+            return Err(f);
+        }
+        match rx.recv_timeout(Duration::from_millis(100)) {
+            Ok((_, None)) => left -= 1,
+            Ok((s, Some(e))) => {
+                let name = app
+                    .services
+                    .get(s as usize)
+                    .map_or("?", |s| s.name.as_str());
+                return Err(format!("service `{name}` cannot start: {e}"));
+            }
+            Err(_) if Instant::now() > deadline => {
+                return Err(format!("{left} services did not load their data in time"));
+            }
+            Err(_) => {}
+        }
+    }
+    Ok(())
 }
 
 impl Inbound for CoordinatorInbound {
@@ -255,6 +323,9 @@ impl Inbound for CoordinatorInbound {
                 if let Some(tx) = self.asks.lock().remove(&id) {
                     let _ = tx.send(answer);
                 }
+            }
+            Message::Restored { service, error } => {
+                let _ = self.restored.0.send((service, error));
             }
             other => {
                 let _ = self.inbox.send(Input::Message(other));

@@ -2,13 +2,23 @@
 
 use super::spec::{ClusterSpec, NodeOptions, listen};
 use crate::app::App;
-use crate::cluster::{Loader, build_store_for, encoded_rows, run_query, worker_pool};
+use crate::cluster::{
+    Loader, build_store_for, encoded_rows, load_store_for, run_query, worker_pool,
+};
+use crate::durability::CheckpointDir;
+use crate::durability::data_dir;
 use crate::error::BootstrapError;
+use crate::message::BatchId;
 use crate::message::{Answer, Ask, Message, NodeId, NodeStats, ServiceId, Transport};
 use crate::net::{Inbound, NetError, Peer, TcpTransport};
 use crate::node::ServiceNode;
+use crate::schema::Tid;
 use crossbeam_channel::{Receiver, Sender};
+use parking_lot::Mutex;
 use std::sync::{Arc, OnceLock, Weak};
+
+/// Loads a service's share of the initial data (run only if there is no checkpoint to restore).
+pub type LoadFn = Box<dyn FnOnce(&Loader) -> Result<(), BootstrapError> + Send>;
 
 /// A running service process. `wait` blocks until it is told to stop or fails.
 pub struct ServiceProcess {
@@ -18,15 +28,18 @@ pub struct ServiceProcess {
 }
 
 impl ServiceProcess {
-    /// Builds service `service`'s store, loads its share of the data with `load`, listens on its
-    /// address and connects to every peer. Returns once started; peers may still be coming up.
+    /// Builds service `service`'s (empty) store, listens on its address and connects to every
+    /// peer. Returns once started; peers may still be coming up. The coordinator then says
+    /// what to start from (`Message::Restore`): the initial data, loaded with `load`, or a
+    /// checkpoint in `options.data_dir`.
     pub fn start(
         app: App,
         spec: &ClusterSpec,
         service: &str,
         options: &NodeOptions,
-        load: impl FnOnce(&Loader) -> Result<(), BootstrapError>,
+        load: impl FnOnce(&Loader) -> Result<(), BootstrapError> + Send + 'static,
     ) -> Result<ServiceProcess, BootstrapError> {
+        let load: LoadFn = Box::new(load);
         spec.check(&app)?;
         let i = app.service_index(service).ok_or_else(|| {
             let known: Vec<&str> = app.service_names().collect();
@@ -36,7 +49,11 @@ impl ServiceProcess {
             ))
         })?;
         let me = NodeId::Service(i as ServiceId);
-        let store = build_store_for(&app, i, load)?;
+        let store = build_store_for(&app, i)?;
+        let checkpoints = match &options.data_dir {
+            Some(dir) => Some(data_dir::checkpoint_dir(&app, dir, i)?),
+            None => None,
+        };
         let listener = listen(spec.address(&app, me), &format!("service `{service}`"))?;
         let links = spec.links(&app, me, options);
         let app = Arc::new(app);
@@ -54,6 +71,7 @@ impl ServiceProcess {
             node: Arc::clone(&node),
             transport: OnceLock::new(),
             exit: exit_tx,
+            start: Mutex::new(Some((load, checkpoints))),
         });
         let transport = TcpTransport::start(links, listener, inbound.clone())
             .map_err(|e| BootstrapError(e.to_string()))?;
@@ -95,9 +113,36 @@ struct ServiceInbound {
     /// Set once the node is connected to the transport; a delivery that beats it waits.
     transport: OnceLock<Weak<TcpTransport>>,
     exit: Sender<Result<(), String>>,
+    /// What `Restore` starts from; taken by the first one.
+    start: Mutex<Option<(LoadFn, Option<CheckpointDir>)>>,
 }
 
 impl ServiceInbound {
+    /// Loads the initial data (`batch` 0) or restores checkpoint `batch`, once.
+    fn restore(&self, batch: BatchId, tid: Tid) -> Result<(), String> {
+        let (load, checkpoints) = self
+            .start
+            .lock()
+            .take()
+            .ok_or("restored twice: the coordinator restarted without this service")?;
+        let node = &self.node;
+        let i = node.id as usize;
+        let name = &node.app.services[i].name;
+        if batch == 0 {
+            load_store_for(&node.app, i, &node.store, load).map_err(|e| e.to_string())?;
+        } else {
+            let dir = checkpoints.as_ref().ok_or_else(|| {
+                format!("the coordinator recovers from checkpoint {batch}, and `{name}` has no data directory")
+            })?;
+            data_dir::restore(&node.store, dir, name, (batch, tid)).map_err(|e| e.to_string())?;
+        }
+        node.restart_at(tid);
+        if let Some(dir) = checkpoints {
+            node.keep_checkpoints(dir);
+        }
+        Ok(())
+    }
+
     fn answer(&self, ask: Ask) -> Result<Answer, String> {
         let node = &self.node;
         let service = node.app.services[node.id as usize].name.as_str();
@@ -135,6 +180,19 @@ impl Inbound for ServiceInbound {
                 let answer = self.answer(ask);
                 if let Some(t) = self.transport() {
                     t.send(self.me, NodeId::Coordinator, Message::Answer { id, answer });
+                }
+            }
+            Message::Restore { batch, tid } => {
+                let error = self.restore(batch, tid).err();
+                if let Some(e) = &error {
+                    crate::node::log_warning(&format!("service cannot start: {e}"));
+                }
+                let message = Message::Restored {
+                    service: self.node.id,
+                    error,
+                };
+                if let Some(t) = self.transport() {
+                    t.send(self.me, NodeId::Coordinator, message);
                 }
             }
             Message::Shutdown => {

@@ -36,6 +36,9 @@ pub struct NodeOptions {
     /// A digest of whatever else every node must agree on (e.g. the configuration the data
     /// set and application are built from), checked at every handshake with the cluster file.
     pub config_digest: u64,
+    /// Durability: where the coordinator keeps its commit log (`coordinator/`) and a service
+    /// its checkpoints (`<service>/`); nodes on one machine may share it.
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for NodeOptions {
@@ -45,6 +48,7 @@ impl Default for NodeOptions {
             workers: 1,
             check_modes: false,
             config_digest: 0,
+            data_dir: None,
         }
     }
 }

@@ -34,9 +34,9 @@ pub fn start_service(
     spec: &ClusterSpec,
     name: &str,
     options: &NodeOptions,
-    load: impl FnOnce(&Loader) -> Result<(), BootstrapError>,
+    load: impl FnOnce(&Loader) -> Result<(), BootstrapError> + Send + 'static,
 ) -> Running {
-    let process = ServiceProcess::start(app, spec, name, options, load)
+    let process = ServiceProcess::start(app, spec, name, options, Box::new(load))
         .unwrap_or_else(|e| panic!("service `{name}` does not start: {e}"));
     assert_eq!(process.service(), name);
     let (tx, exit) = mpsc::channel();
@@ -88,6 +88,8 @@ pub struct FakeService {
     streams: Arc<Mutex<Vec<TcpStream>>>,
     accepting: Option<JoinHandle<()>>,
     hello: Hello,
+    index: u16,
+    coordinator: String,
 }
 
 impl FakeService {
@@ -134,6 +136,8 @@ impl FakeService {
             streams,
             accepting: Some(accepting),
             hello,
+            index: index as u16,
+            coordinator: spec.coordinator.clone(),
         }
     }
 
@@ -154,6 +158,14 @@ impl FakeService {
         write_frame(&mut stream, &self.hello).expect("hello");
         let reply: HelloReply = read_frame(&mut stream).expect("a reply to the hello");
         assert_eq!(reply, HelloReply::Welcome, "{addr} refused the fake");
+        if addr == self.coordinator {
+            // As if it had loaded its data at once (the coordinator's `Restore`).
+            let restored = vec![vmodb::Message::Restored {
+                service: self.index,
+                error: None,
+            }];
+            write_frame(&mut stream, &restored).expect("restored");
+        }
         self.streams.lock().unwrap().push(stream);
     }
 

@@ -37,9 +37,29 @@ pub struct RemoteMarketplace {
     group: Vec<(Grouped, Vec<TxRequest>)>,
     log: RunLog,
     fatal: Option<String>,
+    /// Set by `retry_when_down`: ride out a cluster restart instead of failing.
+    retry: Option<Retry>,
+}
+
+/// Resubmission across cluster restarts. Every transaction request carries an id
+/// (`<nonce>/<op>/<k>`), so a resubmission is answered with the first outcome if the first
+/// submission committed, and runs once otherwise: exactly once either way.
+struct Retry {
+    nonce: String,
+    /// Requests of ops in flight, kept for resubmission.
+    sent: std::collections::HashMap<u64, (Grouped, Vec<TxRequest>)>,
+    /// Dashboards in flight, by op id.
+    dashboards: std::collections::HashMap<u64, SellerId>,
+    /// Ops whose answer said the cluster is down, waiting for it to come back.
+    waiting: Vec<u64>,
+    last_probe: Instant,
+    /// Every transaction outcome the client was told: (TID, transaction).
+    seen: Vec<(vmodb::Tid, String)>,
+    resubmitted: u64,
 }
 
 /// An op waiting in the group: what its answer needs.
+#[derive(Clone, Copy)]
 struct Grouped {
     id: u64,
     kind: &'static str,
@@ -66,7 +86,67 @@ impl RemoteMarketplace {
             group: Vec::new(),
             log: RunLog::default(),
             fatal: None,
+            retry: None,
         })
+    }
+
+    /// From now on, an op that fails because the cluster is down is resubmitted (same request
+    /// ids) once the front door answers again, instead of stopping the run. `nonce` makes this
+    /// client's ids unique.
+    pub fn retry_when_down(&mut self, nonce: &str) {
+        self.retry = Some(Retry {
+            nonce: nonce.to_string(),
+            sent: Default::default(),
+            dashboards: Default::default(),
+            waiting: Vec::new(),
+            last_probe: Instant::now(),
+            seen: Vec::new(),
+            resubmitted: 0,
+        });
+    }
+
+    /// With `retry_when_down`: every outcome the client was told, (TID, transaction), and
+    /// how many ops were resubmitted.
+    pub fn seen(&self) -> (Vec<(vmodb::Tid, String)>, u64) {
+        self.retry
+            .as_ref()
+            .map_or((Vec::new(), 0), |r| (r.seen.clone(), r.resubmitted))
+    }
+
+    /// With `retry_when_down`: resubmits the ops that met a down cluster once it is up again.
+    fn resubmit_if_up(&mut self) {
+        let Some(r) = &mut self.retry else { return };
+        if r.waiting.is_empty() || r.last_probe.elapsed() < Duration::from_millis(200) {
+            return;
+        }
+        r.last_probe = Instant::now();
+        if !self.client.status().is_ok_and(|s| s.failure.is_none()) {
+            return;
+        }
+        for id in std::mem::take(&mut r.waiting) {
+            r.resubmitted += 1;
+            if let Some((op, requests)) = r.sent.get(&id) {
+                self.group.push((*op, requests.clone()));
+            } else if let Some(seller) = r.dashboards.get(&id) {
+                let tx = self.tx.clone();
+                self.client
+                    .spawn_query("seller", "dashboard", seller, move |result| {
+                        let _ = tx.send((Instant::now(), Answer::Dashboard { id, result }));
+                    });
+            }
+        }
+    }
+
+    /// With `retry_when_down`, an answer saying the cluster is down puts op `id` back to wait;
+    /// true if it did.
+    fn held_for_retry(&mut self, id: u64, down: bool) -> bool {
+        match &mut self.retry {
+            Some(r) if down => {
+                r.waiting.push(id);
+                true
+            }
+            _ => false,
+        }
     }
 
     pub fn client(&self) -> &FrontDoorClient {
@@ -140,6 +220,28 @@ impl RemoteMarketplace {
     }
 
     fn on_answer(&mut self, at: Instant, answer: Answer) -> Option<Done> {
+        let down = match &answer {
+            Answer::Op { result, .. } => result.as_ref().is_err_and(|e| e.is_down()),
+            Answer::Dashboard { result, .. } => result.as_ref().is_err_and(|e| e.is_down()),
+        };
+        let id = match &answer {
+            Answer::Op { id, .. } | Answer::Dashboard { id, .. } => *id,
+        };
+        if self.held_for_retry(id, down) {
+            return None;
+        }
+        if let Some(r) = &mut self.retry {
+            r.sent.remove(&id);
+            r.dashboards.remove(&id);
+            if let Answer::Op {
+                result: Ok(results),
+                ..
+            } = &answer
+            {
+                r.seen
+                    .extend(results.iter().map(|t| (t.tid, t.transaction.clone())));
+            }
+        }
         let (id, result) = match answer {
             Answer::Op {
                 id,
@@ -224,6 +326,9 @@ impl MarketplaceSystem for RemoteMarketplace {
             Op::Delivery(u) => vec![Self::request(UPDATE_DELIVERY, u)?],
             Op::Dashboard(seller) => {
                 self.started.insert(id, Instant::now());
+                if let Some(r) = &mut self.retry {
+                    r.dashboards.insert(id, *seller);
+                }
                 let tx = self.tx.clone();
                 self.client
                     .spawn_query("seller", "dashboard", seller, move |result| {
@@ -238,11 +343,20 @@ impl MarketplaceSystem for RemoteMarketplace {
         };
         self.started.insert(id, Instant::now());
         let kind = op.kind();
-        self.group.push((Grouped { id, kind, customer }, requests));
+        let mut requests = requests;
+        let grouped = Grouped { id, kind, customer };
+        if let Some(r) = &mut self.retry {
+            for (k, req) in requests.iter_mut().enumerate() {
+                req.id = Some(format!("{}/{id}/{k}", r.nonce));
+            }
+            r.sent.insert(id, (grouped, requests.clone()));
+        }
+        self.group.push((grouped, requests));
         Ok(())
     }
 
     fn poll(&mut self, wait: Duration) -> Vec<Done> {
+        self.resubmit_if_up();
         self.flush();
         let mut done = Vec::new();
         if let Ok((at, a)) = self.rx.recv_timeout(wait) {

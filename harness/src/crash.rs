@@ -1,0 +1,258 @@
+//! `vbench crash`: the crash test. A multi-process vMODB marketplace with durability runs the
+//! benchmark load while a killer `kill -9`s a random node (the coordinator included) at random
+//! moments; after each kill the cluster is restarted on its data directory and recovers, and
+//! the client resubmits what it was not answered (with the same request ids). At the end:
+//! every outcome the client saw is in the committed history exactly once, the consistency
+//! checker finds no anomaly, and the final state equals the serial replay of the committed
+//! inputs.
+
+use crate::config::RunConfig;
+use crate::processes::ProcessCluster;
+use crate::run::{Progress, WorkloadData, drive_with_progress, input_config, prepare};
+use anyhow::{anyhow, bail};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use workloads::marketplace::checker;
+use workloads::marketplace::driver::MarketplaceSystem;
+use workloads::marketplace::generator::InputGenerator;
+use workloads::marketplace::remote_system::RemoteMarketplace;
+
+/// One kill and the recovery after it.
+struct Kill {
+    role: String,
+    at_s: f64,
+    /// From starting the new processes to the front door answering.
+    serving_after: Duration,
+    /// The coordinator's log when the node was killed (what recovery reads).
+    log_bytes: u64,
+}
+
+/// Runs the crash test; `Ok(true)` if every check passed.
+pub fn crash(config: &RunConfig, kills: u32, every_s: f64) -> anyhow::Result<bool> {
+    let mut config = config.clone();
+    config.deploy = "processes".into();
+    config.durability = "fsync".into();
+    config.replay_check = true; // keeps the whole log: the final replay needs every input
+    config.system = "vmodb".into();
+    // Long enough for every kill, with time after the last one.
+    config.duration_s = config
+        .duration_s
+        .max(kills as f64 * every_s * 1.5 + 2.0 - config.warmup_s);
+    config.validate()?;
+    let progress = Progress::default();
+    let WorkloadData::Marketplace(scale, data) = prepare(&config, &progress)? else {
+        bail!("vbench crash runs the marketplace only");
+    };
+    let cluster = Arc::new(Mutex::new(ProcessCluster::start(&config)?));
+    let url = cluster.lock().map_err(|_| anyhow!("cluster lock"))?.url();
+    progress.note(format_args!(
+        "crash test: {kills} kills, about one every {every_s} s, front door at {url}"
+    ));
+    let mut remote =
+        RemoteMarketplace::connect(&url, config.concurrency).map_err(|e| anyhow!("{e}"))?;
+    remote.retry_when_down(&format!("crash-{}", config.seed));
+
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (cluster, done) = (Arc::clone(&cluster), Arc::clone(&done));
+        std::thread::spawn(move || sample_disk(&cluster, &done))
+    };
+    let killer = {
+        let (cluster, done) = (Arc::clone(&cluster), Arc::clone(&done));
+        let seed = config.seed;
+        std::thread::spawn(move || kill_loop(&cluster, &done, kills, every_s, seed))
+    };
+    let mut generator = InputGenerator::new(&scale, input_config(&config), config.seed);
+    let drive = drive_with_progress(&mut remote, &mut generator, &config, &progress);
+    done.store(true, Ordering::Release);
+    let kills_done = killer
+        .join()
+        .map_err(|_| anyhow!("the killer thread panicked"))??;
+    let drive = drive?;
+    let disk = sampler
+        .join()
+        .map_err(|_| anyhow!("the disk sampler panicked"))?;
+    if let Some(why) = remote.fatal() {
+        bail!("the client gave up: {why}");
+    }
+    if !remote.quiesce(Duration::from_secs(60)) {
+        bail!("the cluster did not quiesce within 60 s after the run");
+    }
+
+    for k in &kills_done {
+        println!(
+            "kill -9 {:<12} at {:>5.1} s (log {:>6.1} MB); serving again {:.2} s after the restart",
+            format!("`{}`", k.role),
+            k.at_s,
+            k.log_bytes as f64 / 1e6,
+            k.serving_after.as_secs_f64()
+        );
+    }
+    let (seen, resubmitted) = remote.seen();
+    let inputs = remote
+        .client()
+        .committed_inputs()
+        .map_err(|e| anyhow!("committed inputs: {e}"))?;
+    let once = exactly_once(&seen, &inputs);
+    let state = remote.state().map_err(|e| anyhow!("final state: {e}"))?;
+    let anomalies = checker::check(&data, &state, remote.log());
+    let replay = remote
+        .matches_serial_replay(&data)
+        .map_err(|e| anyhow!("serial replay: {e}"))?;
+    println!(
+        "{} ops committed in the measured window ({} failed), {} resubmitted after a restart; \
+         {} transactions in the committed history",
+        drive.committed,
+        drive.failed,
+        resubmitted,
+        inputs.len()
+    );
+    println!(
+        "data directory (sampled every second): log at most {:.1} MB, everything at most {:.1} MB, \
+         at the end {:.1} MB",
+        disk.0 as f64 / 1e6,
+        disk.1 as f64 / 1e6,
+        disk.2 as f64 / 1e6
+    );
+    let checks = [
+        (
+            "every outcome the client saw is committed, exactly once",
+            once.clone(),
+        ),
+        (
+            "consistency checker: no anomaly",
+            if anomalies.is_clean() {
+                Ok(())
+            } else {
+                Err(format!("{:?} {:?}", anomalies.counts, anomalies.examples))
+            },
+        ),
+        (
+            "final state equals the serial replay of the committed inputs",
+            if replay {
+                Ok(())
+            } else {
+                Err("differs".into())
+            },
+        ),
+        (
+            "every kill was followed by a recovery",
+            if kills_done.len() == kills as usize {
+                Ok(())
+            } else {
+                Err(format!("{} of {kills} kills happened", kills_done.len()))
+            },
+        ),
+    ];
+    let mut passed = true;
+    for (what, result) in &checks {
+        match result {
+            Ok(()) => println!("PASS  {what}"),
+            Err(e) => {
+                passed = false;
+                println!("FAIL  {what}: {e}");
+            }
+        }
+    }
+    let cluster = Arc::try_unwrap(cluster)
+        .map_err(|_| anyhow!("the cluster is still shared"))?
+        .into_inner()
+        .map_err(|_| anyhow!("the killer thread panicked"))?;
+    if let Err(e) = cluster.stop() {
+        progress.note(format_args!("warning: {e}"));
+    }
+    Ok(passed)
+}
+
+/// The data directory's size while the run lasts: (max of the log, max of everything, last).
+fn sample_disk(cluster: &Mutex<ProcessCluster>, done: &AtomicBool) -> (u64, u64, u64) {
+    let mut out = (0, 0, 0);
+    while !done.load(Ordering::Acquire) {
+        if let Ok(c) = cluster.try_lock() {
+            let (log, all) = c.data_bytes();
+            out = (out.0.max(log), out.1.max(all), all);
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    out
+}
+
+/// Kills a random node every `every_s` seconds on average (seeded), restarting the cluster
+/// after each kill, until `kills` happened or the run is `done`.
+fn kill_loop(
+    cluster: &Mutex<ProcessCluster>,
+    done: &AtomicBool,
+    kills: u32,
+    every_s: f64,
+    seed: u64,
+) -> anyhow::Result<Vec<Kill>> {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0xdead);
+    let started = Instant::now();
+    let mut out = Vec::new();
+    while out.len() < kills as usize {
+        let wait = Duration::from_secs_f64(every_s * rng.random_range(0.5..1.5));
+        let until = Instant::now() + wait;
+        while Instant::now() < until {
+            if done.load(Ordering::Acquire) {
+                return Ok(out);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mut c = cluster
+            .lock()
+            .map_err(|_| anyhow!("the cluster lock is poisoned"))?;
+        // The middle kill always takes the coordinator; the others a random node.
+        let role = if out.len() == kills as usize / 2 {
+            "coordinator".to_string()
+        } else {
+            c.roles()[rng.random_range(0..c.roles().len())].clone()
+        };
+        let at_s = started.elapsed().as_secs_f64();
+        c.kill(&role)?;
+        let (log_bytes, _) = c.data_bytes();
+        let serving_after = c.restart(Duration::from_secs(1))?;
+        out.push(Kill {
+            role,
+            at_s,
+            serving_after,
+            log_bytes,
+        });
+    }
+    Ok(out)
+}
+
+/// Every outcome the client was told names a committed (or aborted) input of that
+/// transaction at that TID, no TID was told twice, and nothing committed that nobody asked
+/// for: each request ran exactly once.
+fn exactly_once(
+    seen: &[(vmodb::Tid, String)],
+    inputs: &[vmodb::SequencedInput],
+) -> Result<(), String> {
+    let mut tids = std::collections::HashSet::new();
+    for (tid, transaction) in seen {
+        if !tids.insert(*tid) {
+            return Err(format!("TID {tid} was answered twice"));
+        }
+        let input = tid
+            .checked_sub(1)
+            .and_then(|i| inputs.get(i as usize))
+            .ok_or_else(|| format!("TID {tid} ({transaction}) is not in the committed history"))?;
+        if input.env.tid != *tid || &input.transaction != transaction {
+            return Err(format!(
+                "TID {tid} was answered as `{transaction}`, the history has `{}`",
+                input.transaction
+            ));
+        }
+    }
+    if seen.len() != inputs.len() {
+        return Err(format!(
+            "{} transactions committed or aborted, the client asked for {}",
+            inputs.len(),
+            seen.len()
+        ));
+    }
+    Ok(())
+}
