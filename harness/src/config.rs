@@ -69,6 +69,12 @@ pub struct RunConfig {
     /// operation's input to an append log, group-synced the same way, before it reports the
     /// operation (the marketplace, on embedded vMODB and the baseline, for now).
     pub durability: String,
+    /// With vMODB durability: how often every service checkpoints its state (ms); the commit
+    /// log is truncated behind checkpoints, and a restart re-executes at most about this much.
+    pub checkpoint_interval_ms: u64,
+    /// With vMODB durability: the commit log's segment size in MiB (truncation deletes whole
+    /// segments).
+    pub log_segment_mib: u64,
 }
 
 fn embedded() -> String {
@@ -140,6 +146,8 @@ impl Default for RunConfig {
             deploy: embedded(),
             target: None,
             durability: "none".into(),
+            checkpoint_interval_ms: 5000,
+            log_segment_mib: 64,
         }
     }
 }

@@ -177,6 +177,12 @@ struct RunArgs {
     /// before reporting the op; both group syncs across concurrent work).
     #[arg(long)]
     durability: Option<String>,
+    /// With vMODB durability: milliseconds between checkpoints (default 5000).
+    #[arg(long)]
+    checkpoint_interval_ms: Option<u64>,
+    /// With vMODB durability: the commit log's segment size in MiB (default 64).
+    #[arg(long)]
+    log_segment_mib: Option<u64>,
     /// Drive an already running vMODB cluster (`vbench serve`) through its front door at this
     /// URL; data and batching come from the cluster's configuration.
     #[arg(long)]
@@ -221,6 +227,7 @@ impl RunArgs {
             warehouses <- self.warehouses, tpcc_mix <- self.tpcc_mix,
             tpcc_rollback_percent <- self.rollbacks, tpcc_item_check <- self.item_check,
             deploy <- self.deploy, durability <- self.durability,
+            checkpoint_interval_ms <- self.checkpoint_interval_ms, log_segment_mib <- self.log_segment_mib,
         );
         c.all_or_nothing_checkout |= self.all_or_nothing;
         c.replay_check |= self.replay_check;

@@ -88,6 +88,11 @@ impl ProcessCluster {
         Ok(())
     }
 
+    /// The data directory every node shares (with durability).
+    pub fn data_dir(&self) -> Option<&std::path::Path> {
+        self.data.as_deref()
+    }
+
     /// Bytes on disk in the data directory: (the coordinator's log, everything).
     pub fn data_bytes(&self) -> (u64, u64) {
         match &self.data {

@@ -245,6 +245,8 @@ pub(crate) fn cluster_config(config: &RunConfig) -> ClusterConfig {
                 .then(|| Duration::from_millis(config.batch_idle_ms)),
             seed: config.seed,
             record_inputs: config.replay_check,
+            checkpoint_every: Duration::from_millis(config.checkpoint_interval_ms.max(1)),
+            log_segment_bytes: config.log_segment_mib.max(1) << 20,
             ..CoordinatorConfig::default()
         },
         workers: workers(config),

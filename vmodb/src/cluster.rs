@@ -6,9 +6,8 @@ use crate::coordinator::{
     Completion, Coordinator, CoordinatorConfig, CoordinatorStats, Input, SequencedInput,
 };
 use crate::delay_line::{DelayLine, LinkDelay};
-use crate::durability::CheckpointDir;
-use crate::durability::data_dir;
-use crate::durability::log::{CommitLog, RecoveryPlan};
+use crate::durability::data_dir::Opened;
+use crate::durability::log::CommitLog;
 use crate::error::{BootstrapError, QueryError, SubmitError, TxError};
 use crate::message::{Message, NodeId, ServiceId, Transport};
 use crate::node::ServiceNode;
@@ -161,19 +160,6 @@ pub(crate) fn load_store_for(
     Ok(())
 }
 
-/// The commit log, its recovery plan and every service's checkpoint directory under `dir`.
-fn open_data_dir(
-    app: &App,
-    dir: &std::path::Path,
-    segment_bytes: u64,
-) -> Result<(crate::wal::Wal, RecoveryPlan, Vec<CheckpointDir>), BootstrapError> {
-    let (wal, plan) = data_dir::open_log(app, dir, segment_bytes)?;
-    let dirs = (0..app.services.len())
-        .map(|i| data_dir::checkpoint_dir(app, dir, i))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((wal, plan, dirs))
-}
-
 /// A worker pool of `workers` threads shared by the services of one process.
 pub(crate) fn worker_pool(workers: usize) -> Result<Arc<crate::node::WorkerPool>, BootstrapError> {
     let pool = rayon_core::ThreadPoolBuilder::new()
@@ -282,22 +268,15 @@ impl Cluster {
     ) -> Result<Cluster, BootstrapError> {
         let durable = match &config.data_dir {
             None => None,
-            Some(dir) => Some(open_data_dir(
+            Some(dir) => Some(Opened::open(
                 &app,
                 dir,
                 config.coordinator.log_segment_bytes,
             )?),
         };
         let stores = match &durable {
-            Some((_, plan, dirs)) if plan.checkpoint.0 > 0 => {
-                let stores = build_stores(&app, |_| Ok(()))?;
-                for (i, (store, dir)) in stores.iter().zip(dirs).enumerate() {
-                    let name = &app.services[i].name;
-                    data_dir::restore(store, dir, name, plan.checkpoint)?;
-                }
-                stores
-            }
-            _ => build_stores(&app, load)?,
+            Some(d) => d.stores(&app, load)?,
+            None => build_stores(&app, load)?,
         };
         let app = Arc::new(app);
         let pool = worker_pool(config.workers)?;
@@ -340,25 +319,28 @@ impl Cluster {
         }
         coordinator.connect(transport.clone());
         let thread = coordinator.spawn(inbox)?;
-        if let Some((wal, plan, dirs)) = durable {
-            for (node, dir) in nodes.iter().zip(dirs) {
-                node.keep_checkpoints(dir);
-                node.restart_at(plan.checkpoint.1);
-            }
-            let log = CommitLog::start(wal, keep_all)
-                .map_err(|e| BootstrapError(format!("cannot start the commit log: {e}")))?;
-            coordinator.log_to(log);
-            coordinator
-                .recover(&plan)
-                .map_err(|e| BootstrapError(format!("recovery: {e}")))?;
-        }
-        Ok(Cluster {
+        let cluster = Cluster {
             app,
             nodes,
             coordinator,
             transport,
             thread: Some(thread),
-        })
+        };
+        if let Some(d) = durable {
+            for (node, dir) in cluster.nodes.iter().zip(d.dirs) {
+                node.keep_checkpoints(dir);
+                node.restart_at(d.plan.checkpoint.1);
+            }
+            let log = CommitLog::start(d.wal, keep_all)
+                .map_err(|e| BootstrapError(format!("cannot start the commit log: {e}")))?;
+            cluster.coordinator.log_to(log);
+            // On failure, dropping the cluster stops its threads and the log.
+            cluster
+                .coordinator
+                .recover(&d.plan)
+                .map_err(|e| BootstrapError(format!("recovery: {e}")))?;
+        }
+        Ok(cluster)
     }
 
     /// A client with its own completion stream.
@@ -388,6 +370,11 @@ impl Cluster {
             .service_index(service)
             .ok_or_else(|| QueryError::UnknownService(service.to_string()))?;
         run_query(&self.app, &self.nodes[i].store, service, query, &input)
+    }
+
+    /// Why the coordinator stopped by itself, if it did (its commit log failed).
+    pub fn coordinator_failure(&self) -> Option<String> {
+        self.coordinator.failure()
     }
 
     pub fn app(&self) -> &App {
@@ -486,6 +473,9 @@ impl Drop for Cluster {
             let _ = t.join();
         }
         self.coordinator.stop_log();
+        for node in &self.nodes {
+            node.wait_checkpoint();
+        }
         // The transport may outlive the cluster (clients keep the coordinator); its delay line
         // must not: stop its thread now.
         if let Some(line) = &self.transport.delay_line {

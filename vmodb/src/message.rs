@@ -82,7 +82,12 @@ pub enum Message {
     },
     /// Coordinator process → service process, once, before any transaction: load the initial
     /// data (`batch` 0) or restore checkpoint `batch` (watermark `tid`), then answer `Restored`.
-    Restore { batch: BatchId, tid: Tid },
+    /// `fresh`: the coordinator's log is empty, so a service holding checkpoints must refuse.
+    Restore {
+        batch: BatchId,
+        tid: Tid,
+        fresh: bool,
+    },
     /// Service process → coordinator process: restored, or why not (the cluster cannot start).
     Restored {
         service: ServiceId,

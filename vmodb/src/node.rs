@@ -128,7 +128,9 @@ pub(crate) struct ServiceNode {
     /// Checks mode declarations against actual row accesses (opt-in).
     pub(crate) checker: Option<ModeChecker>,
     /// Where this service writes its checkpoints (with durability).
-    checkpoints: OnceLock<crate::durability::CheckpointDir>,
+    pub(crate) checkpoints: OnceLock<crate::durability::CheckpointDir>,
+    /// The thread writing a checkpoint, if any (joined on shutdown).
+    pub(crate) checkpointing: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 /// Messages produced while running tasks, sent in frames.
@@ -176,12 +178,12 @@ impl ServiceNode {
             gc_scheduled: std::sync::atomic::AtomicBool::new(false),
             checker: check_modes.then(ModeChecker::default),
             checkpoints: OnceLock::new(),
+            checkpointing: Mutex::new(None),
         }
     }
 
-    /// Writes checkpoints to `dir` when the coordinator asks.
-    pub fn keep_checkpoints(&self, dir: crate::durability::CheckpointDir) {
-        let _ = self.checkpoints.set(dir);
+    pub fn connect(&self, transport: Arc<dyn Transport>) {
+        let _ = self.transport.set(transport);
     }
 
     /// The store holds a restored checkpoint at `tid`: the next task here follows `tid`.
@@ -192,59 +194,7 @@ impl ServiceNode {
         st.chain = Chain::new(tid);
     }
 
-    /// Writes a checkpoint of the committed batch `batch` (watermark `max_tid`) on a thread of
-    /// its own, reading a pinned snapshot while tasks go on, then deletes checkpoints older
-    /// than `keep_from` and tells the coordinator.
-    fn checkpoint(self: &Arc<Self>, batch: BatchId, max_tid: Tid, keep_from: BatchId) {
-        let pin = self.store.pin_snapshot();
-        debug_assert_eq!(
-            pin.at, max_tid,
-            "the checkpoint reads the batch just committed"
-        );
-        let node = Arc::clone(self);
-        let write = move || {
-            let error = match node.checkpoints.get() {
-                None => Some("this service has no data directory".to_string()),
-                Some(dir) => {
-                    let checkpoint = crate::durability::Checkpoint {
-                        batch,
-                        tid: pin.at,
-                        tables: node.store.dump_encoded(pin.at),
-                    };
-                    drop(pin);
-                    dir.write(&checkpoint)
-                        .and_then(|_| dir.prune(keep_from))
-                        .err()
-                        .map(|e| e.to_string())
-                }
-            };
-            let message = Message::Checkpointed {
-                service: node.id,
-                batch,
-                error,
-            };
-            node.transport()
-                .send(NodeId::Service(node.id), NodeId::Coordinator, message);
-        };
-        if let Err(e) = std::thread::Builder::new()
-            .name("vmodb-checkpoint".into())
-            .spawn(write)
-        {
-            let message = Message::Checkpointed {
-                service: self.id,
-                batch,
-                error: Some(format!("no checkpoint thread: {e}")),
-            };
-            self.transport()
-                .send(NodeId::Service(self.id), NodeId::Coordinator, message);
-        }
-    }
-
-    pub fn connect(&self, transport: Arc<dyn Transport>) {
-        let _ = self.transport.set(transport);
-    }
-
-    fn transport(&self) -> &dyn Transport {
+    pub(crate) fn transport(&self) -> &dyn Transport {
         &**self
             .transport
             .get()

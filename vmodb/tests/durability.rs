@@ -87,7 +87,8 @@ fn drive(cluster: &Cluster, first: u64, n: u64) {
 }
 
 fn plan(dir: &Path) -> RecoveryPlan {
-    let identity = vmodb::durability::coordinator_identity(shop::app().expect("app").fingerprint());
+    let identity =
+        vmodb::durability::coordinator_identity(shop::app().expect("app").fingerprint(), 0);
     let (_, found) =
         Wal::open::<LogRecord>(&dir.join("coordinator"), &identity, 2048).expect("log opens");
     RecoveryPlan::from_records(found.records).expect("consistent log")
@@ -224,7 +225,7 @@ fn a_resubmitted_request_id_gets_its_first_outcome_even_after_a_restart() {
     drop(client);
     drop(cluster);
 
-    // After a restart: still no re-run; outcomes survive (outputs only where re-executed).
+    // After a restart: still no re-run; outcomes and outputs survive (logged with the ids).
     let cluster = start(&dir, false);
     let client = cluster.client();
     let again = client.submit_requests(requests(1..60)).expect("resubmit");
@@ -232,12 +233,10 @@ fn a_resubmitted_request_id_gets_its_first_outcome_even_after_a_restart() {
     let mut third = support::util::collect(&client, tids.len());
     third.sort_by_key(|c| c.tid);
     for (a, b) in first.iter().zip(&third) {
-        assert_eq!(a.tid, b.tid);
         assert_eq!(
-            matches!(a.outcome, Outcome::Aborted { .. }),
-            matches!(b.outcome, Outcome::Aborted { .. }),
-            "tid {}",
-            a.tid
+            (a.tid, &a.outcome),
+            (b.tid, &b.outcome),
+            "outputs survive too"
         );
     }
     assert!(cluster.wait_idle(Duration::from_secs(10)));
@@ -285,6 +284,20 @@ fn foreign_or_damaged_data_directories_are_refused() {
     );
     bytes[mid] ^= 0x10;
     std::fs::write(&ckpt, &bytes).expect("repair");
+
+    // Checkpoints without the log that names them: refused, not restarted from scratch.
+    let moved = dir.join("coordinator-moved");
+    std::fs::rename(dir.join("coordinator"), &moved).expect("hide the log");
+    let e = Cluster::start(
+        shop::app().expect("app"),
+        config(&dir, false),
+        shop::load(10, 50, 20),
+    )
+    .err()
+    .expect("refused");
+    assert!(e.to_string().contains("log is missing"), "{e}");
+    let _ = std::fs::remove_dir_all(dir.join("coordinator"));
+    std::fs::rename(&moved, dir.join("coordinator")).expect("restore the log");
 
     // Damage before the last log segment: acknowledged commits would be lost, so refuse.
     let segments = files(&dir.join("coordinator"), "wal-");

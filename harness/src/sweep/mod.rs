@@ -79,9 +79,24 @@ pub fn run(path: &Path, results: &Path) -> anyhow::Result<SweepOutcome> {
         data: None,
         failed: 0,
     };
-    for point in &sweep.points {
+    // With one data set for every point, repetitions go round the points (1, 2, .., 1, 2, ..):
+    // a drift of the shared machine then hits every point alike, so ratios between points stay
+    // fair. Otherwise each point's repetitions run together, generating its data once.
+    let one_data_set = sweep
+        .points
+        .windows(2)
+        .all(|w| DataKey::of(&w[0].config) == DataKey::of(&w[1].config));
+    if one_data_set {
         for repetition in 1..=sweep.repetitions {
-            sweeper.run_point(point, repetition)?;
+            for point in &sweep.points {
+                sweeper.run_point(point, repetition)?;
+            }
+        }
+    } else {
+        for point in &sweep.points {
+            for repetition in 1..=sweep.repetitions {
+                sweeper.run_point(point, repetition)?;
+            }
         }
     }
     let failed = sweeper.failed;

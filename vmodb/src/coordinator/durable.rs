@@ -13,6 +13,7 @@ use crate::durability::log::{CommitLog, LogRecord, RecoveryPlan};
 use crate::error::TxError;
 use crate::message::{BatchId, Envelope, Message, NodeId, ServiceId};
 use crate::schema::Tid;
+use crossbeam_channel::Sender;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
@@ -21,7 +22,7 @@ use std::time::Instant;
 #[derive(Default)]
 pub(super) struct Logged {
     pub inputs: Vec<SequencedInput>,
-    pub requests: Vec<(Tid, String)>,
+    pub requests: Vec<super::LoggedRequest>,
     pub aborted: Vec<(Tid, String, TxError)>,
 }
 
@@ -39,8 +40,10 @@ pub(super) struct DurableState {
     /// Outcomes of requests with an id, since the previous checkpoint.
     done: HashMap<Arc<str>, Completion>,
     done_order: VecDeque<(BatchId, Arc<str>)>,
-    /// Requests with an id sequenced and not yet committed.
+    /// Requests with an id sequenced and not yet durably committed.
     pub(super) in_flight: HashMap<Arc<str>, Tid>,
+    /// Resubmissions of requests whose commit is being made durable: told at `announce`.
+    waiting: HashMap<Arc<str>, Vec<Sender<Completion>>>,
 }
 
 impl DurableState {
@@ -49,6 +52,22 @@ impl DurableState {
         self.done_order
             .push_back((completion.batch, Arc::clone(&request)));
         self.done.insert(request, completion.clone());
+    }
+
+    /// Remembers durable outcomes; returns the notifications owed to resubmissions that came
+    /// while they were being made durable.
+    pub(super) fn remember_all(
+        &mut self,
+        outcomes: Vec<(Arc<str>, Completion)>,
+    ) -> Vec<super::Notify> {
+        let mut owed = Vec::new();
+        for (request, completion) in outcomes {
+            for n in self.waiting.remove(&request).unwrap_or_default() {
+                owed.push((Some(n), completion.clone()));
+            }
+            self.remember(request, &completion);
+        }
+        owed
     }
 
     /// Forgets requests committed at or before `batch`.
@@ -74,7 +93,7 @@ pub struct Request {
 
 impl Coordinator {
     /// Logs every commit to `log` from now on; nobody hears of a commit before its record is
-    /// durable. Call before the first submission (after `recover`, if recovering).
+    /// durable. Call before `recover` and before the first submission.
     pub fn log_to(&self, log: CommitLog) {
         let _ = self.log.set(log);
         self.state.lock().durable.started = Some(Instant::now());
@@ -110,9 +129,11 @@ impl Coordinator {
         }))
     }
 
-    /// The commit log failed: a commit that cannot be made durable is never announced.
+    /// The commit log failed: a commit that cannot be made durable is never announced, and the
+    /// coordinator stops (`failure` says why).
     pub(super) fn log_failed(&self, why: &str) {
         crate::node::log_warning(&format!("coordinator: the commit log failed: {why}"));
+        let _ = self.failed.set(format!("the commit log failed: {why}"));
         self.abandon();
         self.state.lock().committing -= 1;
         self.shut_down();
@@ -125,11 +146,14 @@ impl Coordinator {
         commits: &[(BatchId, Tid)],
     ) -> Option<(BatchId, BatchId)> {
         let d = &mut st.durable;
+        let &(batch, tid) = commits.last()?;
+        // Never at a re-executed batch: its commit step may group batches differently from
+        // the logged one, and the log before it is still needed.
         let due = self.log.get().is_some()
             && d.pending.is_none()
+            && batch > d.logged_through
             && d.started
                 .is_some_and(|s| s.elapsed() >= self.config.checkpoint_every);
-        let &(batch, tid) = commits.last()?;
         if !due {
             return None;
         }
@@ -184,8 +208,8 @@ impl Coordinator {
 
     /// Restarts from `plan`: services hold the checkpoint's state (restored before this call);
     /// the batches logged after it are sequenced again with their logged TIDs, environments
-    /// and boundaries and re-executed, but not logged again. Call before `log_to` and before
-    /// any submission.
+    /// and boundaries and re-executed, but not logged again. Call after `log_to`, before any
+    /// submission.
     pub fn recover(&self, plan: &RecoveryPlan) -> Result<(), String> {
         let (batch, tid) = plan.checkpoint;
         {
@@ -208,19 +232,25 @@ impl Coordinator {
                 let batch_of = |t: Tid| batches.range(t..).next().map_or(0, |(_, b)| *b);
                 let aborted: HashMap<Tid, &(Tid, String, TxError)> =
                     commit.aborted.iter().map(|a| (a.0, a)).collect();
-                for (t, id) in &commit.requests {
-                    let name = commit
-                        .inputs
-                        .iter()
-                        .find(|i| i.env.tid == *t)
-                        .map_or_else(|| Arc::from(""), |i| Arc::from(i.transaction.as_str()));
-                    // The output of a transaction before the recovery point is not logged.
+                let names: HashMap<Tid, &str> = commit
+                    .inputs
+                    .iter()
+                    .map(|i| (i.env.tid, i.transaction.as_str()))
+                    .collect();
+                for r in &commit.requests {
+                    let (t, id) = (&r.tid, &r.id);
+                    let name = Arc::from(names.get(t).copied().unwrap_or(""));
                     let outcome = match aborted.get(t) {
                         Some((_, service, error)) => Outcome::Aborted {
                             service: service.clone(),
                             error: error.clone(),
                         },
-                        None => Outcome::Committed { output: None },
+                        None => Outcome::Committed {
+                            output: r.output.as_ref().map(|(event, payload)| super::Output {
+                                event: Arc::from(event.as_str()),
+                                payload: payload.clone(),
+                            }),
+                        },
                     };
                     let completion = Completion {
                         tid: *t,
@@ -292,7 +322,11 @@ impl Coordinator {
                     None,
                     id,
                 );
-                frames.entry(entry).or_default().push(envelope);
+                if st.resolution.is_some() {
+                    st.held.push((entry, envelope)); // sent when the round ends
+                } else {
+                    frames.entry(entry).or_default().push(envelope);
+                }
             }
             let max_tid = st.next_tid - 1;
             Self::seal(&mut st, max_tid)
@@ -314,19 +348,26 @@ impl Coordinator {
         &self,
         st: &mut State,
         id: &Arc<str>,
-        notify: &Option<crossbeam_channel::Sender<Completion>>,
+        notify: &Option<Sender<Completion>>,
     ) -> Option<(Tid, Option<Completion>)> {
         if let Some(c) = st.durable.done.get(id) {
             return Some((c.tid, Some(c.clone())));
         }
         let tid = *st.durable.in_flight.get(id)?;
+        let first_tid = st.first_tid;
         let rec: Option<&mut TxRecord> = tid
-            .checked_sub(st.first_tid)
+            .checked_sub(first_tid)
             .and_then(|i| st.records.get_mut(i as usize));
-        if let Some(rec) = rec
-            && rec.notify.is_none()
-        {
-            rec.notify = notify.clone();
+        match (rec, notify) {
+            (Some(rec), Some(n)) if rec.notify.is_none() => rec.notify = Some(n.clone()),
+            // Its first submitter still waits, or its commit is being made durable: told then.
+            (_, Some(n)) => st
+                .durable
+                .waiting
+                .entry(Arc::clone(id))
+                .or_default()
+                .push(n.clone()),
+            (_, None) => {}
         }
         Some((tid, None))
     }

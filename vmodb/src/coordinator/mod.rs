@@ -27,8 +27,8 @@ mod sequence;
 
 pub use durable::Request;
 pub use outcome::{
-    Completion, CoordinatorConfig, CoordinatorStats, LoggedCommit, Outcome, Output, RollbackStats,
-    SequencedInput,
+    Completion, CoordinatorConfig, CoordinatorStats, LoggedCommit, LoggedRequest, Outcome, Output,
+    RollbackStats, SequencedInput,
 };
 
 struct TxRecord {
@@ -109,6 +109,8 @@ pub(crate) struct Coordinator {
     log: std::sync::OnceLock<crate::durability::log::CommitLog>,
     /// This coordinator, for continuations that run on the commit log's thread.
     me: std::sync::Weak<Coordinator>,
+    /// Why the coordinator stopped by itself (its commit log failed).
+    failed: std::sync::OnceLock<String>,
 }
 
 impl Coordinator {
@@ -143,6 +145,7 @@ impl Coordinator {
             commit_watch: std::sync::OnceLock::new(),
             log: std::sync::OnceLock::new(),
             me: me.clone(),
+            failed: std::sync::OnceLock::new(),
         };
         (Arc::new_cyclic(coordinator), rx)
     }
@@ -299,8 +302,8 @@ impl Coordinator {
                 let rec = st.records.pop_front().expect("a record per sequenced TID");
                 let tid = st.first_tid;
                 st.first_tid += 1;
-                p.completions
-                    .push(self.complete(st, tid, rec, &mut p.logged));
+                let c = self.complete(st, tid, rec, &mut p.logged, &mut p.remember);
+                p.completions.push(c);
             }
         }
         if !p.commits.is_empty() {
@@ -324,20 +327,23 @@ impl Coordinator {
             commits: p.commits,
             checkpoint: p.checkpoint,
             completions: p.completions,
+            remember: p.remember,
         };
-        match (self.log.get(), self.me.upgrade()) {
-            (Some(log), Some(me)) => {
-                let record = self.commit_record(&announce.commits, p.logged);
-                log.append(
-                    record,
-                    Some(Box::new(move |durable| match durable {
-                        Ok(()) => me.announce(announce),
-                        Err(e) => me.log_failed(&e),
-                    })),
-                );
-            }
-            _ => self.announce(announce),
-        }
+        let Some(log) = self.log.get() else {
+            return self.announce(announce);
+        };
+        let Some(me) = self.me.upgrade() else {
+            // Only while the coordinator is being dropped: nothing may be announced unlogged.
+            return self.log_failed("the coordinator is shutting down");
+        };
+        let record = self.commit_record(&announce.commits, p.logged);
+        log.append(
+            record,
+            Some(Box::new(move |durable| match durable {
+                Ok(()) => me.announce(announce),
+                Err(e) => me.log_failed(&e),
+            })),
+        );
     }
 
     /// Tells services and clients of commits (durable ones, with a log).
@@ -362,13 +368,17 @@ impl Coordinator {
                 );
             }
         }
-        self.state.lock().committing -= 1;
+        let extra = {
+            let mut st = self.state.lock();
+            st.committing -= 1;
+            st.durable.remember_all(a.remember)
+        };
         // Waiters and clients hear of a commit only after every service applied it, so a client
         // that saw its transaction commit reads it in any later query. (Under an injected link
         // delay, only after it was handed to the delay line: see `ClusterConfig::link_delay`.)
         self.room.notify_all();
         self.committed.notify_all();
-        for (notify, completion) in a.completions {
+        for (notify, completion) in a.completions.into_iter().chain(extra) {
             if let Some(n) = notify {
                 let _ = n.send(completion); // a client that went away no longer cares
             }
@@ -387,6 +397,7 @@ impl Coordinator {
         tid: Tid,
         rec: TxRecord,
         logged: &mut durable::Logged,
+        remember: &mut Vec<(Arc<str>, Completion)>,
     ) -> (Option<Sender<Completion>>, Completion) {
         let dag = &self.app.dags[rec.dag as usize];
         let input = || SequencedInput {
@@ -400,7 +411,14 @@ impl Coordinator {
         if log {
             logged.inputs.push(input());
             if let Some(r) = &rec.request {
-                logged.requests.push((tid, r.to_string()));
+                logged.requests.push(LoggedRequest {
+                    tid,
+                    id: r.to_string(),
+                    output: rec
+                        .output
+                        .as_ref()
+                        .map(|o| (o.event.to_string(), o.payload.clone())),
+                });
             }
         }
         if self.config.record_inputs {
@@ -424,7 +442,8 @@ impl Coordinator {
             latency: rec.submitted_at.elapsed(),
         };
         if let Some(r) = rec.request {
-            st.durable.remember(r, &completion);
+            // Answered to resubmissions only once durable (`announce`).
+            remember.push((r, completion.clone()));
         }
         (rec.notify, completion)
     }
@@ -480,6 +499,11 @@ impl Coordinator {
         }
     }
 
+    /// Why the coordinator stopped by itself, if it did (its commit log failed).
+    pub fn failure(&self) -> Option<String> {
+        self.failed.get().cloned()
+    }
+
     pub fn shut_down(&self) {
         self.state.lock().shut_down = true;
         self.room.notify_all();
@@ -499,6 +523,8 @@ struct Progress {
     logged: durable::Logged,
     /// (batch, keep_from): services checkpoint this batch, keeping checkpoints from `keep_from`.
     checkpoint: Option<(BatchId, BatchId)>,
+    /// Outcomes of requests with an id, to remember once durable.
+    remember: Vec<(Arc<str>, Completion)>,
 }
 
 /// Commits to announce once durable.
@@ -506,4 +532,5 @@ struct Announce {
     commits: Vec<(BatchId, Tid)>,
     checkpoint: Option<(BatchId, BatchId)>,
     completions: Vec<Notify>,
+    remember: Vec<(Arc<str>, Completion)>,
 }

@@ -63,10 +63,19 @@ pub struct LoggedCommit {
     /// (batch, its max TID), in order.
     pub batches: Vec<(BatchId, Tid)>,
     pub inputs: Vec<SequencedInput>,
-    /// Client request ids of inputs that carried one: (TID, id).
-    pub requests: Vec<(Tid, String)>,
+    /// Inputs that carried a client request id, with their outputs, so that a resubmission
+    /// after a restart is answered in full.
+    pub requests: Vec<LoggedRequest>,
     /// The inputs that aborted, with where and why (every other one committed).
     pub aborted: Vec<(Tid, String, TxError)>,
+}
+
+/// A request id, its TID, and the output event (name, payload) if it committed with one.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LoggedRequest {
+    pub tid: Tid,
+    pub id: String,
+    pub output: Option<(String, Vec<u8>)>,
 }
 
 /// Batching and admission settings.

@@ -45,7 +45,9 @@ impl Coordinator {
                 .dag_by_name
                 .get(&r.transaction)
                 .ok_or(SubmitError::UnknownTransaction(r.transaction))?;
-            resolved.push((dag, r.payload, r.id));
+            // Ids are honoured with a commit log, which bounds how long they are remembered.
+            let id = r.id.filter(|_| self.log.get().is_some());
+            resolved.push((dag, r.payload, id));
         }
         let mut frames: BTreeMap<ServiceId, Vec<Envelope>> = BTreeMap::new();
         let mut closes = Vec::new();

@@ -44,7 +44,12 @@ impl CoordinatorProcess {
         spec.check(&app)?;
         // A damaged or foreign log stops the coordinator before anything listens.
         let durable = match &options.data_dir {
-            Some(dir) => Some(data_dir::open_log(&app, dir, config.log_segment_bytes)?),
+            Some(dir) => Some(data_dir::open_log(
+                &app,
+                dir,
+                config.log_segment_bytes,
+                options.config_digest,
+            )?),
             None => None,
         };
         let keep_all = config.record_inputs;
@@ -67,7 +72,10 @@ impl CoordinatorProcess {
             return Err(BootstrapError(format!("the cluster did not come up: {e}")));
         }
         let checkpoint = durable.as_ref().map_or((0, 0), |(_, plan)| plan.checkpoint);
-        if let Err(e) = restore_services(&app, &transport, &inbound, checkpoint) {
+        let fresh = durable
+            .as_ref()
+            .is_none_or(|(_, plan)| plan.last_batch == 0);
+        if let Err(e) = restore_services(&app, &transport, &inbound, checkpoint, fresh) {
             transport.close(Some(format!("the coordinator gave up: {e}")));
             return Err(BootstrapError(e));
         }
@@ -101,7 +109,8 @@ impl CoordinatorProcess {
 
     /// Why the cluster stopped working (a lost service), if it did.
     pub fn failure(&self) -> Option<String> {
-        self.inbound.failure.lock().clone()
+        let lost = self.inbound.failure.lock().clone();
+        lost.or_else(|| self.coordinator.failure())
     }
 
     /// Asks service `service` and waits for its answer.
@@ -286,11 +295,16 @@ fn restore_services(
     transport: &TcpTransport,
     inbound: &CoordinatorInbound,
     (batch, tid): (BatchId, Tid),
+    fresh: bool,
 ) -> Result<(), String> {
     let rx = &inbound.restored.1;
     for i in 0..app.services.len() {
         let to = NodeId::Service(i as ServiceId);
-        transport.send(NodeId::Coordinator, to, Message::Restore { batch, tid });
+        transport.send(
+            NodeId::Coordinator,
+            to,
+            Message::Restore { batch, tid, fresh },
+        );
     }
     let deadline = Instant::now() + RESTORE_TIMEOUT;
     let mut left = app.services.len();

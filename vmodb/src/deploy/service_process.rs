@@ -51,7 +51,12 @@ impl ServiceProcess {
         let me = NodeId::Service(i as ServiceId);
         let store = build_store_for(&app, i)?;
         let checkpoints = match &options.data_dir {
-            Some(dir) => Some(data_dir::checkpoint_dir(&app, dir, i)?),
+            Some(dir) => Some(data_dir::checkpoint_dir(
+                &app,
+                dir,
+                i,
+                options.config_digest,
+            )?),
             None => None,
         };
         let listener = listen(spec.address(&app, me), &format!("service `{service}`"))?;
@@ -104,6 +109,7 @@ impl ServiceProcess {
 impl Drop for ServiceProcess {
     fn drop(&mut self) {
         self.transport.close(None);
+        self.node.wait_checkpoint();
     }
 }
 
@@ -119,7 +125,7 @@ struct ServiceInbound {
 
 impl ServiceInbound {
     /// Loads the initial data (`batch` 0) or restores checkpoint `batch`, once.
-    fn restore(&self, batch: BatchId, tid: Tid) -> Result<(), String> {
+    fn restore(&self, batch: BatchId, tid: Tid, fresh: bool) -> Result<(), String> {
         let (load, checkpoints) = self
             .start
             .lock()
@@ -129,6 +135,9 @@ impl ServiceInbound {
         let i = node.id as usize;
         let name = &node.app.services[i].name;
         if batch == 0 {
+            if let Some(dir) = checkpoints.as_ref().filter(|_| fresh) {
+                data_dir::check_fresh(dir, name).map_err(|e| e.0)?;
+            }
             load_store_for(&node.app, i, &node.store, load).map_err(|e| e.to_string())?;
         } else {
             let dir = checkpoints.as_ref().ok_or_else(|| {
@@ -182,8 +191,8 @@ impl Inbound for ServiceInbound {
                     t.send(self.me, NodeId::Coordinator, Message::Answer { id, answer });
                 }
             }
-            Message::Restore { batch, tid } => {
-                let error = self.restore(batch, tid).err();
+            Message::Restore { batch, tid, fresh } => {
+                let error = self.restore(batch, tid, fresh).err();
                 if let Some(e) = &error {
                     crate::node::log_warning(&format!("service cannot start: {e}"));
                 }

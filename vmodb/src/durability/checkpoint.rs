@@ -113,9 +113,22 @@ impl CheckpointDir {
         Ok(out)
     }
 
-    /// Deletes every checkpoint older than `keep_from` (and any left-over `.tmp`).
+    /// Deletes every checkpoint older than `keep_from`, and any `.tmp` left by a crash while
+    /// writing one.
     pub fn prune(&self, keep_from: BatchId) -> Result<usize, WalError> {
         let mut deleted = 0;
+        for entry in std::fs::read_dir(&self.dir).map_err(io_err(&self.dir))? {
+            let path = entry.map_err(io_err(&self.dir))?.path();
+            let stale = path.extension().is_some_and(|e| e == "tmp")
+                && path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("checkpoint-"))
+                && path != self.path(keep_from).with_extension("tmp");
+            if stale {
+                std::fs::remove_file(&path).map_err(io_err(&path))?;
+            }
+        }
         for batch in self.batches()? {
             if batch < keep_from {
                 let path = self.path(batch);

@@ -19,9 +19,10 @@ pub fn open_log(
     app: &App,
     dir: &Path,
     segment_bytes: u64,
+    config: u64,
 ) -> Result<(Wal, RecoveryPlan), BootstrapError> {
     let dir = dir.join("coordinator");
-    let identity = coordinator_identity(app.fingerprint());
+    let identity = coordinator_identity(app.fingerprint(), config);
     let (wal, found) = Wal::open::<LogRecord>(&dir, &identity, segment_bytes)
         .map_err(|e| BootstrapError(format!("commit log: {e}")))?;
     if found.cut_bytes > 0 {
@@ -41,10 +42,70 @@ pub fn checkpoint_dir(
     app: &App,
     dir: &Path,
     service: usize,
+    config: u64,
 ) -> Result<CheckpointDir, BootstrapError> {
     let name = &app.services[service].name;
-    CheckpointDir::open(&dir.join(name), &service_identity(name, app.fingerprint()))
-        .map_err(|e| BootstrapError(format!("service `{name}`: {e}")))
+    CheckpointDir::open(
+        &dir.join(name),
+        &service_identity(name, app.fingerprint(), config),
+    )
+    .map_err(|e| BootstrapError(format!("service `{name}`: {e}")))
+}
+
+/// Refuses to start service `service` from the initial data when it holds checkpoints while
+/// the coordinator's log is empty: the log that named them is missing (or another directory's).
+pub(crate) fn check_fresh(dir: &CheckpointDir, service: &str) -> Result<(), BootstrapError> {
+    let held = dir.batches().map_err(|e| BootstrapError(e.to_string()))?;
+    match held.last() {
+        None => Ok(()),
+        Some(b) => Err(BootstrapError(format!(
+            "service `{service}` holds checkpoints (up to batch {b}) but the coordinator's log \
+             has none: the log is missing or from another data directory; refusing to start \
+             from the initial data"
+        ))),
+    }
+}
+
+/// The embedded cluster's data directory, opened: the log, what it says to do, and every
+/// service's checkpoint directory.
+pub(crate) struct Opened {
+    pub wal: Wal,
+    pub plan: RecoveryPlan,
+    pub dirs: Vec<CheckpointDir>,
+}
+
+impl Opened {
+    pub fn open(app: &App, dir: &Path, segment_bytes: u64) -> Result<Opened, BootstrapError> {
+        let (wal, plan) = open_log(app, dir, segment_bytes, 0)?;
+        let dirs = (0..app.services.len())
+            .map(|i| checkpoint_dir(app, dir, i, 0))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Checkpoints without any log: the log is missing. (With a log but no checkpoint
+        // record, they are unconfirmed ones a crash left behind, newer than the recovery point.)
+        if plan.last_batch == 0 {
+            for (i, d) in dirs.iter().enumerate() {
+                check_fresh(d, &app.services[i].name)?;
+            }
+        }
+        Ok(Opened { wal, plan, dirs })
+    }
+
+    /// The services' stores: restored from the plan's checkpoint, or loaded with `load` when
+    /// there is none yet.
+    pub fn stores(
+        &self,
+        app: &App,
+        load: impl FnOnce(&crate::cluster::Loader) -> Result<(), BootstrapError>,
+    ) -> Result<Vec<std::sync::Arc<Store>>, BootstrapError> {
+        if self.plan.checkpoint.0 == 0 {
+            return crate::cluster::build_stores(app, load);
+        }
+        let stores = crate::cluster::build_stores(app, |_| Ok(()))?;
+        for (i, (store, dir)) in stores.iter().zip(&self.dirs).enumerate() {
+            restore(store, dir, &app.services[i].name, self.plan.checkpoint)?;
+        }
+        Ok(stores)
+    }
 }
 
 /// Fills the empty `store` from checkpoint `(batch, tid)` in `dir`.

@@ -81,22 +81,18 @@ impl RecoveryPlan {
                 }
                 last = Some(batch);
             }
-            let Some(&(last_here, _)) = commit.batches.last() else {
-                continue;
-            };
-            if last_here <= checkpoint.0 {
-                plan.before.push(commit);
+            // A commit step may span the checkpoint: its part up to it is history.
+            let (before, after) = split_at_checkpoint(commit, checkpoint);
+            if !before.batches.is_empty() {
+                plan.before.push(before);
+            }
+            if after.batches.is_empty() {
                 continue;
             }
-            if commit.batches[0].0 <= checkpoint.0 {
-                return Err(format!(
-                    "log record {index}: a commit spans checkpoint batch {}: the log is inconsistent",
-                    checkpoint.0
-                ));
-            }
-            plan.requests.extend(commit.requests);
-            let mut inputs = commit.inputs.into_iter().peekable();
-            for (batch, max_tid) in commit.batches {
+            plan.requests
+                .extend(after.requests.into_iter().map(|r| (r.tid, r.id)));
+            let mut inputs = after.inputs.into_iter().peekable();
+            for (batch, max_tid) in after.batches {
                 let mut mine = Vec::new();
                 while let Some(input) = inputs.next_if(|i| i.batch == batch) {
                     if input.env.tid != next_tid {
@@ -130,6 +126,24 @@ impl RecoveryPlan {
         }
         Ok(plan)
     }
+}
+
+/// Splits a commit step into its batches up to checkpoint `(batch, tid)` and those after it.
+fn split_at_checkpoint(
+    c: LoggedCommit,
+    (batch, tid): (BatchId, Tid),
+) -> (LoggedCommit, LoggedCommit) {
+    let (b1, b2) = c.batches.into_iter().partition(|(b, _)| *b <= batch);
+    let (i1, i2) = c.inputs.into_iter().partition(|i| i.batch <= batch);
+    let (r1, r2) = c.requests.into_iter().partition(|r| r.tid <= tid);
+    let (a1, a2) = c.aborted.into_iter().partition(|a| a.0 <= tid);
+    let part = |batches, inputs, requests, aborted| LoggedCommit {
+        batches,
+        inputs,
+        requests,
+        aborted,
+    };
+    (part(b1, i1, r1, a1), part(b2, i2, r2, a2))
 }
 
 /// Runs after a record is durable (`Ok`) or could not be made so (`Err`, why).
@@ -246,5 +260,74 @@ fn write_loop(mut wal: Wal, keep_all: bool, jobs: Receiver<Job>) {
         if stop {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::coordinator::LoggedRequest;
+    use crate::tx::TxEnv;
+
+    fn input(tid: Tid, batch: BatchId) -> SequencedInput {
+        SequencedInput {
+            env: TxEnv {
+                tid,
+                timestamp_us: tid,
+                seed: tid,
+            },
+            batch,
+            transaction: "t".into(),
+            payload: vec![tid as u8],
+        }
+    }
+
+    fn commit(batches: &[(BatchId, Tid, Tid)]) -> LogRecord {
+        LogRecord::Commit(LoggedCommit {
+            batches: batches.iter().map(|(b, _, max)| (*b, *max)).collect(),
+            inputs: batches
+                .iter()
+                .flat_map(|(b, first, max)| (*first..=*max).map(|t| input(t, *b)))
+                .collect(),
+            requests: batches
+                .iter()
+                .map(|(_, first, _)| LoggedRequest {
+                    tid: *first,
+                    id: format!("r{first}"),
+                    output: None,
+                })
+                .collect(),
+            aborted: Vec::new(),
+        })
+    }
+
+    #[test]
+    fn a_commit_step_spanning_the_checkpoint_is_split() {
+        // Batches 1-3 committed in one step (TIDs 1..=6), 4 alone; checkpoint at batch 2.
+        let records = vec![
+            (0, commit(&[(1, 1, 2), (2, 3, 4), (3, 5, 6)])),
+            (1, LogRecord::Checkpoint { batch: 2, tid: 4 }),
+            (2, commit(&[(4, 7, 7)])),
+        ];
+        let plan = RecoveryPlan::from_records(records).expect("consistent");
+        assert_eq!(plan.checkpoint, (2, 4));
+        assert_eq!(plan.last_batch, 4);
+        let replayed: Vec<_> = plan.replay.iter().map(|b| (b.batch, b.max_tid)).collect();
+        assert_eq!(replayed, vec![(3, 6), (4, 7)]);
+        assert_eq!(plan.replay[0].inputs, vec![input(5, 3), input(6, 3)]);
+        assert_eq!(plan.before.len(), 1);
+        assert_eq!(plan.before[0].batches, vec![(1, 2), (2, 4)]);
+        assert_eq!(plan.before[0].requests.len(), 2);
+        assert_eq!(plan.requests.get(&5).map(String::as_str), Some("r5"));
+    }
+
+    #[test]
+    fn gaps_are_refused() {
+        let records = vec![(0, commit(&[(1, 1, 2)])), (1, commit(&[(3, 3, 3)]))];
+        let e = RecoveryPlan::from_records(records).expect_err("a missing batch");
+        assert!(e.contains("inconsistent"), "{e}");
+        let records = vec![(0, commit(&[(1, 1, 2)])), (1, commit(&[(2, 4, 4)]))];
+        let e = RecoveryPlan::from_records(records).expect_err("a missing TID");
+        assert!(e.contains("TID 4 where 3"), "{e}");
     }
 }

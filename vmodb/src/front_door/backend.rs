@@ -60,7 +60,7 @@ impl Backend for Cluster {
         })
     }
     fn failure(&self) -> Option<String> {
-        None
+        self.coordinator_failure()
     }
     fn watch_commits(&self, watch: Sender<(BatchId, Tid)>) {
         Cluster::watch_commits(self, watch)
