@@ -201,7 +201,7 @@ impl ServiceNode {
             .expect("service connected before it receives messages")
     }
 
-    fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.app.services[self.id as usize].name
     }
 

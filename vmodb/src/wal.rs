@@ -2,7 +2,10 @@
 //! `fdatasync` for everything appended since the last: group commit, paid once per batch).
 //!
 //! A segment `wal-<first index, 20 digits>.log` holds records `[len u32 LE][crc32 u32 LE]
-//! [postcard payload]`; the directory's `IDENTITY` file names what wrote it (format version and
+//! [postcard payload]`, followed by zeros: the log writes zeros ahead of its records a chunk at
+//! a time, so that a sync overwrites allocated blocks and need not commit file-system metadata
+//! (on ext4 that is ~0.8 ms per sync appending, a fraction of that overwriting). A zero length
+//! ends a segment's records. The directory's `IDENTITY` file names what wrote it (format version and
 //! the caller's identity, e.g. an application fingerprint). `Wal::open` refuses a directory of
 //! another identity, reads every record, and cuts a torn or corrupt tail of the last segment
 //! (a crash mid-append), never replaying it; damage anywhere else is an error, since records
@@ -12,11 +15,14 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-const FORMAT: &str = "vmodb-wal 1";
+const FORMAT: &str = "vmodb-wal 2";
 const HEADER: usize = 8;
+/// Zeros are written ahead of the records this much at a time.
+const ZERO_CHUNK: u64 = 4 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WalError {
@@ -57,8 +63,10 @@ pub struct Wal {
     dir: PathBuf,
     out: BufWriter<File>,
     path: PathBuf,
-    /// Bytes in the current segment.
+    /// Bytes of records in the current segment (where the next one goes).
     len: u64,
+    /// The current segment is zeros (or records) up to here.
+    zeroed_to: u64,
     /// The index the next record gets.
     next: u64,
     segment_bytes: u64,
@@ -79,6 +87,7 @@ impl Wal {
         let mut records = Vec::new();
         let mut cut_bytes = 0;
         let mut next = segments.first().map_or(0, |(first, _)| *first);
+        let mut last_valid = 0;
         for (i, (first, path)) in segments.iter().enumerate() {
             let last = i + 1 == segments.len();
             if *first != next {
@@ -89,8 +98,8 @@ impl Wal {
                     why,
                 });
             }
-            let (found, valid, len) = read_segment::<T>(path, *first)?;
-            if valid < len {
+            let (found, valid, len, zero_tail) = read_segment::<T>(path, *first)?;
+            if valid < len && !zero_tail {
                 if !last {
                     let why = "a damaged record before the last segment".to_string();
                     return Err(WalError::Corrupt {
@@ -109,26 +118,28 @@ impl Wal {
                 cut_bytes = len - valid;
             }
             next = first + found.len() as u64;
+            last_valid = valid;
             records.extend(found);
         }
         let (path, len) = match segments.last() {
-            Some((_, path)) => (
-                path.clone(),
-                std::fs::metadata(path).map_err(io_err(path))?.len(),
-            ),
+            Some((_, path)) => (path.clone(), last_valid),
             None => (segment_path(dir, next), 0),
         };
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .create(true)
-            .append(true)
+            .truncate(false)
+            .write(true)
             .open(&path)
             .map_err(io_err(&path))?;
+        let zeroed_to = file.metadata().map_err(io_err(&path))?.len();
+        file.seek(SeekFrom::Start(len)).map_err(io_err(&path))?;
         sync_dir(dir)?;
         let wal = Wal {
             dir: dir.to_path_buf(),
             out: BufWriter::with_capacity(1 << 20, file),
             path,
             len,
+            zeroed_to,
             next,
             segment_bytes: segment_bytes.max(1),
             buf: Vec::new(),
@@ -149,11 +160,30 @@ impl Wal {
         let crc = crc32fast::hash(&body[HEADER..]);
         body[..4].copy_from_slice(&len.to_le_bytes());
         body[4..HEADER].copy_from_slice(&crc.to_le_bytes());
+        self.zero_ahead(self.len + body.len() as u64)?;
         self.out.write_all(&body).map_err(io_err(&self.path))?;
         self.len += body.len() as u64;
         self.buf = body;
         self.next += 1;
         Ok(self.next - 1)
+    }
+
+    /// Makes sure the segment is zeros (or records) up to `upto`, writing whole chunks of zeros
+    /// past the records and syncing them (the file's new size and blocks), so that later syncs
+    /// overwrite allocated blocks.
+    fn zero_ahead(&mut self, upto: u64) -> Result<(), WalError> {
+        if upto <= self.zeroed_to {
+            return Ok(());
+        }
+        let chunk = ZERO_CHUNK.min(self.segment_bytes).max(4096);
+        let zeros = vec![0u8; chunk as usize];
+        let file = self.out.get_ref();
+        while self.zeroed_to < upto {
+            file.write_all_at(&zeros, self.zeroed_to)
+                .map_err(io_err(&self.path))?;
+            self.zeroed_to += chunk;
+        }
+        file.sync_data().map_err(io_err(&self.path))
     }
 
     /// Makes everything appended so far durable.
@@ -199,13 +229,15 @@ impl Wal {
         let path = segment_path(&self.dir, self.next);
         let file = OpenOptions::new()
             .create(true)
-            .append(true)
+            .truncate(true)
+            .write(true)
             .open(&path)
             .map_err(io_err(&path))?;
         sync_dir(&self.dir)?;
         self.out = BufWriter::with_capacity(1 << 20, file);
         self.path = path;
         self.len = 0;
+        self.zeroed_to = 0;
         Ok(())
     }
 }
@@ -232,8 +264,9 @@ fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, WalError> {
     Ok(out)
 }
 
-/// A segment as read: its intact records, the length of its intact prefix, and its length.
-type SegmentRead<T> = (Vec<(u64, T)>, u64, u64);
+/// A segment as read: its intact records, the length of its intact prefix, its length, and
+/// whether everything after the prefix is zeros (a clean end, not damage).
+type SegmentRead<T> = (Vec<(u64, T)>, u64, u64, bool);
 
 fn read_segment<T: DeserializeOwned>(path: &Path, first: u64) -> Result<SegmentRead<T>, WalError> {
     let mut bytes = Vec::new();
@@ -244,6 +277,9 @@ fn read_segment<T: DeserializeOwned>(path: &Path, first: u64) -> Result<SegmentR
     let mut at = 0usize;
     while bytes.len() - at >= HEADER {
         let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap_or_default()) as usize;
+        if len == 0 {
+            break; // the zeros after the last record
+        }
         let crc = u32::from_le_bytes(bytes[at + 4..at + HEADER].try_into().unwrap_or_default());
         let Some(body) = bytes.get(at + HEADER..at + HEADER + len) else {
             break; // torn: the record's end was never written
@@ -257,7 +293,8 @@ fn read_segment<T: DeserializeOwned>(path: &Path, first: u64) -> Result<SegmentR
         records.push((first + records.len() as u64, record));
         at += HEADER + len;
     }
-    Ok((records, at as u64, bytes.len() as u64))
+    let zero_tail = bytes[at..].iter().all(|b| *b == 0);
+    Ok((records, at as u64, bytes.len() as u64, zero_tail))
 }
 
 pub(crate) fn check_identity(dir: &Path, identity: &str) -> Result<(), WalError> {

@@ -1,8 +1,9 @@
 //! Checkpoints: one service's committed state at a batch boundary, one file per checkpoint.
 //!
-//! `checkpoint-<batch, 20 digits>.ckpt` holds a magic, then `[len u64 LE][crc32 u32 LE]` and a
-//! postcard body: the header (batch, watermark TID) and every table's rows as
-//! `dump_encoded` wrote them. A file is written to a `.tmp` name, synced, renamed and the
+//! `checkpoint-<batch, 20 digits>.ckpt` holds a magic, `[header len u32 LE]`, a postcard
+//! header (batch, watermark TID, each table's name and byte length), every table's rows as
+//! `encode_visible` framed them, and a CRC-32 of everything after the magic. Rows are written
+//! as they are (no second encoding of the whole state). A file is written to a `.tmp` name, synced, renamed and the
 //! directory synced, so a crash leaves either the whole checkpoint or none. The directory's
 //! `IDENTITY` (shared with the WAL) refuses another service's or application's files.
 
@@ -13,15 +14,22 @@ use std::fs::File;
 use std::io::{BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-const MAGIC: &[u8; 8] = b"VMODBCK1";
+const MAGIC: &[u8; 8] = b"VMODBCK2";
 
 /// A service's tables as of the end of batch `batch` (watermark `tid`).
-#[derive(Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct Checkpoint {
     pub batch: BatchId,
     pub tid: Tid,
-    /// Table name → rows, each row encoded as its entity (postcard).
-    pub tables: Vec<(String, Vec<Vec<u8>>)>,
+    /// Table name → rows, each `[len u32 LE][postcard row]`.
+    pub tables: Vec<(String, Vec<u8>)>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Header {
+    batch: BatchId,
+    tid: Tid,
+    tables: Vec<(String, u64)>,
 }
 
 /// Where one service keeps its checkpoints.
@@ -46,22 +54,41 @@ impl CheckpointDir {
 
     /// Writes `checkpoint` durably; returns its size in bytes.
     pub fn write(&self, checkpoint: &Checkpoint) -> Result<u64, WalError> {
-        let body =
-            postcard::to_allocvec(checkpoint).map_err(|e| WalError::Encode(e.to_string()))?;
+        let header = Header {
+            batch: checkpoint.batch,
+            tid: checkpoint.tid,
+            tables: checkpoint
+                .tables
+                .iter()
+                .map(|(name, rows)| (name.clone(), rows.len() as u64))
+                .collect(),
+        };
+        let header = postcard::to_allocvec(&header).map_err(|e| WalError::Encode(e.to_string()))?;
         let path = self.path(checkpoint.batch);
         let tmp = path.with_extension("tmp");
         let file = File::create(&tmp).map_err(io_err(&tmp))?;
         let mut out = BufWriter::with_capacity(1 << 20, file);
+        let mut crc = crc32fast::Hasher::new();
+        let mut size = MAGIC.len() as u64 + 4;
+        let mut put = |out: &mut BufWriter<File>, bytes: &[u8]| {
+            crc.update(bytes);
+            size += bytes.len() as u64;
+            out.write_all(bytes)
+        };
         out.write_all(MAGIC)
-            .and_then(|_| out.write_all(&(body.len() as u64).to_le_bytes()))
-            .and_then(|_| out.write_all(&crc32fast::hash(&body).to_le_bytes()))
-            .and_then(|_| out.write_all(&body))
+            .and_then(|_| put(&mut out, &(header.len() as u32).to_le_bytes()))
+            .and_then(|_| put(&mut out, &header))
+            .map_err(io_err(&tmp))?;
+        for (_, rows) in &checkpoint.tables {
+            put(&mut out, rows).map_err(io_err(&tmp))?;
+        }
+        out.write_all(&crc.finalize().to_le_bytes())
             .and_then(|_| out.flush())
             .map_err(io_err(&tmp))?;
         out.get_ref().sync_all().map_err(io_err(&tmp))?;
         std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
         sync_dir(&self.dir)?;
-        Ok((MAGIC.len() + 12 + body.len()) as u64)
+        Ok(size)
     }
 
     /// Reads checkpoint `batch`, checking its magic, checksum and batch number.
@@ -76,25 +103,40 @@ impl CheckpointDir {
             offset: offset as u64,
             why: why.to_string(),
         };
-        let head = MAGIC.len() + 12;
-        if bytes.len() < head || &bytes[..MAGIC.len()] != MAGIC {
+        let m = MAGIC.len();
+        if bytes.len() < m + 8 || &bytes[..m] != MAGIC {
             return Err(corrupt(0, "not a checkpoint file"));
         }
-        let len = u64::from_le_bytes(bytes[8..16].try_into().unwrap_or_default()) as usize;
-        let crc = u32::from_le_bytes(bytes[16..20].try_into().unwrap_or_default());
-        let body = bytes
-            .get(head..)
-            .filter(|b| b.len() == len)
-            .ok_or_else(|| corrupt(head, "truncated"))?;
+        let (body, tail) = bytes[m..].split_at(bytes.len() - m - 4);
+        let crc = u32::from_le_bytes(tail.try_into().unwrap_or_default());
         if crc32fast::hash(body) != crc {
-            return Err(corrupt(head, "checksum mismatch"));
+            return Err(corrupt(m, "checksum mismatch"));
         }
-        let checkpoint: Checkpoint =
-            postcard::from_bytes(body).map_err(|e| corrupt(head, &e.to_string()))?;
-        if checkpoint.batch != batch {
-            return Err(corrupt(head, "holds another batch"));
+        let len = u32::from_le_bytes(body[..4].try_into().unwrap_or_default()) as usize;
+        let header: Header = body
+            .get(4..4 + len)
+            .and_then(|h| postcard::from_bytes(h).ok())
+            .ok_or_else(|| corrupt(m + 4, "bad header"))?;
+        if header.batch != batch {
+            return Err(corrupt(m + 4, "holds another batch"));
         }
-        Ok(checkpoint)
+        let mut at = 4 + len;
+        let mut tables = Vec::with_capacity(header.tables.len());
+        for (name, n) in header.tables {
+            let rows = body
+                .get(at..at + n as usize)
+                .ok_or_else(|| corrupt(m + at, "a table is cut short"))?;
+            at += n as usize;
+            tables.push((name, rows.to_vec()));
+        }
+        if at != body.len() {
+            return Err(corrupt(m + at, "bytes after the last table"));
+        }
+        Ok(Checkpoint {
+            batch,
+            tid: header.tid,
+            tables,
+        })
     }
 
     /// The batches of the checkpoints present, ascending.
@@ -168,7 +210,7 @@ mod tests {
             batch,
             tid: batch * 10,
             tables: vec![
-                ("t".into(), vec![vec![1, 2, 3], vec![4]]),
+                ("t".into(), vec![3, 0, 0, 0, 1, 2, 3]),
                 ("u".into(), vec![]),
             ],
         }

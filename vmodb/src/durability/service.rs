@@ -25,18 +25,21 @@ impl ServiceNode {
         let write = move || {
             let error = match node.checkpoints.get() {
                 None => Some("this service has no data directory".to_string()),
-                Some(dir) => {
-                    let checkpoint = crate::durability::Checkpoint {
-                        batch,
-                        tid: pin.at,
-                        tables: node.store.dump_encoded(pin.at),
-                    };
-                    drop(pin);
-                    dir.write(&checkpoint)
-                        .and_then(|_| dir.prune(keep_from))
-                        .err()
-                        .map(|e| e.to_string())
-                }
+                Some(dir) => match node.store.checkpoint_tables(pin.at) {
+                    Err(e) => Some(e),
+                    Ok(tables) => {
+                        let checkpoint = crate::durability::Checkpoint {
+                            batch,
+                            tid: pin.at,
+                            tables,
+                        };
+                        drop(pin);
+                        dir.write(&checkpoint)
+                            .and_then(|_| dir.prune(keep_from))
+                            .err()
+                            .map(|e| e.to_string())
+                    }
+                },
             };
             let message = Message::Checkpointed {
                 service: node.id,

@@ -26,9 +26,11 @@ pub(crate) trait ErasedTable: Send + Sync {
     /// The rows visible at `at`, each encoded as its entity (postcard), in key order: typed
     /// reads of a store in another process.
     fn dump_encoded(&self, at: Tid) -> Vec<Vec<u8>>;
-    /// Installs rows encoded by `dump_encoded` as versions of `tid` (a checkpoint restored into
+    /// Appends the rows visible at `at` as `[len u32 LE][postcard row]` frames (a checkpoint).
+    fn encode_visible(&self, at: Tid, out: &mut Vec<u8>) -> Result<u64, String>;
+    /// Installs rows framed by `encode_visible` as versions of `tid` (a checkpoint restored into
     /// an empty table; the rows were checked when first written, so no constraint runs here).
-    fn restore_encoded(&self, rows: &[Vec<u8>], tid: Tid) -> Result<(), String>;
+    fn restore_encoded(&self, rows: &[u8], tid: Tid) -> Result<(), String>;
     fn version_count(&self) -> usize;
     fn index_entry_count(&self) -> usize;
     fn replica_of(&self) -> Option<&(String, String)>;
@@ -67,8 +69,19 @@ impl<E: Entity> ErasedTable for Table<E> {
         rows.filter_map(|(_, row)| postcard::to_allocvec(&row).ok())
             .collect()
     }
-    fn restore_encoded(&self, rows: &[Vec<u8>], tid: Tid) -> Result<(), String> {
-        for bytes in rows {
+    fn encode_visible(&self, at: Tid, out: &mut Vec<u8>) -> Result<u64, String> {
+        Table::encode_visible(self, at, out)
+    }
+    fn restore_encoded(&self, mut rows: &[u8], tid: Tid) -> Result<(), String> {
+        let cut = || format!("table `{}`: a row is cut short", self.name());
+        while !rows.is_empty() {
+            let head: [u8; 4] = rows
+                .get(..4)
+                .and_then(|h| h.try_into().ok())
+                .ok_or_else(cut)?;
+            let len = u32::from_le_bytes(head) as usize;
+            let bytes = rows.get(4..4 + len).ok_or_else(cut)?;
+            rows = &rows[4 + len..];
             let row: E = postcard::from_bytes(bytes)
                 .map_err(|e| format!("table `{}`: a row does not decode: {e}", self.name()))?;
             let index_keys = self.index_keys_of(&row);
@@ -266,21 +279,21 @@ impl Store {
             .collect()
     }
 
-    /// Every table's rows visible at `at`, encoded (`ErasedTable::dump_encoded`): a checkpoint.
-    pub(crate) fn dump_encoded(&self, at: Tid) -> Vec<(String, Vec<Vec<u8>>)> {
+    /// Every table's rows visible at `at`, framed (`ErasedTable::encode_visible`): a checkpoint.
+    pub(crate) fn checkpoint_tables(&self, at: Tid) -> Result<Vec<(String, Vec<u8>)>, String> {
         self.tables
             .iter()
-            .map(|t| (t.name().to_string(), t.dump_encoded(at)))
+            .map(|t| {
+                let mut out = Vec::new();
+                t.encode_visible(at, &mut out)?;
+                Ok((t.name().to_string(), out))
+            })
             .collect()
     }
 
     /// Fills this empty store from a checkpoint taken at `tid` (`dump_encoded`); the watermark
     /// becomes `tid`. Every table of the store must be in it, and nothing else.
-    pub(crate) fn restore(
-        &self,
-        tables: &[(String, Vec<Vec<u8>>)],
-        tid: Tid,
-    ) -> Result<(), String> {
+    pub(crate) fn restore(&self, tables: &[(String, Vec<u8>)], tid: Tid) -> Result<(), String> {
         let mut seen = 0;
         for (name, rows) in tables {
             let t = self

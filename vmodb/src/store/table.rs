@@ -291,6 +291,28 @@ impl<E: Entity> Table<E> {
         out
     }
 
+    /// Appends every row visible at `tid` to `out`, each as `[len u32 LE][postcard row]`, in
+    /// no particular order (a checkpoint): no clone, no sort; each shard is read-locked while
+    /// its rows are encoded. Returns how many rows.
+    pub fn encode_visible(&self, tid: Tid, out: &mut Vec<u8>) -> Result<u64, String> {
+        let mut rows = 0;
+        for shard in self.shards.iter() {
+            let shard = shard.read();
+            for chain in shard.rows.values() {
+                if let Some(Version { row: Some(r), .. }) = chain.visible(tid) {
+                    let start = out.len();
+                    out.extend_from_slice(&[0; 4]);
+                    *out = postcard::to_extend(r, std::mem::take(out))
+                        .map_err(|e| format!("table `{}`: {e}", self.meta.name))?;
+                    let len = (out.len() - start - 4) as u32;
+                    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+                    rows += 1;
+                }
+            }
+        }
+        Ok(rows)
+    }
+
     /// Versions held (live and garbage), for memory accounting and GC tests.
     pub fn version_count(&self) -> usize {
         self.shards
