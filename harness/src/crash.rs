@@ -29,8 +29,10 @@ struct Kill {
     at_s: f64,
     /// From starting the new processes to the front door answering.
     serving_after: Duration,
-    /// The coordinator's log when the node was killed (what recovery reads).
+    /// The coordinator's log when the node was killed (allocated: zeros ahead included).
     log_bytes: u64,
+    /// What the restart recovered from: (checkpoint batch, logged transactions re-executed).
+    recovered: Option<(u64, u64)>,
 }
 
 /// Runs the crash test; `Ok(true)` if every check passed.
@@ -85,8 +87,10 @@ pub fn crash(config: &RunConfig, kills: u32, every_s: f64) -> anyhow::Result<boo
     }
 
     for k in &kills_done {
+        let (from, replayed) = k.recovered.unwrap_or_default();
         println!(
-            "kill -9 {:<12} at {:>5.1} s (log {:>6.1} MB); serving again {:.2} s after the restart",
+            "kill -9 {:<13} at {:>5.1} s (log {:>5.1} MB); serving again {:.2} s after the \
+             restart, from checkpoint batch {from}, re-executing {replayed} transactions",
             format!("`{}`", k.role),
             k.at_s,
             k.log_bytes as f64 / 1e6,
@@ -118,7 +122,17 @@ pub fn crash(config: &RunConfig, kills: u32, every_s: f64) -> anyhow::Result<boo
         .map_err(|_| anyhow!("cluster lock"))?
         .data_dir()
         .map(|d| d.join("coordinator"));
-    let truncated = log_dir.is_some_and(|d| !d.join(format!("wal-{:020}.log", 0)).exists());
+    // Truncation can only show once the log outgrew its first segment.
+    let segments = log_dir.as_ref().map_or(0, |d| {
+        std::fs::read_dir(d).map_or(0, |entries| {
+            let names = entries.filter_map(|e| e.ok()).map(|e| e.file_name());
+            names
+                .filter(|n| n.to_string_lossy().starts_with("wal-"))
+                .count()
+        })
+    });
+    let first_gone = log_dir.is_some_and(|d| !d.join(format!("wal-{:020}.log", 0)).exists());
+    let truncated = first_gone || segments <= 1;
     println!(
         "{} ops committed in the measured window ({} failed), {} resubmitted after a restart; \
          {} transactions sequenced in all",
@@ -147,7 +161,11 @@ pub fn crash(config: &RunConfig, kills: u32, every_s: f64) -> anyhow::Result<boo
                 if equal { Ok(()) } else { Err("differs".into()) },
             ),
             None => (
-                "the commit log was truncated behind checkpoints (its first segment is gone)",
+                if first_gone {
+                    "the commit log was truncated behind checkpoints (its first segment is gone)"
+                } else {
+                    "the commit log stayed within one segment (nothing to truncate yet)"
+                },
                 if truncated {
                     Ok(())
                 } else {
@@ -231,11 +249,13 @@ fn kill_loop(
         c.kill(&role)?;
         let (log_bytes, _) = c.data_bytes();
         let serving_after = c.restart(Duration::from_secs(1))?;
+        let recovered = c.status().and_then(|s| s.recovered);
         out.push(Kill {
             role,
             at_s,
             serving_after,
             log_bytes,
+            recovered,
         });
     }
     Ok(out)

@@ -88,6 +88,12 @@ impl ProcessCluster {
         Ok(())
     }
 
+    /// The front door's `/status`, if it answers.
+    pub fn status(&self) -> Option<vmodb::front_door::Status> {
+        let (code, body) = http_request(&self.http, "GET", "/status").ok()?;
+        (code == 200).then(|| serde_json::from_str(&body).ok())?
+    }
+
     /// The data directory every node shares (with durability).
     pub fn data_dir(&self) -> Option<&std::path::Path> {
         self.data.as_deref()

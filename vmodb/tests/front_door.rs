@@ -295,7 +295,8 @@ fn status_and_config() {
             status,
             json!({
                 "submitted": 0, "committed": 0, "aborted": 0, "in_flight": 0,
-                "last_committed_batch": 0, "failure": null,
+                "last_committed_batch": 0, "failure": null, "last_checkpoint": 0,
+                "recovered": null,
             })
         );
         for i in 0..4 {

@@ -31,7 +31,9 @@ pub(super) struct DurableState {
     /// Batches up to here are in the log already (re-executed after a restart, not re-logged).
     pub logged_through: BatchId,
     /// The last checkpoint every service completed: (batch, watermark).
-    last_checkpoint: (BatchId, Tid),
+    pub(super) last_checkpoint: (BatchId, Tid),
+    /// After a restart: (checkpoint batch, transactions re-executed).
+    pub(super) recovered: Option<(BatchId, u64)>,
     /// The one before it: request ids from there on are remembered.
     previous_checkpoint: BatchId,
     /// The checkpoint in progress: its batch, watermark and the services yet to report.
@@ -226,6 +228,15 @@ impl Coordinator {
             let d = &mut st.durable;
             d.logged_through = plan.last_batch;
             d.last_checkpoint = plan.checkpoint;
+            let replayed = plan.replay.iter().map(|b| b.inputs.len() as u64).sum();
+            d.recovered = Some((batch, replayed));
+            // Re-executed work is due a checkpoint at once, so that a cluster that keeps
+            // crashing faster than the interval still moves its recovery point forward.
+            if replayed > 0 {
+                d.started = Instant::now()
+                    .checked_sub(self.config.checkpoint_every)
+                    .or(d.started);
+            }
             for commit in &plan.before {
                 let batches: BTreeMap<Tid, BatchId> =
                     commit.batches.iter().map(|(b, t)| (*t, *b)).collect();

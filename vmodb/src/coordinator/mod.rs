@@ -487,6 +487,8 @@ impl Coordinator {
             last_committed_batch: st.last_committed,
             sealed_pending: st.sealed.len(),
             rollback: st.rollback_stats,
+            recovered: st.durable.recovered,
+            last_checkpoint: st.durable.last_checkpoint.0,
         }
     }
 

@@ -138,4 +138,8 @@ pub struct CoordinatorStats {
     pub last_committed_batch: BatchId,
     pub sealed_pending: usize,
     pub rollback: RollbackStats,
+    /// After a restart: the checkpoint batch recovered from and the transactions re-executed.
+    pub recovered: Option<(BatchId, u64)>,
+    /// The last checkpoint every service completed (0: none yet).
+    pub last_checkpoint: BatchId,
 }

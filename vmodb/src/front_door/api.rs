@@ -59,6 +59,13 @@ pub struct Status {
     pub last_committed_batch: BatchId,
     /// Why the cluster stopped working, if it did.
     pub failure: Option<String>,
+    /// With durability: the last checkpoint every service completed (0: none yet).
+    #[serde(default)]
+    pub last_checkpoint: BatchId,
+    /// After a restart: the checkpoint batch it recovered from and how many logged
+    /// transactions it re-executed after it.
+    #[serde(default)]
+    pub recovered: Option<(BatchId, u64)>,
 }
 
 /// Every error body: `{"error": "..."}`.

@@ -121,6 +121,8 @@ async fn status(State(door): State<FrontDoor>) -> axum::Json<Status> {
         in_flight: stats.in_flight as u64,
         last_committed_batch: stats.last_committed_batch,
         failure: door.backend().failure(),
+        last_checkpoint: stats.last_checkpoint,
+        recovered: stats.recovered,
     })
 }
 
