@@ -45,7 +45,7 @@ pub(super) struct DurableState {
     /// Requests with an id sequenced and not yet durably committed.
     pub(super) in_flight: HashMap<Arc<str>, Tid>,
     /// Resubmissions of requests whose commit is being made durable: told at `announce`.
-    waiting: HashMap<Arc<str>, Vec<Sender<Completion>>>,
+    pub(super) waiting: HashMap<Arc<str>, Vec<Sender<Completion>>>,
 }
 
 impl DurableState {
@@ -371,6 +371,8 @@ impl Coordinator {
             .and_then(|i| st.records.get_mut(i as usize));
         match (rec, notify) {
             (Some(rec), Some(n)) if rec.notify.is_none() => rec.notify = Some(n.clone()),
+            // Its first submitter's channel (the front door's shared client): told once.
+            (Some(rec), Some(n)) if rec.notify.as_ref().is_some_and(|r| r.same_channel(n)) => {}
             // Its first submitter still waits, or its commit is being made durable: told then.
             (_, Some(n)) => st
                 .durable

@@ -499,6 +499,7 @@ impl Coordinator {
         for r in st.records.iter_mut() {
             r.notify = None;
         }
+        st.durable.waiting.clear();
     }
 
     /// Why the coordinator stopped by itself, if it did (its commit log failed).
