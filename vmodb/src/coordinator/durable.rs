@@ -11,7 +11,7 @@
 use super::{Completion, Coordinator, OpenBatch, Outcome, SequencedInput, State, TxRecord};
 use crate::durability::log::{CommitLog, LogRecord, RecoveryPlan};
 use crate::error::TxError;
-use crate::message::{BatchId, Envelope, Message, NodeId, ServiceId};
+use crate::message::{BatchId, Envelope, ServiceId};
 use crate::schema::Tid;
 use crossbeam_channel::Sender;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -342,14 +342,7 @@ impl Coordinator {
             let max_tid = st.next_tid - 1;
             Self::seal(&mut st, max_tid)
         };
-        for (service, envelopes) in frames {
-            self.transport().send(
-                NodeId::Coordinator,
-                NodeId::Service(service),
-                Message::Events(envelopes),
-            );
-        }
-        self.send_closes(closes);
+        self.send_sequenced(frames, closes);
         Ok(())
     }
 

@@ -124,14 +124,7 @@ impl Coordinator {
         if wake {
             let _ = self.inbox.send(Input::Wake);
         }
-        for (service, envelopes) in frames {
-            self.transport().send(
-                NodeId::Coordinator,
-                NodeId::Service(service),
-                Message::Events(envelopes),
-            );
-        }
-        self.send_closes(closes);
+        self.send_sequenced(frames, closes);
         if let Some(n) = &notify {
             for c in answered {
                 let _ = n.send(c);
@@ -220,6 +213,23 @@ impl Coordinator {
                 )
             })
             .collect()
+    }
+
+    /// Sends sequenced inputs to their entry services, then the close messages of sealed
+    /// batches (after their inputs, on the same links).
+    pub(super) fn send_sequenced(
+        &self,
+        frames: BTreeMap<ServiceId, Vec<Envelope>>,
+        closes: Vec<(ServiceId, Message)>,
+    ) {
+        for (service, envelopes) in frames {
+            self.transport().send(
+                NodeId::Coordinator,
+                NodeId::Service(service),
+                Message::Events(envelopes),
+            );
+        }
+        self.send_closes(closes);
     }
 
     pub(super) fn send_closes(&self, closes: Vec<(ServiceId, Message)>) {
