@@ -75,6 +75,12 @@ pub struct RunConfig {
     /// With vMODB durability: the commit log's segment size in MiB (truncation deletes whole
     /// segments).
     pub log_segment_mib: u64,
+    /// vMODB: how long a committed request id is remembered (a resubmission answered with its
+    /// first outcome), in seconds of the cluster's running time, across restarts.
+    pub request_retention_s: f64,
+    /// Distributed vMODB: a node silent this long (no message, no heartbeat) is lost, and the
+    /// cluster fails (ms).
+    pub heartbeat_timeout_ms: u64,
 }
 
 fn embedded() -> String {
@@ -148,6 +154,8 @@ impl Default for RunConfig {
             durability: "none".into(),
             checkpoint_interval_ms: 5000,
             log_segment_mib: 64,
+            request_retention_s: 30.0,
+            heartbeat_timeout_ms: 10_000,
         }
     }
 }

@@ -84,6 +84,17 @@ struct ServeArgs {
     /// restarted on it recovers.
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Recover a commit log written by another build of vbench (re-executing its
+    /// transactions with this build's handlers), with a warning, instead of refusing.
+    #[arg(long)]
+    allow_new_build: bool,
+    /// Listen on this inherited file descriptor (a socket bound to the node's address by a
+    /// supervisor, e.g. `--deploy processes`) instead of binding the address.
+    #[arg(long)]
+    listen_fd: Option<i32>,
+    /// The coordinator's front door: listen on this inherited file descriptor.
+    #[arg(long)]
+    http_fd: Option<i32>,
 }
 
 #[derive(clap::Args)]
@@ -183,6 +194,14 @@ struct RunArgs {
     /// With vMODB durability: the commit log's segment size in MiB (default 64).
     #[arg(long)]
     log_segment_mib: Option<u64>,
+    /// vMODB: seconds (of cluster running time) a committed request id is remembered, also
+    /// across restarts (default 30).
+    #[arg(long)]
+    request_retention_s: Option<f64>,
+    /// Distributed vMODB: milliseconds a node may stay silent before it counts as lost and
+    /// the cluster fails (default 10000).
+    #[arg(long)]
+    heartbeat_timeout_ms: Option<u64>,
     /// Drive an already running vMODB cluster (`vbench serve`) through its front door at this
     /// URL; data and batching come from the cluster's configuration.
     #[arg(long)]
@@ -228,6 +247,7 @@ impl RunArgs {
             tpcc_rollback_percent <- self.rollbacks, tpcc_item_check <- self.item_check,
             deploy <- self.deploy, durability <- self.durability,
             checkpoint_interval_ms <- self.checkpoint_interval_ms, log_segment_mib <- self.log_segment_mib,
+            request_retention_s <- self.request_retention_s, heartbeat_timeout_ms <- self.heartbeat_timeout_ms,
         );
         c.all_or_nothing_checkout |= self.all_or_nothing;
         c.replay_check |= self.replay_check;
@@ -317,7 +337,14 @@ fn main() -> ExitCode {
             }
             Err(e) => failed(e),
         },
-        Command::Serve(args) => match serve::serve(&args.role, &args.cluster, args.data_dir) {
+        Command::Serve(args) => match serve::serve(&serve::Node {
+            role: args.role,
+            cluster: args.cluster,
+            data_dir: args.data_dir,
+            allow_new_build: args.allow_new_build,
+            listen_fd: args.listen_fd,
+            http_fd: args.http_fd,
+        }) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => failed(e),
         },

@@ -1,20 +1,30 @@
 //! `--deploy processes`: the coordinator and every service as child processes (`vbench serve`)
 //! on loopback ports, stopped when the run ends, and killed if it fails: a `ProcessCluster`
-//! never outlives its owner.
+//! never outlives its owner. It binds every port itself (port 0: the OS picks a free one) and
+//! hands each child its bound socket (`--listen-fd`), so no other process can take a port
+//! between choosing and using it, and a restarted node gets the very same socket.
 
 use crate::config::RunConfig;
 use crate::serve::ClusterFile;
 use anyhow::{Context, anyhow, bail};
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use vmodb::deploy::ClusterSpec;
+use vmodb::deploy::{ClusterSpec, Listeners};
+
+/// Where a child finds its node's listening socket, and the coordinator its front door's.
+const LISTEN_FD: i32 = 3;
+const HTTP_FD: i32 = 4;
 use workloads::marketplace::services;
 
 pub struct ProcessCluster {
     children: Vec<(String, Child)>,
+    /// Every node's bound listener (and the front door's, as `http`), held for the whole run.
+    listeners: Listeners,
     dir: PathBuf,
     http: String,
     /// The cluster file every node reads.
@@ -28,7 +38,8 @@ impl ProcessCluster {
     /// Starts every node as a child process and waits until the front door answers.
     pub fn start(config: &RunConfig) -> anyhow::Result<Self> {
         let app = services::app().map_err(|e| anyhow!("{e}"))?;
-        let spec = free_loopback_spec(&app)?;
+        let (spec, listeners) =
+            ClusterSpec::bind_loopback(&app).context("cannot bind loopback ports")?;
         let dir = std::env::temp_dir().join(format!(
             "vbench-cluster-{}-{}",
             std::process::id(),
@@ -47,6 +58,7 @@ impl ProcessCluster {
         let data = (config.durability == "fsync").then(|| dir.join("data"));
         let mut cluster = ProcessCluster {
             children: Vec::new(),
+            listeners,
             dir,
             http: spec.http.clone(),
             file,
@@ -77,6 +89,18 @@ impl ProcessCluster {
             if let Some(data) = &self.data {
                 command.arg("--data-dir").arg(data);
             }
+            let listener = match self.listeners.services.get(&role) {
+                Some(l) => l,
+                None => &self.listeners.coordinator,
+            };
+            let mut inherit = vec![(listener.as_raw_fd(), LISTEN_FD)];
+            command.args(["--listen-fd", &LISTEN_FD.to_string()]);
+            if role == "coordinator" {
+                inherit.push((self.listeners.http.as_raw_fd(), HTTP_FD));
+                command.args(["--http-fd", &HTTP_FD.to_string()]);
+            }
+            // SAFETY: only `fcntl` and `dup2` run between fork and exec (async-signal-safe).
+            unsafe { command.pre_exec(move || pass_fds(&inherit)) };
             let child = command
                 .stdin(Stdio::null())
                 .stdout(log.try_clone()?)
@@ -257,28 +281,31 @@ fn dir_bytes(dir: &std::path::Path) -> u64 {
         .sum()
 }
 
-/// Every node on a loopback port the OS had free a moment ago.
-fn free_loopback_spec(app: &vmodb::App) -> anyhow::Result<ClusterSpec> {
-    let n = app.service_names().count() + 2;
-    // Hold every listener until all ports are chosen, so no two nodes get the same one.
-    let listeners = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0"))
-        .collect::<Result<Vec<_>, _>>()
-        .context("cannot find free loopback ports")?;
-    let ports = listeners
-        .iter()
-        .map(|l| l.local_addr().map(|a| a.port()))
-        .collect::<Result<Vec<_>, _>>()?;
-    let addr = |i: usize| format!("127.0.0.1:{}", ports[i]);
-    Ok(ClusterSpec {
-        coordinator: addr(0),
-        http: addr(1),
-        services: app
-            .service_names()
-            .enumerate()
-            .map(|(i, s)| (s.to_string(), addr(i + 2)))
-            .collect(),
-    })
+/// In a forked child before exec: gives it each socket `from` as descriptor `to`, without
+/// close-on-exec. Every source is first copied above the targets, so a source that happens
+/// to sit at a target number is not overwritten before it is moved.
+fn pass_fds(fds: &[(i32, i32)]) -> std::io::Result<()> {
+    // No allocation between fork and exec: at most a few sockets, on the stack.
+    let mut copies = [(-1, -1); 4];
+    if fds.len() > copies.len() {
+        return Err(std::io::ErrorKind::InvalidInput.into());
+    }
+    let high = fds.iter().map(|(_, to)| *to).max().unwrap_or(0) + 1;
+    for (slot, &(from, to)) in copies.iter_mut().zip(fds) {
+        // SAFETY: plain descriptor syscalls on descriptors this process owns.
+        let copy = unsafe { libc::fcntl(from, libc::F_DUPFD_CLOEXEC, high) };
+        if copy < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        *slot = (copy, to);
+    }
+    for &(copy, to) in &copies[..fds.len()] {
+        // SAFETY: as above; `dup2` clears close-on-exec on the target.
+        if unsafe { libc::dup2(copy, to) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 /// A bare HTTP/1.1 request with an empty body: (status code, body).

@@ -247,6 +247,7 @@ pub(crate) fn cluster_config(config: &RunConfig) -> ClusterConfig {
             record_inputs: config.replay_check,
             checkpoint_every: Duration::from_millis(config.checkpoint_interval_ms.max(1)),
             log_segment_bytes: config.log_segment_mib.max(1) << 20,
+            request_retention: Duration::from_secs_f64(config.request_retention_s),
             ..CoordinatorConfig::default()
         },
         workers: workers(config),

@@ -5,6 +5,7 @@
 use crate::config::RunConfig;
 use anyhow::{Context, anyhow, bail};
 use serde::{Deserialize, Serialize};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,30 +66,72 @@ pub fn node_options(config: &RunConfig, data_dir: Option<PathBuf>) -> anyhow::Re
         check_modes: config.check_modes,
         config_digest: ClusterSpec::config_digest(&toml::to_string(config)?),
         data_dir,
+        heartbeat_timeout: Duration::from_millis(config.heartbeat_timeout_ms.max(1)),
     })
 }
 
+/// What `vbench serve` was asked to run.
+pub struct Node {
+    pub role: String,
+    pub cluster: PathBuf,
+    pub data_dir: Option<PathBuf>,
+    pub allow_new_build: bool,
+    /// Inherited listening sockets (from a supervisor that bound them).
+    pub listen_fd: Option<i32>,
+    pub http_fd: Option<i32>,
+}
+
+/// A listening socket inherited as file descriptor `fd`.
+fn inherited(fd: Option<i32>, what: &str) -> anyhow::Result<Option<TcpListener>> {
+    let Some(fd) = fd else { return Ok(None) };
+    if fd < 3 {
+        bail!("--{what} {fd}: not an inherited socket (0-2 are the standard streams)");
+    }
+    // SAFETY: the supervisor passed this descriptor for this process to own; it is used once.
+    let listener = unsafe { <TcpListener as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+    listener
+        .local_addr()
+        .with_context(|| format!("--{what} {fd}: not a listening socket"))?;
+    Ok(Some(listener))
+}
+
 /// Runs node `role` until the cluster stops (or, for a service, fails).
-pub fn serve(role: &str, path: &Path, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
-    let file = ClusterFile::load(path)?;
+pub fn serve(node: &Node) -> anyhow::Result<()> {
+    let role = node.role.as_str();
+    let file = ClusterFile::load(&node.cluster)?;
     let (config, spec) = (&file.run, &file.cluster);
     let app = services::app().map_err(|e| anyhow!("{e}"))?;
-    let options = node_options(config, data_dir)?;
+    let options = node_options(config, node.data_dir.clone())?;
+    let listener = inherited(node.listen_fd, "listen-fd")?;
     if role == "coordinator" {
-        let coordinator = crate::run::cluster_config(config).coordinator;
-        let process = CoordinatorProcess::start(app, spec, coordinator, &options)?;
+        let mut coordinator = crate::run::cluster_config(config).coordinator;
+        coordinator.allow_new_build = node.allow_new_build;
+        let process = match listener {
+            Some(l) => CoordinatorProcess::start_on(l, app, spec, coordinator, &options)?,
+            None => CoordinatorProcess::start(app, spec, coordinator, &options)?,
+        };
         let door = FrontDoor::new(Arc::new(process), serde_json::to_value(config)?);
         let routes = door.router().merge(http::routes(door.clone()));
         eprintln!("coordinator: front door at http://{}", spec.http);
-        door.serve(&spec.http, routes).map_err(|e| anyhow!(e))
+        match inherited(node.http_fd, "http-fd")? {
+            Some(l) => door.serve_on(l, routes),
+            None => door.serve(&spec.http, routes),
+        }
+        .map_err(|e| anyhow!(e))
     } else {
+        if node.http_fd.is_some() {
+            bail!("--http-fd is for the coordinator only");
+        }
         // Generated only if there is no checkpoint to restore (the coordinator decides).
         let (scale, seed) = (config.scale, config.seed);
         let load = Box::new(move |l: &vmodb::Loader| {
             let data = generate(&Scale::scaled(scale), seed);
             vmodb_system::loader(&data)(l)
         });
-        let process = ServiceProcess::start(app, spec, role, &options, load)?;
+        let process = match listener {
+            Some(l) => ServiceProcess::start_on(l, app, spec, role, &options, load)?,
+            None => ServiceProcess::start(app, spec, role, &options, load)?,
+        };
         eprintln!("service `{role}`: listening at {}", spec.services[role]);
         process.wait().map_err(|e| anyhow!("service `{role}`: {e}"))
     }

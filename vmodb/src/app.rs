@@ -62,6 +62,9 @@ pub struct App {
     pub(crate) services: Vec<Service>,
     pub(crate) dags: Vec<Dag>,
     pub(crate) dag_by_name: HashMap<String, usize>,
+    /// What the application says its behaviour is (`AppBuilder::version`); "" if it says nothing.
+    version: String,
+    build: Option<u64>,
 }
 
 /// Collects services and transactions, then checks them.
@@ -69,6 +72,8 @@ pub struct App {
 pub struct AppBuilder {
     services: Vec<Service>,
     transactions: Vec<TransactionDef>,
+    version: String,
+    build: Option<u64>,
 }
 
 impl App {
@@ -123,10 +128,12 @@ impl App {
 
     /// A digest of everything processes must agree on to run this application together:
     /// services, table columns, handlers (events and their types, kinds, modes, replicas),
-    /// queries and transactions. The distributed bootstrap check compares it across processes.
+    /// queries, transactions and the declared version. The distributed bootstrap check
+    /// compares it across processes, and a data directory keeps it (another fingerprint's
+    /// directory is refused).
     pub fn fingerprint(&self) -> u64 {
         use std::fmt::Write;
-        let mut d = String::new();
+        let mut d = format!("version {}|", self.version);
         for s in &self.services {
             let _ = write!(d, "service {}|", s.name);
             if let Ok(store) = s.build_store() {
@@ -154,6 +161,54 @@ impl App {
     }
 }
 
+impl App {
+    /// The identity of the application's *code*, which declarations cannot capture: handlers
+    /// with other logic behave differently, so nodes of one cluster must agree on it and a log
+    /// written by another build must not be re-executed unnoticed. It is the digest of the
+    /// declared version (`AppBuilder::version`) when there is one (the developer promises that
+    /// builds of one version behave alike), else of this program's executable file; or what
+    /// `AppBuilder::build_id` set.
+    pub fn build_id(&self) -> u64 {
+        if let Some(b) = self.build {
+            return b;
+        }
+        if !self.version.is_empty() {
+            return fnv1a(format!("version {}", self.version).as_bytes());
+        }
+        executable_digest()
+    }
+
+    /// The version the application declared ("" if none).
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+}
+
+/// A digest of the running executable (its length and CRC-32), computed once per process; 0
+/// if it cannot be read.
+fn executable_digest() -> u64 {
+    static DIGEST: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *DIGEST.get_or_init(|| {
+        let read = std::env::current_exe()
+            .and_then(std::fs::File::open)
+            .and_then(|mut f| {
+                use std::io::Read;
+                let mut crc = crc32fast::Hasher::new();
+                let mut buf = vec![0u8; 1 << 20];
+                let mut len = 0u64;
+                loop {
+                    let n = f.read(&mut buf)?;
+                    if n == 0 {
+                        return Ok((len << 32) ^ u64::from(crc.finalize()));
+                    }
+                    crc.update(&buf[..n]);
+                    len += n as u64;
+                }
+            });
+        read.unwrap_or(0)
+    })
+}
+
 /// FNV-1a, 64 bit: stable across processes and builds (unlike `DefaultHasher`).
 pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
@@ -169,6 +224,22 @@ impl AppBuilder {
 
     pub fn transaction(mut self, def: TransactionDef) -> Self {
         self.transactions.push(def);
+        self
+    }
+
+    /// Declares the version of the application's behaviour. Bump it whenever handler logic
+    /// changes: nodes of another version are refused at the handshake, and a data directory
+    /// written by another version is refused (its log cannot be re-executed faithfully).
+    /// Without it, the executable itself identifies the build (`App::build_id`).
+    pub fn version(mut self, version: &str) -> Self {
+        self.version = version.to_string();
+        self
+    }
+
+    /// Sets the build identity directly (see `App::build_id`), for tests and for deployments
+    /// that identify builds their own way.
+    pub fn build_id(mut self, build: u64) -> Self {
+        self.build = Some(build);
         self
     }
 
@@ -200,6 +271,8 @@ impl AppBuilder {
             services,
             dags,
             dag_by_name,
+            version: self.version,
+            build: self.build,
         })
     }
 }

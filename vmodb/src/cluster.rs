@@ -3,7 +3,7 @@
 
 use crate::app::App;
 use crate::coordinator::{
-    Completion, Coordinator, CoordinatorConfig, CoordinatorStats, Input, SequencedInput,
+    Completion, Coordinator, CoordinatorConfig, CoordinatorStats, Input, Notifier, SequencedInput,
 };
 use crate::delay_line::{DelayLine, LinkDelay};
 use crate::durability::data_dir::Opened;
@@ -39,8 +39,8 @@ pub struct ClusterConfig {
     /// Fault injection: delay every message to a service by a seeded random time, keeping each
     /// service's messages in send order (see `LinkDelay`). Messages cross a delay line with a
     /// thread of its own; off (`None`), delivery is a direct call. With a delay, a client may
-    /// hear of a commit before every service applied it, so a query right after may still read
-    /// the previous snapshot; `Cluster::wait_idle` waits for the line to drain.
+    /// hear of a commit before every service applied it: reads (`query`, `read_table`,
+    /// `state`) wait until it has; `Cluster::wait_idle` waits for the line to drain.
     pub link_delay: Option<LinkDelay>,
     /// Durability: the data directory. The coordinator logs every commit step there
     /// (`coordinator/`), synced before any client hears of the commit; every service writes
@@ -178,9 +178,21 @@ pub(crate) fn run_query(
     query: &str,
     input: &[u8],
 ) -> Result<Vec<u8>, QueryError> {
-    let def = query_def(app, service, query)?;
     let pin = store.pin_snapshot();
-    let ctx = TxCtx::snapshot(store, pin.at);
+    run_query_at(app, store, pin.at, service, query, input)
+}
+
+/// `run_query` on the snapshot at `at`, which the caller keeps pinned.
+pub(crate) fn run_query_at(
+    app: &App,
+    store: &Store,
+    at: Tid,
+    service: &str,
+    query: &str,
+    input: &[u8],
+) -> Result<Vec<u8>, QueryError> {
+    let def = query_def(app, service, query)?;
+    let ctx = TxCtx::snapshot(store, at);
     Ok(catch_unwind(AssertUnwindSafe(|| (def.run)(&ctx, input)))
         .unwrap_or_else(|p| Err(TxError::Panic(panic_message(&p))))?)
 }
@@ -272,6 +284,7 @@ impl Cluster {
                 &app,
                 dir,
                 config.coordinator.log_segment_bytes,
+                config.coordinator.allow_new_build,
             )?),
         };
         let stores = match &durable {
@@ -293,7 +306,10 @@ impl Cluster {
                 ))
             })
             .collect();
-        let keep_all = config.coordinator.record_inputs;
+        let keep = crate::durability::log::Keep {
+            all: config.coordinator.record_inputs,
+            retention: config.coordinator.request_retention,
+        };
         let (coordinator, inbox) = Coordinator::new(Arc::clone(&app), config.coordinator);
         let services: Vec<Weak<ServiceNode>> = nodes.iter().map(Arc::downgrade).collect();
         let delay_line = match config.link_delay {
@@ -331,7 +347,7 @@ impl Cluster {
                 node.keep_checkpoints(dir);
                 node.restart_at(d.plan.checkpoint.1);
             }
-            let log = CommitLog::start(d.wal, keep_all)
+            let log = CommitLog::start(d.wal, keep, d.plan.index.clone())
                 .map_err(|e| BootstrapError(format!("cannot start the commit log: {e}")))?;
             cluster.coordinator.log_to(log);
             // On failure, dropping the cluster stops its threads and the log.
@@ -365,11 +381,27 @@ impl Cluster {
         query: &str,
         input: Vec<u8>,
     ) -> Result<Vec<u8>, QueryError> {
+        let i = self.service(service)?;
+        run_query(&self.app, &self.nodes[i].store, service, query, &input)
+    }
+
+    /// The index of service `name`, once it applied every commit announced so far. Without an
+    /// injected delay that is at once (commits are applied before anyone hears of them); with
+    /// one, a commit reaches a service after its clients heard of it, so a read waits (up to
+    /// 30 s) until it has: a read after a commit sees it, with or without injection.
+    fn service(&self, name: &str) -> Result<usize, QueryError> {
         let i = self
             .app
-            .service_index(service)
-            .ok_or_else(|| QueryError::UnknownService(service.to_string()))?;
-        run_query(&self.app, &self.nodes[i].store, service, query, &input)
+            .service_index(name)
+            .ok_or_else(|| QueryError::UnknownService(name.to_string()))?;
+        if self.transport.delay_line.is_some() {
+            let want = self.coordinator.announced();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while self.nodes[i].store.watermark() < want && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+        Ok(i)
     }
 
     /// Why the coordinator stopped by itself, if it did (its commit log failed).
@@ -384,10 +416,7 @@ impl Cluster {
     /// Every row of table `table` of service `service` at its committed watermark, each
     /// encoded as its entity.
     pub fn table_raw(&self, service: &str, table: &str) -> Result<Vec<Vec<u8>>, QueryError> {
-        let i = self
-            .app
-            .service_index(service)
-            .ok_or_else(|| QueryError::UnknownService(service.to_string()))?;
+        let i = self.service(service)?;
         encoded_rows(&self.nodes[i].store, table)
     }
 
@@ -398,10 +427,7 @@ impl Cluster {
 
     /// Every row of service `service`'s table of `E` at its committed watermark, in key order.
     pub fn read_table<E: Entity>(&self, service: &str) -> Result<Vec<E>, QueryError> {
-        let i = self
-            .app
-            .service_index(service)
-            .ok_or_else(|| QueryError::UnknownService(service.to_string()))?;
+        let i = self.service(service)?;
         let store = &self.nodes[i].store;
         let pin = store.pin_snapshot();
         let ctx = TxCtx::snapshot(store, pin.at);
@@ -417,12 +443,19 @@ impl Cluster {
             && (self.transport.delay_line.as_ref()).is_none_or(|l| l.wait_drained(deadline))
     }
 
-    /// Every service's tables at its committed watermark.
+    /// Every service's tables at its committed watermark (each read from a pinned snapshot,
+    /// so garbage collection after a concurrent commit cannot take a version it reads).
     pub fn state(&self) -> ClusterState {
+        for s in self.app.service_names() {
+            let _ = self.service(s);
+        }
         self.nodes
             .iter()
             .zip(&self.app.services)
-            .map(|(n, s)| (s.name.clone(), n.store.dump(n.store.watermark())))
+            .map(|(n, s)| {
+                let pin = n.store.pin_snapshot();
+                (s.name.clone(), n.store.dump(pin.at))
+            })
             .collect()
     }
 
@@ -519,11 +552,20 @@ pub(crate) fn typed_query<In: Serialize, Out: DeserializeOwned>(
 
 /// Every row of table `table` in `store` at its committed watermark, encoded.
 pub(crate) fn encoded_rows(store: &Arc<Store>, table: &str) -> Result<Vec<Vec<u8>>, QueryError> {
+    let pin = store.pin_snapshot();
+    encoded_rows_at(store, table, pin.at)
+}
+
+/// `encoded_rows` at `at`, which the caller keeps pinned.
+pub(crate) fn encoded_rows_at(
+    store: &Store,
+    table: &str,
+    at: Tid,
+) -> Result<Vec<Vec<u8>>, QueryError> {
     let t = store
         .table_by_name(table)
         .ok_or_else(|| QueryError::Failed(TxError::UnknownTable(table.to_string())))?;
-    let pin = store.pin_snapshot();
-    Ok(t.dump_encoded(pin.at))
+    Ok(t.dump_encoded(at))
 }
 
 /// Submits transactions and receives their completions.
@@ -551,7 +593,16 @@ impl Client {
         inputs: Vec<crate::coordinator::Request>,
     ) -> Result<Vec<Tid>, SubmitError> {
         self.coordinator
-            .submit_requests(inputs, Some(self.tx.clone()))
+            .submit_requests(inputs, Some(Notifier::channel(self.tx.clone())))
+    }
+
+    /// `submit_requests` with completions going to `notify` instead of this client's stream.
+    pub fn submit_requests_to(
+        &self,
+        inputs: Vec<crate::coordinator::Request>,
+        notify: Notifier,
+    ) -> Result<Vec<Tid>, SubmitError> {
+        self.coordinator.submit_requests(inputs, Some(notify))
     }
 
     /// `submit_requests` without completions.

@@ -36,13 +36,14 @@ pub mod wal;
 pub use app::{App, AppBuilder, TransactionDef};
 pub use cluster::{Client, Cluster, ClusterConfig, ClusterState, ClusterStats, Loader};
 pub use coordinator::{
-    Completion, CoordinatorConfig, CoordinatorStats, LoggedCommit, Outcome, Output, Request,
-    RollbackStats, SequencedInput,
+    Completion, CoordinatorConfig, CoordinatorStats, LoggedCommit, Notifier, Outcome, Output,
+    Request, RollbackStats, SequencedInput,
 };
 pub use delay_line::LinkDelay;
 pub use error::{BootstrapError, QueryError, SubmitError, TxError};
 pub use message::{
-    Answer, Ask, BatchId, Envelope, Message, NodeId, NodeStats, ServiceId, TaskReport, Transport,
+    Answer, Ask, BatchId, Envelope, MAX_PAYLOAD, Message, NodeId, NodeStats, ServiceId, TaskReport,
+    Transport,
 };
 pub use replay::{ReplayOutcome, serial_replay, serial_replay_outcomes};
 pub use repo::{Query, Repo};

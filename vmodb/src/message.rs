@@ -12,6 +12,11 @@ use std::sync::Arc;
 pub type BatchId = u64;
 pub type ServiceId = u16;
 
+/// The largest event payload, in bytes: a transaction input (refused at submission) or a
+/// handler's output event (the task fails). The same in every deployment, and far below the
+/// largest message a link carries (`net::MAX_BATCH`), so no event is ever too big to send.
+pub const MAX_PAYLOAD: usize = 256 << 20;
+
 /// One transaction's event for one service.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Envelope {

@@ -62,8 +62,13 @@ pub fn serial_replay_outcomes(
             let service = &app.services[node.service];
             let def = &service.handlers[node.handler];
             let result = payload.map(|bytes| {
-                let decoded = (def.decode)(&bytes)?;
-                let (result, writes) = def.execute(&stores[node.service], input.env, decoded, None);
+                let (decoded, _) = def.prepare(&bytes)?;
+                // Serial: no earlier task runs, so every foreign-key check is settled.
+                let ran = def.execute(&stores[node.service], input.env, decoded, None, None);
+                let (result, writes) = ran.unwrap_or_else(|| {
+                    let e = TxError::app("replay: a foreign-key check was left unsettled");
+                    (Err(e), Default::default())
+                });
                 written.push((node.service, writes));
                 result
             });

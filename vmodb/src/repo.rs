@@ -35,6 +35,19 @@ impl<'a, E: Entity> Repo<'a, E> {
             .note_access(self.table_index, &self.table.meta.name, key, write);
     }
 
+    /// Tells the mode checker that writing `row` read its parent through `fk`.
+    fn note_parent(&self, fk: &crate::schema::ForeignKeyDef<E>, row: &E) {
+        if !self.ctx.checks_accesses() {
+            return;
+        }
+        if let (Some(values), Some(parent)) = (
+            (fk.parent_key_values)(row),
+            self.ctx.store.table_index_by_name(&fk.parent_table),
+        ) {
+            self.ctx.note_fk(parent, &fk.parent_table, &values, false);
+        }
+    }
+
     /// The rows with these keys that exist, in the order of `keys`.
     pub fn get_many<'k>(&self, keys: impl IntoIterator<Item = &'k E::Key>) -> Vec<E> {
         keys.into_iter().filter_map(|k| self.get(k)).collect()
@@ -116,7 +129,13 @@ impl<'a, E: Entity> Repo<'a, E> {
                 index_keys = meta.index_keys(r, &values);
             }
             for fk in &meta.foreign_keys {
-                if !(fk.parent_exists)(r, ctx.store, tid)? {
+                let parent = (fk.parent_exists)(r, ctx.store, tid)?;
+                // The parent's row is read at this TID: final if this task wrote it, else only
+                // once no earlier task can still write it (`TxCtx::fk_settled`).
+                if parent.own || ctx.fk_settled() {
+                    self.note_parent(fk, r);
+                }
+                if !parent.exists {
                     return Err(TxError::ForeignKey {
                         table: meta.name.clone(),
                         fk: fk.name.clone(),
@@ -130,6 +149,10 @@ impl<'a, E: Entity> Repo<'a, E> {
             }
         } else if ctx.store.has_referrers(self.table_index) && self.exists(&key) {
             let values: IndexKey = to_values(&key).unwrap_or_default().into_iter().collect();
+            // Referrers an earlier running task may still insert or delete: see above.
+            if ctx.fk_settled() {
+                ctx.note_fk(self.table_index, &self.table.meta.name, &values, true);
+            }
             if ctx.store.is_referenced(self.table_index, &values, tid) {
                 return Err(TxError::ForeignKey {
                     table: meta.name.clone(),

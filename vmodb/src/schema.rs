@@ -59,9 +59,18 @@ pub(crate) struct ForeignKeyDef<E: Entity> {
     pub parent_exists: Arc<ParentExistsFn<E>>,
 }
 
+/// What a foreign-key check found of the parent row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ParentCheck {
+    pub exists: bool,
+    /// The version read was written by the checking task itself (so no earlier task can
+    /// change the answer), or the reference is null.
+    pub own: bool,
+}
+
 pub(crate) type ParentKeyFn<E> = dyn Fn(&E) -> Option<IndexKey> + Send + Sync;
 pub(crate) type ParentExistsFn<E> =
-    dyn Fn(&E, &crate::store::Store, Tid) -> Result<bool, TxError> + Send + Sync;
+    dyn Fn(&E, &crate::store::Store, Tid) -> Result<ParentCheck, TxError> + Send + Sync;
 
 pub(crate) struct IndexDef {
     pub name: String,
@@ -141,9 +150,16 @@ impl<E: Entity> TableDef<E> {
         };
         let exists = move |row: &E, store: &crate::store::Store, tid: Tid| {
             let Some(key) = parent_key(row) else {
-                return Ok(true);
+                return Ok(ParentCheck {
+                    exists: true,
+                    own: true,
+                });
             };
-            Ok(store.table::<P>()?.read_with(&key, tid, |_| ()).is_some())
+            let seen = store.table::<P>()?.visible_version(&key, tid);
+            Ok(ParentCheck {
+                exists: seen.is_some_and(|(_, row)| row),
+                own: seen.is_some_and(|(at, _)| at == tid),
+            })
         };
         self.foreign_keys.push(ForeignKeyDef {
             name: name.to_string(),

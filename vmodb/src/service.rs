@@ -93,25 +93,61 @@ impl HandlerDef {
         }
     }
 
+    /// Decodes an input and computes its partition keys (`None` unless partitioned): the
+    /// application code that runs before the handler. A payload that does not decode, or a
+    /// panic in either, is the task's failure, as a failing handler would be (also in serial
+    /// replay, so both agree on which transactions abort).
+    pub(crate) fn prepare(
+        &self,
+        bytes: &[u8],
+    ) -> Result<(Decoded, Option<PartitionKeys>), TxError> {
+        catch_unwind(AssertUnwindSafe(|| {
+            let input = (self.decode)(bytes)?;
+            let keys = match self.mode {
+                ModeKind::Partitioned => Some(
+                    self.partition
+                        .as_ref()
+                        .map(|f| f(&*input))
+                        .unwrap_or_default(),
+                ),
+                _ => None,
+            };
+            Ok((input, keys))
+        }))
+        .unwrap_or_else(|panic| Err(TxError::Panic(panic_message(&panic))))
+    }
+
     /// Runs the handler on a decoded input at `env.tid`. A failure (error or panic) undoes the
     /// task's writes, so a failed task leaves nothing behind at this service. Returns what the
-    /// task wrote too (empty on failure), which the service keeps until commit.
+    /// task wrote too (empty on failure), which the service keeps until commit. `None` if a
+    /// foreign-key check read what an earlier task still running may change
+    /// (`earlier_running`, see `TxCtx::fk_settled`): the task's writes are undone, and it must
+    /// run again once the earlier tasks finished.
     pub(crate) fn execute(
         &self,
         store: &Store,
         env: TxEnv,
         input: Decoded,
         checker: Option<(&ModeChecker, &str)>,
-    ) -> (Result<Option<Vec<u8>>, TxError>, WriteSet) {
-        let ctx = TxCtx::new(store, env, self.access(), &self.replicates).checked_by(checker);
+        earlier_running: Option<&dyn Fn() -> bool>,
+    ) -> Option<Executed> {
+        let ctx = TxCtx::new(store, env, self.access(), &self.replicates)
+            .checked_by(checker)
+            .with_earlier_running(earlier_running);
         let result = catch_unwind(AssertUnwindSafe(|| (self.run)(&ctx, input)))
             .unwrap_or_else(|panic| Err(TxError::Panic(panic_message(&panic))));
-        if result.is_err() {
+        if result.is_err() || ctx.fk_unsettled() {
             ctx.undo_writes();
         }
-        (result, ctx.into_write_set())
+        if ctx.fk_unsettled() {
+            return None;
+        }
+        Some((result, ctx.into_write_set()))
     }
 }
+
+/// What a handler run gave: its output event (or failure), and what it wrote.
+pub(crate) type Executed = (Result<Option<Vec<u8>>, TxError>, WriteSet);
 
 pub(crate) fn panic_message(panic: &Box<dyn Any + Send>) -> String {
     panic

@@ -6,10 +6,11 @@ use crate::mode_check::ModeChecker;
 use crate::repo::Repo;
 use crate::schema::{Entity, Tid};
 use crate::store::{Store, Table};
+use crate::value::IndexKey;
 use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 use std::any::Any;
-use std::cell::{RefCell, RefMut};
+use std::cell::{Cell, RefCell, RefMut};
 
 /// Whether a context may write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,6 +79,10 @@ pub struct TxCtx<'a> {
     rng: RefCell<Option<Xoshiro256PlusPlus>>,
     /// The mode checker and the service name, when the run checks mode declarations.
     checker: Option<(&'a ModeChecker, &'a str)>,
+    /// Whether an earlier task of this service may still be running (see `fk_settled`).
+    earlier_running: Option<&'a dyn Fn() -> bool>,
+    /// A foreign-key check read what an earlier running task may still change.
+    unsettled: Cell<bool>,
 }
 
 impl<'a> TxCtx<'a> {
@@ -96,6 +101,8 @@ impl<'a> TxCtx<'a> {
             writes: RefCell::new(smallvec::SmallVec::new()),
             rng: RefCell::new(None),
             checker: None,
+            earlier_running: None,
+            unsettled: Cell::new(false),
         }
     }
 
@@ -115,6 +122,30 @@ impl<'a> TxCtx<'a> {
         self
     }
 
+    /// Tells the context how to learn whether an earlier task of its service may still run.
+    pub(crate) fn with_earlier_running(mut self, f: Option<&'a dyn Fn() -> bool>) -> Self {
+        self.earlier_running = f;
+        self
+    }
+
+    /// Whether a foreign-key check's answer is final: no earlier task of this service can
+    /// still change what it reads. Foreign-key checks read rows no execution mode declares (a
+    /// parent of another partition, the referrers of a deleted row), so the engine, not the
+    /// declarations, must keep them serial: an unsettled check marks the task, which the
+    /// service then runs again once every earlier task finished (`node::fk_guard`).
+    pub(crate) fn fk_settled(&self) -> bool {
+        let settled = self.earlier_running.is_none_or(|f| !f());
+        if !settled {
+            self.unsettled.set(true);
+        }
+        settled
+    }
+
+    /// Whether a foreign-key check of this task read what an earlier running task may change.
+    pub(crate) fn fk_unsettled(&self) -> bool {
+        self.unsettled.get()
+    }
+
     /// Whether a mode checker records this context's accesses.
     pub(crate) fn checks_accesses(&self) -> bool {
         self.checker.is_some()
@@ -132,6 +163,16 @@ impl<'a> TxCtx<'a> {
             use std::hash::BuildHasher;
             let hash = rustc_hash::FxBuildHasher.hash_one(key);
             checker.access(service, self.env.tid, table, table_index, hash, write);
+        }
+    }
+
+    /// Records, for the mode checker, a foreign-key access to parent key `parent` of table
+    /// `table` (a read when a child is written, a write when the parent is deleted), as an
+    /// access to a row of its own ("the references to `parent`").
+    pub(crate) fn note_fk(&self, table_index: usize, table: &str, parent: &IndexKey, write: bool) {
+        if self.checker.is_some() {
+            let pseudo = usize::MAX - table_index;
+            self.note_access(pseudo, &format!("fk:{table}"), parent, write);
         }
     }
 

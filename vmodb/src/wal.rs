@@ -7,9 +7,11 @@
 //! (on ext4 that is ~0.8 ms per sync appending, a fraction of that overwriting). A zero length
 //! ends a segment's records. The directory's `IDENTITY` file names what wrote it (format version and
 //! the caller's identity, e.g. an application fingerprint). `Wal::open` refuses a directory of
-//! another identity, reads every record, and cuts a torn or corrupt tail of the last segment
-//! (a crash mid-append), never replaying it; damage anywhere else is an error, since records
-//! after it were acknowledged. `truncate_before` drops whole segments a checkpoint made
+//! another identity, reads every record, and cuts a torn tail of the last segment (a crash
+//! mid-append: garbage after the last intact record, and no intact record after it), never
+//! replaying it. Damage anywhere else is an error that names the file and offset: before the
+//! last segment, or followed by an intact record (records after it were acknowledged; cutting
+//! them would lose commits). `truncate_before` drops whole segments a checkpoint made
 //! unnecessary, so disk use stays bounded.
 
 use serde::Serialize;
@@ -98,10 +100,18 @@ impl Wal {
                     why,
                 });
             }
-            let (found, valid, len, zero_tail) = read_segment::<T>(path, *first)?;
-            if valid < len && !zero_tail {
-                if !last {
-                    let why = "a damaged record before the last segment".to_string();
+            let (found, valid, len, end) = read_segment::<T>(path, *first)?;
+            if end != End::Clean {
+                let why = match end {
+                    _ if !last => Some("a damaged record before the last segment".to_string()),
+                    End::Damaged { intact_at } => Some(format!(
+                        "a damaged record followed by an intact one at byte {intact_at}; if the \
+                         machine lost power mid-write, the records after the damage may never \
+                         have been acknowledged: cut the file at byte {valid} to accept that"
+                    )),
+                    _ => None,
+                };
+                if let Some(why) = why {
                     return Err(WalError::Corrupt {
                         path: path.clone(),
                         offset: valid,
@@ -147,7 +157,8 @@ impl Wal {
         Ok((wal, Recovered { records, cut_bytes }))
     }
 
-    /// Appends `record` (buffered; durable after the next `sync`); returns its index.
+    /// Appends `record` (buffered; durable after the next `sync`); returns its index. A record
+    /// that encodes to nothing is refused (a zero length marks the end of a segment's records).
     pub fn append<T: Serialize>(&mut self, record: &T) -> Result<u64, WalError> {
         if self.len >= self.segment_bytes {
             self.roll()?;
@@ -156,6 +167,13 @@ impl Wal {
         self.buf.extend_from_slice(&[0; HEADER]);
         let mut body = postcard::to_extend(record, std::mem::take(&mut self.buf))
             .map_err(|e| WalError::Encode(e.to_string()))?;
+        if body.len() == HEADER || body.len() - HEADER > u32::MAX as usize {
+            let n = body.len() - HEADER;
+            self.buf = body;
+            return Err(WalError::Encode(format!(
+                "a record of {n} bytes cannot be logged (empty, or over 4 GiB)"
+            )));
+        }
         let len = (body.len() - HEADER) as u32;
         let crc = crc32fast::hash(&body[HEADER..]);
         body[..4].copy_from_slice(&len.to_le_bytes());
@@ -264,9 +282,24 @@ fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, WalError> {
     Ok(out)
 }
 
+/// How a segment's records end.
+#[derive(Debug, PartialEq, Eq)]
+enum End {
+    /// Nothing, or only zeros, after the last intact record.
+    Clean,
+    /// Garbage after the last intact record, and no intact record in it: a torn append.
+    Torn,
+    /// A damaged record with an intact one after it, at this byte.
+    Damaged { intact_at: u64 },
+}
+
 /// A segment as read: its intact records, the length of its intact prefix, its length, and
-/// whether everything after the prefix is zeros (a clean end, not damage).
-type SegmentRead<T> = (Vec<(u64, T)>, u64, u64, bool);
+/// how it ends.
+type SegmentRead<T> = (Vec<(u64, T)>, u64, u64, End);
+
+/// Bytes a search for intact records after damage may checksum before it gives up (and calls
+/// the damage what it cannot rule out: damage followed by records).
+const SEARCH_BUDGET: usize = 256 << 20;
 
 fn read_segment<T: DeserializeOwned>(path: &Path, first: u64) -> Result<SegmentRead<T>, WalError> {
     let mut bytes = Vec::new();
@@ -275,26 +308,68 @@ fn read_segment<T: DeserializeOwned>(path: &Path, first: u64) -> Result<SegmentR
         .map_err(io_err(path))?;
     let mut records = Vec::new();
     let mut at = 0usize;
-    while bytes.len() - at >= HEADER {
-        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap_or_default()) as usize;
-        if len == 0 {
-            break; // the zeros after the last record
-        }
-        let crc = u32::from_le_bytes(bytes[at + 4..at + HEADER].try_into().unwrap_or_default());
-        let Some(body) = bytes.get(at + HEADER..at + HEADER + len) else {
-            break; // torn: the record's end was never written
-        };
-        if crc32fast::hash(body) != crc {
-            break;
-        }
-        let Ok(record) = postcard::from_bytes(body) else {
-            break;
-        };
+    while let Some((record, len)) = record_at::<T>(&bytes, at) {
         records.push((first + records.len() as u64, record));
         at += HEADER + len;
     }
-    let zero_tail = bytes[at..].iter().all(|b| *b == 0);
-    Ok((records, at as u64, bytes.len() as u64, zero_tail))
+    let end = if bytes[at..].iter().all(|b| *b == 0) {
+        End::Clean
+    } else {
+        match intact_after::<T>(&bytes, at) {
+            Some(p) => End::Damaged {
+                intact_at: p as u64,
+            },
+            None => End::Torn,
+        }
+    };
+    Ok((records, at as u64, bytes.len() as u64, end))
+}
+
+/// The intact record at byte `at` and its length, if there is one there (a zero length is the
+/// end of the records).
+fn record_at<T: DeserializeOwned>(bytes: &[u8], at: usize) -> Option<(T, usize)> {
+    let head = bytes.get(at..at.checked_add(HEADER)?)?;
+    let len = u32::from_le_bytes(head[..4].try_into().ok()?) as usize;
+    let crc = u32::from_le_bytes(head[4..].try_into().ok()?);
+    if len == 0 {
+        return None;
+    }
+    let body = bytes.get(at + HEADER..(at + HEADER).checked_add(len)?)?;
+    if crc32fast::hash(body) != crc {
+        return None;
+    }
+    postcard::from_bytes(body).ok().map(|r| (r, len))
+}
+
+/// Where an intact record starts after the damaged one at `at`, if anywhere: first where the
+/// damaged record's own length says the next one starts, then at every later byte. If the
+/// search runs out of budget, it answers `at` (damage it cannot tell from a torn tail is
+/// refused, never cut).
+fn intact_after<T: DeserializeOwned>(bytes: &[u8], at: usize) -> Option<usize> {
+    let declared = bytes
+        .get(at..at + 4)
+        .map(|h| u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize);
+    if let Some(next) = declared.and_then(|l| (at + HEADER).checked_add(l))
+        && record_at::<T>(bytes, next).is_some()
+    {
+        return Some(next);
+    }
+    let mut budget = SEARCH_BUDGET;
+    for p in at + 1..bytes.len().saturating_sub(HEADER) {
+        let len = u32::from_le_bytes([bytes[p], bytes[p + 1], bytes[p + 2], bytes[p + 3]]);
+        let len = len as usize;
+        if len == 0 || len > bytes.len() - p - HEADER {
+            continue;
+        }
+        if len > budget {
+            return Some(at);
+        }
+        budget -= len;
+        if record_at::<T>(bytes, p).is_some() {
+            return Some(p);
+        }
+    }
+    None
 }
 
 pub(crate) fn check_identity(dir: &Path, identity: &str) -> Result<(), WalError> {

@@ -3,8 +3,8 @@
 //! `{"error": ...}` with the right status, the status counters, the commit stream (SSE), the
 //! configuration, and shutdown.
 //!
-//! Every test serves its own cluster on its own port and runs under a watchdog; every socket
-//! read has a timeout.
+//! Every test serves its own cluster on a port the OS chose and runs under a watchdog; every
+//! socket read has a timeout.
 
 mod support;
 
@@ -31,19 +31,23 @@ struct Server {
 }
 
 impl Server {
-    fn start(port: u16) -> Server {
+    fn start() -> Server {
+        Self::start_with(support::util::config_ms(2, 64))
+    }
+
+    fn start_with(config: vmodb::ClusterConfig) -> Server {
         let cluster = Cluster::start(
             shop::app().expect("app"),
-            support::util::config_ms(2, 64),
+            config,
             shop::load(ITEMS, STOCK, CUSTOMERS),
         )
         .expect("the cluster starts");
         let door = FrontDoor::new(Arc::new(cluster), json!({"k": 1}));
-        let addr = format!("127.0.0.1:{port}");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let addr = listener.local_addr().expect("addr").to_string();
         let (tx, served) = mpsc::channel();
-        let at = addr.clone();
         thread::spawn(move || {
-            let _ = tx.send(door.serve(&at, door.router()));
+            let _ = tx.send(door.serve_on(listener, door.router()));
         });
         let deadline = Instant::now() + Duration::from_secs(5);
         while TcpStream::connect(&addr).is_err() {
@@ -87,7 +91,7 @@ fn checkout(order_id: u64, customer: u32, item: u32, qty: u32) -> Json {
 #[test]
 fn a_checkout_commits_with_its_receipt() {
     watchdog(Duration::from_secs(20), || {
-        let server = Server::start(17600);
+        let server = Server::start();
         // Item 3 costs 4: two of them charge 8.
         let r = server.post_json("/transactions", &checkout(7, 5, 3, 2));
         assert_eq!(r.status, 200, "{r:?}");
@@ -148,7 +152,7 @@ fn a_checkout_commits_with_its_receipt() {
 #[test]
 fn an_array_is_answered_in_order() {
     watchdog(Duration::from_secs(20), || {
-        let server = Server::start(17610);
+        let server = Server::start();
         let body = json!([
             {"transaction": "restock", "input": {"item": 2, "add": 5}},
             checkout(1, 0, 2, 1),
@@ -188,7 +192,7 @@ fn an_array_is_answered_in_order() {
 #[test]
 fn wait_false_answers_submitted() {
     watchdog(Duration::from_secs(20), || {
-        let server = Server::start(17620);
+        let server = Server::start();
         let r = server.post_json("/transactions?wait=false", &checkout(1, 1, 1, 1));
         assert_eq!(r.status, 202, "{r:?}");
         let result = r.json();
@@ -228,7 +232,7 @@ fn wait_false_answers_submitted() {
 #[test]
 fn bad_requests_get_json_errors() {
     watchdog(Duration::from_secs(20), || {
-        let server = Server::start(17630);
+        let server = Server::start();
 
         let r = server.post("/transactions", "{\"transaction\": \"checkout\",");
         assert_eq!(r.status, 400, "{r:?}");
@@ -289,7 +293,7 @@ fn bad_requests_get_json_errors() {
 #[test]
 fn status_and_config() {
     watchdog(Duration::from_secs(20), || {
-        let server = Server::start(17640);
+        let server = Server::start();
         let status = server.status();
         assert_eq!(
             status,
@@ -342,7 +346,7 @@ fn status_and_config() {
 #[test]
 fn the_commit_stream_tells_each_batch() {
     watchdog(Duration::from_secs(20), || {
-        let server = Server::start(17650);
+        let server = Server::start();
         let mut events = EventStream::open(&server.addr);
         let r = server.post_json("/transactions", &checkout(1, 1, 1, 1));
         let first = r.json();
@@ -377,7 +381,7 @@ fn the_commit_stream_tells_each_batch() {
 #[test]
 fn shutdown_stops_serving() {
     watchdog(Duration::from_secs(20), || {
-        let server = Server::start(17660);
+        let server = Server::start();
         let r = server.post_json("/transactions", &checkout(1, 1, 1, 1));
         assert_eq!(r.status, 200, "{r:?}");
         assert!(server.served.try_recv().is_err(), "`serve` returned early");
@@ -402,7 +406,7 @@ fn shutdown_stops_serving() {
 #[test]
 fn shutdown_returns_with_a_commit_stream_open() {
     watchdog(Duration::from_secs(15), || {
-        let server = Server::start(17670);
+        let server = Server::start();
         let _events = EventStream::open(&server.addr);
         let r = server.post("/shutdown", "");
         assert_eq!(r.status, 202, "{r:?}");
@@ -412,5 +416,68 @@ fn shutdown_returns_with_a_commit_stream_open() {
             Ok(Ok(())),
             "`serve` did not return while a client follows the commit stream"
         );
+    });
+}
+
+/// A request id repeated within one array runs once: every position answers with that one
+/// transaction's outcome (the same TID), with or without durability.
+#[test]
+fn a_request_id_repeated_in_one_request_runs_once() {
+    watchdog(Duration::from_secs(20), || {
+        let server = Server::start();
+        let restock =
+            |id: &str| json!({"transaction": "restock", "input": {"item": 4, "add": 5}, "id": id});
+        let body = json!([restock("dup-1"), restock("other"), restock("dup-1")]);
+        let r = server.post_json("/transactions", &body);
+        assert_eq!(r.status, 200, "{r:?}");
+        let results = r.json();
+        let results = results.as_array().expect("an array").clone();
+        assert_eq!(results.len(), 3);
+        assert!(
+            results.iter().all(|r| r["outcome"] == "committed"),
+            "{results:?}"
+        );
+        assert_eq!(results[0]["tid"], results[2]["tid"], "{results:?}");
+        assert_ne!(results[0]["tid"], results[1]["tid"], "{results:?}");
+        assert_eq!(server.status()["submitted"], 2, "dup-1 ran twice");
+        // Sent again: nothing runs, the same answers come back.
+        let r = server.post_json("/transactions", &body);
+        assert_eq!(r.json().as_array().cloned(), Some(results));
+        assert_eq!(server.status()["submitted"], 2);
+    });
+}
+
+/// A retry of a request id while the first request still waits for its commit: both requests
+/// are answered, with the one outcome (the same TID), and the transaction runs once.
+#[test]
+fn a_retry_while_the_first_request_waits_gets_the_same_answer() {
+    watchdog(Duration::from_secs(30), || {
+        // A long window: the first request is still open when the retry comes.
+        let server = Server::start_with(support::util::config_ms(400, 64));
+        let addr = server.addr.clone();
+        let body = json!({"transaction": "restock", "input": {"item": 4, "add": 5}, "id": "r-1"});
+        let first = {
+            let (addr, body) = (addr.clone(), body.to_string());
+            thread::spawn(move || request(&addr, "POST", "/transactions", Some(&body)))
+        };
+        // The first one has been sequenced (its transaction is in flight) before the retry.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server.status()["submitted"] != 1 {
+            assert!(Instant::now() < deadline, "the first request never arrived");
+            thread::sleep(Duration::from_millis(5));
+        }
+        let retry = server.post_json("/transactions", &body);
+        let first = first.join().expect("the first request");
+        for r in [&first, &retry] {
+            assert_eq!(r.status, 200, "{r:?}");
+        }
+        let (a, b) = (first.json(), retry.json());
+        assert_eq!(a["outcome"], "committed", "{a}");
+        assert_eq!(
+            (&a["tid"], &a["batch"]),
+            (&b["tid"], &b["batch"]),
+            "{a} {b}"
+        );
+        assert_eq!(server.status()["submitted"], 1, "r-1 ran twice");
     });
 }

@@ -1,7 +1,8 @@
 //! The write-ahead log against a simple model: whatever is appended and synced comes back on
-//! reopen, in order, with continuous indexes; a torn or corrupt tail of the last segment is cut
-//! (and never comes back), the intact prefix survives, appends continue after it; damage before
-//! the last segment, or a directory of another identity, is refused.
+//! reopen, in order, with continuous indexes; a torn tail of the last segment is cut (and never
+//! comes back), the intact prefix survives, appends continue after it; damage followed by
+//! intact records (anywhere), damage before the last segment, or a directory of another
+//! identity, is refused.
 
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
@@ -87,6 +88,19 @@ proptest! {
         // Intact: the records that end at or before the damage (a flip damages its record).
         let intact = ends.iter().filter(|e| **e <= at).count();
         let valid = if intact == 0 { 0 } else { ends[intact - 1] };
+        // A flip in a record with records after it damages acknowledged data: refused.
+        if flip && intact + 1 < ends.len() {
+            match Wal::open::<Rec>(&dir, "test app", segment) {
+                Err(WalError::Corrupt { path, offset, .. }) => {
+                    prop_assert_eq!(path, last);
+                    prop_assert_eq!(offset, valid as u64);
+                }
+                Err(e) => prop_assert!(false, "unexpected error {}", e),
+                Ok(_) => prop_assert!(false, "damage before intact records was cut"),
+            }
+            let _ = std::fs::remove_dir_all(&dir);
+            return Ok(());
+        }
 
         let (mut wal, found, cut_bytes) = open(&dir, segment);
         prop_assert_eq!(found.len(), first + intact);
@@ -155,6 +169,44 @@ fn damage_before_the_last_segment_is_refused() {
         Err(e) => panic!("unexpected error {e}"),
         Ok(_) => panic!("a damaged acknowledged record was accepted"),
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Damage in the middle of the last segment, with intact acknowledged records after it, is
+/// corruption: the log refuses to open (naming file and offset) instead of cutting them.
+#[test]
+fn wal_damage_followed_by_intact_records_is_refused() {
+    let dir = scratch("middle");
+    let records: Vec<Rec> = (0..5).map(|i| (i, vec![9; 30])).collect();
+    write_all(&dir, &records, 1 << 20);
+    let only = segments(&dir)[0].clone();
+    let mut bytes = std::fs::read(&only).expect("read");
+    bytes[20] ^= 0x01; // inside the first record's body
+    std::fs::write(&only, &bytes).expect("write");
+    match Wal::open::<Rec>(&dir, "test app", 1 << 20) {
+        Err(WalError::Corrupt { path, offset, why }) => {
+            assert_eq!(path, only);
+            assert_eq!(offset, 0);
+            assert!(why.contains("intact"), "{why}");
+        }
+        Err(e) => panic!("unexpected error {e}"),
+        Ok((_, found)) => panic!(
+            "opened, cutting acknowledged records: {} of 5 left",
+            found.records.len()
+        ),
+    }
+    // Nothing was cut: the damage is still there for an operator to look at.
+    assert_eq!(std::fs::read(&only).expect("read"), bytes);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A record that encodes to nothing would read back as the end of the records: refused.
+#[test]
+fn empty_wal_records_are_refused() {
+    let dir = scratch("empty");
+    let (mut wal, _) = Wal::open::<()>(&dir, "test app", 1 << 20).expect("open");
+    assert!(wal.append(&()).is_err());
+    wal.append(&(1u8,)).expect("a non-empty record");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -8,15 +8,23 @@
 //! new recovery point. Only one checkpoint is in progress at a time, so a service always holds
 //! the last complete checkpoint and at most one newer one.
 
-use super::{Completion, Coordinator, OpenBatch, Outcome, SequencedInput, State, TxRecord};
+use super::{
+    Completion, Coordinator, Notifier, OpenBatch, Outcome, SequencedInput, State, TxRecord,
+};
 use crate::durability::log::{CommitLog, LogRecord, RecoveryPlan};
 use crate::error::TxError;
 use crate::message::{BatchId, Envelope, ServiceId};
 use crate::schema::Tid;
-use crossbeam_channel::Sender;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+/// TIDs reserved per `Reserve` record: a restart skips at most this many.
+const TID_RESERVE: Tid = 1 << 20;
+/// Batch ids reserved per `Reserve` record.
+const BATCH_RESERVE: BatchId = 1 << 16;
+/// Lost TID ranges remembered in `Resume` records (the most recent restarts).
+const LOST_KEPT: usize = 32;
 
 /// What a commit step logs of its transactions.
 #[derive(Default)]
@@ -26,7 +34,57 @@ pub(super) struct Logged {
     pub aborted: Vec<(Tid, String, TxError)>,
 }
 
-#[derive(Default)]
+/// A checkpoint every service is writing: its batch, watermark, the transactions committed up
+/// to it, the running time, who has not answered yet, and the first failure reported.
+struct PendingCheckpoint {
+    batch: BatchId,
+    tid: Tid,
+    committed: u64,
+    uptime_us: u64,
+    waiting: Vec<bool>,
+    failed: Option<String>,
+}
+
+/// How TIDs and batch ids are handed out with a commit log: never above the durable
+/// reservation, and after a restart only once re-execution is done, from the reservation on.
+pub(super) struct Numbering {
+    /// TIDs below `.0` and batch ids below `.1` may be handed out (durably reserved).
+    pub reserved: (Tid, BatchId),
+    /// A further reservation is being made durable.
+    reserving: bool,
+    /// After a restart: the last re-executed batch; new work waits until it committed.
+    pub recovering_through: Option<BatchId>,
+    /// Where numbering resumes once it has.
+    resume_at: (Tid, BatchId),
+    /// TIDs handed out (or reserved) before a crash and never committed.
+    pub lost: Vec<(Tid, Tid)>,
+}
+
+impl Default for Numbering {
+    fn default() -> Self {
+        // Without a log nothing survives a restart, so nothing can be reused: no limit.
+        Numbering {
+            reserved: (Tid::MAX, BatchId::MAX),
+            reserving: false,
+            recovering_through: None,
+            resume_at: (1, 1),
+            lost: Vec::new(),
+        }
+    }
+}
+
+/// The cluster's running time, counted across restarts with a log (time down does not count).
+struct Uptime {
+    base_us: u64,
+    since: Instant,
+}
+
+impl Uptime {
+    fn now_us(&self) -> u64 {
+        self.base_us + self.since.elapsed().as_micros() as u64
+    }
+}
+
 pub(super) struct DurableState {
     /// Batches up to here are in the log already (re-executed after a restart, not re-logged).
     pub logged_through: BatchId,
@@ -34,52 +92,82 @@ pub(super) struct DurableState {
     pub(super) last_checkpoint: (BatchId, Tid),
     /// After a restart: (checkpoint batch, transactions re-executed).
     pub(super) recovered: Option<(BatchId, u64)>,
-    /// The one before it: request ids from there on are remembered.
-    previous_checkpoint: BatchId,
-    /// The checkpoint in progress: its batch, watermark and the services yet to report.
-    pending: Option<(BatchId, Tid, Vec<bool>)>,
+    /// Transactions committed over the cluster's life (with a log, across restarts).
+    pub(super) committed: u64,
+    pending: Option<PendingCheckpoint>,
+    /// When the last checkpoint started (checkpoints are `checkpoint_every` apart).
     started: Option<Instant>,
-    /// Outcomes of requests with an id, since the previous checkpoint.
+    uptime: Uptime,
+    /// Outcomes of requests with an id, for `request_retention` after their commit.
     done: HashMap<Arc<str>, Completion>,
-    done_order: VecDeque<(BatchId, Arc<str>)>,
-    /// Requests with an id sequenced and not yet durably committed.
-    pub(super) in_flight: HashMap<Arc<str>, Tid>,
-    /// Resubmissions of requests whose commit is being made durable: told at `announce`.
-    pub(super) waiting: HashMap<Arc<str>, Vec<Sender<Completion>>>,
+    done_order: VecDeque<(u64, Arc<str>)>,
+    /// Requests with an id sequenced and not yet (durably) committed: TID and first notifier.
+    pub(super) in_flight: HashMap<Arc<str>, (Tid, Option<Notifier>)>,
+    /// Resubmissions of requests whose commit is being announced: told at `announce`.
+    pub(super) waiting: HashMap<Arc<str>, Vec<Notifier>>,
+    pub(super) numbering: Numbering,
+}
+
+impl Default for DurableState {
+    fn default() -> Self {
+        DurableState {
+            logged_through: 0,
+            last_checkpoint: (0, 0),
+            recovered: None,
+            committed: 0,
+            pending: None,
+            started: None,
+            uptime: Uptime {
+                base_us: 0,
+                since: Instant::now(),
+            },
+            done: HashMap::new(),
+            done_order: VecDeque::new(),
+            in_flight: HashMap::new(),
+            waiting: HashMap::new(),
+            numbering: Numbering::default(),
+        }
+    }
 }
 
 impl DurableState {
-    pub fn remember(&mut self, request: Arc<str>, completion: &Completion) {
+    fn remember_at(&mut self, request: Arc<str>, completion: &Completion, uptime_us: u64) {
         self.in_flight.remove(&request);
-        self.done_order
-            .push_back((completion.batch, Arc::clone(&request)));
+        self.done_order.push_back((uptime_us, Arc::clone(&request)));
         self.done.insert(request, completion.clone());
     }
 
-    /// Remembers durable outcomes; returns the notifications owed to resubmissions that came
-    /// while they were being made durable.
+    /// Remembers outcomes committed (durably, with a log) just now and forgets those older than
+    /// `retention`; returns the notifications owed to resubmissions that came meanwhile.
     pub(super) fn remember_all(
         &mut self,
         outcomes: Vec<(Arc<str>, Completion)>,
+        retention: Duration,
     ) -> Vec<super::Notify> {
+        let now = self.uptime.now_us();
         let mut owed = Vec::new();
         for (request, completion) in outcomes {
             for n in self.waiting.remove(&request).unwrap_or_default() {
                 owed.push((Some(n), completion.clone()));
             }
-            self.remember(request, &completion);
+            self.remember_at(request, &completion, now);
         }
-        owed
-    }
-
-    /// Forgets requests committed at or before `batch`.
-    fn forget_through(&mut self, batch: BatchId) {
-        while let Some((b, _)) = self.done_order.front()
-            && *b <= batch
+        let horizon = now.saturating_sub(retention.as_micros() as u64);
+        while let Some((t, _)) = self.done_order.front()
+            && *t < horizon
         {
             if let Some((_, r)) = self.done_order.pop_front() {
                 self.done.remove(&r);
             }
+        }
+        owed
+    }
+
+    /// Drops every notifier (a coordinator that lost a node never completes what is in flight).
+    pub(super) fn abandon(&mut self) {
+        self.waiting.clear();
+        for (_, n) in self.in_flight.values_mut() {
+            *n = None;
         }
     }
 }
@@ -89,7 +177,8 @@ pub struct Request {
     pub transaction: String,
     pub payload: Vec<u8>,
     /// Resubmitting an id already sequenced answers with that transaction's outcome instead
-    /// of running it again (ids are remembered for at least one checkpoint interval).
+    /// of running it again (ids are remembered for `CoordinatorConfig::request_retention`
+    /// after their commit).
     pub id: Option<Arc<str>>,
 }
 
@@ -98,7 +187,11 @@ impl Coordinator {
     /// durable. Call before `recover` and before the first submission.
     pub fn log_to(&self, log: CommitLog) {
         let _ = self.log.set(log);
-        self.state.lock().durable.started = Some(Instant::now());
+        let mut st = self.state.lock();
+        st.durable.started = Some(Instant::now());
+        // Nothing may be handed out before `recover` reserved numbers.
+        st.durable.numbering.reserved = (0, 0);
+        st.durable.numbering.recovering_through = Some(BatchId::MAX);
     }
 
     /// Stops the commit log after what is queued (its continuations run first).
@@ -114,7 +207,10 @@ impl Coordinator {
         commits: &[(BatchId, Tid)],
         logged: Logged,
     ) -> Option<LogRecord> {
-        let through = self.state.lock().durable.logged_through;
+        let (through, uptime_us) = {
+            let st = self.state.lock();
+            (st.durable.logged_through, st.durable.uptime.now_us())
+        };
         let batches: Vec<_> = commits
             .iter()
             .copied()
@@ -128,16 +224,19 @@ impl Coordinator {
             inputs: logged.inputs,
             requests: logged.requests,
             aborted: logged.aborted,
+            uptime_us,
         }))
     }
 
     /// The commit log failed: a commit that cannot be made durable is never announced, and the
     /// coordinator stops (`failure` says why).
-    pub(super) fn log_failed(&self, why: &str) {
+    pub(super) fn log_failed(&self, why: &str, committing: bool) {
         crate::node::log_warning(&format!("coordinator: the commit log failed: {why}"));
         let _ = self.failed.set(format!("the commit log failed: {why}"));
         self.abandon();
-        self.state.lock().committing -= 1;
+        if committing {
+            self.state.lock().committing -= 1;
+        }
         self.shut_down();
     }
 
@@ -159,11 +258,21 @@ impl Coordinator {
         if !due {
             return None;
         }
-        d.pending = Some((batch, tid, vec![true; self.app.services.len()]));
+        d.pending = Some(PendingCheckpoint {
+            batch,
+            tid,
+            committed: d.committed,
+            uptime_us: d.uptime.now_us(),
+            waiting: vec![true; self.app.services.len()],
+            failed: None,
+        });
         d.started = Some(Instant::now());
         Some((batch, d.last_checkpoint.0))
     }
 
+    /// A service's answer for the checkpoint in progress. It stays in progress until every
+    /// service answered (so no second one starts while a service still writes this one); it
+    /// becomes the recovery point only if none failed.
     pub(super) fn on_checkpointed(
         &self,
         service: ServiceId,
@@ -172,64 +281,101 @@ impl Coordinator {
     ) {
         let mut st = self.state.lock();
         let d = &mut st.durable;
-        let Some((b, tid, waiting)) = d.pending.as_mut() else {
+        let Some(p) = d.pending.as_mut().filter(|p| p.batch == batch) else {
             return;
         };
-        if *b != batch {
-            return;
+        match p.waiting.get_mut(service as usize) {
+            Some(w) if *w => *w = false,
+            _ => return, // not a participant, or a second answer: a confused peer
         }
         if let Some(e) = error {
-            // Not fatal: the last complete checkpoint stays the recovery point; try again later.
             crate::node::log_warning(&format!(
                 "checkpoint of batch {batch} failed at service #{service}: {e}"
             ));
-            d.pending = None;
+            p.failed.get_or_insert(e);
+        }
+        if p.waiting.iter().any(|w| *w) {
             return;
         }
-        if let Some(w) = waiting.get_mut(service as usize) {
-            *w = false;
-        }
-        if waiting.iter().any(|w| *w) {
+        let Some(p) = d.pending.take() else { return };
+        if p.failed.is_some() {
+            // Not fatal: the last complete checkpoint stays the recovery point; try again later.
             return;
         }
-        let done = (*b, *tid);
-        d.pending = None;
-        d.previous_checkpoint = d.last_checkpoint.0;
-        d.last_checkpoint = done;
-        let forget = d.previous_checkpoint;
-        d.forget_through(forget);
+        d.last_checkpoint = (p.batch, p.tid);
         drop(st);
         if let Some(log) = self.log.get() {
             let record = LogRecord::Checkpoint {
-                batch: done.0,
-                tid: done.1,
+                batch: p.batch,
+                tid: p.tid,
+                committed: p.committed,
+                uptime_us: p.uptime_us,
             };
             log.append(Some(record), None);
         }
     }
 
-    /// Restarts from `plan`: services hold the checkpoint's state (restored before this call);
-    /// the batches logged after it are sequenced again with their logged TIDs, environments
-    /// and boundaries and re-executed, but not logged again. Call after `log_to`, before any
-    /// submission.
+    /// Starts from `plan` with the commit log (`log_to` first): services hold the checkpoint's
+    /// state (restored before this call). First, numbers above every one ever handed out are
+    /// reserved and the restart is logged, durably. Then the batches logged after the
+    /// checkpoint are sequenced again with their logged TIDs, environments and boundaries and
+    /// re-executed, but not logged again; new submissions wait until they committed, and then
+    /// get TIDs and batch ids from the reservation on. Call before any submission.
     pub fn recover(&self, plan: &RecoveryPlan) -> Result<(), String> {
-        let (batch, tid) = plan.checkpoint;
+        let log = self.log.get().ok_or("recover needs a commit log")?;
+        let (tid, batch) = plan.reserved;
+        let mut lost = plan.lost.clone();
+        if plan.last_tid + 1 < tid {
+            lost.push((plan.last_tid + 1, tid - 1));
+        }
+        if lost.len() > LOST_KEPT {
+            lost.drain(..lost.len() - LOST_KEPT);
+        }
+        let reserved = (tid + TID_RESERVE, batch + BATCH_RESERVE);
+        log.append_durably(vec![
+            LogRecord::Reserve {
+                tid: reserved.0,
+                batch: reserved.1,
+            },
+            LogRecord::Resume {
+                tid,
+                batch,
+                lost: lost.clone(),
+            },
+        ])
+        .map_err(|e| format!("cannot log the restart: {e}"))?;
+        let (ckpt_batch, ckpt_tid) = plan.checkpoint;
+        let retention = self.config.request_retention.as_micros() as u64;
         {
             let mut st = self.state.lock();
-            debug_assert!(
-                st.next_tid == 1 && st.records.is_empty(),
-                "recover a fresh coordinator"
-            );
-            st.next_tid = tid + 1;
-            st.first_tid = tid + 1;
-            st.last_tid_at.iter_mut().for_each(|t| *t = tid);
-            st.next_batch = batch + 1;
-            st.last_committed = batch;
+            debug_assert!(st.records.is_empty(), "recover a fresh coordinator");
+            st.next_tid = ckpt_tid + 1;
+            st.first_tid = ckpt_tid + 1;
+            st.last_tid_at.iter_mut().for_each(|t| *t = ckpt_tid);
+            st.next_batch = ckpt_batch + 1;
+            st.last_committed = ckpt_batch;
+            st.next_commit = ckpt_batch + 1;
+            self.announced
+                .store(ckpt_tid, std::sync::atomic::Ordering::Release);
             let d = &mut st.durable;
             d.logged_through = plan.last_batch;
             d.last_checkpoint = plan.checkpoint;
+            d.committed = plan.committed;
+            d.uptime = Uptime {
+                base_us: plan.uptime_us,
+                since: Instant::now(),
+            };
+            d.numbering = Numbering {
+                reserved,
+                reserving: false,
+                recovering_through: (!plan.replay.is_empty()).then_some(plan.last_batch),
+                resume_at: (tid, batch),
+                lost,
+            };
             let replayed = plan.replay.iter().map(|b| b.inputs.len() as u64).sum();
-            d.recovered = Some((batch, replayed));
+            if plan.checkpoint.0 > 0 || replayed > 0 {
+                d.recovered = Some((ckpt_batch, replayed));
+            }
             // Re-executed work is due a checkpoint at once, so that a cluster that keeps
             // crashing faster than the interval still moves its recovery point forward.
             if replayed > 0 {
@@ -238,43 +384,19 @@ impl Coordinator {
                     .or(d.started);
             }
             for commit in &plan.before {
-                let batches: BTreeMap<Tid, BatchId> =
-                    commit.batches.iter().map(|(b, t)| (*t, *b)).collect();
-                let batch_of = |t: Tid| batches.range(t..).next().map_or(0, |(_, b)| *b);
-                let aborted: HashMap<Tid, &(Tid, String, TxError)> =
-                    commit.aborted.iter().map(|a| (a.0, a)).collect();
-                let names: HashMap<Tid, &str> = commit
-                    .inputs
-                    .iter()
-                    .map(|i| (i.env.tid, i.transaction.as_str()))
-                    .collect();
-                for r in &commit.requests {
-                    let (t, id) = (&r.tid, &r.id);
-                    let name = Arc::from(names.get(t).copied().unwrap_or(""));
-                    let outcome = match aborted.get(t) {
-                        Some((_, service, error)) => Outcome::Aborted {
-                            service: service.clone(),
-                            error: error.clone(),
-                        },
-                        None => Outcome::Committed {
-                            output: r.output.as_ref().map(|(event, payload)| super::Output {
-                                event: Arc::from(event.as_str()),
-                                payload: payload.clone(),
-                            }),
-                        },
-                    };
-                    let completion = Completion {
-                        tid: *t,
-                        batch: batch_of(*t),
-                        transaction: name,
-                        outcome,
-                        latency: std::time::Duration::ZERO,
-                    };
-                    d.remember(Arc::from(id.as_str()), &completion);
+                // Ids committed longer ago than the retention (in running time) are forgotten.
+                if plan.uptime_us.saturating_sub(commit.uptime_us) > retention {
+                    continue;
+                }
+                for (id, completion) in logged_outcomes(commit) {
+                    d.remember_at(id, &completion, commit.uptime_us);
                 }
             }
             if self.config.record_inputs {
                 st.committed_inputs = plan.before.iter().flat_map(|c| c.inputs.clone()).collect();
+            }
+            if plan.replay.is_empty() {
+                Self::resume_numbering(&mut st);
             }
         }
         for logged in &plan.replay {
@@ -285,6 +407,75 @@ impl Coordinator {
             self.sequence_logged(inputs.collect(), logged.batch)?;
         }
         Ok(())
+    }
+
+    /// Re-execution is over (or there was none): numbering jumps to where it resumes, and
+    /// submissions may go on.
+    pub(super) fn resume_numbering(st: &mut State) {
+        let n = &mut st.durable.numbering;
+        n.recovering_through = None;
+        let (tid, batch) = n.resume_at;
+        debug_assert!(
+            st.records.is_empty() && st.open.is_none() && st.sealed.is_empty(),
+            "numbering jumps only when nothing is in flight"
+        );
+        st.next_tid = tid;
+        st.first_tid = tid;
+        st.next_batch = batch;
+        st.next_commit = batch;
+    }
+
+    /// Waits until TIDs and batch ids for `n` more inputs are durably reserved (reserving more
+    /// ahead of need, so that this rarely waits). Call with the state locked; false if the
+    /// coordinator shut down meanwhile.
+    pub(super) fn reserve_numbers(
+        &self,
+        st: &mut parking_lot::MutexGuard<'_, State>,
+        n: u64,
+    ) -> bool {
+        loop {
+            if st.shut_down {
+                return false;
+            }
+            let need = (st.next_tid + n, st.next_batch + n);
+            let numbering = &st.durable.numbering;
+            let (tid, batch) = numbering.reserved;
+            let half = (TID_RESERVE / 2, BATCH_RESERVE / 2);
+            if !numbering.reserving
+                && (need.0 + half.0 >= tid || need.1 + half.1 >= batch)
+                && let Some(log) = self.log.get()
+            {
+                let next = (
+                    tid.max(need.0) + TID_RESERVE,
+                    batch.max(need.1) + BATCH_RESERVE,
+                );
+                st.durable.numbering.reserving = true;
+                let me = self.me.clone();
+                let then: crate::durability::log::Then = Box::new(move |durable| {
+                    let Some(me) = me.upgrade() else { return };
+                    match durable {
+                        Ok(()) => {
+                            let mut st = me.state.lock();
+                            let n = &mut st.durable.numbering;
+                            n.reserving = false;
+                            n.reserved = (n.reserved.0.max(next.0), n.reserved.1.max(next.1));
+                            drop(st);
+                            me.room.notify_all();
+                        }
+                        Err(e) => me.log_failed(&e, false),
+                    }
+                });
+                let record = LogRecord::Reserve {
+                    tid: next.0,
+                    batch: next.1,
+                };
+                log.append(Some(record), Some(then));
+            }
+            if need.0 < tid && need.1 < batch {
+                return true;
+            }
+            self.room.wait(st);
+        }
     }
 
     /// Sequences one logged batch again, exactly as logged, and seals it.
@@ -322,7 +513,9 @@ impl Coordinator {
                 }
                 st.next_tid += 1;
                 if let Some(id) = &id {
-                    st.durable.in_flight.insert(Arc::clone(id), input.env.tid);
+                    st.durable
+                        .in_flight
+                        .insert(Arc::clone(id), (input.env.tid, None));
                 }
                 let (entry, envelope) = self.sequence_one(
                     &mut st,
@@ -346,35 +539,85 @@ impl Coordinator {
         Ok(())
     }
 
-    /// For a request id already sequenced: its completion if committed (sent to `notify` at
-    /// once), or its TID while in flight (`notify` then hears of it at commit).
+    /// For a request id already sequenced: its completion if committed (to send to `notify`
+    /// at once), or its TID while in flight (`notify` then hears of it at commit, once).
     pub(super) fn known_request(
         &self,
         st: &mut State,
         id: &Arc<str>,
-        notify: &Option<Sender<Completion>>,
+        notify: &Option<Notifier>,
     ) -> Option<(Tid, Option<Completion>)> {
         if let Some(c) = st.durable.done.get(id) {
             return Some((c.tid, Some(c.clone())));
         }
-        let tid = *st.durable.in_flight.get(id)?;
+        let (tid, first) = st.durable.in_flight.get(id).cloned()?;
+        let Some(n) = notify else {
+            return Some((tid, None));
+        };
         let first_tid = st.first_tid;
         let rec: Option<&mut TxRecord> = tid
             .checked_sub(first_tid)
             .and_then(|i| st.records.get_mut(i as usize));
-        match (rec, notify) {
-            (Some(rec), Some(n)) if rec.notify.is_none() => rec.notify = Some(n.clone()),
-            // Its first submitter's channel (the front door's shared client): told once.
-            (Some(rec), Some(n)) if rec.notify.as_ref().is_some_and(|r| r.same_channel(n)) => {}
-            // Its first submitter still waits, or its commit is being made durable: told then.
-            (_, Some(n)) => st
-                .durable
-                .waiting
-                .entry(Arc::clone(id))
-                .or_default()
-                .push(n.clone()),
-            (_, None) => {}
+        let told = |to: &Option<Notifier>| to.as_ref().is_some_and(|t| t.same(n));
+        match rec {
+            Some(rec) if rec.notify.is_none() => {
+                rec.notify = Some(n.clone());
+                if let Some(f) = st.durable.in_flight.get_mut(id) {
+                    f.1 = Some(n.clone());
+                }
+            }
+            // Its first submitter's notifier: told once.
+            Some(rec) if told(&rec.notify) => {}
+            // Committing: its first submitter hears of it at `announce`.
+            None if told(&first) => {}
+            // Another submitter still waits, or its commit is being announced: told then.
+            _ => {
+                let waiting = st.durable.waiting.entry(Arc::clone(id)).or_default();
+                if !waiting.iter().any(|w| w.same(n)) {
+                    waiting.push(n.clone());
+                }
+            }
         }
         Some((tid, None))
     }
+}
+
+/// The outcomes of the requests with an id in a logged commit, as completions.
+fn logged_outcomes(commit: &super::LoggedCommit) -> Vec<(Arc<str>, Completion)> {
+    let batches: BTreeMap<Tid, BatchId> = commit.batches.iter().map(|(b, t)| (*t, *b)).collect();
+    let batch_of = |t: Tid| batches.range(t..).next().map_or(0, |(_, b)| *b);
+    let aborted: HashMap<Tid, &(Tid, String, TxError)> =
+        commit.aborted.iter().map(|a| (a.0, a)).collect();
+    let names: HashMap<Tid, &str> = commit
+        .inputs
+        .iter()
+        .map(|i| (i.env.tid, i.transaction.as_str()))
+        .collect();
+    commit
+        .requests
+        .iter()
+        .map(|r| {
+            let name = Arc::from(names.get(&r.tid).copied().unwrap_or(""));
+            let outcome = match aborted.get(&r.tid) {
+                Some((_, service, error)) => Outcome::Aborted {
+                    service: service.clone(),
+                    error: error.clone(),
+                },
+                None => Outcome::Committed {
+                    output: r.output.as_ref().map(|(event, payload)| super::Output {
+                        event: Arc::from(event.as_str()),
+                        payload: payload.clone(),
+                    }),
+                },
+            };
+            let completion = Completion {
+                tid: r.tid,
+                batch: batch_of(r.tid),
+                transaction: name,
+                outcome,
+                latency: Duration::ZERO,
+            };
+            (Arc::from(r.id.as_str()), completion)
+        })
+        .collect()
 }

@@ -27,8 +27,8 @@ mod sequence;
 
 pub use durable::Request;
 pub use outcome::{
-    Completion, CoordinatorConfig, CoordinatorStats, LoggedCommit, LoggedRequest, Outcome, Output,
-    RollbackStats, SequencedInput,
+    Completion, CoordinatorConfig, CoordinatorStats, LoggedCommit, LoggedRequest, Notifier,
+    Outcome, Output, RollbackStats, SequencedInput,
 };
 
 struct TxRecord {
@@ -36,7 +36,7 @@ struct TxRecord {
     batch: BatchId,
     env: TxEnv,
     submitted_at: Instant,
-    notify: Option<Sender<Completion>>,
+    notify: Option<Notifier>,
     output: Option<Output>,
     /// The failure at the lowest DAG node (so the reported reason is the one serial replay finds).
     failure: Option<(u16, String, TxError)>,
@@ -69,6 +69,8 @@ struct State {
     open: Option<OpenBatch>,
     sealed: BTreeMap<BatchId, SealedBatch>,
     last_committed: BatchId,
+    /// The batch that commits next (`last_committed + 1`, but after a restart's jump).
+    next_commit: BatchId,
     /// Records of TIDs `first_tid..`, dense.
     records: VecDeque<TxRecord>,
     first_tid: Tid,
@@ -111,6 +113,8 @@ pub(crate) struct Coordinator {
     me: std::sync::Weak<Coordinator>,
     /// Why the coordinator stopped by itself (its commit log failed).
     failed: std::sync::OnceLock<String>,
+    /// The max TID of the last commit sent to the services (before anyone heard of it).
+    announced: std::sync::atomic::AtomicU64,
 }
 
 impl Coordinator {
@@ -127,6 +131,7 @@ impl Coordinator {
                 open: None,
                 sealed: BTreeMap::new(),
                 last_committed: 0,
+                next_commit: 1,
                 records: VecDeque::new(),
                 first_tid: 1,
                 committed_inputs: Vec::new(),
@@ -146,6 +151,7 @@ impl Coordinator {
             log: std::sync::OnceLock::new(),
             me: me.clone(),
             failed: std::sync::OnceLock::new(),
+            announced: std::sync::atomic::AtomicU64::new(0),
         };
         (Arc::new_cyclic(coordinator), rx)
     }
@@ -297,6 +303,7 @@ impl Coordinator {
             }
             st.sealed.remove(&id);
             st.last_committed = id;
+            st.next_commit = id + 1;
             p.commits.push((id, max_tid));
             while st.first_tid <= max_tid {
                 let rec = st.records.pop_front().expect("a record per sequenced TID");
@@ -309,6 +316,16 @@ impl Coordinator {
         if !p.commits.is_empty() {
             st.committing += 1;
             p.checkpoint = self.checkpoint_due(st, &p.commits);
+        }
+        // After a restart: once the last re-executed batch committed, new work may come.
+        if st
+            .durable
+            .numbering
+            .recovering_through
+            .is_some_and(|b| st.last_committed >= b)
+        {
+            Self::resume_numbering(st);
+            self.room.notify_all();
         }
         p
     }
@@ -334,24 +351,24 @@ impl Coordinator {
         };
         let Some(me) = self.me.upgrade() else {
             // Only while the coordinator is being dropped: nothing may be announced unlogged.
-            return self.log_failed("the coordinator is shutting down");
+            return self.log_failed("the coordinator is shutting down", true);
         };
         let record = self.commit_record(&announce.commits, p.logged);
         log.append(
             record,
             Some(Box::new(move |durable| match durable {
                 Ok(()) => me.announce(announce),
-                Err(e) => me.log_failed(&e),
+                Err(e) => me.log_failed(&e, true),
             })),
         );
     }
 
-    /// Tells services and clients of commits (durable ones, with a log).
+    /// Tells services, then clients, of commits (durable ones, with a log). Services first:
+    /// whoever hears of a commit (the commit stream, a completion) and then queries a service
+    /// finds the commit applied there, since the query follows the `CommitBatch` on the
+    /// coordinator's link to that service (or, embedded, the call applied it already).
     fn announce(&self, a: Announce) {
-        for (batch, max_tid) in a.commits {
-            if let Some(watch) = self.commit_watch.get() {
-                let _ = watch.send((batch, max_tid));
-            }
+        for &(batch, max_tid) in &a.commits {
             let checkpoint = a
                 .checkpoint
                 .filter(|(b, _)| *b == batch)
@@ -368,19 +385,29 @@ impl Coordinator {
                 );
             }
         }
+        if let Some(&(_, max_tid)) = a.commits.last() {
+            self.announced
+                .store(max_tid, std::sync::atomic::Ordering::Release);
+        }
+        if let Some(watch) = self.commit_watch.get() {
+            for &(batch, max_tid) in &a.commits {
+                let _ = watch.send((batch, max_tid));
+            }
+        }
         let extra = {
             let mut st = self.state.lock();
             st.committing -= 1;
-            st.durable.remember_all(a.remember)
+            st.durable
+                .remember_all(a.remember, self.config.request_retention)
         };
-        // Waiters and clients hear of a commit only after every service applied it, so a client
-        // that saw its transaction commit reads it in any later query. (Under an injected link
-        // delay, only after it was handed to the delay line: see `ClusterConfig::link_delay`.)
+        // Waiters and clients hear of a commit only after it was sent to every service, so a
+        // client that saw its transaction commit reads it in any later query. (Under an
+        // injected link delay, the embedded queries wait for it: `Cluster::applied`.)
         self.room.notify_all();
         self.committed.notify_all();
         for (notify, completion) in a.completions.into_iter().chain(extra) {
             if let Some(n) = notify {
-                let _ = n.send(completion); // a client that went away no longer cares
+                n.send(completion);
             }
         }
     }
@@ -388,7 +415,7 @@ impl Coordinator {
     /// The next batch if it may commit now: sealed, fully executed, successor of the last commit.
     fn commit_ready(st: &State) -> Option<(BatchId, Tid)> {
         let (&id, b) = st.sealed.first_key_value()?;
-        (id == st.last_committed + 1 && b.waiting_count == 0).then_some((id, b.max_tid))
+        (id == st.next_commit && b.waiting_count == 0).then_some((id, b.max_tid))
     }
 
     fn complete(
@@ -398,7 +425,7 @@ impl Coordinator {
         rec: TxRecord,
         logged: &mut durable::Logged,
         remember: &mut Vec<(Arc<str>, Completion)>,
-    ) -> (Option<Sender<Completion>>, Completion) {
+    ) -> (Option<Notifier>, Completion) {
         let dag = &self.app.dags[rec.dag as usize];
         let input = || SequencedInput {
             env: rec.env,
@@ -424,6 +451,7 @@ impl Coordinator {
         if self.config.record_inputs {
             st.committed_inputs.push(input());
         }
+        st.durable.committed += 1;
         let outcome = match rec.failure {
             Some((_, service, error)) => {
                 st.rollback_stats.aborted += 1;
@@ -475,6 +503,12 @@ impl Coordinator {
         true
     }
 
+    /// The max TID of the last commit announced: every client told of a commit has been told
+    /// of one at or below it, and every service was sent it.
+    pub fn announced(&self) -> Tid {
+        self.announced.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     pub fn committed_inputs(&self) -> Vec<SequencedInput> {
         self.state.lock().committed_inputs.clone()
     }
@@ -482,13 +516,14 @@ impl Coordinator {
     pub fn stats(&self) -> CoordinatorStats {
         let st = self.state.lock();
         CoordinatorStats {
-            sequenced: st.next_tid - 1,
+            sequenced: st.durable.committed + st.records.len() as u64,
             in_flight: st.records.len(),
             last_committed_batch: st.last_committed,
             sealed_pending: st.sealed.len(),
             rollback: st.rollback_stats,
             recovered: st.durable.recovered,
             last_checkpoint: st.durable.last_checkpoint.0,
+            lost_tids: st.durable.numbering.lost.clone(),
         }
     }
 
@@ -499,7 +534,7 @@ impl Coordinator {
         for r in st.records.iter_mut() {
             r.notify = None;
         }
-        st.durable.waiting.clear();
+        st.durable.abandon();
     }
 
     /// Why the coordinator stopped by itself, if it did (its commit log failed).
@@ -514,7 +549,7 @@ impl Coordinator {
     }
 }
 
-type Notify = (Option<Sender<Completion>>, Completion);
+type Notify = (Option<Notifier>, Completion);
 
 /// What one step of the coordinator decided, to send once the state lock is released.
 #[derive(Default)]

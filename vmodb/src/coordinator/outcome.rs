@@ -46,6 +46,46 @@ pub struct Completion {
     pub latency: Duration,
 }
 
+/// Where a transaction's completion goes: a channel (`Client`), or a call (the front door
+/// routes each to the HTTP request that waits for it).
+#[derive(Clone)]
+pub struct Notifier(NotifyTo);
+
+#[derive(Clone)]
+enum NotifyTo {
+    Channel(crossbeam_channel::Sender<Completion>),
+    Call(Arc<dyn Fn(Completion) + Send + Sync>),
+}
+
+impl Notifier {
+    pub fn channel(tx: crossbeam_channel::Sender<Completion>) -> Self {
+        Notifier(NotifyTo::Channel(tx))
+    }
+
+    /// Calls `f` with each completion, on the coordinator's (or the commit log's) thread: `f`
+    /// must be quick and must not block.
+    pub fn call(f: impl Fn(Completion) + Send + Sync + 'static) -> Self {
+        Notifier(NotifyTo::Call(Arc::new(f)))
+    }
+
+    pub(crate) fn send(&self, c: Completion) {
+        match &self.0 {
+            // A client that went away no longer cares.
+            NotifyTo::Channel(tx) => drop(tx.send(c)),
+            NotifyTo::Call(f) => f(c),
+        }
+    }
+
+    /// Whether both lead to the same place (one client's channel, one call).
+    pub(crate) fn same(&self, other: &Notifier) -> bool {
+        match (&self.0, &other.0) {
+            (NotifyTo::Channel(a), NotifyTo::Channel(b)) => a.same_channel(b),
+            (NotifyTo::Call(a), NotifyTo::Call(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
 /// A sequenced input, as serial replay (and recovery) needs it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SequencedInput {
@@ -68,6 +108,9 @@ pub struct LoggedCommit {
     pub requests: Vec<LoggedRequest>,
     /// The inputs that aborted, with where and why (every other one committed).
     pub aborted: Vec<(Tid, String, TxError)>,
+    /// The cluster's running time at this commit, in µs, counted across restarts (time down
+    /// does not count): request ids are remembered for `request_retention` of it.
+    pub uptime_us: u64,
 }
 
 /// A request id, its TID, and the output event (name, payload) if it committed with one.
@@ -101,6 +144,13 @@ pub struct CoordinatorConfig {
     pub checkpoint_every: Duration,
     /// With a commit log: its segment size (truncation deletes whole segments).
     pub log_segment_bytes: u64,
+    /// How long a committed request id is remembered (a resubmission answered with its first
+    /// outcome instead of running again), in the cluster's running time: with a commit log
+    /// also across restarts (the log keeps what it needs; time spent down does not count).
+    pub request_retention: Duration,
+    /// With a commit log: re-execute a log written by another build of the application
+    /// (`App::build_id`), with a warning, instead of refusing to start.
+    pub allow_new_build: bool,
 }
 
 impl Default for CoordinatorConfig {
@@ -114,6 +164,8 @@ impl Default for CoordinatorConfig {
             record_inputs: false,
             checkpoint_every: Duration::from_secs(5),
             log_segment_bytes: 64 << 20,
+            request_retention: Duration::from_secs(30),
+            allow_new_build: false,
         }
     }
 }
@@ -133,7 +185,9 @@ pub struct RollbackStats {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CoordinatorStats {
-    pub sequenced: Tid,
+    /// Transactions sequenced over the cluster's life (with a commit log, across restarts:
+    /// those committed before the recovery point, then every one sequenced since).
+    pub sequenced: u64,
     pub in_flight: usize,
     pub last_committed_batch: BatchId,
     pub sealed_pending: usize,
@@ -142,4 +196,7 @@ pub struct CoordinatorStats {
     pub recovered: Option<(BatchId, u64)>,
     /// The last checkpoint every service completed (0: none yet).
     pub last_checkpoint: BatchId,
+    /// Ranges of TIDs (first, last) handed out before a crash that never committed and never
+    /// will: numbering resumed above them (with a commit log; the most recent restarts).
+    pub lost_tids: Vec<(Tid, Tid)>,
 }

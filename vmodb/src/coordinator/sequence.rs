@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use super::durable::Request;
-use super::{Completion, Input};
+use super::{Completion, Input, Notifier};
 
 impl Coordinator {
     /// Sequences inputs `(transaction, payload)` and sends each to its entry service at once.
@@ -22,6 +22,7 @@ impl Coordinator {
         inputs: Vec<(String, Vec<u8>)>,
         notify: Option<Sender<Completion>>,
     ) -> Result<Vec<Tid>, SubmitError> {
+        let notify = notify.map(Notifier::channel);
         let requests = inputs.into_iter().map(|(transaction, payload)| Request {
             transaction,
             payload,
@@ -30,13 +31,13 @@ impl Coordinator {
         self.submit_requests(requests.collect(), notify)
     }
 
-    /// Like `submit`, for inputs that may carry a request id: an id already sequenced is not
-    /// sequenced again; its TID is returned and `notify` hears of its outcome (at once if it
-    /// committed already).
+    /// Like `submit`, for inputs that may carry a request id: an id already sequenced (also
+    /// earlier in the same call) is not sequenced again; its TID is returned and `notify`
+    /// hears of its outcome once (at once if it committed already).
     pub fn submit_requests(
         &self,
         inputs: Vec<Request>,
-        notify: Option<Sender<Completion>>,
+        notify: Option<Notifier>,
     ) -> Result<Vec<Tid>, SubmitError> {
         let mut resolved = Vec::with_capacity(inputs.len());
         for r in inputs {
@@ -44,10 +45,18 @@ impl Coordinator {
                 .app
                 .dag_by_name
                 .get(&r.transaction)
-                .ok_or(SubmitError::UnknownTransaction(r.transaction))?;
-            // Ids are honoured with a commit log, which bounds how long they are remembered.
-            let id = r.id.filter(|_| self.log.get().is_some());
-            resolved.push((dag, r.payload, id));
+                .ok_or(SubmitError::UnknownTransaction(r.transaction.clone()))?;
+            if r.payload.len() > crate::message::MAX_PAYLOAD {
+                return Err(SubmitError::Encode {
+                    transaction: r.transaction,
+                    detail: format!(
+                        "an input of {} bytes, over the {}-byte limit",
+                        r.payload.len(),
+                        crate::message::MAX_PAYLOAD
+                    ),
+                });
+            }
+            resolved.push((dag, r.payload, r.id));
         }
         let mut frames: BTreeMap<ServiceId, Vec<Envelope>> = BTreeMap::new();
         let mut closes = Vec::new();
@@ -58,8 +67,23 @@ impl Coordinator {
             let mut st = self.state.lock();
             // Admission waits before sequencing anything: a call never holds sequenced but unsent
             // inputs while it waits (that could keep their batch, and so room, from ever freeing).
-            while st.records.len() >= self.config.max_in_flight && !st.shut_down {
-                self.room.wait(&mut st);
+            // After a restart, new work also waits until the re-executed batches committed.
+            loop {
+                while (st.records.len() >= self.config.max_in_flight
+                    || st.durable.numbering.recovering_through.is_some())
+                    && !st.shut_down
+                {
+                    self.room.wait(&mut st);
+                }
+                // Numbers are durably reserved before they are handed out (with a log).
+                if !self.reserve_numbers(&mut st, resolved.len() as u64) {
+                    return Err(SubmitError::ShutDown);
+                }
+                if st.records.len() < self.config.max_in_flight
+                    && st.durable.numbering.recovering_through.is_none()
+                {
+                    break;
+                }
             }
             if st.shut_down {
                 return Err(SubmitError::ShutDown);
@@ -90,7 +114,8 @@ impl Coordinator {
                     wake = true;
                 }
                 if let Some(id) = &id {
-                    st.durable.in_flight.insert(Arc::clone(id), tid);
+                    let first = (tid, notify.clone());
+                    st.durable.in_flight.insert(Arc::clone(id), first);
                 }
                 let env = TxEnv {
                     tid,
@@ -126,8 +151,12 @@ impl Coordinator {
         }
         self.send_sequenced(frames, closes);
         if let Some(n) = &notify {
+            // One completion per TID, however often its id was repeated in this call.
+            let mut told = std::collections::HashSet::new();
             for c in answered {
-                let _ = n.send(c);
+                if told.insert(c.tid) {
+                    n.send(c);
+                }
             }
         }
         Ok(tids)
@@ -143,7 +172,7 @@ impl Coordinator {
         payload: Vec<u8>,
         env: TxEnv,
         arrived: Instant,
-        notify: Option<Sender<Completion>>,
+        notify: Option<Notifier>,
         request: Option<Arc<str>>,
     ) -> (ServiceId, Envelope) {
         let dag = &self.app.dags[dag_index];

@@ -41,6 +41,28 @@ impl CoordinatorProcess {
         config: CoordinatorConfig,
         options: &NodeOptions,
     ) -> Result<CoordinatorProcess, BootstrapError> {
+        Self::start_with(None, app, spec, config, options)
+    }
+
+    /// `start` on a listener bound already (to the coordinator's address in `spec`), e.g. by
+    /// `ClusterSpec::bind_loopback` on a free port.
+    pub fn start_on(
+        listener: std::net::TcpListener,
+        app: App,
+        spec: &ClusterSpec,
+        config: CoordinatorConfig,
+        options: &NodeOptions,
+    ) -> Result<CoordinatorProcess, BootstrapError> {
+        Self::start_with(Some(listener), app, spec, config, options)
+    }
+
+    fn start_with(
+        listener: Option<std::net::TcpListener>,
+        app: App,
+        spec: &ClusterSpec,
+        config: CoordinatorConfig,
+        options: &NodeOptions,
+    ) -> Result<CoordinatorProcess, BootstrapError> {
         spec.check(&app)?;
         // A damaged or foreign log stops the coordinator before anything listens.
         let durable = match &options.data_dir {
@@ -49,11 +71,18 @@ impl CoordinatorProcess {
                 dir,
                 config.log_segment_bytes,
                 options.config_digest,
+                config.allow_new_build,
             )?),
             None => None,
         };
-        let keep_all = config.record_inputs;
-        let listener = listen(&spec.coordinator, "the coordinator")?;
+        let keep = crate::durability::log::Keep {
+            all: config.record_inputs,
+            retention: config.request_retention,
+        };
+        let listener = match listener {
+            Some(l) => l,
+            None => listen(&spec.coordinator, "the coordinator")?,
+        };
         let links = spec.links(&app, NodeId::Coordinator, options);
         let app = Arc::new(app);
         let (coordinator, inbox) = Coordinator::new(Arc::clone(&app), config);
@@ -82,7 +111,7 @@ impl CoordinatorProcess {
         coordinator.connect(transport.clone());
         let thread = coordinator.spawn(inbox)?;
         if let Some((wal, plan)) = durable {
-            let log = CommitLog::start(wal, keep_all)
+            let log = CommitLog::start(wal, keep, plan.index.clone())
                 .map_err(|e| BootstrapError(format!("cannot start the commit log: {e}")))?;
             coordinator.log_to(log);
             coordinator

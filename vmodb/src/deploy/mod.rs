@@ -8,9 +8,11 @@
 //! queries, table reads, state dumps and traffic counts (`Message::Ask`/`Answer`), which is
 //! how the front door serves them; and it tells them to stop (`Message::Shutdown`).
 //!
-//! Failure: a lost link is fatal for this scope. A service process that loses any peer
-//! exits with that error; the coordinator process that loses a service stops taking work and
-//! reports the failure (front door: 503 with the reason) until it is stopped.
+//! Failure: a lost link is fatal. A peer is lost when its connection breaks, when it says
+//! goodbye without the coordinator having stopped the cluster, or when it is silent (no
+//! message, no heartbeat) for `NodeOptions::heartbeat_timeout`. A service process that loses
+//! any peer exits with that error; the coordinator process that loses a service stops taking
+//! work and reports the failure (front door: 503 with the reason) until it is stopped.
 
 mod coordinator_process;
 mod service_process;
@@ -18,4 +20,4 @@ mod spec;
 
 pub use coordinator_process::CoordinatorProcess;
 pub use service_process::ServiceProcess;
-pub use spec::{ClusterSpec, NodeOptions};
+pub use spec::{ClusterSpec, Listeners, NodeOptions};

@@ -3,7 +3,7 @@
 use super::spec::{ClusterSpec, NodeOptions, listen};
 use crate::app::App;
 use crate::cluster::{
-    Loader, build_store_for, encoded_rows, load_store_for, run_query, worker_pool,
+    Loader, build_store_for, encoded_rows_at, load_store_for, run_query_at, worker_pool,
 };
 use crate::durability::CheckpointDir;
 use crate::durability::data_dir;
@@ -13,6 +13,7 @@ use crate::message::{Answer, Ask, Message, NodeId, NodeStats, ServiceId, Transpo
 use crate::net::{Inbound, NetError, Peer, TcpTransport};
 use crate::node::ServiceNode;
 use crate::schema::Tid;
+use crate::store::SnapshotPin;
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;
 use std::sync::{Arc, OnceLock, Weak};
@@ -39,7 +40,30 @@ impl ServiceProcess {
         options: &NodeOptions,
         load: impl FnOnce(&Loader) -> Result<(), BootstrapError> + Send + 'static,
     ) -> Result<ServiceProcess, BootstrapError> {
-        let load: LoadFn = Box::new(load);
+        Self::start_with(None, app, spec, service, options, Box::new(load))
+    }
+
+    /// `start` on a listener bound already (to the service's address in `spec`), e.g. by
+    /// `ClusterSpec::bind_loopback` on a free port.
+    pub fn start_on(
+        listener: std::net::TcpListener,
+        app: App,
+        spec: &ClusterSpec,
+        service: &str,
+        options: &NodeOptions,
+        load: impl FnOnce(&Loader) -> Result<(), BootstrapError> + Send + 'static,
+    ) -> Result<ServiceProcess, BootstrapError> {
+        Self::start_with(Some(listener), app, spec, service, options, Box::new(load))
+    }
+
+    fn start_with(
+        listener: Option<std::net::TcpListener>,
+        app: App,
+        spec: &ClusterSpec,
+        service: &str,
+        options: &NodeOptions,
+        load: LoadFn,
+    ) -> Result<ServiceProcess, BootstrapError> {
         spec.check(&app)?;
         let i = app.service_index(service).ok_or_else(|| {
             let known: Vec<&str> = app.service_names().collect();
@@ -59,7 +83,10 @@ impl ServiceProcess {
             )?),
             None => None,
         };
-        let listener = listen(spec.address(&app, me), &format!("service `{service}`"))?;
+        let listener = match listener {
+            Some(l) => l,
+            None => listen(spec.address(&app, me), &format!("service `{service}`"))?,
+        };
         let links = spec.links(&app, me, options);
         let app = Arc::new(app);
         let pool = worker_pool(options.workers)?;
@@ -152,26 +179,62 @@ impl ServiceInbound {
         Ok(())
     }
 
-    fn answer(&self, ask: Ask) -> Result<Answer, String> {
-        let node = &self.node;
+    /// Answers `ask` at the snapshot pinned when it arrived: after every commit sent before it
+    /// on the coordinator's link (a query sent after a client heard of a commit sees it).
+    fn answer(node: &ServiceNode, pin: &SnapshotPin, ask: Ask) -> Result<Answer, String> {
         let service = node.app.services[node.id as usize].name.as_str();
         match ask {
-            Ask::Query { name, input } => run_query(&node.app, &node.store, service, &name, &input)
-                .map(Answer::Query)
-                .map_err(|e| e.to_string()),
-            Ask::Table { table } => encoded_rows(&node.store, &table)
+            Ask::Query { name, input } => {
+                run_query_at(&node.app, &node.store, pin.at, service, &name, &input)
+                    .map(Answer::Query)
+                    .map_err(|e| e.to_string())
+            }
+            Ask::Table { table } => encoded_rows_at(&node.store, &table, pin.at)
                 .map(Answer::Table)
                 .map_err(|e| e.to_string()),
-            Ask::State => Ok(Answer::State(node.store.dump(node.store.watermark()))),
-            Ask::Stats => {
-                let traffic = self.transport().map(|t| t.traffic()).unwrap_or_default();
-                let checker = node.checker.as_ref();
-                Ok(Answer::Stats(NodeStats {
-                    traffic,
-                    mode_violations: checker.map_or(0, |c| c.count()),
-                    mode_examples: checker.map(|c| c.violations()).unwrap_or_default(),
-                    refused: node.refused.load(std::sync::atomic::Ordering::Relaxed),
-                }))
+            Ask::State => Ok(Answer::State(node.store.dump(pin.at))),
+            Ask::Stats => Err("answered by the service process".into()),
+        }
+    }
+
+    fn stats(&self) -> Answer {
+        let node = &self.node;
+        let traffic = self.transport().map(|t| t.traffic()).unwrap_or_default();
+        let checker = node.checker.as_ref();
+        Answer::Stats(NodeStats {
+            traffic,
+            mode_violations: checker.map_or(0, |c| c.count()),
+            mode_examples: checker.map(|c| c.violations()).unwrap_or_default(),
+            refused: node.refused.load(std::sync::atomic::Ordering::Relaxed),
+        })
+    }
+
+    /// Answers an ask. Tables and state dumps (which may take long) are read on a thread of
+    /// their own, so that this link's reader goes on and the coordinator's writes never stall.
+    fn on_ask(&self, id: u64, ask: Ask) {
+        let Some(t) = self.transport() else { return };
+        let reply = move |t: &TcpTransport, me, answer| {
+            t.send(me, NodeId::Coordinator, Message::Answer { id, answer })
+        };
+        let pin = self.node.store.pin_snapshot();
+        match ask {
+            Ask::Stats => reply(&t, self.me, Ok(self.stats())),
+            Ask::Query { .. } => reply(&t, self.me, Self::answer(&self.node, &pin, ask)),
+            Ask::Table { .. } | Ask::State => {
+                let (node, me) = (Arc::clone(&self.node), self.me);
+                let weak = Arc::downgrade(&t);
+                let spawned = std::thread::Builder::new()
+                    .name("vmodb-answer".into())
+                    .spawn(move || {
+                        let answer = Self::answer(&node, &pin, ask);
+                        drop(pin);
+                        if let Some(t) = weak.upgrade() {
+                            reply(&t, me, answer);
+                        }
+                    });
+                if let Err(e) = spawned {
+                    reply(&t, self.me, Err(format!("no thread to answer on: {e}")));
+                }
             }
         }
     }
@@ -185,12 +248,7 @@ impl Inbound for ServiceInbound {
     fn deliver(&self, _from: NodeId, message: Message) {
         self.transport.wait(); // the node is connected (a moment after the transport starts)
         match message {
-            Message::Ask { id, ask } => {
-                let answer = self.answer(ask);
-                if let Some(t) = self.transport() {
-                    t.send(self.me, NodeId::Coordinator, Message::Answer { id, answer });
-                }
-            }
+            Message::Ask { id, ask } => self.on_ask(id, ask),
             Message::Restore { batch, tid, fresh } => {
                 let error = self.restore(batch, tid, fresh).err();
                 if let Some(e) = &error {

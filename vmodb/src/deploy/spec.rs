@@ -6,7 +6,7 @@ use crate::message::{NodeId, ServiceId};
 use crate::net::LinkConfig;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::ToSocketAddrs;
+use std::net::{TcpListener, ToSocketAddrs};
 use std::time::Duration;
 
 /// Every node's address. In TOML:
@@ -25,6 +25,15 @@ pub struct ClusterSpec {
     pub services: BTreeMap<String, String>,
 }
 
+/// Bound listeners for every node of a cluster (`ClusterSpec::bind_loopback`).
+#[derive(Debug)]
+pub struct Listeners {
+    pub coordinator: TcpListener,
+    /// The front door's.
+    pub http: TcpListener,
+    pub services: BTreeMap<String, TcpListener>,
+}
+
 /// Settings of one node process.
 #[derive(Clone, Debug)]
 pub struct NodeOptions {
@@ -39,6 +48,8 @@ pub struct NodeOptions {
     /// Durability: where the coordinator keeps its commit log (`coordinator/`) and a service
     /// its checkpoints (`<service>/`); nodes on one machine may share it.
     pub data_dir: Option<std::path::PathBuf>,
+    /// A peer silent this long (no message, no heartbeat) is lost, and fails the cluster.
+    pub heartbeat_timeout: Duration,
 }
 
 impl Default for NodeOptions {
@@ -49,6 +60,7 @@ impl Default for NodeOptions {
             check_modes: false,
             config_digest: 0,
             data_dir: None,
+            heartbeat_timeout: crate::net::DEFAULT_HEARTBEAT_TIMEOUT,
         }
     }
 }
@@ -67,6 +79,36 @@ impl ClusterSpec {
                 .map(|(i, s)| (s.to_string(), addr(i + 2)))
                 .collect(),
         }
+    }
+
+    /// Every node of `app` on a free loopback port, with the listeners already bound (so no
+    /// other process can take a port between choosing and binding it): hand each to its node
+    /// (`CoordinatorProcess::start_on`, `ServiceProcess::start_on`, `FrontDoor::serve_on`).
+    pub fn bind_loopback(app: &App) -> std::io::Result<(ClusterSpec, Listeners)> {
+        let bind = || -> std::io::Result<(String, TcpListener)> {
+            let l = TcpListener::bind("127.0.0.1:0")?;
+            Ok((l.local_addr()?.to_string(), l))
+        };
+        let (coordinator, c) = bind()?;
+        let (http, h) = bind()?;
+        let mut services = BTreeMap::new();
+        let mut listeners = BTreeMap::new();
+        for name in app.service_names() {
+            let (addr, l) = bind()?;
+            services.insert(name.to_string(), addr);
+            listeners.insert(name.to_string(), l);
+        }
+        let spec = ClusterSpec {
+            coordinator,
+            http,
+            services,
+        };
+        let listeners = Listeners {
+            coordinator: c,
+            http: h,
+            services: listeners,
+        };
+        Ok((spec, listeners))
     }
 
     /// The file names exactly the application's services, and every address is distinct and
@@ -139,9 +181,14 @@ impl ClusterSpec {
                 (n, (name, self.address(app, n).to_string()))
             })
             .collect();
-        let cluster = self.digest() ^ options.config_digest.rotate_left(17);
-        let mut config = LinkConfig::new(me, peers, app.fingerprint(), cluster);
+        let identity = crate::net::Identity {
+            app: app.fingerprint(),
+            build: app.build_id(),
+            cluster: self.digest() ^ options.config_digest.rotate_left(17),
+        };
+        let mut config = LinkConfig::new(me, peers, identity);
         config.connect_timeout = options.connect_timeout;
+        config.heartbeat_timeout = options.heartbeat_timeout;
         config
     }
 }

@@ -123,10 +123,11 @@ impl CheckpointDir {
         let mut at = 4 + len;
         let mut tables = Vec::with_capacity(header.tables.len());
         for (name, n) in header.tables {
-            let rows = body
-                .get(at..at + n as usize)
+            let end = usize::try_from(n).ok().and_then(|n| at.checked_add(n));
+            let rows = end
+                .and_then(|end| body.get(at..end))
                 .ok_or_else(|| corrupt(m + at, "a table is cut short"))?;
-            at += n as usize;
+            at += rows.len();
             tables.push((name, rows.to_vec()));
         }
         if at != body.len() {
@@ -156,8 +157,8 @@ impl CheckpointDir {
     }
 
     /// Deletes every checkpoint older than `keep_from`, and any `.tmp` left by a crash while
-    /// writing one.
-    pub fn prune(&self, keep_from: BatchId) -> Result<usize, WalError> {
+    /// writing one (but the one of `writing`, in case it is being written).
+    pub fn prune(&self, keep_from: BatchId, writing: BatchId) -> Result<usize, WalError> {
         let mut deleted = 0;
         for entry in std::fs::read_dir(&self.dir).map_err(io_err(&self.dir))? {
             let path = entry.map_err(io_err(&self.dir))?.path();
@@ -166,7 +167,7 @@ impl CheckpointDir {
                     .file_name()
                     .and_then(|n| n.to_str())
                     .is_some_and(|n| n.starts_with("checkpoint-"))
-                && path != self.path(keep_from).with_extension("tmp");
+                && path != self.path(writing).with_extension("tmp");
             if stale {
                 std::fs::remove_file(&path).map_err(io_err(&path))?;
             }
@@ -225,7 +226,7 @@ mod tests {
         }
         assert_eq!(ckpts.batches().expect("list"), vec![3, 7, 9]);
         assert_eq!(ckpts.read(7).expect("read"), sample(7));
-        assert_eq!(ckpts.prune(7).expect("prune"), 1);
+        assert_eq!(ckpts.prune(7, 9).expect("prune"), 1);
         assert_eq!(ckpts.batches().expect("list"), vec![7, 9]);
         // Another identity's directory is refused.
         let e = CheckpointDir::open(&dir, "svc b").expect_err("refused");

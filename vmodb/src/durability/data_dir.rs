@@ -14,12 +14,14 @@ use std::path::Path;
 
 /// Opens the coordinator's log under `dir` and reads what recovery must do. A directory of
 /// another application, a damaged log (other than a torn tail, which is cut) or an
-/// inconsistent one is refused.
+/// inconsistent one is refused; so is a log with transactions to re-execute that another
+/// build of the application wrote (`check_build`), unless `allow_new_build`.
 pub fn open_log(
     app: &App,
     dir: &Path,
     segment_bytes: u64,
     config: u64,
+    allow_new_build: bool,
 ) -> Result<(Wal, RecoveryPlan), BootstrapError> {
     let dir = dir.join("coordinator");
     let identity = coordinator_identity(app.fingerprint(), config);
@@ -34,7 +36,52 @@ pub fn open_log(
     }
     let plan = RecoveryPlan::from_records(found.records)
         .map_err(|e| BootstrapError(format!("commit log {}: {e}", dir.display())))?;
+    check_build(app, &dir, !plan.replay.is_empty(), allow_new_build)?;
     Ok((wal, plan))
+}
+
+/// The `BUILD` file next to the log names the build that writes it (`App::build_id`).
+/// Recovery re-executes logged transactions with this build's handlers: if another build wrote
+/// transactions still to re-execute, they might reach another state than the one committed, so
+/// starting is refused, or (with `allow_new_build`) goes on with a loud warning. A log with
+/// nothing to re-execute just changes hands.
+fn check_build(
+    app: &App,
+    dir: &Path,
+    to_reexecute: bool,
+    allow_new_build: bool,
+) -> Result<(), BootstrapError> {
+    let path = dir.join("BUILD");
+    let mine = format!("{:016x}", app.build_id());
+    let found = std::fs::read_to_string(&path).ok();
+    let theirs = found.as_deref().map(str::trim);
+    if let Some(theirs) = theirs.filter(|t| *t != mine && to_reexecute) {
+        let what = format!(
+            "commit log {}: written by build {theirs} of the application, and this is build \
+             {mine}; recovery would re-execute its logged transactions with other handler code",
+            dir.display()
+        );
+        if !allow_new_build {
+            return Err(BootstrapError(format!(
+                "{what}. Refusing to start: run the build that wrote it, declare the application's \
+                 version (`AppBuilder::version`) if both builds behave alike, or allow a new build \
+                 (`--allow-new-build`, `CoordinatorConfig::allow_new_build`) to recover anyway"
+            )));
+        }
+        crate::node::log_warning(&format!(
+            "{what}: going on because a new build is allowed; the recovered state is only right \
+             if the handlers behave as before"
+        ));
+    }
+    if theirs != Some(mine.as_str()) {
+        let tmp = dir.join("BUILD.tmp");
+        std::fs::write(&tmp, format!("{mine}\n"))
+            .and_then(|()| std::fs::File::open(&tmp).and_then(|f| f.sync_all()))
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|e| BootstrapError(format!("{}: {e}", path.display())))?;
+        crate::wal::sync_dir(dir).map_err(|e| BootstrapError(e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// The checkpoint directory of service `service` under `dir`.
@@ -75,8 +122,13 @@ pub(crate) struct Opened {
 }
 
 impl Opened {
-    pub fn open(app: &App, dir: &Path, segment_bytes: u64) -> Result<Opened, BootstrapError> {
-        let (wal, plan) = open_log(app, dir, segment_bytes, 0)?;
+    pub fn open(
+        app: &App,
+        dir: &Path,
+        segment_bytes: u64,
+        allow_new_build: bool,
+    ) -> Result<Opened, BootstrapError> {
+        let (wal, plan) = open_log(app, dir, segment_bytes, 0, allow_new_build)?;
         let dirs = (0..app.services.len())
             .map(|i| checkpoint_dir(app, dir, i, 0))
             .collect::<Result<Vec<_>, _>>()?;

@@ -6,22 +6,44 @@
 //! Recovery restores each service's checkpoint of the last such batch and re-executes the
 //! logged inputs after it: handlers are deterministic given their `TxEnv`, so re-execution
 //! reproduces the same state, outputs and aborts (the serial replay argument, `replay.rs`).
+//! `Reserve` and `Resume` records keep TIDs and batch ids from ever being reused: numbers are
+//! reserved ahead of use, and after a restart numbering resumes above every reserved one.
 
 use crate::coordinator::{LoggedCommit, SequencedInput};
 use crate::message::BatchId;
 use crate::schema::Tid;
 use crate::wal::Wal;
 use crossbeam_channel::{Receiver, Sender};
+use std::collections::VecDeque;
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// One record of the coordinator's log.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum LogRecord {
     Commit(LoggedCommit),
     /// Every service holds a durable checkpoint of batch `batch` (watermark `tid`).
+    /// `committed`: transactions committed up to it over the cluster's life; `uptime_us`: the
+    /// cluster's running time then.
     Checkpoint {
         batch: BatchId,
         tid: Tid,
+        committed: u64,
+        uptime_us: u64,
+    },
+    /// No TID at or above `tid` and no batch id at or above `batch` was handed out before
+    /// this record is durable (the coordinator reserves numbers ahead of use).
+    Reserve {
+        tid: Tid,
+        batch: BatchId,
+    },
+    /// After a restart, numbering goes on from `tid` and `batch` (the last reservation), above
+    /// every number handed out before; `lost`: TID ranges (first, last) that were handed out
+    /// or reserved and never committed, this restart's and the previous ones'.
+    Resume {
+        tid: Tid,
+        batch: BatchId,
+        lost: Vec<(Tid, Tid)>,
     },
 }
 
@@ -33,12 +55,25 @@ pub struct LoggedBatch {
     pub inputs: Vec<SequencedInput>,
 }
 
+/// What one log record is, for the writer's truncation (see `write_loop`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Indexed {
+    Commit {
+        uptime_us: u64,
+    },
+    Checkpoint,
+    /// Must outlive truncation: the newest `Reserve` and `Resume` are copied forward.
+    Sticky,
+}
+
 /// What the log says recovery must do.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RecoveryPlan {
     /// The last checkpoint every service completed: (batch, watermark). (0, 0) is the initial
     /// data, loaded again.
     pub checkpoint: (BatchId, Tid),
+    /// Transactions committed up to the checkpoint, over the cluster's life.
+    pub committed: u64,
     /// The batches committed after it, in order: re-executed on the restored checkpoint.
     pub replay: Vec<LoggedBatch>,
     /// The commit records at or before the checkpoint still in the log (request ids and
@@ -46,40 +81,84 @@ pub struct RecoveryPlan {
     pub before: Vec<LoggedCommit>,
     /// The last batch the log holds (the checkpoint's when nothing followed).
     pub last_batch: BatchId,
+    /// The last TID the log holds.
+    pub last_tid: Tid,
     /// Request ids of the transactions to re-execute, by TID.
     pub requests: std::collections::HashMap<Tid, String>,
+    /// Where numbering resumes: above every TID and batch id ever handed out.
+    pub reserved: (Tid, BatchId),
+    /// TID ranges lost in earlier restarts (the last `Resume` record's).
+    pub lost: Vec<(Tid, Tid)>,
+    /// The cluster's running time at the last record that tells it.
+    pub uptime_us: u64,
+    /// Every record's index and kind, for the writer's truncation.
+    pub index: Vec<(u64, Indexed)>,
 }
 
 impl RecoveryPlan {
     /// Reads the plan from the log's records, checking they are consistent: batches
-    /// consecutive, TIDs dense after the checkpoint.
+    /// consecutive and TIDs dense after the checkpoint (except where a `Resume` jumps ahead).
     pub fn from_records(records: Vec<(u64, LogRecord)>) -> Result<RecoveryPlan, String> {
-        let checkpoint = records
+        let (checkpoint, committed) = records
             .iter()
             .rev()
             .find_map(|(_, r)| match r {
-                LogRecord::Checkpoint { batch, tid } => Some((*batch, *tid)),
-                LogRecord::Commit(_) => None,
+                LogRecord::Checkpoint {
+                    batch,
+                    tid,
+                    committed,
+                    ..
+                } => Some(((*batch, *tid), *committed)),
+                _ => None,
             })
-            .unwrap_or((0, 0));
+            .unwrap_or(((0, 0), 0));
         let mut plan = RecoveryPlan {
             checkpoint,
+            committed,
             last_batch: checkpoint.0,
+            last_tid: checkpoint.1,
             ..RecoveryPlan::default()
         };
         let mut last: Option<BatchId> = None;
         let mut next_tid = checkpoint.1 + 1;
+        let mut reserved: Option<(Tid, BatchId)> = None;
         for (index, record) in records {
-            let LogRecord::Commit(commit) = record else {
-                continue;
+            let commit = match record {
+                LogRecord::Commit(commit) => commit,
+                LogRecord::Checkpoint { uptime_us, .. } => {
+                    plan.uptime_us = plan.uptime_us.max(uptime_us);
+                    plan.index.push((index, Indexed::Checkpoint));
+                    continue;
+                }
+                LogRecord::Reserve { tid, batch } => {
+                    let (t, b) = reserved.unwrap_or((0, 0));
+                    reserved = Some((t.max(tid), b.max(batch)));
+                    plan.index.push((index, Indexed::Sticky));
+                    continue;
+                }
+                LogRecord::Resume { tid, batch, lost } => {
+                    // Numbers only ever go up: a copy of an old `Resume` (see `truncate`)
+                    // changes nothing, and before any commit the next one sets the pace.
+                    if let Some(l) = last.filter(|l| batch > *l + 1) {
+                        last = Some(batch - 1).max(Some(l));
+                    }
+                    next_tid = next_tid.max(tid);
+                    plan.lost = lost;
+                    plan.index.push((index, Indexed::Sticky));
+                    continue;
+                }
             };
-            for &(batch, _) in &commit.batches {
+            plan.uptime_us = plan.uptime_us.max(commit.uptime_us);
+            let uptime_us = commit.uptime_us;
+            plan.index.push((index, Indexed::Commit { uptime_us }));
+            for &(batch, max_tid) in &commit.batches {
                 if last.is_some_and(|l| batch != l + 1) {
                     return Err(format!(
                         "log record {index}: batch {batch} follows batch {last:?}: the log is inconsistent"
                     ));
                 }
                 last = Some(batch);
+                plan.last_tid = plan.last_tid.max(max_tid);
             }
             // A commit step may span the checkpoint: its part up to it is history.
             let (before, after) = split_at_checkpoint(commit, checkpoint);
@@ -124,6 +203,10 @@ impl RecoveryPlan {
         if plan.replay.is_empty() {
             plan.last_batch = last.unwrap_or(0).max(checkpoint.0);
         }
+        // A log from before reservations: everything logged was all that was handed out.
+        let after_log = (plan.last_tid + 1, plan.last_batch + 1);
+        let (t, b) = reserved.unwrap_or(after_log);
+        plan.reserved = (t.max(after_log.0), b.max(after_log.1));
         Ok(plan)
     }
 }
@@ -137,11 +220,13 @@ fn split_at_checkpoint(
     let (i1, i2) = c.inputs.into_iter().partition(|i| i.batch <= batch);
     let (r1, r2) = c.requests.into_iter().partition(|r| r.tid <= tid);
     let (a1, a2) = c.aborted.into_iter().partition(|a| a.0 <= tid);
+    let uptime_us = c.uptime_us;
     let part = |batches, inputs, requests, aborted| LoggedCommit {
         batches,
         inputs,
         requests,
         aborted,
+        uptime_us,
     };
     (part(b1, i1, r1, a1), part(b2, i2, r2, a2))
 }
@@ -166,15 +251,25 @@ pub(crate) struct CommitLog {
     thread: parking_lot::Mutex<Option<JoinHandle<()>>>,
 }
 
+/// What the log must keep when it truncates.
+#[derive(Clone, Debug)]
+pub(crate) struct Keep {
+    /// Keep everything (`record_inputs`: the full history survives restarts).
+    pub all: bool,
+    /// Keep the commits of this much running time before the newest (their request ids).
+    pub retention: Duration,
+}
+
 impl CommitLog {
-    /// Starts the writer over `wal`. Unless `keep_all`, a new checkpoint record lets the log
-    /// drop every segment before the previous one (a restart still finds the request ids and
-    /// outcomes of a full checkpoint interval before its recovery point).
-    pub fn start(wal: Wal, keep_all: bool) -> std::io::Result<CommitLog> {
+    /// Starts the writer over `wal`, whose records so far are `index` (from the recovery plan,
+    /// so truncation goes on across restarts). Each new checkpoint record lets the log drop the
+    /// segments that hold neither the commits after the checkpoint before it nor the commits
+    /// within `keep.retention` of the newest (see `write_loop`).
+    pub fn start(wal: Wal, keep: Keep, index: Vec<(u64, Indexed)>) -> std::io::Result<CommitLog> {
         let (jobs, rx) = crossbeam_channel::unbounded();
         let thread = std::thread::Builder::new()
             .name("vmodb-commit-log".into())
-            .spawn(move || write_loop(wal, keep_all, rx))?;
+            .spawn(move || write_loop(wal, keep, index, rx))?;
         Ok(CommitLog {
             jobs,
             thread: parking_lot::Mutex::new(Some(thread)),
@@ -189,6 +284,22 @@ impl CommitLog {
         {
             then(Err("the commit log stopped".into()));
         }
+    }
+
+    /// Appends `records` and waits until they are durable.
+    pub fn append_durably(&self, records: Vec<LogRecord>) -> Result<(), String> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let n = records.len();
+        for (i, r) in records.into_iter().enumerate() {
+            let then: Option<Then> = (i + 1 == n).then(|| {
+                let tx = tx.clone();
+                Box::new(move |done: Result<(), String>| drop(tx.send(done))) as Then
+            });
+            self.append(Some(r), then);
+        }
+        drop(tx);
+        rx.recv()
+            .unwrap_or_else(|_| Err("the commit log stopped".into()))
     }
 
     /// Stops the writer after the jobs queued so far; waits for it unless called from it.
@@ -210,10 +321,66 @@ impl Drop for CommitLog {
     }
 }
 
-fn write_loop(mut wal: Wal, keep_all: bool, jobs: Receiver<Job>) {
+/// The writer's view of the log for truncation: the commits still held (index, running time),
+/// the last checkpoint record, and the newest records that must outlive any truncation.
+struct Retained {
+    commits: VecDeque<(u64, u64)>,
+    checkpoint: Option<u64>,
+    sticky: Vec<(u64, Option<LogRecord>)>,
+}
+
+impl Retained {
+    fn new(index: Vec<(u64, Indexed)>) -> Retained {
+        let mut r = Retained {
+            commits: VecDeque::new(),
+            checkpoint: None,
+            sticky: Vec::new(),
+        };
+        for (i, kind) in index {
+            match kind {
+                Indexed::Commit { uptime_us } => r.commits.push_back((i, uptime_us)),
+                Indexed::Checkpoint => r.checkpoint = Some(i),
+                // The record itself is not known here: copied forward once it is.
+                Indexed::Sticky => r.sticky.push((i, None)),
+            }
+        }
+        r
+    }
+
+    fn note(&mut self, index: u64, record: &LogRecord) {
+        match record {
+            LogRecord::Commit(c) => self.commits.push_back((index, c.uptime_us)),
+            LogRecord::Checkpoint { .. } => self.checkpoint = Some(index),
+            LogRecord::Reserve { .. } | LogRecord::Resume { .. } => {
+                let same_kind = |r: &Option<LogRecord>| {
+                    r.as_ref().is_some_and(|r| {
+                        std::mem::discriminant(r) == std::mem::discriminant(record)
+                    })
+                };
+                self.sticky.retain(|(_, r)| r.is_some() && !same_kind(r));
+                self.sticky.push((index, Some(record.clone())));
+            }
+        }
+    }
+
+    /// The first index to keep: the last checkpoint record and the commits after it (for
+    /// recovery), and the commits within `retention` of the newest (for request ids).
+    fn keep_from(&mut self, retention: Duration) -> Option<u64> {
+        let checkpoint = self.checkpoint?;
+        let newest = self.commits.back().map_or(0, |c| c.1);
+        let horizon = newest.saturating_sub(retention.as_micros() as u64);
+        let recent = self.commits.iter().find(|c| c.1 >= horizon).map(|c| c.0);
+        let keep_from = recent.map_or(checkpoint, |r| r.min(checkpoint));
+        while self.commits.front().is_some_and(|c| c.0 < keep_from) {
+            self.commits.pop_front();
+        }
+        Some(keep_from)
+    }
+}
+
+fn write_loop(mut wal: Wal, keep: Keep, index: Vec<(u64, Indexed)>, jobs: Receiver<Job>) {
     let mut failed: Option<String> = None;
-    // Indexes of the last two checkpoint records appended.
-    let mut checkpoints: Vec<u64> = Vec::new();
+    let mut retained = Retained::new(index);
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         group.extend(jobs.try_iter());
@@ -226,11 +393,10 @@ fn write_loop(mut wal: Wal, keep_all: bool, jobs: Receiver<Job>) {
                 Job::Append { record, then } => {
                     if let (Some(r), None) = (&record, &failed) {
                         match wal.append(r) {
-                            Ok(index) if matches!(r, LogRecord::Checkpoint { .. }) => {
-                                checkpoints.push(index);
-                                new_checkpoint = true;
+                            Ok(index) => {
+                                retained.note(index, r);
+                                new_checkpoint |= matches!(r, LogRecord::Checkpoint { .. });
                             }
-                            Ok(_) => {}
                             Err(e) => failed = Some(e.to_string()),
                         }
                     }
@@ -243,13 +409,8 @@ fn write_loop(mut wal: Wal, keep_all: bool, jobs: Receiver<Job>) {
         {
             failed = Some(e.to_string());
         }
-        if new_checkpoint && !keep_all && failed.is_none() && checkpoints.len() >= 2 {
-            let keep_from = checkpoints[checkpoints.len() - 2];
-            checkpoints.drain(..checkpoints.len() - 2);
-            if let Err(e) = wal.truncate_before(keep_from) {
-                // Not fatal: the log only grows until a later truncation succeeds.
-                crate::node::log_warning(&format!("commit log: truncation failed: {e}"));
-            }
+        if new_checkpoint && !keep.all && failed.is_none() {
+            truncate(&mut wal, &mut retained, &keep);
         }
         for then in thens {
             then(match &failed {
@@ -260,6 +421,36 @@ fn write_loop(mut wal: Wal, keep_all: bool, jobs: Receiver<Job>) {
         if stop {
             return;
         }
+    }
+}
+
+/// Drops the segments below what must be kept, copying the newest `Reserve` and `Resume`
+/// forward (durably) first if they lie below it. Not fatal if it fails: the log only grows
+/// until a later truncation succeeds.
+fn truncate(wal: &mut Wal, retained: &mut Retained, keep: &Keep) {
+    let Some(keep_from) = retained.keep_from(keep.retention) else {
+        return;
+    };
+    let stale: Vec<_> = retained
+        .sticky
+        .iter()
+        .filter(|(i, _)| *i < keep_from)
+        .map(|(_, r)| r.clone())
+        .collect();
+    // A sticky record read at open is not known here: keep everything until it is rewritten.
+    if stale.iter().any(Option::is_none) {
+        return;
+    }
+    let copied = stale.into_iter().flatten().try_for_each(|r| {
+        let index = wal.append(&r)?;
+        retained.note(index, &r);
+        Ok::<_, crate::wal::WalError>(())
+    });
+    if let Err(e) = copied
+        .and_then(|()| wal.sync())
+        .and_then(|()| wal.truncate_before(keep_from))
+    {
+        crate::node::log_warning(&format!("commit log: truncation failed: {e}"));
     }
 }
 
@@ -298,7 +489,17 @@ mod tests {
                 })
                 .collect(),
             aborted: Vec::new(),
+            uptime_us: batches[0].0 * 1000,
         })
+    }
+
+    fn checkpoint(batch: BatchId, tid: Tid) -> LogRecord {
+        LogRecord::Checkpoint {
+            batch,
+            tid,
+            committed: tid,
+            uptime_us: batch * 1000,
+        }
     }
 
     #[test]
@@ -306,7 +507,7 @@ mod tests {
         // Batches 1-3 committed in one step (TIDs 1..=6), 4 alone; checkpoint at batch 2.
         let records = vec![
             (0, commit(&[(1, 1, 2), (2, 3, 4), (3, 5, 6)])),
-            (1, LogRecord::Checkpoint { batch: 2, tid: 4 }),
+            (1, checkpoint(2, 4)),
             (2, commit(&[(4, 7, 7)])),
         ];
         let plan = RecoveryPlan::from_records(records).expect("consistent");
@@ -329,5 +530,96 @@ mod tests {
         let records = vec![(0, commit(&[(1, 1, 2)])), (1, commit(&[(2, 4, 4)]))];
         let e = RecoveryPlan::from_records(records).expect_err("a missing TID");
         assert!(e.contains("TID 4 where 3"), "{e}");
+    }
+
+    /// After a restart numbering jumps to the reservation, and the plan follows the jump only
+    /// where a `Resume` says so; the reservation survives as the highest one seen.
+    #[test]
+    fn numbering_resumes_above_every_reservation() {
+        let records = vec![
+            (
+                0,
+                LogRecord::Reserve {
+                    tid: 100,
+                    batch: 50,
+                },
+            ),
+            (1, commit(&[(1, 1, 2)])),
+            (
+                2,
+                LogRecord::Reserve {
+                    tid: 400,
+                    batch: 100,
+                },
+            ),
+            (
+                3,
+                LogRecord::Resume {
+                    tid: 300,
+                    batch: 90,
+                    lost: vec![(3, 299)],
+                },
+            ),
+            (4, commit(&[(90, 300, 301), (91, 302, 302)])),
+            (
+                5,
+                LogRecord::Reserve {
+                    tid: 200,
+                    batch: 60,
+                },
+            ),
+        ];
+        let plan = RecoveryPlan::from_records(records).expect("consistent");
+        assert_eq!(plan.reserved, (400, 100));
+        assert_eq!(plan.last_tid, 302);
+        assert_eq!(plan.last_batch, 91);
+        assert_eq!(plan.lost, vec![(3, 299)]);
+        assert_eq!(plan.replay.len(), 3);
+        // Without the `Resume`, the jump is a gap.
+        let records = vec![(0, commit(&[(1, 1, 2)])), (1, commit(&[(90, 300, 301)]))];
+        assert!(RecoveryPlan::from_records(records).is_err());
+        // A log without reservations resumes right after what it holds.
+        let plan = RecoveryPlan::from_records(vec![(0, commit(&[(1, 1, 2)]))]).expect("plan");
+        assert_eq!(plan.reserved, (3, 2));
+    }
+
+    /// Truncation keeps the last checkpoint's commits and those within the retention, and
+    /// works from what a restart read (not only what this writer appended).
+    #[test]
+    fn truncation_keeps_recovery_and_retention() {
+        let index = vec![
+            (0, Indexed::Commit { uptime_us: 0 }),
+            (
+                1,
+                Indexed::Commit {
+                    uptime_us: 1_000_000,
+                },
+            ),
+            (2, Indexed::Checkpoint),
+            (
+                3,
+                Indexed::Commit {
+                    uptime_us: 5_000_000,
+                },
+            ),
+            (
+                4,
+                Indexed::Commit {
+                    uptime_us: 9_000_000,
+                },
+            ),
+        ];
+        let mut r = Retained::new(index.clone());
+        // Retention 10 s reaches back to the first commit: nothing may go.
+        assert_eq!(r.keep_from(Duration::from_secs(10)), Some(0));
+        // 5 s: the commits from 4 s on, and the checkpoint at 2.
+        let mut r = Retained::new(index.clone());
+        assert_eq!(r.keep_from(Duration::from_secs(5)), Some(2));
+        // 1 s: only what recovery needs.
+        r.note(5, &checkpoint(9, 90));
+        assert_eq!(r.keep_from(Duration::from_secs(1)), Some(4));
+        // No checkpoint yet: nothing to truncate to.
+        let mut r = Retained::new(vec![(0, Indexed::Commit { uptime_us: 0 })]);
+        assert_eq!(r.keep_from(Duration::ZERO), None);
     }
 }

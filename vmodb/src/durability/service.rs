@@ -35,7 +35,7 @@ impl ServiceNode {
                         };
                         drop(pin);
                         dir.write(&checkpoint)
-                            .and_then(|_| dir.prune(keep_from))
+                            .and_then(|_| dir.prune(keep_from, batch))
                             .err()
                             .map(|e| e.to_string())
                     }

@@ -30,6 +30,7 @@ pub use routes::{parse_json, wait_param};
 
 use crate::coordinator::{Completion, Outcome, Request};
 use crate::error::{QueryError, SubmitError};
+use crate::schema::Tid;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::serve::ListenerExt;
@@ -166,12 +167,31 @@ impl FrontDoor {
                 return Ok(results.collect());
             }
         };
-        let mut results = Vec::with_capacity(pending.len());
-        for (tid, rx) in pending {
-            let completion = rx.await.map_err(|_| self.down_error())?;
-            results.push(self.result(tid, completion));
+        let (tids, mut rx) = pending;
+        let wanted: std::collections::HashSet<Tid> = tids.iter().copied().collect();
+        let mut got: std::collections::HashMap<Tid, Completion> = Default::default();
+        let mut down = self.inner.waiters.down();
+        while got.len() < wanted.len() {
+            tokio::select! {
+                c = rx.recv() => match c {
+                    Some(c) if wanted.contains(&c.tid) => {
+                        got.entry(c.tid).or_insert(c);
+                    }
+                    Some(_) => {}
+                    // Every notifier is gone: the cluster will never complete the rest.
+                    None => return Err(self.down_error()),
+                },
+                _ = down.wait_for(|d| *d) => return Err(self.down_error()),
+            }
         }
-        Ok(results)
+        // Every position gets its TID's outcome (a repeated id: the same one twice).
+        let results = tids.into_iter().map(|tid| {
+            let completion = got.get(&tid).cloned();
+            completion.map(|c| self.result(tid, c))
+        });
+        results
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| self.down_error())
     }
 
     /// Runs query `query` at `service` with a JSON input; answers JSON.
@@ -211,6 +231,20 @@ impl FrontDoor {
     /// Serves the front door with `routes` on `addr` until `POST /shutdown` (blocking; runs
     /// its own small runtime so the engine's threads stay as they are).
     pub fn serve(&self, addr: &str, routes: axum::Router) -> Result<(), String> {
+        let listener = std::net::TcpListener::bind(addr)
+            .map_err(|e| format!("the front door cannot listen on {addr}: {e}"))?;
+        self.serve_on(listener, routes)
+    }
+
+    /// `serve` on a listener bound already (e.g. by `ClusterSpec::bind_loopback`).
+    pub fn serve_on(
+        &self,
+        listener: std::net::TcpListener,
+        routes: axum::Router,
+    ) -> Result<(), String> {
+        let addr = listener
+            .local_addr()
+            .map_or_else(|_| "?".to_string(), |a| a.to_string());
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("vmodb-http")
@@ -222,8 +256,9 @@ impl FrontDoor {
         };
         let (graceful, hard) = (self.inner.stop.subscribe(), self.inner.stop.subscribe());
         runtime.block_on(async move {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
+            let listener = listener
+                .set_nonblocking(true)
+                .and_then(|()| tokio::net::TcpListener::from_std(listener))
                 .map_err(|e| format!("the front door cannot listen on {addr}: {e}"))?
                 // Answers are small writes: without this, Nagle and delayed ACKs hold them.
                 .tap_io(|stream| {

@@ -1,44 +1,36 @@
 //! Routes completions to the HTTP requests waiting for them, and commits to the SSE stream.
 //!
-//! One client submits for every request; a dispatcher thread takes its completions and hands
-//! each to the request that waits for that TID. A completion can beat the request's
-//! registration (the request registers after sequencing returns), so it is parked until the
-//! request claims it; only waiting requests submit through this client, so every parked
-//! completion is claimed. When the cluster fails, every waiting request is released with the
-//! failure (its receiver closes) and the SSE stream gets an `error` event.
+//! Each waiting request submits with a notifier of its own (a call that hands the completion to
+//! the request's channel), so it hears exactly of its own transactions, once per TID, however
+//! its request ids repeat or race with other requests. When the cluster fails or the front door
+//! stops, `down` tells every waiting request to give up (503), and the SSE stream gets an
+//! `error` event; a dispatcher thread watches for both and forwards commits to the stream.
 
 use super::{Backend, CommitNote};
 use crate::cluster::Client;
-use crate::coordinator::{Completion, Request};
+use crate::coordinator::{Completion, Notifier, Request};
 use crate::error::SubmitError;
 use crate::schema::Tid;
-use parking_lot::Mutex;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use tokio::sync::{broadcast, oneshot};
-
-#[derive(Default)]
-struct Map {
-    waiting: HashMap<Tid, oneshot::Sender<Completion>>,
-    early: HashMap<Tid, Completion>,
-    failed: bool,
-}
+use tokio::sync::{broadcast, mpsc, watch};
 
 pub(crate) struct Waiters {
     client: Client,
-    map: Mutex<Map>,
+    /// True once the cluster failed or the front door stopped: waiting requests give up.
+    down: watch::Sender<bool>,
     stopped: AtomicBool,
 }
 
-pub(crate) type Pending = Vec<(Tid, oneshot::Receiver<Completion>)>;
+/// The TIDs of a submission, in input order, and where their completions arrive.
+pub(crate) type Pending = (Vec<Tid>, mpsc::UnboundedReceiver<Completion>);
 
 impl Waiters {
     pub fn start(backend: &Arc<dyn Backend>, commits: broadcast::Sender<CommitNote>) -> Arc<Self> {
         let waiters = Arc::new(Waiters {
             client: backend.client(),
-            map: Mutex::new(Map::default()),
+            down: watch::Sender::new(false),
             stopped: AtomicBool::new(false),
         });
         let (watch, committed) = crossbeam_channel::unbounded();
@@ -59,14 +51,9 @@ impl Waiters {
         committed: crossbeam_channel::Receiver<(u64, Tid)>,
         commits: broadcast::Sender<CommitNote>,
     ) {
-        let completions = self.client.completions().clone();
         while !self.stopped.load(Ordering::Acquire) {
-            crossbeam_channel::select! {
-                recv(completions) -> c => if let Ok(c) = c { self.route(c) },
-                recv(committed) -> b => if let Ok((batch, max_tid)) = b {
-                    let _ = commits.send(CommitNote::Batch { batch, max_tid });
-                },
-                default(Duration::from_millis(100)) => {}
+            if let Ok((batch, max_tid)) = committed.recv_timeout(Duration::from_millis(100)) {
+                let _ = commits.send(CommitNote::Batch { batch, max_tid });
             }
             if let Some(why) = backend.failure()
                 && self.close()
@@ -76,33 +63,13 @@ impl Waiters {
         }
     }
 
-    fn route(&self, c: Completion) {
-        let mut map = self.map.lock();
-        match map.waiting.remove(&c.tid) {
-            Some(tx) => {
-                let _ = tx.send(c);
-            }
-            None if !map.failed => {
-                map.early.insert(c.tid, c);
-            }
-            None => {}
-        }
-    }
-
-    /// Sequences `inputs` and registers for their outcomes.
+    /// Sequences `inputs`; their completions arrive on the returned channel, one per distinct
+    /// TID. The channel closes if the cluster will never complete them.
     pub fn submit(&self, inputs: Vec<Request>) -> Result<Pending, SubmitError> {
-        let tids = self.client.submit_requests(inputs)?;
-        let mut map = self.map.lock();
-        let pending = tids.into_iter().map(|tid| {
-            let (tx, rx) = oneshot::channel();
-            if let Some(c) = map.early.remove(&tid) {
-                let _ = tx.send(c);
-            } else if !map.failed {
-                map.waiting.insert(tid, tx);
-            } // else: dropped, so the request learns the cluster is down
-            (tid, rx)
-        });
-        Ok(pending.collect())
+        let (tx, rx) = mpsc::unbounded_channel();
+        let notify = Notifier::call(move |c| drop(tx.send(c)));
+        let tids = self.client.submit_requests_to(inputs, notify)?;
+        Ok((tids, rx))
     }
 
     /// Sequences `inputs`; nobody waits for their outcomes.
@@ -110,17 +77,14 @@ impl Waiters {
         self.client.submit_requests_detached(inputs)
     }
 
-    /// Releases every waiting request (its receiver closes) and every later one; false if
-    /// already closed.
+    /// Tells every waiting request, and every later one, that no answer will come; false if
+    /// already told.
     pub fn close(&self) -> bool {
-        let mut map = self.map.lock();
-        if map.failed {
-            return false;
-        }
-        map.failed = true;
-        map.waiting.clear();
-        map.early.clear();
-        true
+        !self.down.send_replace(true)
+    }
+
+    pub fn down(&self) -> watch::Receiver<bool> {
+        self.down.subscribe()
     }
 
     pub fn stop(&self) {

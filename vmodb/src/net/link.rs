@@ -18,7 +18,7 @@ use crate::message::{Message, NodeId};
 use parking_lot::{Condvar, Mutex};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::frame::HANDSHAKE_TIMEOUT;
@@ -37,6 +37,8 @@ pub(super) struct Link {
     dead: AtomicBool,
     /// Why the link was closed on purpose (`close`), for a connection that completes after.
     closed: Mutex<Option<Option<String>>>,
+    /// When a frame last left (`Shared::clock_ms`), so an idle link sends heartbeats.
+    last_write: AtomicU64,
 }
 
 impl Link {
@@ -49,6 +51,7 @@ impl Link {
             socket: Mutex::new(None),
             dead: AtomicBool::new(false),
             closed: Mutex::new(None),
+            last_write: AtomicU64::new(0),
         }
     }
 
@@ -80,18 +83,52 @@ impl Link {
             };
             let batch = self.take_frame();
             if !batch.is_empty() {
-                if let Err(e) = frame::write_value(stream, &batch, buf) {
-                    *socket = None;
-                    drop(socket);
-                    return self.broken(shared, format!("link to {}: {e}", self.addr));
+                let max_batch = shared.config.max_batch;
+                let written = frame::write_batch(stream, &batch, buf, max_batch).and_then(|w| {
+                    let refusals = refusals(&batch, &w.too_big, max_batch);
+                    let more = frame::write_batch(stream, &refusals, buf, max_batch)?;
+                    Ok((w.frames + more.frames, w.bytes + more.bytes))
+                });
+                match written {
+                    Ok((frames, bytes)) => shared.count(bytes, frames, batch.len()),
+                    Err(e) => {
+                        *socket = None;
+                        drop(socket);
+                        return self.broken(shared, format!("link to {}: {e}", self.addr));
+                    }
                 }
-                shared.count(buf.len(), batch.len());
+                self.wrote(shared);
             }
             drop(socket);
             if self.pending.lock().is_empty() {
                 return;
             }
         }
+    }
+
+    fn wrote(&self, shared: &Shared) {
+        self.last_write.store(shared.clock_ms(), Ordering::Relaxed);
+    }
+
+    /// Sends a heartbeat if the link has been idle for `idle_ms` and nobody is writing (a
+    /// writer blocked on a stalled peer is left alone: its write times out). Never waits.
+    pub fn heartbeat_if_idle(&self, shared: &Arc<Shared>, idle_ms: u64) {
+        let last = self.last_write.load(Ordering::Relaxed);
+        if shared.clock_ms().saturating_sub(last) < idle_ms || !self.pending.lock().is_empty() {
+            return;
+        }
+        let Some(mut socket) = self.socket.try_lock() else {
+            return;
+        };
+        let Some((stream, _)) = socket.as_mut() else {
+            return;
+        };
+        if let Err(e) = frame::write_heartbeat(stream) {
+            *socket = None;
+            drop(socket);
+            return self.broken(shared, format!("link to {}: {e}", self.addr));
+        }
+        self.wrote(shared);
     }
 
     /// The next frame's messages: the head of the queue, at most `FRAME_MESSAGES`.
@@ -134,7 +171,9 @@ impl Link {
         if let Some((mut stream, mut buf)) = socket {
             loop {
                 let batch = self.take_frame();
-                if batch.is_empty() || frame::write_value(&mut stream, &batch, &mut buf).is_err() {
+                if batch.is_empty()
+                    || frame::write_batch(&mut stream, &batch, &mut buf, frame::MAX_BATCH).is_err()
+                {
                     break;
                 }
             }
@@ -188,26 +227,66 @@ impl Link {
         };
         let _ = stream.set_nodelay(true);
         let mut buf = Vec::new();
-        let hello = Hello::new(config.me, config.app, config.cluster);
+        let hello = Hello::new(config.me, config.identity);
         frame::write_value(&mut stream, &hello, &mut buf).map_err(broken)?;
         stream
             .set_read_timeout(Some(HANDSHAKE_TIMEOUT))
             .map_err(broken)?;
         let mut body = Vec::new();
-        if !frame::read_frame(&mut stream, &mut body).map_err(broken)? {
+        if !frame::read_frame_within(&mut stream, &mut body, frame::MAX_HELLO).map_err(broken)? {
             return Err(broken(std::io::ErrorKind::UnexpectedEof.into()));
         }
         match frame::decode::<HelloReply>(&body).map_err(broken)? {
-            HelloReply::Welcome => Ok(stream),
+            HelloReply::Welcome => {
+                // A peer that stops reading (frozen, or cut off) fails the write after this
+                // long instead of holding every sender forever.
+                let timeout = Some(config.heartbeat_timeout);
+                stream.set_write_timeout(timeout).map_err(broken)?;
+                stream.set_read_timeout(None).map_err(broken)?;
+                Ok(stream)
+            }
             HelloReply::Refused(reason) => Err(NetError::Refused { peer, reason }),
         }
+    }
+}
+
+/// What to send instead of the messages of `batch` at `too_big` (each encodes over
+/// `max_batch`): an ask's answer becomes an error answer that says why; anything else cannot be
+/// that big (event payloads are bounded, `MAX_PAYLOAD`) and is dropped with a warning.
+fn refusals(batch: &[Message], too_big: &[usize], max_batch: usize) -> Batch {
+    let mut out = Vec::new();
+    for &i in too_big {
+        match &batch[i] {
+            Message::Answer { id, .. } => out.push(Message::Answer {
+                id: *id,
+                answer: Err(format!(
+                    "the answer is larger than the {max_batch}-byte limit of one message"
+                )),
+            }),
+            other => crate::node::log_warning(&format!(
+                "a message over the {max_batch}-byte limit was not sent: {}",
+                describe(other)
+            )),
+        }
+    }
+    out
+}
+
+/// What a message is, without printing its (huge) contents.
+fn describe(m: &Message) -> String {
+    match m {
+        Message::Events(e) => format!("events ({} envelopes)", e.len()),
+        Message::Reports { reports, .. } => format!("reports ({})", reports.len()),
+        Message::Tasks { tasks, .. } => format!("task footprints ({})", tasks.len()),
+        Message::Rollback { undo, .. } => format!("a rollback ({} TIDs)", undo.len()),
+        _ => "a protocol message".into(),
     }
 }
 
 /// The last frame of a link closed on purpose, then the end of the stream.
 fn goodbye(mut stream: TcpStream, mut buf: Vec<u8>, reason: Option<String>) {
     let bye: Batch = vec![Message::Leaving { reason }];
-    let _ = frame::write_value(&mut stream, &bye, &mut buf);
+    let _ = frame::write_batch(&mut stream, &bye, &mut buf, frame::MAX_BATCH);
     let _ = stream.shutdown(std::net::Shutdown::Both);
 }
 

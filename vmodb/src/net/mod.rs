@@ -4,19 +4,22 @@
 //! reader thread, so messages from one sender to one receiver keep their order (the
 //! `Transport` contract) and every link has exactly one writer at any moment.
 //!
-//! Wire format (`frame.rs`): every frame is a little-endian `u32` length and that many bytes of
-//! postcard. A connection opens with `Hello` (magic, protocol version, sender, application and
-//! cluster fingerprints), answered by `Welcome` or `Refused(reason)`; after that every frame is
-//! a batch of `Message`s, as many as were queued when the write began (many events per frame).
-//! A frame over `MAX_FRAME` bytes, a frame that does not decode, or a version or fingerprint
-//! mismatch closes the link with an error that names the peer; nothing is half-applied.
+//! Wire format (`frame.rs`): every frame is a little-endian `u32` length and that many bytes. A
+//! connection opens with `Hello` (magic, protocol version, sender, application fingerprint,
+//! build id, cluster digest), answered by `Welcome` or `Refused(reason)`; after that every frame
+//! carries a batch of `Message`s, as many as were queued when the write began (many events per
+//! frame), a piece of a batch too big for one frame, or a heartbeat. A frame over `MAX_FRAME`
+//! bytes, a batch over `MAX_BATCH`, a frame that does not decode, a version or fingerprint
+//! mismatch, or a peer silent for `LinkConfig::heartbeat_timeout` closes the link with an error
+//! that names the peer; nothing is half-applied. A message too big to send is never sent: an
+//! answer becomes an error answer (the ask fails, not the link).
 
 mod frame;
 mod link;
 mod tcp;
 
-pub use frame::{Hello, HelloReply, MAX_FRAME, MAX_HELLO, PROTOCOL_VERSION};
-pub use tcp::{Inbound, LinkConfig, TcpTransport, Traffic};
+pub use frame::{Hello, HelloReply, Identity, MAX_BATCH, MAX_FRAME, MAX_HELLO, PROTOCOL_VERSION};
+pub use tcp::{DEFAULT_HEARTBEAT_TIMEOUT, Inbound, LinkConfig, TcpTransport, Traffic};
 
 use crate::message::NodeId;
 use std::fmt;

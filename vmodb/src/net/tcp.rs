@@ -2,14 +2,16 @@
 //! reader thread per incoming link (handshake check, then frames delivered in order), and the
 //! bookkeeping that says when every link of this node is up.
 
-use super::frame::{self, Batch, HANDSHAKE_TIMEOUT, Hello, HelloReply, MAX_HELLO};
+use super::frame::{
+    self, Batch, Frame, FrameReader, HANDSHAKE_TIMEOUT, Hello, HelloReply, Identity, MAX_HELLO,
+};
 use super::link::Link;
 use super::{NetError, Peer};
 use crate::message::{Message, NodeId, Transport};
 use parking_lot::{Condvar, Mutex};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::BufReader;
+use std::io::{BufReader, ErrorKind};
 use std::net::{TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,6 +20,8 @@ use std::time::{Duration, Instant};
 /// Messages queued on one link beyond which senders wait (backpressure, not an unbounded
 /// queue).
 const DEFAULT_QUEUE: usize = 4096;
+/// How long a peer may stay silent (no frame, no heartbeat) before it counts as lost.
+pub const DEFAULT_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Who this node is and who its peers are.
 #[derive(Clone, Debug)]
@@ -25,29 +29,29 @@ pub struct LinkConfig {
     pub me: NodeId,
     /// Every other node: id → (name, address).
     pub peers: BTreeMap<NodeId, (String, String)>,
-    /// Fingerprints both ends of a link must agree on (see `Hello`).
-    pub app: u64,
-    pub cluster: u64,
+    /// What both ends of a link must agree on (see `Hello`).
+    pub identity: Identity,
     /// How long to keep retrying a peer that is not listening yet.
     pub connect_timeout: Duration,
     /// Messages queued per link before senders block.
     pub queue: usize,
+    /// A peer silent this long (no frame and no heartbeat; idle links send one every quarter
+    /// of it) is lost; a write that makes no progress this long fails its link.
+    pub heartbeat_timeout: Duration,
+    /// The largest batch of messages one link carries (`frame::MAX_BATCH`; tests lower it).
+    pub max_batch: usize,
 }
 
 impl LinkConfig {
-    pub fn new(
-        me: NodeId,
-        peers: BTreeMap<NodeId, (String, String)>,
-        app: u64,
-        cluster: u64,
-    ) -> Self {
+    pub fn new(me: NodeId, peers: BTreeMap<NodeId, (String, String)>, identity: Identity) -> Self {
         LinkConfig {
             me,
             peers,
-            app,
-            cluster,
+            identity,
             connect_timeout: Duration::from_secs(30),
             queue: DEFAULT_QUEUE,
+            heartbeat_timeout: DEFAULT_HEARTBEAT_TIMEOUT,
+            max_batch: frame::MAX_BATCH,
         }
     }
 
@@ -109,17 +113,29 @@ pub(super) struct Shared {
     listening: AtomicBool,
     /// Every accepted connection (a handle to shut it down on `close`).
     incoming: Mutex<Vec<TcpStream>>,
-    /// Peers that said they stop cleanly, and peers already reported lost: neither is
-    /// reported (again).
+    /// Peers already reported lost: never reported again.
     reported: Mutex<BTreeSet<NodeId>>,
+    /// Peers that said goodbye without a reason: a stop is only clean if this node is told
+    /// to stop too, within the heartbeat timeout (see `read_link`).
+    left_cleanly: Mutex<BTreeSet<NodeId>>,
+    /// The clock of `clock_ms`.
+    origin: Instant,
     bytes: AtomicU64,
     frames: AtomicU64,
     messages: AtomicU64,
 }
 
 impl Shared {
-    /// Reports a lost peer once, unless the node is stopping (then links close on purpose).
+    /// Reports a lost peer once, unless the node is stopping (then links close on purpose). A
+    /// peer that said goodbye is reported only by its grace timer (`lose_after_goodbye`).
     pub fn lose(&self, peer: NodeId, error: NetError) {
+        if self.left_cleanly.lock().contains(&peer) {
+            return;
+        }
+        self.report(peer, error);
+    }
+
+    fn report(&self, peer: NodeId, error: NetError) {
         if self.stopping.load(Ordering::Acquire) || !self.reported.lock().insert(peer) {
             return;
         }
@@ -131,10 +147,44 @@ impl Shared {
         self.inbound.lost(&self.config.peer(peer), error);
     }
 
-    pub fn count(&self, bytes: usize, messages: usize) {
+    pub fn count(&self, bytes: usize, frames: usize, messages: usize) {
         self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
-        self.frames.fetch_add(1, Ordering::Relaxed);
+        self.frames.fetch_add(frames as u64, Ordering::Relaxed);
         self.messages.fetch_add(messages as u64, Ordering::Relaxed);
+    }
+
+    /// Milliseconds since the transport started.
+    pub fn clock_ms(&self) -> u64 {
+        self.origin.elapsed().as_millis() as u64
+    }
+
+    /// Peer `peer` said goodbye without a reason. The coordinator is the one who stops a
+    /// cluster, so a clean goodbye is legitimate only at a node that is stopping itself (then
+    /// nothing is reported) or, at a service, from a peer service during a cluster stop, when
+    /// this node's own `Shutdown` follows within the heartbeat timeout. Anything else is a
+    /// node gone without being told to: reported, so the cluster does not serve without it.
+    fn goodbye_from(self: &Arc<Self>, peer: NodeId) {
+        let why = "it stopped without the coordinator telling the cluster to stop".to_string();
+        let left = NetError::Left {
+            peer: self.config.peer(peer),
+            reason: why,
+        };
+        let both_services = matches!(
+            (self.config.me, peer),
+            (NodeId::Service(_), NodeId::Service(_))
+        );
+        if !both_services {
+            return self.report(peer, left);
+        }
+        self.left_cleanly.lock().insert(peer);
+        let shared = Arc::clone(self);
+        let grace = self.config.heartbeat_timeout;
+        let _ = std::thread::Builder::new()
+            .name("vmodb-goodbye".into())
+            .spawn(move || {
+                std::thread::sleep(grace);
+                shared.report(peer, left);
+            });
     }
 
     pub fn mark(&self, peer: NodeId, outgoing: bool) {
@@ -178,6 +228,8 @@ impl TcpTransport {
             listening: AtomicBool::new(true),
             incoming: Mutex::new(Vec::new()),
             reported: Mutex::new(BTreeSet::new()),
+            left_cleanly: Mutex::new(BTreeSet::new()),
+            origin: Instant::now(),
             bytes: AtomicU64::new(0),
             frames: AtomicU64::new(0),
             messages: AtomicU64::new(0),
@@ -200,13 +252,19 @@ impl TcpTransport {
                 .map_err(spawn_err)?;
             links.insert(peer, link);
         }
-        Ok(Arc::new(TcpTransport {
+        let transport = Arc::new(TcpTransport {
             me,
             listening,
             acceptor: Mutex::new(Some(acceptor)),
             links,
             shared,
-        }))
+        });
+        let weak = Arc::downgrade(&transport);
+        std::thread::Builder::new()
+            .name("vmodb-heartbeat".into())
+            .spawn(move || heartbeat_loop(weak))
+            .map_err(spawn_err)?;
+        Ok(transport)
     }
 
     /// Waits until every peer accepted this node's connection and connected back, or a link
@@ -294,6 +352,23 @@ impl Transport for TcpTransport {
     }
 }
 
+/// Sends a heartbeat on every link idle for a quarter of the timeout, until the transport is
+/// closed or dropped.
+fn heartbeat_loop(transport: std::sync::Weak<TcpTransport>) {
+    loop {
+        let Some(t) = transport.upgrade() else { return };
+        if t.shared.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let every = (t.shared.config.heartbeat_timeout / 4).max(Duration::from_millis(10));
+        for link in t.links.values() {
+            link.heartbeat_if_idle(&t.shared, every.as_millis() as u64);
+        }
+        drop(t);
+        std::thread::sleep(every);
+    }
+}
+
 fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
     for stream in listener.incoming() {
         if !shared.listening.load(Ordering::Acquire) {
@@ -336,41 +411,41 @@ fn read_link(mut stream: TcpStream, shared: Arc<Shared>) {
     let mut body = Vec::new();
     let mut buf = Vec::new();
     let hello = match frame::read_frame_within(&mut stream, &mut body, MAX_HELLO) {
-        Ok(true) => frame::decode::<Hello>(&body),
+        Ok(true) => Hello::decode(&body),
         Ok(false) => return,
-        Err(e) => Err(e),
+        Err(e) => Err(e.to_string()),
     };
-    let hello = match hello {
-        Ok(h) => h,
-        Err(e) => {
-            crate::node::log_warning(&format!("refused a connection: bad hello ({e})"));
+    let refusal = match &hello {
+        Err(why) => Some(why.clone()),
+        Ok(hello) => hello
+            .mismatch(config.identity)
+            .or_else(|| {
+                (!config.peers.contains_key(&hello.from))
+                    .then(|| format!("{:?} is not a node of this cluster", hello.from))
+            })
+            .or_else(|| {
+                // A second link from one peer would interleave with the first (no order
+                // between them): one link per ordered pair.
+                (shared.ready.lock().incoming.contains(&hello.from))
+                    .then(|| format!("{:?} is already connected", hello.from))
+            }),
+    };
+    let hello = match (hello, refusal) {
+        (Ok(hello), None) => hello,
+        (hello, refusal) => {
+            let reason = refusal.unwrap_or_default();
+            let from = hello.map_or_else(|_| "a stranger".to_string(), |h| format!("{:?}", h.from));
+            crate::node::log_warning(&format!("refused a connection from {from}: {reason}"));
+            let _ = frame::write_value(&mut stream, &HelloReply::Refused(reason), &mut buf);
             return;
         }
     };
-    let refusal = hello
-        .mismatch(config.app, config.cluster)
-        .or_else(|| {
-            (!config.peers.contains_key(&hello.from))
-                .then(|| format!("{:?} is not a node of this cluster", hello.from))
-        })
-        .or_else(|| {
-            // A second link from one peer would interleave with the first (no order between
-            // them): one link per ordered pair.
-            (shared.ready.lock().incoming.contains(&hello.from))
-                .then(|| format!("{:?} is already connected", hello.from))
-        });
-    if let Some(reason) = refusal {
-        crate::node::log_warning(&format!(
-            "refused a connection from {:?}: {reason}",
-            hello.from
-        ));
-        let _ = frame::write_value(&mut stream, &HelloReply::Refused(reason), &mut buf);
-        return;
-    }
     if frame::write_value(&mut stream, &HelloReply::Welcome, &mut buf).is_err() {
         return;
     }
-    let _ = stream.set_read_timeout(None);
+    // From now on a peer that sends nothing, not even a heartbeat, for this long is lost.
+    let silence = config.heartbeat_timeout;
+    let _ = stream.set_read_timeout(Some(silence));
     // Registered only now: `close` must not cut a refusal short (its peer should read why).
     if let Ok(handle) = stream.try_clone() {
         shared.incoming.lock().push(handle);
@@ -379,21 +454,26 @@ fn read_link(mut stream: TcpStream, shared: Arc<Shared>) {
     shared.mark(from, false);
     let peer = config.peer(from);
     let mut reader = BufReader::with_capacity(256 << 10, stream);
+    let mut frames = FrameReader::default();
     let mut messages: Batch = Vec::new();
     loop {
         // Every frame already here is taken at once (frames pile up while this thread waits
         // for a core), so the node gets one delivery, and one scheduling step, for all of them.
         loop {
-            let batch = match frame::read_frame(&mut reader, &mut body) {
-                Ok(true) => frame::decode::<Batch>(&body),
-                Ok(false) => {
+            match frames.next(&mut reader) {
+                Ok(Some(Frame::Batch(batch))) => messages.extend(batch),
+                Ok(Some(Frame::Heartbeat)) => {}
+                Ok(None) => {
                     let detail = "disconnected".to_string();
                     return shared.lose(from, NetError::Broken { peer, detail });
                 }
-                Err(e) => Err(e),
-            };
-            match batch {
-                Ok(batch) => messages.extend(batch),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    let detail = format!(
+                        "silent for {:.1} s (no frame, no heartbeat): frozen, or cut off",
+                        silence.as_secs_f64()
+                    );
+                    return shared.lose(from, NetError::Broken { peer, detail });
+                }
                 Err(e) => {
                     let detail = format!("link from it failed: {e}");
                     return shared.lose(from, NetError::Broken { peer, detail });
@@ -405,9 +485,7 @@ fn read_link(mut stream: TcpStream, shared: Arc<Shared>) {
         }
         for m in coalesce(std::mem::take(&mut messages)) {
             match m {
-                Message::Leaving { reason: None } => {
-                    shared.reported.lock().insert(from);
-                }
+                Message::Leaving { reason: None } => shared.goodbye_from(from),
                 Message::Leaving {
                     reason: Some(reason),
                 } => {

@@ -213,6 +213,16 @@ impl Store {
         &self.tables
     }
 
+    pub(crate) fn table_index_by_name(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied()
+    }
+
+    /// Whether any table of this store has a foreign key (then foreign-key checks must be
+    /// kept serial: `TxCtx::fk_settled`).
+    pub(crate) fn has_foreign_keys(&self) -> bool {
+        self.referrers.iter().any(|r| !r.is_empty())
+    }
+
     pub(crate) fn table_by_name(&self, name: &str) -> Option<&dyn ErasedTable> {
         self.by_name.get(name).map(|i| &*self.tables[*i])
     }
@@ -294,17 +304,20 @@ impl Store {
     /// Fills this empty store from a checkpoint taken at `tid` (`dump_encoded`); the watermark
     /// becomes `tid`. Every table of the store must be in it, and nothing else.
     pub(crate) fn restore(&self, tables: &[(String, Vec<u8>)], tid: Tid) -> Result<(), String> {
-        let mut seen = 0;
+        let mut seen = std::collections::BTreeSet::new();
         for (name, rows) in tables {
             let t = self
                 .table_by_name(name)
                 .ok_or_else(|| format!("the checkpoint holds unknown table `{name}`"))?;
+            if !seen.insert(name.as_str()) {
+                return Err(format!("the checkpoint holds table `{name}` twice"));
+            }
             t.restore_encoded(rows, tid)?;
-            seen += 1;
         }
-        if seen != self.tables.len() {
+        if seen.len() != self.tables.len() {
             return Err(format!(
-                "the checkpoint holds {seen} tables, the service declares {}",
+                "the checkpoint holds {} tables, the service declares {}",
+                seen.len(),
                 self.tables.len()
             ));
         }

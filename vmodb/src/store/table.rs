@@ -95,6 +95,14 @@ impl<E: Entity> Table<E> {
         v.row.as_ref().map(f)
     }
 
+    /// The TID of the version of `key` visible at `tid`, and whether it holds a row (not a
+    /// delete), if there is one.
+    pub fn visible_version(&self, key: &E::Key, tid: Tid) -> Option<(Tid, bool)> {
+        let shard = self.shard(key).read();
+        let v = shard.rows.get(key)?.visible(tid)?;
+        Some((v.tid, v.row.is_some()))
+    }
+
     pub fn read(&self, key: &E::Key, tid: Tid) -> Option<E> {
         self.read_with(key, tid, E::clone)
     }

@@ -1,6 +1,6 @@
 //! Bad client input: unknown transactions, undecodable payloads, and bad queries.
 
-use crate::support::kv::{fwd, set};
+use crate::support::kv::{self, fwd, set};
 use crate::support::util::{collect, input};
 use crate::{TIMEOUT, start, still_works};
 use std::sync::atomic::Ordering;
@@ -102,6 +102,47 @@ fn an_undecodable_payload_fails_only_its_transaction() {
         "a bad payload is a failed task, not a refused one"
     );
     still_works(&cluster, 2);
+}
+
+/// Application code that runs before a handler — the partition closure that places the task —
+/// may panic too: that fails its own transaction (at the entry, or at a later service, where
+/// the entry's writes are rolled back), never the thread that delivered it, nor its chain.
+#[test]
+fn a_panicking_partition_closure_fails_only_its_transaction() {
+    let (cluster, hooks) = start();
+    let client = cluster.client();
+    let mut inputs = Vec::new();
+    for i in 0..30u32 {
+        let mut e = fwd(i % 10, i64::from(i) + 1);
+        e.fail = [0, 5, 6][(i % 3) as usize];
+        inputs.push(input("pipe", &e));
+    }
+    let tids = client
+        .submit_all(inputs)
+        .expect("the submitting thread survives");
+    let mut done = collect(&client, tids.len());
+    done.sort_by_key(|c| c.tid);
+    for (i, c) in done.iter().enumerate() {
+        match (i % 3, &c.outcome) {
+            (0, Outcome::Committed { output: Some(_) }) => {}
+            (1 | 2, Outcome::Aborted { service, error }) => {
+                assert_eq!(service, if i % 3 == 1 { "a" } else { "b" }, "tid {}", c.tid);
+                assert!(matches!(error, TxError::Panic(m) if m.contains("partition closure")));
+            }
+            (_, other) => panic!("tid {}: unexpected {other:?}", c.tid),
+        }
+    }
+    // The aborted ones left nothing anywhere: the state is the serial replay of the inputs.
+    assert!(hooks.fwd_runs.load(Ordering::SeqCst) >= 10);
+    assert!(cluster.wait_idle(TIMEOUT));
+    let replayed = vmodb::serial_replay(
+        &kv::app(kv::Hooks::new()),
+        kv::load,
+        &cluster.committed_inputs(),
+    )
+    .expect("replay");
+    assert_eq!(cluster.state(), replayed);
+    still_works(&cluster, 3);
 }
 
 #[test]

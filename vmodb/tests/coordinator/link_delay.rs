@@ -136,6 +136,42 @@ fn delay_changes_latency_never_results() {
     eprintln!("mean latency with link delay ≤ 2 ms: {mean:?}");
 }
 
+/// Whoever hears of a commit — on the commit stream, or from its own completion — and then
+/// queries any service sees that commit, even while the services' copies of it are still held
+/// in the delay line.
+#[test]
+fn a_query_after_a_commit_notice_sees_the_commit() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (cluster, _) = start(delayed(1, 64, 3000));
+    let (watch, commits) = crossbeam_channel::unbounded();
+    cluster.watch_commits(watch);
+    let client = cluster.client();
+    for value in 1..=40i64 {
+        let tid = client.submit("pipe", &kv::fwd(7, value)).expect("submit");
+        // The commit stream says a batch up to `tid` committed: both services show it.
+        loop {
+            let (_, max_tid) = commits
+                .recv_timeout(Duration::from_secs(10))
+                .expect("a commit notice");
+            if max_tid >= tid {
+                break;
+            }
+        }
+        assert_eq!(
+            get(&cluster, "a", 7),
+            Some(value),
+            "a, after notice {value}"
+        );
+        assert_eq!(
+            get(&cluster, "b", 7),
+            Some(value),
+            "b, after notice {value}"
+        );
+        let done = collect(&client, 1);
+        assert!(committed(&done[0]));
+    }
+}
+
 #[test]
 fn wait_idle_waits_for_commits_held_in_the_delay_line() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());

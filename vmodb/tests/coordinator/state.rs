@@ -24,11 +24,10 @@ fn a_query_reads_the_last_committed_snapshot_at_once() {
         client.completions().try_recv().is_err(),
         "the batch window has not expired yet"
     );
-    let q0 = Instant::now();
     let before = get(&cluster, "a", 5);
     assert!(
-        q0.elapsed() < Duration::from_millis(100),
-        "a query does not wait for the open batch"
+        client.completions().try_recv().is_err(),
+        "a query does not wait for the open batch: it answered before the commit"
     );
     assert_eq!(before, Some(0), "a query must not see an uncommitted write");
     let done = collect(&client, 1);
@@ -39,6 +38,54 @@ fn a_query_reads_the_last_committed_snapshot_at_once() {
         "visible once its completion arrived"
     );
     assert_eq!(get(&cluster, "b", 5), Some(0));
+}
+
+/// A state dump reads a pinned snapshot: commits and garbage collection that run while it
+/// reads cannot take a version it needs, so every row of a table that never changes size is
+/// in every dump, however busy the writers. (Unpinned, the dump lost rows only when a whole
+/// commit and collection fit between its reading the watermark and its scan: rare here; the
+/// store-level test `an_unpinned_old_snapshot_loses_rows_to_gc` shows the mechanism.)
+#[test]
+fn a_state_dump_under_concurrent_commits_misses_no_row() {
+    use support::shop::{self, Restock};
+    const ITEMS: u32 = 20_000;
+    let cluster = Cluster::start(
+        shop::app().expect("app"),
+        config_ms(1, 10_000),
+        shop::load(ITEMS, 10, 10),
+    )
+    .expect("start");
+    let cluster = std::sync::Arc::new(cluster);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writers: Vec<_> = (0..2u32)
+        .map(|w| {
+            let (cluster, stop) = (cluster.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let client = cluster.client();
+                let mut round = 0u32;
+                while !stop.load(Ordering::Acquire) {
+                    // Items all over the table, rewritten batch after batch.
+                    let inputs: Vec<_> = (0..2000u32)
+                        .map(|i| (i * 97 + round * 13 + w * 7) % ITEMS)
+                        .map(|item| input("restock", &Restock { item, add: 1 }))
+                        .collect();
+                    let n = inputs.len();
+                    client.submit_all(inputs).expect("submit");
+                    collect(&client, n);
+                    round += 1;
+                }
+            })
+        })
+        .collect();
+    for dump in 0..100 {
+        let state = cluster.state();
+        let rows = state["inventory"]["items"].rows.len();
+        assert_eq!(rows, ITEMS as usize, "dump {dump} lost rows");
+    }
+    stop.store(true, Ordering::Release);
+    for w in writers {
+        w.join().expect("writer");
+    }
 }
 
 #[test]

@@ -12,5 +12,6 @@ mod support;
 
 mod chain;
 mod cluster;
+mod foreign_keys;
 mod modes;
 mod pipeline;

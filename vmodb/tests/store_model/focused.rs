@@ -247,6 +247,37 @@ fn delete_then_reinsert() {
     assert_eq!(store.index_entry_count(), entries_of(&[v5]));
 }
 
+/// Why every reader of a committed snapshot pins it (`Cluster::state`, queries, table reads,
+/// checkpoints): a commit's garbage collection keeps only the newest version at or below the
+/// new watermark, so a reader still at the old watermark, unpinned, finds updated rows gone.
+/// Pinned, it finds them all.
+#[test]
+fn an_unpinned_old_snapshot_loses_rows_to_gc() {
+    let store = row_store();
+    task(&store, 1, |r| r.insert(row(1, 1, OPEN, 1)).expect("insert"));
+    internals::commit(&store, 1);
+    // A reader takes the watermark (1) and, unpinned, is overtaken by a commit and its GC.
+    task(&store, 2, |r| r.update(row(1, 2, OPEN, 2)).expect("update"));
+    internals::commit(&store, 2);
+    assert_eq!(
+        at(&store, 1, |r| r.get(&1)),
+        None,
+        "the old version was collected"
+    );
+    // Pinned at the watermark (2), the same happens to nothing it can see.
+    let pin = internals::pin(&store);
+    task(&store, 3, |r| r.update(row(1, 3, OPEN, 3)).expect("update"));
+    internals::commit(&store, 3);
+    assert_eq!(at(&store, 2, |r| r.get(&1)).map(|r| r.group), Some(2));
+    drop(pin);
+    internals::commit(&store, 3);
+    assert_eq!(
+        at(&store, 2, |r| r.get(&1)),
+        None,
+        "collected once unpinned"
+    );
+}
+
 #[test]
 fn readers_never_see_later_tids() {
     let store = row_store();

@@ -8,7 +8,8 @@
 //!
 //! Transactions: `set` = a; `pipe` = a.step → b.fwd; `churn` = a; `poke` = b.
 //! Every input carries `fail`: 1 = `a` returns an error after writing, 2 = `a` panics after
-//! writing, 3 = `b` returns an error after writing, 4 = `b` panics after writing.
+//! writing, 3 = `b` returns an error after writing, 4 = `b` panics after writing; and for
+//! `pipe`, 5 = the partition closure of `a.step` panics, 6 = the one of `b.fwd` does.
 #![allow(dead_code)]
 
 use serde::{Deserialize, Serialize};
@@ -149,7 +150,10 @@ pub fn service_a(hooks: std::sync::Arc<Hooks>) -> Service {
             Handler::on::<Fwd>("step")
                 .emits::<Fwd>("fwd")
                 .read_write()
-                .partition_by(|e: &Fwd| e.id)
+                .partition_by(|e: &Fwd| {
+                    assert!(e.fail != 5, "deliberate panic in a's partition closure");
+                    e.id
+                })
                 .run(|ctx, e| {
                     put(ctx, e.id, e.value)?;
                     fail_here(e.fail, 1, 2, "a")?;
@@ -188,7 +192,10 @@ pub fn service_b(hooks: std::sync::Arc<Hooks>) -> Service {
             Handler::on::<Fwd>("fwd")
                 .emits::<Done>("done")
                 .read_write()
-                .partition_by(|e: &Fwd| e.id)
+                .partition_by(|e: &Fwd| {
+                    assert!(e.fail != 6, "deliberate panic in b's partition closure");
+                    e.id
+                })
                 .run({
                     let hooks = std::sync::Arc::clone(&hooks);
                     move |ctx, e| {

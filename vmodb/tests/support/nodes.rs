@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 use vmodb::deploy::{ClusterSpec, CoordinatorProcess, NodeOptions, ServiceProcess};
-use vmodb::net::{Hello, HelloReply};
+use vmodb::net::{Hello, HelloReply, Identity};
 use vmodb::{App, BootstrapError, Loader, NodeId};
 
 /// A started service process, waited for on a thread of its own: `exit` yields what `wait`
@@ -27,16 +27,17 @@ impl Running {
     }
 }
 
-/// Starts service `name` of `app` (panicking if it does not start) and waits for it on a
-/// thread of its own.
+/// Starts service `name` of `app` on `listener` (panicking if it does not start) and waits
+/// for it on a thread of its own.
 pub fn start_service(
+    listener: TcpListener,
     app: App,
     spec: &ClusterSpec,
     name: &str,
     options: &NodeOptions,
     load: impl FnOnce(&Loader) -> Result<(), BootstrapError> + Send + 'static,
 ) -> Running {
-    let process = ServiceProcess::start(app, spec, name, options, Box::new(load))
+    let process = ServiceProcess::start_on(listener, app, spec, name, options, Box::new(load))
         .unwrap_or_else(|e| panic!("service `{name}` does not start: {e}"));
     assert_eq!(process.service(), name);
     let (tx, exit) = mpsc::channel();
@@ -65,11 +66,29 @@ pub fn coordinator_error(r: Result<CoordinatorProcess, BootstrapError>) -> Strin
     }
 }
 
-/// Writes one frame: a little-endian `u32` length, then postcard.
+/// Writes one handshake frame: a little-endian `u32` length, then postcard.
 pub fn write_frame<T: serde::Serialize>(stream: &mut TcpStream, value: &T) -> std::io::Result<()> {
     let body = postcard::to_allocvec(value).expect("encodes");
     stream.write_all(&(body.len() as u32).to_le_bytes())?;
     stream.write_all(&body)
+}
+
+/// Writes one frame of messages after the handshake: the length, the `BATCH` kind (0), then
+/// the postcard messages.
+pub fn write_batch(stream: &mut TcpStream, batch: &[vmodb::Message]) -> std::io::Result<()> {
+    let mut body = vec![0u8];
+    body.extend(postcard::to_allocvec(batch).expect("encodes"));
+    stream.write_all(&(body.len() as u32).to_le_bytes())?;
+    stream.write_all(&body)
+}
+
+/// The identity a genuine node of `app` in `spec` shows at the handshake.
+pub fn identity(app: &App, spec: &ClusterSpec) -> Identity {
+    Identity {
+        app: app.fingerprint(),
+        build: app.build_id(),
+        cluster: spec.digest(),
+    }
 }
 
 /// Reads one frame and decodes it.
@@ -93,17 +112,16 @@ pub struct FakeService {
 }
 
 impl FakeService {
-    pub fn start(app: &App, spec: &ClusterSpec, name: &str) -> FakeService {
+    /// A fake of service `name`, accepting on `listener` (bound to its address in `spec`).
+    pub fn start(listener: TcpListener, app: &App, spec: &ClusterSpec, name: &str) -> FakeService {
         let index = app
             .service_names()
             .position(|s| s == name)
             .expect("a service of the app");
         let hello = Hello::new(
             NodeId::Service(index as vmodb::ServiceId),
-            app.fingerprint(),
-            spec.digest(),
+            identity(app, spec),
         );
-        let listener = TcpListener::bind(&spec.services[name]).expect("the fake binds");
         listener.set_nonblocking(true).expect("nonblocking");
         let stop = Arc::new(AtomicBool::new(false));
         let streams = Arc::new(Mutex::new(Vec::new()));
@@ -164,7 +182,7 @@ impl FakeService {
                 service: self.index,
                 error: None,
             }];
-            write_frame(&mut stream, &restored).expect("restored");
+            write_batch(&mut stream, &restored).expect("restored");
         }
         self.streams.lock().unwrap().push(stream);
     }

@@ -320,6 +320,11 @@ fn summary(ctx: &vmodb::TxCtx, customer: u32) -> Result<Summary, TxError> {
 }
 
 pub fn app() -> Result<App, BootstrapError> {
+    builder().build()
+}
+
+/// The shop's services and transactions, to build (with a version or build id, say).
+pub fn builder() -> vmodb::AppBuilder {
     App::builder()
         .service(orders())
         .service(inventory())
@@ -335,7 +340,6 @@ pub fn app() -> Result<App, BootstrapError> {
                 .then("billing", "rebalanced"),
         )
         .transaction(TransactionDef::new("audit", "billing", "audit"))
-        .build()
 }
 
 pub const START_BALANCE: i64 = 1_000_000_000;

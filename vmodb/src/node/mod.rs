@@ -20,6 +20,8 @@ use parking_lot::Mutex;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, OnceLock};
 
+mod fk_guard;
+
 /// Tasks run back to back before their outputs are sent as frames.
 const FRAME_EVENTS: usize = 128;
 
@@ -89,6 +91,8 @@ struct State {
     retained: Retained,
     /// The rollback round being re-executed, if any.
     round: Option<RoundRun>,
+    /// With foreign keys: running tasks, and tasks waiting to run again (`fk_guard`).
+    fk: Option<fk_guard::FkGuard>,
 }
 
 /// This service's share of a rollback round: its own chain (re-executed TIDs only, linked by
@@ -127,6 +131,8 @@ pub(crate) struct ServiceNode {
     gc_scheduled: std::sync::atomic::AtomicBool,
     /// Checks mode declarations against actual row accesses (opt-in).
     pub(crate) checker: Option<ModeChecker>,
+    /// The store has foreign keys: their checks are kept serial (`fk_guard`).
+    fk_guarded: bool,
     /// Where this service writes its checkpoints (with durability).
     pub(crate) checkpoints: OnceLock<crate::durability::CheckpointDir>,
     /// The thread writing a checkpoint, if any (joined on shutdown).
@@ -162,6 +168,8 @@ impl ServiceNode {
         pool: Arc<WorkerPool>,
         check_modes: bool,
     ) -> Self {
+        let fk_guarded = store.has_foreign_keys();
+        let fk = fk_guarded.then(Default::default);
         ServiceNode {
             id,
             app,
@@ -171,12 +179,14 @@ impl ServiceNode {
                 batches: BTreeMap::new(),
                 retained: Retained::default(),
                 round: None,
+                fk,
             }),
             transport: OnceLock::new(),
             pool,
             refused: std::sync::atomic::AtomicU64::new(0),
             gc_scheduled: std::sync::atomic::AtomicBool::new(false),
             checker: check_modes.then(ModeChecker::default),
+            fk_guarded,
             checkpoints: OnceLock::new(),
             checkpointing: Mutex::new(None),
         }
@@ -338,6 +348,9 @@ impl ServiceNode {
             if rounds && let Some(r) = st.round.as_mut() {
                 admitted.extend(r.chain.admit());
             }
+            if let Some(fk) = st.fk.as_mut() {
+                fk.admitted(&admitted);
+            }
             admitted
         };
         if !refused.is_empty() {
@@ -385,8 +398,8 @@ impl ServiceNode {
             None => (Footprint::Empty, Work::Skip(None)),
             Some(bytes) => {
                 let def = &service.handlers[handler];
-                match (def.decode)(bytes) {
-                    Ok(input) => (footprint_of(def, &input), Work::Run { handler, input }),
+                match def.prepare(bytes) {
+                    Ok((input, keys)) => (footprint_of(def, keys), Work::Run { handler, input }),
                     Err(e) => (Footprint::Empty, Work::Skip(Some(e))),
                 }
             }
@@ -423,28 +436,65 @@ impl ServiceNode {
             }
             let (tid, batch, round) =
                 (slot.tid, slot.task.envelope.batch, slot.task.envelope.round);
-            let writes = self.execute(slot.task, &mut outbox);
+            let Slot {
+                prev,
+                footprint,
+                task,
+                ..
+            } = slot;
+            let writes = match self.execute(task, &mut outbox) {
+                Ok(writes) => writes,
+                Err(envelope) => {
+                    // Runs again once nothing earlier runs (`fk_guard`).
+                    let task = Task {
+                        envelope,
+                        work: Work::Skip(None),
+                    };
+                    let slot = Slot {
+                        tid,
+                        prev,
+                        footprint,
+                        task,
+                    };
+                    let ready = {
+                        let mut st = self.state.lock();
+                        st.fk.as_mut().and_then(|fk| {
+                            fk.park(slot);
+                            fk.ready()
+                        })
+                    };
+                    queue.extend(ready.map(|s| self.prepare(s.task.envelope)));
+                    continue;
+                }
+            };
             if round == 0 {
                 outbox.count(batch);
             } else {
                 outbox.round_executed += 1;
             }
-            let admitted = {
+            let (admitted, ready) = {
                 let mut st = self.state.lock();
                 let st = &mut *st;
                 match st.chain_for(round) {
-                    Some(chain) => chain.finish(&slot.footprint),
+                    Some(chain) => chain.finish(&footprint),
                     None => debug_assert!(false, "a round task outlived its round"),
                 }
                 if round > 0
-                    && !within(&slot.footprint, st.retained.footprint(tid))
+                    && !within(&footprint, st.retained.footprint(tid))
                     && let Some(r) = st.round.as_mut()
                 {
                     r.widened.push(tid);
                 }
-                st.retained.record(tid, slot.footprint, writes);
-                st.chain_for(round).map(|c| c.admit()).unwrap_or_default()
+                st.retained.record(tid, footprint, writes);
+                let admitted = st.chain_for(round).map(|c| c.admit()).unwrap_or_default();
+                let ready = st.fk.as_mut().and_then(|fk| {
+                    fk.finished(tid);
+                    fk.admitted(&admitted);
+                    fk.ready()
+                });
+                (admitted, ready)
             };
+            queue.extend(ready.map(|s| self.prepare(s.task.envelope)));
             if outbox.pending >= FRAME_EVENTS {
                 self.flush(&mut outbox);
             }
@@ -468,8 +518,10 @@ impl ServiceNode {
         }
     }
 
-    /// Runs one task and queues what it sends; returns what it wrote.
-    fn execute(&self, task: Task, outbox: &mut Outbox) -> WriteSet {
+    /// Runs one task and queues what it sends; returns what it wrote, or gives the envelope
+    /// back (nothing queued, nothing written) if a foreign-key check must be run again once no
+    /// earlier task runs (`fk_guard`).
+    fn execute(&self, task: Task, outbox: &mut Outbox) -> Result<WriteSet, Envelope> {
         let Task { envelope, work } = task;
         let mut writes = WriteSet::default();
         let (output, error) = match work {
@@ -480,12 +532,33 @@ impl ServiceNode {
                     c.begin(envelope.tid(), def.inbound());
                     (c, self.name())
                 });
-                let (result, written) = def.execute(&self.store, envelope.env, input, checker);
-                writes = written;
+                let tid = envelope.tid();
+                let earlier = || {
+                    let st = self.state.lock();
+                    st.fk.as_ref().is_some_and(|fk| fk.earlier_running(tid))
+                };
+                let guard: Option<&dyn Fn() -> bool> =
+                    self.fk_guarded.then_some(&earlier as &dyn Fn() -> bool);
+                let ran = def.execute(&self.store, envelope.env, input, checker, guard);
                 if let Some((c, _)) = checker {
                     c.end(envelope.tid());
                 }
+                let Some((result, written)) = ran else {
+                    return Err(envelope);
+                };
+                writes = written;
                 match result {
+                    // An event too big for any deployment to carry fails its task.
+                    Ok(Some(out)) if out.len() > crate::message::MAX_PAYLOAD => {
+                        writes.undo(&self.store, envelope.tid());
+                        writes = WriteSet::default();
+                        let detail = format!(
+                            "an output event of {} bytes, over the {}-byte limit",
+                            out.len(),
+                            crate::message::MAX_PAYLOAD
+                        );
+                        (None, Some(TxError::app(detail)))
+                    }
                     Ok(output) => (output, None),
                     Err(e) => (None, Some(e)),
                 }
@@ -526,7 +599,7 @@ impl ServiceNode {
             }
         }
         outbox.pending += 1;
-        writes
+        Ok(writes)
     }
 
     /// Sends the outbox, then counts its tasks as executed. Counting only after the reports
@@ -594,23 +667,14 @@ impl ServiceNode {
     }
 }
 
-fn footprint_of(def: &HandlerDef, input: &Decoded) -> Footprint {
+fn footprint_of(def: &HandlerDef, keys: Option<crate::service::PartitionKeys>) -> Footprint {
     let writes = def.kind != TxKind::R;
-    match def.mode {
-        ModeKind::Single => Footprint::Single { writes },
-        ModeKind::Parallel => Footprint::Parallel { writes },
-        ModeKind::Partitioned => {
-            let keys = def
-                .partition
-                .as_ref()
-                .map(|f| f(&**input))
-                .unwrap_or_default();
-            if keys.is_empty() {
-                Footprint::Single { writes }
-            } else {
-                Footprint::Partitioned { writes, keys }
-            }
+    match (def.mode, keys) {
+        (ModeKind::Parallel, _) => Footprint::Parallel { writes },
+        (ModeKind::Partitioned, Some(keys)) if !keys.is_empty() => {
+            Footprint::Partitioned { writes, keys }
         }
+        _ => Footprint::Single { writes },
     }
 }
 
