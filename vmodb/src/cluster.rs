@@ -2,20 +2,19 @@
 //! in-process transport, sharing one worker pool sized to the machine.
 
 use crate::app::App;
-use crate::coordinator::{
-    Completion, Coordinator, CoordinatorConfig, CoordinatorStats, Input, Notifier, SequencedInput,
-};
+use crate::client::Client;
+use crate::coordinator::{Coordinator, CoordinatorConfig, CoordinatorStats, Input, SequencedInput};
 use crate::delay_line::{DelayLine, LinkDelay};
 use crate::durability::data_dir::Opened;
-use crate::durability::log::CommitLog;
-use crate::error::{BootstrapError, QueryError, SubmitError, TxError};
+use crate::durability::writer::CommitLog;
+use crate::error::{BootstrapError, QueryError, TxError};
 use crate::message::{Message, NodeId, ServiceId, Transport};
-use crate::node::ServiceNode;
+use crate::node::{ServiceNode, worker_pool};
 use crate::schema::{Entity, Tid};
 use crate::service::panic_message;
 use crate::store::{ServiceState, Store};
 use crate::tx::{Access, TxCtx, TxEnv};
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeMap;
@@ -160,16 +159,6 @@ pub(crate) fn load_store_for(
     Ok(())
 }
 
-/// A worker pool of `workers` threads shared by the services of one process.
-pub(crate) fn worker_pool(workers: usize) -> Result<Arc<crate::node::WorkerPool>, BootstrapError> {
-    let pool = rayon_core::ThreadPoolBuilder::new()
-        .num_threads(workers.max(1))
-        .thread_name(|i| format!("vmodb-worker-{i}"))
-        .build()
-        .map_err(|e| BootstrapError(format!("cannot start worker pool: {e}")))?;
-    Ok(Arc::new(crate::node::WorkerPool::new(pool)))
-}
-
 /// Runs read-only query `query` of service `service` on `store`'s committed snapshot.
 pub(crate) fn run_query(
     app: &App,
@@ -306,7 +295,7 @@ impl Cluster {
                 ))
             })
             .collect();
-        let keep = crate::durability::log::Keep {
+        let keep = crate::durability::writer::Keep {
             all: config.coordinator.record_inputs,
             retention: config.coordinator.request_retention,
         };
@@ -566,99 +555,4 @@ pub(crate) fn encoded_rows_at(
         .table_by_name(table)
         .ok_or_else(|| QueryError::Failed(TxError::UnknownTable(table.to_string())))?;
     Ok(t.dump_encoded(at))
-}
-
-/// Submits transactions and receives their completions.
-#[derive(Clone)]
-pub struct Client {
-    coordinator: Arc<Coordinator>,
-    tx: Sender<Completion>,
-    rx: Receiver<Completion>,
-}
-
-impl Client {
-    pub(crate) fn new(coordinator: Arc<Coordinator>) -> Self {
-        let (tx, rx) = crossbeam_channel::unbounded();
-        Client {
-            coordinator,
-            tx,
-            rx,
-        }
-    }
-
-    /// Submits inputs that may carry request ids (`Request`): an id the coordinator has
-    /// sequenced already is not run again, and its (first) outcome arrives on `completions`.
-    pub fn submit_requests(
-        &self,
-        inputs: Vec<crate::coordinator::Request>,
-    ) -> Result<Vec<Tid>, SubmitError> {
-        self.coordinator
-            .submit_requests(inputs, Some(Notifier::channel(self.tx.clone())))
-    }
-
-    /// `submit_requests` with completions going to `notify` instead of this client's stream.
-    pub fn submit_requests_to(
-        &self,
-        inputs: Vec<crate::coordinator::Request>,
-        notify: Notifier,
-    ) -> Result<Vec<Tid>, SubmitError> {
-        self.coordinator.submit_requests(inputs, Some(notify))
-    }
-
-    /// `submit_requests` without completions.
-    pub fn submit_requests_detached(
-        &self,
-        inputs: Vec<crate::coordinator::Request>,
-    ) -> Result<Vec<Tid>, SubmitError> {
-        self.coordinator.submit_requests(inputs, None)
-    }
-
-    pub fn submit<T: Serialize>(&self, transaction: &str, input: &T) -> Result<Tid, SubmitError> {
-        let payload = postcard::to_allocvec(input).map_err(|e| SubmitError::Encode {
-            transaction: transaction.to_string(),
-            detail: e.to_string(),
-        })?;
-        self.submit_raw(transaction, payload)
-    }
-
-    /// Submits an already encoded input.
-    pub fn submit_raw(&self, transaction: &str, payload: Vec<u8>) -> Result<Tid, SubmitError> {
-        let tids = self.coordinator.submit(
-            vec![(transaction.to_string(), payload)],
-            Some(self.tx.clone()),
-        )?;
-        Ok(tids[0])
-    }
-
-    /// Submits many encoded inputs at once (one frame per entry service).
-    pub fn submit_all(&self, inputs: Vec<(String, Vec<u8>)>) -> Result<Vec<Tid>, SubmitError> {
-        self.coordinator.submit(inputs, Some(self.tx.clone()))
-    }
-
-    /// Submits encoded inputs whose outcomes nobody waits for.
-    pub fn submit_detached(&self, inputs: Vec<(String, Vec<u8>)>) -> Result<Vec<Tid>, SubmitError> {
-        self.coordinator.submit(inputs, None)
-    }
-
-    /// Completions of this client's transactions, in commit order.
-    pub fn completions(&self) -> &Receiver<Completion> {
-        &self.rx
-    }
-
-    /// Submits and waits for this transaction's completion (others arriving meanwhile are kept).
-    pub fn submit_and_wait<T: Serialize>(
-        &self,
-        transaction: &str,
-        input: &T,
-        timeout: Duration,
-    ) -> Result<Completion, SubmitError> {
-        let payload = postcard::to_allocvec(input).map_err(|e| SubmitError::Encode {
-            transaction: transaction.to_string(),
-            detail: e.to_string(),
-        })?;
-        let (tx, rx) = crossbeam_channel::bounded(1);
-        self.coordinator
-            .submit(vec![(transaction.to_string(), payload)], Some(tx))?;
-        rx.recv_timeout(timeout).map_err(|_| SubmitError::ShutDown)
-    }
 }

@@ -9,6 +9,7 @@
 //! See `ARCHITECTURE.md` at the repository root for the design and its invariants.
 
 mod app;
+mod client;
 mod cluster;
 mod coordinator;
 mod delay_line;
@@ -34,7 +35,8 @@ mod value;
 pub mod wal;
 
 pub use app::{App, AppBuilder, TransactionDef};
-pub use cluster::{Client, Cluster, ClusterConfig, ClusterState, ClusterStats, Loader};
+pub use client::Client;
+pub use cluster::{Cluster, ClusterConfig, ClusterState, ClusterStats, Loader};
 pub use coordinator::{
     Completion, CoordinatorConfig, CoordinatorStats, LoggedCommit, Notifier, Outcome, Output,
     Request, RollbackStats, SequencedInput,

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 mod durable;
+mod numbering;
 mod outcome;
 mod resolution;
 mod sequence;
@@ -108,7 +109,7 @@ pub(crate) struct Coordinator {
     /// Told of every batch commit (the front door's commit stream).
     commit_watch: std::sync::OnceLock<Sender<(BatchId, Tid)>>,
     /// Where commits become durable before anyone hears of them.
-    log: std::sync::OnceLock<crate::durability::log::CommitLog>,
+    log: std::sync::OnceLock<crate::durability::writer::CommitLog>,
     /// This coordinator, for continuations that run on the commit log's thread.
     me: std::sync::Weak<Coordinator>,
     /// Why the coordinator stopped by itself (its commit log failed).

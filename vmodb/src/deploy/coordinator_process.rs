@@ -2,10 +2,11 @@
 
 use super::spec::{ClusterSpec, NodeOptions, listen};
 use crate::app::App;
-use crate::cluster::{Client, ClusterState, typed_query};
+use crate::client::Client;
+use crate::cluster::{ClusterState, typed_query};
 use crate::coordinator::{Coordinator, CoordinatorConfig, CoordinatorStats, Input, SequencedInput};
 use crate::durability::data_dir;
-use crate::durability::log::CommitLog;
+use crate::durability::writer::CommitLog;
 use crate::error::{BootstrapError, QueryError};
 use crate::message::{Answer, Ask, BatchId, Message, NodeId, NodeStats, ServiceId, Transport};
 use crate::net::{Inbound, NetError, Peer, TcpTransport};
@@ -75,7 +76,7 @@ impl CoordinatorProcess {
             )?),
             None => None,
         };
-        let keep = crate::durability::log::Keep {
+        let keep = crate::durability::writer::Keep {
             all: config.record_inputs,
             retention: config.request_retention,
         };

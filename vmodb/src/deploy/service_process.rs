@@ -2,9 +2,7 @@
 
 use super::spec::{ClusterSpec, NodeOptions, listen};
 use crate::app::App;
-use crate::cluster::{
-    Loader, build_store_for, encoded_rows_at, load_store_for, run_query_at, worker_pool,
-};
+use crate::cluster::{Loader, build_store_for, encoded_rows_at, load_store_for, run_query_at};
 use crate::durability::CheckpointDir;
 use crate::durability::data_dir;
 use crate::error::BootstrapError;
@@ -12,6 +10,7 @@ use crate::message::BatchId;
 use crate::message::{Answer, Ask, Message, NodeId, NodeStats, ServiceId, Transport};
 use crate::net::{Inbound, NetError, Peer, TcpTransport};
 use crate::node::ServiceNode;
+use crate::node::worker_pool;
 use crate::schema::Tid;
 use crate::store::SnapshotPin;
 use crossbeam_channel::{Receiver, Sender};

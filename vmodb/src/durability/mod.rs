@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub(crate) mod data_dir;
 pub mod log;
 mod service;
+pub(crate) mod writer;
 
 pub use checkpoint::{Checkpoint, CheckpointDir};
 pub use log::{LogRecord, LoggedBatch, RecoveryPlan};

@@ -2,7 +2,8 @@
 //! `CoordinatorProcess` both provide it.
 
 use crate::app::App;
-use crate::cluster::{Client, Cluster, ClusterState};
+use crate::client::Client;
+use crate::cluster::{Cluster, ClusterState};
 use crate::coordinator::{CoordinatorStats, SequencedInput};
 use crate::deploy::CoordinatorProcess;
 use crate::error::QueryError;

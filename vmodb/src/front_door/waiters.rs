@@ -7,7 +7,7 @@
 //! `error` event; a dispatcher thread watches for both and forwards commits to the stream.
 
 use super::{Backend, CommitNote};
-use crate::cluster::Client;
+use crate::client::Client;
 use crate::coordinator::{Completion, Notifier, Request};
 use crate::error::SubmitError;
 use crate::schema::Tid;

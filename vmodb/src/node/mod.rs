@@ -21,47 +21,14 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, OnceLock};
 
 mod fk_guard;
+mod outbox;
+mod pool;
+
+use outbox::Outbox;
+pub(crate) use pool::{WorkerPool, worker_pool};
 
 /// Tasks run back to back before their outputs are sent as frames.
 const FRAME_EVENTS: usize = 128;
-
-/// The worker pool shared by all services, with a count of busy workers so a job hands work to
-/// an idle worker instead of queueing it behind itself.
-pub(crate) struct WorkerPool {
-    pool: rayon_core::ThreadPool,
-    busy: std::sync::atomic::AtomicUsize,
-}
-
-/// Marks a worker busy while alive.
-pub(crate) struct Busy<'a>(&'a std::sync::atomic::AtomicUsize);
-
-impl Drop for Busy<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    }
-}
-
-impl WorkerPool {
-    pub fn new(pool: rayon_core::ThreadPool) -> Self {
-        WorkerPool {
-            pool,
-            busy: std::sync::atomic::AtomicUsize::new(0),
-        }
-    }
-
-    fn spawn(&self, job: impl FnOnce() + Send + 'static) {
-        self.pool.spawn_fifo(job);
-    }
-
-    fn busy(&self) -> Busy<'_> {
-        self.busy.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        Busy(&self.busy)
-    }
-
-    fn has_idle_worker(&self) -> bool {
-        self.busy.load(std::sync::atomic::Ordering::Relaxed) < self.pool.current_num_threads()
-    }
-}
 
 /// What an admitted task runs.
 pub(crate) enum Work {
@@ -139,27 +106,6 @@ pub(crate) struct ServiceNode {
     pub(crate) checkpointing: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
-/// Messages produced while running tasks, sent in frames.
-#[derive(Default)]
-struct Outbox {
-    events: BTreeMap<ServiceId, Vec<Envelope>>,
-    reports: Vec<TaskReport>,
-    pending: usize,
-    /// Tasks executed per batch, counted once the outbox is sent.
-    executed: smallvec::SmallVec<[(BatchId, u32); 2]>,
-    /// Re-executed tasks of the current rollback round, counted likewise.
-    round_executed: u32,
-}
-
-impl Outbox {
-    fn count(&mut self, batch: BatchId) {
-        match self.executed.iter_mut().find(|(b, _)| *b == batch) {
-            Some((_, n)) => *n += 1,
-            None => self.executed.push((batch, 1)),
-        }
-    }
-}
-
 impl ServiceNode {
     pub fn new(
         id: ServiceId,
@@ -213,16 +159,6 @@ impl ServiceNode {
 
     pub(crate) fn name(&self) -> &str {
         &self.app.services[self.id as usize].name
-    }
-
-    /// Tells the coordinator every TID of `batch` has executed here.
-    fn report_done(&self, batch: BatchId) {
-        let message = Message::BatchDone {
-            batch,
-            service: self.id,
-        };
-        self.transport()
-            .send(NodeId::Service(self.id), NodeId::Coordinator, message);
     }
 
     /// Entry point for every message addressed to this service.
@@ -600,65 +536,6 @@ impl ServiceNode {
         }
         outbox.pending += 1;
         Ok(writes)
-    }
-
-    /// Sends the outbox, then counts its tasks as executed. Counting only after the reports
-    /// left is what guarantees the coordinator has every report of a batch before its BatchDone,
-    /// whichever worker runs the batch's last task.
-    fn flush(&self, outbox: &mut Outbox) {
-        if !outbox.reports.is_empty() {
-            let reports = std::mem::take(&mut outbox.reports);
-            let message = Message::Reports {
-                service: self.id,
-                reports,
-            };
-            self.transport()
-                .send(NodeId::Service(self.id), NodeId::Coordinator, message);
-        }
-        for (to, events) in std::mem::take(&mut outbox.events) {
-            self.transport().send(
-                NodeId::Service(self.id),
-                NodeId::Service(to),
-                Message::Events(events),
-            );
-        }
-        outbox.pending = 0;
-        if outbox.round_executed > 0 {
-            let n = std::mem::take(&mut outbox.round_executed);
-            let done = {
-                let mut st = self.state.lock();
-                st.round.as_mut().and_then(|r| {
-                    r.executed += n;
-                    debug_assert!(r.executed <= r.expected, "more re-executions than planned");
-                    (r.executed == r.expected).then(|| (r.id, std::mem::take(&mut r.widened)))
-                })
-            };
-            if let Some((round, widened)) = done {
-                let message = Message::RoundDone {
-                    service: self.id,
-                    round,
-                    widened,
-                };
-                self.transport()
-                    .send(NodeId::Service(self.id), NodeId::Coordinator, message);
-            }
-        }
-        if outbox.executed.is_empty() {
-            return;
-        }
-        let mut done = smallvec::SmallVec::<[BatchId; 2]>::new();
-        {
-            let mut st = self.state.lock();
-            for (batch, n) in outbox.executed.drain(..) {
-                st.batches.entry(batch).or_default().executed += n;
-                if Self::take_if_done(&mut st, batch) {
-                    done.push(batch);
-                }
-            }
-        }
-        for batch in done {
-            self.report_done(batch);
-        }
     }
 
     /// Chain length waiting here (for tests and stats).

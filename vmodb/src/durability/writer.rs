@@ -1,0 +1,286 @@
+//! The commit log's writer thread: group commit, continuations once durable, and truncation
+//! behind checkpoints (keeping what recovery and request ids need).
+
+use super::log::{Indexed, LogRecord};
+use crate::wal::Wal;
+use crossbeam_channel::{Receiver, Sender};
+use std::collections::VecDeque;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Runs after a record is durable (`Ok`) or could not be made so (`Err`, why).
+pub(crate) type Then = Box<dyn FnOnce(Result<(), String>) + Send>;
+
+enum Job {
+    Append {
+        record: Option<LogRecord>,
+        then: Option<Then>,
+    },
+    Stop,
+}
+
+/// The log's writer thread: it takes every job queued, appends their records, syncs once
+/// (group commit: one `fdatasync` however many commit steps queued meanwhile), then runs their
+/// continuations in order. The coordinator keeps sequencing and executing the next batches
+/// while a sync is in progress; only the announcement of a commit waits for it.
+pub(crate) struct CommitLog {
+    jobs: Sender<Job>,
+    thread: parking_lot::Mutex<Option<JoinHandle<()>>>,
+}
+
+/// What the log must keep when it truncates.
+#[derive(Clone, Debug)]
+pub(crate) struct Keep {
+    /// Keep everything (`record_inputs`: the full history survives restarts).
+    pub all: bool,
+    /// Keep the commits of this much running time before the newest (their request ids).
+    pub retention: Duration,
+}
+
+impl CommitLog {
+    /// Starts the writer over `wal`, whose records so far are `index` (from the recovery plan,
+    /// so truncation goes on across restarts). Each new checkpoint record lets the log drop the
+    /// segments that hold neither the commits after the checkpoint before it nor the commits
+    /// within `keep.retention` of the newest (see `write_loop`).
+    pub fn start(wal: Wal, keep: Keep, index: Vec<(u64, Indexed)>) -> std::io::Result<CommitLog> {
+        let (jobs, rx) = crossbeam_channel::unbounded();
+        let thread = std::thread::Builder::new()
+            .name("vmodb-commit-log".into())
+            .spawn(move || write_loop(wal, keep, index, rx))?;
+        Ok(CommitLog {
+            jobs,
+            thread: parking_lot::Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Queues `record` (if any) and `then`, run once everything queued before is durable.
+    pub fn append(&self, record: Option<LogRecord>, then: Option<Then>) {
+        if let Err(crossbeam_channel::SendError(Job::Append {
+            then: Some(then), ..
+        })) = self.jobs.send(Job::Append { record, then })
+        {
+            then(Err("the commit log stopped".into()));
+        }
+    }
+
+    /// Appends `records` and waits until they are durable.
+    pub fn append_durably(&self, records: Vec<LogRecord>) -> Result<(), String> {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let n = records.len();
+        for (i, r) in records.into_iter().enumerate() {
+            let then: Option<Then> = (i + 1 == n).then(|| {
+                let tx = tx.clone();
+                Box::new(move |done: Result<(), String>| drop(tx.send(done))) as Then
+            });
+            self.append(Some(r), then);
+        }
+        drop(tx);
+        rx.recv()
+            .unwrap_or_else(|_| Err("the commit log stopped".into()))
+    }
+
+    /// Stops the writer after the jobs queued so far; waits for it unless called from it.
+    pub fn stop(&self) {
+        let _ = self.jobs.send(Job::Stop);
+        let handle = self.thread.lock().take();
+        if let Some(h) = handle {
+            if h.thread().id() == std::thread::current().id() {
+                return;
+            }
+            let _ = h.join();
+        }
+    }
+}
+
+impl Drop for CommitLog {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The writer's view of the log for truncation: the commits still held (index, running time),
+/// the last checkpoint record, and the newest records that must outlive any truncation.
+struct Retained {
+    commits: VecDeque<(u64, u64)>,
+    checkpoint: Option<u64>,
+    sticky: Vec<(u64, Option<LogRecord>)>,
+}
+
+impl Retained {
+    fn new(index: Vec<(u64, Indexed)>) -> Retained {
+        let mut r = Retained {
+            commits: VecDeque::new(),
+            checkpoint: None,
+            sticky: Vec::new(),
+        };
+        for (i, kind) in index {
+            match kind {
+                Indexed::Commit { uptime_us } => r.commits.push_back((i, uptime_us)),
+                Indexed::Checkpoint => r.checkpoint = Some(i),
+                // The record itself is not known here: copied forward once it is.
+                Indexed::Sticky => r.sticky.push((i, None)),
+            }
+        }
+        r
+    }
+
+    fn note(&mut self, index: u64, record: &LogRecord) {
+        match record {
+            LogRecord::Commit(c) => self.commits.push_back((index, c.uptime_us)),
+            LogRecord::Checkpoint { .. } => self.checkpoint = Some(index),
+            LogRecord::Reserve { .. } | LogRecord::Resume { .. } => {
+                let same_kind = |r: &Option<LogRecord>| {
+                    r.as_ref().is_some_and(|r| {
+                        std::mem::discriminant(r) == std::mem::discriminant(record)
+                    })
+                };
+                self.sticky.retain(|(_, r)| r.is_some() && !same_kind(r));
+                self.sticky.push((index, Some(record.clone())));
+            }
+        }
+    }
+
+    /// The first index to keep: the last checkpoint record and the commits after it (for
+    /// recovery), and the commits within `retention` of the newest (for request ids).
+    fn keep_from(&mut self, retention: Duration) -> Option<u64> {
+        let checkpoint = self.checkpoint?;
+        let newest = self.commits.back().map_or(0, |c| c.1);
+        let horizon = newest.saturating_sub(retention.as_micros() as u64);
+        let recent = self.commits.iter().find(|c| c.1 >= horizon).map(|c| c.0);
+        let keep_from = recent.map_or(checkpoint, |r| r.min(checkpoint));
+        while self.commits.front().is_some_and(|c| c.0 < keep_from) {
+            self.commits.pop_front();
+        }
+        Some(keep_from)
+    }
+}
+
+fn write_loop(mut wal: Wal, keep: Keep, index: Vec<(u64, Indexed)>, jobs: Receiver<Job>) {
+    let mut failed: Option<String> = None;
+    let mut retained = Retained::new(index);
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        group.extend(jobs.try_iter());
+        let mut thens = Vec::new();
+        let mut stop = false;
+        let mut new_checkpoint = false;
+        for job in group {
+            match job {
+                Job::Stop => stop = true,
+                Job::Append { record, then } => {
+                    if let (Some(r), None) = (&record, &failed) {
+                        match wal.append(r) {
+                            Ok(index) => {
+                                retained.note(index, r);
+                                new_checkpoint |= matches!(r, LogRecord::Checkpoint { .. });
+                            }
+                            Err(e) => failed = Some(e.to_string()),
+                        }
+                    }
+                    thens.extend(then);
+                }
+            }
+        }
+        if failed.is_none()
+            && let Err(e) = wal.sync()
+        {
+            failed = Some(e.to_string());
+        }
+        if new_checkpoint && !keep.all && failed.is_none() {
+            truncate(&mut wal, &mut retained, &keep);
+        }
+        for then in thens {
+            then(match &failed {
+                None => Ok(()),
+                Some(e) => Err(e.clone()),
+            });
+        }
+        if stop {
+            return;
+        }
+    }
+}
+
+/// Drops the segments below what must be kept, copying the newest `Reserve` and `Resume`
+/// forward (durably) first if they lie below it. Not fatal if it fails: the log only grows
+/// until a later truncation succeeds.
+fn truncate(wal: &mut Wal, retained: &mut Retained, keep: &Keep) {
+    let Some(keep_from) = retained.keep_from(keep.retention) else {
+        return;
+    };
+    let stale: Vec<_> = retained
+        .sticky
+        .iter()
+        .filter(|(i, _)| *i < keep_from)
+        .map(|(_, r)| r.clone())
+        .collect();
+    // A sticky record read at open is not known here: keep everything until it is rewritten.
+    if stale.iter().any(Option::is_none) {
+        return;
+    }
+    let copied = stale.into_iter().flatten().try_for_each(|r| {
+        let index = wal.append(&r)?;
+        retained.note(index, &r);
+        Ok::<_, crate::wal::WalError>(())
+    });
+    if let Err(e) = copied
+        .and_then(|()| wal.sync())
+        .and_then(|()| wal.truncate_before(keep_from))
+    {
+        crate::node::log_warning(&format!("commit log: truncation failed: {e}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn checkpoint(batch: u64, tid: u64) -> LogRecord {
+        LogRecord::Checkpoint {
+            batch,
+            tid,
+            committed: tid,
+            uptime_us: batch * 1000,
+        }
+    }
+
+    /// Truncation keeps the last checkpoint's commits and those within the retention, and
+    /// works from what a restart read (not only what this writer appended).
+    #[test]
+    fn truncation_keeps_recovery_and_retention() {
+        let index = vec![
+            (0, Indexed::Commit { uptime_us: 0 }),
+            (
+                1,
+                Indexed::Commit {
+                    uptime_us: 1_000_000,
+                },
+            ),
+            (2, Indexed::Checkpoint),
+            (
+                3,
+                Indexed::Commit {
+                    uptime_us: 5_000_000,
+                },
+            ),
+            (
+                4,
+                Indexed::Commit {
+                    uptime_us: 9_000_000,
+                },
+            ),
+        ];
+        let mut r = Retained::new(index.clone());
+        // Retention 10 s reaches back to the first commit: nothing may go.
+        assert_eq!(r.keep_from(Duration::from_secs(10)), Some(0));
+        // 5 s: the commits from 4 s on, and the checkpoint at 2.
+        let mut r = Retained::new(index.clone());
+        assert_eq!(r.keep_from(Duration::from_secs(5)), Some(2));
+        // 1 s: only what recovery needs.
+        r.note(5, &checkpoint(9, 90));
+        assert_eq!(r.keep_from(Duration::from_secs(1)), Some(4));
+        // No checkpoint yet: nothing to truncate to.
+        let mut r = Retained::new(vec![(0, Indexed::Commit { uptime_us: 0 })]);
+        assert_eq!(r.keep_from(Duration::ZERO), None);
+    }
+}
