@@ -36,7 +36,20 @@ struct Kill {
 }
 
 /// Runs the crash test; `Ok(true)` if every check passed.
-pub fn crash(config: &RunConfig, kills: u32, every_s: f64) -> anyhow::Result<bool> {
+/// How the crash test's client behaves.
+pub struct Clients {
+    /// Every this many ops resubmit late: after the checkpoint that follows a restart (0: none).
+    pub late_every: u64,
+    /// Every this many ops are sent with `?wait=false` and followed by TID (0: none).
+    pub track_every: u64,
+}
+
+pub fn crash(
+    config: &RunConfig,
+    kills: u32,
+    every_s: f64,
+    clients: &Clients,
+) -> anyhow::Result<bool> {
     let mut config = config.clone();
     config.deploy = "processes".into();
     config.durability = "fsync".into();
@@ -58,6 +71,16 @@ pub fn crash(config: &RunConfig, kills: u32, every_s: f64) -> anyhow::Result<boo
     let mut remote =
         RemoteMarketplace::connect(&url, config.concurrency).map_err(|e| anyhow!("{e}"))?;
     remote.retry_when_down(&format!("crash-{}", config.seed));
+    remote.resubmit_late(clients.late_every);
+    if clients.track_every > 0 {
+        remote.track_by_tid(clients.track_every);
+    }
+    progress.note(format_args!(
+        "the client resubmits every {} op late (after the checkpoint that follows the restart), \
+         the others at once; every {} op is sent with ?wait=false and followed by TID",
+        ordinal(clients.late_every),
+        ordinal(clients.track_every),
+    ));
 
     let done = Arc::new(AtomicBool::new(false));
     let sampler = {
@@ -109,6 +132,7 @@ pub fn crash(config: &RunConfig, kills: u32, every_s: f64) -> anyhow::Result<boo
         None
     };
     let once = exactly_once(&seen, status.submitted, history.as_deref());
+    let tracked = remote.tracking().unwrap_or_default();
     let state = remote.state().map_err(|e| anyhow!("final state: {e}"))?;
     let anomalies = checker::check(&data, &state, remote.log());
     let replay = if config.replay_check {
@@ -134,9 +158,13 @@ pub fn crash(config: &RunConfig, kills: u32, every_s: f64) -> anyhow::Result<boo
     let first_gone = log_dir.is_some_and(|d| !d.join(format!("wal-{:020}.log", 0)).exists());
     let truncated = first_gone || segments <= 1;
     println!(
-        "{} ops committed in the measured window ({} failed), {} resubmitted after a restart; \
-         {} transactions sequenced in all",
-        drive.committed, drive.failed, resubmitted, status.submitted
+        "{} ops committed in the measured window ({} failed), {} resubmitted after a restart \
+         ({} late); {} transactions sequenced in all",
+        drive.committed,
+        drive.failed,
+        resubmitted,
+        remote.resubmitted_late(),
+        status.submitted
     );
     println!(
         "data directory (sampled every second): log at most {:.1} MB, everything at most {:.1} MB, \
@@ -145,8 +173,21 @@ pub fn crash(config: &RunConfig, kills: u32, every_s: f64) -> anyhow::Result<boo
         disk.1 as f64 / 1e6,
         disk.2 as f64 / 1e6
     );
+    println!(
+        "followed by TID (?wait=false): {} transactions committed as the commit stream said, \
+         {} lost in a crash (as /status said) and run again",
+        tracked.committed, tracked.lost
+    );
     let checks = [
         ("every request ran exactly once", once),
+        (
+            "TIDs followed on the commit stream never misled the client",
+            if tracked.wrong.is_empty() {
+                Ok(())
+            } else {
+                Err(tracked.wrong.join("; "))
+            },
+        ),
         (
             "consistency checker: no anomaly",
             if anomalies.is_clean() {
@@ -200,6 +241,16 @@ pub fn crash(config: &RunConfig, kills: u32, every_s: f64) -> anyhow::Result<boo
         progress.note(format_args!("warning: {e}"));
     }
     Ok(passed)
+}
+
+fn ordinal(n: u64) -> String {
+    match n {
+        0 => "no".into(),
+        1 => "".into(),
+        2 => "2nd".into(),
+        3 => "3rd".into(),
+        n => format!("{n}th"),
+    }
 }
 
 /// The data directory's size while the run lasts: (max of the log, max of everything, last).

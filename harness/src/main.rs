@@ -68,6 +68,14 @@ struct CrashArgs {
     /// Seconds between kills, on average (each wait is uniform in 0.5x..1.5x, seeded).
     #[arg(long, default_value_t = 3.0)]
     kill_every: f64,
+    /// Every N-th unanswered op is resubmitted late: only after the checkpoint that follows
+    /// the restart (the hardest case for remembering request ids); the others at once (0: none).
+    #[arg(long, default_value_t = 4)]
+    late_every: u64,
+    /// Send every N-th op with `?wait=false` and follow it by TID on the commit stream, then
+    /// check what the TIDs said against the outcomes (0: none).
+    #[arg(long, default_value_t = 5)]
+    track_every: u64,
 }
 
 #[derive(clap::Args)]
@@ -325,11 +333,13 @@ fn main() -> ExitCode {
             }
             Err(e) => failed(e),
         },
-        Command::Crash(args) => match args
-            .run
-            .config()
-            .and_then(|c| crash::crash(&c, args.kills, args.kill_every))
-        {
+        Command::Crash(args) => match args.run.config().and_then(|c| {
+            let clients = crash::Clients {
+                late_every: args.late_every,
+                track_every: args.track_every,
+            };
+            crash::crash(&c, args.kills, args.kill_every, &clients)
+        }) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => {
                 eprintln!("vbench: the crash test failed (see the FAIL lines above)");

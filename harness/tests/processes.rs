@@ -1,11 +1,15 @@
 //! The distributed deployment as a user runs it: `vbench check --deploy processes` (every node
 //! its own process, driven through the HTTP front door: no anomalies, state equal to the serial
 //! replay), and a cluster started with `vbench serve` whose service or coordinator is killed
-//! (`kill -9`) under a `vbench run --target` load: the run fails fast with an error that names
-//! what was lost, and nothing hangs.
+//! (`kill -9`) or frozen (`kill -STOP`: alive, but silent) under a `vbench run --target` load:
+//! the run fails with an error that names what was lost (a frozen node within the heartbeat
+//! timeout), and nothing hangs. Nodes get their sockets bound by the test (`--listen-fd`), so
+//! no port is ever chosen and then taken by someone else.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
@@ -78,6 +82,7 @@ fn deploy_processes_passes_the_consistency_gate() {
 struct Cluster {
     nodes: Vec<(String, Child)>,
     http: String,
+    dir: PathBuf,
 }
 
 impl Drop for Cluster {
@@ -91,6 +96,11 @@ impl Drop for Cluster {
 
 impl Cluster {
     fn start(dir: &Path) -> Cluster {
+        Self::start_with(dir, "")
+    }
+
+    /// Nine `vbench serve` processes; `run` is added to the cluster file's `[run]` table.
+    fn start_with(dir: &Path, run: &str) -> Cluster {
         let listeners: Vec<TcpListener> = (0..10)
             .map(|_| TcpListener::bind("127.0.0.1:0").expect("free port"))
             .collect();
@@ -103,26 +113,39 @@ impl Cluster {
         for (i, s) in SERVICES.iter().enumerate() {
             file.push_str(&format!("{s} = \"127.0.0.1:{}\"\n", port(i + 2)));
         }
-        file.push_str("[run]\nscale = 0.02\n");
+        file.push_str(&format!("[run]\nscale = 0.02\n{run}\n"));
         let http = format!("127.0.0.1:{}", port(1));
-        drop(listeners);
         let path = dir.join("cluster.toml");
         std::fs::write(&path, file).expect("cluster file");
         let mut cluster = Cluster {
             nodes: Vec::new(),
             http,
+            dir: dir.to_path_buf(),
         };
-        for role in SERVICES.iter().chain(&["coordinator"]) {
+        for (i, role) in SERVICES.iter().chain(&["coordinator"]).enumerate() {
             let log = std::fs::File::create(dir.join(format!("{role}.log"))).expect("log");
-            let child = Command::new(env!("CARGO_BIN_EXE_vbench"))
+            let mut command = Command::new(env!("CARGO_BIN_EXE_vbench"));
+            command
                 .args(["serve", "--role", role, "--cluster"])
                 .arg(&path)
                 .stdout(log.try_clone().expect("log"))
-                .stderr(log)
-                .spawn()
-                .expect("vbench serve runs");
+                .stderr(log);
+            // The node's own bound socket (and the front door's, for the coordinator).
+            let mut fds = vec![(
+                listeners[if *role == "coordinator" { 0 } else { i + 2 }].as_raw_fd(),
+                3,
+            )];
+            command.args(["--listen-fd", "3"]);
+            if *role == "coordinator" {
+                fds.push((listeners[1].as_raw_fd(), 4));
+                command.args(["--http-fd", "4"]);
+            }
+            // SAFETY: only async-signal-safe descriptor calls between fork and exec.
+            unsafe { command.pre_exec(move || pass_fds(&fds)) };
+            let child = command.spawn().expect("vbench serve runs");
             cluster.nodes.push((role.to_string(), child));
         }
+        drop(listeners); // the children hold them now
         let deadline = Instant::now() + Duration::from_secs(60);
         while get(&cluster.http, "/status").is_none_or(|(code, _)| code != 200) {
             for (role, node) in &mut cluster.nodes {
@@ -135,6 +158,17 @@ impl Cluster {
             std::thread::sleep(Duration::from_millis(100));
         }
         cluster
+    }
+
+    /// Sends `signal` to node `role`.
+    fn signal(&mut self, role: &str, signal: i32) {
+        let pid = i32::try_from(self.node(role).id()).expect("a pid");
+        // SAFETY: a plain syscall on our own child.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "kill {role}");
+    }
+
+    fn log(&self, role: &str) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{role}.log"))).unwrap_or_default()
     }
 
     fn node(&mut self, role: &str) -> &mut Child {
@@ -157,6 +191,123 @@ impl Cluster {
             .spawn()
             .expect("vbench run")
     }
+}
+
+/// In a forked child before exec: each socket `from` becomes descriptor `to`, inherited
+/// (copied above the targets first, so that no source is overwritten before it moves).
+fn pass_fds(fds: &[(i32, i32)]) -> std::io::Result<()> {
+    let mut copies = [(-1, -1); 4];
+    for (slot, &(from, to)) in copies.iter_mut().zip(fds) {
+        // SAFETY: descriptor syscalls on descriptors this process owns.
+        let copy = unsafe { libc::fcntl(from, libc::F_DUPFD_CLOEXEC, 10) };
+        if copy < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        *slot = (copy, to);
+    }
+    for &(copy, to) in &copies[..fds.len().min(copies.len())] {
+        // SAFETY: as above.
+        if unsafe { libc::dup2(copy, to) } < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+/// Waits (up to `limit`) until `/status` reports a failure; returns it.
+fn failure_within(http: &str, limit: Duration) -> Option<String> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some((200, body)) = get(http, "/status") {
+            let status: serde_json::Value = serde_json::from_str(&body).ok()?;
+            if let Some(f) = status["failure"].as_str() {
+                return Some(f.to_string());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    None
+}
+
+/// Waits (up to `limit`) until every node in `roles` exited; true if all did.
+fn all_exited(cluster: &mut Cluster, roles: &[&str], limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        let running = roles
+            .iter()
+            .filter(|r| !matches!(cluster.node(r).try_wait(), Ok(Some(_))))
+            .count();
+        if running == 0 {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A service frozen with SIGSTOP keeps its sockets open but says nothing: within the heartbeat
+/// timeout (here 1.5 s) the coordinator names it, stops taking work (503), and the run under
+/// load fails instead of hanging; the other services give up too.
+#[test]
+fn a_frozen_service_fails_the_cluster_within_the_heartbeat_timeout() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch("freeze-service");
+    let mut cluster = Cluster::start_with(&dir, "heartbeat_timeout_ms = 1500");
+    let run = cluster.drive(&dir);
+    std::thread::sleep(Duration::from_secs(2));
+    cluster.signal("stock", libc::SIGSTOP);
+    let failure = failure_within(&cluster.http, Duration::from_secs(30)).unwrap_or_else(|| {
+        panic!(
+            "a frozen `stock` went unnoticed: {}",
+            cluster.log("coordinator")
+        )
+    });
+    assert!(
+        failure.contains("`stock`") && failure.contains("silent"),
+        "{failure}"
+    );
+    let (out, took) = wait_output(run, Duration::from_secs(60));
+    let out = out.unwrap_or_else(|| panic!("the run still hangs {took:?} after the freeze"));
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("`stock`"), "{stderr}");
+    let others: Vec<&str> = SERVICES.iter().copied().filter(|r| *r != "stock").collect();
+    assert!(
+        all_exited(&mut cluster, &others, Duration::from_secs(30)),
+        "services keep running without `stock`"
+    );
+    cluster.signal("stock", libc::SIGKILL);
+}
+
+/// A frozen coordinator: every service notices within the heartbeat timeout, names it, and
+/// exits with an error.
+#[test]
+fn a_frozen_coordinator_is_noticed_by_every_service() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch("freeze-coordinator");
+    let mut cluster = Cluster::start_with(&dir, "heartbeat_timeout_ms = 1500");
+    cluster.signal("coordinator", libc::SIGSTOP);
+    assert!(
+        all_exited(&mut cluster, &SERVICES, Duration::from_secs(30)),
+        "services keep waiting for a frozen coordinator"
+    );
+    for role in SERVICES {
+        let status = cluster
+            .node(role)
+            .try_wait()
+            .ok()
+            .flatten()
+            .expect("exited");
+        assert!(!status.success(), "`{role}` exited cleanly");
+        let log = cluster.log(role);
+        assert!(
+            log.contains("the coordinator") && log.contains("silent"),
+            "{role}: {log}"
+        );
+    }
+    cluster.signal("coordinator", libc::SIGKILL);
 }
 
 fn get(addr: &str, path: &str) -> Option<(u16, String)> {
@@ -264,7 +415,8 @@ fn crash_test(args: &[&str]) -> String {
     let out = out.unwrap_or_else(|| panic!("vbench crash did not finish in {took:?}"));
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert_eq!(stdout.matches("PASS").count(), 4, "{stdout}");
+    assert_eq!(stdout.matches("PASS").count(), 5, "{stdout}");
+    assert!(stdout.contains("followed by TID"), "{stdout}");
     assert!(!stdout.contains("FAIL"), "{stdout}");
     assert!(stdout.contains("kill -9 `coordinator`"), "{stdout}");
     assert_eq!(stdout.matches("serving again").count(), 3, "{stdout}");
@@ -284,7 +436,8 @@ fn crash_test_recovers_to_the_serial_replay_with_exactly_once_outcomes() {
     );
 }
 
-/// The crash test as in production: checkpoints every 300 ms and 1 MiB log segments, so the
+/// The crash test as in production: checkpoints every 300 ms, 1 MiB log segments and request
+/// ids remembered for 2 s of running time (long enough for the client's resubmissions), so the
 /// log is truncated behind checkpoints while nodes are killed; exactly once and no anomaly.
 #[test]
 fn crash_test_with_log_truncation() {
@@ -294,6 +447,8 @@ fn crash_test_with_log_truncation() {
         "300",
         "--log-segment-mib",
         "1",
+        "--request-retention-s",
+        "2",
         "--seed",
         "12",
     ]);

@@ -51,6 +51,9 @@ impl FrontDoorClient {
             .no_proxy()
             .pool_max_idle_per_host(connections.max(1))
             .tcp_nodelay(true)
+            // A front door restarting on a socket its supervisor keeps bound accepts
+            // connections before it serves them: never wait long for one.
+            .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(FrontDoorClient {
@@ -75,6 +78,57 @@ impl FrontDoorClient {
         self.runtime.spawn(async move {
             let result = async { decode_json(post.json(&requests).send().await).await };
             done(result.await);
+        });
+    }
+
+    /// Submits `requests` with `?wait=false`: `done` gets their TIDs (outcome `submitted`) as
+    /// soon as they are sequenced; returns at once.
+    pub fn spawn_submit_detached(
+        &self,
+        requests: Vec<TxRequest>,
+        done: impl FnOnce(Result<Vec<TxResult>, RemoteError>) + Send + 'static,
+    ) {
+        let post = self
+            .http
+            .post(format!("{}/transactions?wait=false", self.base));
+        self.runtime.spawn(async move {
+            let result = async { decode_json(post.json(&requests).send().await).await };
+            done(result.await);
+        });
+    }
+
+    /// Follows the commit stream (`GET /status/committed`, server-sent events) in the
+    /// background, calling `on_commit` with each committed batch's last TID, and reconnecting
+    /// when the stream ends (a restarted cluster), until `on_commit` returns false.
+    pub fn follow_commits(&self, on_commit: impl Fn(vmodb::Tid) -> bool + Send + 'static) {
+        let (http, url) = (self.http.clone(), format!("{}/status/committed", self.base));
+        self.runtime.spawn(async move {
+            loop {
+                if let Ok(mut r) = http.get(&url).send().await {
+                    let mut text = String::new();
+                    while let Ok(Some(chunk)) = r.chunk().await {
+                        text.push_str(&String::from_utf8_lossy(&chunk));
+                        // Events end with a blank line; a `batch` event's data is its max TID.
+                        while let Some(end) = text.find("\n\n") {
+                            let event: String = text.drain(..end + 2).collect();
+                            let field = |name: &str| {
+                                event.lines().find_map(|l| {
+                                    let (k, v) = l.split_once(':')?;
+                                    (k == name).then(|| v.trim().to_string())
+                                })
+                            };
+                            let is_batch = field("event").as_deref() == Some("batch");
+                            let tid = field("data").and_then(|d| d.parse().ok());
+                            if let (true, Some(tid)) = (is_batch, tid)
+                                && !on_commit(tid)
+                            {
+                                return;
+                            }
+                        }
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         });
     }
 

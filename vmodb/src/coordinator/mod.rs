@@ -525,6 +525,7 @@ impl Coordinator {
             recovered: st.durable.recovered,
             last_checkpoint: st.durable.last_checkpoint.0,
             lost_tids: st.durable.numbering.lost.clone(),
+            committed_tid: self.announced(),
         }
     }
 

@@ -199,4 +199,6 @@ pub struct CoordinatorStats {
     /// Ranges of TIDs (first, last) handed out before a crash that never committed and never
     /// will: numbering resumed above them (with a commit log; the most recent restarts).
     pub lost_tids: Vec<(Tid, Tid)>,
+    /// The last TID of the last commit announced (what the commit stream last told).
+    pub committed_tid: Tid,
 }

@@ -66,6 +66,14 @@ pub struct Status {
     /// transactions it re-executed after it.
     #[serde(default)]
     pub recovered: Option<(BatchId, u64)>,
+    /// With durability: TID ranges (first, last) handed out before a crash that never
+    /// committed and never will (numbering resumed above them). A TID from `?wait=false`
+    /// committed iff the commit stream reached it and it is in none of these.
+    #[serde(default)]
+    pub lost_tids: Vec<(Tid, Tid)>,
+    /// The last TID of the last batch committed (as the commit stream last told it).
+    #[serde(default)]
+    pub committed_tid: Tid,
 }
 
 /// Every error body: `{"error": "..."}`.

@@ -123,6 +123,8 @@ async fn status(State(door): State<FrontDoor>) -> axum::Json<Status> {
         failure: door.backend().failure(),
         last_checkpoint: stats.last_checkpoint,
         recovered: stats.recovered,
+        lost_tids: stats.lost_tids,
+        committed_tid: stats.committed_tid,
     })
 }
 

@@ -2,6 +2,10 @@
 //! Same inputs as the embedded system (`vmodb_system`), sent as JSON; latency is what the
 //! client sees, from sending the request to the answer at commit.
 
+mod tracking;
+
+pub use tracking::TrackingReport;
+
 use super::driver::{Done, MarketplaceSystem};
 use super::generator::{Dataset, Op};
 use super::model::*;
@@ -25,6 +29,11 @@ enum Answer {
         id: u64,
         result: Result<Dashboard, RemoteError>,
     },
+    /// The `submitted` answer of an op sent with `?wait=false` (`track_by_tid`).
+    Detached {
+        id: u64,
+        result: Result<Vec<TxResult>, RemoteError>,
+    },
 }
 
 pub struct RemoteMarketplace {
@@ -39,6 +48,8 @@ pub struct RemoteMarketplace {
     fatal: Option<String>,
     /// Set by `retry_when_down`: ride out a cluster restart instead of failing.
     retry: Option<Retry>,
+    /// Set by `track_by_tid`: some ops are followed by TID instead of waited for.
+    tracking: Option<tracking::Tracking>,
 }
 
 /// Resubmission across cluster restarts. Every transaction request carries an id
@@ -56,11 +67,17 @@ struct Retry {
     /// Every transaction outcome the client was told: (TID, transaction).
     seen: Vec<(vmodb::Tid, String)>,
     resubmitted: u64,
+    /// Every this many ops (by id) resubmit only after the checkpoint that follows the restart
+    /// (`resubmit_late`; 0: none), and when the cluster was first seen serving again.
+    late_every: u64,
+    up_since: Option<Instant>,
+    /// Ops resubmitted late.
+    late: u64,
 }
 
 /// An op waiting in the group: what its answer needs.
 #[derive(Clone, Copy)]
-struct Grouped {
+pub(crate) struct Grouped {
     id: u64,
     kind: &'static str,
     customer: CustomerId,
@@ -87,6 +104,7 @@ impl RemoteMarketplace {
             log: RunLog::default(),
             fatal: None,
             retry: None,
+            tracking: None,
         })
     }
 
@@ -102,7 +120,41 @@ impl RemoteMarketplace {
             last_probe: Instant::now(),
             seen: Vec::new(),
             resubmitted: 0,
+            late_every: 0,
+            up_since: None,
+            late: 0,
         });
+    }
+
+    /// With `retry_when_down`: every `every`-th op that met a down cluster is resubmitted
+    /// only once the checkpoint that follows the restart has completed (the checkpoint that
+    /// used to make a restarted cluster forget request ids); the others promptly, so that
+    /// their traffic brings that checkpoint about.
+    pub fn resubmit_late(&mut self, every: u64) {
+        if let Some(r) = &mut self.retry {
+            r.late_every = every;
+        }
+    }
+
+    /// With `retry_when_down`: every `every`-th op is sent with `?wait=false` and followed by
+    /// TID against the commit stream, then its outcomes fetched by request id and checked
+    /// against what the TIDs said (`tracking`).
+    pub fn track_by_tid(&mut self, every: u64) {
+        if self.retry.is_none() {
+            return; // fetching by request id needs the ids
+        }
+        let t = tracking::Tracking::new(every);
+        let committed = std::sync::Arc::clone(&t.committed);
+        self.client.follow_commits(move |tid| {
+            committed.fetch_max(tid, std::sync::atomic::Ordering::AcqRel);
+            true
+        });
+        self.tracking = Some(t);
+    }
+
+    /// What following TIDs found (with `track_by_tid`).
+    pub fn tracking(&self) -> Option<TrackingReport> {
+        self.tracking.as_ref().map(|t| t.report.clone())
     }
 
     /// With `retry_when_down`: every outcome the client was told, (TID, transaction), and
@@ -113,6 +165,11 @@ impl RemoteMarketplace {
             .map_or((Vec::new(), 0), |r| (r.seen.clone(), r.resubmitted))
     }
 
+    /// With `resubmit_late`: how many ops were resubmitted late.
+    pub fn resubmitted_late(&self) -> u64 {
+        self.retry.as_ref().map_or(0, |r| r.late)
+    }
+
     /// With `retry_when_down`: resubmits the ops that met a down cluster once it is up again.
     fn resubmit_if_up(&mut self) {
         let Some(r) = &mut self.retry else { return };
@@ -120,10 +177,33 @@ impl RemoteMarketplace {
             return;
         }
         r.last_probe = Instant::now();
-        if !self.client.status().is_ok_and(|s| s.failure.is_none()) {
+        let Ok(status) = self.client.status() else {
+            return;
+        };
+        if status.failure.is_some() {
+            r.up_since = None;
             return;
         }
-        for id in std::mem::take(&mut r.waiting) {
+        // Late ops wait for the checkpoint after the restart. Only commits bring it about, so
+        // with no traffic but theirs they give up waiting after 10 s.
+        let up_since = *r.up_since.get_or_insert_with(Instant::now);
+        let checkpointed = status
+            .recovered
+            .is_none_or(|(from, _)| status.last_checkpoint > from);
+        let hold = !checkpointed && up_since.elapsed() < Duration::from_secs(10);
+        let every = r.late_every;
+        let (later, now): (Vec<u64>, Vec<u64>) = std::mem::take(&mut r.waiting)
+            .into_iter()
+            .partition(|id| hold && every > 0 && id % every == 0);
+        if later.is_empty() {
+            r.up_since = None;
+        } else {
+            r.waiting = later;
+        }
+        if !hold && every > 0 {
+            r.late += now.iter().filter(|id| *id % every == 0).count() as u64;
+        }
+        for id in now {
             r.resubmitted += 1;
             if let Some((op, requests)) = r.sent.get(&id) {
                 self.group.push((*op, requests.clone()));
@@ -221,15 +301,61 @@ impl RemoteMarketplace {
 
     fn on_answer(&mut self, at: Instant, answer: Answer) -> Option<Done> {
         let down = match &answer {
-            Answer::Op { result, .. } => result.as_ref().is_err_and(|e| e.is_down()),
+            Answer::Op { result, .. } | Answer::Detached { result, .. } => {
+                result.as_ref().is_err_and(|e| e.is_down())
+            }
             Answer::Dashboard { result, .. } => result.as_ref().is_err_and(|e| e.is_down()),
         };
         let id = match &answer {
-            Answer::Op { id, .. } | Answer::Dashboard { id, .. } => *id,
+            Answer::Op { id, .. } | Answer::Dashboard { id, .. } | Answer::Detached { id, .. } => {
+                *id
+            }
         };
         if self.held_for_retry(id, down) {
+            if let Some(t) = &mut self.tracking {
+                t.drop_op(id); // resubmitted like any other op, and waited for
+            }
             return None;
         }
+        let answer = match answer {
+            Answer::Detached {
+                id,
+                result: Ok(results),
+            } => {
+                if let Some(t) = &mut self.tracking {
+                    t.submitted(id, &results);
+                }
+                return None; // followed by TID until its outcome is fetched
+            }
+            Answer::Detached { id, result: Err(e) } => {
+                if let Some(t) = &mut self.tracking {
+                    t.drop_op(id);
+                }
+                Answer::Op {
+                    id,
+                    kind: "",
+                    customer: 0,
+                    result: Err(e),
+                }
+            }
+            Answer::Op {
+                id,
+                kind,
+                customer,
+                result,
+            } => {
+                if let (Some(t), Ok(results)) = (&mut self.tracking, &result) {
+                    t.fetched(id, results);
+                }
+                Answer::Op {
+                    id,
+                    kind,
+                    customer,
+                    result,
+                }
+            }
+            other => other,
+        };
         if let Some(r) = &mut self.retry {
             r.sent.remove(&id);
             r.dashboards.remove(&id);
@@ -253,6 +379,7 @@ impl RemoteMarketplace {
                 result.and_then(|r| self.record(kind, customer, r).and_then(|r| r)),
             ),
             Answer::Dashboard { id, result } => (id, result.map(|d| self.log.dashboards.push(d))),
+            Answer::Detached { id, .. } => (id, Err(RemoteError::Decode("detached".into()))),
         };
         let latency = at.duration_since(self.started.remove(&id)?);
         let result = result.map_err(|e| {
@@ -351,12 +478,27 @@ impl MarketplaceSystem for RemoteMarketplace {
             }
             r.sent.insert(id, (grouped, requests.clone()));
         }
+        if let Some(t) = self.tracking.as_mut().filter(|t| id % t.every == 0) {
+            t.sent(grouped, requests.clone());
+            let tx = self.tx.clone();
+            self.client.spawn_submit_detached(requests, move |result| {
+                let _ = tx.send((Instant::now(), Answer::Detached { id, result }));
+            });
+            return Ok(());
+        }
         self.group.push((grouped, requests));
         Ok(())
     }
 
     fn poll(&mut self, wait: Duration) -> Vec<Done> {
         self.resubmit_if_up();
+        if let Some(t) = &mut self.tracking {
+            // Ops the stream has passed: fetch their outcomes by request id, waiting.
+            let client = &self.client;
+            let status = || client.status().ok().map(|s| (s.committed_tid, s.lost_tids));
+            let decided = t.decided(status);
+            self.group.extend(decided);
+        }
         self.flush();
         let mut done = Vec::new();
         if let Ok((at, a)) = self.rx.recv_timeout(wait) {
