@@ -194,14 +194,14 @@ impl RemoteMarketplace {
         let every = r.late_every;
         let (later, now): (Vec<u64>, Vec<u64>) = std::mem::take(&mut r.waiting)
             .into_iter()
-            .partition(|id| hold && every > 0 && id % every == 0);
+            .partition(|id| hold && every > 0 && id.is_multiple_of(every));
         if later.is_empty() {
             r.up_since = None;
         } else {
             r.waiting = later;
         }
         if !hold && every > 0 {
-            r.late += now.iter().filter(|id| *id % every == 0).count() as u64;
+            r.late += now.iter().filter(|id| id.is_multiple_of(every)).count() as u64;
         }
         for id in now {
             r.resubmitted += 1;
@@ -478,7 +478,7 @@ impl MarketplaceSystem for RemoteMarketplace {
             }
             r.sent.insert(id, (grouped, requests.clone()));
         }
-        if let Some(t) = self.tracking.as_mut().filter(|t| id % t.every == 0) {
+        if let Some(t) = self.tracking.as_mut().filter(|t| id.is_multiple_of(t.every)) {
             t.sent(grouped, requests.clone());
             let tx = self.tx.clone();
             self.client.spawn_submit_detached(requests, move |result| {

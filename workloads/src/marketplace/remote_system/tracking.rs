@@ -14,6 +14,9 @@ use std::time::{Duration, Instant};
 use vmodb::Tid;
 use vmodb::front_door::{TxRequest, TxResult};
 
+/// An op sent detached: what its answer needs, its requests, and its TIDs once known.
+type Sent = (Grouped, Vec<TxRequest>, Option<Vec<Tid>>);
+
 pub(super) struct Tracking {
     /// Every `every`-th op (by id) is tracked.
     pub every: u64,
@@ -21,7 +24,7 @@ pub(super) struct Tracking {
     pub committed: Arc<AtomicU64>,
     last_probe: Instant,
     /// Ops sent detached, with their TIDs once the front door answered `submitted`.
-    sent: HashMap<u64, (Grouped, Vec<TxRequest>, Option<Vec<Tid>>)>,
+    sent: HashMap<u64, Sent>,
     /// Ops being fetched: per transaction, the TID believed committed (`None`: believed lost).
     fetching: HashMap<u64, Vec<(Tid, bool)>>,
     pub report: TrackingReport,
