@@ -107,6 +107,7 @@ impl Handles<AddItems> for CartGrain {
                     seller_id: item.seller_id,
                     product_id: item.product_id,
                     product_name: p.name,
+                    product_category: p.category,
                     unit_price: p.price,
                     freight_value: p.freight_value,
                     quantity: item.quantity,

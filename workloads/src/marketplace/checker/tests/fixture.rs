@@ -9,6 +9,7 @@ pub(super) fn dataset() -> Dataset {
         seller_id,
         product_id,
         name: format!("p{seller_id}.{product_id}"),
+        category: category(seller_id, product_id),
         price,
         freight_value,
         status: "approved".into(),
@@ -41,6 +42,11 @@ pub(super) fn dataset() -> Dataset {
         ],
         stock_items: vec![stock(1, 1), stock(1, 2), stock(2, 1)],
     }
+}
+
+/// A product's category in the fixture.
+pub(super) fn category(seller_id: SellerId, product_id: ProductId) -> String {
+    format!("category {seller_id}.{product_id}")
 }
 
 /// The run: tid 2 raises (1,1) to 11.00; tid 3 replaces (2,1); tid 5 checks out customer 1
@@ -100,6 +106,7 @@ pub(super) fn fixture() -> (Dataset, MarketplaceState, RunLog) {
             total_amount: total_items - voucher,
             voucher,
             version,
+            product_category: category(seller_id, product_id),
             ..OrderItem::default()
         }
     };
@@ -284,6 +291,7 @@ pub(super) fn entry_of(
         order_id: i.order_id,
         product_id: i.product_id,
         package_id: i.order_item_id,
+        product_category: i.product_category.clone(),
         unit_price: i.unit_price,
         quantity: i.quantity,
         total_items: i.total_items,

@@ -119,6 +119,19 @@ fn order_items_is_detected() {
     );
 }
 
+/// Order items and seller entries name their product's category.
+#[test]
+fn categories_are_checked() {
+    assert_only(
+        "order_items",
+        &planted(|_, s, _| s.order_entries[0].product_category = String::new()),
+    );
+    assert_only(
+        "order_items",
+        &planted(|_, s, _| s.order_items[1].product_category = category(1, 1)),
+    );
+}
+
 #[test]
 fn payment_is_detected() {
     assert_only(
