@@ -74,6 +74,14 @@ fn baseline_runs_every_transaction_and_keeps_what_grains_guarantee() {
         assert!(stats.committed > 0, "{kind} never committed");
     }
     let report = check(&system, &data);
+    // Entries name their category.
+    let state = system.state().expect("state");
+    assert!(
+        state
+            .order_entries
+            .iter()
+            .all(|e| !e.product_category.is_empty())
+    );
     // Single-threaded grains and awaited requests rule these out, as in the Orleans baseline.
     for class in [
         "negative_stock",

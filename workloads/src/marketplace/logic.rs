@@ -98,7 +98,7 @@ pub fn new_order(reserved: &ReserveStock, order_id: OrderId, now_us: u64, tid: u
         customer_id,
         id: order_id,
         invoice_number: invoice_number.clone(),
-        status: "INVOICED".into(),
+        status: INVOICED.into(),
         purchase_date: now_us,
         instance_id: tid,
         count_items: items.len() as u32,
@@ -113,7 +113,7 @@ pub fn new_order(reserved: &ReserveStock, order_id: OrderId, now_us: u64, tid: u
         order_id,
         seq: 1,
         created_at: now_us,
-        status: "INVOICED".into(),
+        status: INVOICED.into(),
     };
     let invoice = InvoiceIssued {
         customer_id,
@@ -163,8 +163,21 @@ pub fn payment_lines(e: &InvoiceIssued) -> Vec<OrderPayment> {
     lines
 }
 
-/// A seller's dashboard row for one order item of checkout `tid`.
-pub fn order_entry(e: &InvoiceIssued, i: &OrderItem, tid: u64) -> OrderEntry {
+/// An order's move to `status`, and the history row that records it (`last_seq`: the order's
+/// latest history row). Applied as told, in arrival order: the checker judges the result.
+pub fn advance(order: &mut Order, last_seq: u32, status: &str, now_us: u64) -> OrderHistory {
+    order.status = status.to_string();
+    OrderHistory {
+        customer_id: order.customer_id,
+        order_id: order.id,
+        seq: last_seq + 1,
+        created_at: now_us,
+        status: status.to_string(),
+    }
+}
+
+/// A seller's dashboard row for one order item of checkout `tid`, with the order's `status`.
+pub fn order_entry(e: &InvoiceIssued, i: &OrderItem, tid: u64, status: &str) -> OrderEntry {
     OrderEntry {
         seller_id: i.seller_id,
         customer_id: e.customer_id,
@@ -180,18 +193,18 @@ pub fn order_entry(e: &InvoiceIssued, i: &OrderItem, tid: u64) -> OrderEntry {
         total_incentive: i.voucher,
         total_invoice: cents(i.total_amount + i.freight_value),
         freight_value: i.freight_value,
-        order_status: "INVOICED".into(),
+        order_status: status.into(),
         delivery_status: "pending".into(),
         instance_id: tid,
     }
 }
 
-/// The shipment of a paid invoice (one package per item) and the checkout's result.
+/// The shipment of a paid invoice: one package per item.
 pub fn new_shipment(
     e: &PaymentConfirmed,
     shipment_id: u64,
     now_us: u64,
-) -> (Shipment, Vec<Package>, CheckoutDone) {
+) -> (Shipment, Vec<Package>) {
     let shipment = Shipment {
         shipment_id,
         customer_id: e.customer_id,
@@ -220,20 +233,29 @@ pub fn new_shipment(
             status: "shipped".into(),
         })
         .collect();
+    (shipment, packages)
+}
+
+/// The sellers of an invoice's items, each once, in ascending order.
+pub fn sellers_of(e: &InvoiceIssued) -> Vec<SellerId> {
     let mut sellers: Vec<SellerId> = e.items.iter().map(|i| i.seller_id).collect();
     sellers.sort_unstable();
     sellers.dedup();
-    let done = CheckoutDone {
+    sellers
+}
+
+/// The result of a checkout whose invoice was paid and shipped as `shipment_id`.
+pub fn checkout_done(e: &InvoiceIssued, shipment_id: u64) -> CheckoutDone {
+    CheckoutDone {
         customer_id: e.customer_id,
         order_id: e.order_id,
         shipment_id,
         items: e.items.len() as u32,
-        sellers,
-    };
-    (shipment, packages, done)
+        sellers: sellers_of(e),
+    }
 }
 
-/// A seller's dashboard over its in-flight entries (those not yet delivered), read at `snapshot_tid`.
+/// A seller's dashboard over its entries (orders not yet delivered), read at `snapshot_tid`.
 pub fn dashboard(seller_id: SellerId, entries: Vec<OrderEntry>, snapshot_tid: u64) -> Dashboard {
     let mut orders: Vec<(CustomerId, OrderId)> = entries
         .iter()

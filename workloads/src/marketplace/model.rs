@@ -10,8 +10,20 @@ pub type ProductId = u32;
 pub type CustomerId = u32;
 pub type OrderId = u32;
 
-/// Order lifecycle, in the only order it may advance.
-pub const ORDER_STATUSES: [&str; 4] = ["INVOICED", "PAYMENT_PROCESSED", "IN_TRANSIT", "DELIVERED"];
+pub const INVOICED: &str = "INVOICED";
+pub const PAYMENT_PROCESSED: &str = "PAYMENT_PROCESSED";
+pub const READY_FOR_SHIPMENT: &str = "READY_FOR_SHIPMENT";
+pub const IN_TRANSIT: &str = "IN_TRANSIT";
+pub const DELIVERED: &str = "DELIVERED";
+
+/// Order lifecycle, in the only order it may advance (the benchmark's used path).
+pub const ORDER_STATUSES: [&str; 5] = [
+    INVOICED,
+    PAYMENT_PROCESSED,
+    READY_FOR_SHIPMENT,
+    IN_TRANSIT,
+    DELIVERED,
+];
 
 /// Position of an order status in its lifecycle (unknown statuses sort last).
 pub fn status_rank(status: &str) -> usize {
@@ -396,7 +408,14 @@ pub struct InvoiceIssued {
 
 pub type PaymentConfirmed = InvoiceIssued;
 
-/// The checkout's result, from shipment (the last step).
+/// A paid invoice whose shipment was approved (the benchmark's ShipmentNotification, approved).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShipmentApproved {
+    pub shipment_id: u64,
+    pub invoice: PaymentConfirmed,
+}
+
+/// The checkout's result.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CheckoutDone {
     pub customer_id: CustomerId,
@@ -447,7 +466,8 @@ pub struct Deliveries {
     pub concluded: Vec<OrderRef>,
 }
 
-/// The seller dashboard: in-flight entries and aggregates over them, from one snapshot.
+/// The seller dashboard: the seller's entries (those of orders not yet delivered) and aggregates
+/// over them, from one snapshot.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Dashboard {
     pub seller_id: SellerId,
