@@ -84,7 +84,7 @@ fn run(mix: Mix, sellers: KeyDistribution, stock: i64, all_or_nothing: bool) {
     }
     let state = system.state().expect("state");
     assert!(!state.orders.is_empty(), "no orders");
-    assert_lifecycle(&state, mix.delivery > 0);
+    assert_lifecycle(&state, &system, mix.delivery > 0);
     let report = checker::check(&data, &state, system.log());
     assert!(
         report.is_clean(),
@@ -98,9 +98,10 @@ fn run(mix: Mix, sellers: KeyDistribution, stock: i64, all_or_nothing: bool) {
     );
 }
 
-/// What the checker takes for granted, seen directly: entries name their category, and delivered
-/// orders went through every status and left no entry.
-fn assert_lifecycle(state: &MarketplaceState, deliveries: bool) {
+/// What the checker takes for granted, seen directly: entries name their category, delivered
+/// orders went through every status and left no entry, and each customer's next order id follows
+/// its orders.
+fn assert_lifecycle(state: &MarketplaceState, system: &VmodbMarketplace, deliveries: bool) {
     assert!(
         state
             .order_entries
@@ -139,6 +140,24 @@ fn assert_lifecycle(state: &MarketplaceState, deliveries: bool) {
             !left,
             "delivered order {:?} has entries",
             (o.customer_id, o.id)
+        );
+    }
+    let counters = system
+        .customer_orders()
+        .expect("counters")
+        .expect("vmodb has them");
+    assert!(!counters.is_empty());
+    for c in counters {
+        let orders = state
+            .orders
+            .iter()
+            .filter(|o| o.customer_id == c.customer_id)
+            .count();
+        assert_eq!(
+            c.next_order_id as usize,
+            orders + 1,
+            "customer {}",
+            c.customer_id
         );
     }
 }

@@ -425,7 +425,7 @@ pub struct CheckoutDone {
     pub sellers: Vec<SellerId>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PriceUpdated {
     pub seller_id: SellerId,
     pub product_id: ProductId,
@@ -433,14 +433,14 @@ pub struct PriceUpdated {
     pub version: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProductReplaced {
     pub seller_id: SellerId,
     pub product_id: ProductId,
     pub version: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeliveredPackage {
     pub customer_id: CustomerId,
     pub order_id: OrderId,

@@ -312,6 +312,15 @@ impl Handles<SetStatus> for OrderGrain {
     }
 }
 
+/// The customer's next order id (for the state dump).
+pub struct NextOrderId;
+impl Handles<NextOrderId> for OrderGrain {
+    type Reply = OrderId;
+    async fn handle(&mut self, _: NextOrderId, _: &Arc<Market>) -> OrderId {
+        self.next_order_id
+    }
+}
+
 impl Handles<Dump> for OrderGrain {
     type Reply = (Vec<Order>, Vec<OrderItem>, Vec<OrderHistory>);
     async fn handle(&mut self, _: Dump, _: &Arc<Market>) -> Self::Reply {
