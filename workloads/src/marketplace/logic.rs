@@ -4,9 +4,10 @@
 
 use super::model::*;
 
-/// Money is rounded to cents at every step that creates an amount.
+/// Money is rounded to cents at every step that creates an amount. Adding 0.0 turns a negative
+/// zero (an empty sum is -0.0) into 0.0, which dumps and JSON then show as such.
 pub fn cents(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
+    (x * 100.0).round() / 100.0 + 0.0
 }
 
 /// The voucher of a newly added cart line: 10% of one unit's price, if the item carries one.
@@ -280,4 +281,21 @@ pub fn dashboard(seller_id: SellerId, entries: Vec<OrderEntry>, snapshot_tid: u6
 /// A price update's new price: prices only rise, by `percent`.
 pub fn raised_price(price: f64, percent: u32) -> f64 {
     cents(price * (1.0 + f64::from(percent) / 100.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_dashboard_has_no_negative_zero() {
+        let d = dashboard(1, Vec::new(), 0);
+        let totals = [
+            d.total_amount,
+            d.total_freight,
+            d.total_invoice,
+            d.total_items,
+        ];
+        assert!(totals.iter().all(|t| *t == 0.0 && t.is_sign_positive()));
+    }
 }
