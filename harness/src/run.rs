@@ -475,6 +475,15 @@ fn run_system(
         .state()
         .map_err(|e| anyhow!("cannot read the final state of {system}: {e}"))?;
     let anomalies = checker::check(data, &state, target.log());
+    if let Some(dir) = dump_state {
+        // While the system still runs: the order counters are read from it.
+        let counters = target
+            .customer_orders()
+            .map_err(|e| anyhow!("{system}: {e}"))?;
+        crate::dump::write_marketplace(dir, data, &state, counters.as_deref(), target.log())
+            .with_context(|| format!("dumping state to {}", dir.display()))?;
+        progress.note(format_args!("state written to {}", dir.display()));
+    }
     let (mode_violations, replay_equal) = match (&vmodb, &remote) {
         (Some(v), _) => vmodb_checks(v.cluster(), config, progress, || {
             v.matches_serial_replay(data)
@@ -499,11 +508,6 @@ fn run_system(
     if let Some(dir) = wal {
         drop(vmodb);
         let _ = std::fs::remove_dir_all(dir); // nothing recovers from it yet
-    }
-    if let Some(dir) = dump_state {
-        crate::dump::write_state(dir, &state)
-            .with_context(|| format!("dumping state to {}", dir.display()))?;
-        progress.note(format_args!("state written to {}", dir.display()));
     }
     Ok(SystemRun {
         system,

@@ -74,6 +74,32 @@ fn baseline_runs_every_transaction_and_keeps_what_grains_guarantee() {
         assert!(stats.committed > 0, "{kind} never committed");
     }
     let report = check(&system, &data);
+    // Entries name their category, and the dump's counters follow the orders.
+    let state = system.state().expect("state");
+    assert!(
+        state
+            .order_entries
+            .iter()
+            .all(|e| !e.product_category.is_empty())
+    );
+    let counters = system
+        .customer_orders()
+        .expect("counters")
+        .expect("counters");
+    assert!(!counters.is_empty());
+    for c in counters {
+        let orders = state
+            .orders
+            .iter()
+            .filter(|o| o.customer_id == c.customer_id)
+            .count();
+        assert_eq!(
+            c.next_order_id as usize,
+            orders + 1,
+            "customer {}",
+            c.customer_id
+        );
+    }
     // Single-threaded grains and awaited requests rule these out, as in the Orleans baseline.
     for class in [
         "negative_stock",

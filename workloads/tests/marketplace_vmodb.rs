@@ -4,11 +4,13 @@
 
 use std::time::Duration;
 use vmodb::{ClusterConfig, CoordinatorConfig};
+use workloads::marketplace::MarketplaceState;
 use workloads::marketplace::checker;
 use workloads::marketplace::driver::{DriveConfig, MarketplaceSystem, drive};
 use workloads::marketplace::generator::{
     InputConfig, InputGenerator, KeyDistribution, Mix, Scale, generate,
 };
+use workloads::marketplace::model::{DELIVERED, ORDER_STATUSES, Order, OrderHistory};
 use workloads::marketplace::vmodb_system::VmodbMarketplace;
 
 fn run(mix: Mix, sellers: KeyDistribution, stock: i64, all_or_nothing: bool) {
@@ -82,6 +84,7 @@ fn run(mix: Mix, sellers: KeyDistribution, stock: i64, all_or_nothing: bool) {
     }
     let state = system.state().expect("state");
     assert!(!state.orders.is_empty(), "no orders");
+    assert_lifecycle(&state, &system, mix.delivery > 0);
     let report = checker::check(&data, &state, system.log());
     assert!(
         report.is_clean(),
@@ -93,6 +96,70 @@ fn run(mix: Mix, sellers: KeyDistribution, stock: i64, all_or_nothing: bool) {
         system.matches_serial_replay(&data).expect("replay"),
         "state differs from serial replay"
     );
+}
+
+/// What the checker takes for granted, seen directly: entries name their category, delivered
+/// orders went through every status and left no entry, and each customer's next order id follows
+/// its orders.
+fn assert_lifecycle(state: &MarketplaceState, system: &VmodbMarketplace, deliveries: bool) {
+    assert!(
+        state
+            .order_entries
+            .iter()
+            .all(|e| !e.product_category.is_empty()),
+        "an entry without category"
+    );
+    let delivered: Vec<&Order> = state
+        .orders
+        .iter()
+        .filter(|o| o.status == DELIVERED)
+        .collect();
+    assert!(
+        !deliveries || !delivered.is_empty(),
+        "no order was delivered"
+    );
+    for o in &delivered {
+        let mut history: Vec<&OrderHistory> = state
+            .order_history
+            .iter()
+            .filter(|h| (h.customer_id, h.order_id) == (o.customer_id, o.id))
+            .collect();
+        history.sort_by_key(|h| h.seq);
+        let statuses: Vec<&str> = history.iter().map(|h| h.status.as_str()).collect();
+        assert_eq!(
+            statuses,
+            ORDER_STATUSES,
+            "order {:?}",
+            (o.customer_id, o.id)
+        );
+        let left = state
+            .order_entries
+            .iter()
+            .any(|e| (e.customer_id, e.order_id) == (o.customer_id, o.id));
+        assert!(
+            !left,
+            "delivered order {:?} has entries",
+            (o.customer_id, o.id)
+        );
+    }
+    let counters = system
+        .customer_orders()
+        .expect("counters")
+        .expect("vmodb has them");
+    assert!(!counters.is_empty());
+    for c in counters {
+        let orders = state
+            .orders
+            .iter()
+            .filter(|o| o.customer_id == c.customer_id)
+            .count();
+        assert_eq!(
+            c.next_order_id as usize,
+            orders + 1,
+            "customer {}",
+            c.customer_id
+        );
+    }
 }
 
 #[test]

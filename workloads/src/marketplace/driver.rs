@@ -10,6 +10,7 @@
 //! submission to completion; a failed submission holds nothing.
 
 use super::generator::{Gate, InputGenerator, KINDS, Op};
+use super::model::CustomerOrder;
 use super::{MarketplaceState, RunLog};
 use hdrhistogram::Histogram;
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -38,6 +39,11 @@ pub trait MarketplaceSystem {
     fn state(&self) -> Result<MarketplaceState, String>;
     /// What committed, for the checker.
     fn log(&self) -> &RunLog;
+    /// The order service's counters (each customer's next order id; no row: 1), at quiescence,
+    /// for the state dump. `None`: this system cannot read them.
+    fn customer_orders(&self) -> Result<Option<Vec<CustomerOrder>>, String> {
+        Ok(None)
+    }
     /// Why the system can no longer run (e.g. a node of a distributed cluster was lost); the
     /// driver stops at once when it says so.
     fn fatal(&self) -> Option<String> {

@@ -4,9 +4,10 @@
 
 use super::model::*;
 
-/// Money is rounded to cents at every step that creates an amount.
+/// Money is rounded to cents at every step that creates an amount. Adding 0.0 turns a negative
+/// zero (an empty sum is -0.0) into 0.0, which dumps and JSON then show as such.
 pub fn cents(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
+    (x * 100.0).round() / 100.0 + 0.0
 }
 
 /// The voucher of a newly added cart line: 10% of one unit's price, if the item carries one.
@@ -30,6 +31,7 @@ pub fn checkout_line(item: CartItem, current: Option<(f64, u64)>) -> Line {
         seller_id: item.seller_id,
         product_id: item.product_id,
         product_name: item.product_name,
+        product_category: item.product_category,
         unit_price,
         freight_value: item.freight_value,
         quantity: item.quantity,
@@ -76,6 +78,7 @@ pub fn new_order(reserved: &ReserveStock, order_id: OrderId, now_us: u64, tid: u
             seller_id: line.seller_id,
             product_id: line.product_id,
             product_name: line.product_name.clone(),
+            product_category: line.product_category.clone(),
             unit_price: line.unit_price,
             freight_value: line.freight_value,
             quantity: line.quantity,
@@ -96,7 +99,7 @@ pub fn new_order(reserved: &ReserveStock, order_id: OrderId, now_us: u64, tid: u
         customer_id,
         id: order_id,
         invoice_number: invoice_number.clone(),
-        status: "INVOICED".into(),
+        status: INVOICED.into(),
         purchase_date: now_us,
         instance_id: tid,
         count_items: items.len() as u32,
@@ -111,7 +114,7 @@ pub fn new_order(reserved: &ReserveStock, order_id: OrderId, now_us: u64, tid: u
         order_id,
         seq: 1,
         created_at: now_us,
-        status: "INVOICED".into(),
+        status: INVOICED.into(),
     };
     let invoice = InvoiceIssued {
         customer_id,
@@ -161,8 +164,21 @@ pub fn payment_lines(e: &InvoiceIssued) -> Vec<OrderPayment> {
     lines
 }
 
-/// A seller's dashboard row for one order item of checkout `tid`.
-pub fn order_entry(e: &InvoiceIssued, i: &OrderItem, tid: u64) -> OrderEntry {
+/// An order's move to `status`, and the history row that records it (`last_seq`: the order's
+/// latest history row). Applied as told, in arrival order: the checker judges the result.
+pub fn advance(order: &mut Order, last_seq: u32, status: &str, now_us: u64) -> OrderHistory {
+    order.status = status.to_string();
+    OrderHistory {
+        customer_id: order.customer_id,
+        order_id: order.id,
+        seq: last_seq + 1,
+        created_at: now_us,
+        status: status.to_string(),
+    }
+}
+
+/// A seller's dashboard row for one order item of checkout `tid`, with the order's `status`.
+pub fn order_entry(e: &InvoiceIssued, i: &OrderItem, tid: u64, status: &str) -> OrderEntry {
     OrderEntry {
         seller_id: i.seller_id,
         customer_id: e.customer_id,
@@ -170,7 +186,7 @@ pub fn order_entry(e: &InvoiceIssued, i: &OrderItem, tid: u64) -> OrderEntry {
         product_id: i.product_id,
         package_id: i.order_item_id,
         product_name: i.product_name.clone(),
-        product_category: String::new(),
+        product_category: i.product_category.clone(),
         unit_price: i.unit_price,
         quantity: i.quantity,
         total_items: i.total_items,
@@ -178,18 +194,18 @@ pub fn order_entry(e: &InvoiceIssued, i: &OrderItem, tid: u64) -> OrderEntry {
         total_incentive: i.voucher,
         total_invoice: cents(i.total_amount + i.freight_value),
         freight_value: i.freight_value,
-        order_status: "INVOICED".into(),
+        order_status: status.into(),
         delivery_status: "pending".into(),
         instance_id: tid,
     }
 }
 
-/// The shipment of a paid invoice (one package per item) and the checkout's result.
+/// The shipment of a paid invoice: one package per item.
 pub fn new_shipment(
     e: &PaymentConfirmed,
     shipment_id: u64,
     now_us: u64,
-) -> (Shipment, Vec<Package>, CheckoutDone) {
+) -> (Shipment, Vec<Package>) {
     let shipment = Shipment {
         shipment_id,
         customer_id: e.customer_id,
@@ -218,20 +234,29 @@ pub fn new_shipment(
             status: "shipped".into(),
         })
         .collect();
+    (shipment, packages)
+}
+
+/// The sellers of an invoice's items, each once, in ascending order.
+pub fn sellers_of(e: &InvoiceIssued) -> Vec<SellerId> {
     let mut sellers: Vec<SellerId> = e.items.iter().map(|i| i.seller_id).collect();
     sellers.sort_unstable();
     sellers.dedup();
-    let done = CheckoutDone {
+    sellers
+}
+
+/// The result of a checkout whose invoice was paid and shipped as `shipment_id`.
+pub fn checkout_done(e: &InvoiceIssued, shipment_id: u64) -> CheckoutDone {
+    CheckoutDone {
         customer_id: e.customer_id,
         order_id: e.order_id,
         shipment_id,
         items: e.items.len() as u32,
-        sellers,
-    };
-    (shipment, packages, done)
+        sellers: sellers_of(e),
+    }
 }
 
-/// A seller's dashboard over its in-flight entries (those not yet delivered), read at `snapshot_tid`.
+/// A seller's dashboard over its entries (orders not yet delivered), read at `snapshot_tid`.
 pub fn dashboard(seller_id: SellerId, entries: Vec<OrderEntry>, snapshot_tid: u64) -> Dashboard {
     let mut orders: Vec<(CustomerId, OrderId)> = entries
         .iter()
@@ -256,4 +281,21 @@ pub fn dashboard(seller_id: SellerId, entries: Vec<OrderEntry>, snapshot_tid: u6
 /// A price update's new price: prices only rise, by `percent`.
 pub fn raised_price(price: f64, percent: u32) -> f64 {
     cents(price * (1.0 + f64::from(percent) / 100.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_dashboard_has_no_negative_zero() {
+        let d = dashboard(1, Vec::new(), 0);
+        let totals = [
+            d.total_amount,
+            d.total_freight,
+            d.total_invoice,
+            d.total_items,
+        ];
+        assert!(totals.iter().all(|t| *t == 0.0 && t.is_sign_positive()));
+    }
 }

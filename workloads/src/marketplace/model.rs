@@ -10,8 +10,20 @@ pub type ProductId = u32;
 pub type CustomerId = u32;
 pub type OrderId = u32;
 
-/// Order lifecycle, in the only order it may advance.
-pub const ORDER_STATUSES: [&str; 4] = ["INVOICED", "PAYMENT_PROCESSED", "IN_TRANSIT", "DELIVERED"];
+pub const INVOICED: &str = "INVOICED";
+pub const PAYMENT_PROCESSED: &str = "PAYMENT_PROCESSED";
+pub const READY_FOR_SHIPMENT: &str = "READY_FOR_SHIPMENT";
+pub const IN_TRANSIT: &str = "IN_TRANSIT";
+pub const DELIVERED: &str = "DELIVERED";
+
+/// Order lifecycle, in the only order it may advance (the benchmark's used path).
+pub const ORDER_STATUSES: [&str; 5] = [
+    INVOICED,
+    PAYMENT_PROCESSED,
+    READY_FOR_SHIPMENT,
+    IN_TRANSIT,
+    DELIVERED,
+];
 
 /// Position of an order status in its lifecycle (unknown statuses sort last).
 pub fn status_rank(status: &str) -> usize {
@@ -99,6 +111,7 @@ pub struct ReplicaProduct {
     pub seller_id: SellerId,
     pub product_id: ProductId,
     pub name: String,
+    pub category: String,
     pub price: f64,
     pub freight_value: f64,
     pub version: u64,
@@ -114,6 +127,7 @@ impl From<&Product> for ReplicaProduct {
             seller_id: p.seller_id,
             product_id: p.product_id,
             name: p.name.clone(),
+            category: p.category.clone(),
             price: p.price,
             freight_value: p.freight_value,
             version: p.version,
@@ -143,6 +157,7 @@ pub struct CartItem {
     pub seller_id: SellerId,
     pub product_id: ProductId,
     pub product_name: String,
+    pub product_category: String,
     pub unit_price: f64,
     pub freight_value: f64,
     pub quantity: u32,
@@ -189,6 +204,8 @@ pub struct OrderItem {
     pub seller_id: SellerId,
     pub product_id: ProductId,
     pub product_name: String,
+    /// Not in the benchmark's OrderItem: carried so that seller entries can show it.
+    pub product_category: String,
     pub unit_price: f64,
     pub freight_value: f64,
     pub quantity: u32,
@@ -356,6 +373,7 @@ pub struct Line {
     pub seller_id: SellerId,
     pub product_id: ProductId,
     pub product_name: String,
+    pub product_category: String,
     pub unit_price: f64,
     pub freight_value: f64,
     pub quantity: u32,
@@ -390,7 +408,14 @@ pub struct InvoiceIssued {
 
 pub type PaymentConfirmed = InvoiceIssued;
 
-/// The checkout's result, from shipment (the last step).
+/// A paid invoice whose shipment was approved (the benchmark's ShipmentNotification, approved).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ShipmentApproved {
+    pub shipment_id: u64,
+    pub invoice: PaymentConfirmed,
+}
+
+/// The checkout's result.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CheckoutDone {
     pub customer_id: CustomerId,
@@ -400,7 +425,7 @@ pub struct CheckoutDone {
     pub sellers: Vec<SellerId>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct PriceUpdated {
     pub seller_id: SellerId,
     pub product_id: ProductId,
@@ -408,14 +433,14 @@ pub struct PriceUpdated {
     pub version: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ProductReplaced {
     pub seller_id: SellerId,
     pub product_id: ProductId,
     pub version: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeliveredPackage {
     pub customer_id: CustomerId,
     pub order_id: OrderId,
@@ -441,7 +466,8 @@ pub struct Deliveries {
     pub concluded: Vec<OrderRef>,
 }
 
-/// The seller dashboard: in-flight entries and aggregates over them, from one snapshot.
+/// The seller dashboard: the seller's entries (those of orders not yet delivered) and aggregates
+/// over them, from one snapshot.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Dashboard {
     pub seller_id: SellerId,

@@ -228,4 +228,12 @@ impl MarketplaceSystem for VmodbMarketplace {
     fn log(&self) -> &RunLog {
         &self.log
     }
+
+    fn customer_orders(&self) -> Result<Option<Vec<CustomerOrder>>, String> {
+        let rows = self
+            .cluster
+            .read_table("order")
+            .map_err(|e| e.to_string())?;
+        Ok(Some(rows))
+    }
 }

@@ -3,10 +3,13 @@
 //! payment and customer; the replica is one grain per product.
 
 use super::sellers::{
-    Confirm, CreateShipment, NewInvoice, Release, Reserve, SellerGrain, ShipmentGrain, StockGrain,
+    Confirm, CreateShipment, EntryStatus, NewInvoice, Release, Reserve, SellerGrain, ShipmentGrain,
+    StockGrain,
 };
 use super::{Dump, Market};
-use crate::marketplace::logic::{NewOrder, checkout_line, new_order, payment_lines, voucher};
+use crate::marketplace::logic::{
+    NewOrder, advance, checkout_line, new_order, payment_lines, sellers_of, voucher,
+};
 use crate::marketplace::model::*;
 use baseline::{Handles, ask, tell};
 use futures::future::join_all;
@@ -107,6 +110,7 @@ impl Handles<AddItems> for CartGrain {
                     seller_id: item.seller_id,
                     product_id: item.product_id,
                     product_name: p.name,
+                    product_category: p.category,
                     unit_price: p.price,
                     freight_value: p.freight_value,
                     quantity: item.quantity,
@@ -264,10 +268,7 @@ impl Handles<PlaceOrder> for OrderGrain {
         self.orders.insert(order_id, order);
         self.items.extend(items);
         self.history.insert(order_id, vec![history]);
-        let mut sellers: Vec<SellerId> = invoice.items.iter().map(|i| i.seller_id).collect();
-        sellers.sort_unstable();
-        sellers.dedup();
-        for s in sellers {
+        for s in sellers_of(&invoice) {
             let mut part = invoice.clone();
             part.items.retain(|i| i.seller_id == s);
             tell::<SellerGrain, _>(w, &s, NewInvoice { invoice: part, tid });
@@ -292,7 +293,8 @@ impl Handles<PlaceOrder> for OrderGrain {
     }
 }
 
-/// A status notification from shipment (one-way).
+/// A status notification from payment or shipment (one-way, Orleans'
+/// `ProcessPaymentConfirmed` and `ProcessShipmentNotification`): applied in arrival order.
 pub struct SetStatus {
     pub order_id: OrderId,
     pub status: &'static str,
@@ -304,16 +306,18 @@ impl Handles<SetStatus> for OrderGrain {
         let Some(order) = self.orders.get_mut(&e.order_id) else {
             return; // Orleans drops a notification for an unknown order
         };
-        order.status = e.status.to_string();
         let history = self.history.entry(e.order_id).or_default();
-        let seq = history.iter().map(|h| h.seq).max().unwrap_or(0) + 1;
-        history.push(OrderHistory {
-            customer_id: order.customer_id,
-            order_id: e.order_id,
-            seq,
-            created_at: w.silo.now_us(),
-            status: e.status.to_string(),
-        });
+        let last_seq = history.iter().map(|h| h.seq).max().unwrap_or(0);
+        history.push(advance(order, last_seq, e.status, w.silo.now_us()));
+    }
+}
+
+/// The customer's next order id (for the state dump).
+pub struct NextOrderId;
+impl Handles<NextOrderId> for OrderGrain {
+    type Reply = OrderId;
+    async fn handle(&mut self, _: NextOrderId, _: &Arc<Market>) -> OrderId {
+        self.next_order_id
     }
 }
 
@@ -337,9 +341,25 @@ grain!(PaymentGrain, "payment", CustomerId, payments, |_k, _w| {
 
 impl Handles<InvoiceIssued> for PaymentGrain {
     type Reply = ();
-    /// Payments always succeed, as in the benchmark.
-    async fn handle(&mut self, e: InvoiceIssued, _: &Arc<Market>) {
+    /// Payments always succeed, as in the benchmark; the order and its sellers hear of it
+    /// one-way, as in Orleans.
+    async fn handle(&mut self, e: InvoiceIssued, w: &Arc<Market>) {
         self.0.extend(payment_lines(&e));
+        let status = PAYMENT_PROCESSED;
+        for s in sellers_of(&e) {
+            let (customer_id, order_id) = (e.customer_id, e.order_id);
+            let entry = EntryStatus {
+                customer_id,
+                order_id,
+                status,
+            };
+            tell::<SellerGrain, _>(w, &s, entry);
+        }
+        let set = SetStatus {
+            order_id: e.order_id,
+            status,
+        };
+        tell::<OrderGrain, _>(w, &e.customer_id, set);
     }
 }
 

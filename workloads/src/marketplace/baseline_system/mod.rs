@@ -21,7 +21,7 @@ use super::model::*;
 use super::{MarketplaceState, RunLog};
 use baseline::{AppendLog, AppendLogStats, Directory, Grain, Handles, Silo, World, ask};
 use crossbeam_channel::{Receiver, Sender};
-use customers::{CartGrain, CustomerGrain, OrderGrain, PaymentGrain, ReplicaGrain};
+use customers::{CartGrain, CustomerGrain, NextOrderId, OrderGrain, PaymentGrain, ReplicaGrain};
 use futures::future::join_all;
 use rustc_hash::FxHashMap;
 use sellers::{GetDashboard, ProductGrain, SellerGrain, ShipmentGrain, StockGrain};
@@ -359,9 +359,36 @@ impl MarketplaceSystem for BaselineMarketplace {
         &self.log
     }
 
+    fn customer_orders(&self) -> Result<Option<Vec<CustomerOrder>>, String> {
+        let w = &self.world;
+        w.silo.block_on(counters(Arc::clone(w))).map(Some)
+    }
+
     fn fatal(&self) -> Option<String> {
         self.log_failure.get().cloned()
     }
+}
+
+/// Every order grain's next order id; as in vMODB's table, only customers who ordered have a row.
+async fn counters(w: Arc<Market>) -> Result<Vec<CustomerOrder>, String> {
+    let keys = w.orders.activated();
+    let next = join_all(
+        keys.iter()
+            .map(|k| ask::<OrderGrain, _>(&w, k, NextOrderId)),
+    )
+    .await;
+    let mut rows = Vec::new();
+    for (customer_id, next_order_id) in keys.into_iter().zip(next) {
+        let next_order_id = next_order_id.map_err(|e| e.to_string())?;
+        if next_order_id > 1 {
+            rows.push(CustomerOrder {
+                customer_id,
+                next_order_id,
+            });
+        }
+    }
+    rows.sort_by_key(|r| r.customer_id);
+    Ok(rows)
 }
 
 /// Every activated grain's rows; grains never activated still hold their initial data.

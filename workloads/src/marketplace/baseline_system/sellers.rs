@@ -1,9 +1,11 @@
 //! The seller side's grains: product and stock (one per product), seller (one per seller, with
 //! its dashboard entries), and shipment (a fixed number of partitions by customer).
 
-use super::customers::{Delivered, ReplicaGrain, SetStatus, grain};
+use super::customers::{Delivered, OrderGrain, ReplicaGrain, SetStatus, grain};
 use super::{Dump, Market};
-use crate::marketplace::logic::{self, new_shipment, order_entry, raised_price, reservable, sell};
+use crate::marketplace::logic::{
+    self, checkout_done, new_shipment, order_entry, raised_price, reservable, sell, sellers_of,
+};
 use crate::marketplace::model::*;
 use baseline::{Handles, ask, tell};
 use std::collections::{BTreeMap, BTreeSet};
@@ -153,7 +155,7 @@ impl Handles<NewInvoice> for SellerGrain {
             let key = (e.invoice.customer_id, e.invoice.order_id, i.product_id);
             self.entries
                 .entry(key)
-                .or_insert_with(|| order_entry(&e.invoice, i, e.tid));
+                .or_insert_with(|| order_entry(&e.invoice, i, e.tid, INVOICED));
         }
     }
 }
@@ -173,7 +175,8 @@ impl Handles<EntryDelivered> for SellerGrain {
     }
 }
 
-/// One-way: an order's status changed.
+/// One-way: an order's status changed (applied in arrival order; an entry whose invoice has not
+/// arrived yet misses it).
 pub struct EntryStatus {
     pub customer_id: CustomerId,
     pub order_id: OrderId,
@@ -190,18 +193,32 @@ impl Handles<EntryStatus> for SellerGrain {
     }
 }
 
+/// One-way: an order was delivered; its entries leave the seller (every seller of the
+/// shipment is told, unlike Orleans, which tells only the last one).
+pub struct OrderConcluded {
+    pub customer_id: CustomerId,
+    pub order_id: OrderId,
+}
+
+impl Handles<OrderConcluded> for SellerGrain {
+    type Reply = ();
+    async fn handle(&mut self, e: OrderConcluded, _: &Arc<Market>) {
+        // An invoice that arrives after this stays for good, as in Orleans.
+        let range = (e.customer_id, e.order_id, 0)..=(e.customer_id, e.order_id, ProductId::MAX);
+        let keys: Vec<_> = self.entries.range(range).map(|(k, _)| *k).collect();
+        for k in keys {
+            self.entries.remove(&k);
+        }
+    }
+}
+
 /// The dashboard query.
 pub struct GetDashboard;
 impl Handles<GetDashboard> for SellerGrain {
     type Reply = Dashboard;
     /// One turn over the grain's own entries: consistent with itself, not with other services.
     async fn handle(&mut self, _: GetDashboard, w: &Arc<Market>) -> Dashboard {
-        let entries = self
-            .entries
-            .values()
-            .filter(|e| e.order_status != "DELIVERED")
-            .cloned()
-            .collect();
+        let entries = self.entries.values().cloned().collect();
         logic::dashboard(self.seller, entries, w.silo.tick())
     }
 }
@@ -234,11 +251,23 @@ pub struct CreateShipment {
 
 impl Handles<CreateShipment> for ShipmentGrain {
     type Reply = CheckoutDone;
+    /// Creates the shipment, then tells its sellers and the order it is approved (one-way).
     async fn handle(&mut self, e: CreateShipment, w: &Arc<Market>) -> CheckoutDone {
-        let (shipment, packages, done) = new_shipment(&e.invoice, e.tid, w.silo.now_us());
+        let (shipment, packages) = new_shipment(&e.invoice, e.tid, w.silo.now_us());
+        let done = checkout_done(&e.invoice, shipment.shipment_id);
         self.packages.insert(shipment.shipment_id, packages);
         self.open.insert(shipment.shipment_id);
         self.shipments.insert(shipment.shipment_id, shipment);
+        let (customer_id, order_id, status) = (done.customer_id, done.order_id, READY_FOR_SHIPMENT);
+        for s in sellers_of(&e.invoice) {
+            let entry = EntryStatus {
+                customer_id,
+                order_id,
+                status,
+            };
+            tell::<SellerGrain, _>(w, &s, entry);
+        }
+        tell::<OrderGrain, _>(w, &customer_id, SetStatus { order_id, status });
         done
     }
 }
@@ -320,20 +349,25 @@ fn notify(w: &Arc<Market>, d: &Deliveries) {
         tell::<SellerGrain, _>(w, &p.seller_id, EntryDelivered(p.clone()));
         tell::<super::customers::CustomerGrain, _>(w, &p.customer_id, Delivered(1));
     }
-    for (list, status) in [(&d.in_transit, "IN_TRANSIT"), (&d.concluded, "DELIVERED")] {
+    for (list, status) in [(&d.in_transit, IN_TRANSIT), (&d.concluded, DELIVERED)] {
         for o in list {
-            let set = SetStatus {
-                order_id: o.order_id,
-                status,
-            };
-            tell::<super::customers::OrderGrain, _>(w, &o.customer_id, set);
+            let (customer_id, order_id) = (o.customer_id, o.order_id);
+            tell::<OrderGrain, _>(w, &customer_id, SetStatus { order_id, status });
             for s in &o.sellers {
-                let entry = EntryStatus {
-                    customer_id: o.customer_id,
-                    order_id: o.order_id,
-                    status,
-                };
-                tell::<SellerGrain, _>(w, s, entry);
+                if status == DELIVERED {
+                    let done = OrderConcluded {
+                        customer_id,
+                        order_id,
+                    };
+                    tell::<SellerGrain, _>(w, s, done);
+                } else {
+                    let entry = EntryStatus {
+                        customer_id,
+                        order_id,
+                        status,
+                    };
+                    tell::<SellerGrain, _>(w, s, entry);
+                }
             }
         }
     }

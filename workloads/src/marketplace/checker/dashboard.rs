@@ -21,6 +21,11 @@ pub(super) struct Expected {
     checkouts: HashMap<SellerId, Vec<SellerCheckout>>,
     /// The TID of the delivery that concluded each order.
     concluded: HashMap<OrderKey, u64>,
+    /// The TID of the delivery that started each order's shipment (IN_TRANSIT).
+    in_transit: HashMap<OrderKey, u64>,
+    /// The TID of the delivery of each package, by its entry's key (seller, customer, order,
+    /// product).
+    delivered: HashMap<(SellerId, CustomerId, OrderId, ProductId), u64>,
     /// Per (customer, order, seller), its number of order items, if the final state is known.
     seller_items: Option<HashMap<(CustomerId, OrderId, SellerId), usize>>,
 }
@@ -43,11 +48,23 @@ impl Expected {
         for v in checkouts.values_mut() {
             v.sort_by_key(|c| c.tid);
         }
-        let mut concluded: HashMap<OrderKey, u64> = HashMap::new();
+        let (mut concluded, mut in_transit, mut delivered) =
+            (HashMap::new(), HashMap::new(), HashMap::new());
+        /// Keeps the lowest TID per key.
+        fn first<K: Eq + Hash>(map: &mut HashMap<K, u64>, key: K, tid: u64) {
+            let at = map.entry(key).or_insert(tid);
+            *at = (*at).min(tid);
+        }
         for (tid, d) in &log.deliveries {
             for o in &d.concluded {
-                let first = concluded.entry((o.customer_id, o.order_id)).or_insert(*tid);
-                *first = (*first).min(*tid);
+                first(&mut concluded, (o.customer_id, o.order_id), *tid);
+            }
+            for o in &d.in_transit {
+                first(&mut in_transit, (o.customer_id, o.order_id), *tid);
+            }
+            for p in &d.delivered {
+                let key = (p.seller_id, p.customer_id, p.order_id, p.product_id);
+                first(&mut delivered, key, *tid);
             }
         }
         let seller_items = items.map(|items| {
@@ -61,6 +78,8 @@ impl Expected {
         Expected {
             checkouts,
             concluded,
+            in_transit,
+            delivered,
             seller_items,
         }
     }
@@ -135,7 +154,7 @@ pub(super) fn check_all(log: &RunLog, items: &[OrderItem], r: &mut AnomalyReport
         answers.sort_by_key(|d| d.snapshot_tid);
         let mut sweep = Sweep::new(&expected, seller);
         for d in answers {
-            for problem in problems(d, sweep.advance(d.snapshot_tid)) {
+            for problem in problems(d, sweep.advance(d.snapshot_tid), &expected) {
                 r.flag("dashboard", || problem);
             }
         }
@@ -146,14 +165,18 @@ pub(super) fn check_all(log: &RunLog, items: &[OrderItem], r: &mut AnomalyReport
 pub(super) fn check_one(d: &Dashboard, log: &RunLog) -> u64 {
     let expected = Expected::new(log, None);
     let mut sweep = Sweep::new(&expected, d.seller_id);
-    problems(d, sweep.advance(d.snapshot_tid)).len() as u64
+    problems(d, sweep.advance(d.snapshot_tid), &expected).len() as u64
 }
 
 /// Describes the answer's violations: at most one for its aggregates and one for its snapshot.
-fn problems(d: &Dashboard, in_flight: &BTreeMap<OrderKey, Option<usize>>) -> Vec<String> {
+fn problems(
+    d: &Dashboard,
+    in_flight: &BTreeMap<OrderKey, Option<usize>>,
+    expected: &Expected,
+) -> Vec<String> {
     let at = format!("seller {} at tid {}", d.seller_id, d.snapshot_tid);
     let aggregates = aggregate_problem(d);
-    let snapshot = snapshot_problem(d, in_flight);
+    let snapshot = snapshot_problem(d, in_flight).or_else(|| status_problem(d, expected));
     aggregates
         .into_iter()
         .chain(snapshot)
@@ -228,4 +251,33 @@ fn snapshot_problem(d: &Dashboard, expected: &BTreeMap<OrderKey, Option<usize>>)
         want.filter(|w| *w != has).map(|w| (k, has, w))
     });
     partial.map(|(k, has, want)| format!("shows order {k:?} with {has} entries, not {want}"))
+}
+
+/// Part (b), continued: each entry shows its order's status and its package's delivery as of the
+/// answer's TID (an order is READY_FOR_SHIPMENT from its checkout on, IN_TRANSIT from its first
+/// delivery; an entry is delivered from its package's delivery).
+fn status_problem(d: &Dashboard, expected: &Expected) -> Option<String> {
+    let tid = d.snapshot_tid;
+    let by = |at: Option<&u64>| at.is_some_and(|t| *t <= tid);
+    d.entries.iter().find_map(|e| {
+        let order = (e.customer_id, e.order_id);
+        let status = if by(expected.in_transit.get(&order)) {
+            IN_TRANSIT
+        } else {
+            READY_FOR_SHIPMENT
+        };
+        let key = (e.seller_id, e.customer_id, e.order_id, e.product_id);
+        let delivery = if by(expected.delivered.get(&key)) {
+            "delivered"
+        } else {
+            "pending"
+        };
+        let shown = (e.order_status.as_str(), e.delivery_status.as_str());
+        (shown != (status, delivery)).then(|| {
+            let product = e.product_id;
+            format!(
+                "shows order {order:?} product {product} as {shown:?}, not ({status}, {delivery})"
+            )
+        })
+    })
 }

@@ -3,51 +3,54 @@
 use super::*;
 use std::collections::HashSet;
 
-/// History monotone and ending at the order's status; entries, shipments and packages agree.
+/// The order status its shipment's state implies (`None`: not a shipment status).
+fn status_of_shipment(status: &str) -> Option<&'static str> {
+    match status {
+        "approved" => Some(READY_FOR_SHIPMENT),
+        "delivery_in_progress" => Some(IN_TRANSIT),
+        "concluded" => Some(DELIVERED),
+        _ => None,
+    }
+}
+
+/// Per order: its history is the lifecycle up to its status (one row per step, in order), its
+/// status is the one its shipment implies, and its seller entries follow it while it is not
+/// delivered and are gone once it is. Shipments and packages agree with each other and with the
+/// entries.
 pub(super) fn status_order(c: &Ctx, r: &mut AnomalyReport) {
     const CLASS: &str = "status_order";
     for o in &c.state.orders {
-        let (key, status) = ((o.customer_id, o.id), &o.status);
-        let mut history = rows_of(&c.history, &key).to_vec();
-        history.sort_by_key(|h| h.seq);
-        let statuses: Vec<&str> = history.iter().map(|h| h.status.as_str()).collect();
-        if statuses
-            .windows(2)
-            .any(|w| status_rank(w[1]) < status_rank(w[0]))
-        {
-            flag!(
-                r,
-                CLASS,
-                "order {key:?}: history goes backwards: {statuses:?}"
-            );
+        let (key, status) = ((o.customer_id, o.id), o.status.as_str());
+        history(c, key, status, r);
+        for s in rows_of(&c.shipments, &key) {
+            if status_of_shipment(&s.status) != Some(status) {
+                let shipment = &s.status;
+                flag!(
+                    r,
+                    CLASS,
+                    "order {key:?} is {status}, its shipment {shipment}"
+                );
+            }
         }
-        if statuses.last() != Some(&status.as_str()) {
-            flag!(
-                r,
-                CLASS,
-                "order {key:?}: status {status}, history {statuses:?}"
-            );
+        let entries = rows_of(&c.entries, &key);
+        if c.delivered(&key) {
+            if !entries.is_empty() {
+                let n = entries.len();
+                flag!(
+                    r,
+                    CLASS,
+                    "order {key:?} was delivered, {n} seller entries remain"
+                );
+            }
+            continue;
         }
-        for e in rows_of(&c.entries, &key)
-            .iter()
-            .filter(|e| e.order_status != *status)
-        {
+        for e in entries.iter().filter(|e| e.order_status != status) {
             let (seller, seen) = (e.seller_id, &e.order_status);
             flag!(
                 r,
                 CLASS,
                 "order {key:?}: status {status}, seller {seller}'s entry says {seen}"
             );
-        }
-        for s in rows_of(&c.shipments, &key) {
-            if (s.status == "concluded") != (status == "DELIVERED") {
-                flag!(
-                    r,
-                    CLASS,
-                    "order {key:?} is {status}, its shipment {}",
-                    s.status
-                );
-            }
         }
     }
     for s in &c.state.shipments {
@@ -72,6 +75,39 @@ pub(super) fn status_order(c: &Ctx, r: &mut AnomalyReport) {
                 p.status
             );
         }
+    }
+}
+
+/// An order's history is the lifecycle's first steps, each once and in order, ending at its
+/// status: one violation for a step backwards, else one for a step skipped or repeated, and one
+/// if it ends elsewhere.
+fn history(c: &Ctx, key: OrderKey, status: &str, r: &mut AnomalyReport) {
+    const CLASS: &str = "status_order";
+    let mut rows = rows_of(&c.history, &key).to_vec();
+    rows.sort_by_key(|h| h.seq);
+    let statuses: Vec<&str> = rows.iter().map(|h| h.status.as_str()).collect();
+    if statuses
+        .windows(2)
+        .any(|w| status_rank(w[1]) < status_rank(w[0]))
+    {
+        flag!(
+            r,
+            CLASS,
+            "order {key:?}: history goes backwards: {statuses:?}"
+        );
+    } else if !ORDER_STATUSES.starts_with(&statuses) || statuses.is_empty() {
+        flag!(
+            r,
+            CLASS,
+            "order {key:?}: history skips or repeats a status: {statuses:?}"
+        );
+    }
+    if statuses.last() != Some(&status) {
+        flag!(
+            r,
+            CLASS,
+            "order {key:?}: status {status}, history {statuses:?}"
+        );
     }
 }
 

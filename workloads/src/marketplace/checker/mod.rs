@@ -223,4 +223,11 @@ impl<'a> Ctx<'a> {
             versions: Timeline::new(versions),
         }
     }
+
+    /// Whether the order was delivered: its shipment concluded (its seller entries then left).
+    fn delivered(&self, key: &OrderKey) -> bool {
+        rows_of(&self.shipments, key)
+            .iter()
+            .any(|s| s.status == "concluded")
+    }
 }

@@ -55,6 +55,7 @@ pub(super) fn cart() -> Service {
                             seller_id: item.seller_id,
                             product_id: item.product_id,
                             product_name: product.name,
+                            product_category: product.category,
                             unit_price: product.price,
                             freight_value: product.freight_value,
                             quantity: item.quantity,

@@ -39,14 +39,19 @@ pub fn app() -> Result<App, BootstrapError> {
         .service(parties::seller())
         .service(parties::customer())
         .transaction(TransactionDef::new(ADD_ITEMS, "cart", "add_items"))
+        // The sellers hear of the order once it is paid and its shipment approved, so their
+        // entries start as READY_FOR_SHIPMENT, the status the order commits with. The order
+        // service issues the invoice, before the payment, and a service takes part in a
+        // transaction once: it records the payment and the shipment approval itself, which
+        // commit atomically with them (`order::create_order`).
         .transaction(
             TransactionDef::new(CHECKOUT, "cart", "checkout")
                 .then("stock", "reserve_stock")
                 .then("order", "stock_confirmed")
                 .then("payment", "invoice_issued")
-                .then("seller", "invoice_issued")
                 .then("shipment", "payment_confirmed")
-                .then("customer", "payment_confirmed"),
+                .then("customer", "payment_confirmed")
+                .then("seller", "shipment_approved"),
         )
         .transaction(
             TransactionDef::new(PRICE_UPDATE, "product", "update_price")

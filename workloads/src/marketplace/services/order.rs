@@ -1,6 +1,6 @@
 //! Order and payment: orders, items, status history, payment lines.
 use super::missing;
-use crate::marketplace::logic::{NewOrder, new_order, payment_lines};
+use crate::marketplace::logic::{NewOrder, advance, new_order, payment_lines};
 use crate::marketplace::model::*;
 use vmodb::{Check, Handler, Service, TableDef, TxCtx, TxError};
 
@@ -40,10 +40,10 @@ pub(super) fn order() -> Service {
                 .partition_by_keys(|e: &Deliveries| e.customers())
                 .run(|ctx, e| {
                     for o in &e.in_transit {
-                        set_order_status(ctx, o.customer_id, o.order_id, "IN_TRANSIT")?;
+                        set_order_status(ctx, o.customer_id, o.order_id, IN_TRANSIT)?;
                     }
                     for o in &e.concluded {
-                        set_order_status(ctx, o.customer_id, o.order_id, "DELIVERED")?;
+                        set_order_status(ctx, o.customer_id, o.order_id, DELIVERED)?;
                     }
                     Ok(())
                 }),
@@ -60,17 +60,24 @@ fn create_order(ctx: &TxCtx, e: StockConfirmed) -> Result<InvoiceIssued, TxError
     counter.next_order_id += 1;
     counters.upsert(counter)?;
     let NewOrder {
-        order,
+        mut order,
         items,
         history,
         invoice,
     } = new_order(&e, order_id, ctx.now_us(), ctx.tid());
+    // The payment and the shipment approval follow in this transaction and never fail without
+    // aborting it, so their statuses commit exactly when they do (see `services::app`).
+    let paid = advance(&mut order, history.seq, PAYMENT_PROCESSED, ctx.now_us());
+    let approved = advance(&mut order, paid.seq, READY_FOR_SHIPMENT, ctx.now_us());
     ctx.table::<Order>()?.insert(order)?;
     let order_items = ctx.table::<OrderItem>()?;
     for item in items {
         order_items.insert(item)?;
     }
-    ctx.table::<OrderHistory>()?.insert(history)?;
+    let histories = ctx.table::<OrderHistory>()?;
+    for row in [history, paid, approved] {
+        histories.insert(row)?;
+    }
     Ok(invoice)
 }
 
@@ -84,21 +91,14 @@ fn set_order_status(
     let mut o = orders
         .get(&(customer, order))
         .ok_or_else(|| missing("order"))?;
-    o.status = status.to_string();
-    orders.update(o)?;
     let history = ctx.table::<OrderHistory>()?;
-    let seq = history
+    let last_seq = history
         .by_index("by_order", (customer, order))
         .max(|h| h.seq)?
-        .unwrap_or(0)
-        + 1;
-    history.insert(OrderHistory {
-        customer_id: customer,
-        order_id: order,
-        seq,
-        created_at: ctx.now_us(),
-        status: status.into(),
-    })
+        .unwrap_or(0);
+    let row = advance(&mut o, last_seq, status, ctx.now_us());
+    orders.update(o)?;
+    history.insert(row)
 }
 
 pub(super) fn payment() -> Service {

@@ -1,8 +1,8 @@
 //! Seller (order entries, the dashboard) and customer (payment and delivery counters).
 use super::missing;
-use crate::marketplace::logic::{self, order_entry};
+use crate::marketplace::logic::{self, checkout_done, order_entry, sellers_of};
 use crate::marketplace::model::*;
-use vmodb::{Check, Handler, Service, TableDef, TxCtx, TxError};
+use vmodb::{Check, Entity, Handler, Service, TableDef, TxCtx, TxError};
 
 pub(super) fn seller() -> Service {
     Service::new("seller")
@@ -16,44 +16,60 @@ pub(super) fn seller() -> Service {
             .index("by_order", &["customer_id", "order_id"]),
         )
         .handler(
-            Handler::on::<InvoiceIssued>("invoice_issued")
+            Handler::on::<ShipmentApproved>("shipment_approved")
+                .emits::<CheckoutDone>("checkout_done")
                 .write_only()
                 // Safe: inserts entries keyed by their seller only.
-                .partition_by_keys(|e: &InvoiceIssued| {
-                    e.items.iter().map(|i| i.seller_id).collect::<Vec<_>>()
-                })
+                .partition_by_keys(|e: &ShipmentApproved| sellers_of(&e.invoice))
                 .run(|ctx, e| {
                     let entries = ctx.table::<OrderEntry>()?;
-                    for i in &e.items {
-                        entries.insert(order_entry(&e, i, ctx.tid()))?;
+                    for i in &e.invoice.items {
+                        let entry = order_entry(&e.invoice, i, ctx.tid(), READY_FOR_SHIPMENT);
+                        entries.insert(entry)?;
                     }
-                    Ok(())
+                    // The checkout's result for the client.
+                    Ok(checkout_done(&e.invoice, e.shipment_id))
                 }),
         )
         .handler(
             Handler::on::<Deliveries>("deliveries")
                 .read_write()
-                // Safe: writes only entries of these sellers.
+                // Safe: writes only entries of these sellers (a concluded order's entries
+                // belong to the sellers of its shipment, all listed).
                 .partition_by_keys(|e: &Deliveries| e.sellers())
                 .run(|ctx, e| {
                     let entries = ctx.table::<OrderEntry>()?;
+                    let concluded: Vec<(CustomerId, OrderId)> = e
+                        .concluded
+                        .iter()
+                        .map(|o| (o.customer_id, o.order_id))
+                        .collect();
                     for d in &e.delivered {
+                        if concluded.contains(&(d.customer_id, d.order_id)) {
+                            continue; // its entries go below
+                        }
                         let key = (d.seller_id, d.customer_id, d.order_id, d.product_id);
                         let mut entry = entries.get(&key).ok_or_else(|| missing("order entry"))?;
                         entry.delivery_status = "delivered".into();
                         entries.update(entry)?;
                     }
-                    for (list, status) in
-                        [(&e.in_transit, "IN_TRANSIT"), (&e.concluded, "DELIVERED")]
-                    {
-                        for o in list {
-                            for mut entry in entries
-                                .by_index("by_order", (o.customer_id, o.order_id))
-                                .rows()?
-                            {
-                                entry.order_status = status.into();
-                                entries.update(entry)?;
-                            }
+                    for o in &e.in_transit {
+                        if concluded.contains(&(o.customer_id, o.order_id)) {
+                            continue;
+                        }
+                        for mut entry in entries
+                            .by_index("by_order", (o.customer_id, o.order_id))
+                            .rows()?
+                        {
+                            entry.order_status = IN_TRANSIT.into();
+                            entries.update(entry)?;
+                        }
+                    }
+                    // A delivered order leaves every seller's entries (the benchmark removes
+                    // them at conclusion).
+                    for (customer, order) in concluded {
+                        for entry in entries.by_index("by_order", (customer, order)).rows()? {
+                            entries.delete(&entry.key())?;
                         }
                     }
                     Ok(())
@@ -64,12 +80,11 @@ pub(super) fn seller() -> Service {
         })
 }
 
-/// In-flight entries of a seller and aggregates over exactly those entries (one snapshot).
+/// A seller's entries and aggregates over exactly those entries (one snapshot).
 pub fn dashboard(ctx: &TxCtx, seller_id: SellerId) -> Result<Dashboard, TxError> {
     let entries = ctx
         .table::<OrderEntry>()?
         .by_index("by_seller", (seller_id,))
-        .filter(|e| e.order_status != "DELIVERED")
         .rows()?;
     Ok(logic::dashboard(seller_id, entries, ctx.tid()))
 }

@@ -19,19 +19,23 @@ pub(super) fn shipment() -> Service {
         )
         .handler(
             Handler::on::<PaymentConfirmed>("payment_confirmed")
-                .emits::<CheckoutDone>("checkout_done")
+                .emits::<ShipmentApproved>("shipment_approved")
                 .write_only()
                 // Safe: inserts a new shipment keyed by this TID and its packages; the delivery
                 // handler that reads shipments is single-mode, so it never overlaps this one.
                 .parallel()
                 .run(|ctx, e| {
-                    let (shipment, packages, done) = new_shipment(&e, ctx.tid(), ctx.now_us());
+                    let (shipment, packages) = new_shipment(&e, ctx.tid(), ctx.now_us());
+                    let shipment_id = shipment.shipment_id;
                     ctx.table::<Shipment>()?.insert(shipment)?;
                     let table = ctx.table::<Package>()?;
                     for p in packages {
                         table.insert(p)?;
                     }
-                    Ok(done)
+                    Ok(ShipmentApproved {
+                        shipment_id,
+                        invoice: e,
+                    })
                 }),
         )
         .handler(

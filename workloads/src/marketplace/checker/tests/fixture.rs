@@ -9,6 +9,7 @@ pub(super) fn dataset() -> Dataset {
         seller_id,
         product_id,
         name: format!("p{seller_id}.{product_id}"),
+        category: category(seller_id, product_id),
         price,
         freight_value,
         status: "approved".into(),
@@ -43,11 +44,17 @@ pub(super) fn dataset() -> Dataset {
     }
 }
 
+/// A product's category in the fixture.
+pub(super) fn category(seller_id: SellerId, product_id: ProductId) -> String {
+    format!("category {seller_id}.{product_id}")
+}
+
 /// The run: tid 2 raises (1,1) to 11.00; tid 3 replaces (2,1); tid 5 checks out customer 1
 /// (2 × (1,1) with a 1.10 voucher, 1 × (2,1)); tid 6 checks out customer 2 (3 × (1,2)); tid 7
-/// checks out customer 3 with nothing reservable; tid 8 delivers and concludes customer 1's order;
-/// tid 10 raises (1,2) to 22.00, while customer 3 holds (1,2) in the cart at the old 20.00 (the
-/// cart reprices it at checkout). Dashboards: seller 1 at tids 6 and 9, seller 2 at tid 9.
+/// checks out customer 3 with nothing reservable; tid 8 delivers and concludes customer 1's order
+/// (its seller entries leave); tid 10 raises (1,2) to 22.00, while customer 3 holds (1,2) in the
+/// cart at the old 20.00 (the cart reprices it at checkout). Dashboards: seller 1 at tids 6 and
+/// 9, seller 2 at tid 9.
 pub(super) fn fixture() -> (Dataset, MarketplaceState, RunLog) {
     let initial = dataset();
     let mut state = MarketplaceState {
@@ -100,6 +107,7 @@ pub(super) fn fixture() -> (Dataset, MarketplaceState, RunLog) {
             total_amount: total_items - voucher,
             voucher,
             version,
+            product_category: category(seller_id, product_id),
             ..OrderItem::default()
         }
     };
@@ -126,8 +134,8 @@ pub(super) fn fixture() -> (Dataset, MarketplaceState, RunLog) {
     };
     let items = &state.order_items;
     state.orders = vec![
-        order(1, 5, "DELIVERED", &[&items[0], &items[1]]),
-        order(2, 6, "INVOICED", &[&items[2]]),
+        order(1, 5, DELIVERED, &[&items[0], &items[1]]),
+        order(2, 6, READY_FOR_SHIPMENT, &[&items[2]]),
     ];
     let history = |customer_id, seq, status: &str| OrderHistory {
         customer_id,
@@ -136,12 +144,17 @@ pub(super) fn fixture() -> (Dataset, MarketplaceState, RunLog) {
         created_at: 0,
         status: status.into(),
     };
-    state.order_history = vec![
-        history(1, 1, "INVOICED"),
-        history(1, 2, "IN_TRANSIT"),
-        history(1, 3, "DELIVERED"),
-        history(2, 1, "INVOICED"),
-    ];
+    state.order_history = ORDER_STATUSES
+        .iter()
+        .zip(1..)
+        .map(|(status, seq)| history(1, seq, status))
+        .chain(
+            ORDER_STATUSES[..3]
+                .iter()
+                .zip(1..)
+                .map(|(status, seq)| history(2, seq, status)),
+        )
+        .collect();
     let pay = |customer_id, payment_sequential, payment_type: &str, value| OrderPayment {
         customer_id,
         order_id: 1,
@@ -191,11 +204,7 @@ pub(super) fn fixture() -> (Dataset, MarketplaceState, RunLog) {
     let entry = |i: &OrderItem, instance_id, order_status: &str, delivery_status: &str| {
         entry_of(i, instance_id, order_status, delivery_status)
     };
-    state.order_entries = vec![
-        entry(&items[0], 5, "DELIVERED", "delivered"),
-        entry(&items[1], 5, "DELIVERED", "delivered"),
-        entry(&items[2], 6, "INVOICED", "pending"),
-    ];
+    state.order_entries = vec![entry(&items[2], 6, READY_FOR_SHIPMENT, "pending")];
 
     let done = |customer_id, shipment_id, items, sellers: &[SellerId]| CheckoutDone {
         customer_id,
@@ -217,8 +226,8 @@ pub(super) fn fixture() -> (Dataset, MarketplaceState, RunLog) {
         sellers: vec![1, 2],
     };
     let before_delivery = [
-        entry(&items[0], 5, "INVOICED", "pending"),
-        entry(&items[2], 6, "INVOICED", "pending"),
+        entry(&items[0], 5, READY_FOR_SHIPMENT, "pending"),
+        entry(&items[2], 6, READY_FOR_SHIPMENT, "pending"),
     ];
     let log = RunLog {
         price_updates: vec![
@@ -264,7 +273,7 @@ pub(super) fn fixture() -> (Dataset, MarketplaceState, RunLog) {
         )],
         dashboards: vec![
             dashboard(1, 6, before_delivery.to_vec()),
-            dashboard(1, 9, vec![state.order_entries[2].clone()]),
+            dashboard(1, 9, vec![state.order_entries[0].clone()]),
             dashboard(2, 9, Vec::new()),
         ],
     };
@@ -284,6 +293,7 @@ pub(super) fn entry_of(
         order_id: i.order_id,
         product_id: i.product_id,
         package_id: i.order_item_id,
+        product_category: i.product_category.clone(),
         unit_price: i.unit_price,
         quantity: i.quantity,
         total_items: i.total_items,

@@ -117,6 +117,21 @@ fn order_items_is_detected() {
             s.shipments.push(orphan);
         }),
     );
+    // The order of customer 2 is not delivered yet: its seller entry must be there.
+    assert_only("order_items", &planted(|_, s, _| s.order_entries.clear()));
+}
+
+/// Order items and seller entries name their product's category.
+#[test]
+fn categories_are_checked() {
+    assert_only(
+        "order_items",
+        &planted(|_, s, _| s.order_entries[0].product_category = String::new()),
+    );
+    assert_only(
+        "order_items",
+        &planted(|_, s, _| s.order_items[1].product_category = category(1, 1)),
+    );
 }
 
 #[test]
@@ -252,26 +267,40 @@ fn stale_checkout_uses_the_price_at_the_checkout_tid() {
     assert!(report.is_clean(), "{report} {:#?}", report.examples);
 }
 
+/// The history rows of customer `customer`'s order, by seq.
+fn history_mut(s: &mut MarketplaceState, customer: CustomerId) -> Vec<&mut OrderHistory> {
+    let mut rows: Vec<&mut OrderHistory> = s
+        .order_history
+        .iter_mut()
+        .filter(|h| h.customer_id == customer)
+        .collect();
+    rows.sort_by_key(|h| h.seq);
+    rows
+}
+
 #[test]
 fn status_order_is_detected() {
     assert_only(
         "status_order",
-        &planted(|_, s, _| s.order_entries[2].order_status = "IN_TRANSIT".into()),
+        &planted(|_, s, _| s.order_entries[0].order_status = IN_TRANSIT.into()),
     );
+    // Backwards: DELIVERED before IN_TRANSIT.
     assert_only(
         "status_order",
         &planted(|_, s, _| {
-            s.order_history[1].status = "DELIVERED".into();
-            s.order_history[2].status = "IN_TRANSIT".into();
+            let mut rows = history_mut(s, 1);
+            rows[3].status = DELIVERED.into();
+            rows[4].status = IN_TRANSIT.into();
         }),
     );
     assert_only(
         "status_order",
-        &planted(|_, s, _| order_mut(s, 2).status = "IN_TRANSIT".into()),
+        &planted(|_, s, _| order_mut(s, 2).status = IN_TRANSIT.into()),
     );
+    // The entry of a package not yet delivered says delivered.
     assert_only(
         "status_order",
-        &planted(|_, s, _| s.order_entries[1].delivery_status = "pending".into()),
+        &planted(|_, s, _| s.order_entries[0].delivery_status = "delivered".into()),
     );
     assert_only(
         "status_order",
@@ -284,6 +313,64 @@ fn status_order_is_detected() {
         "status_order",
         &planted(|_, s, _| s.shipments[0].open = true),
     );
+}
+
+/// The history holds every step up to the order's status, each once.
+#[test]
+fn status_order_needs_every_step_once() {
+    // PAYMENT_PROCESSED never recorded: INVOICED, READY_FOR_SHIPMENT.
+    assert_only(
+        "status_order",
+        &planted(|_, s, _| {
+            s.order_history
+                .retain(|h| h.customer_id != 2 || h.status != PAYMENT_PROCESSED);
+            history_mut(s, 2)[1].seq = 2;
+        }),
+    );
+    // READY_FOR_SHIPMENT twice.
+    assert_only(
+        "status_order",
+        &planted(|_, s, _| {
+            let mut again = history_mut(s, 2)[2].clone();
+            again.seq = 4;
+            s.order_history.push(again);
+        }),
+    );
+    // No history at all.
+    assert_only(
+        "status_order",
+        &planted(|_, s, _| s.order_history.retain(|h| h.customer_id != 2)),
+    );
+}
+
+/// The order's status is the one its shipment implies: a consistent order, history and entry
+/// that stopped at PAYMENT_PROCESSED while the shipment was approved lost a status update.
+#[test]
+fn status_order_follows_the_shipment() {
+    assert_only(
+        "status_order",
+        &planted(|_, s, _| {
+            s.order_history
+                .retain(|h| h.customer_id != 2 || h.status != READY_FOR_SHIPMENT);
+            order_mut(s, 2).status = PAYMENT_PROCESSED.into();
+            s.order_entries[0].order_status = PAYMENT_PROCESSED.into();
+        }),
+    );
+}
+
+/// A delivered order's entries leave every seller: an entry left at any of them counts.
+#[test]
+fn entries_of_delivered_orders_are_gone() {
+    for item in [0, 1] {
+        assert_only(
+            "status_order",
+            &planted(|_, s, _| {
+                let i = s.order_items[item].clone();
+                s.order_entries
+                    .push(entry_of(&i, 5, DELIVERED, "delivered"));
+            }),
+        );
+    }
 }
 
 #[test]
@@ -332,7 +419,7 @@ fn duplicate_is_detected() {
     );
     // The second entry also breaks the order's entry count: both classes see it.
     let (initial, mut state, log) = fixture();
-    state.order_entries.push(state.order_entries[2].clone());
+    state.order_entries.push(state.order_entries[0].clone());
     let report = check(&initial, &state, &log);
     assert_eq!(report.count("duplicate"), 1, "{report}");
     assert_eq!(report.count("order_items"), 1, "{report}");
@@ -378,6 +465,50 @@ fn dashboard_snapshot_is_checked() {
             .sum();
         assert_eq!(counted, 1, "{:?}", log.dashboards);
     }
+}
+
+/// Entries show the order's status and their package's delivery as of the answer's TID.
+#[test]
+fn dashboard_statuses_are_checked() {
+    // A stale status: the order was already READY_FOR_SHIPMENT at its checkout.
+    let stale = |l: &mut RunLog| {
+        let mut entries = l.dashboards[0].entries.clone();
+        entries[1].order_status = INVOICED.into();
+        l.dashboards[0] = dashboard(1, 6, entries);
+    };
+    // A status from the future: customer 2's order never left.
+    let early = |l: &mut RunLog| {
+        let mut entries = l.dashboards[1].entries.clone();
+        entries[0].order_status = IN_TRANSIT.into();
+        l.dashboards[1] = dashboard(1, 9, entries);
+    };
+    for plant in [stale, early] {
+        assert_only("dashboard", &planted(|_, _, l| plant(l)));
+        let (_, _, mut log) = fixture();
+        plant(&mut log);
+        let counted: u64 = log
+            .dashboards
+            .iter()
+            .map(|d| check_dashboard(d, &log))
+            .sum();
+        assert_eq!(counted, 1, "{:?}", log.dashboards);
+    }
+    // If the delivery at tid 8 had delivered only seller 1's package (the order in transit), an
+    // answer at tid 9 shows it delivered and in transit, and nothing else will do.
+    let (_, state, mut log) = fixture();
+    let run = &mut log.deliveries[0].1;
+    run.concluded.clear();
+    run.delivered.truncate(1);
+    let item = state.order_items[0].clone();
+    let answer = |delivery: &str| {
+        let entries = vec![
+            entry_of(&item, 5, IN_TRANSIT, delivery),
+            state.order_entries[0].clone(),
+        ];
+        dashboard(1, 9, entries)
+    };
+    assert_eq!(check_dashboard(&answer("delivered"), &log), 0);
+    assert_eq!(check_dashboard(&answer("pending"), &log), 1);
 }
 
 #[test]
