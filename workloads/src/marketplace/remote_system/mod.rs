@@ -549,6 +549,11 @@ impl MarketplaceSystem for RemoteMarketplace {
         &self.log
     }
 
+    fn customer_orders(&self) -> Result<Option<Vec<CustomerOrder>>, String> {
+        let rows = self.client.read_table(&self.app, "order");
+        rows.map(Some).map_err(|e| e.to_string())
+    }
+
     fn fatal(&self) -> Option<String> {
         self.fatal.clone()
     }
