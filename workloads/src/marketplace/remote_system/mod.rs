@@ -478,7 +478,11 @@ impl MarketplaceSystem for RemoteMarketplace {
             }
             r.sent.insert(id, (grouped, requests.clone()));
         }
-        if let Some(t) = self.tracking.as_mut().filter(|t| id.is_multiple_of(t.every)) {
+        if let Some(t) = self
+            .tracking
+            .as_mut()
+            .filter(|t| id.is_multiple_of(t.every))
+        {
             t.sent(grouped, requests.clone());
             let tx = self.tx.clone();
             self.client.spawn_submit_detached(requests, move |result| {
