@@ -128,12 +128,12 @@ impl App {
 
     /// A digest of everything processes must agree on to run this application together:
     /// services, table columns, handlers (events and their types, kinds, modes, replicas),
-    /// queries, transactions and the declared version. The distributed bootstrap check
-    /// compares it across processes, and a data directory keeps it (another fingerprint's
-    /// directory is refused).
+    /// queries and transactions. The distributed bootstrap check compares it across
+    /// processes, and a data directory keeps it (another fingerprint's directory is refused).
+    /// What the code does is `build_id`'s.
     pub fn fingerprint(&self) -> u64 {
         use std::fmt::Write;
-        let mut d = format!("version {}|", self.version);
+        let mut d = String::new();
         for s in &self.services {
             let _ = write!(d, "service {}|", s.name);
             if let Ok(store) = s.build_store() {
@@ -227,10 +227,12 @@ impl AppBuilder {
         self
     }
 
-    /// Declares the version of the application's behaviour. Bump it whenever handler logic
-    /// changes: nodes of another version are refused at the handshake, and a data directory
-    /// written by another version is refused (its log cannot be re-executed faithfully).
-    /// Without it, the executable itself identifies the build (`App::build_id`).
+    /// Declares the version of the application's behaviour: builds of one version promise to
+    /// behave alike, so a rebuilt binary of the same version joins a cluster and recovers its
+    /// log. Bump it whenever handler logic changes: nodes of another version are refused at
+    /// the handshake, and a log with work to re-execute written by another version is refused
+    /// (unless a new build is allowed). Without it, the executable itself identifies the build
+    /// (`App::build_id`).
     pub fn version(mut self, version: &str) -> Self {
         self.version = version.to_string();
         self

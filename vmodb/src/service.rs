@@ -135,7 +135,16 @@ impl HandlerDef {
             .checked_by(checker)
             .with_earlier_running(earlier_running);
         let result = catch_unwind(AssertUnwindSafe(|| (self.run)(&ctx, input)))
-            .unwrap_or_else(|panic| Err(TxError::Panic(panic_message(&panic))));
+            .unwrap_or_else(|panic| Err(TxError::Panic(panic_message(&panic))))
+            .and_then(|output| match output {
+                // An event too big for any deployment to carry fails its task.
+                Some(out) if out.len() > crate::message::MAX_PAYLOAD => Err(TxError::app(format!(
+                    "an output event of {} bytes, over the {}-byte limit",
+                    out.len(),
+                    crate::message::MAX_PAYLOAD
+                ))),
+                output => Ok(output),
+            });
         if result.is_err() || ctx.fk_unsettled() {
             ctx.undo_writes();
         }

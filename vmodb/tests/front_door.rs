@@ -300,7 +300,7 @@ fn status_and_config() {
             json!({
                 "submitted": 0, "committed": 0, "aborted": 0, "in_flight": 0,
                 "last_committed_batch": 0, "failure": null, "last_checkpoint": 0,
-                "recovered": null,
+                "recovered": null, "lost_tids": [], "committed_tid": 0,
             })
         );
         for i in 0..4 {

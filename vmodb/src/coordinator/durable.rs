@@ -368,12 +368,33 @@ impl Coordinator {
             }
         }
         for logged in &plan.replay {
+            if let Some(at) = logged.resumes_at {
+                self.jump_during_recovery(at)?;
+            }
             let inputs = logged.inputs.iter().map(|i| {
                 let id = plan.requests.get(&i.env.tid).map(|r| Arc::from(r.as_str()));
                 (i, id)
             });
             self.sequence_logged(inputs.collect(), logged.batch)?;
         }
+        Ok(())
+    }
+
+    /// The log holds a restart between re-executed batches: once everything re-executed so far
+    /// committed, numbering jumps as it did then (TIDs in flight are kept densely, so the jump
+    /// waits for none to be in flight).
+    fn jump_during_recovery(&self, (tid, batch): (Tid, BatchId)) -> Result<(), String> {
+        let mut st = self.state.lock();
+        while !st.records.is_empty() || !st.sealed.is_empty() || st.open.is_some() {
+            if st.shut_down {
+                return Err("the coordinator stopped while re-executing the log".into());
+            }
+            self.committed.wait_for(&mut st, Duration::from_millis(100));
+        }
+        st.next_tid = tid;
+        st.first_tid = tid;
+        st.next_batch = batch;
+        st.next_commit = batch;
         Ok(())
     }
 

@@ -97,13 +97,20 @@ impl ServiceProcess {
             options.check_modes,
         ));
         let (exit_tx, exit) = crossbeam_channel::bounded(1);
+        let (asks, queued) = crossbeam_channel::unbounded();
         let inbound = Arc::new(ServiceInbound {
             me,
             node: Arc::clone(&node),
             transport: OnceLock::new(),
             exit: exit_tx,
             start: Mutex::new(Some((load, checkpoints))),
+            asks,
         });
+        let answering = Arc::downgrade(&inbound);
+        std::thread::Builder::new()
+            .name("vmodb-answer".into())
+            .spawn(move || answer_loop(&answering, &queued))
+            .map_err(|e| BootstrapError(format!("cannot start a thread: {e}")))?;
         let transport = TcpTransport::start(links, listener, inbound.clone())
             .map_err(|e| BootstrapError(e.to_string()))?;
         node.connect(transport.clone());
@@ -147,6 +154,8 @@ struct ServiceInbound {
     exit: Sender<Result<(), String>>,
     /// What `Restore` starts from; taken by the first one.
     start: Mutex<Option<(LoadFn, Option<CheckpointDir>)>>,
+    /// Asks to answer, each with the snapshot pinned when it arrived (`on_ask`).
+    asks: Sender<(u64, Ask, SnapshotPin)>,
 }
 
 impl ServiceInbound {
@@ -208,38 +217,42 @@ impl ServiceInbound {
         })
     }
 
-    /// Answers an ask. Tables and state dumps (which may take long) are read on a thread of
-    /// their own, so that this link's reader goes on and the coordinator's writes never stall.
+    /// Takes an ask off the link: its snapshot is pinned now, in link order (after every
+    /// commit sent before it), and it is answered on the answering thread, so that a long
+    /// query or dump never stops this link's reader (the coordinator's writes to it would
+    /// stall, and time out). Counters are answered at once.
     fn on_ask(&self, id: u64, ask: Ask) {
-        let Some(t) = self.transport() else { return };
-        let reply = move |t: &TcpTransport, me, answer| {
-            t.send(me, NodeId::Coordinator, Message::Answer { id, answer })
-        };
-        let pin = self.node.store.pin_snapshot();
-        match ask {
-            Ask::Stats => reply(&t, self.me, Ok(self.stats())),
-            Ask::Query { .. } => reply(&t, self.me, Self::answer(&self.node, &pin, ask)),
-            Ask::Table { .. } | Ask::State => {
-                let (node, me) = (Arc::clone(&self.node), self.me);
-                let weak = Arc::downgrade(&t);
-                let spawned = std::thread::Builder::new()
-                    .name("vmodb-answer".into())
-                    .spawn(move || {
-                        let answer = Self::answer(&node, &pin, ask);
-                        drop(pin);
-                        if let Some(t) = weak.upgrade() {
-                            reply(&t, me, answer);
-                        }
-                    });
-                if let Err(e) = spawned {
-                    reply(&t, self.me, Err(format!("no thread to answer on: {e}")));
-                }
+        if let Ask::Stats = ask {
+            let answer = Ok(self.stats());
+            if let Some(t) = self.transport() {
+                t.send(self.me, NodeId::Coordinator, Message::Answer { id, answer });
             }
+            return;
         }
+        let pin = self.node.store.pin_snapshot();
+        let _ = self.asks.send((id, ask, pin));
     }
 
     fn transport(&self) -> Option<Arc<TcpTransport>> {
         self.transport.get().and_then(Weak::upgrade)
+    }
+}
+
+/// Answers asks one at a time, in arrival order, until the service process is gone.
+fn answer_loop(inbound: &Weak<ServiceInbound>, queued: &Receiver<(u64, Ask, SnapshotPin)>) {
+    while let Ok((id, ask, pin)) = queued.recv() {
+        let Some(inbound) = inbound.upgrade() else {
+            return;
+        };
+        let answer = ServiceInbound::answer(&inbound.node, &pin, ask);
+        drop(pin);
+        if let Some(t) = inbound.transport() {
+            t.send(
+                inbound.me,
+                NodeId::Coordinator,
+                Message::Answer { id, answer },
+            );
+        }
     }
 }
 

@@ -63,9 +63,9 @@ fn check_build(
         );
         if !allow_new_build {
             return Err(BootstrapError(format!(
-                "{what}. Refusing to start: run the build that wrote it, declare the application's \
-                 version (`AppBuilder::version`) if both builds behave alike, or allow a new build \
-                 (`--allow-new-build`, `CoordinatorConfig::allow_new_build`) to recover anyway"
+                "{what}. Refusing to start: run the build that wrote it, or allow a new build \
+                 (`--allow-new-build`, `CoordinatorConfig::allow_new_build`) to recover anyway. \
+                 Builds that declare one version (`AppBuilder::version`) count as one"
             )));
         }
         crate::node::log_warning(&format!(

@@ -49,6 +49,9 @@ pub struct LoggedBatch {
     pub batch: BatchId,
     pub max_tid: Tid,
     pub inputs: Vec<SequencedInput>,
+    /// A restart came between the previous logged batch and this one: numbering jumped to
+    /// (TID, batch), so re-execution jumps there too before this batch.
+    pub resumes_at: Option<(Tid, BatchId)>,
 }
 
 /// What one log record is, for the writer's truncation (see `write_loop`).
@@ -56,8 +59,11 @@ pub struct LoggedBatch {
 pub enum Indexed {
     Commit {
         uptime_us: u64,
+        last_batch: BatchId,
     },
-    Checkpoint,
+    Checkpoint {
+        batch: BatchId,
+    },
     /// Must outlive truncation: the newest `Reserve` and `Resume` are copied forward.
     Sticky,
 }
@@ -118,12 +124,16 @@ impl RecoveryPlan {
         let mut last: Option<BatchId> = None;
         let mut next_tid = checkpoint.1 + 1;
         let mut reserved: Option<(Tid, BatchId)> = None;
+        // A restart's jump not yet attached to the batch that follows it.
+        let mut jump: Option<(Tid, BatchId)> = None;
         for (index, record) in records {
             let commit = match record {
                 LogRecord::Commit(commit) => commit,
-                LogRecord::Checkpoint { uptime_us, .. } => {
+                LogRecord::Checkpoint {
+                    uptime_us, batch, ..
+                } => {
                     plan.uptime_us = plan.uptime_us.max(uptime_us);
-                    plan.index.push((index, Indexed::Checkpoint));
+                    plan.index.push((index, Indexed::Checkpoint { batch }));
                     continue;
                 }
                 LogRecord::Reserve { tid, batch } => {
@@ -138,6 +148,10 @@ impl RecoveryPlan {
                     if let Some(l) = last.filter(|l| batch > *l + 1) {
                         last = Some(batch - 1).max(Some(l));
                     }
+                    // A jump within what is re-executed: recovery must jump there too.
+                    if tid > next_tid {
+                        jump = Some((tid, batch));
+                    }
                     next_tid = next_tid.max(tid);
                     plan.lost = lost;
                     plan.index.push((index, Indexed::Sticky));
@@ -146,7 +160,14 @@ impl RecoveryPlan {
             };
             plan.uptime_us = plan.uptime_us.max(commit.uptime_us);
             let uptime_us = commit.uptime_us;
-            plan.index.push((index, Indexed::Commit { uptime_us }));
+            let last_batch = commit.batches.last().map_or(0, |b| b.0);
+            plan.index.push((
+                index,
+                Indexed::Commit {
+                    uptime_us,
+                    last_batch,
+                },
+            ));
             for &(batch, max_tid) in &commit.batches {
                 if last.is_some_and(|l| batch != l + 1) {
                     return Err(format!(
@@ -190,6 +211,7 @@ impl RecoveryPlan {
                     batch,
                     max_tid,
                     inputs: mine,
+                    resumes_at: jump.take(),
                 });
             }
             if inputs.next().is_some() {
@@ -228,7 +250,7 @@ fn split_at_checkpoint(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::coordinator::LoggedRequest;
     use crate::tx::TxEnv;
@@ -266,7 +288,7 @@ mod tests {
         })
     }
 
-    fn checkpoint(batch: BatchId, tid: Tid) -> LogRecord {
+    pub(crate) fn checkpoint(batch: BatchId, tid: Tid) -> LogRecord {
         LogRecord::Checkpoint {
             batch,
             tid,
@@ -348,6 +370,8 @@ mod tests {
         assert_eq!(plan.last_batch, 91);
         assert_eq!(plan.lost, vec![(3, 299)]);
         assert_eq!(plan.replay.len(), 3);
+        let jumps: Vec<_> = plan.replay.iter().map(|b| b.resumes_at).collect();
+        assert_eq!(jumps, vec![None, Some((300, 90)), None]);
         // Without the `Resume`, the jump is a gap.
         let records = vec![(0, commit(&[(1, 1, 2)])), (1, commit(&[(90, 300, 301)]))];
         assert!(RecoveryPlan::from_records(records).is_err());

@@ -2,6 +2,7 @@
 //! behind checkpoints (keeping what recovery and request ids need).
 
 use super::log::{Indexed, LogRecord};
+use crate::message::BatchId;
 use crate::wal::Wal;
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::VecDeque;
@@ -98,11 +99,12 @@ impl Drop for CommitLog {
     }
 }
 
-/// The writer's view of the log for truncation: the commits still held (index, running time),
-/// the last checkpoint record, and the newest records that must outlive any truncation.
+/// The writer's view of the log for truncation: the commits still held (index, running time,
+/// last batch), the last checkpoint record (index, batch), and the newest records that must
+/// outlive any truncation.
 struct Retained {
-    commits: VecDeque<(u64, u64)>,
-    checkpoint: Option<u64>,
+    commits: VecDeque<(u64, u64, BatchId)>,
+    checkpoint: Option<(u64, BatchId)>,
     sticky: Vec<(u64, Option<LogRecord>)>,
 }
 
@@ -115,8 +117,11 @@ impl Retained {
         };
         for (i, kind) in index {
             match kind {
-                Indexed::Commit { uptime_us } => r.commits.push_back((i, uptime_us)),
-                Indexed::Checkpoint => r.checkpoint = Some(i),
+                Indexed::Commit {
+                    uptime_us,
+                    last_batch,
+                } => r.commits.push_back((i, uptime_us, last_batch)),
+                Indexed::Checkpoint { batch } => r.checkpoint = Some((i, batch)),
                 // The record itself is not known here: copied forward once it is.
                 Indexed::Sticky => r.sticky.push((i, None)),
             }
@@ -126,8 +131,11 @@ impl Retained {
 
     fn note(&mut self, index: u64, record: &LogRecord) {
         match record {
-            LogRecord::Commit(c) => self.commits.push_back((index, c.uptime_us)),
-            LogRecord::Checkpoint { .. } => self.checkpoint = Some(index),
+            LogRecord::Commit(c) => {
+                let last = c.batches.last().map_or(0, |b| b.0);
+                self.commits.push_back((index, c.uptime_us, last));
+            }
+            LogRecord::Checkpoint { batch, .. } => self.checkpoint = Some((index, *batch)),
             LogRecord::Reserve { .. } | LogRecord::Resume { .. } => {
                 let same_kind = |r: &Option<LogRecord>| {
                     r.as_ref().is_some_and(|r| {
@@ -140,14 +148,19 @@ impl Retained {
         }
     }
 
-    /// The first index to keep: the last checkpoint record and the commits after it (for
-    /// recovery), and the commits within `retention` of the newest (for request ids).
+    /// The first index to keep: the last checkpoint record and every commit of a batch after
+    /// its batch (for recovery: those were logged while the services wrote the checkpoint, so
+    /// before its record), and the commits within `retention` of the newest (request ids).
     fn keep_from(&mut self, retention: Duration) -> Option<u64> {
-        let checkpoint = self.checkpoint?;
+        let (checkpoint, batch) = self.checkpoint?;
+        let after = self.commits.iter().find(|c| c.2 > batch).map(|c| c.0);
         let newest = self.commits.back().map_or(0, |c| c.1);
         let horizon = newest.saturating_sub(retention.as_micros() as u64);
         let recent = self.commits.iter().find(|c| c.1 >= horizon).map(|c| c.0);
-        let keep_from = recent.map_or(checkpoint, |r| r.min(checkpoint));
+        let keep_from = [Some(checkpoint), after, recent]
+            .into_iter()
+            .flatten()
+            .min()?;
         while self.commits.front().is_some_and(|c| c.0 < keep_from) {
             self.commits.pop_front();
         }
@@ -171,7 +184,10 @@ fn write_loop(mut wal: Wal, keep: Keep, index: Vec<(u64, Indexed)>, jobs: Receiv
                     if let (Some(r), None) = (&record, &failed) {
                         match wal.append(r) {
                             Ok(index) => {
-                                retained.note(index, r);
+                                // Kept whole: nothing to track for truncation.
+                                if !keep.all {
+                                    retained.note(index, r);
+                                }
                                 new_checkpoint |= matches!(r, LogRecord::Checkpoint { .. });
                             }
                             Err(e) => failed = Some(e.to_string()),
@@ -234,41 +250,22 @@ fn truncate(wal: &mut Wal, retained: &mut Retained, keep: &Keep) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn checkpoint(batch: u64, tid: u64) -> LogRecord {
-        LogRecord::Checkpoint {
-            batch,
-            tid,
-            committed: tid,
-            uptime_us: batch * 1000,
-        }
-    }
+    use crate::durability::log::tests::checkpoint;
 
     /// Truncation keeps the last checkpoint's commits and those within the retention, and
     /// works from what a restart read (not only what this writer appended).
     #[test]
     fn truncation_keeps_recovery_and_retention() {
+        let commit = |uptime_s: u64, last_batch| Indexed::Commit {
+            uptime_us: uptime_s * 1_000_000,
+            last_batch,
+        };
         let index = vec![
-            (0, Indexed::Commit { uptime_us: 0 }),
-            (
-                1,
-                Indexed::Commit {
-                    uptime_us: 1_000_000,
-                },
-            ),
-            (2, Indexed::Checkpoint),
-            (
-                3,
-                Indexed::Commit {
-                    uptime_us: 5_000_000,
-                },
-            ),
-            (
-                4,
-                Indexed::Commit {
-                    uptime_us: 9_000_000,
-                },
-            ),
+            (0, commit(0, 1)),
+            (1, commit(1, 2)),
+            (2, Indexed::Checkpoint { batch: 2 }),
+            (3, commit(5, 3)),
+            (4, commit(9, 4)),
         ];
         let mut r = Retained::new(index.clone());
         // Retention 10 s reaches back to the first commit: nothing may go.
@@ -277,10 +274,29 @@ mod tests {
         let mut r = Retained::new(index.clone());
         assert_eq!(r.keep_from(Duration::from_secs(5)), Some(2));
         // 1 s: only what recovery needs.
-        r.note(5, &checkpoint(9, 90));
+        r.note(5, &checkpoint(4, 40));
         assert_eq!(r.keep_from(Duration::from_secs(1)), Some(4));
         // No checkpoint yet: nothing to truncate to.
-        let mut r = Retained::new(vec![(0, Indexed::Commit { uptime_us: 0 })]);
+        let mut r = Retained::new(vec![(0, commit(0, 1))]);
         assert_eq!(r.keep_from(Duration::ZERO), None);
+    }
+
+    /// Services write a checkpoint while later batches commit: those commits are logged before
+    /// the checkpoint record, and recovery re-executes them, so truncation keeps them.
+    #[test]
+    fn commits_logged_while_a_checkpoint_was_written_are_kept() {
+        let commit = |last_batch| Indexed::Commit {
+            uptime_us: last_batch * 1_000_000,
+            last_batch,
+        };
+        let index = vec![
+            (0, commit(1)),
+            (1, commit(2)), // checkpointed at batch 2 ...
+            (2, commit(3)), // ... while 3 and 4 committed
+            (3, commit(4)),
+            (4, Indexed::Checkpoint { batch: 2 }),
+        ];
+        let mut r = Retained::new(index);
+        assert_eq!(r.keep_from(Duration::ZERO), Some(2));
     }
 }

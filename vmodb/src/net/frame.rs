@@ -204,8 +204,17 @@ fn write_part_of(
     let encoded = buf.len() - 5;
     if encoded > max_batch {
         if batch.len() == 1 {
-            written.too_big.push(offset);
-            return Ok(());
+            // Events and reports of many transactions split by transaction.
+            return match split(&batch[0]) {
+                Some(halves) => {
+                    write_part_of(w, &halves[..1], offset, buf, max_batch, written)?;
+                    write_part_of(w, &halves[1..], offset, buf, max_batch, written)
+                }
+                None => {
+                    written.too_big.push(offset);
+                    Ok(())
+                }
+            };
         }
         let (a, b) = batch.split_at(batch.len() / 2);
         write_part_of(w, a, offset, buf, max_batch, written)?;
@@ -233,6 +242,26 @@ fn write_part_of(
         written.bytes += piece.len() + 5;
     }
     Ok(())
+}
+
+/// A message of many independent parts as two messages of half as many, in order: events
+/// (one per transaction) and task reports. `None` for anything else.
+fn split(m: &Message) -> Option<[Message; 2]> {
+    match m {
+        Message::Events(v) if v.len() > 1 => {
+            let (a, b) = v.split_at(v.len() / 2);
+            Some([Message::Events(a.to_vec()), Message::Events(b.to_vec())])
+        }
+        Message::Reports { service, reports } if reports.len() > 1 => {
+            let (a, b) = reports.split_at(reports.len() / 2);
+            let part = |r: &[crate::message::TaskReport]| Message::Reports {
+                service: *service,
+                reports: r.to_vec(),
+            };
+            Some([part(a), part(b)])
+        }
+        _ => None,
+    }
 }
 
 /// Writes a heartbeat frame.
@@ -476,5 +505,33 @@ mod tests {
         }
         assert_eq!(got.len(), 2);
         assert!(matches!(got[1], Message::CommitBatch { batch: 2, .. }));
+        // Events of many transactions over the limit go as several messages, all of them.
+        let envelope = |tid| crate::message::Envelope {
+            env: crate::tx::TxEnv {
+                tid,
+                timestamp_us: 0,
+                seed: 0,
+            },
+            batch: 1,
+            dag: 0,
+            node: 0,
+            prevs: vec![0].into(),
+            payload: Some(vec![1; 30_000]),
+            round: 0,
+        };
+        let events = Message::Events((1..=10).map(envelope).collect());
+        let mut wire = Vec::new();
+        let w = write_batch(&mut wire, &[events], &mut buf, 64 << 10).unwrap();
+        assert!(w.too_big.is_empty(), "{w:?}");
+        let mut r = &wire[..];
+        let mut tids = Vec::new();
+        while let Some(Frame::Batch(b)) = reader.next(&mut r).unwrap() {
+            for m in b {
+                if let Message::Events(v) = m {
+                    tids.extend(v.iter().map(|e| e.env.tid));
+                }
+            }
+        }
+        assert_eq!(tids, (1..=10).collect::<Vec<_>>());
     }
 }

@@ -85,7 +85,7 @@ impl Link {
             if !batch.is_empty() {
                 let max_batch = shared.config.max_batch;
                 let written = frame::write_batch(stream, &batch, buf, max_batch).and_then(|w| {
-                    let refusals = refusals(&batch, &w.too_big, max_batch);
+                    let refusals = refusals(&batch, &w.too_big, max_batch)?;
                     let more = frame::write_batch(stream, &refusals, buf, max_batch)?;
                     Ok((w.frames + more.frames, w.bytes + more.bytes))
                 });
@@ -129,6 +129,16 @@ impl Link {
             return self.broken(shared, format!("link to {}: {e}", self.addr));
         }
         self.wrote(shared);
+        drop(socket);
+        // A sender that queued while the heartbeat held the socket left its message to us.
+        if !self.pending.lock().is_empty() {
+            self.flush(shared);
+        }
+    }
+
+    /// Whether the link is closed or broken (its heartbeats stop).
+    pub fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::Acquire)
     }
 
     /// The next frame's messages: the head of the queue, at most `FRAME_MESSAGES`.
@@ -251,9 +261,10 @@ impl Link {
 }
 
 /// What to send instead of the messages of `batch` at `too_big` (each encodes over
-/// `max_batch`): an ask's answer becomes an error answer that says why; anything else cannot be
-/// that big (event payloads are bounded, `MAX_PAYLOAD`) and is dropped with a warning.
-fn refusals(batch: &[Message], too_big: &[usize], max_batch: usize) -> Batch {
+/// `max_batch`, even alone): an ask's answer becomes an error answer that says why, so the ask
+/// fails and the link goes on. Anything else that big cannot be delivered in order, so the link
+/// fails (events are split by envelope before this, and one envelope is far smaller).
+fn refusals(batch: &[Message], too_big: &[usize], max_batch: usize) -> std::io::Result<Batch> {
     let mut out = Vec::new();
     for &i in too_big {
         match &batch[i] {
@@ -263,13 +274,18 @@ fn refusals(batch: &[Message], too_big: &[usize], max_batch: usize) -> Batch {
                     "the answer is larger than the {max_batch}-byte limit of one message"
                 )),
             }),
-            other => crate::node::log_warning(&format!(
-                "a message over the {max_batch}-byte limit was not sent: {}",
-                describe(other)
-            )),
+            other => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "{} over the {max_batch}-byte limit of one message",
+                        describe(other)
+                    ),
+                ));
+            }
         }
     }
-    out
+    Ok(out)
 }
 
 /// What a message is, without printing its (huge) contents.

@@ -246,9 +246,16 @@ impl TcpTransport {
         for (&peer, (_, addr)) in &shared.config.peers {
             let link = Arc::new(Link::new(peer, addr.clone()));
             let (l, s) = (Arc::clone(&link), Arc::clone(&shared));
+            // The link's own thread: it connects, then sends heartbeats while the link is idle
+            // (one thread per link, so a peer whose socket is full stalls only its own).
             std::thread::Builder::new()
-                .name(format!("vmodb-connect-{peer:?}"))
-                .spawn(move || l.connect(&s))
+                .name(format!("vmodb-tcp-{peer:?}"))
+                .spawn(move || {
+                    l.connect(&s);
+                    let weak = Arc::downgrade(&l);
+                    drop(l);
+                    heartbeats(weak, &s);
+                })
                 .map_err(spawn_err)?;
             links.insert(peer, link);
         }
@@ -259,11 +266,6 @@ impl TcpTransport {
             links,
             shared,
         });
-        let weak = Arc::downgrade(&transport);
-        std::thread::Builder::new()
-            .name("vmodb-heartbeat".into())
-            .spawn(move || heartbeat_loop(weak))
-            .map_err(spawn_err)?;
         Ok(transport)
     }
 
@@ -352,20 +354,17 @@ impl Transport for TcpTransport {
     }
 }
 
-/// Sends a heartbeat on every link idle for a quarter of the timeout, until the transport is
-/// closed or dropped.
-fn heartbeat_loop(transport: std::sync::Weak<TcpTransport>) {
+/// Sends a heartbeat on `link` whenever it has been idle for a quarter of the timeout, until
+/// the link is closed or broken, or dropped with its transport.
+fn heartbeats(link: std::sync::Weak<Link>, shared: &Arc<Shared>) {
+    let every = (shared.config.heartbeat_timeout / 4).max(Duration::from_millis(10));
     loop {
-        let Some(t) = transport.upgrade() else { return };
-        if t.shared.closed.load(Ordering::Acquire) {
+        std::thread::sleep(every);
+        let Some(link) = link.upgrade() else { return };
+        if link.is_dead() || shared.closed.load(Ordering::Acquire) {
             return;
         }
-        let every = (t.shared.config.heartbeat_timeout / 4).max(Duration::from_millis(10));
-        for link in t.links.values() {
-            link.heartbeat_if_idle(&t.shared, every.as_millis() as u64);
-        }
-        drop(t);
-        std::thread::sleep(every);
+        link.heartbeat_if_idle(shared, every.as_millis() as u64);
     }
 }
 

@@ -484,17 +484,6 @@ impl ServiceNode {
                 };
                 writes = written;
                 match result {
-                    // An event too big for any deployment to carry fails its task.
-                    Ok(Some(out)) if out.len() > crate::message::MAX_PAYLOAD => {
-                        writes.undo(&self.store, envelope.tid());
-                        writes = WriteSet::default();
-                        let detail = format!(
-                            "an output event of {} bytes, over the {}-byte limit",
-                            out.len(),
-                            crate::message::MAX_PAYLOAD
-                        );
-                        (None, Some(TxError::app(detail)))
-                    }
                     Ok(output) => (output, None),
                     Err(e) => (None, Some(e)),
                 }

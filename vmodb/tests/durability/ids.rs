@@ -223,3 +223,40 @@ fn tids_handed_out_before_a_crash_are_never_reused() {
     drop(cluster);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Two restarts with commits between them and no checkpoint after the first: the log then
+/// holds a jump in numbering (the first restart's) inside what the second restart re-executes,
+/// and recovery must jump there too: the cluster restarts, reaches the same state, goes on.
+#[test]
+fn two_restarts_without_a_checkpoint_between_recover() {
+    let dir = temp("double-restart");
+    let mut config = config_with(&dir, true, RETENTION);
+    config.coordinator.checkpoint_every = Duration::from_secs(1 << 40); // never
+    let start = || {
+        Cluster::start(
+            shop::app().expect("app"),
+            config.clone(),
+            shop::load(10, 50, 20),
+        )
+        .expect("start")
+    };
+    let cluster = start();
+    drive(&cluster, 1, 30);
+    drop(cluster);
+    let cluster = start();
+    drive(&cluster, 100, 30);
+    assert_eq!(cluster.stats().coordinator.last_checkpoint, 0);
+    let before = cluster.state();
+    drop(cluster);
+    let cluster = start();
+    assert!(cluster.wait_idle(Duration::from_secs(10)));
+    assert_eq!(cluster.state(), before);
+    drive(&cluster, 200, 30);
+    let inputs = cluster.committed_inputs();
+    assert_eq!(inputs.len(), 90);
+    let replayed =
+        serial_replay(&shop::app().expect("app"), shop::load(10, 50, 20), &inputs).expect("replay");
+    assert_eq!(replayed, cluster.state());
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -124,9 +124,8 @@ fn damage_followed_by_acknowledged_commits_is_refused() {
 }
 
 /// Handler code is part of what recovery re-executes: a log with work to re-execute, written
-/// by another build, is refused (unless a new build is allowed, with a warning); another
-/// declared version is another application (its directory is refused). A log with nothing to
-/// re-execute changes hands quietly.
+/// by another build or another declared version, is refused (unless a new build is allowed,
+/// with a warning); builds that declare one version count as one.
 #[test]
 fn a_log_written_by_another_build_is_refused() {
     let dir = temp("build");
@@ -159,13 +158,22 @@ fn a_log_written_by_another_build_is_refused() {
     assert!(cluster.wait_idle(Duration::from_secs(10)));
     assert_eq!(cluster.state(), before);
     drop(cluster);
-    // Another declared version is another application.
+    // A declared version is the build: two builds of version "2" are one, "3" is another.
+    let version = |v: &str| shop::builder().version(v).build().expect("app");
+    let cluster =
+        Cluster::start(version("2"), config.clone(), shop::load(10, 50, 20)).expect("allowed");
+    assert!(cluster.wait_idle(Duration::from_secs(10)));
+    drop(cluster);
     config.coordinator.allow_new_build = false;
-    let v2 = shop::builder().version("2").build().expect("app");
-    let e = Cluster::start(v2, config, shop::load(10, 50, 20))
+    let cluster = Cluster::start(version("2"), config.clone(), shop::load(10, 50, 20))
+        .expect("the same version");
+    assert!(cluster.wait_idle(Duration::from_secs(10)));
+    assert_eq!(cluster.state(), before);
+    drop(cluster);
+    let e = Cluster::start(version("3"), config, shop::load(10, 50, 20))
         .err()
         .expect("another version is refused")
         .to_string();
-    assert!(e.contains("refusing"), "{e}");
+    assert!(e.contains("build") && e.contains("re-execute"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
