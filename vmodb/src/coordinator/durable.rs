@@ -98,6 +98,23 @@ impl Default for DurableState {
     }
 }
 
+impl PendingCheckpoint {
+    /// Records `service`'s answer (`error`: why its checkpoint failed). `Some(ok)` once every
+    /// service has answered (so no service still writes this checkpoint when the next one
+    /// starts), `ok` if all of them wrote it; answers from non-participants or a second answer
+    /// from one (a confused peer) change nothing.
+    fn answer(&mut self, service: ServiceId, error: Option<String>) -> Option<bool> {
+        match self.waiting.get_mut(service as usize) {
+            Some(w) if *w => *w = false,
+            _ => return None,
+        }
+        if let Some(e) = error {
+            self.failed.get_or_insert(e);
+        }
+        (!self.waiting.iter().any(|w| *w)).then_some(self.failed.is_none())
+    }
+}
+
 impl DurableState {
     fn remember_at(&mut self, request: Arc<str>, completion: &Completion, uptime_us: u64) {
         self.in_flight.remove(&request);
@@ -252,24 +269,21 @@ impl Coordinator {
         let Some(p) = d.pending.as_mut().filter(|p| p.batch == batch) else {
             return;
         };
-        match p.waiting.get_mut(service as usize) {
-            Some(w) if *w => *w = false,
-            _ => return, // not a participant, or a second answer: a confused peer
-        }
-        if let Some(e) = error {
+        if let Some(e) = &error {
             crate::node::log_warning(&format!(
                 "checkpoint of batch {batch} failed at service #{service}: {e}"
             ));
-            p.failed.get_or_insert(e);
         }
-        if p.waiting.iter().any(|w| *w) {
-            return;
+        match p.answer(service, error) {
+            None => return,
+            // Not fatal: the last complete checkpoint stays the recovery point; try again later.
+            Some(false) => {
+                d.pending = None;
+                return;
+            }
+            Some(true) => {}
         }
         let Some(p) = d.pending.take() else { return };
-        if p.failed.is_some() {
-            // Not fatal: the last complete checkpoint stays the recovery point; try again later.
-            return;
-        }
         d.last_checkpoint = (p.batch, p.tid);
         drop(st);
         if let Some(log) = self.log.get() {
@@ -540,4 +554,35 @@ fn logged_outcomes(commit: &super::LoggedCommit) -> Vec<(Arc<str>, Completion)> 
             (Arc::from(r.id.as_str()), completion)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A checkpoint one service failed stays in progress until every service answered: the
+    /// next one must not start while another service still writes this one.
+    #[test]
+    fn a_failed_checkpoint_waits_for_every_answer() {
+        let mut p = PendingCheckpoint {
+            batch: 7,
+            tid: 70,
+            committed: 70,
+            uptime_us: 0,
+            waiting: vec![true; 3],
+            failed: None,
+        };
+        assert_eq!(p.answer(1, Some("disk full".into())), None);
+        assert_eq!(p.answer(1, None), None, "a second answer changes nothing");
+        assert_eq!(p.answer(9, None), None, "not a participant");
+        assert_eq!(p.answer(0, None), None);
+        assert_eq!(p.answer(2, None), Some(false), "all answered, one failed");
+        let mut q = PendingCheckpoint {
+            failed: None,
+            waiting: vec![true; 2],
+            ..p
+        };
+        assert_eq!(q.answer(0, None), None);
+        assert_eq!(q.answer(1, None), Some(true));
+    }
 }

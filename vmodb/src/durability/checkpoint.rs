@@ -242,6 +242,23 @@ mod tests {
         }
         std::fs::write(&path, &good[..good.len() - 1]).expect("write");
         assert!(ckpts.read(9).is_err());
+        // A header whose table lengths overflow (a valid checksum over lying contents) is an
+        // error, never a panic.
+        let header = Header {
+            batch: 9,
+            tid: 90,
+            tables: vec![("t".into(), u64::MAX), ("u".into(), 2)],
+        };
+        let header = postcard::to_allocvec(&header).expect("header");
+        let mut body = (header.len() as u32).to_le_bytes().to_vec();
+        body.extend(&header);
+        body.extend([0u8; 8]);
+        let mut lying = MAGIC.to_vec();
+        lying.extend(&body);
+        lying.extend(crc32fast::hash(&body).to_le_bytes());
+        std::fs::write(&path, &lying).expect("write");
+        let e = ckpts.read(9).expect_err("lengths that overflow");
+        assert!(e.to_string().contains("cut short"), "{e}");
         assert!(ckpts.read(4).is_err(), "a missing checkpoint is an error");
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -352,3 +352,55 @@ impl Drop for SnapshotPin {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{TableDef, TableMeta};
+
+    #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Row {
+        id: u32,
+    }
+    impl Entity for Row {
+        type Key = u32;
+        fn key(&self) -> u32 {
+            self.id
+        }
+    }
+
+    #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Other {
+        id: u32,
+    }
+    impl Entity for Other {
+        type Key = u32;
+        fn key(&self) -> u32 {
+            self.id
+        }
+    }
+
+    fn table<E: Entity>(name: &str) -> (TypeId, Box<dyn ErasedTable>) {
+        let meta = Arc::new(TableMeta::compile(TableDef::<E>::new(name, &["id"])).expect("meta"));
+        (TypeId::of::<E>(), Box::new(Table::new(meta)))
+    }
+
+    /// A checkpoint that names a table twice, and so another not at all, is refused (counting
+    /// tables alone would take it for complete).
+    #[test]
+    fn a_checkpoint_holding_a_table_twice_is_refused() {
+        let store =
+            Store::new(vec![table::<Row>("rows"), table::<Other>("others")]).expect("store");
+        let twice = [
+            ("rows".to_string(), Vec::new()),
+            ("rows".to_string(), Vec::new()),
+        ];
+        let e = store.restore(&twice, 5).expect_err("twice");
+        assert!(e.contains("twice"), "{e}");
+        let both = [
+            ("rows".to_string(), Vec::new()),
+            ("others".to_string(), Vec::new()),
+        ];
+        store.restore(&both, 5).expect("each once");
+    }
+}
