@@ -42,6 +42,8 @@ pub struct Clients {
     pub late_every: u64,
     /// Every this many ops are sent with `?wait=false` and followed by TID (0: none).
     pub track_every: u64,
+    /// Write the final state, the initial data and the run log here (`--dump-state`).
+    pub dump_state: Option<std::path::PathBuf>,
 }
 
 pub fn crash(
@@ -135,6 +137,12 @@ pub fn crash(
     let tracked = remote.tracking().unwrap_or_default();
     let state = remote.state().map_err(|e| anyhow!("final state: {e}"))?;
     let anomalies = checker::check(&data, &state, remote.log());
+    if let Some(dir) = &clients.dump_state {
+        let counters = remote.customer_orders().map_err(|e| anyhow!("{e}"))?;
+        crate::dump::write_marketplace(dir, &data, &state, counters.as_deref(), remote.log())
+            .map_err(|e| anyhow!("dumping state to {}: {e}", dir.display()))?;
+        progress.note(format_args!("state written to {}", dir.display()));
+    }
     let replay = if config.replay_check {
         let equal = remote.matches_serial_replay(&data);
         Some(equal.map_err(|e| anyhow!("serial replay: {e}"))?)

@@ -337,6 +337,7 @@ fn main() -> ExitCode {
             let clients = crash::Clients {
                 late_every: args.late_every,
                 track_every: args.track_every,
+                dump_state: args.run.dump_state.clone(),
             };
             crash::crash(&c, args.kills, args.kill_every, &clients)
         }) {
