@@ -3,6 +3,8 @@
 //! shows the anomalies of eventual consistency, while vMODB, on the same data and the same input
 //! stream with the same injected delays, shows none.
 
+mod common;
+
 use std::time::Duration;
 use vmodb::{ClusterConfig, CoordinatorConfig, LinkDelay};
 use workloads::marketplace::baseline_system::{BaselineConfig, BaselineMarketplace, Jitter};
@@ -86,20 +88,7 @@ fn baseline_runs_every_transaction_and_keeps_what_grains_guarantee() {
         .customer_orders()
         .expect("counters")
         .expect("counters");
-    assert!(!counters.is_empty());
-    for c in counters {
-        let orders = state
-            .orders
-            .iter()
-            .filter(|o| o.customer_id == c.customer_id)
-            .count();
-        assert_eq!(
-            c.next_order_id as usize,
-            orders + 1,
-            "customer {}",
-            c.customer_id
-        );
-    }
+    common::assert_order_counters(&state, &counters);
     // Single-threaded grains and awaited requests rule these out, as in the Orleans baseline.
     for class in [
         "negative_stock",

@@ -2,6 +2,8 @@
 //! finds no anomaly, and the final state equals the serial replay of the committed inputs —
 //! also with all-or-nothing checkouts, which abort across services when stock runs out.
 
+mod common;
+
 use std::time::Duration;
 use vmodb::{ClusterConfig, CoordinatorConfig};
 use workloads::marketplace::MarketplaceState;
@@ -146,20 +148,7 @@ fn assert_lifecycle(state: &MarketplaceState, system: &VmodbMarketplace, deliver
         .customer_orders()
         .expect("counters")
         .expect("vmodb has them");
-    assert!(!counters.is_empty());
-    for c in counters {
-        let orders = state
-            .orders
-            .iter()
-            .filter(|o| o.customer_id == c.customer_id)
-            .count();
-        assert_eq!(
-            c.next_order_id as usize,
-            orders + 1,
-            "customer {}",
-            c.customer_id
-        );
-    }
+    common::assert_order_counters(state, &counters);
 }
 
 #[test]

@@ -12,7 +12,7 @@ const RETENTION: Duration = Duration::from_secs(600);
 
 fn start_keeping_ids(dir: &Path) -> Cluster {
     let config = config_with(dir, false, RETENTION);
-    Cluster::start(shop::app().expect("app"), config, shop::load(10, 50, 20)).expect("start")
+    shop_cluster(config).expect("start")
 }
 
 fn requests(ids: std::ops::Range<u64>) -> Vec<Request> {
@@ -174,23 +174,13 @@ fn stock_of_item_3(cluster: &Cluster) -> i64 {
 fn tids_handed_out_before_a_crash_are_never_reused() {
     let dir = temp("tids");
     let mut config = config_with(&dir, false, RETENTION);
-    let cluster = Cluster::start(
-        shop::app().expect("app"),
-        config.clone(),
-        shop::load(10, 50, 20),
-    )
-    .expect("start");
+    let cluster = shop_cluster(config.clone()).expect("start");
     let client = cluster.client();
     let committed = submit_one(&client, restock("tids/1")).expect("a commit");
     // A batch that stays open: its TID is handed out, and it never commits.
     drop(cluster);
     config.coordinator.batch_window = Duration::from_secs(3600);
-    let cluster = Cluster::start(
-        shop::app().expect("app"),
-        config.clone(),
-        shop::load(10, 50, 20),
-    )
-    .expect("restart");
+    let cluster = shop_cluster(config.clone()).expect("restart");
     let restock_1 = input("restock", &Restock { item: 1, add: 1 });
     let lost = cluster
         .client()
@@ -200,8 +190,7 @@ fn tids_handed_out_before_a_crash_are_never_reused() {
     drop(cluster); // crash: the open batch never committed
 
     config.coordinator.batch_window = Duration::from_millis(2);
-    let cluster = Cluster::start(shop::app().expect("app"), config, shop::load(10, 50, 20))
-        .expect("restart again");
+    let cluster = shop_cluster(config).expect("restart again");
     let client = cluster.client();
     let after = submit_one(&client, restock("tids/2")).expect("a commit after the restart");
     assert!(
@@ -232,14 +221,7 @@ fn two_restarts_without_a_checkpoint_between_recover() {
     let dir = temp("double-restart");
     let mut config = config_with(&dir, true, RETENTION);
     config.coordinator.checkpoint_every = Duration::from_secs(1 << 40); // never
-    let start = || {
-        Cluster::start(
-            shop::app().expect("app"),
-            config.clone(),
-            shop::load(10, 50, 20),
-        )
-        .expect("start")
-    };
+    let start = || shop_cluster(config.clone()).expect("start");
     let cluster = start();
     drive(&cluster, 1, 30);
     drop(cluster);

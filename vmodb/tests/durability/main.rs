@@ -48,13 +48,18 @@ fn temp(name: &str) -> PathBuf {
     dir
 }
 
+/// `app` on `config`, with the data every test here loads.
+fn cluster_of(app: vmodb::App, config: ClusterConfig) -> Result<Cluster, vmodb::BootstrapError> {
+    Cluster::start(app, config, shop::load(10, 50, 20))
+}
+
+/// The shop on `config`.
+fn shop_cluster(config: ClusterConfig) -> Result<Cluster, vmodb::BootstrapError> {
+    cluster_of(shop::app().expect("app"), config)
+}
+
 fn start(dir: &Path, keep_all: bool) -> Cluster {
-    Cluster::start(
-        shop::app().expect("app"),
-        config(dir, keep_all),
-        shop::load(10, 50, 20),
-    )
-    .expect("start")
+    shop_cluster(config(dir, keep_all)).expect("start")
 }
 
 /// `n` inputs, order ids from `first`: checkouts (every 11th aborts: unknown item) and

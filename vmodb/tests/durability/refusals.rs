@@ -31,13 +31,7 @@ fn foreign_or_damaged_data_directories_are_refused() {
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x10;
     std::fs::write(&ckpt, &bytes).expect("damage");
-    let e = Cluster::start(
-        shop::app().expect("app"),
-        config(&dir, false),
-        shop::load(10, 50, 20),
-    )
-    .err()
-    .expect("refused");
+    let e = shop_cluster(config(&dir, false)).err().expect("refused");
     assert!(
         e.to_string().contains("inventory") && e.to_string().contains("checksum"),
         "{e}"
@@ -48,13 +42,7 @@ fn foreign_or_damaged_data_directories_are_refused() {
     // Checkpoints without the log that names them: refused, not restarted from scratch.
     let moved = dir.join("coordinator-moved");
     std::fs::rename(dir.join("coordinator"), &moved).expect("hide the log");
-    let e = Cluster::start(
-        shop::app().expect("app"),
-        config(&dir, false),
-        shop::load(10, 50, 20),
-    )
-    .err()
-    .expect("refused");
+    let e = shop_cluster(config(&dir, false)).err().expect("refused");
     assert!(e.to_string().contains("log is missing"), "{e}");
     let _ = std::fs::remove_dir_all(dir.join("coordinator"));
     std::fs::rename(&moved, dir.join("coordinator")).expect("restore the log");
@@ -66,13 +54,7 @@ fn foreign_or_damaged_data_directories_are_refused() {
     let mut bytes = std::fs::read(&first).expect("segment");
     bytes[12] ^= 0x01;
     std::fs::write(&first, &bytes).expect("damage");
-    let e = Cluster::start(
-        shop::app().expect("app"),
-        config(&dir, false),
-        shop::load(10, 50, 20),
-    )
-    .err()
-    .expect("refused");
+    let e = shop_cluster(config(&dir, false)).err().expect("refused");
     assert!(e.to_string().contains("corrupt"), "{e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -87,12 +69,7 @@ fn damage_followed_by_acknowledged_commits_is_refused() {
     config.coordinator.checkpoint_every = Duration::from_secs(3600);
     config.coordinator.log_segment_bytes = 64 << 20;
     config.coordinator.request_retention = Duration::from_secs(600);
-    let cluster = Cluster::start(
-        shop::app().expect("app"),
-        config.clone(),
-        shop::load(10, 50, 20),
-    )
-    .expect("start");
+    let cluster = shop_cluster(config.clone()).expect("start");
     let client = cluster.client();
     for i in 1..=5 {
         let (transaction, payload) = input("restock", &Restock { item: 1, add: 1 });
@@ -111,10 +88,7 @@ fn damage_followed_by_acknowledged_commits_is_refused() {
     let mut bytes = std::fs::read(&first).expect("segment");
     bytes[101] ^= 0x01;
     std::fs::write(&first, &bytes).expect("damage");
-    let e = Cluster::start(shop::app().expect("app"), config, shop::load(10, 50, 20))
-        .err()
-        .expect("refused")
-        .to_string();
+    let e = shop_cluster(config).err().expect("refused").to_string();
     assert!(
         e.contains(&segments[0]) && e.contains("corrupt at byte"),
         "{e}"
@@ -132,12 +106,12 @@ fn a_log_written_by_another_build_is_refused() {
     let mut config = config(&dir, false);
     config.coordinator.checkpoint_every = Duration::from_secs(3600); // all of it to re-execute
     let app = |build: u64| shop::builder().build_id(build).build().expect("app");
-    let cluster = Cluster::start(app(1), config.clone(), shop::load(10, 50, 20)).expect("start");
+    let cluster = cluster_of(app(1), config.clone()).expect("start");
     drive(&cluster, 1, 50);
     let before = cluster.state();
     drop(cluster);
 
-    let e = Cluster::start(app(2), config.clone(), shop::load(10, 50, 20))
+    let e = cluster_of(app(2), config.clone())
         .err()
         .expect("another build is refused")
         .to_string();
@@ -147,30 +121,27 @@ fn a_log_written_by_another_build_is_refused() {
         "{e}"
     );
     // The same build recovers.
-    let cluster =
-        Cluster::start(app(1), config.clone(), shop::load(10, 50, 20)).expect("same build");
+    let cluster = cluster_of(app(1), config.clone()).expect("same build");
     assert!(cluster.wait_idle(Duration::from_secs(10)));
     assert_eq!(cluster.state(), before);
     drop(cluster);
     // Allowed: it recovers (here the handlers are the same, so the state is too).
     config.coordinator.allow_new_build = true;
-    let cluster = Cluster::start(app(2), config.clone(), shop::load(10, 50, 20)).expect("allowed");
+    let cluster = cluster_of(app(2), config.clone()).expect("allowed");
     assert!(cluster.wait_idle(Duration::from_secs(10)));
     assert_eq!(cluster.state(), before);
     drop(cluster);
     // A declared version is the build: two builds of version "2" are one, "3" is another.
     let version = |v: &str| shop::builder().version(v).build().expect("app");
-    let cluster =
-        Cluster::start(version("2"), config.clone(), shop::load(10, 50, 20)).expect("allowed");
+    let cluster = cluster_of(version("2"), config.clone()).expect("allowed");
     assert!(cluster.wait_idle(Duration::from_secs(10)));
     drop(cluster);
     config.coordinator.allow_new_build = false;
-    let cluster = Cluster::start(version("2"), config.clone(), shop::load(10, 50, 20))
-        .expect("the same version");
+    let cluster = cluster_of(version("2"), config.clone()).expect("the same version");
     assert!(cluster.wait_idle(Duration::from_secs(10)));
     assert_eq!(cluster.state(), before);
     drop(cluster);
-    let e = Cluster::start(version("3"), config, shop::load(10, 50, 20))
+    let e = cluster_of(version("3"), config)
         .err()
         .expect("another version is refused")
         .to_string();
