@@ -4,6 +4,7 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use workloads::marketplace::generator::{KeyDistribution, Mix};
+use workloads::open_loop::{Arrivals, OpenLoad};
 use workloads::tpcc::generator::TpccMix;
 
 /// Every field has a default (a configuration file or `[run]` table names only what differs).
@@ -15,8 +16,16 @@ pub struct RunConfig {
     /// Measured seconds (after the warm-up).
     pub duration_s: f64,
     pub warmup_s: f64,
-    /// Transactions in flight (closed loop).
+    /// Transactions in flight (closed loop; TPC-C: terminals, which in the open loop only
+    /// spread the arrivals over home warehouses).
     pub concurrency: usize,
+    /// Open loop: operations offered per second, whatever the system does (0: the closed loop
+    /// of `concurrency` clients). Latency then runs from each operation's arrival.
+    #[serde(default)]
+    pub rate_tps: f64,
+    /// Open loop: `poisson` (exponential gaps, seeded) or `constant` arrivals.
+    #[serde(default = "poisson")]
+    pub arrivals: String,
     pub batch_window_ms: u64,
     pub batch_max_txns: u32,
     /// Seal a batch early after this many ms without arrivals (0: only window and size seal).
@@ -83,6 +92,10 @@ pub struct RunConfig {
     pub heartbeat_timeout_ms: u64,
 }
 
+fn poisson() -> String {
+    "poisson".into()
+}
+
 fn embedded() -> String {
     "embedded".into()
 }
@@ -132,6 +145,8 @@ impl Default for RunConfig {
             duration_s: 30.0,
             warmup_s: 5.0,
             concurrency: 64,
+            rate_tps: 0.0,
+            arrivals: poisson(),
             batch_window_ms: 10,
             batch_max_txns: 10_000,
             batch_idle_ms: 1,
@@ -166,6 +181,34 @@ impl RunConfig {
             .with_context(|| format!("cannot read {}", path.display()))?;
         toml::from_str(&text)
             .with_context(|| format!("invalid run configuration {}", path.display()))
+    }
+
+    /// The open load, when `rate_tps` asks for one (validated: the arrivals parse).
+    pub fn open_load(&self) -> Option<OpenLoad> {
+        (self.rate_tps > 0.0).then(|| OpenLoad {
+            rate: self.rate_tps,
+            arrivals: Arrivals::parse(&self.arrivals).unwrap_or(Arrivals::Poisson),
+            seed: self.seed,
+        })
+    }
+
+    /// `open loop, Poisson arrivals at 5000 tx/s` or `closed loop, 64 clients`.
+    pub fn load_label(&self) -> String {
+        match self.open_load() {
+            Some(l) => format!(
+                "open loop, {} arrivals at {} tx/s",
+                if l.arrivals == Arrivals::Poisson {
+                    "Poisson"
+                } else {
+                    "constant"
+                },
+                l.rate
+            ),
+            None if self.workload == "tpcc" => {
+                format!("closed loop, {} terminals", self.concurrency)
+            }
+            None => format!("closed loop, {} clients", self.concurrency),
+        }
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
@@ -262,6 +305,25 @@ impl RunConfig {
         }
         if self.concurrency == 0 {
             bail!("concurrency must be at least 1");
+        }
+        if !self.rate_tps.is_finite() || !(0.0..=10_000_000.0).contains(&self.rate_tps) {
+            bail!(
+                "rate must be 0 (closed loop) or a rate in (0, 10000000] tx/s, got {}",
+                self.rate_tps
+            );
+        }
+        if self.rate_tps > 0.0 && self.rate_tps * self.duration_s < 1.0 {
+            bail!(
+                "rate {} tx/s offers no operation in {} s: raise the rate or the duration",
+                self.rate_tps,
+                self.duration_s
+            );
+        }
+        if Arrivals::parse(&self.arrivals).is_none() {
+            bail!(
+                "arrivals must be `poisson` or `constant`, got `{}`",
+                self.arrivals
+            );
         }
         if self.batch_window_ms == 0 || self.batch_max_txns == 0 {
             bail!("batch window and batch size must be at least 1");

@@ -5,6 +5,7 @@
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod capacity;
 mod check;
 mod config;
 mod crash;
@@ -140,6 +141,20 @@ struct RunArgs {
     /// Transactions in flight (closed loop; TPC-C: terminals).
     #[arg(long)]
     concurrency: Option<usize>,
+    /// Open loop: offer this many operations per second, whatever the system does (latency
+    /// then runs from each operation's arrival); without it, a closed loop of --concurrency.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Open loop: poisson (default, seeded) or constant arrivals.
+    #[arg(long)]
+    arrivals: Option<String>,
+    /// Find each system's capacity: the highest offered rate it sustains with p99 latency under
+    /// --slo-p99-ms, by a short search over open-loop rates (each step a run of --duration).
+    #[arg(long)]
+    find_peak: bool,
+    /// With --find-peak: the p99 latency bound in ms (default: 10 x the batch window).
+    #[arg(long)]
+    slo_p99_ms: Option<f64>,
     /// Batch window in milliseconds.
     #[arg(long)]
     batch_window_ms: Option<u64>,
@@ -247,7 +262,8 @@ impl RunArgs {
         }
         set!(
             workload <- self.workload, system <- self.system, duration_s <- self.duration, warmup_s <- self.warmup,
-            concurrency <- self.concurrency, batch_window_ms <- self.batch_window_ms, batch_max_txns <- self.batch_size,
+            concurrency <- self.concurrency, rate_tps <- self.rate, arrivals <- self.arrivals,
+            batch_window_ms <- self.batch_window_ms, batch_max_txns <- self.batch_size,
             batch_idle_ms <- self.batch_idle_ms,
             seed <- self.seed, scale <- self.scale, mix <- self.mix, seller_distribution <- self.seller_dist,
             product_distribution <- self.product_dist, workers <- self.workers, inject <- self.inject,
@@ -306,6 +322,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) if args.check => check(&args),
+        Command::Run(args) if args.find_peak => match args
+            .config()
+            .and_then(|c| capacity::run_find_peak(&c, args.slo_p99_ms, &args.results))
+        {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => failed(e),
+        },
         Command::Run(args) => {
             let outcome = args
                 .config()

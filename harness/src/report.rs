@@ -34,13 +34,14 @@ pub fn print(s: &RunSummary) {
     let d = s.drive;
     println!();
     println!(
-        "{} on {} — {:.0} s measured, {} in flight, batch window {} ms, scale {} (data loaded in {:.1} s)",
+        "{} on {} — {:.0} s measured, {}, batch window {} ms, scale {}, durability {} (data loaded in {:.1} s)",
         s.config.workload,
         s.system,
         d.measured.as_secs_f64(),
-        s.config.concurrency,
+        s.config.load_label(),
         s.config.batch_window_ms,
         s.config.scale,
+        s.config.durability,
         s.load_s
     );
     if !s.config.inject.is_off() {
@@ -52,6 +53,9 @@ pub fn print(s: &RunSummary) {
         d.committed,
         d.failed
     );
+    for line in crate::capacity::describe(s.config, d) {
+        println!("{line}");
+    }
     println!();
     println!(
         "{:<20} {:>10} {:>8} {:>10} {:>10} {:>10}",
@@ -94,7 +98,7 @@ pub fn write(dir: &Path, s: &RunSummary) -> anyhow::Result<()> {
     std::fs::write(dir.join("config.toml"), toml::to_string(s.config)?)?;
     let d = s.drive;
     let mut w = csv::Writer::from_path(dir.join("summary.csv"))?;
-    w.write_record([
+    let mut header: Vec<&str> = vec![
         "run_id",
         "workload",
         "system",
@@ -110,8 +114,12 @@ pub fn write(dir: &Path, s: &RunSummary) -> anyhow::Result<()> {
         "inject",
         "anomalies_total",
         "replay_equal",
-    ])?;
-    w.write_record([
+        "load",
+        "durability",
+    ];
+    header.extend(crate::capacity::COLUMNS);
+    w.write_record(&header)?;
+    let mut row = vec![
         s.run_id.to_string(),
         s.config.workload.clone(),
         s.system.to_string(),
@@ -127,8 +135,13 @@ pub fn write(dir: &Path, s: &RunSummary) -> anyhow::Result<()> {
         injection_label(&s.config.inject),
         s.anomalies.total().to_string(),
         s.replay_equal.map_or(String::new(), |b| b.to_string()),
-    ])?;
+        s.config.load_label(),
+        s.config.durability.clone(),
+    ];
+    row.extend(crate::capacity::LoadFigures::of(s.config, d).cells());
+    w.write_record(&row)?;
     w.flush()?;
+    crate::capacity::write_deferred_csv(dir, d)?;
     let mut w = csv::Writer::from_path(dir.join("latency.csv"))?;
     w.write_record([
         "transaction",

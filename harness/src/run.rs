@@ -12,7 +12,9 @@ use workloads::marketplace::baseline_system::{
     BaselineConfig, BaselineMarketplace, Jitter, SiloConfig,
 };
 use workloads::marketplace::checker::{self, AnomalyReport};
-use workloads::marketplace::driver::{DriveConfig, DriveResult, MarketplaceSystem, drive};
+use workloads::marketplace::driver::{
+    DriveConfig, DriveResult, MarketplaceSystem, drive, drive_open,
+};
 use workloads::marketplace::generator::{
     Dataset, InputConfig, InputGenerator, KeyDistribution, Scale, generate,
 };
@@ -459,17 +461,19 @@ fn run_system(
     let load_s = started.elapsed().as_secs_f64();
     // The same seed gives both systems the same input stream.
     let mut generator = InputGenerator::new(scale, input_config(config), config.seed);
-    let drive = drive_with_progress(target, &mut generator, config, progress)?;
+    let mut drive = drive_with_progress(target, &mut generator, config, progress)?;
     if let Some(why) = target.fatal() {
         let exited = processes.as_mut().and_then(|p| p.exited());
         let exited = exited.map_or(String::new(), |e| format!(" ({e})"));
         return Err(anyhow!("{system} failed during the run: {why}{exited}"));
     }
+    let quiescing = Instant::now();
     if !target.quiesce(Duration::from_secs(60)) {
         return Err(anyhow!(
             "{system} did not quiesce within 60 s after the run"
         ));
     }
+    drive.quiesce = Some(quiescing.elapsed());
     progress.note(format_args!("checking consistency of {system}..."));
     let state = target
         .state()
@@ -571,7 +575,10 @@ pub(crate) fn drive_with_progress(
     };
     let name = system.name();
     let mut on_progress = progress_updater(&bar, config, name);
-    let result = drive(system, generator, &drive_config, &mut on_progress);
+    let result = match config.open_load() {
+        Some(load) => drive_open(system, generator, &drive_config, &load, &mut on_progress),
+        None => drive(system, generator, &drive_config, &mut on_progress),
+    };
     progress.finish(&bar);
     Ok(result)
 }

@@ -12,7 +12,7 @@ use workloads::marketplace::checker::AnomalyReport;
 use workloads::tpcc::TpccState;
 use workloads::tpcc::baseline_system::{BaselineTpcc, BaselineTpccConfig};
 use workloads::tpcc::checker::{self, CheckOptions};
-use workloads::tpcc::driver::{TpccDriveConfig, TpccSystem, drive};
+use workloads::tpcc::driver::{TpccDriveConfig, TpccSystem, drive, drive_open};
 use workloads::tpcc::generator::{TpccInputGenerator, TpccMix, TpccScale, populate};
 use workloads::tpcc::services::ItemCheck;
 use workloads::tpcc::vmodb_system::VmodbTpcc;
@@ -98,13 +98,24 @@ pub fn run_system(
     };
     let name = target.name();
     let mut on_progress = progress_updater(&bar, config, name);
-    let result = drive(target, &mut generator, &drive_config, &mut on_progress);
+    let mut result = match config.open_load() {
+        Some(load) => drive_open(
+            target,
+            &mut generator,
+            &drive_config,
+            &load,
+            &mut on_progress,
+        ),
+        None => drive(target, &mut generator, &drive_config, &mut on_progress),
+    };
     progress.finish(&bar);
+    let quiescing = Instant::now();
     if !target.quiesce(Duration::from_secs(60)) {
         return Err(anyhow!(
             "{system} did not quiesce within 60 s after the run"
         ));
     }
+    result.quiesce = Some(quiescing.elapsed());
     progress.note(format_args!(
         "checking the TPC-C consistency conditions on {system}..."
     ));

@@ -1,3 +1,4 @@
 pub mod marketplace;
+pub mod open_loop;
 pub mod remote;
 pub mod tpcc;

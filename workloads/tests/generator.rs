@@ -515,11 +515,7 @@ impl MarketplaceSystem for Fake {
             .into_iter()
             .map(|id| {
                 self.pending.remove(&id);
-                Done {
-                    id,
-                    latency: Duration::from_micros(50),
-                    result: Ok(()),
-                }
+                Done::new(id, Duration::from_micros(50), Ok(()))
             })
             .collect()
     }

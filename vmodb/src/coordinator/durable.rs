@@ -550,6 +550,8 @@ fn logged_outcomes(commit: &super::LoggedCommit) -> Vec<(Arc<str>, Completion)> 
                 transaction: name,
                 outcome,
                 latency: Duration::ZERO,
+                executed: None,
+                batch_interval: Duration::ZERO,
             };
             (Arc::from(r.id.as_str()), completion)
         })

@@ -18,7 +18,7 @@ use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 mod durable;
 mod numbering;
@@ -37,6 +37,8 @@ struct TxRecord {
     batch: BatchId,
     env: TxEnv,
     submitted_at: Instant,
+    /// When the coordinator got the last report of a step (an output or a failure).
+    reported_at: Option<Instant>,
     notify: Option<Notifier>,
     output: Option<Output>,
     /// The failure at the lowest DAG node (so the reported reason is the one serial replay finds).
@@ -70,6 +72,8 @@ struct State {
     open: Option<OpenBatch>,
     sealed: BTreeMap<BatchId, SealedBatch>,
     last_committed: BatchId,
+    /// When the last batch committed (the coordinator's start before the first).
+    last_commit_at: Instant,
     /// The batch that commits next (`last_committed + 1`, but after a restart's jump).
     next_commit: BatchId,
     /// Records of TIDs `first_tid..`, dense.
@@ -132,6 +136,7 @@ impl Coordinator {
                 open: None,
                 sealed: BTreeMap::new(),
                 last_committed: 0,
+                last_commit_at: Instant::now(),
                 next_commit: 1,
                 records: VecDeque::new(),
                 first_tid: 1,
@@ -228,6 +233,7 @@ impl Coordinator {
                     else {
                         continue; // a report for a TID not in flight: a confused peer, ignore
                     };
+                    rec.reported_at = Some(Instant::now());
                     match r {
                         TaskReport::Output { node, payload, .. } => {
                             let event = self.event_of(rec.dag, node);
@@ -305,12 +311,15 @@ impl Coordinator {
             st.sealed.remove(&id);
             st.last_committed = id;
             st.next_commit = id + 1;
+            let now = Instant::now();
+            let interval = now - st.last_commit_at;
+            st.last_commit_at = now;
             p.commits.push((id, max_tid));
             while st.first_tid <= max_tid {
                 let rec = st.records.pop_front().expect("a record per sequenced TID");
                 let tid = st.first_tid;
                 st.first_tid += 1;
-                let c = self.complete(st, tid, rec, &mut p.logged, &mut p.remember);
+                let c = self.complete(st, tid, rec, interval, &mut p.logged, &mut p.remember);
                 p.completions.push(c);
             }
         }
@@ -424,6 +433,7 @@ impl Coordinator {
         st: &mut State,
         tid: Tid,
         rec: TxRecord,
+        batch_interval: Duration,
         logged: &mut durable::Logged,
         remember: &mut Vec<(Arc<str>, Completion)>,
     ) -> (Option<Notifier>, Completion) {
@@ -469,6 +479,8 @@ impl Coordinator {
             transaction: Arc::clone(&dag.name),
             outcome,
             latency: rec.submitted_at.elapsed(),
+            executed: rec.reported_at.map(|at| at - rec.submitted_at),
+            batch_interval,
         };
         if let Some(r) = rec.request {
             // Answered to resubmissions only once durable (`announce`).

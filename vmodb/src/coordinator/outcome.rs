@@ -44,6 +44,12 @@ pub struct Completion {
     pub outcome: Outcome,
     /// From submission to the commit notification.
     pub latency: Duration,
+    /// From submission to the coordinator's receipt of the last report of a step (the last
+    /// step's output, or a failure): the rest of `latency` is the wait for the batch to
+    /// commit. `None` when no step reported (no output, no failure) or after a restart.
+    pub executed: Option<Duration>,
+    /// Between the previous batch's commit and this transaction's batch's.
+    pub batch_interval: Duration,
 }
 
 /// Where a transaction's completion goes: a channel (`Client`), or a call (the front door

@@ -194,6 +194,7 @@ impl Coordinator {
             batch,
             env,
             submitted_at: arrived,
+            reported_at: None,
             notify,
             output: None,
             failure: None,

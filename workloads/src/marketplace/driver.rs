@@ -12,6 +12,7 @@
 use super::generator::{Gate, InputGenerator, KINDS, Op};
 use super::model::CustomerOrder;
 use super::{MarketplaceState, RunLog};
+use crate::open_loop::{self, LoadReport, OpenLoad};
 use hdrhistogram::Histogram;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -24,6 +25,30 @@ pub struct Done {
     pub latency: Duration,
     /// `Err(reason)` when the transaction failed or aborted.
     pub result: Result<(), String>,
+    /// vMODB: where the latency went (`None` for a system without batches, or when unknown).
+    pub commit: Option<CommitTiming>,
+}
+
+impl Done {
+    pub fn new(id: u64, latency: Duration, result: Result<(), String>) -> Self {
+        Done {
+            id,
+            latency,
+            result,
+            commit: None,
+        }
+    }
+}
+
+/// A vMODB transaction's latency, split at its last executed step: from submission to the
+/// coordinator to its report of that step, then the wait for its batch to commit.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CommitTiming {
+    /// (to the last step's report, from there to the commit); `None`: no step reported.
+    pub split: Option<(Duration, Duration)>,
+    pub batch: u64,
+    /// Between the previous batch's commit and this batch's.
+    pub batch_interval: Duration,
 }
 
 /// A system the marketplace can run on (vMODB, the actor baseline).
@@ -47,6 +72,11 @@ pub trait MarketplaceSystem {
     /// Why the system can no longer run (e.g. a node of a distributed cluster was lost); the
     /// driver stops at once when it says so.
     fn fatal(&self) -> Option<String> {
+        None
+    }
+    /// Accepted work not yet applied (the baseline's undelivered one-way messages), sampled
+    /// during the run; `None`: the system defers nothing past its answer.
+    fn deferred_backlog(&self) -> Option<u64> {
         None
     }
 }
@@ -76,7 +106,7 @@ impl TypeStats {
         TypeStats {
             committed: 0,
             failed: 0,
-            latency_us: Histogram::new_with_bounds(1, 600_000_000, 3).expect("bounds"),
+            latency_us: histogram(),
         }
     }
 }
@@ -88,9 +118,54 @@ pub struct DriveResult {
     pub failed: u64,
     /// Failure reasons seen (first few).
     pub failures: Vec<String>,
+    /// The open loop's offered rate and backlog (defaults for a closed loop).
+    pub load: LoadReport,
+    /// vMODB: time to the last executed step, and the wait for the batch's commit, of
+    /// committed transactions in the window (µs; empty for other systems).
+    pub executed_us: Histogram<u64>,
+    pub commit_wait_us: Histogram<u64>,
+    /// vMODB: the interval between consecutive batch commits seen in the window (µs).
+    pub batch_interval_us: Histogram<u64>,
+    /// Batches already counted in `batch_interval_us`.
+    batches_seen: HashSet<u64>,
+    /// The baseline: from an op's submission until all its effects, one-way messages
+    /// included, were applied (µs), for ops submitted in the window; `None` when not measured.
+    pub visibility_us: Option<Histogram<u64>>,
+    /// How long the system took to finish its deferred work after the last completion.
+    pub quiesce: Option<Duration>,
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 600_000_000, 3).expect("bounds")
 }
 
 impl DriveResult {
+    pub fn new(kinds: &[&'static str], measured: Duration) -> Self {
+        DriveResult {
+            per_type: kinds.iter().map(|k| (*k, TypeStats::new())).collect(),
+            measured,
+            committed: 0,
+            failed: 0,
+            failures: Vec::new(),
+            load: LoadReport::default(),
+            executed_us: histogram(),
+            commit_wait_us: histogram(),
+            batch_interval_us: histogram(),
+            batches_seen: HashSet::new(),
+            visibility_us: None,
+            quiesce: None,
+        }
+    }
+
+    /// Records only the latency of an op that arrived in the window and completed after it
+    /// (the open loop charges it; the throughput counts completions in the window only).
+    pub fn record_latency_only(&mut self, kind: &'static str, done: &Done) {
+        let stats = self.per_type.entry(kind).or_default();
+        let _ = stats
+            .latency_us
+            .record(done.latency.as_micros().max(1) as u64);
+    }
+
     /// Counts a completion inside the measured window: committed with its latency, or failed
     /// with its reason (the first few kept).
     pub fn record(&mut self, kind: &'static str, done: Done) {
@@ -102,6 +177,16 @@ impl DriveResult {
                 let _ = stats
                     .latency_us
                     .record(done.latency.as_micros().max(1) as u64);
+                if let Some(c) = done.commit {
+                    if let Some((executed, wait)) = c.split {
+                        let _ = self.executed_us.record(executed.as_micros().max(1) as u64);
+                        let _ = self.commit_wait_us.record(wait.as_micros().max(1) as u64);
+                    }
+                    if self.batches_seen.insert(c.batch) {
+                        let us = c.batch_interval.as_micros().max(1) as u64;
+                        let _ = self.batch_interval_us.record(us);
+                    }
+                }
             }
             Err(e) => {
                 stats.failed += 1;
@@ -137,13 +222,7 @@ pub fn drive(
     // The next op of the stream, waiting for its gates.
     let mut head: Option<(Op, Vec<Gate>)> = None;
     let mut next_id = 0u64;
-    let mut result = DriveResult {
-        per_type: KINDS.iter().map(|k| (*k, TypeStats::new())).collect(),
-        measured: config.duration,
-        committed: 0,
-        failed: 0,
-        failures: Vec::new(),
-    };
+    let mut result = DriveResult::new(&KINDS, config.duration);
     let mut last_progress = start;
     loop {
         let now = Instant::now();
@@ -199,4 +278,46 @@ pub fn drive(
     }
     progress(start.elapsed(), result.committed);
     result
+}
+
+/// Open-loop marketplace: arrivals at `load`'s rate take the generator's stream in order; an
+/// arrival whose gate is held waits (charged from its arrival), see [`crate::open_loop`].
+pub fn drive_open(
+    system: &mut dyn MarketplaceSystem,
+    generator: &mut InputGenerator,
+    config: &DriveConfig,
+    load: &OpenLoad,
+    progress: &mut Progress<'_>,
+) -> DriveResult {
+    struct Adapter<'a>(&'a mut dyn MarketplaceSystem);
+    impl open_loop::Target for Adapter<'_> {
+        type Op = Op;
+        fn submit(&mut self, id: u64, op: &Op) -> Result<(), String> {
+            self.0.submit(id, op)
+        }
+        fn poll(&mut self, wait: Duration) -> Vec<Done> {
+            self.0.poll(wait)
+        }
+        fn fatal(&self) -> Option<String> {
+            self.0.fatal()
+        }
+        fn deferred_backlog(&self) -> Option<u64> {
+            self.0.deferred_backlog()
+        }
+    }
+    let next = || {
+        let op = generator.next_op();
+        let gates = generator.gates(&op);
+        let kind = op.kind();
+        (op, gates, kind)
+    };
+    open_loop::drive(
+        &mut Adapter(system),
+        load,
+        config.warmup,
+        config.duration,
+        &KINDS,
+        next,
+        progress,
+    )
 }

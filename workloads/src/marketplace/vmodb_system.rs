@@ -1,6 +1,6 @@
 //! The marketplace on vMODB, embedded: one cluster with the eight services.
 
-use super::driver::{Done, MarketplaceSystem};
+use super::driver::{CommitTiming, Done, MarketplaceSystem};
 use super::generator::{Dataset, Op};
 use super::model::*;
 use super::services::{self, ADD_ITEMS, CHECKOUT, PRICE_UPDATE, PRODUCT_UPDATE, UPDATE_DELIVERY};
@@ -88,9 +88,8 @@ impl VmodbMarketplace {
             }
         };
         self.ready.push(Done {
-            id,
-            latency: c.latency,
-            result,
+            commit: Some(commit_timing(&c)),
+            ..Done::new(id, c.latency, result)
         });
     }
 
@@ -163,11 +162,7 @@ impl MarketplaceSystem for VmodbMarketplace {
                     }
                     Err(e) => Err(e.to_string()),
                 };
-                self.ready.push(Done {
-                    id,
-                    latency,
-                    result,
-                });
+                self.ready.push(Done::new(id, latency, result));
                 return Ok(());
             }
         };
@@ -235,5 +230,17 @@ impl MarketplaceSystem for VmodbMarketplace {
             .read_table("order")
             .map_err(|e| e.to_string())?;
         Ok(Some(rows))
+    }
+}
+
+/// Where a committed transaction's latency went, from its completion.
+pub(crate) fn commit_timing(c: &Completion) -> CommitTiming {
+    CommitTiming {
+        split: c
+            .executed
+            .filter(|e| *e <= c.latency)
+            .map(|e| (e, c.latency - e)),
+        batch: c.batch,
+        batch_interval: c.batch_interval,
     }
 }

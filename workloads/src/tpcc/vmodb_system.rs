@@ -5,6 +5,7 @@ use super::driver::TpccSystem;
 use super::generator::TpccOp;
 use super::services::{self, DELIVERY, ItemCheck, NEW_ORDER, ORDER_STATUS, PAYMENT, STOCK_LEVEL};
 use crate::marketplace::driver::Done;
+use crate::marketplace::vmodb_system::commit_timing;
 use std::collections::HashMap;
 use std::time::Duration;
 use vmodb::{
@@ -71,14 +72,14 @@ impl VmodbTpcc {
 
     fn done(&mut self, c: Completion) -> Option<Done> {
         let id = self.pending.remove(&c.tid)?;
+        let commit = Some(commit_timing(&c));
         let result = match c.outcome {
             Outcome::Aborted { service, error } => Err(format!("{service}: {error}")),
             Outcome::Committed { .. } => Ok(()),
         };
         Some(Done {
-            id,
-            latency: c.latency,
-            result,
+            commit,
+            ..Done::new(id, c.latency, result)
         })
     }
 }

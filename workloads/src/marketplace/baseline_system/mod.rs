@@ -309,11 +309,7 @@ impl MarketplaceSystem for BaselineMarketplace {
                 }
                 latency = submitted.elapsed(); // the client hears of it only now
             }
-            let done = Done {
-                id,
-                latency,
-                result,
-            };
+            let done = Done::new(id, latency, result);
             let _ = tx.send((done, logged));
         });
         Ok(())
@@ -332,6 +328,10 @@ impl MarketplaceSystem for BaselineMarketplace {
                 done
             })
             .collect()
+    }
+
+    fn deferred_backlog(&self) -> Option<u64> {
+        Some(self.world.silo.pending())
     }
 
     fn quiesce(&mut self, timeout: Duration) -> bool {

@@ -388,11 +388,7 @@ impl RemoteMarketplace {
             }
             e.to_string()
         });
-        Some(Done {
-            id,
-            latency,
-            result,
-        })
+        Some(Done::new(id, latency, result))
     }
 
     /// Logs what committed; the op's outcome is its last transaction's.

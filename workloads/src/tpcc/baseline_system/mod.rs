@@ -349,11 +349,7 @@ impl TpccSystem for BaselineTpcc {
         let start = Instant::now();
         self.world.silo.spawn(async move {
             let result = run_op(w, op).await;
-            let _ = tx.send(Done {
-                id,
-                latency: start.elapsed(),
-                result,
-            });
+            let _ = tx.send(Done::new(id, start.elapsed(), result));
         });
         Ok(())
     }
@@ -366,6 +362,10 @@ impl TpccSystem for BaselineTpcc {
         }
         self.in_flight -= out.len();
         out
+    }
+
+    fn deferred_backlog(&self) -> Option<u64> {
+        Some(self.world.silo.pending())
     }
 
     fn quiesce(&mut self, timeout: Duration) -> bool {
