@@ -87,6 +87,77 @@ impl LoadFigures {
         }
     }
 
+    /// Reads [`Self::cells`] back (`sweep.csv`).
+    pub fn parse(cells: &[&str]) -> Result<Self, String> {
+        let [
+            offered,
+            backlog,
+            in_flight,
+            executed,
+            wait50,
+            wait99,
+            interval50,
+            interval99,
+            deferred,
+            grows,
+            quiesce,
+            vis50,
+            vis99,
+            sustained,
+        ] = cells
+        else {
+            return Err(format!(
+                "{} load cells, expected {}",
+                cells.len(),
+                COLUMNS.len()
+            ));
+        };
+        let float = |name: &str, c: &str| -> Result<Option<f64>, String> {
+            match c {
+                "" => Ok(None),
+                _ => c
+                    .parse::<f64>()
+                    .map(Some)
+                    .map_err(|_| format!("column `{name}`: `{c}` is not a number")),
+            }
+        };
+        let count = |name: &str, c: &str| -> Result<Option<u64>, String> {
+            match c {
+                "" => Ok(None),
+                _ => c
+                    .parse::<u64>()
+                    .map(Some)
+                    .map_err(|_| format!("column `{name}`: `{c}` is not a count")),
+            }
+        };
+        let flag = |name: &str, c: &str| -> Result<Option<bool>, String> {
+            match c {
+                "" => Ok(None),
+                "true" => Ok(Some(true)),
+                "false" => Ok(Some(false)),
+                _ => Err(format!(
+                    "column `{name}`: `{c}` is not true, false or empty"
+                )),
+            }
+        };
+        Ok(LoadFigures {
+            offered_tps: float("offered_tps", offered)?,
+            backlog_end: count("backlog_end", backlog)?.unwrap_or(0),
+            in_flight_end: count("in_flight_end", in_flight)?.unwrap_or(0),
+            executed_p50_ms: float("executed_p50_ms", executed)?,
+            commit_wait_p50_ms: float("commit_wait_p50_ms", wait50)?,
+            commit_wait_p99_ms: float("commit_wait_p99_ms", wait99)?,
+            batch_interval_p50_ms: float("batch_interval_p50_ms", interval50)?,
+            batch_interval_p99_ms: float("batch_interval_p99_ms", interval99)?,
+            deferred_max: count("deferred_max", deferred)?,
+            deferred_grows: flag("deferred_grows", grows)?,
+            quiesce_ms: float("quiesce_ms", quiesce)?,
+            visibility_p50_ms: float("visibility_p50_ms", vis50)?,
+            visibility_p99_ms: float("visibility_p99_ms", vis99)?,
+            sustained: flag("sustained", sustained)?,
+        })
+    }
+
     pub fn cells(&self) -> Vec<String> {
         let n = |x: Option<u64>| x.map_or(String::new(), |v| v.to_string());
         let b = |x: Option<bool>| x.map_or(String::new(), |v| v.to_string());

@@ -125,7 +125,6 @@ pub fn print(verdicts: &[Verdict]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::BTreeMap;
     use std::time::Duration;
     use workloads::marketplace::checker::AnomalyReport;
     use workloads::marketplace::driver::DriveResult;
@@ -135,12 +134,10 @@ mod tests {
         report.counts.insert("stale_replica", anomalies);
         SystemRun {
             system,
-            drive: DriveResult {
-                per_type: BTreeMap::new(),
-                measured: Duration::from_secs(1),
-                committed: 10,
-                failed: 0,
-                failures: Vec::new(),
+            drive: {
+                let mut d = DriveResult::new(&[], Duration::from_secs(1));
+                d.committed = 10;
+                d
             },
             anomalies: report,
             replay_equal: replay,

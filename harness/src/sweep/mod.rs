@@ -195,7 +195,7 @@ impl Sweeper<'_> {
                     self.write_run_files(point, repetition, &run)?;
                     self.writer
                         .write_latency(point.id, repetition, system, &run.drive)?;
-                    Ok(Metrics::of(&run, &self.writer.classes)?)
+                    Ok(Metrics::of(&run, &point.config, &self.writer.classes)?)
                 }
                 Err(error) => Err(error),
             };

@@ -7,7 +7,10 @@
 //! `error` (empty when the run succeeded; the metrics are empty when it did not), `committed`,
 //! `failed`, `measured_s`, `throughput_tps`, `load_s`, `mean_ms`, `p50_ms`, `p90_ms`, `p99_ms`,
 //! `p999_ms`, `max_ms` (latency over all transaction types), `replay_equal` (true, false, or
-//! empty when not checked), `mode_violations`, `anomalies_total`, and one `anomaly.<class>`
+//! empty when not checked), `mode_violations`, `anomalies_total`, the load columns of
+//! `capacity::COLUMNS` (offered rate, backlog, vMODB's latency split and batch interval, the
+//! baseline's deferred work and visibility latency, `sustained`; a table written before them
+//! is read without them), and one `anomaly.<class>`
 //! column per anomaly class of the sweep's workloads (the marketplace checker's classes, the
 //! TPC-C conditions; empty for a row of the other workload).
 //!
@@ -15,6 +18,8 @@
 //! transaction, committed, failed, mean_ms, p50_ms, p90_ms, p99_ms, p999_ms, max_ms`.
 
 use super::spec::{Point, Sweep, cell};
+use crate::capacity::{self, LoadFigures};
+use crate::config::RunConfig;
 use crate::run::SystemRun;
 use anyhow::{Context, anyhow, bail};
 use hdrhistogram::Histogram;
@@ -110,11 +115,14 @@ pub struct Metrics {
     pub anomalies_total: u64,
     /// One per anomaly column of the table; `None` for a class of another workload.
     pub anomalies: Vec<Option<u64>>,
+    /// The open loop's rates and backlog, where vMODB's latency went, the baseline's deferred
+    /// work (defaults when a table written before these columns lacks them).
+    pub load: LoadFigures,
 }
 
 impl Metrics {
     /// `classes` are the table's anomaly columns without the prefix.
-    pub fn of(run: &SystemRun, classes: &[String]) -> anyhow::Result<Self> {
+    pub fn of(run: &SystemRun, config: &RunConfig, classes: &[String]) -> anyhow::Result<Self> {
         let d = &run.drive;
         Ok(Metrics {
             committed: d.committed,
@@ -130,6 +138,7 @@ impl Metrics {
                 .iter()
                 .map(|c| run.anomalies.counts.get(c.as_str()).copied())
                 .collect(),
+            load: LoadFigures::of(config, d),
         })
     }
 }
@@ -237,6 +246,7 @@ pub fn header(params: &[String], classes: &[String]) -> Vec<String> {
         .map(|c| c.to_string())
         .chain(params.iter().cloned())
         .chain(METRIC_COLUMNS.iter().map(|c| c.to_string()))
+        .chain(capacity::COLUMNS.iter().map(|c| c.to_string()))
         .chain(classes.iter().map(|c| format!("{ANOMALY_PREFIX}{c}")))
         .collect()
 }
@@ -331,7 +341,7 @@ pub fn record(row: &RunRow, classes: usize) -> Vec<String> {
             r.push(error.replace(['\n', '\r'], " "));
             r.extend(std::iter::repeat_n(
                 String::new(),
-                METRIC_COLUMNS.len() - 1 + classes,
+                METRIC_COLUMNS.len() - 1 + capacity::COLUMNS.len() + classes,
             ));
         }
         Ok(m) => {
@@ -349,6 +359,7 @@ pub fn record(row: &RunRow, classes: usize) -> Vec<String> {
                 m.mode_violations.to_string(),
                 m.anomalies_total.to_string(),
             ]);
+            r.extend(m.load.cells());
             let mut anomalies: Vec<String> = m
                 .anomalies
                 .iter()
@@ -390,8 +401,17 @@ pub fn read(path: &Path) -> anyhow::Result<SweepTable> {
         )));
     }
     let params = header[LEAD_COLUMNS.len()..error_at].to_vec();
+    // The load columns, when the table has them (tables written before them do not).
+    let load_columns = capacity::COLUMNS.map(String::from);
+    let has_load =
+        header.get(metrics_end..metrics_end + load_columns.len()) == Some(&load_columns[..]);
+    let classes_from = if has_load {
+        metrics_end + load_columns.len()
+    } else {
+        metrics_end
+    };
     let mut classes = Vec::new();
-    for c in &header[metrics_end..] {
+    for c in &header[classes_from..] {
         match c.strip_prefix(ANOMALY_PREFIX) {
             Some(class) => classes.push(class.to_string()),
             None => return Err(bad(format!("unexpected column `{c}` after the metrics"))),
@@ -444,7 +464,7 @@ pub fn read(path: &Path) -> anyhow::Result<SweepTable> {
                 ),
             };
             let mut anomalies = Vec::with_capacity(classes.len());
-            for column in metrics_end..header.len() {
+            for column in classes_from..header.len() {
                 anomalies.push(match at(column)? {
                     "" => None,
                     _ => Some(count(column)?),
@@ -468,6 +488,15 @@ pub fn read(path: &Path) -> anyhow::Result<SweepTable> {
                 mode_violations: count(m(13))?,
                 anomalies_total: count(m(14))?,
                 anomalies,
+                load: if has_load {
+                    let cells = (metrics_end..classes_from)
+                        .map(|c| at(c))
+                        .collect::<anyhow::Result<Vec<&str>>>()?;
+                    LoadFigures::parse(&cells)
+                        .map_err(|e| anyhow!("{} line {line}: {e}", path.display()))?
+                } else {
+                    LoadFigures::default()
+                },
             })
         } else {
             Err(error.to_string())

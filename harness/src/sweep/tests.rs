@@ -358,6 +358,7 @@ pub fn metrics(throughput: f64, dashboard: u64, classes: usize) -> Metrics {
         replay_equal: Some(true),
         mode_violations: 0,
         anomalies_total: dashboard,
+        load: Default::default(),
         anomalies,
     }
 }
@@ -397,8 +398,11 @@ fn the_sweep_table_has_a_fixed_schema_and_reads_back_what_was_written() {
             "anomalies_total",
         ]
     );
+    let load_at = metrics_at + 15;
+    let load_end = load_at + crate::capacity::COLUMNS.len();
+    assert_eq!(header[load_at..load_end], crate::capacity::COLUMNS);
     let anomaly_columns: Vec<String> = CLASSES.iter().map(|c| format!("anomaly.{c}")).collect();
-    assert_eq!(header[metrics_at + 15..], anomaly_columns[..]);
+    assert_eq!(header[load_end..], anomaly_columns[..]);
     // Every setting of the configuration is a column, flattened.
     for column in [
         "workload",
@@ -421,7 +425,19 @@ fn the_sweep_table_has_a_fixed_schema_and_reads_back_what_was_written() {
             repetition: 1,
             system: "vmodb".into(),
             params: cells.clone(),
-            outcome: Ok(metrics(1234.5, 0, classes.len())),
+            outcome: Ok(Metrics {
+                load: crate::capacity::LoadFigures {
+                    offered_tps: Some(1250.0),
+                    backlog_end: 3,
+                    commit_wait_p50_ms: Some(4.5),
+                    batch_interval_p99_ms: Some(12.25),
+                    deferred_max: Some(17),
+                    deferred_grows: Some(false),
+                    sustained: Some(true),
+                    ..Default::default()
+                },
+                ..metrics(1234.5, 0, classes.len())
+            }),
         },
         RunRow {
             point: 2,
@@ -450,7 +466,13 @@ fn the_sweep_table_has_a_fixed_schema_and_reads_back_what_was_written() {
 fn a_damaged_table_is_refused_with_line_and_column() {
     let dir = scratch_dir("damaged");
     let path = dir.join(table::SWEEP_CSV);
-    let good = table::header(&["concurrency".into()], &["dashboard".into()]).join(",");
+    // A table from before the load columns: still read (the rows below fit it).
+    let good = ["point", "repetition", "system", "concurrency"]
+        .into_iter()
+        .chain(table::METRIC_COLUMNS)
+        .chain(["anomaly.dashboard"])
+        .collect::<Vec<_>>()
+        .join(",");
     for (text, says) in [
         (
             "run,system\n1,vmodb\n".to_string(),
