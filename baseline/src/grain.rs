@@ -4,6 +4,7 @@
 //! Requests (`ask`) wait for the grain's answer; one-way messages (`tell`) go through the silo,
 //! which counts them for quiescence and may delay them (injected jitter).
 
+use crate::effects::{self, Effects};
 use crate::silo::{PendingOneWay, Silo, SiloError};
 use kameo::actor::{Actor, ActorRef, Spawn};
 use kameo::error::Infallible;
@@ -64,11 +65,11 @@ impl<G: Grain> Actor for Activation<G> {
     }
 }
 
-/// A request: the caller waits for the reply.
-pub struct Ask<M>(M);
+/// A request: the caller waits for the reply. Carries the traced operation it is part of.
+pub struct Ask<M>(M, Option<Effects>);
 
 /// A one-way message: counted by the silo from send until handled (or dropped undelivered).
-pub struct Tell<M>(M, PendingOneWay);
+pub struct Tell<M>(M, PendingOneWay, Option<Effects>);
 
 tokio::task_local! {
     /// The service whose grain is handling a message on this task (unset at the front door).
@@ -80,24 +81,22 @@ impl<G: Handles<M>, M: Send + 'static> Message<Ask<M>> for Activation<G> {
 
     async fn handle(
         &mut self,
-        Ask(msg): Ask<M>,
+        Ask(msg, traced): Ask<M>,
         _: &mut Context<Self, Self::Reply>,
     ) -> Self::Reply {
         let world = self.world.upgrade().ok_or(WorldGone)?;
-        Ok(CALLER
-            .scope(G::SERVICE, self.grain.handle(msg, &world))
-            .await)
+        let turn = effects::traced(traced, self.grain.handle(msg, &world));
+        Ok(CALLER.scope(G::SERVICE, turn).await)
     }
 }
 
 impl<G: Handles<M>, M: Send + 'static> Message<Tell<M>> for Activation<G> {
     type Reply = ();
 
-    async fn handle(&mut self, Tell(msg, pending): Tell<M>, _: &mut Context<Self, ()>) {
+    async fn handle(&mut self, Tell(msg, pending, traced): Tell<M>, _: &mut Context<Self, ()>) {
         if let Some(world) = self.world.upgrade() {
-            CALLER
-                .scope(G::SERVICE, self.grain.handle(msg, &world))
-                .await;
+            let turn = effects::traced(traced, self.grain.handle(msg, &world));
+            CALLER.scope(G::SERVICE, turn).await;
         }
         drop(pending); // handled to the end, one-way messages it sent included in the count
     }
@@ -191,13 +190,14 @@ where
     let from = caller();
     let crosses = from != Some(G::SERVICE);
     let world = Arc::clone(world);
+    let traced = effects::current();
     async move {
         let silo = world.silo();
         if crosses && let Some(d) = silo.message_delay() {
             silo.sleep(d).await;
         }
         let reply = a
-            .ask(Ask(msg))
+            .ask(Ask(msg, traced))
             .await
             .map_err(|_| SiloError::GrainGone(format!("{}{key:?}", short_name::<G>())))?;
         if crosses
@@ -219,7 +219,7 @@ where
     M: Send + 'static,
 {
     let silo = world.silo();
-    let tell = Tell(msg, silo.one_way_sent());
+    let tell = Tell(msg, silo.one_way_sent(), effects::current());
     let a = G::directory(world).get(key, world);
     let delay = (caller() != Some(G::SERVICE))
         .then(|| silo.message_delay())

@@ -474,6 +474,8 @@ fn run_system(
         ));
     }
     drive.quiesce = Some(quiescing.elapsed());
+    // After quiescence: an op's effects may be applied after the driver stopped.
+    drive.visibility_us = target.visibility();
     progress.note(format_args!("checking consistency of {system}..."));
     let state = target
         .state()

@@ -116,6 +116,8 @@ pub fn run_system(
         ));
     }
     result.quiesce = Some(quiescing.elapsed());
+    // After quiescence: an op's effects may be applied after the driver stopped.
+    result.visibility_us = target.visibility();
     progress.note(format_args!(
         "checking the TPC-C consistency conditions on {system}..."
     ));

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Barrier, oneshot};
 
 mod activation_turns_ask;
+mod effects;
 mod tell_quiescence_teardown;
 
 /// Generous bound on anything that should happen "soon": only reached if the property broke.

@@ -79,6 +79,14 @@ pub trait MarketplaceSystem {
     fn deferred_backlog(&self) -> Option<u64> {
         None
     }
+    /// Measure, for operations submitted in `[from, to)`, when all their effects were applied
+    /// (a system that answers before then: the baseline's one-way messages).
+    fn measure_visibility(&mut self, _from: Instant, _to: Instant) {}
+    /// What `measure_visibility` measured (µs); `None` for a system that answers only when
+    /// everything is applied.
+    fn visibility(&self) -> Option<Histogram<u64>> {
+        None
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -215,6 +223,7 @@ pub fn drive(
     let start = Instant::now();
     let measure_from = start + config.warmup;
     let end = measure_from + config.duration;
+    system.measure_visibility(measure_from, end);
     let mut in_flight: HashMap<u64, (Op, Vec<Gate>)> = HashMap::new();
     // Gates held by ops in flight; an op is submitted only when none of its gates is held, so
     // each gate has at most one holder.
@@ -311,8 +320,11 @@ pub fn drive_open(
         let kind = op.kind();
         (op, gates, kind)
     };
+    let from = Instant::now() + config.warmup;
+    system.measure_visibility(from, from + config.duration);
+    let mut adapter = Adapter(system);
     open_loop::drive(
-        &mut Adapter(system),
+        &mut adapter,
         load,
         config.warmup,
         config.duration,

@@ -7,6 +7,7 @@ use super::TpccState;
 use super::generator::{TPCC_KINDS, TpccInputGenerator, TpccOp};
 use crate::marketplace::driver::{Done, DriveResult};
 use crate::open_loop::{self, NoGate, OpenLoad};
+use hdrhistogram::Histogram;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -24,6 +25,14 @@ pub trait TpccSystem {
     /// Accepted work not yet applied (the baseline's undelivered one-way messages), sampled
     /// during the run; `None`: the system defers nothing past its answer.
     fn deferred_backlog(&self) -> Option<u64> {
+        None
+    }
+    /// Measure, for operations submitted in `[from, to)`, when all their effects were applied
+    /// (a system that answers before then: the baseline's one-way messages).
+    fn measure_visibility(&mut self, _from: Instant, _to: Instant) {}
+    /// What `measure_visibility` measured (µs); `None` for a system that answers only when
+    /// everything is applied.
+    fn visibility(&self) -> Option<Histogram<u64>> {
         None
     }
 }
@@ -45,6 +54,7 @@ pub fn drive(
     let start = Instant::now();
     let measure_from = start + config.warmup;
     let end = measure_from + config.duration;
+    system.measure_visibility(measure_from, end);
     let mut result = DriveResult::new(&TPCC_KINDS, config.duration);
     // In flight: id → (terminal, kind).
     let mut in_flight: HashMap<u64, (u32, &'static str)> = HashMap::new();
@@ -129,8 +139,11 @@ pub fn drive_open(
         let kind = op.kind();
         (op, Vec::<NoGate>::new(), kind)
     };
+    let from = Instant::now() + config.warmup;
+    system.measure_visibility(from, from + config.duration);
+    let mut adapter = Adapter(system);
     open_loop::drive(
-        &mut Adapter(system),
+        &mut adapter,
         load,
         config.warmup,
         config.duration,

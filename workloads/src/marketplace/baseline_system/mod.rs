@@ -19,10 +19,12 @@ use super::driver::{Done, MarketplaceSystem};
 use super::generator::{Dataset, Op};
 use super::model::*;
 use super::{MarketplaceState, RunLog};
+use crate::visibility::Visibility;
 use baseline::{AppendLog, AppendLogStats, Directory, Grain, Handles, Silo, World, ask};
 use crossbeam_channel::{Receiver, Sender};
 use customers::{CartGrain, CustomerGrain, NextOrderId, OrderGrain, PaymentGrain, ReplicaGrain};
 use futures::future::join_all;
+use hdrhistogram::Histogram;
 use rustc_hash::FxHashMap;
 use sellers::{GetDashboard, ProductGrain, SellerGrain, ShipmentGrain, StockGrain};
 use std::path::PathBuf;
@@ -126,6 +128,8 @@ pub struct BaselineMarketplace {
     journal: Option<AppendLog>,
     /// Why the log failed, set by the first operation that could not be made durable.
     log_failure: Arc<OnceLock<String>>,
+    /// Until when every effect of each operation of the measured window was applied.
+    visibility: Arc<Visibility>,
 }
 
 impl BaselineMarketplace {
@@ -164,6 +168,7 @@ impl BaselineMarketplace {
             done_tx,
             done_rx,
             in_flight: 0,
+            visibility: Arc::default(),
             next_partition: 0,
             log: RunLog::default(),
             journal,
@@ -292,9 +297,11 @@ impl MarketplaceSystem for BaselineMarketplace {
         };
         let (w, tx, op) = (Arc::clone(&self.world), self.done_tx.clone(), op.clone());
         let failure = Arc::clone(&self.log_failure);
+        let effects = self.visibility.effects(submitted);
         self.in_flight += 1;
         self.world.silo.spawn(async move {
-            let (mut latency, result) = run_op(w, op, partition, submitted).await;
+            let (mut latency, result) =
+                baseline::traced(effects, run_op(w, op, partition, submitted)).await;
             let (mut result, logged) = match result {
                 Ok(l) => (Ok(()), l),
                 Err(e) => (Err(e), Logged::Nothing),
@@ -332,6 +339,14 @@ impl MarketplaceSystem for BaselineMarketplace {
 
     fn deferred_backlog(&self) -> Option<u64> {
         Some(self.world.silo.pending())
+    }
+
+    fn measure_visibility(&mut self, from: Instant, to: Instant) {
+        self.visibility.measure(from, to);
+    }
+
+    fn visibility(&self) -> Option<Histogram<u64>> {
+        self.visibility.histogram()
     }
 
     fn quiesce(&mut self, timeout: Duration) -> bool {

@@ -82,9 +82,11 @@ use super::driver::TpccSystem;
 use super::generator::TpccOp;
 use super::model::*;
 use crate::marketplace::driver::Done;
+use crate::visibility::Visibility;
 use baseline::{Directory, Silo, SiloConfig, World};
 use crossbeam_channel::{Receiver, Sender};
 use district::{DistrictGrain, WarehouseGrain};
+use hdrhistogram::Histogram;
 use orders::OrderDistrictGrain;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeSet;
@@ -295,6 +297,8 @@ pub struct BaselineTpcc {
     done_tx: Sender<Done>,
     done_rx: Receiver<Done>,
     in_flight: usize,
+    /// Until when every effect of each operation of the measured window was applied.
+    visibility: Arc<Visibility>,
 }
 
 impl BaselineTpcc {
@@ -311,6 +315,7 @@ impl BaselineTpcc {
             done_tx,
             done_rx,
             in_flight: 0,
+            visibility: Arc::default(),
         })
     }
 
@@ -347,8 +352,9 @@ impl TpccSystem for BaselineTpcc {
         self.in_flight += 1;
         // From submission, as vMODB measures: the wait for a runtime thread counts.
         let start = Instant::now();
+        let effects = self.visibility.effects(start);
         self.world.silo.spawn(async move {
-            let result = run_op(w, op).await;
+            let result = baseline::traced(effects, run_op(w, op)).await;
             let _ = tx.send(Done::new(id, start.elapsed(), result));
         });
         Ok(())
@@ -366,6 +372,14 @@ impl TpccSystem for BaselineTpcc {
 
     fn deferred_backlog(&self) -> Option<u64> {
         Some(self.world.silo.pending())
+    }
+
+    fn measure_visibility(&mut self, from: Instant, to: Instant) {
+        self.visibility.measure(from, to);
+    }
+
+    fn visibility(&self) -> Option<Histogram<u64>> {
+        self.visibility.histogram()
     }
 
     fn quiesce(&mut self, timeout: Duration) -> bool {
