@@ -194,6 +194,7 @@ where
     async move {
         let silo = world.silo();
         if crosses && let Some(d) = silo.message_delay() {
+            silo.record_delay(d);
             silo.sleep(d).await;
         }
         let reply = a
@@ -204,15 +205,19 @@ where
             && from.is_some()
             && let Some(d) = silo.message_delay()
         {
+            silo.record_delay(d);
             silo.sleep(d).await;
         }
         Ok(reply)
     }
 }
 
+/// The sender of messages sent from outside any grain (the driver, the front door).
+const FRONT_DOOR: &str = "front-door";
+
 /// Sends `msg` to grain `key` of type `G` one way: the sender goes on at once. With injected
-/// jitter a message between services is delivered after its own random delay, so it may
-/// overtake earlier ones.
+/// jitter a message between services is delivered after a random delay, after every earlier
+/// message of the same link (sending service, receiving service) unless `Jitter::reorder`.
 pub fn tell<G, M>(world: &Arc<G::World>, key: &G::Key, msg: M)
 where
     G: Handles<M>,
@@ -221,19 +226,17 @@ where
     let silo = world.silo();
     let tell = Tell(msg, silo.one_way_sent(), effects::current());
     let a = G::directory(world).get(key, world);
-    let delay = (caller() != Some(G::SERVICE))
+    let from = caller();
+    let delay = (from != Some(G::SERVICE))
         .then(|| silo.message_delay())
         .flatten();
     // A refused send drops the message, and with it its pending count.
     match delay {
         Some(d) => {
-            let w = Arc::downgrade(world);
-            silo.spawn(async move {
-                let Some(world) = w.upgrade() else { return };
-                world.silo().sleep(d).await;
-                drop(world);
+            let deliver = Box::new(move || {
                 let _ = a.tell(tell).try_send();
             });
+            silo.deliver_later(from.unwrap_or(FRONT_DOOR), G::SERVICE, d, deliver);
         }
         None => {
             let _ = a.tell(tell).try_send();

@@ -16,7 +16,8 @@ pub struct SiloConfig {
     pub workers: usize,
     /// Injected delay on messages between services: each request, reply and one-way message that
     /// crosses from one service to another (or from the front door to a service) waits a uniform
-    /// random delay in `[0, max]`, independently, so two one-way messages may arrive in either order.
+    /// random delay in `[0, max]`. One-way messages keep their order per link (sending service,
+    /// receiving service), as a TCP connection would, unless `Jitter::reorder`.
     pub jitter: Option<Jitter>,
 }
 
@@ -33,6 +34,19 @@ impl Default for SiloConfig {
 pub struct Jitter {
     pub max: Duration,
     pub seed: u64,
+    /// Each one-way message waits its own delay, so a later one may overtake an earlier one on
+    /// the same link (off: per-link FIFO, a later message never leaves before an earlier one).
+    pub reorder: bool,
+}
+
+/// A one-way message's delivery, run when it is due.
+type Delivery = Box<dyn FnOnce() + Send>;
+
+/// One link (sending service, receiving service) of delayed one-way messages: the due time of
+/// its last message, and the task that delivers them in order.
+struct Link {
+    last_due: Instant,
+    queue: tokio::sync::mpsc::UnboundedSender<(Instant, Delivery)>,
 }
 
 /// Errors of the silo itself (not of the application's grains).
@@ -60,8 +74,13 @@ pub struct Silo {
     runtime: Option<tokio::runtime::Runtime>,
     clock: AtomicU64,
     jitter: Option<(Duration, Mutex<StdRng>)>,
+    reorder: bool,
     /// Wakes delayed messages with µs precision (tokio's timer rounds up to whole ms).
-    timer: Option<crate::timer::Timer>,
+    timer: Option<Arc<crate::timer::Timer>>,
+    /// Delayed one-way messages per link, FIFO (without `reorder`).
+    links: Mutex<rustc_hash::FxHashMap<(&'static str, &'static str), Link>>,
+    /// Every injected delay given (µs), FIFO wait included.
+    delays_us: Mutex<hdrhistogram::Histogram<u64>>,
     /// One-way messages sent and not yet handled to the end.
     pending: Arc<AtomicU64>,
 }
@@ -87,7 +106,10 @@ impl Silo {
             .map_err(|e| SiloError::Runtime(e.to_string()))?;
         let timer = match config.jitter {
             Some(_) => {
-                Some(crate::timer::Timer::start().map_err(|e| SiloError::Runtime(e.to_string()))?)
+                let timer = crate::timer::Timer::start();
+                Some(Arc::new(
+                    timer.map_err(|e| SiloError::Runtime(e.to_string()))?,
+                ))
             }
             None => None,
         };
@@ -98,6 +120,11 @@ impl Silo {
             jitter: config
                 .jitter
                 .map(|j| (j.max, Mutex::new(StdRng::seed_from_u64(j.seed)))),
+            reorder: config.jitter.is_some_and(|j| j.reorder),
+            links: Mutex::default(),
+            delays_us: Mutex::new(
+                hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).expect("bounds"),
+            ),
             pending: Arc::new(AtomicU64::new(0)),
         })
     }
@@ -142,7 +169,66 @@ impl Silo {
     pub(crate) fn message_delay(&self) -> Option<Duration> {
         let (max, rng) = self.jitter.as_ref()?;
         let us = max.as_micros() as u64;
-        Some(Duration::from_micros(rng.lock().random_range(0..=us)))
+        let d = Duration::from_micros(rng.lock().random_range(0..=us));
+        Some(d)
+    }
+
+    /// Records a delay as given (for the comparison of both systems' injected delays).
+    pub(crate) fn record_delay(&self, d: Duration) {
+        self.delays_us
+            .lock()
+            .saturating_record((d.as_micros() as u64).max(1));
+    }
+
+    /// Every injected delay given so far (µs), FIFO wait included.
+    pub fn injected_delays(&self) -> Option<hdrhistogram::Histogram<u64>> {
+        self.jitter.as_ref()?;
+        Some(self.delays_us.lock().clone())
+    }
+
+    /// Delivers a one-way message from service `from` to service `to` after `delay`, and never
+    /// before an earlier message of the same link (unless `reorder`). A task per link delivers
+    /// its messages in order, so no single task or thread carries every service's messages.
+    pub(crate) fn deliver_later(
+        &self,
+        from: &'static str,
+        to: &'static str,
+        delay: Duration,
+        deliver: Delivery,
+    ) {
+        let Some(timer) = self.timer.clone() else {
+            deliver();
+            return;
+        };
+        let now = Instant::now();
+        if self.reorder {
+            self.record_delay(delay);
+            self.spawn(async move {
+                timer.sleep_until(now + delay).await;
+                deliver();
+            });
+            return;
+        }
+        let mut links = self.links.lock();
+        let link = links.entry((from, to)).or_insert_with(|| {
+            let (queue, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Delivery)>();
+            let timer = Arc::clone(&timer);
+            self.spawn(async move {
+                while let Some((due, deliver)) = rx.recv().await {
+                    timer.sleep_until(due).await;
+                    deliver();
+                }
+            });
+            Link {
+                last_due: now,
+                queue,
+            }
+        });
+        let due = (now + delay).max(link.last_due);
+        link.last_due = due;
+        let _ = link.queue.send((due, deliver));
+        drop(links);
+        self.record_delay(due - now);
     }
 
     /// Waits `delay` (precise to the µs, unlike `tokio::time::sleep`).
@@ -185,6 +271,7 @@ impl Drop for Silo {
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
+        self.links.lock().clear();
         if let Some(timer) = self.timer.take() {
             timer.stop();
         }

@@ -48,7 +48,7 @@ struct Shared {
 
 pub(crate) struct Timer {
     shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+    thread: parking_lot::Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Timer {
@@ -60,12 +60,16 @@ impl Timer {
             .spawn(move || run(&s))?;
         Ok(Timer {
             shared,
-            thread: Some(thread),
+            thread: parking_lot::Mutex::new(Some(thread)),
         })
     }
 
     pub(crate) async fn sleep(&self, delay: Duration) {
-        if delay.is_zero() {
+        self.sleep_until(Instant::now() + delay).await;
+    }
+
+    pub(crate) async fn sleep_until(&self, due: Instant) {
+        if due <= Instant::now() {
             return;
         }
         let (tx, rx) = oneshot::channel();
@@ -77,7 +81,6 @@ impl Timer {
             q.seq += 1;
             let seq = q.seq;
             let earliest = q.heap.peek().map(|Reverse(w)| w.due);
-            let due = Instant::now() + delay;
             q.heap.push(Reverse(Wakeup { due, seq, tx }));
             if earliest.is_none_or(|e| due < e) {
                 self.shared.wake.notify_one();
@@ -87,10 +90,10 @@ impl Timer {
         let _ = rx.await;
     }
 
-    pub(crate) fn stop(mut self) {
+    pub(crate) fn stop(&self) {
         self.shared.queue.lock().stopped = true;
         self.shared.wake.notify_one();
-        if let Some(t) = self.thread.take() {
+        if let Some(t) = self.thread.lock().take() {
             let _ = t.join();
         }
     }

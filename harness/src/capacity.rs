@@ -42,12 +42,15 @@ pub struct LoadFigures {
     pub quiesce_ms: Option<f64>,
     pub visibility_p50_ms: Option<f64>,
     pub visibility_p99_ms: Option<f64>,
+    /// With jitter: the delays the system's messages between services got.
+    pub injected_delay_p50_ms: Option<f64>,
+    pub injected_delay_p99_ms: Option<f64>,
     /// Open loop only: whether the offered rate was sustained (see [`sustained`]).
     pub sustained: Option<bool>,
 }
 
 /// The `summary.csv` / `sweep.csv` columns of [`LoadFigures`], in order.
-pub const COLUMNS: [&str; 14] = [
+pub const COLUMNS: [&str; 16] = [
     "offered_tps",
     "backlog_end",
     "in_flight_end",
@@ -61,6 +64,8 @@ pub const COLUMNS: [&str; 14] = [
     "quiesce_ms",
     "visibility_p50_ms",
     "visibility_p99_ms",
+    "injected_delay_p50_ms",
+    "injected_delay_p99_ms",
     "sustained",
 ];
 
@@ -83,6 +88,8 @@ impl LoadFigures {
             quiesce_ms: d.quiesce.map(|q| q.as_secs_f64() * 1000.0),
             visibility_p50_ms: d.visibility_us.as_ref().and_then(|h| p_ms(h, 0.5)),
             visibility_p99_ms: d.visibility_us.as_ref().and_then(|h| p_ms(h, 0.99)),
+            injected_delay_p50_ms: d.injected_delay_us.as_ref().and_then(|h| p_ms(h, 0.5)),
+            injected_delay_p99_ms: d.injected_delay_us.as_ref().and_then(|h| p_ms(h, 0.99)),
             sustained: sustained(d, window_from),
         }
     }
@@ -103,6 +110,8 @@ impl LoadFigures {
             quiesce,
             vis50,
             vis99,
+            delay50,
+            delay99,
             sustained,
         ] = cells
         else {
@@ -154,6 +163,8 @@ impl LoadFigures {
             quiesce_ms: float("quiesce_ms", quiesce)?,
             visibility_p50_ms: float("visibility_p50_ms", vis50)?,
             visibility_p99_ms: float("visibility_p99_ms", vis99)?,
+            injected_delay_p50_ms: float("injected_delay_p50_ms", delay50)?,
+            injected_delay_p99_ms: float("injected_delay_p99_ms", delay99)?,
             sustained: flag("sustained", sustained)?,
         })
     }
@@ -176,6 +187,8 @@ impl LoadFigures {
             cell(self.quiesce_ms),
             cell(self.visibility_p50_ms),
             cell(self.visibility_p99_ms),
+            cell(self.injected_delay_p50_ms),
+            cell(self.injected_delay_p99_ms),
             b(self.sustained),
         ]
     }
@@ -241,6 +254,17 @@ pub fn describe(config: &RunConfig, d: &DriveResult) -> Vec<String> {
     if let (Some(v50), Some(v99)) = (f.visibility_p50_ms, f.visibility_p99_ms) {
         lines.push(format!(
             "visibility latency (until every effect of an op is applied): p50 {v50:.2} ms, p99 {v99:.2} ms"
+        ));
+    }
+    if let (Some(h), Some(d50), Some(d99)) = (
+        &d.injected_delay_us,
+        f.injected_delay_p50_ms,
+        f.injected_delay_p99_ms,
+    ) {
+        lines.push(format!(
+            "injected delays: {} messages between services, p50 {d50:.2} ms, p99 {d99:.2} ms, max {:.2} ms",
+            h.len(),
+            h.max() as f64 / 1000.0
         ));
     }
     lines

@@ -120,9 +120,14 @@ fn standard() -> String {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Injection {
-    /// Delay jitter on messages between services, uniform in [0, jitter_ms] (vMODB keeps each
-    /// link FIFO; the baseline's one-way messages may overtake each other). 0 = off.
+    /// Delay jitter on messages between services, uniform in [0, jitter_ms], the same model on
+    /// both systems: each link (sending service, receiving service) stays FIFO, as TCP keeps
+    /// it. 0 = off.
     pub jitter_ms: f64,
+    /// With jitter: the baseline's one-way messages each wait their own delay and may
+    /// overtake each other on a link. vMODB's links stay FIFO (its transport contract).
+    #[serde(default)]
+    pub reorder: bool,
     /// Hot spots: zipfian skew with this exponent on sellers and products. 0 = off.
     pub hot: f64,
     /// Percent of price updates and product replacements aimed at products in recent carts.
@@ -282,6 +287,9 @@ impl RunConfig {
                 i.jitter_ms
             );
         }
+        if i.reorder && i.jitter_ms == 0.0 {
+            bail!("inject reorder needs jitter (e.g. --inject jitter=2,reorder)");
+        }
         if !i.hot.is_finite() || !(0.0..10.0).contains(&i.hot) {
             bail!("inject hot exponent must be in [0, 10), got {}", i.hot);
         }
@@ -379,18 +387,20 @@ pub fn parse_injection(s: &str) -> Result<Injection, String> {
             "hot" => i.hot = num(1.0)?,
             "targeted" => i.targeted_updates = num(50.0)? as u32,
             "burst" => i.burst = num(8.0)? as u32,
+            "reorder" => i.reorder = true,
             "all" => {
                 i = Injection {
                     jitter_ms: 2.0,
                     hot: 1.0,
                     targeted_updates: 50,
                     burst: 8,
+                    reorder: false,
                 }
             }
             "none" => i = Injection::default(),
             _ => {
                 return Err(format!(
-                    "unknown injection `{name}` (expected jitter=MS, hot[=S], targeted[=PERCENT], burst[=N], all or none)"
+                    "unknown injection `{name}` (expected jitter=MS, reorder, hot[=S], targeted[=PERCENT], burst[=N], all or none)"
                 ));
             }
         }
@@ -465,7 +475,8 @@ mod tests {
                 jitter_ms: 5.0,
                 hot: 1.0,
                 targeted_updates: 0,
-                burst: 4
+                burst: 4,
+                reorder: false,
             }
         );
         assert_eq!(parse_injection("all").expect("all").targeted_updates, 50);

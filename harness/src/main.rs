@@ -179,7 +179,8 @@ struct RunArgs {
     /// Product choice within a seller: uniform or zipf:S.
     #[arg(long, value_parser = parse_distribution)]
     product_dist: Option<KeyDistribution>,
-    /// Faults to inject: jitter=MS, hot[=S], targeted[=PERCENT], burst[=N] (comma-separated), or all.
+    /// Faults to inject: jitter=MS (per-link FIFO on both systems), reorder (the baseline's one-way
+    /// messages may overtake each other), hot[=S], targeted[=PERCENT], burst[=N] (comma-separated), or all.
     #[arg(long, value_parser = parse_injection)]
     inject: Option<Injection>,
     /// TPC-C: number of warehouses.

@@ -199,6 +199,9 @@ pub fn injection_label(i: &Injection) -> String {
     if i.burst >= 2 {
         parts.push(format!("burst={}", i.burst));
     }
+    if i.reorder {
+        parts.push("reorder".into());
+    }
     if parts.is_empty() {
         "none".into()
     } else {

@@ -375,6 +375,7 @@ pub(crate) fn silo_config(config: &RunConfig) -> SiloConfig {
         silo.jitter = Some(Jitter {
             max: Duration::from_secs_f64(config.inject.jitter_ms / 1000.0),
             seed: config.seed,
+            reorder: config.inject.reorder,
         });
     }
     silo
@@ -476,6 +477,7 @@ fn run_system(
     drive.quiesce = Some(quiescing.elapsed());
     // After quiescence: an op's effects may be applied after the driver stopped.
     drive.visibility_us = target.visibility();
+    drive.injected_delay_us = target.injected_delays();
     progress.note(format_args!("checking consistency of {system}..."));
     let state = target
         .state()

@@ -118,6 +118,7 @@ pub fn run_system(
     result.quiesce = Some(quiescing.elapsed());
     // After quiescence: an op's effects may be applied after the driver stopped.
     result.visibility_us = target.visibility();
+    result.injected_delay_us = target.injected_delays();
     progress.note(format_args!(
         "checking the TPC-C consistency conditions on {system}..."
     ));

@@ -36,10 +36,11 @@ pub struct ClusterConfig {
     /// checked runs).
     pub check_modes: bool,
     /// Fault injection: delay every message to a service by a seeded random time, keeping each
-    /// service's messages in send order (see `LinkDelay`). Messages cross a delay line with a
-    /// thread of its own; off (`None`), delivery is a direct call. With a delay, a client may
-    /// hear of a commit before every service applied it: reads (`query`, `read_table`,
-    /// `state`) wait until it has; `Cluster::wait_idle` waits for the line to drain.
+    /// link's messages in send order (see `LinkDelay`). Messages cross a delay line per
+    /// receiving service, each with a thread of its own; off (`None`), delivery is a direct
+    /// call. With a delay, a client may hear of a commit before every service applied it:
+    /// reads (`query`, `read_table`, `state`) wait until it has; `Cluster::wait_idle` waits
+    /// for the lines to drain.
     pub link_delay: Option<LinkDelay>,
     /// Durability: the data directory. The coordinator logs every commit step there
     /// (`coordinator/`), synced before any client hears of the commit; every service writes
@@ -210,19 +211,18 @@ pub(crate) fn query_def<'a>(
 struct InProcess {
     services: Vec<Weak<ServiceNode>>,
     coordinator: Sender<Input>,
-    /// Held per link (sender, receiver), as a TCP connection would be: `link(from, to)`.
-    delay_line: Option<DelayLine<(ServiceId, Message)>>,
+    /// One line per receiving service (its own delivery thread), ordered per sender, as a TCP
+    /// connection would be: `delay_lines[to]`, link `sender(from)`. Empty: no injected delay.
+    delay_lines: Vec<DelayLine<Message>>,
 }
 
 impl InProcess {
-    /// The index of the link from `from` to service `to`; the coordinator sends as node `n`.
-    fn link(&self, from: NodeId, to: ServiceId) -> usize {
-        let n = self.services.len();
-        let sender = match from {
+    /// The sender's index on a receiver's line; the coordinator sends as node `n`.
+    fn sender(&self, from: NodeId) -> usize {
+        match from {
             NodeId::Service(i) => i as usize,
-            NodeId::Coordinator => n,
-        };
-        sender * n + to as usize
+            NodeId::Coordinator => self.services.len(),
+        }
     }
 }
 
@@ -235,9 +235,9 @@ impl Transport for InProcess {
             NodeId::Coordinator => {
                 let _ = self.coordinator.send(Input::Message(message));
             }
-            NodeId::Service(i) => match &self.delay_line {
+            NodeId::Service(i) => match self.delay_lines.get(i as usize) {
                 None => deliver(&self.services, i, message),
-                Some(line) => line.send(self.link(from, i), (i, message)),
+                Some(line) => line.send(self.sender(from), message),
             },
         }
     }
@@ -301,23 +301,28 @@ impl Cluster {
         };
         let (coordinator, inbox) = Coordinator::new(Arc::clone(&app), config.coordinator);
         let services: Vec<Weak<ServiceNode>> = nodes.iter().map(Arc::downgrade).collect();
-        let delay_line = match config.link_delay {
-            None => None,
-            Some(delay) => {
+        let mut delay_lines = Vec::new();
+        if let Some(delay) = config.link_delay {
+            for i in 0..nodes.len() {
                 let targets = services.clone();
-                let links = (nodes.len() + 1) * nodes.len();
-                let line = DelayLine::start(delay, links, move |_, (i, message)| {
-                    deliver(&targets, i, message)
+                let senders = nodes.len() + 1;
+                // Each receiver draws from its own seeded stream.
+                let seeded = LinkDelay {
+                    seed: delay.seed ^ ((i as u64 + 1) << 32),
+                    ..delay
+                };
+                let line = DelayLine::start(seeded, senders, move |_, message| {
+                    deliver(&targets, i as ServiceId, message)
                 });
-                let line =
-                    line.map_err(|e| BootstrapError(format!("cannot start the delay line: {e}")))?;
-                Some(line)
+                delay_lines.push(
+                    line.map_err(|e| BootstrapError(format!("cannot start a delay line: {e}")))?,
+                );
             }
-        };
+        }
         let transport = Arc::new(InProcess {
             services,
             coordinator: coordinator.inbox(),
-            delay_line,
+            delay_lines,
         });
         for n in &nodes {
             n.connect(transport.clone());
@@ -383,7 +388,7 @@ impl Cluster {
             .app
             .service_index(name)
             .ok_or_else(|| QueryError::UnknownService(name.to_string()))?;
-        if self.transport.delay_line.is_some() {
+        if !self.transport.delay_lines.is_empty() {
             let want = self.coordinator.announced();
             let deadline = Instant::now() + Duration::from_secs(30);
             while self.nodes[i].store.watermark() < want && Instant::now() < deadline {
@@ -391,6 +396,16 @@ impl Cluster {
             }
         }
         Ok(i)
+    }
+
+    /// The injected delays every message to a service got (µs; `None` without `link_delay`).
+    pub fn injected_delays(&self) -> Option<hdrhistogram::Histogram<u64>> {
+        let mut lines = self.transport.delay_lines.iter();
+        let mut all = lines.next()?.delays();
+        for line in lines {
+            let _ = all.add(line.delays());
+        }
+        Some(all)
     }
 
     /// Why the coordinator stopped by itself, if it did (its commit log failed).
@@ -429,7 +444,7 @@ impl Cluster {
         let deadline = Instant::now() + timeout;
         // In this order: once the coordinator is idle, every commit message is in the line.
         self.coordinator.wait_idle(deadline)
-            && (self.transport.delay_line.as_ref()).is_none_or(|l| l.wait_drained(deadline))
+            && (self.transport.delay_lines.iter()).all(|l| l.wait_drained(deadline))
     }
 
     /// Every service's tables at its committed watermark (each read from a pinned snapshot,
@@ -500,7 +515,7 @@ impl Drop for Cluster {
         }
         // The transport may outlive the cluster (clients keep the coordinator); its delay line
         // must not: stop its thread now.
-        if let Some(line) = &self.transport.delay_line {
+        for line in &self.transport.delay_lines {
             line.stop();
         }
     }

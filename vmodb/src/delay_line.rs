@@ -1,6 +1,7 @@
 //! Injected network delay (`ClusterConfig::link_delay`): a delay line holds each message for a
 //! random time before a thread of its own delivers it, never letting a message overtake one sent
-//! earlier on the same link.
+//! earlier on the same link. The cluster runs one line per receiving service, so no single
+//! thread delivers every service's messages.
 //!
 //! The delay models the network between services for fault-injection runs (delay jitter); it
 //! keeps the `Transport` contract (messages from one sender to one receiver arrive in the order
@@ -65,6 +66,8 @@ struct Queue<T> {
     draw: Box<dyn FnMut() -> Duration + Send>,
     /// Messages accepted and not yet delivered (held, or being delivered right now).
     in_flight: usize,
+    /// Each message's effective delay (its due time minus its send time, FIFO wait included), µs.
+    delays_us: hdrhistogram::Histogram<u64>,
     stopped: bool,
 }
 
@@ -110,6 +113,8 @@ impl<T: Send + 'static> DelayLine<T> {
                 next_seq: 0,
                 draw,
                 in_flight: 0,
+                delays_us: hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3)
+                    .expect("bounds"),
                 stopped: false,
             }),
             wake: Condvar::new(),
@@ -132,11 +137,14 @@ impl<T: Send + 'static> DelayLine<T> {
         if q.stopped {
             return;
         }
-        let mut due = Instant::now() + (q.draw)();
+        let now = Instant::now();
+        let mut due = now + (q.draw)();
         if let Some(last) = q.last_due.get_mut(to) {
             due = due.max(*last);
             *last = due;
         }
+        let waited = (due - now).as_micros() as u64;
+        q.delays_us.saturating_record(waited.max(1));
         let seq = q.next_seq;
         q.next_seq += 1;
         q.in_flight += 1;
@@ -147,6 +155,11 @@ impl<T: Send + 'static> DelayLine<T> {
         if earliest {
             self.shared.wake.notify_one();
         }
+    }
+
+    /// The effective delays given so far (µs): what the fair-injection comparison records.
+    pub fn delays(&self) -> hdrhistogram::Histogram<u64> {
+        self.shared.queue.lock().delays_us.clone()
     }
 
     /// Blocks until every accepted item has been delivered (its `deliver` call returned), or

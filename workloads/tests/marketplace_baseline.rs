@@ -48,7 +48,11 @@ fn baseline(data: &Dataset, jitter: Option<Duration>) -> BaselineMarketplace {
         ..BaselineConfig::default()
     };
     config.silo.workers = 2;
-    config.silo.jitter = jitter.map(|max| Jitter { max, seed: 5 });
+    config.silo.jitter = jitter.map(|max| Jitter {
+        max,
+        seed: 5,
+        reorder: true,
+    });
     BaselineMarketplace::start(data, config).expect("start baseline")
 }
 

@@ -24,7 +24,11 @@ fn baseline(initial: &TpccState, jitter: Option<Duration>, warm_start: bool) -> 
         ..BaselineTpccConfig::default()
     };
     config.silo.workers = 2;
-    config.silo.jitter = jitter.map(|max| Jitter { max, seed: 7 });
+    config.silo.jitter = jitter.map(|max| Jitter {
+        max,
+        seed: 7,
+        reorder: true,
+    });
     BaselineTpcc::start(initial, config).expect("start baseline")
 }
 

@@ -88,10 +88,20 @@ fn config(workers: usize, jitter: Option<Jitter>) -> SiloConfig {
     SiloConfig { workers, jitter }
 }
 
+/// Jitter whose one-way messages may overtake each other.
 fn jitter(seed: u64) -> Option<Jitter> {
     Some(Jitter {
         max: Duration::from_millis(3),
         seed,
+        reorder: true,
+    })
+}
+
+/// Jitter that keeps each link's one-way messages in order (the default).
+fn fifo_jitter(seed: u64) -> Option<Jitter> {
+    Some(Jitter {
+        reorder: false,
+        ..jitter(seed)?
     })
 }
 

@@ -87,6 +87,10 @@ pub trait MarketplaceSystem {
     fn visibility(&self) -> Option<Histogram<u64>> {
         None
     }
+    /// The injected delays its messages between services got (µs; `None` without jitter).
+    fn injected_delays(&self) -> Option<Histogram<u64>> {
+        None
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -141,6 +145,8 @@ pub struct DriveResult {
     pub visibility_us: Option<Histogram<u64>>,
     /// How long the system took to finish its deferred work after the last completion.
     pub quiesce: Option<Duration>,
+    /// The injected delays the system's messages between services got (µs), with jitter.
+    pub injected_delay_us: Option<Histogram<u64>>,
 }
 
 fn histogram() -> Histogram<u64> {
@@ -162,6 +168,7 @@ impl DriveResult {
             batches_seen: HashSet::new(),
             visibility_us: None,
             quiesce: None,
+            injected_delay_us: None,
         }
     }
 

@@ -127,6 +127,10 @@ impl VmodbMarketplace {
 }
 
 impl MarketplaceSystem for VmodbMarketplace {
+    fn injected_delays(&self) -> Option<hdrhistogram::Histogram<u64>> {
+        self.cluster().injected_delays()
+    }
+
     fn name(&self) -> &'static str {
         "vmodb"
     }

@@ -35,6 +35,10 @@ pub trait TpccSystem {
     fn visibility(&self) -> Option<Histogram<u64>> {
         None
     }
+    /// The injected delays its messages between services got (µs; `None` without jitter).
+    fn injected_delays(&self) -> Option<Histogram<u64>> {
+        None
+    }
 }
 
 #[derive(Clone, Debug)]

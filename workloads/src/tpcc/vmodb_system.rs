@@ -91,6 +91,10 @@ fn encode<T: serde::Serialize>(name: &str, v: &T) -> Result<(String, Vec<u8>), S
 }
 
 impl TpccSystem for VmodbTpcc {
+    fn injected_delays(&self) -> Option<hdrhistogram::Histogram<u64>> {
+        self.cluster().injected_delays()
+    }
+
     fn name(&self) -> &'static str {
         "vmodb"
     }

@@ -382,6 +382,10 @@ impl TpccSystem for BaselineTpcc {
         self.visibility.histogram()
     }
 
+    fn injected_delays(&self) -> Option<Histogram<u64>> {
+        self.world.silo.injected_delays()
+    }
+
     fn quiesce(&mut self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         while self.in_flight > 0 {
