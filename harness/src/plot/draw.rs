@@ -1,9 +1,10 @@
-//! Drawing with plotters into PNGs. Text goes through ab_glyph with DejaVu Sans embedded in the
+//! Drawing with plotters into PNGs: the pieces every chart shares (fonts, heading, scales,
+//! statistics) and the line chart. Text goes through ab_glyph with DejaVu Sans embedded in the
 //! binary (the `dejavu` crate), so plots render the same on a machine without fonts.
 
 use anyhow::anyhow;
-use plotters::coord::Shift;
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
+use plotters::coord::{CoordTranslate, Shift};
 use plotters::prelude::*;
 use plotters::style::register_font;
 use std::ops::Range;
@@ -26,9 +27,12 @@ const PALETTE: [RGBColor; 10] = [
     RGBColor(23, 190, 207),
 ];
 
-const FONT: &str = "sans-serif";
+pub(super) const FONT: &str = "sans-serif";
 
-fn color(i: usize) -> RGBColor {
+/// The caption line's colour: darker than the grid, lighter than the title.
+const CAPTION_GREY: RGBColor = RGBColor(70, 70, 70);
+
+pub(super) fn color(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
@@ -45,7 +49,7 @@ pub fn register_fonts() -> anyhow::Result<()> {
         .map_err(|e| anyhow!(e))
 }
 
-fn plot_error(e: impl std::fmt::Display) -> anyhow::Error {
+pub(super) fn plot_error(e: impl std::fmt::Display) -> anyhow::Error {
     anyhow!("drawing failed: {e}")
 }
 
@@ -62,9 +66,14 @@ pub fn png(
         .map_err(|e| anyhow!("cannot write {}: {e}", path.display()))
 }
 
-/// A bold title over an area; returns the area below it.
-pub fn titled<'a>(area: &Area<'a>, title: &str) -> anyhow::Result<Area<'a>> {
-    area.titled(title, (FONT, 24).into_font().style(FontStyle::Bold))
+/// A bold title over an area and a smaller caption line under it (machine, load, durability: a
+/// figure is read without its report); returns the area below both.
+pub fn headed<'a>(area: &Area<'a>, title: &str, caption: &str) -> anyhow::Result<Area<'a>> {
+    let below = area
+        .titled(title, (FONT, 24).into_font().style(FontStyle::Bold))
+        .map_err(plot_error)?;
+    below
+        .titled(caption, (FONT, 14).into_font().color(&CAPTION_GREY))
         .map_err(plot_error)
 }
 
@@ -118,7 +127,9 @@ pub struct Line {
     pub points: Vec<(f64, Stat)>,
 }
 
-pub struct LineChart<'a> {
+/// Series over an x-axis: drawn as lines, or as grouped bars over categories.
+pub struct XyChart<'a> {
+    /// Empty when the area is already headed.
     pub title: &'a str,
     pub x_desc: &'a str,
     pub y_desc: &'a str,
@@ -149,17 +160,53 @@ pub fn number(x: f64) -> String {
     }
 }
 
-/// The x-axis of a line chart: linear or logarithmic over `lo..hi`, with a tick at each data
-/// position (plotters' own ticks would be round numbers that miss them: 10, 20 for 8, 32, 128).
-struct DataAxis {
+/// How values map onto an axis.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Scale {
+    Linear,
+    Log,
+    /// `symlog`: linear near 0, logarithmic beyond, so counts of 0, 349 and 82,500 all show.
+    Symlog,
+}
+
+/// log10(1 + |x|) with x's sign: 0 at 0, about x/2.3 below 1, about log10(x) above 10; monotone.
+pub fn symlog(x: f64) -> f64 {
+    x.signum() * x.abs().ln_1p() / std::f64::consts::LN_10
+}
+
+/// The value `symlog` maps to `y`.
+pub fn symlog_inverse(y: f64) -> f64 {
+    y.signum() * (y.abs() * std::f64::consts::LN_10).exp_m1()
+}
+
+/// A count in plain words: 0, 1, 10, 100, 1k, 12.5k, 100k, 2M.
+pub fn count_label(x: f64) -> String {
+    let short = |v: f64, unit: &str| {
+        let s = format!("{v:.1}");
+        format!("{}{unit}", s.trim_end_matches('0').trim_end_matches('.'))
+    };
+    match x.abs() {
+        a if a >= 1e6 => short(x / 1e6, "M"),
+        a if a >= 1e3 => short(x / 1e3, "k"),
+        _ => number(x),
+    }
+}
+
+/// An axis over `lo..hi` with ticks where the data needs them: at each data position of an
+/// x-axis (plotters' own ticks would be round numbers that miss them: 10, 20 for 8, 32, 128), at
+/// powers of ten for counts, at 1-2-5 steps for a logarithmic value axis.
+pub(super) struct DataAxis {
     lo: f64,
     hi: f64,
-    log: bool,
+    scale: Scale,
     ticks: Vec<f64>,
+    /// Unlabelled grid lines (a log axis's 2..9 multiples).
+    light: Vec<f64>,
 }
 
 impl DataAxis {
-    fn new(axis: Axis, ticks: &[Tick]) -> Self {
+    /// The x-axis of an `XyChart`: a tick at each data position.
+    pub(super) fn new(axis: Axis, ticks: &[Tick]) -> Self {
         let positions: Vec<f64> = ticks.iter().map(|t| t.position).collect();
         let (lo, hi) = positions
             .iter()
@@ -167,22 +214,70 @@ impl DataAxis {
                 (lo.min(x), hi.max(x))
             });
         let (lo, hi) = if lo.is_finite() { (lo, hi) } else { (0.0, 0.0) };
-        let (lo, hi, log) = match axis {
-            Axis::Log => (lo / 1.3, hi * 1.3, true),
-            Axis::Categories => (-0.5, positions.len().max(1) as f64 - 0.5, false),
-            Axis::Linear if hi > lo => (lo - (hi - lo) * 0.05, hi + (hi - lo) * 0.05, false),
-            Axis::Linear => (lo - 1.0, hi + 1.0, false),
+        let (lo, hi, scale) = match axis {
+            Axis::Log => (lo / 1.3, hi * 1.3, Scale::Log),
+            Axis::Categories => (-0.5, positions.len().max(1) as f64 - 0.5, Scale::Linear),
+            Axis::Linear if hi > lo => {
+                (lo - (hi - lo) * 0.05, hi + (hi - lo) * 0.05, Scale::Linear)
+            }
+            Axis::Linear => (lo - 1.0, hi + 1.0, Scale::Linear),
         };
         DataAxis {
             lo,
             hi,
-            log,
+            scale,
             ticks: positions,
+            light: Vec::new(),
+        }
+    }
+
+    /// A symlog axis for counts from 0 to `top`: ticks at 0, 1, 10, 100, …
+    pub(super) fn counts(top: f64) -> Self {
+        let mut ticks = vec![0.0];
+        let mut light = Vec::new();
+        let mut decade = 1.0;
+        while decade <= top {
+            ticks.push(decade);
+            light.extend((2..=9).map(|m| decade * f64::from(m)).filter(|&v| v <= top));
+            decade *= 10.0;
+        }
+        DataAxis {
+            lo: 0.0,
+            hi: top,
+            scale: Scale::Symlog,
+            ticks,
+            light,
+        }
+    }
+
+    /// A logarithmic value axis over `lo..hi` (both > 0), ticks at 1, 2, 5 times powers of ten.
+    pub(super) fn log_values(lo: f64, hi: f64) -> Self {
+        let mut ticks = Vec::new();
+        let mut decade = 10f64.powf(lo.log10().floor());
+        while decade <= hi {
+            ticks.extend(
+                [1.0, 2.0, 5.0]
+                    .map(|m| m * decade)
+                    .into_iter()
+                    .filter(|v| (lo..=hi).contains(v)),
+            );
+            decade *= 10.0;
+        }
+        DataAxis {
+            lo,
+            hi,
+            scale: Scale::Log,
+            ticks,
+            light: Vec::new(),
         }
     }
 
     fn scaled(&self, x: f64) -> f64 {
-        if self.log { x.ln() } else { x }
+        match self.scale {
+            Scale::Linear => x,
+            Scale::Log => x.ln(),
+            Scale::Symlog => symlog(x),
+        }
     }
 }
 
@@ -198,7 +293,7 @@ impl Ranged for DataAxis {
 
     fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
         if hint.weight().allow_light_points() {
-            return Vec::new();
+            return self.light.clone();
         }
         // Too many positions to label each: every k-th.
         let every = self
@@ -215,7 +310,7 @@ impl Ranged for DataAxis {
 }
 
 /// A y-axis label: in thousands on an axis that reaches 10k, so one axis has one style.
-fn y_tick(y: f64, top: f64) -> String {
+pub(super) fn y_tick(y: f64, top: f64) -> String {
     if top >= 10_000.0 && y != 0.0 {
         let k = format!("{:.1}", y / 1000.0);
         format!("{}k", k.trim_end_matches('0').trim_end_matches('.'))
@@ -224,39 +319,58 @@ fn y_tick(y: f64, top: f64) -> String {
     }
 }
 
-/// Lines with markers, and min/max whiskers where a point has several runs.
-pub fn line_chart(area: &Area, chart: &LineChart) -> anyhow::Result<()> {
-    let x_axis = DataAxis::new(*chart.axis, chart.ticks);
-    let x_label = |x: &f64| {
-        let tick = chart.ticks.iter().find(|t| (t.position - x).abs() < 1e-9);
-        tick.map_or_else(|| number(*x), |t| t.label.clone())
-    };
-    let y_max = chart
-        .lines
-        .iter()
-        .flat_map(|l| l.points.iter().map(|(_, s)| s.max))
-        .fold(0.0f64, f64::max);
-    // Headroom above the data for the legend, so it never hides a line: its height (about
-    // 20 px a line) as a share of the plotting area's.
+/// The top of a value axis from 0 that leaves room above the data for a legend of `entries`
+/// lines (about 20 px each) in `area`, so the legend never hides the data.
+pub(super) fn y_top_with_legend(area: &Area, y_max: f64, entries: usize) -> f64 {
     let (_, area_height) = area.dim_in_pixel();
-    let legend_px = 20.0 * chart.lines.len() as f64 + 16.0;
+    let legend_px = 20.0 * entries as f64 + 16.0;
     let plot_px = (f64::from(area_height) - 120.0).max(100.0);
     let headroom = (legend_px / plot_px + 0.06).min(0.6);
-    let y_top = if y_max > 0.0 {
+    if y_max > 0.0 {
         y_max / (1.0 - headroom)
     } else {
         1.0
-    };
+    }
+}
+
+/// The highest whisker of any series.
+pub(super) fn y_max(lines: &[Line]) -> f64 {
+    lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|(_, s)| s.max))
+        .fold(0.0f64, f64::max)
+}
+
+/// The label of the tick at `x`, if any (plotters asks for labels at key points only).
+pub(super) fn tick_label(ticks: &[Tick], x: f64) -> String {
+    let tick = ticks.iter().find(|t| (t.position - x).abs() < 1e-9);
+    tick.map_or_else(|| number(x), |t| t.label.clone())
+}
+
+/// A chart builder with this module's margins, and the title when there is one.
+pub(super) fn builder<'a, 'b>(
+    area: &'a Area<'b>,
+    title: &str,
+) -> ChartBuilder<'a, 'b, BitMapBackend<'b>> {
+    let mut b = ChartBuilder::on(area);
+    b.margin(14).x_label_area_size(50).y_label_area_size(72);
+    if !title.is_empty() {
+        b.caption(title, (FONT, 20));
+    }
+    b
+}
+
+/// Lines with markers, and min/max whiskers where a point has several runs.
+pub fn line_chart(area: &Area, chart: &XyChart) -> anyhow::Result<()> {
+    let x_axis = DataAxis::new(*chart.axis, chart.ticks);
+    let x_label = |x: &f64| tick_label(chart.ticks, *x);
+    let y_top = y_top_with_legend(area, y_max(chart.lines), chart.lines.len());
     let x_desc = if *chart.axis == Axis::Log {
         format!("{} (log scale)", chart.x_desc)
     } else {
         chart.x_desc.to_string()
     };
-    let mut c = ChartBuilder::on(area)
-        .caption(chart.title, (FONT, 20))
-        .margin(14)
-        .x_label_area_size(50)
-        .y_label_area_size(72)
+    let mut c = builder(area, chart.title)
         .build_cartesian_2d(x_axis, 0.0..y_top)
         .map_err(plot_error)?;
     c.configure_mesh()
@@ -298,19 +412,27 @@ pub fn line_chart(area: &Area, chart: &LineChart) -> anyhow::Result<()> {
         }
     }
     if !chart.lines.is_empty() {
-        c.configure_series_labels()
-            .position(legend_corner(chart.lines))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .label_font((FONT, 14))
-            .draw()
-            .map_err(plot_error)?;
+        legend(&mut c, legend_corner(chart.lines))?;
     }
     Ok(())
 }
 
+/// The legend of the labelled series, in a white box at `position`.
+pub(super) fn legend<'a, 'b: 'a, CT: CoordTranslate>(
+    c: &mut ChartContext<'a, BitMapBackend<'b>, CT>,
+    position: SeriesLabelPosition,
+) -> anyhow::Result<()> {
+    c.configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .label_font((FONT, 14))
+        .draw()
+        .map_err(plot_error)
+}
+
 /// The upper corner whose third of the plot holds the lower values, so the legend hides less.
-fn legend_corner(lines: &[Line]) -> SeriesLabelPosition {
+pub(super) fn legend_corner(lines: &[Line]) -> SeriesLabelPosition {
     let xs: Vec<f64> = lines
         .iter()
         .flat_map(|l| l.points.iter().map(|p| p.0))
@@ -336,102 +458,4 @@ fn legend_corner(lines: &[Line]) -> SeriesLabelPosition {
     } else {
         SeriesLabelPosition::UpperRight
     }
-}
-
-pub struct Bars {
-    pub label: String,
-    /// One per category; `None` where the category does not apply (another workload's class).
-    pub values: Vec<Option<f64>>,
-}
-
-pub struct BarChart<'a> {
-    pub title: &'a str,
-    pub x_desc: &'a str,
-    pub y_desc: &'a str,
-    pub categories: &'a [String],
-    pub groups: &'a [Bars],
-    /// Lines printed under the legend (e.g. the categories left out).
-    pub note: &'a [String],
-}
-
-/// Width of the column right of a bar chart that holds its legend and note.
-const LEGEND_WIDTH: u32 = 320;
-
-/// Horizontal grouped bars: a row per category (the first on top), a bar per group in legend
-/// order, each labelled with its value (small counts stay readable next to large ones). The
-/// legend has a column of its own so it never hides a bar.
-pub fn bar_chart(area: &Area, chart: &BarChart) -> anyhow::Result<()> {
-    let body = titled(area, chart.title)?;
-    let (width, _) = body.dim_in_pixel();
-    let (plot, side) = body.split_horizontally(width.saturating_sub(LEGEND_WIDTH));
-    let n = chart.categories.len().max(1);
-    let x_max = chart
-        .groups
-        .iter()
-        .flat_map(|g| g.values.iter().flatten())
-        .fold(0.0f64, |a, &b| a.max(b));
-    let x_top = if x_max > 0.0 { x_max * 1.2 } else { 1.0 };
-    let row = |category: usize| (n - 1 - category) as f64;
-    let category = |y: &f64| {
-        let i = y.round();
-        let on_tick = (y - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < n;
-        let label = on_tick
-            .then(|| chart.categories.get(n - 1 - i as usize))
-            .flatten();
-        label.map_or(String::new(), |l| l.clone())
-    };
-    let mut c = ChartBuilder::on(&plot)
-        .margin(14)
-        .x_label_area_size(50)
-        .y_label_area_size(190)
-        .build_cartesian_2d(0.0..x_top, -0.5..(n as f64 - 0.5))
-        .map_err(plot_error)?;
-    c.configure_mesh()
-        .disable_y_mesh()
-        .x_desc(chart.x_desc)
-        .y_desc(chart.y_desc)
-        // One label slot more than categories makes plotters put a tick on each category.
-        .y_labels(n + 1)
-        .y_label_formatter(&category)
-        .x_label_formatter(&|x| number(*x))
-        .axis_desc_style((FONT, 16))
-        .label_style((FONT, 13))
-        .draw()
-        .map_err(plot_error)?;
-    let k = chart.groups.len().max(1);
-    let height = 0.8 / k as f64;
-    for (g, bars) in chart.groups.iter().enumerate() {
-        let fill = color(g).filled();
-        let placed: Vec<(f64, f64)> = bars
-            .values
-            .iter()
-            .enumerate()
-            .filter_map(|(i, v)| v.map(|v| (v, row(i) + 0.4 - height * (g as f64 + 0.5))))
-            .collect();
-        c.draw_series(placed.iter().map(|&(v, y)| {
-            Rectangle::new([(0.0, y - height * 0.42), (v, y + height * 0.42)], fill)
-        }))
-        .map_err(plot_error)?;
-        c.draw_series(
-            placed.iter().map(|&(v, y)| {
-                EmptyElement::at((v, y)) + Text::new(number(v), (5, -6), (FONT, 12))
-            }),
-        )
-        .map_err(plot_error)?;
-    }
-    let mut y = 24;
-    for (g, bars) in chart.groups.iter().enumerate() {
-        side.draw(&Rectangle::new([(8, y), (22, y + 14)], color(g).filled()))
-            .map_err(plot_error)?;
-        side.draw(&Text::new(bars.label.as_str(), (30, y), (FONT, 14)))
-            .map_err(plot_error)?;
-        y += 24;
-    }
-    y += 12;
-    for line in chart.note {
-        side.draw(&Text::new(line.as_str(), (8, y), (FONT, 13)))
-            .map_err(plot_error)?;
-        y += 19;
-    }
-    Ok(())
 }

@@ -5,8 +5,13 @@
 //! between rows. The first is the x-axis (the columns keep the sweep file's order); the lines are
 //! one per system and combination of the other varied parameters, each point the mean over the
 //! repetitions with min/max whiskers. A numeric x-axis is linear, or logarithmic when its
-//! values are spaced more evenly that way (1, 10, 100); any other is a row of categories.
+//! values are spaced more evenly that way (1, 10, 100), and joined by lines; any other is a row
+//! of categories, drawn as grouped bars. An open-loop sweep over offered rate also gets its
+//! latency–throughput curve. Every figure carries a caption: machine, load model, durability.
 
+mod bars;
+mod caption;
+mod curve;
 pub mod draw;
 mod report;
 #[cfg(test)]
@@ -14,15 +19,25 @@ mod tests;
 
 use crate::sweep::table::{self, Metrics, SweepTable};
 use anyhow::Context;
-use draw::{Axis, BarChart, Bars, Line, LineChart, Stat, Tick};
+use bars::{BarChart, Bars};
+use draw::{Area, Axis, Line, Stat, Tick, XyChart};
 use std::path::{Path, PathBuf};
 
 pub const THROUGHPUT_PNG: &str = "throughput.png";
 pub const LATENCY_PNG: &str = "latency.png";
 pub const ANOMALIES_PNG: &str = "anomalies.png";
+pub const LATENCY_THROUGHPUT_PNG: &str = "latency-throughput.png";
 pub const REPORT_MD: &str = "report.md";
-/// Every file `redraw` writes.
-pub const OUTPUT_FILES: [&str; 4] = [THROUGHPUT_PNG, LATENCY_PNG, ANOMALIES_PNG, REPORT_MD];
+/// Every file `redraw` may write (a sweep clears them all before it runs, so no figure of an
+/// earlier run is left behind); `redraw` returns the ones it wrote: the latency–throughput curve
+/// only for a sweep over offered rate.
+pub const OUTPUT_FILES: [&str; 5] = [
+    THROUGHPUT_PNG,
+    LATENCY_PNG,
+    ANOMALIES_PNG,
+    LATENCY_THROUGHPUT_PNG,
+    REPORT_MD,
+];
 
 /// Picks one number out of a run's metrics.
 type Metric = fn(&Metrics) -> f64;
@@ -30,20 +45,46 @@ type Metric = fn(&Metrics) -> f64;
 /// At most this many bar groups per anomaly class; more, and the bars are per system only.
 const MAX_BAR_GROUPS: usize = 8;
 
-/// Reads `dir/sweep.csv` and (re)writes the plots and `report.md`; returns their paths.
+/// How a metric over the x-axis is drawn.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ChartKind {
+    /// Points joined by lines: values between two numeric ticks lie between them.
+    Lines,
+    /// A group of bars per category: nothing lies between `none` and `all`.
+    GroupedBars,
+}
+
+pub fn chart_kind(axis: Axis) -> ChartKind {
+    match axis {
+        Axis::Linear | Axis::Log => ChartKind::Lines,
+        Axis::Categories => ChartKind::GroupedBars,
+    }
+}
+
+fn xy_chart(area: &Area, chart: &XyChart) -> anyhow::Result<()> {
+    match chart_kind(*chart.axis) {
+        ChartKind::Lines => draw::line_chart(area, chart),
+        ChartKind::GroupedBars => bars::column_chart(area, chart),
+    }
+}
+
+/// Reads `dir/sweep.csv` and (re)writes the plots and `report.md`; returns the paths it wrote.
 pub fn redraw(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let table = table::read(&dir.join(table::SWEEP_CSV))?;
     let layout = Layout::of(&table);
     let name = sweep_name(dir);
+    let caption = caption::line(&caption::machine(dir), &table);
     draw::register_fonts()?;
     let mut written = Vec::new();
     let path = dir.join(THROUGHPUT_PNG);
     draw::png(&path, (1000, 620), |root| {
+        let title = format!("{name}: throughput vs {}", layout.x_name);
+        let body = draw::headed(root, &title, &caption)?;
         let lines = layout.lines(&table, |m| m.throughput_tps);
-        draw::line_chart(
-            root,
-            &LineChart {
-                title: &format!("{name}: throughput vs {}", layout.x_name),
+        xy_chart(
+            &body,
+            &XyChart {
+                title: "",
                 x_desc: &layout.x_name,
                 y_desc: "committed transactions / s",
                 axis: &layout.axis,
@@ -59,7 +100,7 @@ pub fn redraw(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
             "{name}: latency percentiles vs {} (all transaction types)",
             layout.x_name
         );
-        let panels = draw::titled(root, &title)?.split_evenly((2, 2));
+        let panels = draw::headed(root, &title, &caption)?.split_evenly((2, 2));
         let percentiles: [(&str, Metric); 4] = [
             ("p50", |m| m.latency.p50),
             ("p90", |m| m.latency.p90),
@@ -68,9 +109,9 @@ pub fn redraw(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         ];
         for (panel, (label, metric)) in panels.iter().zip(percentiles) {
             let lines = layout.lines(&table, metric);
-            draw::line_chart(
+            xy_chart(
                 panel,
-                &LineChart {
+                &XyChart {
                     title: &format!("{label} latency"),
                     x_desc: &layout.x_name,
                     y_desc: &format!("{label} latency (ms)"),
@@ -88,11 +129,12 @@ pub fn redraw(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let rows = anomalies.classes.len().max(1) as u32;
     let height = (150 + rows * (14 * anomalies.bars.len() as u32).max(30)).max(420);
     draw::png(&path, (1200, height), |root| {
-        draw::bar_chart(
+        bars::bar_chart(
             root,
             &BarChart {
                 title: &format!("{name}: {}", anomalies.title),
-                x_desc: "anomalies per run (mean)",
+                caption: &caption,
+                x_desc: "mean anomalies per run",
                 y_desc: "anomaly class",
                 categories: &anomalies.classes,
                 groups: &anomalies.bars,
@@ -101,10 +143,24 @@ pub fn redraw(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         )
     })?;
     written.push(path);
+    let curves = curve::curves(&table, &layout);
+    if let Some(curves) = &curves {
+        let path = dir.join(LATENCY_THROUGHPUT_PNG);
+        draw::png(&path, (1400, 640), |root| {
+            let title = format!("{name}: latency vs achieved throughput, by offered rate");
+            curve::draw(root, &title, &caption, curves)
+        })?;
+        written.push(path);
+    }
     let path = dir.join(REPORT_MD);
+    let heading = report::Heading {
+        name: &name,
+        description: &description(dir),
+        caption: &caption,
+    };
     std::fs::write(
         &path,
-        report::markdown(&name, &description(dir), &table, &layout),
+        report::markdown(&heading, &table, &layout, curves.is_some()),
     )
     .with_context(|| format!("cannot write {}", path.display()))?;
     written.push(path);
@@ -200,6 +256,16 @@ pub fn numeric_axis(sorted: &[f64]) -> Axis {
     }
 }
 
+/// A series' name: the row's system and its values of `columns` (`vmodb inject=all`).
+pub(crate) fn series_label(table: &SweepTable, row: &table::RunRow, columns: &[usize]) -> String {
+    let mut label = row.system.clone();
+    for &c in columns {
+        let cell = row.params.get(c).map_or("", String::as_str);
+        label.push_str(&format!(" {}={cell}", table.params[c]));
+    }
+    label
+}
+
 /// How the rows of a table fall into x positions and lines.
 #[derive(Debug)]
 pub struct Layout {
@@ -269,15 +335,7 @@ impl Layout {
         };
         let mut series: Vec<Series> = Vec::new();
         for (i, row) in table.rows.iter().enumerate() {
-            let others: Vec<String> = varied[1.min(varied.len())..]
-                .iter()
-                .map(|&c| format!("{}={}", table.params[c], row.params[c]))
-                .collect();
-            let label = if others.is_empty() {
-                row.system.clone()
-            } else {
-                format!("{} {}", row.system, others.join(" "))
-            };
+            let label = series_label(table, row, &varied[1.min(varied.len())..]);
             let index = match series.iter().position(|s| s.label == label) {
                 Some(index) => index,
                 None => {
@@ -330,13 +388,8 @@ impl Layout {
     /// and that makes few groups, else per system.
     pub fn anomaly_bars(&self, table: &SweepTable, detailed: bool) -> Vec<Bars> {
         let group_of = |row: &table::RunRow, detailed: bool| {
-            let mut label = row.system.clone();
-            if detailed {
-                for &c in &self.varied {
-                    label.push_str(&format!(" {}={}", table.params[c], row.params[c]));
-                }
-            }
-            label
+            let columns: &[usize] = if detailed { &self.varied } else { &[] };
+            series_label(table, row, columns)
         };
         let groups = |detailed: bool| {
             let mut groups: Vec<(String, Vec<&Metrics>)> = Vec::new();

@@ -1,7 +1,7 @@
 //! `report.md`: what the sweep ran, the plots, a table of the means, and the failed runs.
 
 use super::draw::{Stat, number};
-use super::{ANOMALIES_PNG, LATENCY_PNG, Layout, THROUGHPUT_PNG};
+use super::{ANOMALIES_PNG, LATENCY_PNG, LATENCY_THROUGHPUT_PNG, Layout, THROUGHPUT_PNG};
 use crate::sweep::table::{LATENCY_CSV, Metrics, SWEEP_CSV, SweepTable};
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -9,7 +9,22 @@ use std::fmt::Write;
 /// Failure messages are cut to this many characters in the report (the CSV has them whole).
 const ERROR_CHARS: usize = 300;
 
-pub fn markdown(name: &str, description: &str, table: &SweepTable, layout: &Layout) -> String {
+/// What the report opens with.
+pub struct Heading<'a> {
+    pub name: &'a str,
+    /// From the sweep file; may be empty.
+    pub description: &'a str,
+    /// The same line as under every plot's title: machine, load model, durability.
+    pub caption: &'a str,
+}
+
+/// The report; `curve` says whether the latency–throughput curve was drawn.
+pub fn markdown(heading: &Heading, table: &SweepTable, layout: &Layout, curve: bool) -> String {
+    let Heading {
+        name,
+        description,
+        caption,
+    } = heading;
     let mut md = String::new();
     let points: BTreeSet<usize> = table.rows.iter().map(|r| r.point).collect();
     let repetitions = table.rows.iter().map(|r| r.repetition).max().unwrap_or(0);
@@ -26,6 +41,7 @@ pub fn markdown(name: &str, description: &str, table: &SweepTable, layout: &Layo
         .collect();
     // Writing to a String cannot fail; `let _` keeps that out of the signature.
     let _ = writeln!(md, "# Sweep `{name}`\n");
+    let _ = writeln!(md, "{caption}\n");
     if !description.is_empty() {
         let _ = writeln!(md, "{description}\n");
     }
@@ -55,6 +71,16 @@ pub fn markdown(name: &str, description: &str, table: &SweepTable, layout: &Layo
         ("Anomalies per class", ANOMALIES_PNG),
     ] {
         let _ = writeln!(md, "## {title}\n\n![{title}]({file})\n");
+    }
+    if curve {
+        let _ = writeln!(
+            md,
+            "## Latency vs throughput\n\n\
+             One line per series, its points in order of offered rate (`rate_tps`), each the mean \
+             over the repetitions: achieved throughput against p50 and p99 latency. Where a curve \
+             turns up, the system has reached its capacity.\n\n\
+             ![Latency vs throughput]({LATENCY_THROUGHPUT_PNG})\n"
+        );
     }
     let _ = writeln!(md, "## Means over the repetitions\n");
     let _ = writeln!(

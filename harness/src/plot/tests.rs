@@ -1,7 +1,13 @@
-use super::draw::{Axis, number};
-use super::{Layout, OUTPUT_FILES, numeric_axis, redraw};
+use super::bars::count_axis_top;
+use super::caption::{self, MACHINE_TXT};
+use super::draw::{Axis, DataAxis, color, count_label, number, symlog, symlog_inverse};
+use super::{
+    ChartKind, LATENCY_THROUGHPUT_PNG, Layout, OUTPUT_FILES, chart_kind, curve, numeric_axis,
+    redraw,
+};
 use crate::sweep::table::{self, RunRow, SweepTable};
 use crate::sweep::tests::{metrics, scratch_dir};
+use plotters::coord::ranged1d::{BoldPoints, Ranged};
 use std::path::Path;
 
 const CLASSES: [&str; 2] = ["stale_replica", "dashboard"];
@@ -160,8 +166,25 @@ fn plots_and_report_are_drawn_from_the_csv_alone_with_their_text() {
         "name = \"fixture\"\ndescription = \"Batch size, with and without injection.\"\n",
     )
     .expect("sweep.toml");
+    std::fs::write(dir.join(MACHINE_TXT), "machine: 2 cores\n8 GiB\n").expect("machine.txt");
     let written = redraw(&dir).expect("draws");
-    assert_eq!(written.len(), OUTPUT_FILES.len());
+    let names: Vec<String> = written
+        .iter()
+        .filter_map(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect();
+    // No offered rate in this table: no latency–throughput curve.
+    assert_eq!(
+        names,
+        [
+            "throughput.png",
+            "latency.png",
+            "anomalies.png",
+            "report.md"
+        ]
+    );
+    assert!(names.iter().all(|n| OUTPUT_FILES.contains(&n.as_str())));
+    assert!(!dir.join(LATENCY_THROUGHPUT_PNG).exists());
     for (name, size) in [
         ("throughput.png", (1000, 620)),
         ("latency.png", (1400, 940)),
@@ -178,7 +201,7 @@ fn plots_and_report_are_drawn_from_the_csv_alone_with_their_text() {
     }
     let report = std::fs::read_to_string(dir.join("report.md")).expect("report");
     for needle in [
-        "# Sweep `fixture`",
+        "# Sweep `fixture`\n\nmachine: 2 cores, 8 GiB · closed loop · durability: not recorded\n",
         "Batch size, with and without injection.",
         "![Throughput](throughput.png)",
         "![Latency percentiles](latency.png)",
@@ -201,5 +224,228 @@ fn plot_refuses_a_directory_without_a_sweep_table() {
     let dir = scratch_dir("empty");
     let e = format!("{:#}", redraw(&dir).expect_err("no table"));
     assert!(e.contains("sweep.csv"), "{e}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `t` with one more parameter column, `cell(row)` in each row.
+fn with_column(mut t: SweepTable, name: &str, cell: impl Fn(&RunRow) -> String) -> SweepTable {
+    t.params.push(name.into());
+    for row in &mut t.rows {
+        let value = cell(row);
+        row.params.push(value);
+    }
+    t
+}
+
+/// The fixture reduced to `inject` (none, all): one categorical parameter, like `headline`.
+fn headline_like() -> SweepTable {
+    let mut t = fixture();
+    t.rows.retain(|r| r.params[0] == "1");
+    t
+}
+
+/// Pixels of exactly the first series' colour (bars are filled with it; lines are 2 px wide).
+fn first_series_pixels(path: &Path) -> usize {
+    let image = image::open(path).expect("decodes").to_rgb8();
+    let c = color(0);
+    image.pixels().filter(|p| p.0 == [c.0, c.1, c.2]).count()
+}
+
+#[test]
+fn categories_are_drawn_as_grouped_bars_and_numbers_as_lines() {
+    assert_eq!(chart_kind(Axis::Categories), ChartKind::GroupedBars);
+    assert_eq!(chart_kind(Axis::Linear), ChartKind::Lines);
+    assert_eq!(chart_kind(Axis::Log), ChartKind::Lines);
+    let headline = headline_like();
+    let layout = Layout::of(&headline);
+    assert_eq!(layout.x_name, "inject");
+    assert_eq!(chart_kind(layout.axis), ChartKind::GroupedBars);
+    // The drawing follows: filled bars cover far more pixels than a line with markers.
+    let bars = scratch_dir("bars");
+    write_table(&bars, &headline);
+    redraw(&bars).expect("draws");
+    let lines = scratch_dir("lines");
+    write_table(&lines, &fixture());
+    redraw(&lines).expect("draws");
+    for name in ["throughput.png", "latency.png"] {
+        let (in_bars, in_lines) = (
+            first_series_pixels(&bars.join(name)),
+            first_series_pixels(&lines.join(name)),
+        );
+        assert!(in_bars > 15_000, "{name}: bars cover only {in_bars} px");
+        assert!(in_lines < 8_000, "{name}: lines cover {in_lines} px");
+    }
+    let _ = std::fs::remove_dir_all(&bars);
+    let _ = std::fs::remove_dir_all(&lines);
+}
+
+#[test]
+fn anomaly_counts_are_on_a_symlog_axis() {
+    assert_eq!(symlog(0.0), 0.0);
+    let values = [0.0, 0.25, 1.0, 2.0, 10.0, 349.0, 4529.0, 82_500.0, 1e6];
+    for w in values.windows(2) {
+        assert!(symlog(w[0]) < symlog(w[1]), "not monotone at {w:?}");
+    }
+    for v in values {
+        assert!((symlog_inverse(symlog(v)) - v).abs() <= v * 1e-9 + 1e-12);
+    }
+    // On an 800-pixel axis ending past 82,500, 349 is half-way, not 3 px from 0 as on a linear one.
+    let axis = DataAxis::counts(count_axis_top(82_500.0));
+    let px = |v: f64| axis.map(&v, (0, 800));
+    assert_eq!(px(0.0), 0, "a bar of 0 stays at the axis");
+    assert!(px(349.0) > 350, "349 at {} px", px(349.0));
+    assert!(px(82_500.0) - px(349.0) > 150);
+    assert!(px(82_500.0) <= 800);
+    let labels: Vec<String> = axis
+        .key_points(BoldPoints(20))
+        .into_iter()
+        .map(count_label)
+        .collect();
+    assert_eq!(labels, ["0", "1", "10", "100", "1k", "10k", "100k"]);
+    // An all-zero chart still has a scale.
+    assert_eq!(DataAxis::counts(count_axis_top(0.0)).range(), 0.0..10.0);
+}
+
+#[test]
+fn the_caption_names_machine_load_model_and_durability() {
+    // An older table: none of the columns.
+    let old = fixture();
+    assert_eq!(
+        caption::line("machine: not recorded", &old),
+        "machine: not recorded · closed loop · durability: not recorded"
+    );
+    let closed = with_column(fixture(), "concurrency", |_| "64".into());
+    let closed = with_column(closed, "durability", |_| "none".into());
+    assert_eq!(caption::load_model(&closed), "closed loop, 64 clients");
+    assert_eq!(caption::durability(&closed), "none");
+    let tpcc = with_column(closed, "workload", |_| "tpcc".into());
+    assert_eq!(caption::load_model(&tpcc), "closed loop, 64 terminals");
+    let varied = with_column(fixture(), "concurrency", |r| format!("{}", r.point * 8));
+    let varied = with_column(varied, "durability", |r| {
+        ["none", "fsync"][r.point % 2].into()
+    });
+    assert_eq!(
+        caption::load_model(&varied),
+        "closed loop, number of clients varies"
+    );
+    assert_eq!(caption::durability(&varied), "varies");
+    // An offered rate of 0 is the closed loop.
+    let zero = with_column(fixture(), "rate_tps", |_| "0".into());
+    let zero = with_column(zero, "concurrency", |_| "1".into());
+    assert_eq!(caption::load_model(&zero), "closed loop, 1 client");
+    let open = with_column(fixture(), "rate_tps", |_| "5000".into());
+    assert_eq!(caption::load_model(&open), "open loop at 5000 tx/s");
+    let poisson = with_column(open, "arrivals", |_| "poisson".into());
+    assert_eq!(
+        caption::load_model(&poisson),
+        "open loop, Poisson arrivals at 5000 tx/s"
+    );
+    let constant = with_column(fixture(), "rate_tps", |_| "12500".into());
+    let constant = with_column(constant, "arrivals", |_| "constant".into());
+    assert_eq!(
+        caption::load_model(&constant),
+        "open loop, constant arrivals at 12.5k tx/s"
+    );
+    let sweep = with_column(fixture(), "rate_tps", |r| format!("{}", r.point * 1000));
+    assert_eq!(
+        caption::load_model(&sweep),
+        "open loop, offered rate varies"
+    );
+    let mixed = with_column(fixture(), "rate_tps", |r| format!("{}", r.point % 2));
+    assert_eq!(
+        caption::load_model(&mixed),
+        "load model varies (open and closed loop)"
+    );
+    let dir = scratch_dir("machine");
+    assert_eq!(caption::machine(&dir), "machine: not recorded");
+    std::fs::write(dir.join(MACHINE_TXT), "AMD EPYC, 2 cores\n\nLinux 6.1\n").expect("write");
+    assert_eq!(
+        caption::machine(&dir),
+        "machine: AMD EPYC, 2 cores, Linux 6.1"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// An open-loop sweep over offered rate, the rates in the file out of order (4000, 1000,
+/// 2000): the baseline saturates at 3000 tx/s, vMODB at 1500, and latency climbs past capacity.
+fn open_loop() -> SweepTable {
+    let mut rows = Vec::new();
+    for (point, rate) in [4000.0, 1000.0, 2000.0].into_iter().enumerate() {
+        for repetition in 1..=2 {
+            for (system, capacity) in [("vmodb", 1500.0), ("baseline", 3000.0)] {
+                let mut m = metrics(f64::min(rate, capacity) + f64::from(repetition), 0, 2);
+                m.latency.p50 = 1.0 + rate / capacity;
+                m.latency.p99 = if rate > capacity { 500.0 } else { 10.0 };
+                rows.push(RunRow {
+                    point: point + 1,
+                    repetition,
+                    system: system.into(),
+                    params: vec![rate.to_string(), "poisson".into(), "none".into()],
+                    outcome: Ok(m),
+                });
+            }
+        }
+    }
+    SweepTable {
+        params: vec!["rate_tps".into(), "arrivals".into(), "durability".into()],
+        classes: CLASSES.map(String::from).to_vec(),
+        rows,
+    }
+}
+
+#[test]
+fn the_latency_throughput_curve_follows_the_offered_rate() {
+    let t = open_loop();
+    let curves = curve::curves(&t, &Layout::of(&t)).expect("the rate varies");
+    let labels: Vec<&str> = curves.iter().map(|c| c.label.as_str()).collect();
+    assert_eq!(labels, ["vmodb", "baseline"]);
+    let rates: Vec<f64> = curves[0].points.iter().map(|p| p.rate_tps).collect();
+    assert_eq!(rates, [1000.0, 2000.0, 4000.0]);
+    let baseline: Vec<(f64, f64)> = curves[1]
+        .points
+        .iter()
+        .map(|p| (p.throughput.mean, p.p99_ms.mean))
+        .collect();
+    // Means over the two repetitions (+1 and +2 tx/s).
+    assert_eq!(baseline, [(1001.5, 10.0), (2001.5, 10.0), (3001.5, 500.0)]);
+    assert_eq!(curves[0].points[2].p50_ms.mean, 1.0 + 4000.0 / 1500.0);
+    // Closed-loop rows (rate 0) have no offered rate and no place on the curve.
+    let mut with_closed = open_loop();
+    for row in with_closed.rows.iter_mut().filter(|r| r.point == 1) {
+        row.params[0] = "0".into();
+    }
+    let curves = curve::curves(&with_closed, &Layout::of(&with_closed)).expect("varies");
+    let rates: Vec<f64> = curves[1].points.iter().map(|p| p.rate_tps).collect();
+    assert_eq!(rates, [1000.0, 2000.0]);
+    // A constant rate, or none at all: no curve.
+    let mut constant = open_loop();
+    constant.rows.retain(|r| r.point == 1);
+    assert!(curve::curves(&constant, &Layout::of(&constant)).is_none());
+    assert!(curve::curves(&fixture(), &Layout::of(&fixture())).is_none());
+}
+
+#[test]
+fn a_sweep_over_offered_rate_also_gets_the_latency_throughput_plot() {
+    let dir = scratch_dir("curve");
+    write_table(&dir, &open_loop());
+    let written = redraw(&dir).expect("draws");
+    let path = dir.join(LATENCY_THROUGHPUT_PNG);
+    assert!(written.contains(&path), "{written:?}");
+    assert_eq!(written.len(), 5);
+    let bytes = std::fs::read(&path).expect("latency-throughput.png");
+    assert_eq!(png_header(&bytes), (1400, 640, 2));
+    assert!(dark_pixels_in_title(&path) > 200, "no title text");
+    // Both series drew their curves.
+    assert!(first_series_pixels(&path) > 300);
+    let report = std::fs::read_to_string(dir.join("report.md")).expect("report");
+    for needle in [
+        "machine: not recorded · open loop, offered rate varies, Poisson arrivals · durability: none",
+        "![Latency vs throughput](latency-throughput.png)",
+    ] {
+        assert!(
+            report.contains(needle),
+            "report.md lacks `{needle}`:\n{report}"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -32,6 +32,26 @@ fn point_dir(point: usize, points: usize) -> String {
 }
 
 /// Runs the sweep in `path`; results go to `results/<name>/`, replacing an earlier run of it.
+/// This machine in one line: CPU model, cores, memory (from /proc where it exists).
+pub fn machine() -> String {
+    let read = |p: &str| std::fs::read_to_string(p).unwrap_or_default();
+    let cpuinfo = read("/proc/cpuinfo");
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|l| l.trim_start_matches([' ', '\t', ':']).trim().to_string())
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem_gib = read("/proc/meminfo")
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|l| l.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(String::new(), |kb| {
+            format!(", {:.0} GiB", kb / 1024.0 / 1024.0)
+        });
+    format!("{cpu}, {cores} cores{mem_gib}, {}\n", std::env::consts::OS)
+}
+
 pub fn run(path: &Path, results: &Path) -> anyhow::Result<SweepOutcome> {
     let started = Instant::now();
     let sweep = spec::load(path)?;
@@ -39,6 +59,9 @@ pub fn run(path: &Path, results: &Path) -> anyhow::Result<SweepOutcome> {
     clear_outputs(&dir)?;
     std::fs::write(dir.join("sweep.toml"), &sweep.source)
         .with_context(|| format!("cannot write {}", dir.join("sweep.toml").display()))?;
+    // The plots' captions name the machine the sweep ran on (a redraw elsewhere keeps it).
+    std::fs::write(dir.join("machine.txt"), machine())
+        .with_context(|| format!("cannot write {}", dir.join("machine.txt").display()))?;
     let mut writer = SweepWriter::create(
         &dir,
         table::parameter_columns(&sweep)?,

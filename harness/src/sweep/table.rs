@@ -490,7 +490,7 @@ pub fn read(path: &Path) -> anyhow::Result<SweepTable> {
                 anomalies,
                 load: if has_load {
                     let cells = (metrics_end..classes_from)
-                        .map(|c| at(c))
+                        .map(at)
                         .collect::<anyhow::Result<Vec<&str>>>()?;
                     LoadFigures::parse(&cells)
                         .map_err(|e| anyhow!("{} line {line}: {e}", path.display()))?
