@@ -502,6 +502,43 @@ mod tests {
     }
 
     #[test]
+    fn open_loads_are_validated_and_labelled() {
+        let open = |rate: f64, arrivals: &str| RunConfig {
+            rate_tps: rate,
+            arrivals: arrivals.into(),
+            ..RunConfig::default()
+        };
+        assert!(open(5000.0, "poisson").validate().is_ok());
+        assert_eq!(
+            open(5000.0, "constant").load_label(),
+            "open loop, constant arrivals at 5000 tx/s"
+        );
+        assert_eq!(RunConfig::default().load_label(), "closed loop, 64 clients");
+        assert!(RunConfig::default().open_load().is_none());
+        for (bad, says) in [
+            (open(-1.0, "poisson"), "rate must be"),
+            (open(f64::NAN, "poisson"), "rate must be"),
+            (open(0.01, "poisson"), "offers no operation"),
+            (open(100.0, "bursty"), "arrivals must be"),
+        ] {
+            let e = bad.validate().unwrap_err().to_string();
+            assert!(e.contains(says), "{e}");
+        }
+        let reorder = RunConfig {
+            inject: parse_injection("reorder").expect("parses"),
+            ..RunConfig::default()
+        };
+        assert!(
+            reorder
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("needs jitter")
+        );
+        assert!(parse_injection("jitter=2,reorder").expect("parses").reorder);
+    }
+
+    #[test]
     fn mixes_parse_presets_and_weights() {
         assert_eq!(parse_mix("paper"), Ok(Mix::paper()));
         assert_eq!(parse_mix("1,2,3,4,5").map(|m| m.delivery), Ok(5));

@@ -1,5 +1,6 @@
 //! Injected link delay (`ClusterConfig::link_delay`): it changes latency, never results;
-//! `wait_idle` covers messages held in the delay line; dropping the cluster stops the line.
+//! `wait_idle` covers messages held in the delay lines (one per receiving service); dropping
+//! the cluster stops them.
 
 use crate::support::kv::{self, set};
 use crate::support::shop::{self, Audit, PlaceOrder, Rebalance, Restock};
@@ -198,8 +199,11 @@ fn dropping_the_cluster_stops_its_delay_line() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let before = delay_threads();
     let (cluster, hooks) = start(delayed(1, 10_000, 30_000_000)); // up to 30 s per hop
+    let services = cluster.app().service_names().count();
+    assert!(services >= 2);
     if let Some(before) = before {
-        expect_delay_threads(before + 1, "one delay line per cluster");
+        // One line per receiving service: no single thread delivers every service's messages.
+        expect_delay_threads(before + services, "one delay line per service");
     }
     let client = cluster.client();
     for i in 0..20u32 {
@@ -213,7 +217,7 @@ fn dropping_the_cluster_stops_its_delay_line() {
     // so the transport) outlives the cluster.
     drop(cluster);
     if let Some(before) = before {
-        expect_delay_threads(before, "the delay line thread ended with the cluster");
+        expect_delay_threads(before, "the delay line threads ended with the cluster");
     }
     drop(client);
     // Nothing keeps the application alive: no cycle through the delay line.
