@@ -169,8 +169,7 @@ impl Silo {
     pub(crate) fn message_delay(&self) -> Option<Duration> {
         let (max, rng) = self.jitter.as_ref()?;
         let us = max.as_micros() as u64;
-        let d = Duration::from_micros(rng.lock().random_range(0..=us));
-        Some(d)
+        Some(Duration::from_micros(rng.lock().random_range(0..=us)))
     }
 
     /// Records a delay as given (for the comparison of both systems' injected delays).

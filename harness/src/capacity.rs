@@ -4,6 +4,7 @@
 
 use crate::config::RunConfig;
 use crate::run::{self, Progress, SystemRun, WorkloadData};
+use crate::sweep::table::{Latency, all_types};
 use anyhow::Context;
 use hdrhistogram::Histogram;
 use std::path::Path;
@@ -307,22 +308,16 @@ pub struct Peak {
     pub steps: Vec<Step>,
 }
 
-/// A latency quantile over every transaction type, in ms.
-fn quantile_all_ms(d: &DriveResult, q: f64) -> f64 {
-    let mut all = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("bounds");
-    for t in d.per_type.values() {
-        let _ = all.add(&t.latency_us);
-    }
-    if all.is_empty() {
-        return 0.0;
-    }
-    all.value_at_quantile(q) as f64 / 1000.0
-}
-
 /// Judges one open-loop run against the bound.
-pub fn judge(rate: f64, run: &SystemRun, slo_p99_ms: f64, window_from_s: f64) -> Step {
+pub fn judge(
+    rate: f64,
+    run: &SystemRun,
+    slo_p99_ms: f64,
+    window_from_s: f64,
+) -> anyhow::Result<Step> {
     let d = &run.drive;
-    let p99 = quantile_all_ms(d, 0.99);
+    let latency = Latency::of(&all_types(d)?);
+    let p99 = latency.p99;
     let mut why = Vec::new();
     if sustained(d, window_from_s) != Some(true) {
         why.push("not sustained");
@@ -333,15 +328,15 @@ pub fn judge(rate: f64, run: &SystemRun, slo_p99_ms: f64, window_from_s: f64) ->
     if d.committed == 0 {
         why.push("nothing committed");
     }
-    Step {
+    Ok(Step {
         rate,
         achieved: d.throughput(),
-        p50_ms: quantile_all_ms(d, 0.5),
+        p50_ms: latency.p50,
         p99_ms: p99,
         backlog_end: d.load.backlog_end,
         ok: why.is_empty(),
         why: why.join(", "),
-    }
+    })
 }
 
 /// How many runs narrow the bracket between the last good and the first bad rate.
@@ -377,7 +372,7 @@ pub fn find_peak(
             ..config.clone()
         };
         let run = run::run_on(system, &at, data, None, progress)?;
-        let step = judge(at.rate_tps, &run, slo_p99_ms, config.warmup_s);
+        let step = judge(at.rate_tps, &run, slo_p99_ms, config.warmup_s)?;
         progress.note(format_args!(
             "{system}: {:>9.0} tx/s offered -> {:>9.0} achieved, p50 {:.2} ms, p99 {:.2} ms: {}",
             step.rate,

@@ -1,5 +1,6 @@
 pub mod marketplace;
 pub mod open_loop;
+pub mod probes;
 pub mod remote;
 pub mod tpcc;
 pub mod visibility;

@@ -19,6 +19,7 @@
 //! drained is charged its age at that moment (a lower bound) and counted in `backlog_end`.
 
 use crate::marketplace::driver::{Done, DriveResult};
+use crate::probes::Probes;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -100,17 +101,13 @@ impl ArrivalClock {
     }
 }
 
-/// A system as the open loop sees it (each workload's system trait, adapted).
-pub trait Target {
+/// A system as the open loop sees it (each workload's system trait implements it); its
+/// deferred work is sampled every 100 ms.
+pub trait Target: Probes {
     type Op;
     fn submit(&mut self, id: u64, op: &Self::Op) -> Result<(), String>;
     fn poll(&mut self, wait: Duration) -> Vec<Done>;
     fn fatal(&self) -> Option<String>;
-    /// Sampled every 100 ms: work the system accepted and has not finished (the baseline's
-    /// undelivered one-way messages). `None`: it has no such backlog.
-    fn deferred_backlog(&self) -> Option<u64> {
-        None
-    }
 }
 
 /// One arrival: the op, its gates, its kind, when it arrived.
@@ -175,7 +172,7 @@ impl LoadReport {
 
 /// Drives `target` with arrivals at `load`'s rate for `warmup + duration`, then lets what is in
 /// flight finish (at most 60 s). `next` produces the stream: op, gates, kind.
-pub fn drive<T: Target, G: Hash + Eq + Copy>(
+pub fn drive<T: Target + ?Sized, G: Hash + Eq + Copy>(
     target: &mut T,
     load: &OpenLoad,
     warmup: Duration,
@@ -290,7 +287,7 @@ pub fn drive<T: Target, G: Hash + Eq + Copy>(
 
 /// Submits, in backlog order, every queued op whose gates are free of ops in flight and of
 /// earlier queued ops (so ops that share a gate keep their order).
-fn submit_free<T: Target, G: Hash + Eq + Copy>(
+fn submit_free<T: Target + ?Sized, G: Hash + Eq + Copy>(
     target: &mut T,
     backlog: &mut VecDeque<Arrival<T::Op, G>>,
     in_flight: &mut HashMap<u64, Arrival<T::Op, G>>,

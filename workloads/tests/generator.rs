@@ -461,6 +461,8 @@ fn scramble(id: u64) -> u64 {
     id.wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17)
 }
 
+impl workloads::probes::Probes for Fake {}
+
 impl MarketplaceSystem for Fake {
     fn name(&self) -> &'static str {
         "fake"

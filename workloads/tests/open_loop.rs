@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 use workloads::marketplace::driver::Done;
 use workloads::open_loop::{ArrivalClock, Arrivals, OpenLoad, Target, drive};
+use workloads::probes::Probes;
 
 /// Completes every op 1 ms after its submission, and refuses every submission while stalled
 /// (from `stall.0` to `stall.1` after it was made).
@@ -26,6 +27,8 @@ impl Stalling {
         }
     }
 }
+
+impl Probes for Stalling {}
 
 impl Target for Stalling {
     type Op = u32;
@@ -125,6 +128,8 @@ struct Manual {
     ids: Vec<(u64, u32)>,
     release: bool,
 }
+
+impl Probes for Manual {}
 
 impl Target for Manual {
     type Op = u32;

@@ -81,7 +81,7 @@ pub struct Latency {
 }
 
 impl Latency {
-    fn of(h: &Histogram<u64>) -> Self {
+    pub fn of(h: &Histogram<u64>) -> Self {
         if h.is_empty() {
             return Latency::default();
         }
@@ -144,7 +144,7 @@ impl Metrics {
 }
 
 /// The latency of every committed transaction, whatever its type.
-fn all_types(d: &DriveResult) -> anyhow::Result<Histogram<u64>> {
+pub fn all_types(d: &DriveResult) -> anyhow::Result<Histogram<u64>> {
     let mut all = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)
         .map_err(|e| anyhow!("latency histogram: {e}"))?;
     for t in d.per_type.values() {

@@ -13,6 +13,7 @@ use super::generator::{Gate, InputGenerator, KINDS, Op};
 use super::model::CustomerOrder;
 use super::{MarketplaceState, RunLog};
 use crate::open_loop::{self, LoadReport, OpenLoad};
+use crate::probes::Probes;
 use hdrhistogram::Histogram;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -52,7 +53,7 @@ pub struct CommitTiming {
 }
 
 /// A system the marketplace can run on (vMODB, the actor baseline).
-pub trait MarketplaceSystem {
+pub trait MarketplaceSystem: Probes {
     fn name(&self) -> &'static str;
     /// Starts `op`; its completion comes back through `poll` with the same id.
     fn submit(&mut self, id: u64, op: &Op) -> Result<(), String>;
@@ -72,23 +73,6 @@ pub trait MarketplaceSystem {
     /// Why the system can no longer run (e.g. a node of a distributed cluster was lost); the
     /// driver stops at once when it says so.
     fn fatal(&self) -> Option<String> {
-        None
-    }
-    /// Accepted work not yet applied (the baseline's undelivered one-way messages), sampled
-    /// during the run; `None`: the system defers nothing past its answer.
-    fn deferred_backlog(&self) -> Option<u64> {
-        None
-    }
-    /// Measure, for operations submitted in `[from, to)`, when all their effects were applied
-    /// (a system that answers before then: the baseline's one-way messages).
-    fn measure_visibility(&mut self, _from: Instant, _to: Instant) {}
-    /// What `measure_visibility` measured (µs); `None` for a system that answers only when
-    /// everything is applied.
-    fn visibility(&self) -> Option<Histogram<u64>> {
-        None
-    }
-    /// The injected delays its messages between services got (µs; `None` without jitter).
-    fn injected_delays(&self) -> Option<Histogram<u64>> {
         None
     }
 }
@@ -305,22 +289,6 @@ pub fn drive_open(
     load: &OpenLoad,
     progress: &mut Progress<'_>,
 ) -> DriveResult {
-    struct Adapter<'a>(&'a mut dyn MarketplaceSystem);
-    impl open_loop::Target for Adapter<'_> {
-        type Op = Op;
-        fn submit(&mut self, id: u64, op: &Op) -> Result<(), String> {
-            self.0.submit(id, op)
-        }
-        fn poll(&mut self, wait: Duration) -> Vec<Done> {
-            self.0.poll(wait)
-        }
-        fn fatal(&self) -> Option<String> {
-            self.0.fatal()
-        }
-        fn deferred_backlog(&self) -> Option<u64> {
-            self.0.deferred_backlog()
-        }
-    }
     let next = || {
         let op = generator.next_op();
         let gates = generator.gates(&op);
@@ -329,9 +297,8 @@ pub fn drive_open(
     };
     let from = Instant::now() + config.warmup;
     system.measure_visibility(from, from + config.duration);
-    let mut adapter = Adapter(system);
     open_loop::drive(
-        &mut adapter,
+        system,
         load,
         config.warmup,
         config.duration,
@@ -339,4 +306,17 @@ pub fn drive_open(
         next,
         progress,
     )
+}
+
+impl open_loop::Target for dyn MarketplaceSystem + '_ {
+    type Op = Op;
+    fn submit(&mut self, id: u64, op: &Op) -> Result<(), String> {
+        MarketplaceSystem::submit(self, id, op)
+    }
+    fn poll(&mut self, wait: Duration) -> Vec<Done> {
+        MarketplaceSystem::poll(self, wait)
+    }
+    fn fatal(&self) -> Option<String> {
+        MarketplaceSystem::fatal(self)
+    }
 }

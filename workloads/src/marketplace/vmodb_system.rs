@@ -126,11 +126,13 @@ impl VmodbMarketplace {
     }
 }
 
-impl MarketplaceSystem for VmodbMarketplace {
+impl crate::probes::Probes for VmodbMarketplace {
     fn injected_delays(&self) -> Option<hdrhistogram::Histogram<u64>> {
         self.cluster().injected_delays()
     }
+}
 
+impl MarketplaceSystem for VmodbMarketplace {
     fn name(&self) -> &'static str {
         "vmodb"
     }

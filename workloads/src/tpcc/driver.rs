@@ -7,12 +7,12 @@ use super::TpccState;
 use super::generator::{TPCC_KINDS, TpccInputGenerator, TpccOp};
 use crate::marketplace::driver::{Done, DriveResult};
 use crate::open_loop::{self, NoGate, OpenLoad};
-use hdrhistogram::Histogram;
+use crate::probes::Probes;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 /// A system TPC-C can run on.
-pub trait TpccSystem {
+pub trait TpccSystem: Probes {
     fn name(&self) -> &'static str;
     /// Starts `op`; its completion comes back through `poll` with the same id.
     fn submit(&mut self, id: u64, op: &TpccOp) -> Result<(), String>;
@@ -22,23 +22,6 @@ pub trait TpccSystem {
     fn quiesce(&mut self, timeout: Duration) -> bool;
     /// Every table, at quiescence.
     fn state(&self) -> Result<TpccState, String>;
-    /// Accepted work not yet applied (the baseline's undelivered one-way messages), sampled
-    /// during the run; `None`: the system defers nothing past its answer.
-    fn deferred_backlog(&self) -> Option<u64> {
-        None
-    }
-    /// Measure, for operations submitted in `[from, to)`, when all their effects were applied
-    /// (a system that answers before then: the baseline's one-way messages).
-    fn measure_visibility(&mut self, _from: Instant, _to: Instant) {}
-    /// What `measure_visibility` measured (µs); `None` for a system that answers only when
-    /// everything is applied.
-    fn visibility(&self) -> Option<Histogram<u64>> {
-        None
-    }
-    /// The injected delays its messages between services got (µs; `None` without jitter).
-    fn injected_delays(&self) -> Option<Histogram<u64>> {
-        None
-    }
 }
 
 #[derive(Clone, Debug)]
@@ -119,22 +102,6 @@ pub fn drive_open(
     load: &OpenLoad,
     progress: &mut dyn FnMut(Duration, u64),
 ) -> DriveResult {
-    struct Adapter<'a>(&'a mut dyn TpccSystem);
-    impl open_loop::Target for Adapter<'_> {
-        type Op = TpccOp;
-        fn submit(&mut self, id: u64, op: &TpccOp) -> Result<(), String> {
-            self.0.submit(id, op)
-        }
-        fn poll(&mut self, wait: Duration) -> Vec<Done> {
-            self.0.poll(wait)
-        }
-        fn fatal(&self) -> Option<String> {
-            None
-        }
-        fn deferred_backlog(&self) -> Option<u64> {
-            self.0.deferred_backlog()
-        }
-    }
     let terminals = config.terminals.max(1);
     let mut turn = 0u32;
     let next = || {
@@ -145,9 +112,8 @@ pub fn drive_open(
     };
     let from = Instant::now() + config.warmup;
     system.measure_visibility(from, from + config.duration);
-    let mut adapter = Adapter(system);
     open_loop::drive(
-        &mut adapter,
+        system,
         load,
         config.warmup,
         config.duration,
@@ -155,4 +121,17 @@ pub fn drive_open(
         next,
         progress,
     )
+}
+
+impl open_loop::Target for dyn TpccSystem + '_ {
+    type Op = TpccOp;
+    fn submit(&mut self, id: u64, op: &TpccOp) -> Result<(), String> {
+        TpccSystem::submit(self, id, op)
+    }
+    fn poll(&mut self, wait: Duration) -> Vec<Done> {
+        TpccSystem::poll(self, wait)
+    }
+    fn fatal(&self) -> Option<String> {
+        None
+    }
 }

@@ -90,11 +90,13 @@ fn encode<T: serde::Serialize>(name: &str, v: &T) -> Result<(String, Vec<u8>), S
         .map_err(|e| e.to_string())
 }
 
-impl TpccSystem for VmodbTpcc {
+impl crate::probes::Probes for VmodbTpcc {
     fn injected_delays(&self) -> Option<hdrhistogram::Histogram<u64>> {
         self.cluster().injected_delays()
     }
+}
 
+impl TpccSystem for VmodbTpcc {
     fn name(&self) -> &'static str {
         "vmodb"
     }

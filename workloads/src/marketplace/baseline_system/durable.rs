@@ -114,6 +114,8 @@ mod tests {
         submitted_logged: u64,
     }
 
+    impl crate::probes::Probes for Watched {}
+
     impl MarketplaceSystem for Watched {
         fn name(&self) -> &'static str {
             self.inner.name()

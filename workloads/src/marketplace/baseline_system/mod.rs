@@ -19,6 +19,7 @@ use super::driver::{Done, MarketplaceSystem};
 use super::generator::{Dataset, Op};
 use super::model::*;
 use super::{MarketplaceState, RunLog};
+use crate::probes::Probes;
 use crate::visibility::Visibility;
 use baseline::{AppendLog, AppendLogStats, Directory, Grain, Handles, Silo, World, ask};
 use crossbeam_channel::{Receiver, Sender};
@@ -279,6 +280,24 @@ async fn run_op(
     (start.elapsed(), result)
 }
 
+impl Probes for BaselineMarketplace {
+    fn deferred_backlog(&self) -> Option<u64> {
+        Some(self.world.silo.pending())
+    }
+
+    fn measure_visibility(&mut self, from: Instant, to: Instant) {
+        self.visibility.measure(from, to);
+    }
+
+    fn visibility(&self) -> Option<Histogram<u64>> {
+        self.visibility.histogram()
+    }
+
+    fn injected_delays(&self) -> Option<Histogram<u64>> {
+        self.world.silo.injected_delays()
+    }
+}
+
 impl MarketplaceSystem for BaselineMarketplace {
     fn name(&self) -> &'static str {
         "baseline"
@@ -335,22 +354,6 @@ impl MarketplaceSystem for BaselineMarketplace {
                 done
             })
             .collect()
-    }
-
-    fn deferred_backlog(&self) -> Option<u64> {
-        Some(self.world.silo.pending())
-    }
-
-    fn measure_visibility(&mut self, from: Instant, to: Instant) {
-        self.visibility.measure(from, to);
-    }
-
-    fn visibility(&self) -> Option<Histogram<u64>> {
-        self.visibility.histogram()
-    }
-
-    fn injected_delays(&self) -> Option<Histogram<u64>> {
-        self.world.silo.injected_delays()
     }
 
     fn quiesce(&mut self, timeout: Duration) -> bool {

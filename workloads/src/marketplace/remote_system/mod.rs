@@ -427,6 +427,8 @@ fn decode<T: serde::de::DeserializeOwned>(output: Option<serde_json::Value>) -> 
     output.and_then(|v| serde_json::from_value(v).ok())
 }
 
+impl crate::probes::Probes for RemoteMarketplace {}
+
 impl MarketplaceSystem for RemoteMarketplace {
     fn name(&self) -> &'static str {
         "vmodb"

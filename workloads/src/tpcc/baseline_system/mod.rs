@@ -82,6 +82,7 @@ use super::driver::TpccSystem;
 use super::generator::TpccOp;
 use super::model::*;
 use crate::marketplace::driver::Done;
+use crate::probes::Probes;
 use crate::visibility::Visibility;
 use baseline::{Directory, Silo, SiloConfig, World};
 use crossbeam_channel::{Receiver, Sender};
@@ -342,6 +343,24 @@ async fn run_op(w: Arc<TpccWorld>, op: TpccOp) -> Result<(), String> {
     }
 }
 
+impl Probes for BaselineTpcc {
+    fn deferred_backlog(&self) -> Option<u64> {
+        Some(self.world.silo.pending())
+    }
+
+    fn measure_visibility(&mut self, from: Instant, to: Instant) {
+        self.visibility.measure(from, to);
+    }
+
+    fn visibility(&self) -> Option<Histogram<u64>> {
+        self.visibility.histogram()
+    }
+
+    fn injected_delays(&self) -> Option<Histogram<u64>> {
+        self.world.silo.injected_delays()
+    }
+}
+
 impl TpccSystem for BaselineTpcc {
     fn name(&self) -> &'static str {
         "baseline"
@@ -368,22 +387,6 @@ impl TpccSystem for BaselineTpcc {
         }
         self.in_flight -= out.len();
         out
-    }
-
-    fn deferred_backlog(&self) -> Option<u64> {
-        Some(self.world.silo.pending())
-    }
-
-    fn measure_visibility(&mut self, from: Instant, to: Instant) {
-        self.visibility.measure(from, to);
-    }
-
-    fn visibility(&self) -> Option<Histogram<u64>> {
-        self.visibility.histogram()
-    }
-
-    fn injected_delays(&self) -> Option<Histogram<u64>> {
-        self.world.silo.injected_delays()
     }
 
     fn quiesce(&mut self, timeout: Duration) -> bool {

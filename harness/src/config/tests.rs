@@ -1,0 +1,153 @@
+use super::*;
+
+#[test]
+fn distributions_parse_or_explain() {
+    assert_eq!(parse_distribution("uniform"), Ok(KeyDistribution::Uniform));
+    assert_eq!(
+        parse_distribution("zipf:0.8"),
+        Ok(KeyDistribution::Zipf(0.8))
+    );
+    assert!(
+        parse_distribution("zipf:x")
+            .unwrap_err()
+            .contains("not a number")
+    );
+    assert!(
+        parse_distribution("normal")
+            .unwrap_err()
+            .contains("unknown distribution")
+    );
+}
+
+#[test]
+fn injections_parse_or_explain() {
+    let i = parse_injection("jitter=5ms, hot, burst=4").expect("parses");
+    assert_eq!(
+        i,
+        Injection {
+            jitter_ms: 5.0,
+            hot: 1.0,
+            targeted_updates: 0,
+            burst: 4,
+            reorder: false,
+        }
+    );
+    assert_eq!(parse_injection("all").expect("all").targeted_updates, 50);
+    assert!(parse_injection("").expect("empty").is_off());
+    assert!(
+        parse_injection("lag=3")
+            .unwrap_err()
+            .contains("unknown injection `lag`")
+    );
+    assert!(
+        parse_injection("jitter=x")
+            .unwrap_err()
+            .contains("not a number")
+    );
+    let bad = RunConfig {
+        inject: Injection {
+            targeted_updates: 150,
+            ..Injection::default()
+        },
+        ..RunConfig::default()
+    };
+    assert!(bad.validate().unwrap_err().to_string().contains("percent"));
+}
+
+#[test]
+fn open_loads_are_validated_and_labelled() {
+    let open = |rate: f64, arrivals: &str| RunConfig {
+        rate_tps: rate,
+        arrivals: arrivals.into(),
+        ..RunConfig::default()
+    };
+    assert!(open(5000.0, "poisson").validate().is_ok());
+    assert_eq!(
+        open(5000.0, "constant").load_label(),
+        "open loop, constant arrivals at 5000 tx/s"
+    );
+    assert_eq!(RunConfig::default().load_label(), "closed loop, 64 clients");
+    assert!(RunConfig::default().open_load().is_none());
+    for (bad, says) in [
+        (open(-1.0, "poisson"), "rate must be"),
+        (open(f64::NAN, "poisson"), "rate must be"),
+        (open(0.01, "poisson"), "offers no operation"),
+        (open(100.0, "bursty"), "arrivals must be"),
+    ] {
+        let e = bad.validate().unwrap_err().to_string();
+        assert!(e.contains(says), "{e}");
+    }
+    let reorder = RunConfig {
+        inject: parse_injection("reorder").expect("parses"),
+        ..RunConfig::default()
+    };
+    assert!(
+        reorder
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("needs jitter")
+    );
+    assert!(parse_injection("jitter=2,reorder").expect("parses").reorder);
+}
+
+#[test]
+fn mixes_parse_presets_and_weights() {
+    assert_eq!(parse_mix("paper"), Ok(Mix::paper()));
+    assert_eq!(parse_mix("1,2,3,4,5").map(|m| m.delivery), Ok(5));
+    assert!(parse_mix("1,2").is_err());
+}
+
+#[test]
+fn fsync_is_accepted_for_both_marketplace_systems_and_refused_for_tpcc() {
+    let fsync = |system: &str, workload: &str, deploy: &str| RunConfig {
+        durability: "fsync".into(),
+        system: system.into(),
+        workload: workload.into(),
+        deploy: deploy.into(),
+        ..RunConfig::default()
+    };
+    for system in ["vmodb", "baseline", "both"] {
+        let c = fsync(system, "marketplace", "embedded");
+        assert!(c.validate().is_ok(), "{system}: {:?}", c.validate());
+        let e = fsync(system, "tpcc", "embedded").validate().unwrap_err();
+        assert!(e.to_string().contains("marketplace only"), "{system}: {e}");
+    }
+    for system in ["vmodb", "baseline", "both"] {
+        let c = fsync(system, "marketplace", "processes");
+        assert!(c.validate().is_ok(), "{system}: {:?}", c.validate());
+    }
+    let bad = RunConfig {
+        durability: "always".into(),
+        ..RunConfig::default()
+    };
+    assert!(
+        bad.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("none` or `fsync")
+    );
+}
+
+#[test]
+fn config_round_trips_through_toml_and_rejects_bad_values() {
+    let c = RunConfig::default();
+    let text = toml::to_string(&c).expect("toml");
+    assert_eq!(toml::from_str::<RunConfig>(&text).expect("parse"), c);
+    assert!(toml::from_str::<RunConfig>("bogus = 1").is_err());
+    let bad = RunConfig {
+        concurrency: 0,
+        ..RunConfig::default()
+    };
+    assert!(bad.validate().is_err());
+    let bad = RunConfig {
+        system: "dapr".into(),
+        ..RunConfig::default()
+    };
+    assert!(
+        bad.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("unknown system")
+    );
+}
