@@ -193,8 +193,7 @@ where
     let traced = effects::current();
     async move {
         let silo = world.silo();
-        if crosses && let Some(d) = silo.message_delay() {
-            silo.record_delay(d);
+        if crosses && let Some(d) = silo.request_delay() {
             silo.sleep(d).await;
         }
         let reply = a
@@ -203,9 +202,8 @@ where
             .map_err(|_| SiloError::GrainGone(format!("{}{key:?}", short_name::<G>())))?;
         if crosses
             && from.is_some()
-            && let Some(d) = silo.message_delay()
+            && let Some(d) = silo.request_delay()
         {
-            silo.record_delay(d);
             silo.sleep(d).await;
         }
         Ok(reply)
@@ -227,20 +225,14 @@ where
     let tell = Tell(msg, silo.one_way_sent(), effects::current());
     let a = G::directory(world).get(key, world);
     let from = caller();
-    let delay = (from != Some(G::SERVICE))
-        .then(|| silo.message_delay())
-        .flatten();
     // A refused send drops the message, and with it its pending count.
-    match delay {
-        Some(d) => {
-            let deliver = Box::new(move || {
-                let _ = a.tell(tell).try_send();
-            });
-            silo.deliver_later(from.unwrap_or(FRONT_DOOR), G::SERVICE, d, deliver);
-        }
-        None => {
+    if from != Some(G::SERVICE) && silo.injects() {
+        let deliver = Box::new(move || {
             let _ = a.tell(tell).try_send();
-        }
+        });
+        silo.deliver_later(from.unwrap_or(FRONT_DOOR), G::SERVICE, deliver);
+    } else {
+        let _ = a.tell(tell).try_send();
     }
 }
 

@@ -47,6 +47,30 @@ type Delivery = Box<dyn FnOnce() + Send>;
 struct Link {
     last_due: Instant,
     queue: tokio::sync::mpsc::UnboundedSender<(Instant, Delivery)>,
+    /// Messages queued on the link and not yet delivered (the task counts down after each).
+    queued: Arc<AtomicU64>,
+}
+
+/// The injected network's state, behind one lock: one acquisition per message.
+struct Network {
+    max: Duration,
+    rng: StdRng,
+    /// Delayed one-way messages per link, FIFO (without `reorder`).
+    links: rustc_hash::FxHashMap<(&'static str, &'static str), Link>,
+    /// Every injected delay given (µs), FIFO wait included.
+    delays_us: hdrhistogram::Histogram<u64>,
+}
+
+impl Network {
+    fn draw(&mut self) -> Duration {
+        let us = self.max.as_micros() as u64;
+        Duration::from_micros(self.rng.random_range(0..=us))
+    }
+
+    fn record(&mut self, d: Duration) {
+        self.delays_us
+            .saturating_record((d.as_micros() as u64).max(1));
+    }
 }
 
 /// Errors of the silo itself (not of the application's grains).
@@ -73,14 +97,11 @@ pub struct Silo {
     /// `None` only while dropping.
     runtime: Option<tokio::runtime::Runtime>,
     clock: AtomicU64,
-    jitter: Option<(Duration, Mutex<StdRng>)>,
+    /// With injected jitter.
+    network: Option<Mutex<Network>>,
     reorder: bool,
     /// Wakes delayed messages with µs precision (tokio's timer rounds up to whole ms).
     timer: Option<Arc<crate::timer::Timer>>,
-    /// Delayed one-way messages per link, FIFO (without `reorder`).
-    links: Mutex<rustc_hash::FxHashMap<(&'static str, &'static str), Link>>,
-    /// Every injected delay given (µs), FIFO wait included.
-    delays_us: Mutex<hdrhistogram::Histogram<u64>>,
     /// One-way messages sent and not yet handled to the end.
     pending: Arc<AtomicU64>,
 }
@@ -117,14 +138,16 @@ impl Silo {
             runtime: Some(runtime),
             timer,
             clock: AtomicU64::new(0),
-            jitter: config
-                .jitter
-                .map(|j| (j.max, Mutex::new(StdRng::seed_from_u64(j.seed)))),
+            network: config.jitter.map(|j| {
+                Mutex::new(Network {
+                    max: j.max,
+                    rng: StdRng::seed_from_u64(j.seed),
+                    links: Default::default(),
+                    delays_us: hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3)
+                        .expect("bounds"),
+                })
+            }),
             reorder: config.jitter.is_some_and(|j| j.reorder),
-            links: Mutex::default(),
-            delays_us: Mutex::new(
-                hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).expect("bounds"),
-            ),
             pending: Arc::new(AtomicU64::new(0)),
         })
     }
@@ -165,69 +188,82 @@ impl Silo {
         self.runtime().enter()
     }
 
-    /// The delay of the next message between services, if jitter is injected.
-    pub(crate) fn message_delay(&self) -> Option<Duration> {
-        let (max, rng) = self.jitter.as_ref()?;
-        let us = max.as_micros() as u64;
-        Some(Duration::from_micros(rng.lock().random_range(0..=us)))
+    /// Draws and records the delay of a request or reply between services, if jitter is
+    /// injected.
+    pub(crate) fn request_delay(&self) -> Option<Duration> {
+        let mut net = self.network.as_ref()?.lock();
+        let d = net.draw();
+        net.record(d);
+        Some(d)
     }
 
-    /// Records a delay as given (for the comparison of both systems' injected delays).
-    pub(crate) fn record_delay(&self, d: Duration) {
-        self.delays_us
-            .lock()
-            .saturating_record((d.as_micros() as u64).max(1));
+    /// Whether messages between services are delayed.
+    pub(crate) fn injects(&self) -> bool {
+        self.network.is_some()
     }
 
     /// Every injected delay given so far (µs), FIFO wait included.
     pub fn injected_delays(&self) -> Option<hdrhistogram::Histogram<u64>> {
-        self.jitter.as_ref()?;
-        Some(self.delays_us.lock().clone())
+        Some(self.network.as_ref()?.lock().delays_us.clone())
     }
 
-    /// Delivers a one-way message from service `from` to service `to` after `delay`, and never
-    /// before an earlier message of the same link (unless `reorder`). A task per link delivers
-    /// its messages in order, so no single task or thread carries every service's messages.
-    pub(crate) fn deliver_later(
-        &self,
-        from: &'static str,
-        to: &'static str,
-        delay: Duration,
-        deliver: Delivery,
-    ) {
-        let Some(timer) = self.timer.clone() else {
+    /// Delivers a one-way message from service `from` to service `to` after a drawn delay, and
+    /// never before an earlier message of the same link (unless `reorder`). A task per link
+    /// delivers its queued messages in order, so no single task or thread carries every
+    /// service's messages; a message already due on a link with nothing queued is delivered at
+    /// once by the sender, as a network with no delay would (no extra hop for a zero delay).
+    pub(crate) fn deliver_later(&self, from: &'static str, to: &'static str, deliver: Delivery) {
+        let (Some(network), Some(timer)) = (&self.network, &self.timer) else {
             deliver();
             return;
         };
+        let mut net = network.lock();
         let now = Instant::now();
+        let delay = net.draw();
         if self.reorder {
-            self.record_delay(delay);
+            net.record(delay);
+            drop(net);
+            if delay.is_zero() {
+                deliver();
+                return;
+            }
+            let timer = Arc::clone(timer);
             self.spawn(async move {
                 timer.sleep_until(now + delay).await;
                 deliver();
             });
             return;
         }
-        let mut links = self.links.lock();
-        let link = links.entry((from, to)).or_insert_with(|| {
+        let link = net.links.entry((from, to)).or_insert_with(|| {
             let (queue, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Delivery)>();
-            let timer = Arc::clone(&timer);
+            let queued = Arc::new(AtomicU64::new(0));
+            let (timer, left) = (Arc::clone(timer), Arc::clone(&queued));
             self.spawn(async move {
                 while let Some((due, deliver)) = rx.recv().await {
                     timer.sleep_until(due).await;
                     deliver();
+                    // After the delivery: a later message may now skip the queue.
+                    left.fetch_sub(1, Ordering::AcqRel);
                 }
             });
             Link {
                 last_due: now,
                 queue,
+                queued,
             }
         });
         let due = (now + delay).max(link.last_due);
         link.last_due = due;
-        let _ = link.queue.send((due, deliver));
-        drop(links);
-        self.record_delay(due - now);
+        let mut inline = Some(deliver);
+        if due > now || link.queued.load(Ordering::Acquire) > 0 {
+            link.queued.fetch_add(1, Ordering::AcqRel);
+            let _ = link.queue.send((due, inline.take().expect("not sent")));
+        }
+        net.record(due - now);
+        drop(net);
+        if let Some(deliver) = inline {
+            deliver();
+        }
     }
 
     /// Waits `delay` (precise to the µs, unlike `tokio::time::sleep`).
@@ -270,9 +306,75 @@ impl Drop for Silo {
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
-        self.links.lock().clear();
+        if let Some(network) = &self.network {
+            network.lock().links.clear();
+        }
         if let Some(timer) = self.timer.take() {
             timer.stop();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+    use std::thread::ThreadId;
+
+    fn silo(max: Duration) -> Silo {
+        Silo::new(SiloConfig {
+            workers: 2,
+            jitter: Some(Jitter {
+                max,
+                seed: 1,
+                reorder: false,
+            }),
+        })
+        .expect("silo")
+    }
+
+    fn on_thread(tx: &mpsc::Sender<(u32, ThreadId)>, n: u32) -> Delivery {
+        let tx = tx.clone();
+        Box::new(move || {
+            let _ = tx.send((n, std::thread::current().id()));
+        })
+    }
+
+    /// Injection with a zero delay must cost what no injection costs: the sender delivers a
+    /// message that is due at once itself, with no hop through the link's task.
+    #[test]
+    fn a_zero_delay_one_way_message_is_delivered_by_its_sender() {
+        let silo = silo(Duration::ZERO);
+        let (tx, rx) = mpsc::channel();
+        for n in 0..50 {
+            silo.deliver_later("a", "b", on_thread(&tx, n));
+        }
+        let me = std::thread::current().id();
+        let got: Vec<_> = rx.try_iter().collect();
+        assert_eq!(got.len(), 50, "all delivered before deliver_later returned");
+        assert!(got.iter().all(|(_, t)| *t == me), "delivered by the sender");
+        assert!(got.windows(2).all(|w| w[0].0 < w[1].0), "in order");
+        assert_eq!(silo.injected_delays().map(|h| h.len()), Some(50));
+    }
+
+    /// With real delays, the messages of a link still arrive in the order sent.
+    #[test]
+    fn delayed_one_way_messages_keep_their_order_per_link() {
+        let silo = silo(Duration::from_millis(3));
+        let (tx, rx) = mpsc::channel();
+        for n in 0..200 {
+            silo.deliver_later("a", "b", on_thread(&tx, n));
+        }
+        let got: Vec<u32> = (0..200)
+            .map(|_| {
+                rx.recv_timeout(Duration::from_secs(10))
+                    .expect("delivered")
+                    .0
+            })
+            .collect();
+        assert!(
+            got.windows(2).all(|w| w[0] < w[1]),
+            "FIFO per link: {got:?}"
+        );
     }
 }

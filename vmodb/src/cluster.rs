@@ -237,7 +237,11 @@ impl Transport for InProcess {
             }
             NodeId::Service(i) => match self.delay_lines.get(i as usize) {
                 None => deliver(&self.services, i, message),
-                Some(line) => line.send(self.sender(from), message),
+                Some(line) => {
+                    if let Some(due) = line.send(self.sender(from), message) {
+                        deliver(&self.services, i, due);
+                    }
+                }
             },
         }
     }

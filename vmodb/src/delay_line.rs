@@ -61,6 +61,9 @@ struct Queue<T> {
     /// The latest due time given to each receiver: a later message is never due earlier, so
     /// `(due, seq)` order is send order per receiver.
     last_due: Vec<Instant>,
+    /// Messages held or being delivered, per receiver: a message already due on a link with
+    /// none is handed back to its sender to deliver at once.
+    queued: Vec<usize>,
     next_seq: u64,
     /// Draws one message's delay.
     draw: Box<dyn FnMut() -> Duration + Send>,
@@ -110,6 +113,7 @@ impl<T: Send + 'static> DelayLine<T> {
             queue: Mutex::new(Queue {
                 held: BinaryHeap::new(),
                 last_due: vec![Instant::now(); receivers],
+                queued: vec![0; receivers],
                 next_seq: 0,
                 draw,
                 in_flight: 0,
@@ -131,11 +135,14 @@ impl<T: Send + 'static> DelayLine<T> {
     }
 
     /// Accepts `item` for receiver `to`; it is delivered at `max(now + delay, the due time of
-    /// the previous message to `to`)`. After `stop`, items are dropped, as by a closed link.
-    pub fn send(&self, to: usize, item: T) {
+    /// the previous message to `to`)`. An item already due with nothing held for `to` comes
+    /// back: the caller delivers it at once (a zero delay costs no hop through the line's
+    /// thread). After `stop`, items are dropped, as by a closed link.
+    #[must_use = "an item handed back is due now: deliver it"]
+    pub fn send(&self, to: usize, item: T) -> Option<T> {
         let mut q = self.shared.queue.lock();
         if q.stopped {
-            return;
+            return None;
         }
         let now = Instant::now();
         let mut due = now + (q.draw)();
@@ -145,6 +152,12 @@ impl<T: Send + 'static> DelayLine<T> {
         }
         let waited = (due - now).as_micros() as u64;
         q.delays_us.saturating_record(waited.max(1));
+        if due <= now && q.queued.get(to).is_none_or(|n| *n == 0) {
+            return Some(item);
+        }
+        if let Some(n) = q.queued.get_mut(to) {
+            *n += 1;
+        }
         let seq = q.next_seq;
         q.next_seq += 1;
         q.in_flight += 1;
@@ -155,6 +168,7 @@ impl<T: Send + 'static> DelayLine<T> {
         if earliest {
             self.shared.wake.notify_one();
         }
+        None
     }
 
     /// The effective delays given so far (µs): what the fair-injection comparison records.
@@ -203,6 +217,7 @@ impl<T: Send + 'static> Drop for DelayLine<T> {
 /// sleeps until the next due time or a wake-up.
 fn run<T>(shared: &Shared<T>, mut deliver: impl FnMut(usize, T)) {
     let mut due_now = Vec::new();
+    let mut delivered_to = Vec::new();
     let mut q = shared.queue.lock();
     while !q.stopped {
         let now = Instant::now();
@@ -221,9 +236,16 @@ fn run<T>(shared: &Shared<T>, mut deliver: impl FnMut(usize, T)) {
         let n = due_now.len();
         MutexGuard::unlocked(&mut q, || {
             for h in due_now.drain(..) {
+                delivered_to.push(h.to);
                 deliver(h.to, h.item);
             }
         });
+        // Only after delivery: a later message of these links may now skip the line.
+        for to in delivered_to.drain(..) {
+            if let Some(n) = q.queued.get_mut(to) {
+                *n -= 1;
+            }
+        }
         q.in_flight -= n;
         if q.in_flight == 0 {
             shared.drained.notify_all();
@@ -236,30 +258,77 @@ mod tests {
     use super::*;
     use std::sync::mpsc;
 
-    /// A line whose delays are `delays_ms` in turn, reporting `(to, item, delivered at)`.
-    fn scripted(
-        receivers: usize,
-        delays_ms: Vec<u64>,
-    ) -> (DelayLine<u32>, mpsc::Receiver<(usize, u32, Instant)>) {
+    type Delivered = (usize, u32, Instant);
+
+    /// A line whose delays are `delays_ms` in turn; what it delivers, and what it hands back to
+    /// the sender to deliver at once, both go to one channel as `(to, item, delivered at)`.
+    struct Scripted {
+        line: DelayLine<u32>,
+        tx: mpsc::Sender<Delivered>,
+        handed_back: Vec<u32>,
+    }
+
+    impl Scripted {
+        fn send(&mut self, to: usize, item: u32) {
+            if let Some(item) = self.line.send(to, item) {
+                self.handed_back.push(item);
+                let _ = self.tx.send((to, item, Instant::now()));
+            }
+        }
+    }
+
+    fn scripted(receivers: usize, delays_ms: Vec<u64>) -> (Scripted, mpsc::Receiver<Delivered>) {
         let mut delays = delays_ms.into_iter();
         let draw = Box::new(move || Duration::from_millis(delays.next().unwrap_or(0)));
         let (tx, rx) = mpsc::channel();
+        let to_line = tx.clone();
         let line = DelayLine::with_delays(receivers, draw, move |to, item| {
-            let _ = tx.send((to, item, Instant::now()));
+            let _ = to_line.send((to, item, Instant::now()));
         })
         .expect("start");
-        (line, rx)
+        let s = Scripted {
+            line,
+            tx,
+            handed_back: Vec::new(),
+        };
+        (s, rx)
+    }
+
+    /// A zero delay costs no hop through the line's thread, unless an earlier message of the
+    /// same link is still held (then it waits its turn).
+    #[test]
+    fn a_message_due_at_once_on_an_idle_link_is_handed_back_to_its_sender() {
+        let (mut s, rx) = scripted(2, vec![0, 100, 0, 0]);
+        s.send(0, 1); // idle link, 0 ms: back at once
+        s.send(1, 2); // 100 ms: held
+        s.send(1, 3); // 0 ms, but behind 2: held
+        s.send(0, 4); // idle link again: back at once
+        assert_eq!(s.handed_back, vec![1, 4]);
+        let order: Vec<u32> = (0..4)
+            .map(|_| {
+                rx.recv_timeout(Duration::from_secs(10))
+                    .expect("delivered")
+                    .1
+            })
+            .collect();
+        assert_eq!(order, vec![1, 4, 2, 3]);
+        assert!(
+            s.line
+                .wait_drained(Instant::now() + Duration::from_secs(10))
+        );
+        let delays = s.line.delays();
+        assert_eq!(delays.len(), 4, "every message's delay is recorded");
     }
 
     #[test]
     fn a_receiver_gets_its_messages_in_send_order_even_when_later_ones_draw_shorter_delays() {
         // Receiver 0: 1 waits 150 ms, 2 and 3 draw 0 ms. Receiver 1: 4 draws 0 ms.
-        let (line, rx) = scripted(2, vec![150, 0, 0, 0]);
+        let (mut s, rx) = scripted(2, vec![150, 0, 0, 0]);
         let start = Instant::now();
-        line.send(0, 1);
-        line.send(0, 2);
-        line.send(0, 3);
-        line.send(1, 4);
+        s.send(0, 1);
+        s.send(0, 2);
+        s.send(0, 3);
+        s.send(1, 4);
         let got: Vec<_> = (0..4)
             .map(|_| rx.recv_timeout(Duration::from_secs(10)).expect("delivered"))
             .collect();
@@ -274,17 +343,20 @@ mod tests {
                 );
             }
         }
-        assert!(line.wait_drained(Instant::now() + Duration::from_secs(10)));
+        assert!(
+            s.line
+                .wait_drained(Instant::now() + Duration::from_secs(10))
+        );
     }
 
     #[test]
     fn no_message_leaves_before_its_due_time() {
         let delays = vec![30, 5, 60, 0, 20, 45];
-        let (line, rx) = scripted(6, delays.clone());
+        let (mut s, rx) = scripted(6, delays.clone());
         let mut sent = Vec::new();
         for (i, _) in delays.iter().enumerate() {
             sent.push(Instant::now());
-            line.send(i, i as u32); // one receiver each: no FIFO wait, only its own delay
+            s.send(i, i as u32); // one receiver each: no FIFO wait, only its own delay
         }
         for _ in 0..delays.len() {
             let (_, item, at) = rx.recv_timeout(Duration::from_secs(10)).expect("delivered");
@@ -300,18 +372,22 @@ mod tests {
             max_us: 3000,
             seed: 7,
         };
+        let to_line = tx.clone();
         let line = Arc::new(
             DelayLine::start(config, 3, move |to, item: (u32, u32)| {
-                let _ = tx.send((to, item));
+                let _ = to_line.send((to, item));
             })
             .expect("start"),
         );
         let senders: Vec<_> = (0..4u32)
             .map(|s| {
-                let line = Arc::clone(&line);
+                let (line, tx) = (Arc::clone(&line), tx.clone());
                 std::thread::spawn(move || {
                     for i in 0..300u32 {
-                        line.send((i % 3) as usize, (s, i));
+                        let to = (i % 3) as usize;
+                        if let Some(item) = line.send(to, (s, i)) {
+                            let _ = tx.send((to, item));
+                        }
                     }
                 })
             })
@@ -337,8 +413,10 @@ mod tests {
 
     #[test]
     fn stop_ends_the_thread_and_drops_held_messages() {
-        let (line, rx) = scripted(1, vec![60_000]);
-        line.send(0, 1);
+        let (mut s, rx) = scripted(1, vec![60_000]);
+        s.send(0, 1);
+        let Scripted { line, tx, .. } = s;
+        drop(tx);
         let shared = Arc::downgrade(&line.shared);
         let started = Instant::now();
         drop(line);
