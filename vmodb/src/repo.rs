@@ -48,6 +48,13 @@ impl<'a, E: Entity> Repo<'a, E> {
         }
     }
 
+    /// `f` of the row with this key, if one is visible, without copying the row. `f` is a plain
+    /// function (it captures nothing, so it cannot reach a table while the row is held).
+    pub fn read<R>(&self, key: &E::Key, f: fn(&E) -> R) -> Option<R> {
+        self.note(key, false);
+        self.table.read_with(key, self.ctx.read_at(), f)
+    }
+
     /// The rows with these keys that exist, in the order of `keys`.
     pub fn get_many<'k>(&self, keys: impl IntoIterator<Item = &'k E::Key>) -> Vec<E> {
         keys.into_iter().filter_map(|k| self.get(k)).collect()
@@ -280,20 +287,32 @@ impl<'a, 'r, E: Entity> Query<'a, 'r, E> {
             Some((index, probe)) => {
                 let ix = &table.meta.indexes[index];
                 let plain = table.meta.indexes.len() - table.meta.foreign_keys.len();
-                for key in table.index_candidates(index, &probe) {
-                    // Re-check the version we read: the entry may belong to an older version.
-                    let matched = table.read_with(&key, at, |row| {
-                        let key_now = if index < plain {
-                            ix.key_of(&table.meta.needed_values(row).unwrap_or_default())
-                        } else {
-                            (table.meta.foreign_keys[index - plain].parent_key_values)(row)
-                        };
-                        (key_now.as_ref() == Some(&probe)).then(|| row.clone())
-                    });
-                    if let Some(Some(row)) = matched
-                        && !accept(&row)
-                    {
-                        break;
+                // Candidates in chunks, so a reader that stops early (`first`, `limit`) copies
+                // only the keys it reads, not the whole entry (a district's open orders).
+                let chunk = if limit == usize::MAX { usize::MAX } else { 16 };
+                let mut after: Option<E::Key> = None;
+                'chunks: loop {
+                    let keys = table.index_candidates_after(index, &probe, after.as_ref(), chunk);
+                    let complete = keys.len() < chunk;
+                    for key in &keys {
+                        // Re-check the version we read: the entry may belong to an older version.
+                        let matched = table.read_with(key, at, |row| {
+                            let key_now = if index < plain {
+                                ix.key_of(&table.meta.needed_values(row).unwrap_or_default())
+                            } else {
+                                (table.meta.foreign_keys[index - plain].parent_key_values)(row)
+                            };
+                            (key_now.as_ref() == Some(&probe)).then(|| row.clone())
+                        });
+                        if let Some(Some(row)) = matched
+                            && !accept(&row)
+                        {
+                            break 'chunks;
+                        }
+                    }
+                    match keys.into_iter().next_back() {
+                        Some(last) if !complete => after = Some(last),
+                        _ => break,
                     }
                 }
             }

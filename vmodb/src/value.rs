@@ -204,7 +204,7 @@ impl<T: Into<Value>> From<Option<T>> for Value {
 }
 
 /// The key of a secondary-index entry: the indexed columns' values, in declaration order.
-pub type IndexKey = smallvec::SmallVec<[Value; 2]>;
+pub type IndexKey = smallvec::SmallVec<[Value; 4]>;
 
 /// Converts a probe such as `(seller_id,)` or `(seller_id, status)` into an [`IndexKey`].
 pub trait ToIndexKey {

@@ -55,6 +55,21 @@ impl<K: Ord + Clone> SecondaryIndex<K> {
         }
     }
 
+    /// At most `n` primary keys that may match, in primary-key order, from just past `after`
+    /// (from the first without it): a reader that stops early copies only what it reads.
+    pub fn candidates_after(&self, key: &IndexKey, after: Option<&K>, n: usize) -> Vec<K> {
+        use std::ops::Bound;
+        let shard = self.shard(key).read();
+        let Some(set) = shard.get(key) else {
+            return Vec::new();
+        };
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        set.range((from, Bound::Unbounded))
+            .take(n)
+            .cloned()
+            .collect()
+    }
+
     /// The primary keys that may match, in primary-key order.
     pub fn candidates(&self, key: &IndexKey) -> Vec<K> {
         self.shard(key)

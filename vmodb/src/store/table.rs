@@ -44,7 +44,7 @@ struct Version<E> {
 }
 
 struct Chain<E> {
-    versions: SmallVec<[Version<E>; 2]>,
+    versions: SmallVec<[Version<E>; 1]>,
     dirty: bool,
 }
 
@@ -139,10 +139,18 @@ impl<E: Entity> Table<E> {
                 if new.is_none() {
                     return Ok(None); // deleting nothing leaves no trace
                 }
+                // A new key's only version holds no garbage: GC need not visit it until a
+                // later write gives it a second version (or an undo removes the chain).
                 v.insert(Chain {
-                    versions: SmallVec::new(),
+                    versions: smallvec::smallvec![Version { tid, row: new }],
                     dirty: false,
-                })
+                });
+                for (ix, k) in self.indexes.iter().zip(index_keys) {
+                    if let Some(k) = k {
+                        ix.add(k, &key);
+                    }
+                }
+                return Ok(None);
             }
         };
         let visible = chain.visible(tid).and_then(|v| v.row.as_ref());
@@ -282,6 +290,17 @@ impl<E: Entity> Table<E> {
     /// Primary keys an index may match for `probe`, in key order (to be re-checked by the reader).
     pub fn index_candidates(&self, index: usize, probe: &IndexKey) -> Vec<E::Key> {
         self.indexes[index].candidates(probe)
+    }
+
+    /// Like `index_candidates`, at most `n` of them, from just past `after`.
+    pub fn index_candidates_after(
+        &self,
+        index: usize,
+        probe: &IndexKey,
+        after: Option<&E::Key>,
+        n: usize,
+    ) -> Vec<E::Key> {
+        self.indexes[index].candidates_after(probe, after, n)
     }
 
     /// Every row visible at `tid`, in primary-key order.
