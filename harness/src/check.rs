@@ -141,6 +141,7 @@ mod tests {
             },
             anomalies: report,
             replay_equal: replay,
+            replay_tps: None,
             mode_violations: modes,
             load_s: 0.0,
         }

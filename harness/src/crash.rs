@@ -144,8 +144,10 @@ pub fn crash(
         progress.note(format_args!("state written to {}", dir.display()));
     }
     let replay = if config.replay_check {
-        let equal = remote.matches_serial_replay(&data);
-        Some(equal.map_err(|e| anyhow!("serial replay: {e}"))?)
+        let check = remote.matches_serial_replay(&data);
+        let check = check.map_err(|e| anyhow!("serial replay: {e}"))?;
+        crate::run::note_replay(&progress, &check);
+        Some(check.equal)
     } else {
         None
     };

@@ -14,6 +14,8 @@ pub struct RunSummary<'a> {
     pub drive: &'a DriveResult,
     pub anomalies: &'a AnomalyReport,
     pub replay_equal: Option<bool>,
+    /// The serial replay's throughput on one thread (with `--replay-check`).
+    pub replay_tps: Option<f64>,
     pub load_s: f64,
 }
 
@@ -85,6 +87,9 @@ pub fn print(s: &RunSummary) {
             if eq { "yes" } else { "NO" }
         );
     }
+    if let Some(tps) = s.replay_tps {
+        println!("  {:<22} {tps:.0} tx/s on one thread", "serial replay");
+    }
     for e in s.anomalies.examples.iter().take(5) {
         println!("  example: {e}");
     }
@@ -114,6 +119,7 @@ pub fn write(dir: &Path, s: &RunSummary) -> anyhow::Result<()> {
         "inject",
         "anomalies_total",
         "replay_equal",
+        "replay_tps",
         "load",
         "durability",
     ];
@@ -135,6 +141,7 @@ pub fn write(dir: &Path, s: &RunSummary) -> anyhow::Result<()> {
         injection_label(&s.config.inject),
         s.anomalies.total().to_string(),
         s.replay_equal.map_or(String::new(), |b| b.to_string()),
+        s.replay_tps.map_or(String::new(), |t| format!("{t:.0}")),
         s.config.load_label(),
         s.config.durability.clone(),
     ];

@@ -7,7 +7,7 @@ use anyhow::{Context, anyhow};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::path::Path;
 use std::time::{Duration, Instant};
-use vmodb::{ClusterConfig, CoordinatorConfig, LinkDelay};
+use vmodb::{ClusterConfig, CoordinatorConfig, LinkDelay, ReplayCheck};
 use workloads::marketplace::baseline_system::{
     BaselineConfig, BaselineMarketplace, Jitter, SiloConfig,
 };
@@ -28,6 +28,8 @@ pub struct SystemRun {
     pub anomalies: AnomalyReport,
     /// vmodb only, with `--replay-check`.
     pub replay_equal: Option<bool>,
+    /// The serial replay's throughput on one thread (with `--replay-check`).
+    pub replay_tps: Option<f64>,
     /// Conflicts the mode checker saw (vmodb only; 0 unless `check_modes`).
     pub mode_violations: u64,
     pub load_s: f64,
@@ -202,6 +204,7 @@ pub fn run(
             drive: &run.drive,
             anomalies: &run.anomalies,
             replay_equal: run.replay_equal,
+            replay_tps: run.replay_tps,
             load_s: run.load_s,
         };
         report::print(&summary);
@@ -293,8 +296,8 @@ pub(crate) fn vmodb_checks(
     cluster: &vmodb::Cluster,
     config: &RunConfig,
     progress: &Progress,
-    replay: impl FnOnce() -> Result<bool, String>,
-) -> anyhow::Result<(u64, Option<bool>)> {
+    replay: impl FnOnce() -> Result<ReplayCheck, String>,
+) -> anyhow::Result<(u64, Option<ReplayCheck>)> {
     let (n, examples) = cluster.mode_violations();
     let r = cluster.stats().coordinator.rollback;
     if r.aborted > 0 {
@@ -311,12 +314,24 @@ pub(crate) fn vmodb_checks(
             progress.note(format_args!("  {e}"));
         }
     }
-    let replay_equal = if config.replay_check {
-        Some(replay().map_err(|e| anyhow!("serial replay: {e}"))?)
+    let replay = if config.replay_check {
+        let check = replay().map_err(|e| anyhow!("serial replay: {e}"))?;
+        note_replay(progress, &check);
+        Some(check)
     } else {
         None
     };
-    Ok((n, replay_equal))
+    Ok((n, replay))
+}
+
+/// The serial replay's own figures (its state's equality is in the report).
+pub(crate) fn note_replay(progress: &Progress, check: &ReplayCheck) {
+    progress.note(format_args!(
+        "serial replay: {} transactions in {:.2} s on one thread: {:.0} tx/s",
+        check.transactions,
+        check.run_secs,
+        check.tps()
+    ));
 }
 
 fn connect(url: &str, config: &RunConfig) -> anyhow::Result<RemoteMarketplace> {
@@ -330,7 +345,7 @@ fn remote_checks(
     config: &RunConfig,
     progress: &Progress,
     data: &Dataset,
-) -> anyhow::Result<(u64, Option<bool>)> {
+) -> anyhow::Result<(u64, Option<ReplayCheck>)> {
     let nodes = remote
         .node_stats()
         .map_err(|e| anyhow!("node statistics: {e}"))?;
@@ -356,13 +371,15 @@ fn remote_checks(
             progress.note(format_args!("  {e}"));
         }
     }
-    let replay_equal = if config.replay_check {
-        let equal = remote.matches_serial_replay(data);
-        Some(equal.map_err(|e| anyhow!("serial replay: {e}"))?)
+    let replay = if config.replay_check {
+        let check = remote.matches_serial_replay(data);
+        let check = check.map_err(|e| anyhow!("serial replay: {e}"))?;
+        note_replay(progress, &check);
+        Some(check)
     } else {
         None
     };
-    Ok((nodes.mode_violations, replay_equal))
+    Ok((nodes.mode_violations, replay))
 }
 
 /// The baseline's silo settings from the run's (workers, injected jitter).
@@ -492,7 +509,7 @@ fn run_system(
             .with_context(|| format!("dumping state to {}", dir.display()))?;
         progress.note(format_args!("state written to {}", dir.display()));
     }
-    let (mode_violations, replay_equal) = match (&vmodb, &remote) {
+    let (mode_violations, replay) = match (&vmodb, &remote) {
         (Some(v), _) => vmodb_checks(v.cluster(), config, progress, || {
             v.matches_serial_replay(data)
         })?,
@@ -521,7 +538,8 @@ fn run_system(
         system,
         drive,
         anomalies,
-        replay_equal,
+        replay_equal: replay.map(|r| r.equal),
+        replay_tps: replay.map(|r| r.tps()),
         mode_violations,
         load_s,
     })

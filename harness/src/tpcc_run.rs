@@ -25,19 +25,7 @@ pub struct TpccData {
 
 /// The specification's population for `--warehouses`, shrunk by `--scale` below 1.
 pub fn tpcc_scale(config: &RunConfig) -> TpccScale {
-    let spec = TpccScale::spec(config.warehouses);
-    if config.scale >= 1.0 {
-        return spec;
-    }
-    let f = |n: u32, min: u32| ((f64::from(n) * config.scale) as u32).max(min);
-    let customers = f(spec.customers_per_district, 30);
-    TpccScale {
-        warehouses: config.warehouses,
-        items: f(spec.items, 100),
-        customers_per_district: customers,
-        orders_per_district: customers,
-        new_orders_per_district: (customers * 3 / 10).max(1),
-    }
+    TpccScale::fraction(config.warehouses, config.scale)
 }
 
 /// Populates the tables; reads only what `run::DataKey` holds, so a sweep may reuse the result.
@@ -135,7 +123,7 @@ pub fn run_system(
         counts: report.counts,
         examples: report.examples,
     };
-    let (mode_violations, replay_equal) = match &vmodb {
+    let (mode_violations, replay) = match &vmodb {
         Some(v) => vmodb_checks(v.cluster(), config, progress, || {
             v.matches_serial_replay(&data.initial)
         })?,
@@ -150,7 +138,8 @@ pub fn run_system(
         system,
         drive: result,
         anomalies,
-        replay_equal,
+        replay_equal: replay.map(|r| r.equal),
+        replay_tps: replay.map(|r| r.tps()),
         mode_violations,
         load_s,
     })

@@ -47,7 +47,10 @@ pub use message::{
     Answer, Ask, BatchId, Envelope, MAX_PAYLOAD, Message, NodeId, NodeStats, ServiceId, TaskReport,
     Transport,
 };
-pub use replay::{ReplayOutcome, serial_replay, serial_replay_outcomes};
+pub use replay::{
+    ReplayCheck, ReplayOutcome, SerialReplay, check_serial_replay, serial_replay,
+    serial_replay_outcomes,
+};
 pub use repo::{Query, Repo};
 pub use row_codec::{CodecError, to_named_values, to_values};
 pub use schema::{Check, Entity, TableDef, Tid};

@@ -30,19 +30,64 @@ pub fn serial_replay_outcomes(
     load: impl FnOnce(&Loader) -> Result<(), BootstrapError>,
     inputs: &[SequencedInput],
 ) -> Result<(ClusterState, Vec<ReplayOutcome>), BootstrapError> {
-    let stores = build_stores(app, load)?;
-    let mut order: Vec<&SequencedInput> = inputs.iter().collect();
-    order.sort_by_key(|i| i.env.tid);
-    let mut last_tid = 0;
-    let mut outcomes = Vec::with_capacity(order.len());
-    for (i, input) in order.iter().enumerate() {
+    let mut replay = SerialReplay::load(app, load)?;
+    let outcomes = replay.run(inputs)?;
+    Ok((replay.state(), outcomes))
+}
+
+/// A serial replay in steps: load, run, read the state. Timing `run` alone measures the store
+/// and handler path without loading or dumping (what `replay_tps` reports).
+pub struct SerialReplay<'a> {
+    app: &'a App,
+    stores: Vec<std::sync::Arc<crate::store::Store>>,
+    /// The last TID run and its batch, for garbage collection at batch boundaries.
+    last: Option<(Tid, crate::message::BatchId)>,
+}
+
+impl<'a> SerialReplay<'a> {
+    /// Fresh stores of `app`, loaded by `load`.
+    pub fn load(
+        app: &'a App,
+        load: impl FnOnce(&Loader) -> Result<(), BootstrapError>,
+    ) -> Result<Self, BootstrapError> {
+        Ok(SerialReplay {
+            app,
+            stores: build_stores(app, load)?,
+            last: None,
+        })
+    }
+
+    /// Runs `inputs` (sorted by TID here; every TID above those run before) one at a time and
+    /// returns each one's outcome, in TID order.
+    pub fn run(&mut self, inputs: &[SequencedInput]) -> Result<Vec<ReplayOutcome>, BootstrapError> {
+        let mut order: Vec<&SequencedInput> = inputs.iter().collect();
+        order.sort_by_key(|i| i.env.tid);
+        if let (Some((last, _)), Some(first)) = (self.last, order.first())
+            && first.env.tid <= last
+        {
+            return Err(BootstrapError(format!(
+                "replay: TID {} after TID {last}",
+                first.env.tid
+            )));
+        }
+        let mut outcomes = Vec::with_capacity(order.len());
+        for input in order {
+            outcomes.push(self.step(input)?);
+        }
+        Ok(outcomes)
+    }
+
+    fn step(&mut self, input: &SequencedInput) -> Result<ReplayOutcome, BootstrapError> {
+        let (app, stores) = (self.app, &self.stores);
         // Collect garbage at batch boundaries, as a batch commit would.
-        if i > 0 && order[i - 1].batch != input.batch {
-            for s in &stores {
+        if let Some((last_tid, batch)) = self.last
+            && batch != input.batch
+        {
+            for s in stores {
                 s.commit_batch(last_tid);
             }
         }
-        last_tid = input.env.tid;
+        self.last = Some((input.env.tid, input.batch));
         let dag = app
             .dag_by_name
             .get(&input.transaction)
@@ -91,13 +136,51 @@ pub fn serial_replay_outcomes(
                 writes.undo(&stores[*s], input.env.tid);
             }
         }
-        outcomes.push((input.env.tid, failure.map(|(_, s, e)| (s, e))));
+        Ok((input.env.tid, failure.map(|(_, s, e)| (s, e))))
     }
-    let state = app
-        .services
-        .iter()
-        .zip(&stores)
-        .map(|(s, store)| (s.name.clone(), store.dump(crate::schema::Tid::MAX)))
-        .collect();
-    Ok((state, outcomes))
+
+    /// Every service's state after what ran.
+    pub fn state(&self) -> ClusterState {
+        self.app
+            .services
+            .iter()
+            .zip(&self.stores)
+            .map(|(s, store)| (s.name.clone(), store.dump(Tid::MAX)))
+            .collect()
+    }
+}
+
+/// What `check_serial_replay` found: whether the replayed state equals the run's, and how fast
+/// the replay ran (its run alone: no loading, no dump).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ReplayCheck {
+    pub equal: bool,
+    pub transactions: usize,
+    pub run_secs: f64,
+}
+
+impl ReplayCheck {
+    /// Transactions per second of the replay's run on one thread.
+    pub fn tps(&self) -> f64 {
+        self.transactions as f64 / self.run_secs.max(1e-9)
+    }
+}
+
+/// Replays `inputs` serially on freshly loaded stores and compares the result with `state` (a
+/// concurrent run's), timing the replay's run.
+pub fn check_serial_replay(
+    app: &App,
+    load: impl FnOnce(&Loader) -> Result<(), BootstrapError>,
+    inputs: &[SequencedInput],
+    state: &ClusterState,
+) -> Result<ReplayCheck, BootstrapError> {
+    let mut replay = SerialReplay::load(app, load)?;
+    let start = std::time::Instant::now();
+    replay.run(inputs)?;
+    let run_secs = start.elapsed().as_secs_f64();
+    Ok(ReplayCheck {
+        equal: replay.state() == *state,
+        transactions: inputs.len(),
+        run_secs,
+    })
 }

@@ -158,7 +158,7 @@ fn injected_faults_show_baseline_anomalies_and_none_on_vmodb() {
         vmodb_report.examples
     );
     assert!(
-        vmodb.matches_serial_replay(&data).expect("replay"),
+        vmodb.matches_serial_replay(&data).expect("replay").equal,
         "vmodb state differs from serial replay"
     );
     eprintln!("baseline under injection: {base_report}");

@@ -95,7 +95,7 @@ fn run(mix: Mix, sellers: KeyDistribution, stock: i64, all_or_nothing: bool) {
         report.examples
     );
     assert!(
-        system.matches_serial_replay(&data).expect("replay"),
+        system.matches_serial_replay(&data).expect("replay").equal,
         "state differs from serial replay"
     );
 }

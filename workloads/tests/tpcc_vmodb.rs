@@ -93,7 +93,10 @@ fn run(mix: TpccMix, warehouses: u32, rollback_percent: u32, items: ItemCheck) {
         report.examples
     );
     assert!(
-        system.matches_serial_replay(&initial).expect("replay"),
+        system
+            .matches_serial_replay(&initial)
+            .expect("replay")
+            .equal,
         "state differs from serial replay"
     );
 }

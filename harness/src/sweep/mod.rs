@@ -288,6 +288,7 @@ impl Sweeper<'_> {
                 drive: &run.drive,
                 anomalies: &run.anomalies,
                 replay_equal: run.replay_equal,
+                replay_tps: run.replay_tps,
                 load_s: run.load_s,
             },
         )

@@ -8,7 +8,8 @@ use super::{MarketplaceState, RunLog};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 use vmodb::{
-    BootstrapError, Client, Cluster, ClusterConfig, Completion, Loader, Outcome, serial_replay,
+    BootstrapError, Client, Cluster, ClusterConfig, Completion, Loader, Outcome, ReplayCheck,
+    check_serial_replay,
 };
 
 /// Loads a data set into the marketplace services (also used by serial replay).
@@ -60,11 +61,11 @@ impl VmodbMarketplace {
     }
 
     /// Does the state equal the serial replay of the committed inputs? (needs `record_inputs`)
-    pub fn matches_serial_replay(&self, data: &Dataset) -> Result<bool, String> {
+    pub fn matches_serial_replay(&self, data: &Dataset) -> Result<ReplayCheck, String> {
         let app = services::app().map_err(|e| e.to_string())?;
-        let replayed = serial_replay(&app, loader(data), &self.cluster.committed_inputs())
-            .map_err(|e| e.to_string())?;
-        Ok(replayed == self.cluster.state())
+        let inputs = self.cluster.committed_inputs();
+        check_serial_replay(&app, loader(data), &inputs, &self.cluster.state())
+            .map_err(|e| e.to_string())
     }
 
     fn encode<T: serde::Serialize>(name: &str, v: &T) -> Result<(String, Vec<u8>), String> {

@@ -9,7 +9,8 @@ use crate::marketplace::vmodb_system::commit_timing;
 use std::collections::HashMap;
 use std::time::Duration;
 use vmodb::{
-    BootstrapError, Client, Cluster, ClusterConfig, Completion, Loader, Outcome, serial_replay,
+    BootstrapError, Client, Cluster, ClusterConfig, Completion, Loader, Outcome, ReplayCheck,
+    SequencedInput, TxEnv, check_serial_replay,
 };
 
 /// Loads a population into the three services (also used by serial replay).
@@ -63,11 +64,11 @@ impl VmodbTpcc {
     }
 
     /// Does the state equal the serial replay of the committed inputs? (needs `record_inputs`)
-    pub fn matches_serial_replay(&self, initial: &TpccState) -> Result<bool, String> {
+    pub fn matches_serial_replay(&self, initial: &TpccState) -> Result<ReplayCheck, String> {
         let app = services::app_with(self.items).map_err(|e| e.to_string())?;
-        let replayed = serial_replay(&app, loader(initial), &self.cluster.committed_inputs())
-            .map_err(|e| e.to_string())?;
-        Ok(replayed == self.cluster.state())
+        let inputs = self.cluster.committed_inputs();
+        check_serial_replay(&app, loader(initial), &inputs, &self.cluster.state())
+            .map_err(|e| e.to_string())
     }
 
     fn done(&mut self, c: Completion) -> Option<Done> {
@@ -90,6 +91,44 @@ fn encode<T: serde::Serialize>(name: &str, v: &T) -> Result<(String, Vec<u8>), S
         .map_err(|e| e.to_string())
 }
 
+/// An op as a client submits it: the transaction name and its encoded input.
+pub fn encode_op(op: &TpccOp) -> Result<(String, Vec<u8>), String> {
+    match op {
+        TpccOp::NewOrder(i) => encode(NEW_ORDER, i),
+        TpccOp::Payment(i) => encode(PAYMENT, i),
+        TpccOp::OrderStatus(i) => encode(ORDER_STATUS, i),
+        TpccOp::Delivery(i) => encode(DELIVERY, i),
+        TpccOp::StockLevel(i) => encode(STOCK_LEVEL, i),
+    }
+}
+
+/// `ops` as a coordinator would have sequenced them, without running one: TIDs from 1 in
+/// order, `batch_size` to a batch, a clock 10 µs apart per TID. For timing serial replay alone.
+pub fn sequence_ops(
+    ops: &[TpccOp],
+    batch_size: usize,
+    seed: u64,
+) -> Result<Vec<SequencedInput>, String> {
+    let batch_size = batch_size.max(1);
+    ops.iter()
+        .enumerate()
+        .map(|(i, op)| {
+            let (transaction, payload) = encode_op(op)?;
+            let tid = i as u64 + 1;
+            Ok(SequencedInput {
+                env: TxEnv {
+                    tid,
+                    timestamp_us: 1_700_000_000_000_000 + tid * 10,
+                    seed: seed ^ tid.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                },
+                batch: (i / batch_size) as u64 + 1,
+                transaction,
+                payload,
+            })
+        })
+        .collect()
+}
+
 impl crate::probes::Probes for VmodbTpcc {
     fn injected_delays(&self) -> Option<hdrhistogram::Histogram<u64>> {
         self.cluster().injected_delays()
@@ -102,13 +141,7 @@ impl TpccSystem for VmodbTpcc {
     }
 
     fn submit(&mut self, id: u64, op: &TpccOp) -> Result<(), String> {
-        let input = match op {
-            TpccOp::NewOrder(i) => encode(NEW_ORDER, i)?,
-            TpccOp::Payment(i) => encode(PAYMENT, i)?,
-            TpccOp::OrderStatus(i) => encode(ORDER_STATUS, i)?,
-            TpccOp::Delivery(i) => encode(DELIVERY, i)?,
-            TpccOp::StockLevel(i) => encode(STOCK_LEVEL, i)?,
-        };
+        let input = encode_op(op)?;
         let tids = self
             .client
             .submit_all(vec![input])

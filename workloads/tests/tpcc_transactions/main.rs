@@ -113,7 +113,8 @@ impl Tpcc {
         assert!(
             self.system
                 .matches_serial_replay(&self.initial)
-                .expect("replay"),
+                .expect("replay")
+                .equal,
             "state differs from serial replay"
         );
     }

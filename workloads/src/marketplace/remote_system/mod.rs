@@ -16,7 +16,7 @@ use crate::remote::{FrontDoorClient, RemoteError};
 use crossbeam_channel::{Receiver, Sender};
 use std::time::{Duration, Instant};
 use vmodb::front_door::{TxOutcome, TxRequest, TxResult};
-use vmodb::{App, NodeStats, serial_replay};
+use vmodb::{App, NodeStats, ReplayCheck, check_serial_replay};
 
 enum Answer {
     Op {
@@ -239,12 +239,10 @@ impl RemoteMarketplace {
     }
 
     /// Does the cluster's state equal the serial replay of its committed inputs?
-    pub fn matches_serial_replay(&self, data: &Dataset) -> Result<bool, String> {
+    pub fn matches_serial_replay(&self, data: &Dataset) -> Result<ReplayCheck, String> {
         let inputs = self.client.committed_inputs().map_err(|e| e.to_string())?;
         let state = self.client.state().map_err(|e| e.to_string())?;
-        let replayed =
-            serial_replay(&self.app, loader(data), &inputs).map_err(|e| e.to_string())?;
-        Ok(replayed == state)
+        check_serial_replay(&self.app, loader(data), &inputs, &state).map_err(|e| e.to_string())
     }
 
     /// Sends the ops submitted since the last poll as one request (a JSON array, sequenced

@@ -91,6 +91,25 @@ impl TpccScale {
         }
     }
 
+    /// The specification's population scaled by `fraction` (1.0 or more: the specification's),
+    /// keeping at least 100 items and 30 customers per district; the initial orders match the
+    /// customers, the last 30 % of them new.
+    pub fn fraction(warehouses: u32, fraction: f64) -> Self {
+        let spec = Self::spec(warehouses);
+        if fraction >= 1.0 {
+            return spec;
+        }
+        let f = |n: u32, min: u32| ((f64::from(n) * fraction) as u32).max(min);
+        let customers = f(spec.customers_per_district, 30);
+        TpccScale {
+            warehouses,
+            items: f(spec.items, 100),
+            customers_per_district: customers,
+            orders_per_district: customers,
+            new_orders_per_district: (customers * 3 / 10).max(1),
+        }
+    }
+
     /// A small data set with the specification's proportions, for tests: 1,000 items; per
     /// district 30 customers and 30 orders, the last 9 of them new.
     pub fn small(warehouses: u32) -> Self {
