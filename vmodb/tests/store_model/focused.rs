@@ -378,7 +378,9 @@ fn limited_index_reads_cross_chunks_of_stale_entries() {
     internals::commit(&store, 2);
     let first = at(&store, 2, |r| r.by_index("by_group", (1u32,)).first());
     assert_eq!(first.expect("first").map(|r| r.id), Some(41));
-    let some = at(&store, 2, |r| r.by_index("by_group", (1u32,)).limit(37).rows());
+    let some = at(&store, 2, |r| {
+        r.by_index("by_group", (1u32,)).limit(37).rows()
+    });
     assert_eq!(ids(some.expect("limit")), (41..=77).collect::<Vec<_>>());
     let filtered = at(&store, 2, |r| {
         r.by_index("by_group", (1u32,))
@@ -388,7 +390,9 @@ fn limited_index_reads_cross_chunks_of_stale_entries() {
     });
     assert_eq!(ids(filtered.expect("filter")), vec![50, 60, 70]);
     // The pinned snapshot still sees all hundred in group 1, from the first.
-    let old = at(&store, 1, |r| r.by_index("by_group", (1u32,)).limit(20).rows());
+    let old = at(&store, 1, |r| {
+        r.by_index("by_group", (1u32,)).limit(20).rows()
+    });
     assert_eq!(ids(old.expect("old")), (1..=20).collect::<Vec<_>>());
     assert_eq!(in_group(&store, 2, 2), (1..=40).collect::<Vec<_>>());
 }
