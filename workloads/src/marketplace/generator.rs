@@ -344,6 +344,9 @@ pub struct InputGenerator {
     recent_sessions: VecDeque<Vec<(SellerId, ProductId)>>,
     /// The burst under way: its product, the last percent, how many updates remain.
     burst: Option<((SellerId, ProductId), u32, u32)>,
+    /// Delivery runs generated so far: run `n` delivers from shipment partition `n` mod
+    /// `SHIPMENT_PARTITIONS`.
+    deliveries: u32,
 }
 
 impl InputGenerator {
@@ -360,6 +363,7 @@ impl InputGenerator {
             next_customer: 0,
             recent_sessions: VecDeque::with_capacity(TARGET_WINDOW + 1),
             burst: None,
+            deliveries: 0,
         }
     }
 
@@ -408,8 +412,11 @@ impl InputGenerator {
                 product_id,
             })
         } else {
+            let partition = self.deliveries % SHIPMENT_PARTITIONS;
+            self.deliveries = self.deliveries.wrapping_add(1);
             Op::Delivery(UpdateDelivery {
                 max_sellers: self.config.delivery_sellers,
+                partition: Some(partition),
             })
         }
     }

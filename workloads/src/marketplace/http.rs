@@ -354,6 +354,7 @@ async fn delivery(
     let wait = wait_param(query.as_deref())?;
     let input = UpdateDelivery {
         max_sellers: DELIVERY_MAX_SELLERS,
+        partition: None,
     };
     Ok(answer(
         submit(&m.door, UPDATE_DELIVERY, &input, wait).await?,

@@ -363,6 +363,20 @@ pub struct ReplaceProduct {
 pub struct UpdateDelivery {
     /// How many sellers' packages one delivery run delivers (the benchmark: 10).
     pub max_sellers: u32,
+    /// The shipment partition this run delivers from (`shipment_partition` of the customers
+    /// whose shipments it may pick), as the Orleans implementation spreads deliveries over
+    /// partitions; `None`: one run over every open shipment (the benchmark's HTTP request).
+    #[serde(default)]
+    pub partition: Option<u32>,
+}
+
+/// Shipments are partitioned by customer into this many partitions (as in Orleans); the driver
+/// gives delivery runs their partitions round robin.
+pub const SHIPMENT_PARTITIONS: u32 = 100;
+
+/// The shipment partition of a customer's shipments.
+pub fn shipment_partition(customer_id: CustomerId) -> u32 {
+    customer_id % SHIPMENT_PARTITIONS
 }
 
 // ---------------------------------------------------------------- events between services

@@ -239,14 +239,20 @@ mod tests {
 
     #[test]
     fn baseline_log_records_round_trip() {
-        let op = Op::Delivery(UpdateDelivery { max_sellers: 10 });
+        let op = Op::Delivery(UpdateDelivery {
+            max_sellers: 10,
+            partition: Some(3),
+        });
         let bytes = record(7, &op, 3).expect("encodes").expect("logged");
         let back = decode(&bytes).expect("decodes");
         assert_eq!(back.id, 7);
         assert_eq!(
             back.input,
             LoggedInput::Delivery {
-                request: Cow::Owned(UpdateDelivery { max_sellers: 10 }),
+                request: Cow::Owned(UpdateDelivery {
+            max_sellers: 10,
+            partition: Some(3),
+        }),
                 partition: 3
             }
         );

@@ -304,8 +304,14 @@ impl MarketplaceSystem for BaselineMarketplace {
     }
 
     fn submit(&mut self, id: u64, op: &Op) -> Result<(), String> {
-        let partition = self.next_partition;
-        if matches!(op, Op::Delivery(_)) {
+        // A run's partition comes with its input when it has one (the same on both systems).
+        let partition = match op {
+            Op::Delivery(UpdateDelivery {
+                partition: Some(p), ..
+            }) => p % self.world.partitions,
+            _ => self.next_partition,
+        };
+        if matches!(op, Op::Delivery(u) if u.partition.is_none()) {
             self.next_partition = (self.next_partition + 1) % self.world.partitions;
         }
         let submitted = Instant::now();

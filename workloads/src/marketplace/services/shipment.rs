@@ -1,7 +1,28 @@
 //! Shipment: shipments, packages, and the delivery runs.
+//!
+//! Shipments are partitioned by customer (`shipment_partition`), as the Orleans implementation
+//! (and the baseline) partitions them: a delivery run that names a partition scans only that
+//! partition's open shipments and runs beside runs of other partitions and checkouts of other
+//! customers' partitions; a run without one scans every open shipment, alone.
 use crate::marketplace::logic::new_shipment;
 use crate::marketplace::model::*;
-use vmodb::{Handler, Service, TableDef, TxCtx, TxError};
+use serde::{Deserialize, Serialize};
+use vmodb::{Entity, Handler, Service, TableDef, TxCtx, TxError};
+
+/// An open shipment in its partition; a partition's rows in key order are its open shipments,
+/// oldest first. The service's own bookkeeping, not a benchmark table.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OpenShipment {
+    pub partition: u32,
+    pub shipment_id: u64,
+}
+
+impl Entity for OpenShipment {
+    type Key = (u32, u64);
+    fn key(&self) -> (u32, u64) {
+        (self.partition, self.shipment_id)
+    }
+}
 
 pub(super) fn shipment() -> Service {
     Service::new("shipment")
@@ -17,16 +38,25 @@ pub(super) fn shipment() -> Service {
             TableDef::<Package>::new("packages", &["shipment_id", "package_id"])
                 .index("by_shipment", &["shipment_id"]),
         )
+        .table(
+            TableDef::<OpenShipment>::new("open_shipments", &["partition", "shipment_id"])
+                .index("by_partition", &["partition"]),
+        )
         .handler(
             Handler::on::<PaymentConfirmed>("payment_confirmed")
                 .emits::<ShipmentApproved>("shipment_approved")
                 .write_only()
-                // Safe: inserts a new shipment keyed by this TID and its packages; the delivery
-                // handler that reads shipments is single-mode, so it never overlaps this one.
-                .parallel()
+                // Safe: inserts a new shipment keyed by this TID, its packages and its open
+                // entry, all in the customer's partition, which a delivery run of that
+                // partition (or of all) reads: they never overlap.
+                .partition_by(|e: &PaymentConfirmed| shipment_partition(e.customer_id))
                 .run(|ctx, e| {
                     let (shipment, packages) = new_shipment(&e, ctx.tid(), ctx.now_us());
                     let shipment_id = shipment.shipment_id;
+                    ctx.table::<OpenShipment>()?.insert(OpenShipment {
+                        partition: shipment_partition(shipment.customer_id),
+                        shipment_id,
+                    })?;
                     ctx.table::<Shipment>()?.insert(shipment)?;
                     let table = ctx.table::<Package>()?;
                     for p in packages {
@@ -42,8 +72,9 @@ pub(super) fn shipment() -> Service {
             Handler::on::<UpdateDelivery>("update_delivery")
                 .emits::<Deliveries>("deliveries")
                 .read_write()
-                // Single: picks shipments across all customers.
-                .single()
+                // Safe: reads and writes shipments, packages and open entries of its partition
+                // only; a run without a partition has no key and runs alone.
+                .partition_by_keys(|e: &UpdateDelivery| e.partition)
                 .run(deliver),
         )
 }
@@ -53,10 +84,18 @@ pub(super) fn shipment() -> Service {
 fn deliver(ctx: &TxCtx, e: UpdateDelivery) -> Result<Option<Deliveries>, TxError> {
     let shipments = ctx.table::<Shipment>()?;
     let packages = ctx.table::<Package>()?;
+    let open_entries = ctx.table::<OpenShipment>()?;
     let now = ctx.now_us();
     let mut chosen: Vec<(SellerId, u64)> = Vec::new();
     let mut open = Vec::new();
-    'scan: for s in shipments.in_partial("open").rows()? {
+    let candidates = match e.partition {
+        Some(p) => {
+            let ids = open_entries.by_index("by_partition", (p,)).rows()?;
+            shipments.get_many(ids.iter().map(|o| &o.shipment_id))
+        }
+        None => shipments.in_partial("open").rows()?,
+    };
+    'scan: for s in candidates {
         let pkgs = packages.by_index("by_shipment", (s.shipment_id,)).rows()?;
         for p in &pkgs {
             if p.status != "delivered" && !chosen.iter().any(|(seller, _)| *seller == p.seller_id) {
@@ -125,6 +164,7 @@ fn deliver(ctx: &TxCtx, e: UpdateDelivery) -> Result<Option<Deliveries>, TxError
         if undelivered == 0 {
             s.status = "concluded".into();
             s.open = false;
+            open_entries.delete(&(shipment_partition(s.customer_id), s.shipment_id))?;
             out.concluded.push(OrderRef { sellers, ..order });
         }
         shipments.update(s)?;
