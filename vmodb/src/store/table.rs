@@ -260,11 +260,14 @@ impl<E: Entity> Table<E> {
                 {
                     keep_from = i + 1; // a settled tombstone reads like absence
                 }
-                let removed: Vec<E> = chain
-                    .versions
-                    .drain(..keep_from)
-                    .filter_map(|v| v.row)
-                    .collect();
+                // Only indexes need the removed rows; without any they are dropped in place.
+                let drained = chain.versions.drain(..keep_from);
+                let removed: Vec<E> = if self.indexes.is_empty() {
+                    drop(drained);
+                    Vec::new()
+                } else {
+                    drained.filter_map(|v| v.row).collect()
+                };
                 dropped += keep_from;
                 let settled =
                     chain.versions.len() <= 1 && chain.versions.iter().all(|v| v.tid <= horizon);
@@ -273,9 +276,7 @@ impl<E: Entity> Table<E> {
                     self.drop_index_entries(&key, &removed, &chain);
                     continue;
                 }
-                let chain = &shard.rows[&key];
                 self.drop_index_entries(&key, &removed, chain);
-                let chain = shard.rows.get_mut(&key).expect("chain present");
                 if settled {
                     chain.dirty = false;
                     chain.versions.shrink_to_fit();
