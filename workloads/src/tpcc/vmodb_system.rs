@@ -18,6 +18,11 @@ pub fn loader(s: &TpccState) -> impl FnOnce(&Loader) -> Result<(), BootstrapErro
     move |l: &Loader| {
         l.insert("warehouse", s.items.iter().cloned())?;
         l.insert("warehouse", s.warehouses.iter().cloned())?;
+        let taxes = s.warehouses.iter().map(|w| services::WarehouseTax {
+            w_id: w.w_id,
+            w_tax: w.w_tax,
+        });
+        l.insert("warehouse", taxes)?;
         l.insert("warehouse", s.districts.iter().cloned())?;
         l.insert("warehouse", s.customers.iter().cloned())?;
         l.insert("warehouse", s.history.iter().cloned())?;
