@@ -250,9 +250,9 @@ mod tests {
             back.input,
             LoggedInput::Delivery {
                 request: Cow::Owned(UpdateDelivery {
-            max_sellers: 10,
-            partition: Some(3),
-        }),
+                    max_sellers: 10,
+                    partition: Some(3),
+                }),
                 partition: 3
             }
         );
