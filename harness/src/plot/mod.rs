@@ -16,6 +16,7 @@ pub mod draw;
 mod report;
 #[cfg(test)]
 mod tests;
+mod where_time_went;
 
 use crate::sweep::table::{self, Metrics, SweepTable};
 use anyhow::Context;
@@ -27,15 +28,17 @@ pub const THROUGHPUT_PNG: &str = "throughput.png";
 pub const LATENCY_PNG: &str = "latency.png";
 pub const ANOMALIES_PNG: &str = "anomalies.png";
 pub const LATENCY_THROUGHPUT_PNG: &str = "latency-throughput.png";
+pub const WHERE_TIME_WENT_PNG: &str = "where-time-went.png";
 pub const REPORT_MD: &str = "report.md";
 /// Every file `redraw` may write (a sweep clears them all before it runs, so no figure of an
 /// earlier run is left behind); `redraw` returns the ones it wrote: the latency–throughput curve
-/// only for a sweep over offered rate.
-pub const OUTPUT_FILES: [&str; 5] = [
+/// only for a sweep over offered rate, where time went only when a run has those figures.
+pub const OUTPUT_FILES: [&str; 6] = [
     THROUGHPUT_PNG,
     LATENCY_PNG,
     ANOMALIES_PNG,
     LATENCY_THROUGHPUT_PNG,
+    WHERE_TIME_WENT_PNG,
     REPORT_MD,
 ];
 
@@ -152,6 +155,15 @@ pub fn redraw(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
         })?;
         written.push(path);
     }
+    let where_time_went = where_time_went::panels(&layout, &table);
+    if let Some(panels) = &where_time_went {
+        let path = dir.join(WHERE_TIME_WENT_PNG);
+        draw::png(&path, (1400, 940), |root| {
+            let title = format!("{name}: where time went, vs {}", layout.x_name);
+            where_time_went::draw(root, &title, &caption, &layout, panels)
+        })?;
+        written.push(path);
+    }
     let path = dir.join(REPORT_MD);
     let heading = report::Heading {
         name: &name,
@@ -160,7 +172,15 @@ pub fn redraw(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     };
     std::fs::write(
         &path,
-        report::markdown(&heading, &table, &layout, curves.is_some()),
+        report::markdown(
+            &heading,
+            &table,
+            &layout,
+            report::Figures {
+                latency_throughput: curves.is_some(),
+                where_time_went: where_time_went.is_some(),
+            },
+        ),
     )
     .with_context(|| format!("cannot write {}", path.display()))?;
     written.push(path);
@@ -360,6 +380,32 @@ impl Layout {
             ticks,
             series,
         }
+    }
+
+    /// Like `lines`, for a figure some runs lack: a point only where a run has it.
+    pub fn lines_where(
+        &self,
+        table: &SweepTable,
+        figure: impl Fn(&Metrics) -> Option<f64>,
+    ) -> Vec<Line> {
+        self.series
+            .iter()
+            .map(|s| Line {
+                label: s.label.clone(),
+                points: self
+                    .ticks
+                    .iter()
+                    .zip(&s.rows)
+                    .filter_map(|(tick, rows)| {
+                        let values = rows
+                            .iter()
+                            .filter_map(|&r| table.rows[r].outcome.as_ref().ok())
+                            .filter_map(&figure);
+                        Stat::of(values).map(|stat| (tick.position, stat))
+                    })
+                    .collect(),
+            })
+            .collect()
     }
 
     /// One line per series: a metric's mean, min and max over the rows at each tick.

@@ -1,7 +1,9 @@
 //! `report.md`: what the sweep ran, the plots, a table of the means, and the failed runs.
 
 use super::draw::{Stat, number};
-use super::{ANOMALIES_PNG, LATENCY_PNG, LATENCY_THROUGHPUT_PNG, Layout, THROUGHPUT_PNG};
+use super::{
+    ANOMALIES_PNG, LATENCY_PNG, LATENCY_THROUGHPUT_PNG, Layout, THROUGHPUT_PNG, WHERE_TIME_WENT_PNG,
+};
 use crate::sweep::table::{LATENCY_CSV, Metrics, SWEEP_CSV, SweepTable};
 use std::collections::BTreeSet;
 use std::fmt::Write;
@@ -19,7 +21,18 @@ pub struct Heading<'a> {
 }
 
 /// The report; `curve` says whether the latency–throughput curve was drawn.
-pub fn markdown(heading: &Heading, table: &SweepTable, layout: &Layout, curve: bool) -> String {
+/// Which optional figures the sweep has.
+pub struct Figures {
+    pub latency_throughput: bool,
+    pub where_time_went: bool,
+}
+
+pub fn markdown(
+    heading: &Heading,
+    table: &SweepTable,
+    layout: &Layout,
+    figures: Figures,
+) -> String {
     let Heading {
         name,
         description,
@@ -72,7 +85,7 @@ pub fn markdown(heading: &Heading, table: &SweepTable, layout: &Layout, curve: b
     ] {
         let _ = writeln!(md, "## {title}\n\n![{title}]({file})\n");
     }
-    if curve {
+    if figures.latency_throughput {
         let _ = writeln!(
             md,
             "## Latency vs throughput\n\n\
@@ -80,6 +93,16 @@ pub fn markdown(heading: &Heading, table: &SweepTable, layout: &Layout, curve: b
              over the repetitions: achieved throughput against p50 and p99 latency. Where a curve \
              turns up, the system has reached its capacity.\n\n\
              ![Latency vs throughput]({LATENCY_THROUGHPUT_PNG})\n"
+        );
+    }
+    if figures.where_time_went {
+        let _ = writeln!(
+            md,
+            "## Where time went\n\n\
+             vMODB: the wait for the batch to commit and the interval between batch commits \
+             (p99); the baseline: the latency until all of an operation's effects are applied \
+             (p99) and the largest backlog of undelivered one-way messages.\n\n\
+             ![Where time went]({WHERE_TIME_WENT_PNG})\n"
         );
     }
     let _ = writeln!(md, "## Means over the repetitions\n");

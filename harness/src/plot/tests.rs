@@ -449,3 +449,46 @@ fn a_sweep_over_offered_rate_also_gets_the_latency_throughput_plot() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The figures a latency percentile hides get their own plot when runs have them: vMODB's
+/// commit wait and batch interval, the baseline's visibility latency and deferred backlog.
+#[test]
+fn runs_with_load_figures_also_get_where_time_went() {
+    let mut t = open_loop();
+    for row in &mut t.rows {
+        let Ok(m) = row.outcome.as_mut() else {
+            continue;
+        };
+        if row.system == "vmodb" {
+            m.load.commit_wait_p99_ms = Some(12.0);
+            m.load.batch_interval_p99_ms = Some(15.0);
+        } else {
+            m.load.visibility_p99_ms = Some(3.0);
+            m.load.deferred_max = Some(40);
+        }
+    }
+    let layout = Layout::of(&t);
+    let panels = super::where_time_went::panels(&layout, &t).expect("figures");
+    let points = |panel: usize, series: usize| panels[panel][series].points.len();
+    // vMODB (series 0) draws the first two panels, the baseline (series 1) the last two.
+    assert_eq!(
+        [points(0, 0), points(1, 0), points(2, 0), points(3, 0)],
+        [3, 3, 0, 0]
+    );
+    assert_eq!(
+        [points(0, 1), points(1, 1), points(2, 1), points(3, 1)],
+        [0, 0, 3, 3]
+    );
+    let dir = scratch_dir("where");
+    write_table(&dir, &t);
+    let written = redraw(&dir).expect("draws");
+    let path = dir.join(super::WHERE_TIME_WENT_PNG);
+    assert!(written.contains(&path), "{written:?}");
+    let bytes = std::fs::read(&path).expect("where-time-went.png");
+    assert_eq!(png_header(&bytes), (1400, 940, 2));
+    let report = std::fs::read_to_string(dir.join("report.md")).expect("report");
+    assert!(report.contains("![Where time went](where-time-went.png)"));
+    let _ = std::fs::remove_dir_all(&dir);
+    // Without any of the figures: no such plot.
+    assert!(super::where_time_went::panels(&Layout::of(&open_loop()), &open_loop()).is_none());
+}
