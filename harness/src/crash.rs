@@ -146,7 +146,7 @@ pub fn crash(
     let replay = if config.replay_check {
         let check = remote.matches_serial_replay(&data);
         let check = check.map_err(|e| anyhow!("serial replay: {e}"))?;
-        crate::run::note_replay(&progress, &check);
+        crate::vmodb_checks::note_replay(&progress, &check);
         Some(check.equal)
     } else {
         None

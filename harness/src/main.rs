@@ -17,6 +17,7 @@ mod run;
 mod serve;
 mod sweep;
 mod tpcc_run;
+mod vmodb_checks;
 
 use clap::{Parser, Subcommand};
 use config::{Injection, RunConfig, parse_distribution, parse_injection, parse_mix};
