@@ -6,6 +6,7 @@ use super::model::*;
 use super::services::{self, ADD_ITEMS, CHECKOUT, PRICE_UPDATE, PRODUCT_UPDATE, UPDATE_DELIVERY};
 use super::{MarketplaceState, RunLog};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vmodb::{
     BootstrapError, Client, Cluster, ClusterConfig, Completion, Loader, Outcome, ReplayCheck,
@@ -35,11 +36,55 @@ enum Pending {
 }
 
 pub struct VmodbMarketplace {
-    cluster: Cluster,
+    cluster: Arc<Cluster>,
     client: Client,
     pending: HashMap<u64, Pending>,
     ready: Vec<Done>,
     log: RunLog,
+    /// Dashboards run on a thread of their own, as the baseline runs them on a worker: the
+    /// driver goes on submitting while one reads.
+    dashboards: Dashboards,
+}
+
+/// A dashboard's answer: the op's id, the query's own latency, the dashboard or the error.
+type DashboardDone = (u64, Duration, Result<Dashboard, String>);
+
+struct Dashboards {
+    /// `None` once stopping: the thread ends when its queue closes.
+    ask: Option<crossbeam_channel::Sender<(u64, SellerId)>>,
+    answers: crossbeam_channel::Receiver<DashboardDone>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Dashboards {
+    fn start(cluster: Arc<Cluster>) -> Result<Self, String> {
+        let (ask, asks) = crossbeam_channel::unbounded::<(u64, SellerId)>();
+        let (answer, answers) = crossbeam_channel::unbounded();
+        let thread = std::thread::Builder::new()
+            .name("vmodb-dashboards".into())
+            .spawn(move || {
+                for (id, seller) in asks {
+                    let start = Instant::now();
+                    let d = cluster.query::<SellerId, Dashboard>("seller", "dashboard", &seller);
+                    let _ = answer.send((id, start.elapsed(), d.map_err(|e| e.to_string())));
+                }
+            })
+            .map_err(|e| format!("cannot start the dashboard thread: {e}"))?;
+        Ok(Dashboards {
+            ask: Some(ask),
+            answers,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Dashboards {
+    fn drop(&mut self) {
+        self.ask.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 impl VmodbMarketplace {
@@ -47,7 +92,9 @@ impl VmodbMarketplace {
         let app = services::app().map_err(|e| e.to_string())?;
         let cluster = Cluster::start(app, config, loader(data)).map_err(|e| e.to_string())?;
         let client = cluster.client();
+        let cluster = Arc::new(cluster);
         Ok(VmodbMarketplace {
+            dashboards: Dashboards::start(Arc::clone(&cluster))?,
             cluster,
             client,
             pending: HashMap::new(),
@@ -92,6 +139,11 @@ impl VmodbMarketplace {
             commit: Some(commit_timing(&c)),
             ..Done::new(id, c.latency, result)
         });
+    }
+
+    fn on_dashboard(&mut self, (id, latency, answer): DashboardDone) {
+        let result = answer.map(|d| self.log.dashboards.push(d));
+        self.ready.push(Done::new(id, latency, result));
     }
 
     fn record(
@@ -157,19 +209,9 @@ impl MarketplaceSystem for VmodbMarketplace {
             Op::ProductUpdate(u) => (vec![Self::encode(PRODUCT_UPDATE, u)?], op.kind()),
             Op::Delivery(u) => (vec![Self::encode(UPDATE_DELIVERY, u)?], op.kind()),
             Op::Dashboard(seller) => {
-                let start = Instant::now();
-                let answer =
-                    self.cluster
-                        .query::<SellerId, Dashboard>("seller", "dashboard", seller);
-                let latency = start.elapsed();
-                let result = match answer {
-                    Ok(d) => {
-                        self.log.dashboards.push(d);
-                        Ok(())
-                    }
-                    Err(e) => Err(e.to_string()),
-                };
-                self.ready.push(Done::new(id, latency, result));
+                let ask = self.dashboards.ask.as_ref().ok_or("stopping")?;
+                ask.send((id, *seller))
+                    .map_err(|_| "the dashboard thread is gone".to_string())?;
                 return Ok(());
             }
         };
@@ -188,13 +230,26 @@ impl MarketplaceSystem for VmodbMarketplace {
     }
 
     fn poll(&mut self, wait: Duration) -> Vec<Done> {
-        if self.ready.is_empty()
-            && let Ok(c) = self.client.completions().recv_timeout(wait)
-        {
-            self.on_completion(c);
+        if self.ready.is_empty() {
+            crossbeam_channel::select! {
+                recv(self.client.completions()) -> c => {
+                    if let Ok(c) = c {
+                        self.on_completion(c);
+                    }
+                }
+                recv(self.dashboards.answers) -> a => {
+                    if let Ok(a) = a {
+                        self.on_dashboard(a);
+                    }
+                }
+                default(wait) => {}
+            }
         }
         while let Ok(c) = self.client.completions().try_recv() {
             self.on_completion(c);
+        }
+        while let Ok(a) = self.dashboards.answers.try_recv() {
+            self.on_dashboard(a);
         }
         std::mem::take(&mut self.ready)
     }
