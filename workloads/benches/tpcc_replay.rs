@@ -72,8 +72,25 @@ fn main() -> Result<(), String> {
     let inputs = sequence_ops(&ops, 1_000, a.seed)?;
     let app = services::app().map_err(|e| e.to_string())?;
 
+    let before_load = rss_bytes();
     let mut replay = vmodb::SerialReplay::load(&app, loader(&initial)).map_err(|e| e.0)?;
-    eprintln!("loaded; replaying");
+    let loaded = rss_bytes().saturating_sub(before_load);
+    // The rows loaded into the stores (items twice: the warehouse service keeps a copy).
+    let s = &initial;
+    let rows = s.warehouses.len() * 2
+        + s.districts.len()
+        + s.customers.len()
+        + s.history.len()
+        + s.items.len() * 2
+        + s.stock.len()
+        + s.orders.len()
+        + s.new_orders.len()
+        + s.order_lines.len();
+    println!(
+        "loaded {rows} rows: {:.0} MiB resident, {:.0} bytes per row (versions, keys, indexes)",
+        loaded as f64 / (1 << 20) as f64,
+        loaded as f64 / rows.max(1) as f64
+    );
     let start = Instant::now();
     let outcomes = replay.run(&inputs).map_err(|e| e.0)?;
     let secs = start.elapsed().as_secs_f64();
@@ -119,4 +136,15 @@ fn main() -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// This process's resident memory (Linux `/proc/self/statm`; 0 elsewhere).
+fn rss_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
 }
