@@ -382,7 +382,8 @@ impl Layout {
         }
     }
 
-    /// Like `lines`, for a figure some runs lack: a point only where a run has it.
+    /// One line per series: a figure's mean, min and max over the rows at each tick that have
+    /// it (a figure some runs lack draws points only where a run has it).
     pub fn lines_where(
         &self,
         table: &SweepTable,
@@ -410,24 +411,7 @@ impl Layout {
 
     /// One line per series: a metric's mean, min and max over the rows at each tick.
     pub fn lines(&self, table: &SweepTable, metric: impl Fn(&Metrics) -> f64) -> Vec<Line> {
-        self.series
-            .iter()
-            .map(|s| Line {
-                label: s.label.clone(),
-                points: self
-                    .ticks
-                    .iter()
-                    .zip(&s.rows)
-                    .filter_map(|(tick, rows)| {
-                        let values = rows
-                            .iter()
-                            .filter_map(|&r| table.rows[r].outcome.as_ref().ok())
-                            .map(&metric);
-                        Stat::of(values).map(|stat| (tick.position, stat))
-                    })
-                    .collect(),
-            })
-            .collect()
+        self.lines_where(table, |m| Some(metric(m)))
     }
 
     /// Bars per anomaly class, each the mean count per run: per system and point when `detailed`
