@@ -453,10 +453,13 @@ pub fn expand_range(range: &Table) -> Result<Vec<Value>, String> {
             if step <= 0.0 {
                 return Err(format!("range `step` must be positive, got {step}"));
             }
-            let n = ((to - from) / step + 1e-9).floor() as usize + 1;
-            if n > MAX_RANGE_VALUES {
+            // In floating point first: a tiny step or a huge span gives an infinite or
+            // enormous count, which must be refused, not wrapped into a small one.
+            let steps = ((to - from) / step + 1e-9).floor();
+            if !steps.is_finite() || steps >= MAX_RANGE_VALUES as f64 {
                 return Err(too_many());
             }
+            let n = steps as usize + 1;
             for i in 0..n {
                 let x = from + i as f64 * step;
                 values.push(if integers && step_int {
@@ -471,6 +474,12 @@ pub fn expand_range(range: &Table) -> Result<Vec<Value>, String> {
                 return Err(format!(
                     "a geometric range needs `from` > 0 and `times` > 1, got from = {from}, times = {times}"
                 ));
+            }
+            // Counted before walking it: a factor barely above 1 (or a huge span) would take
+            // forever to walk, even though rounding merges its values.
+            let steps = (to / from).ln() / times.ln();
+            if !steps.is_finite() || steps >= MAX_RANGE_VALUES as f64 {
+                return Err(too_many());
             }
             let mut x = from;
             while x <= to * (1.0 + 1e-9) {

@@ -174,6 +174,18 @@ fn ranges_are_inclusive_and_free_of_binary_noise() {
         ("{ from = 0, to = 8, times = 2 }", "`from` > 0"),
         ("{ from = 1, to = 8, times = 1 }", "`times` > 1"),
         ("{ from = 1, to = 100000, step = 1 }", "more than 1000"),
+        // Counts that overflow or never end are refused too, not run as 0 points.
+        ("{ from = 1, to = 2, step = 5e-324 }", "more than 1000"),
+        ("{ from = -1e308, to = 1e308, step = 1 }", "more than 1000"),
+        (
+            "{ from = 1, to = 1e308, times = 1.0000000001 }",
+            "more than 1000",
+        ),
+        (
+            "{ from = 1, to = 100, times = 1.0000000001 }",
+            "more than 1000",
+        ),
+        ("{ from = 5e-324, to = 1e308, times = 2 }", "more than 1000"),
         ("{ from = \"a\", to = 8, step = 1 }", "must be a number"),
         ("{ to = 8, step = 1 }", "both `from` and `to`"),
     ] {
