@@ -24,6 +24,7 @@ use config::{Injection, RunConfig, parse_distribution, parse_injection, parse_mi
 use std::path::PathBuf;
 use std::process::ExitCode;
 use workloads::marketplace::generator::{KeyDistribution, Mix};
+use workloads::remote::{RemoteError, Token};
 
 #[derive(Parser)]
 #[command(
@@ -231,6 +232,10 @@ struct RunArgs {
     /// URL; data and batching come from the cluster's configuration.
     #[arg(long)]
     target: Option<String>,
+    /// With --target: a file holding the front-door token to use (an `operator` token: the
+    /// checks read the cluster's state); default: the VMODB_TOKEN environment variable.
+    #[arg(long)]
+    token_file: Option<PathBuf>,
     /// Record committed inputs and compare the final state with their serial replay.
     #[arg(long)]
     replay_check: bool,
@@ -250,8 +255,14 @@ struct RunArgs {
 
 impl RunArgs {
     fn config(&self) -> anyhow::Result<RunConfig> {
+        let token = match (&self.target, &self.token_file) {
+            (None, Some(_)) => anyhow::bail!("--token-file goes with --target"),
+            (None, None) => None,
+            (Some(_), Some(file)) => Some(Token::read(file).map_err(anyhow::Error::msg)?),
+            (Some(_), None) => std::env::var("VMODB_TOKEN").ok().map(Token::new),
+        };
         let remote = match &self.target {
-            Some(url) => Some(remote_config(url)?),
+            Some(url) => Some(remote_config(url, token.as_ref())?),
             None => None,
         };
         let mut c = match (&remote, &self.config) {
@@ -281,17 +292,31 @@ impl RunArgs {
         if let (Some(r), Some(url)) = (&remote, &self.target) {
             check_against_cluster(&c, r, url)?;
             c.target = Some(url.clone());
+            c.token = token;
         }
         Ok(c)
     }
 }
 
 /// The configuration a running cluster was started with (its front door's `/config`).
-fn remote_config(url: &str) -> anyhow::Result<RunConfig> {
-    let client = workloads::remote::FrontDoorClient::new(url, 1).map_err(anyhow::Error::msg)?;
-    client
-        .config()
-        .map_err(|e| anyhow::anyhow!("cannot read the configuration of the cluster at {url}: {e}"))
+fn remote_config(url: &str, token: Option<&Token>) -> anyhow::Result<RunConfig> {
+    let client =
+        workloads::remote::FrontDoorClient::new(url, 1, token).map_err(anyhow::Error::msg)?;
+    client.config().map_err(|e| {
+        let hint = match (&e, token) {
+            (RemoteError::Rejected { status: 401, .. }, None) => {
+                " (pass the operator's token: --token-file FILE or VMODB_TOKEN)"
+            }
+            (
+                RemoteError::Rejected {
+                    status: 401 | 403, ..
+                },
+                Some(_),
+            ) => " (the checks need the operator's token, not a client's)",
+            _ => "",
+        };
+        anyhow::anyhow!("cannot read the configuration of the cluster at {url}: {e}{hint}")
+    })
 }
 
 /// A run against a running cluster can change how it drives (duration, concurrency, mix), not

@@ -11,10 +11,12 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use vmodb::deploy::{ClusterSpec, Listeners};
+use vmodb::net::ClusterKey;
+use workloads::remote::Token;
 
 /// Where a child finds its node's listening socket, and the coordinator its front door's.
 const LISTEN_FD: i32 = 3;
@@ -32,13 +34,28 @@ pub struct ProcessCluster {
     /// With `durability = "fsync"`: the data directory every node shares.
     data: Option<PathBuf>,
     roles: Vec<String>,
+    /// The operator's front-door token (fresh for every cluster; in `dir/tokens`).
+    token: Token,
+}
+
+/// Writes `text` to a new file only its owner may read.
+fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
 }
 
 impl ProcessCluster {
     /// Starts every node as a child process and waits until the front door answers.
     pub fn start(config: &RunConfig) -> anyhow::Result<Self> {
         let app = services::app().map_err(|e| anyhow!("{e}"))?;
-        let (spec, listeners) =
+        let (mut spec, listeners) =
             ClusterSpec::bind_loopback(&app).context("cannot bind loopback ports")?;
         let dir = std::env::temp_dir().join(format!(
             "vbench-cluster-{}-{}",
@@ -48,6 +65,17 @@ impl ProcessCluster {
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
         let file = dir.join("cluster.toml");
+        // Fresh secrets for this cluster only: the nodes' key and the front door's tokens.
+        write_secret(&dir.join("cluster.key"), &ClusterKey::random_secret())?;
+        let token = Token::new(ClusterKey::random_secret());
+        let tokens = format!(
+            "operator {}\nclient {}\n",
+            token.secret(),
+            ClusterKey::random_secret()
+        );
+        write_secret(&dir.join("tokens"), &tokens)?;
+        spec.key_file = Some("cluster.key".into());
+        spec.tokens_file = Some("tokens".into());
         let mut run = config.clone();
         run.deploy = "processes".into();
         let text = toml::to_string(&ClusterFile {
@@ -68,6 +96,7 @@ impl ProcessCluster {
                 .chain(["coordinator"])
                 .map(String::from)
                 .collect(),
+            token,
         };
         cluster.spawn_all()?;
         cluster.wait_ready(Duration::from_secs(60))?;
@@ -114,7 +143,7 @@ impl ProcessCluster {
 
     /// The front door's `/status`, if it answers.
     pub fn status(&self) -> Option<vmodb::front_door::Status> {
-        let (code, body) = http_request(&self.http, "GET", "/status").ok()?;
+        let (code, body) = http_request(&self.http, &self.token, "GET", "/status").ok()?;
         (code == 200).then(|| serde_json::from_str(&body).ok())?
     }
 
@@ -171,6 +200,11 @@ impl ProcessCluster {
         Ok(started.elapsed())
     }
 
+    /// The operator's front-door token.
+    pub fn token(&self) -> &Token {
+        &self.token
+    }
+
     /// The front door's URL.
     pub fn url(&self) -> String {
         format!("http://{}", self.http)
@@ -206,7 +240,9 @@ impl ProcessCluster {
             if let Some(dead) = self.exited() {
                 bail!("the cluster did not come up: {dead}");
             }
-            if http_request(&self.http, "GET", "/status").is_ok_and(|(code, _)| code == 200) {
+            if http_request(&self.http, &self.token, "GET", "/status")
+                .is_ok_and(|(code, _)| code == 200)
+            {
                 return Ok(());
             }
             if Instant::now() >= deadline {
@@ -224,7 +260,7 @@ impl ProcessCluster {
     /// period is killed. A node that did not stop cleanly is an error naming it and its log
     /// (the logs are kept then).
     pub fn stop(mut self) -> anyhow::Result<()> {
-        let _ = http_request(&self.http, "POST", "/shutdown");
+        let _ = http_request(&self.http, &self.token, "POST", "/shutdown");
         let deadline = Instant::now() + Duration::from_secs(10);
         let mut unclean = Vec::new();
         for (role, child) in &mut self.children {
@@ -308,13 +344,20 @@ fn pass_fds(fds: &[(i32, i32)]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A bare HTTP/1.1 request with an empty body: (status code, body).
-pub fn http_request(addr: &str, method: &str, path: &str) -> std::io::Result<(u16, String)> {
+/// A bare HTTP/1.1 request with an empty body and `token`: (status code, body).
+pub fn http_request(
+    addr: &str,
+    token: &Token,
+    method: &str,
+    path: &str,
+) -> std::io::Result<(u16, String)> {
     let mut s = TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
     write!(
         s,
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n",
+        token.secret()
     )?;
     let mut text = String::new();
     s.read_to_string(&mut text)?;

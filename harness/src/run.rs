@@ -4,7 +4,7 @@
 use crate::config::{Injection, RunConfig};
 use crate::report::{self, RunSummary};
 use crate::vmodb_checks::{remote_checks, vmodb_checks};
-use anyhow::{Context, anyhow};
+use anyhow::{Context, anyhow, bail};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -21,6 +21,7 @@ use workloads::marketplace::generator::{
 };
 use workloads::marketplace::remote_system::RemoteMarketplace;
 use workloads::marketplace::vmodb_system::VmodbMarketplace;
+use workloads::remote::Token;
 
 /// One system's run.
 pub struct SystemRun {
@@ -291,8 +292,25 @@ fn start_vmodb(
     Ok((vmodb, wal))
 }
 
-fn connect(url: &str, config: &RunConfig) -> anyhow::Result<RemoteMarketplace> {
-    RemoteMarketplace::connect(url, config.concurrency).map_err(|e| anyhow!("{e}"))
+fn connect(
+    url: &str,
+    config: &RunConfig,
+    token: Option<&Token>,
+) -> anyhow::Result<RemoteMarketplace> {
+    let remote =
+        RemoteMarketplace::connect(url, config.concurrency, token).map_err(|e| anyhow!("{e}"))?;
+    let before = remote.submitted_before();
+    if config.target.is_some() && before > 0 {
+        // The checks compare the final state with the data set the cluster started from; a
+        // cluster that already ran transactions holds something else, and every difference
+        // would be blamed on the engine.
+        bail!(
+            "the cluster at {url} has already run {before} transactions: the consistency checks \
+             need a cluster that starts from its initial data. Restart its nodes (without \
+             their data directories) and run again"
+        );
+    }
+    Ok(remote)
 }
 
 /// The baseline's silo settings from the run's (workers, injected jitter).
@@ -374,7 +392,7 @@ fn run_system(
         _baseline_log = log;
         baseline.insert(b)
     } else if let Some(url) = &config.target {
-        remote.insert(connect(url, config)?)
+        remote.insert(connect(url, config, config.token.as_ref())?)
     } else if config.deploy == "processes" {
         let cluster: &mut crate::processes::ProcessCluster =
             processes.insert(crate::processes::ProcessCluster::start(config)?);
@@ -383,7 +401,7 @@ fn run_system(
             cluster.pids().len(),
             cluster.url()
         ));
-        remote.insert(connect(&cluster.url(), config)?)
+        remote.insert(connect(&cluster.url(), config, Some(cluster.token()))?)
     } else {
         let (v, dir) = start_vmodb(config, data)?;
         wal = dir;

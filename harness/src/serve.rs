@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use vmodb::deploy::{ClusterSpec, CoordinatorProcess, NodeOptions, ServiceProcess};
-use vmodb::front_door::FrontDoor;
+use vmodb::front_door::{Access, FrontDoor, Limits};
 use workloads::marketplace::generator::{Scale, generate};
 use workloads::marketplace::{http, services, vmodb_system};
 
@@ -20,6 +20,8 @@ use workloads::marketplace::{http, services, vmodb_system};
 /// [cluster]
 /// coordinator = "127.0.0.1:7100"
 /// http = "127.0.0.1:7101"
+/// key_file = "cluster.key"   # the secret every node proves it holds (relative to this file)
+/// tokens_file = "tokens"     # the front door's `client <token>` / `operator <token>` lines
 /// [cluster.services]
 /// cart = "127.0.0.1:7102"   # ... every service
 /// [run]                      # optional: any run setting (scale, seed, batch_window_ms, ...)
@@ -34,16 +36,84 @@ pub struct ClusterFile {
 }
 
 impl ClusterFile {
+    /// Reads and checks the file, and the cluster key it names (`key_file`, relative to the
+    /// file's directory).
     pub fn load(path: &Path) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read the cluster file {}", path.display()))?;
-        let file: ClusterFile = toml::from_str(&text)
+        let mut file: ClusterFile = toml::from_str(&text)
             .with_context(|| format!("invalid cluster file {}", path.display()))?;
         file.run.validate()?;
         if file.run.workload != "marketplace" {
             bail!("vbench serve runs the marketplace only");
         }
+        file.cluster
+            .read_key(&base_dir(path))
+            .map_err(|e| anyhow!("{}: {e}", path.display()))?;
         Ok(file)
+    }
+
+    /// The front door's tokens: the file `tokens_file` names, and `VMODB_CLIENT_TOKEN` /
+    /// `VMODB_OPERATOR_TOKEN`. A front door without any token would refuse everyone: an error.
+    pub fn access(&self, path: &Path) -> anyhow::Result<Access> {
+        let mut access = Access::default();
+        if let Some(file) = &self.cluster.tokens_file {
+            access = access
+                .read(&base_dir(path).join(file))
+                .map_err(anyhow::Error::msg)?;
+        }
+        let access = access.from_env().map_err(anyhow::Error::msg)?;
+        if access.is_empty() {
+            bail!(
+                "the front door has no tokens: name a tokens file in [cluster] (`tokens_file`, \
+                 lines `client <token>` and `operator <token>`) or set VMODB_CLIENT_TOKEN / \
+                 VMODB_OPERATOR_TOKEN"
+            );
+        }
+        Ok(access)
+    }
+}
+
+/// The directory relative paths in a cluster file start from.
+fn base_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Raises this process's open-file limit to its hard limit (the front door's connections and
+/// the node links need handles) and returns it.
+fn open_file_limit() -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain syscalls on a struct we own.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 1024;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    limit.rlim_cur
+}
+
+/// The front door's limits: connections capped well below the open-file limit (the rest is
+/// for node links, logs and checkpoints).
+fn front_door_limits() -> Limits {
+    let files = open_file_limit();
+    Limits {
+        max_connections: (files / 2).clamp(64, 16_384) as usize,
+        ..Limits::default()
     }
 }
 
@@ -65,6 +135,7 @@ pub fn node_options(config: &RunConfig, data_dir: Option<PathBuf>) -> anyhow::Re
         workers: config.workers.max(1),
         check_modes: config.check_modes,
         config_digest: ClusterSpec::config_digest(&toml::to_string(config)?),
+        state_settings: config.state_settings(),
         data_dir,
         heartbeat_timeout: Duration::from_millis(config.heartbeat_timeout_ms.max(1)),
     })
@@ -104,13 +175,20 @@ pub fn serve(node: &Node) -> anyhow::Result<()> {
     let options = node_options(config, node.data_dir.clone())?;
     let listener = inherited(node.listen_fd, "listen-fd")?;
     if role == "coordinator" {
+        // Checked before any node starts, so a bad tokens file stops nothing.
+        let access = file.access(&node.cluster)?;
         let mut coordinator = crate::run::cluster_config(config).coordinator;
         coordinator.allow_new_build = node.allow_new_build;
         let process = match listener {
             Some(l) => CoordinatorProcess::start_on(l, app, spec, coordinator, &options)?,
             None => CoordinatorProcess::start(app, spec, coordinator, &options)?,
         };
-        let door = FrontDoor::new(Arc::new(process), serde_json::to_value(config)?);
+        let door = FrontDoor::with_limits(
+            Arc::new(process),
+            serde_json::to_value(config)?,
+            access,
+            front_door_limits(),
+        );
         let routes = door.router().merge(http::routes(door.clone()));
         eprintln!("coordinator: front door at http://{}", spec.http);
         match inherited(node.http_fd, "http-fd")? {

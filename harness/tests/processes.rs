@@ -6,46 +6,11 @@
 //! timeout), and nothing hangs. Nodes get their sockets bound by the test (`--listen-fd`), so
 //! no port is ever chosen and then taken by someone else.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::os::fd::AsRawFd;
-use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::Mutex;
+mod support;
+
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// Each test runs 9+ processes on a small machine: one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
-
-const SERVICES: [&str; 8] = [
-    "cart", "product", "stock", "order", "payment", "shipment", "seller", "customer",
-];
-
-fn scratch(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("vbench-proc-{}-{test}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
-fn text(out: &[u8]) -> String {
-    String::from_utf8_lossy(out).into_owned()
-}
-
-/// Waits for `child` up to `timeout`; kills it if it is still running then.
-fn wait_output(mut child: Child, timeout: Duration) -> (Option<Output>, Duration) {
-    let started = Instant::now();
-    while started.elapsed() < timeout {
-        if let Ok(Some(_)) = child.try_wait() {
-            return (child.wait_with_output().ok(), started.elapsed());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    (None, started.elapsed())
-}
+use support::*;
 
 #[test]
 fn deploy_processes_passes_the_consistency_gate() {
@@ -76,175 +41,6 @@ fn deploy_processes_passes_the_consistency_gate() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     assert!(committed > 100, "too little work to judge: {stdout}");
-}
-
-/// A cluster of `vbench serve` processes, killed when dropped.
-struct Cluster {
-    nodes: Vec<(String, Child)>,
-    http: String,
-    dir: PathBuf,
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        for (_, c) in &mut self.nodes {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-impl Cluster {
-    fn start(dir: &Path) -> Cluster {
-        Self::start_with(dir, "")
-    }
-
-    /// Nine `vbench serve` processes; `run` is added to the cluster file's `[run]` table.
-    fn start_with(dir: &Path, run: &str) -> Cluster {
-        let listeners: Vec<TcpListener> = (0..10)
-            .map(|_| TcpListener::bind("127.0.0.1:0").expect("free port"))
-            .collect();
-        let port = |i: usize| listeners[i].local_addr().expect("addr").port();
-        let mut file = format!(
-            "[cluster]\ncoordinator = \"127.0.0.1:{}\"\nhttp = \"127.0.0.1:{}\"\n[cluster.services]\n",
-            port(0),
-            port(1)
-        );
-        for (i, s) in SERVICES.iter().enumerate() {
-            file.push_str(&format!("{s} = \"127.0.0.1:{}\"\n", port(i + 2)));
-        }
-        file.push_str(&format!("[run]\nscale = 0.02\n{run}\n"));
-        let http = format!("127.0.0.1:{}", port(1));
-        let path = dir.join("cluster.toml");
-        std::fs::write(&path, file).expect("cluster file");
-        let mut cluster = Cluster {
-            nodes: Vec::new(),
-            http,
-            dir: dir.to_path_buf(),
-        };
-        for (i, role) in SERVICES.iter().chain(&["coordinator"]).enumerate() {
-            let log = std::fs::File::create(dir.join(format!("{role}.log"))).expect("log");
-            let mut command = Command::new(env!("CARGO_BIN_EXE_vbench"));
-            command
-                .args(["serve", "--role", role, "--cluster"])
-                .arg(&path)
-                .stdout(log.try_clone().expect("log"))
-                .stderr(log);
-            // The node's own bound socket (and the front door's, for the coordinator).
-            let mut fds = vec![(
-                listeners[if *role == "coordinator" { 0 } else { i + 2 }].as_raw_fd(),
-                3,
-            )];
-            command.args(["--listen-fd", "3"]);
-            if *role == "coordinator" {
-                fds.push((listeners[1].as_raw_fd(), 4));
-                command.args(["--http-fd", "4"]);
-            }
-            // SAFETY: only async-signal-safe descriptor calls between fork and exec.
-            unsafe { command.pre_exec(move || pass_fds(&fds)) };
-            let child = command.spawn().expect("vbench serve runs");
-            cluster.nodes.push((role.to_string(), child));
-        }
-        drop(listeners); // the children hold them now
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while get(&cluster.http, "/status").is_none_or(|(code, _)| code != 200) {
-            for (role, node) in &mut cluster.nodes {
-                if let Ok(Some(status)) = node.try_wait() {
-                    let log = std::fs::read_to_string(dir.join(format!("{role}.log")));
-                    panic!("`{role}` exited ({status}): {}", log.unwrap_or_default());
-                }
-            }
-            assert!(Instant::now() < deadline, "the cluster did not come up");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        cluster
-    }
-
-    /// Sends `signal` to node `role`.
-    fn signal(&mut self, role: &str, signal: i32) {
-        let pid = i32::try_from(self.node(role).id()).expect("a pid");
-        // SAFETY: a plain syscall on our own child.
-        assert_eq!(unsafe { libc::kill(pid, signal) }, 0, "kill {role}");
-    }
-
-    fn log(&self, role: &str) -> String {
-        std::fs::read_to_string(self.dir.join(format!("{role}.log"))).unwrap_or_default()
-    }
-
-    fn node(&mut self, role: &str) -> &mut Child {
-        let n = self
-            .nodes
-            .iter_mut()
-            .find(|(r, _)| r == role)
-            .expect("role");
-        &mut n.1
-    }
-
-    /// `vbench run --target` against this cluster, in the background.
-    fn drive(&self, results: &Path) -> Child {
-        Command::new(env!("CARGO_BIN_EXE_vbench"))
-            .args(["run", "--target", &format!("http://{}", self.http)])
-            .args(["--duration", "60", "--warmup", "0", "--results"])
-            .arg(results)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("vbench run")
-    }
-}
-
-/// In a forked child before exec: each socket `from` becomes descriptor `to`, inherited
-/// (copied above the targets first, so that no source is overwritten before it moves).
-fn pass_fds(fds: &[(i32, i32)]) -> std::io::Result<()> {
-    let mut copies = [(-1, -1); 4];
-    for (slot, &(from, to)) in copies.iter_mut().zip(fds) {
-        // SAFETY: descriptor syscalls on descriptors this process owns.
-        let copy = unsafe { libc::fcntl(from, libc::F_DUPFD_CLOEXEC, 10) };
-        if copy < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        *slot = (copy, to);
-    }
-    for &(copy, to) in &copies[..fds.len().min(copies.len())] {
-        // SAFETY: as above.
-        if unsafe { libc::dup2(copy, to) } < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-    }
-    Ok(())
-}
-
-/// Waits (up to `limit`) until `/status` reports a failure; returns it.
-fn failure_within(http: &str, limit: Duration) -> Option<String> {
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        if let Some((200, body)) = get(http, "/status") {
-            let status: serde_json::Value = serde_json::from_str(&body).ok()?;
-            if let Some(f) = status["failure"].as_str() {
-                return Some(f.to_string());
-            }
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    None
-}
-
-/// Waits (up to `limit`) until every node in `roles` exited; true if all did.
-fn all_exited(cluster: &mut Cluster, roles: &[&str], limit: Duration) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        let running = roles
-            .iter()
-            .filter(|r| !matches!(cluster.node(r).try_wait(), Ok(Some(_))))
-            .count();
-        if running == 0 {
-            return true;
-        }
-        if Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// A service frozen with SIGSTOP keeps its sockets open but says nothing: within the heartbeat
@@ -308,20 +104,6 @@ fn a_frozen_coordinator_is_noticed_by_every_service() {
         );
     }
     cluster.signal("coordinator", libc::SIGKILL);
-}
-
-fn get(addr: &str, path: &str) -> Option<(u16, String)> {
-    let mut s = TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut text = String::new();
-    s.read_to_string(&mut text).ok()?;
-    let code = text.split_whitespace().nth(1)?.parse().ok()?;
-    Some((code, text.split_once("\r\n\r\n")?.1.to_string()))
 }
 
 #[test]

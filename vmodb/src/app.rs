@@ -9,10 +9,31 @@ use std::sync::Arc;
 
 /// A multi-service transaction: the entry service and its input event, then the services the
 /// events flow through, each named with the event it consumes there.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct TransactionDef {
     pub(crate) name: String,
     pub(crate) nodes: Vec<(String, String)>,
+    pub(crate) validate: Option<Validator>,
+}
+
+impl std::fmt::Debug for TransactionDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransactionDef")
+            .field("name", &self.name)
+            .field("nodes", &self.nodes)
+            .field("validated", &self.validate.is_some())
+            .finish()
+    }
+}
+
+/// Decodes an encoded input and checks it.
+type InputCheck = Arc<dyn Fn(&[u8]) -> Result<(), String> + Send + Sync>;
+
+/// An input check run at submission: the input's type, and the check on its encoding.
+#[derive(Clone)]
+pub(crate) struct Validator {
+    pub input: (std::any::TypeId, &'static str),
+    pub check: InputCheck,
 }
 
 impl TransactionDef {
@@ -21,7 +42,27 @@ impl TransactionDef {
         TransactionDef {
             name: name.to_string(),
             nodes: vec![(service.to_string(), event.to_string())],
+            validate: None,
         }
+    }
+
+    /// Checks every input at submission with `check` (given the input as the entry handler's
+    /// type `I`): an input it refuses is never sequenced (`SubmitError::Invalid`; a 422 at the
+    /// front door), so out-of-range values never reach a handler or the stored data. Checked
+    /// at bootstrap: `I` must be the entry handler's input type.
+    pub fn validate<I>(mut self, check: fn(&I) -> Result<(), String>) -> Self
+    where
+        I: serde::de::DeserializeOwned + 'static,
+    {
+        let decode_and_check = move |bytes: &[u8]| {
+            let input: I = postcard::from_bytes(bytes).map_err(|e| format!("malformed: {e}"))?;
+            check(&input)
+        };
+        self.validate = Some(Validator {
+            input: (std::any::TypeId::of::<I>(), std::any::type_name::<I>()),
+            check: Arc::new(decode_and_check),
+        });
+        self
     }
 
     /// The transaction continues at `service`, which consumes `event` (emitted by an earlier node).
@@ -44,10 +85,12 @@ pub(crate) struct DagNode {
     pub cascades: bool,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct Dag {
     pub name: Arc<str>,
     pub nodes: Vec<DagNode>,
+    /// The entry input's check (`TransactionDef::validate`).
+    pub validate: Option<Validator>,
 }
 
 impl Dag {
@@ -481,8 +524,18 @@ fn compile_dag(
             !downstream[m] && services[other.service].handlers[other.handler].kind != TxKind::R
         });
     }
+    if let Some(v) = &def.validate {
+        let entry = &services[nodes[0].service].handlers[nodes[0].handler];
+        if entry.inbound_type.0 != v.input.0 {
+            return fail(format!(
+                "validates inputs of type `{}`, but its entry handler takes `{}`",
+                v.input.1, entry.inbound_type.1
+            ));
+        }
+    }
     Ok(Dag {
         name: Arc::from(def.name.as_str()),
         nodes,
+        validate: def.validate.clone(),
     })
 }

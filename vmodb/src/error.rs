@@ -68,6 +68,12 @@ pub enum SubmitError {
     UnknownTransaction(String),
     #[error("input for `{transaction}` does not encode: {detail}")]
     Encode { transaction: String, detail: String },
+    /// A request id over `MAX_REQUEST_ID` bytes (ids are remembered and logged).
+    #[error("a request id of {0} bytes, over the {max}-byte limit", max = crate::message::MAX_REQUEST_ID)]
+    RequestIdTooLong(usize),
+    /// An input its transaction's validation refuses (`AppBuilder` declarations).
+    #[error("input for `{transaction}` refused: {detail}")]
+    Invalid { transaction: String, detail: String },
     #[error("the cluster is shut down")]
     ShutDown,
 }

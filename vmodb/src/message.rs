@@ -17,6 +17,10 @@ pub type ServiceId = u16;
 /// largest message a link carries (`net::MAX_BATCH`), so no event is ever too big to send.
 pub const MAX_PAYLOAD: usize = 256 << 20;
 
+/// The longest request id, in bytes: ids are remembered (and, with durability, logged) for
+/// the retention period, so their size must be bounded.
+pub const MAX_REQUEST_ID: usize = 256;
+
 /// One transaction's event for one service.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Envelope {
@@ -147,6 +151,67 @@ pub enum Message {
     Leaving { reason: Option<String> },
 }
 
+impl Message {
+    /// Whether node `from` may send this message to node `to`: the coordinator drives the
+    /// protocol, a service answers it only for itself, and services send each other nothing
+    /// but events. A network node drops anything else (a forged commit, another service's vote).
+    pub fn may_travel(&self, from: NodeId, to: NodeId) -> bool {
+        use Message as M;
+        match (from, to) {
+            (NodeId::Coordinator, NodeId::Service(_)) => matches!(
+                self,
+                M::Events(_)
+                    | M::CloseBatch { .. }
+                    | M::CommitBatch { .. }
+                    | M::Restore { .. }
+                    | M::ListTasks { .. }
+                    | M::Rollback { .. }
+                    | M::Ask { .. }
+                    | M::Shutdown
+                    | M::Leaving { .. }
+            ),
+            (NodeId::Service(s), NodeId::Coordinator) => match self {
+                M::Checkpointed { service, .. }
+                | M::Restored { service, .. }
+                | M::Reports { service, .. }
+                | M::BatchDone { service, .. }
+                | M::Tasks { service, .. }
+                | M::RolledBack { service, .. }
+                | M::RoundDone { service, .. } => *service == s,
+                M::Answer { .. } | M::Leaving { .. } => true,
+                _ => false,
+            },
+            (NodeId::Service(a), NodeId::Service(b)) if a != b => {
+                matches!(self, M::Events(_) | M::Leaving { .. })
+            }
+            _ => false,
+        }
+    }
+
+    /// The message's kind, for logs (never its contents).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Events(_) => "Events",
+            Message::CloseBatch { .. } => "CloseBatch",
+            Message::CommitBatch { .. } => "CommitBatch",
+            Message::Checkpointed { .. } => "Checkpointed",
+            Message::Restore { .. } => "Restore",
+            Message::Restored { .. } => "Restored",
+            Message::Reports { .. } => "Reports",
+            Message::BatchDone { .. } => "BatchDone",
+            Message::ListTasks { .. } => "ListTasks",
+            Message::Tasks { .. } => "Tasks",
+            Message::Rollback { .. } => "Rollback",
+            Message::RolledBack { .. } => "RolledBack",
+            Message::RoundDone { .. } => "RoundDone",
+            Message::Ask { .. } => "Ask",
+            Message::Answer { .. } => "Answer",
+            Message::Shutdown => "Shutdown",
+            Message::Leaving { .. } => "Leaving",
+        }
+    }
+}
+
 /// What the coordinator process may ask a service process.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Ask {
@@ -177,7 +242,8 @@ pub struct NodeStats {
     /// Conflicts its mode checker saw (0 unless checking modes), and the first few described.
     pub mode_violations: u64,
     pub mode_examples: Vec<String>,
-    /// Envelopes it refused as malformed.
+    /// Envelopes it refused as malformed, and messages dropped because their sender may not
+    /// send them (`Message::may_travel`).
     pub refused: u64,
 }
 
@@ -192,4 +258,56 @@ pub enum NodeId {
 /// sender to one receiver arrive in the order sent (nothing is promised across senders).
 pub trait Transport: Send + Sync {
     fn send(&self, from: NodeId, to: NodeId, message: Message);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const C: NodeId = NodeId::Coordinator;
+    const S0: NodeId = NodeId::Service(0);
+    const S1: NodeId = NodeId::Service(1);
+
+    #[test]
+    fn only_the_coordinator_drives_and_a_service_speaks_only_for_itself() {
+        let commit = Message::CommitBatch {
+            batch: 1,
+            max_tid: 9,
+            checkpoint: None,
+        };
+        assert!(commit.may_travel(C, S0));
+        assert!(
+            !commit.may_travel(S1, S0),
+            "a service may not commit a batch"
+        );
+        assert!(
+            !Message::Shutdown.may_travel(S1, S0),
+            "nor stop another service"
+        );
+        let rollback = Message::Rollback {
+            round: 1,
+            undo: vec![],
+            rerun: 0,
+        };
+        assert!(!rollback.may_travel(S1, S0));
+        let vote = Message::BatchDone {
+            batch: 1,
+            service: 0,
+        };
+        assert!(vote.may_travel(S0, C));
+        assert!(
+            !vote.may_travel(S1, C),
+            "a service may not vote for another"
+        );
+        assert!(!vote.may_travel(C, S0));
+        assert!(Message::Events(vec![]).may_travel(S1, S0));
+        assert!(Message::Events(vec![]).may_travel(C, S1));
+        assert!(!Message::Events(vec![]).may_travel(S0, S0));
+        let answer = Message::Answer {
+            id: 1,
+            answer: Err("x".into()),
+        };
+        assert!(answer.may_travel(S0, C) && !answer.may_travel(C, S0));
+        assert!(!answer.may_travel(S0, S1));
+    }
 }

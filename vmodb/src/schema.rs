@@ -27,22 +27,28 @@ pub trait Entity:
 
 /// Column constraints, checked on every insert, update and upsert.
 #[derive(Clone, Debug, PartialEq)]
+/// Every numeric rule also refuses a non-finite number (infinity, NaN): none is ever stored in
+/// a checked column.
 pub enum Check {
     NonNegative,
     Positive,
     Min(f64),
     Max(f64),
+    /// Any finite number.
+    Finite,
     /// Strings must not be empty (or only white space); nulls are rejected too.
     NotEmpty,
 }
 
 impl Check {
     pub(crate) fn holds(&self, v: &Value) -> bool {
+        let number = v.as_f64().filter(|x| x.is_finite());
         match self {
-            Check::NonNegative => v.as_f64().is_some_and(|x| x >= 0.0),
-            Check::Positive => v.as_f64().is_some_and(|x| x > 0.0),
-            Check::Min(m) => v.as_f64().is_some_and(|x| x >= *m),
-            Check::Max(m) => v.as_f64().is_some_and(|x| x <= *m),
+            Check::NonNegative => number.is_some_and(|x| x >= 0.0),
+            Check::Positive => number.is_some_and(|x| x > 0.0),
+            Check::Min(m) => number.is_some_and(|x| x >= *m),
+            Check::Max(m) => number.is_some_and(|x| x <= *m),
+            Check::Finite => number.is_some(),
             Check::NotEmpty => v.as_str().is_some_and(|s| !s.trim().is_empty()),
         }
     }
@@ -333,5 +339,29 @@ impl<E: Entity> TableMeta<E> {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numeric_checks_never_admit_a_non_finite_number() {
+        for bad in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN] {
+            let v = Value::Float(bad);
+            for check in [
+                Check::NonNegative,
+                Check::Positive,
+                Check::Min(f64::MIN),
+                Check::Max(f64::MAX),
+                Check::Finite,
+            ] {
+                assert!(!check.holds(&v), "{check:?} admits {bad}");
+            }
+        }
+        assert!(Check::NonNegative.holds(&Value::Float(0.0)));
+        assert!(Check::Finite.holds(&Value::Int(-3)));
+        assert!(!Check::Finite.holds(&Value::Null));
     }
 }

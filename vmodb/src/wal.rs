@@ -30,11 +30,13 @@ const ZERO_CHUNK: u64 = 4 << 20;
 pub enum WalError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
-    #[error("{dir} belongs to {found:?}, not {expected:?}: refusing to use it")]
+    #[error(
+        "{dir} was written by another node or with other settings ({differs}): refusing to use it"
+    )]
     Identity {
         dir: PathBuf,
-        expected: String,
-        found: String,
+        /// What differs, named: `scale = 0.1 there, 0.05 here; ...`.
+        differs: String,
     },
     #[error("{path} is corrupt at byte {offset} ({why}), and later records were acknowledged")]
     Corrupt {
@@ -206,6 +208,10 @@ impl Wal {
 
     /// Makes everything appended so far durable.
     pub fn sync(&mut self) -> Result<(), WalError> {
+        if FULL_DISK.load(std::sync::atomic::Ordering::Acquire) {
+            let full = io::Error::from_raw_os_error(28); // ENOSPC
+            return Err(io_err(&self.path)(full));
+        }
         self.out.flush().map_err(io_err(&self.path))?;
         self.out.get_ref().sync_data().map_err(io_err(&self.path))
     }
@@ -372,6 +378,16 @@ fn intact_after<T: DeserializeOwned>(bytes: &[u8], at: usize) -> Option<usize> {
     None
 }
 
+/// Fault injection: while set, every `Wal::sync` in this process fails as on a full disk.
+static FULL_DISK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes every log sync in this process fail as on a full disk (`ENOSPC`), or work again. For
+/// tests of what a failing disk does; process-wide, so such a test needs a process of its own.
+#[doc(hidden)]
+pub fn simulate_full_disk(full: bool) {
+    FULL_DISK.store(full, std::sync::atomic::Ordering::Release);
+}
+
 pub(crate) fn check_identity(dir: &Path, identity: &str) -> Result<(), WalError> {
     let path = dir.join("IDENTITY");
     let expected = format!("{FORMAT}\n{identity}\n");
@@ -379,15 +395,13 @@ pub(crate) fn check_identity(dir: &Path, identity: &str) -> Result<(), WalError>
         Ok(found) if found == expected => Ok(()),
         Ok(found) => Err(WalError::Identity {
             dir: dir.to_path_buf(),
-            expected: expected.trim().replace('\n', " / "),
-            found: found.trim().replace('\n', " / "),
+            differs: differences(&found, &expected),
         }),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             if !segments(dir)?.is_empty() {
                 return Err(WalError::Identity {
                     dir: dir.to_path_buf(),
-                    expected: expected.trim().replace('\n', " / "),
-                    found: "log segments without an IDENTITY file".into(),
+                    differs: "log segments without an IDENTITY file".into(),
                 });
             }
             let tmp = dir.join("IDENTITY.tmp");
@@ -400,6 +414,42 @@ pub(crate) fn check_identity(dir: &Path, identity: &str) -> Result<(), WalError>
         }
         Err(e) => Err(WalError::Io { path, source: e }),
     }
+}
+
+/// What differs between two identities (`found` on disk, `expected` by this node): each
+/// `key = value` line by key, any other line as a whole.
+fn differences(found: &str, expected: &str) -> String {
+    let split = |text: &str| {
+        let mut settings = std::collections::BTreeMap::new();
+        let mut lines = Vec::new();
+        for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            match line.split_once(" = ") {
+                Some((k, v)) => {
+                    settings.insert(k.to_string(), v.to_string());
+                }
+                None => lines.push(line.to_string()),
+            }
+        }
+        (settings, lines)
+    };
+    let ((there, there_lines), (here, here_lines)) = (split(found), split(expected));
+    let mut out = Vec::new();
+    if there_lines != here_lines {
+        out.push(format!(
+            "written by \"{}\", this node is \"{}\"",
+            there_lines.join(" / "),
+            here_lines.join(" / ")
+        ));
+    }
+    let keys: std::collections::BTreeSet<&String> = there.keys().chain(here.keys()).collect();
+    for k in keys {
+        let (a, b) = (there.get(k), here.get(k));
+        if a != b {
+            let show = |v: Option<&String>| v.map_or("unset".to_string(), |v| v.clone());
+            out.push(format!("{k} = {} there, {} here", show(a), show(b)));
+        }
+    }
+    out.join("; ")
 }
 
 /// Makes a directory's entries (new, renamed or deleted files) durable.

@@ -10,74 +10,12 @@ mod support;
 
 use serde_json::{Value as Json, json};
 use std::net::TcpStream;
-use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
-use support::http::{EventStream, Response, field, request};
+use support::door::Server;
+use support::http::{EventStream, field, request};
 use support::shop;
 use support::watch::watchdog;
-use vmodb::Cluster;
-use vmodb::front_door::FrontDoor;
-
-const ITEMS: u32 = 10;
-const STOCK: i64 = 50;
-const CUSTOMERS: u32 = 20;
-
-/// A front door over a fresh embedded shop cluster, served on its own thread.
-struct Server {
-    addr: String,
-    /// What `serve` returned, once it returns.
-    served: mpsc::Receiver<Result<(), String>>,
-}
-
-impl Server {
-    fn start() -> Server {
-        Self::start_with(support::util::config_ms(2, 64))
-    }
-
-    fn start_with(config: vmodb::ClusterConfig) -> Server {
-        let cluster = Cluster::start(
-            shop::app().expect("app"),
-            config,
-            shop::load(ITEMS, STOCK, CUSTOMERS),
-        )
-        .expect("the cluster starts");
-        let door = FrontDoor::new(Arc::new(cluster), json!({"k": 1}));
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
-        let addr = listener.local_addr().expect("addr").to_string();
-        let (tx, served) = mpsc::channel();
-        thread::spawn(move || {
-            let _ = tx.send(door.serve_on(listener, door.router()));
-        });
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while TcpStream::connect(&addr).is_err() {
-            if let Ok(r) = served.try_recv() {
-                panic!("the front door stopped at once: {r:?}");
-            }
-            assert!(Instant::now() < deadline, "the front door does not listen");
-            thread::sleep(Duration::from_millis(10));
-        }
-        Server { addr, served }
-    }
-
-    fn get(&self, path: &str) -> Response {
-        request(&self.addr, "GET", path, None)
-    }
-
-    fn post(&self, path: &str, body: &str) -> Response {
-        request(&self.addr, "POST", path, Some(body))
-    }
-
-    fn post_json(&self, path: &str, body: &Json) -> Response {
-        self.post(path, &body.to_string())
-    }
-
-    fn status(&self) -> Json {
-        let r = self.get("/status");
-        assert_eq!(r.status, 200, "{r:?}");
-        r.json()
-    }
-}
 
 fn checkout(order_id: u64, customer: u32, item: u32, qty: u32) -> Json {
     json!({

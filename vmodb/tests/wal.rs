@@ -222,6 +222,18 @@ fn a_directory_of_another_identity_is_refused() {
         msg.contains("another app") && msg.contains("test app"),
         "{msg}"
     );
+    // Settings (`key = value` lines) are named when they differ, and only those.
+    let settled = scratch("identity-settings");
+    let written = "test app\nscale = 0.1\nseed = 42";
+    Wal::open::<Rec>(&settled, written, 1000).expect("a fresh directory");
+    let e = Wal::open::<Rec>(&settled, "test app\nscale = 0.05\nseed = 42", 1000)
+        .err()
+        .expect("refused");
+    let msg = e.to_string();
+    assert!(msg.contains("scale = 0.1 there, 0.05 here"), "{msg}");
+    assert!(!msg.contains("seed"), "{msg}");
+    Wal::open::<Rec>(&settled, written, 1000).expect("the same settings open it");
+    let _ = std::fs::remove_dir_all(&settled);
     // Log segments without their IDENTITY file are not adopted either.
     std::fs::remove_file(dir.join("IDENTITY")).expect("rm");
     let e = Wal::open::<Rec>(&dir, "test app", 1000)

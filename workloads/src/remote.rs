@@ -31,6 +31,44 @@ impl RemoteError {
     }
 }
 
+/// A front-door bearer token (printed as `Token(..)`, never its value).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    pub fn new(token: impl Into<String>) -> Token {
+        Token(token.into().trim().to_string())
+    }
+
+    /// The token in file `path` (its first non-empty line, or the token of an `operator`
+    /// line of a tokens file); errors name the file, never its contents.
+    pub fn read(path: &std::path::Path) -> Result<Token, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the token file {}: {e}", path.display()))?;
+        let lines = text.lines().map(str::trim);
+        let mut lines = lines.filter(|l| !l.is_empty() && !l.starts_with('#'));
+        let token = lines
+            .next()
+            .map(|l| {
+                l.strip_prefix("operator")
+                    .or(l.strip_prefix("client"))
+                    .unwrap_or(l)
+            })
+            .ok_or_else(|| format!("the token file {} is empty", path.display()))?;
+        Ok(Token::new(token))
+    }
+
+    pub fn secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(..)")
+    }
+}
+
 pub struct FrontDoorClient {
     base: String,
     http: reqwest::Client,
@@ -39,16 +77,27 @@ pub struct FrontDoorClient {
 
 impl FrontDoorClient {
     /// A client of the front door at `base` (e.g. `http://127.0.0.1:8080`) keeping up to
-    /// `connections` connections open.
-    pub fn new(base: &str, connections: usize) -> Result<Self, String> {
+    /// `connections` connections open, sending `token` with every request.
+    pub fn new(base: &str, connections: usize, token: Option<&Token>) -> Result<Self, String> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("front-door-client")
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the HTTP client runtime: {e}"))?;
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = token {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.0))
+                .map_err(|_| "the front-door token has characters a header cannot carry")?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
         let http = reqwest::Client::builder()
+            .default_headers(headers)
             .no_proxy()
+            // Idle connections are dropped before the front door's header timeout closes
+            // them, so a request never goes out on a connection being closed.
+            .pool_idle_timeout(Duration::from_secs(10))
             .pool_max_idle_per_host(connections.max(1))
             .tcp_nodelay(true)
             // A front door restarting on a socket its supervisor keeps bound accepts

@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-use vmodb::front_door::FrontDoor;
+use vmodb::front_door::{Access, FrontDoor, Role};
 use vmodb::{Cluster, ClusterConfig, CoordinatorConfig};
 use workloads::marketplace::generator::{Dataset, Scale, generate};
 use workloads::marketplace::http::routes;
@@ -48,7 +48,10 @@ fn server() -> &'static Server {
         let app = services::app().expect("app");
         let cluster =
             Cluster::start(app, config, vmodb_system::loader(&data)).expect("cluster start");
-        let door = FrontDoor::new(Arc::new(cluster), Value::Null);
+        let access = Access::default()
+            .allow(Role::Operator, TOKEN)
+            .expect("a token");
+        let door = FrontDoor::new(Arc::new(cluster), Value::Null, access);
         // A free loopback port (released just before the front door binds it).
         let addr = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -99,15 +102,24 @@ impl Reply {
     }
 }
 
-/// One HTTP/1.1 request with `Connection: close`; the reply read to the end.
+/// The front door's token in these tests (an operator's: it may use every route).
+const TOKEN: &str = "marketplace-http-test-token-0123456789abcdef";
+
+/// One HTTP/1.1 request with `Connection: close` and the token; the reply read to the end.
 fn request(method: &str, path: &str, body: Option<&str>) -> Reply {
+    request_as(Some(TOKEN), method, path, body)
+}
+
+/// `request` with `token`, if any.
+fn request_as(token: Option<&str>, method: &str, path: &str, body: Option<&str>) -> Reply {
     let addr = server().addr;
+    let authorization = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     let mut s = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect");
     s.set_read_timeout(Some(TIMEOUT)).unwrap();
     s.set_write_timeout(Some(TIMEOUT)).unwrap();
     let body = body.unwrap_or("");
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{authorization}\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
@@ -276,6 +288,16 @@ fn session_checkout_dashboard_delivery() {
 }
 
 /// A customer with nothing added: our checkout seals no line, so it commits without an order.
+/// The benchmark's routes sit behind the front door's tokens like every other.
+#[test]
+fn the_benchmark_routes_need_a_token() {
+    let body = r#"{"SellerId": 1, "ProductId": 1, "Price": 1.0, "Quantity": 1}"#;
+    let reply = request_as(None, "PATCH", "/cart/1/add", Some(body));
+    assert_eq!(reply.status, 401, "{}", reply.text());
+    let reply = request_as(None, "GET", "/seller/dashboard/1", None);
+    assert_eq!(reply.status, 401, "{}", reply.text());
+}
+
 #[test]
 fn checkout_of_an_empty_session_commits_without_output() {
     let reply = request(
@@ -354,7 +376,7 @@ fn price_update_raises_the_price() {
     let body = json!({"sellerId": seller, "productId": id, "percent": 5, "instanceId": 1});
     let reply = request("PATCH", "/product", Some(&body.to_string()));
     let result = reply.committed("price_update");
-    let expected = raised_price(before, 5);
+    let expected = raised_price(before, 5).expect("a bounded raise");
     assert_eq!(result["output"]["price"], expected, "{result}");
     let stored = products_table()
         .into_iter()
@@ -371,6 +393,39 @@ fn price_update_raises_the_price() {
         .find(|p| p.seller_id == seller && p.product_id == id)
         .unwrap();
     assert_eq!(stored.price, expected, "the refused update changed nothing");
+
+    // Out of range at the entry (the generic route too): 422, never sequenced, nothing stored.
+    let huge = json!({"sellerId": seller, "productId": id, "percent": 4294967295u32});
+    let error = request("PATCH", "/product", Some(&huge.to_string())).error(422);
+    assert!(error.contains("percent must be in"), "{error}");
+    let generic = json!({"transaction": "price_update",
+        "input": {"seller_id": seller, "product_id": id, "percent": 4294967295u32}});
+    let error = request("POST", "/transactions", Some(&generic.to_string())).error(422);
+    assert!(error.contains("percent must be in"), "{error}");
+    // The largest raise, again and again: refused (aborted) before the price leaves the
+    // finite range, and every price still reads as a number.
+    let max = json!({"sellerId": seller, "productId": id, "percent": 1000});
+    let mut aborted = false;
+    for _ in 0..40 {
+        let reply = request("PATCH", "/product", Some(&max.to_string()));
+        if reply.status == 409 {
+            let error = reply.error(409);
+            assert!(error.contains("highest price"), "{error}");
+            aborted = true;
+            break;
+        }
+        assert_eq!(reply.status, 200, "{}", reply.text());
+    }
+    assert!(aborted, "a price went past the highest price");
+    let stored = products_table()
+        .into_iter()
+        .find(|p| p.seller_id == seller && p.product_id == id)
+        .unwrap();
+    assert!(
+        stored.price.is_finite() && stored.price <= 1e9,
+        "{}",
+        stored.price
+    );
 }
 
 /// PUT /product replaces the product: its version becomes the transaction's TID.

@@ -21,15 +21,12 @@ pub struct RunConfig {
     pub concurrency: usize,
     /// Open loop: operations offered per second, whatever the system does (0: the closed loop
     /// of `concurrency` clients). Latency then runs from each operation's arrival.
-    #[serde(default)]
     pub rate_tps: f64,
     /// Open loop: `poisson` (exponential gaps, seeded) or `constant` arrivals.
-    #[serde(default = "poisson")]
     pub arrivals: String,
     pub batch_window_ms: u64,
     pub batch_max_txns: u32,
     /// Seal a batch early after this many ms without arrivals (0: only window and size seal).
-    #[serde(default)]
     pub batch_idle_ms: u64,
     pub seed: u64,
     /// Data set size relative to the benchmark's defaults (1.0 = 100,000 customers and products).
@@ -42,37 +39,33 @@ pub struct RunConfig {
     /// Record committed inputs and compare the final state with their serial replay.
     pub replay_check: bool,
     /// Check the services' mode declarations against their actual row accesses (slower).
-    #[serde(default)]
     pub check_modes: bool,
     /// Faults injected to provoke the hazards of eventual consistency (all off by default).
-    #[serde(default)]
     pub inject: Injection,
     /// TPC-C: warehouses (the data set and the terminals' homes).
-    #[serde(default = "one")]
     pub warehouses: u32,
     /// TPC-C mix: `standard` (45/43/4/4/4) or `new-order` (the paper's setting).
-    #[serde(default = "standard")]
     pub tpcc_mix: String,
     /// TPC-C: percent of New-Orders that roll back on an unused item (the specification's 1).
-    #[serde(default = "one_percent")]
     pub tpcc_rollback_percent: u32,
     /// TPC-C on vMODB: where New-Order finds an unused item: `entry` (the warehouse service,
     /// before any write: no rollback round) or `inventory` (after the warehouse step: every
     /// rollback is a cross-service abort).
-    #[serde(default = "entry")]
     pub tpcc_item_check: String,
     /// Marketplace: a checkout aborts when any item cannot be reserved (all-or-nothing), instead
     /// of the benchmark's partial reservation.
-    #[serde(default)]
     pub all_or_nothing_checkout: bool,
     /// vMODB's deployment: `embedded` (one process) or `processes` (the coordinator and every
     /// service in a process of its own, on loopback, driven through the HTTP front door).
-    #[serde(default = "embedded")]
     pub deploy: String,
     /// Drive an already running vMODB cluster through its front door at this URL instead of
     /// starting one (`--target`; the cluster's own configuration fixes data and batching).
     #[serde(skip)]
     pub target: Option<String>,
+    /// The front-door token to drive `target` with (`--token-file`, `VMODB_TOKEN`); never
+    /// written to the results.
+    #[serde(skip)]
+    pub token: Option<workloads::remote::Token>,
     /// `none`, or `fsync`: vMODB's coordinator logs every commit step to a write-ahead log and
     /// syncs it before any client hears of the commit; the baseline logs each writing
     /// operation's input to an append log, group-synced the same way, before it reports the
@@ -106,10 +99,6 @@ fn one_percent() -> u32 {
 
 fn entry() -> String {
     "entry".into()
-}
-
-fn one() -> u32 {
-    1
 }
 
 fn standard() -> String {
@@ -171,6 +160,7 @@ impl Default for RunConfig {
             all_or_nothing_checkout: false,
             deploy: embedded(),
             target: None,
+            token: None,
             durability: "none".into(),
             checkpoint_interval_ms: 5000,
             log_segment_mib: 64,
@@ -214,6 +204,28 @@ impl RunConfig {
             }
             None => format!("closed loop, {} clients", self.concurrency),
         }
+    }
+
+    /// The settings that decide what a data directory holds (the data set, and the business
+    /// rules handlers re-execute with), one `key = value` per line. A directory is bound to
+    /// these only: batching, concurrency, checkpoints and the like may change across restarts.
+    pub fn state_settings(&self) -> String {
+        let mut s = format!(
+            "workload = {}\nscale = {}\nseed = {}\n",
+            self.workload, self.scale, self.seed
+        );
+        if self.workload == "tpcc" {
+            s += &format!(
+                "warehouses = {}\ntpcc_rollback_percent = {}\ntpcc_item_check = {}\n",
+                self.warehouses, self.tpcc_rollback_percent, self.tpcc_item_check
+            );
+        } else {
+            s += &format!(
+                "all_or_nothing_checkout = {}\n",
+                self.all_or_nothing_checkout
+            );
+        }
+        s
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {

@@ -151,3 +151,79 @@ fn config_round_trips_through_toml_and_rejects_bad_values() {
             .contains("unknown system")
     );
 }
+
+/// A file (or `[run]` table) that leaves a setting out must get the very default the flag
+/// gets (`RunConfig::default()`, which the CLI starts from): checked for every field, nested
+/// ones included, by removing each from a complete file in turn.
+#[test]
+fn every_setting_a_file_leaves_out_gets_the_flags_default() {
+    let default = RunConfig::default();
+    let full: toml::Table = toml::from_str(&toml::to_string(&default).expect("encodes"))
+        .expect("a complete file parses");
+    let mut paths: Vec<Vec<String>> = Vec::new();
+    for (key, value) in &full {
+        paths.push(vec![key.clone()]);
+        if let toml::Value::Table(inner) = value {
+            paths.extend(inner.keys().map(|k| vec![key.clone(), k.clone()]));
+        }
+    }
+    assert!(paths.len() > 30, "every field is walked: {}", paths.len());
+    for path in paths {
+        let mut file = full.clone();
+        let parent = path[..path.len() - 1]
+            .iter()
+            .fold(&mut file, |t, k| match t.get_mut(k) {
+                Some(toml::Value::Table(inner)) => inner,
+                _ => panic!("{path:?}: not a table"),
+            });
+        parent.remove(&path[path.len() - 1]);
+        let text = toml::to_string(&file).expect("encodes");
+        let read = toml::from_str::<RunConfig>(&text);
+        if path.len() == 2 && path[0] == "mix" {
+            // A mix is all five weights (as `--mix` takes them); a partial one is refused.
+            let e = read.expect_err("a partial mix").to_string();
+            assert!(e.contains("missing field"), "{path:?}: {e}");
+            continue;
+        }
+        let read = read.unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        assert_eq!(
+            read, default,
+            "leaving out {path:?} changes the configuration"
+        );
+    }
+    let empty: RunConfig = toml::from_str("").expect("an empty file parses");
+    assert_eq!(empty, default);
+}
+
+/// Only what decides the data binds a data directory: driving and operating settings do not.
+#[test]
+fn data_directories_are_bound_by_the_data_settings_only() {
+    let base = RunConfig::default();
+    let harmless = RunConfig {
+        concurrency: 512,
+        checkpoint_interval_ms: 100,
+        batch_window_ms: 50,
+        batch_idle_ms: 0,
+        request_retention_s: 5.0,
+        log_segment_mib: 1,
+        duration_s: 3.0,
+        ..base.clone()
+    };
+    assert_eq!(harmless.state_settings(), base.state_settings());
+    for other in [
+        RunConfig {
+            scale: 0.5,
+            ..base.clone()
+        },
+        RunConfig {
+            seed: 7,
+            ..base.clone()
+        },
+        RunConfig {
+            all_or_nothing_checkout: true,
+            ..base.clone()
+        },
+    ] {
+        assert_ne!(other.state_settings(), base.state_settings());
+    }
+}

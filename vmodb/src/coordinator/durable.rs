@@ -343,6 +343,8 @@ impl Coordinator {
             d.logged_through = plan.last_batch;
             d.last_checkpoint = plan.checkpoint;
             d.committed = plan.committed;
+            self.settled
+                .store(plan.committed, std::sync::atomic::Ordering::Release);
             d.uptime = Uptime {
                 base_us: plan.uptime_us,
                 since: Instant::now(),

@@ -120,6 +120,8 @@ pub(crate) struct Coordinator {
     failed: std::sync::OnceLock<String>,
     /// The max TID of the last commit sent to the services (before anyone heard of it).
     announced: std::sync::atomic::AtomicU64,
+    /// Transactions whose outcome was announced (with a log: durably), over the cluster's life.
+    settled: std::sync::atomic::AtomicU64,
 }
 
 impl Coordinator {
@@ -158,6 +160,7 @@ impl Coordinator {
             me: me.clone(),
             failed: std::sync::OnceLock::new(),
             announced: std::sync::atomic::AtomicU64::new(0),
+            settled: std::sync::atomic::AtomicU64::new(0),
         };
         (Arc::new_cyclic(coordinator), rx)
     }
@@ -395,6 +398,10 @@ impl Coordinator {
                 );
             }
         }
+        self.settled.fetch_add(
+            a.completions.len() as u64,
+            std::sync::atomic::Ordering::AcqRel,
+        );
         if let Some(&(_, max_tid)) = a.commits.last() {
             self.announced
                 .store(max_tid, std::sync::atomic::Ordering::Release);
@@ -538,6 +545,7 @@ impl Coordinator {
             last_checkpoint: st.durable.last_checkpoint.0,
             lost_tids: st.durable.numbering.lost.clone(),
             committed_tid: self.announced(),
+            settled: self.settled.load(std::sync::atomic::Ordering::Acquire),
         }
     }
 

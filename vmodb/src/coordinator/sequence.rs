@@ -56,6 +56,17 @@ impl Coordinator {
                     ),
                 });
             }
+            if let Some(id) = &r.id
+                && id.len() > crate::message::MAX_REQUEST_ID
+            {
+                return Err(SubmitError::RequestIdTooLong(id.len()));
+            }
+            if let Some(v) = &self.app.dags[dag].validate {
+                (v.check)(&r.payload).map_err(|detail| SubmitError::Invalid {
+                    transaction: r.transaction.clone(),
+                    detail,
+                })?;
+            }
             resolved.push((dag, r.payload, r.id));
         }
         let mut frames: BTreeMap<ServiceId, Vec<Envelope>> = BTreeMap::new();

@@ -71,7 +71,7 @@ impl CoordinatorProcess {
                 &app,
                 dir,
                 config.log_segment_bytes,
-                options.config_digest,
+                &options.state_settings,
                 config.allow_new_build,
             )?),
             None => None,
@@ -84,7 +84,7 @@ impl CoordinatorProcess {
             Some(l) => l,
             None => listen(&spec.coordinator, "the coordinator")?,
         };
-        let links = spec.links(&app, NodeId::Coordinator, options);
+        let links = spec.links(&app, NodeId::Coordinator, options)?;
         let app = Arc::new(app);
         let (coordinator, inbox) = Coordinator::new(Arc::clone(&app), config);
         let inbound = Arc::new(CoordinatorInbound {
@@ -235,6 +235,7 @@ impl CoordinatorProcess {
     pub fn node_stats(&self) -> Result<NodeStats, String> {
         let mut total = NodeStats {
             traffic: self.transport.traffic(),
+            refused: self.transport.refused(),
             ..NodeStats::default()
         };
         for s in self.app.service_names() {

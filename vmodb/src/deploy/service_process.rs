@@ -78,7 +78,7 @@ impl ServiceProcess {
                 &app,
                 dir,
                 i,
-                options.config_digest,
+                &options.state_settings,
             )?),
             None => None,
         };
@@ -86,7 +86,7 @@ impl ServiceProcess {
             Some(l) => l,
             None => listen(spec.address(&app, me), &format!("service `{service}`"))?,
         };
-        let links = spec.links(&app, me, options);
+        let links = spec.links(&app, me, options)?;
         let app = Arc::new(app);
         let pool = worker_pool(options.workers)?;
         let node = Arc::new(ServiceNode::new(
@@ -213,7 +213,8 @@ impl ServiceInbound {
             traffic,
             mode_violations: checker.map_or(0, |c| c.count()),
             mode_examples: checker.map(|c| c.violations()).unwrap_or_default(),
-            refused: node.refused.load(std::sync::atomic::Ordering::Relaxed),
+            refused: node.refused.load(std::sync::atomic::Ordering::Relaxed)
+                + self.transport().map_or(0, |t| t.refused()),
         })
     }
 

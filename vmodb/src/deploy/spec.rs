@@ -3,17 +3,20 @@
 use crate::app::{App, fnv1a};
 use crate::error::BootstrapError;
 use crate::message::{NodeId, ServiceId};
-use crate::net::LinkConfig;
+use crate::net::{ClusterKey, LinkConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{TcpListener, ToSocketAddrs};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Every node's address. In TOML:
+/// Every node's address, and the secrets that say who belongs. In TOML:
 ///
 /// ```toml
 /// coordinator = "127.0.0.1:7100"   # node-to-node
 /// http = "127.0.0.1:8080"          # the coordinator's front door
+/// key_file = "cluster.key"         # the secret every node proves it holds
+/// tokens_file = "tokens"           # the front door's bearer tokens (`front_door::Access`)
 /// [services]
 /// cart = "127.0.0.1:7101"
 /// ```
@@ -23,6 +26,16 @@ pub struct ClusterSpec {
     pub coordinator: String,
     pub http: String,
     pub services: BTreeMap<String, String>,
+    /// The file holding the cluster key (`net::ClusterKey`); relative to the cluster file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    /// The file of the front door's bearer tokens; relative to the cluster file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tokens_file: Option<PathBuf>,
+    /// The key itself: read from `key_file` (`read_key`), or made by `bind_loopback`. Never
+    /// written out; a node cannot start without it.
+    #[serde(skip)]
+    pub key: Option<ClusterKey>,
 }
 
 /// Bound listeners for every node of a cluster (`ClusterSpec::bind_loopback`).
@@ -45,6 +58,9 @@ pub struct NodeOptions {
     /// A digest of whatever else every node must agree on (e.g. the configuration the data
     /// set and application are built from), checked at every handshake with the cluster file.
     pub config_digest: u64,
+    /// The settings that decide what a data directory holds (one `key = value` per line, e.g.
+    /// the data set's scale and seed): a directory is bound to these, and only these.
+    pub state_settings: String,
     /// Durability: where the coordinator keeps its commit log (`coordinator/`) and a service
     /// its checkpoints (`<service>/`); nodes on one machine may share it.
     pub data_dir: Option<std::path::PathBuf>,
@@ -59,6 +75,7 @@ impl Default for NodeOptions {
             workers: 1,
             check_modes: false,
             config_digest: 0,
+            state_settings: String::new(),
             data_dir: None,
             heartbeat_timeout: crate::net::DEFAULT_HEARTBEAT_TIMEOUT,
         }
@@ -78,7 +95,25 @@ impl ClusterSpec {
                 .enumerate()
                 .map(|(i, s)| (s.to_string(), addr(i + 2)))
                 .collect(),
+            key_file: None,
+            tokens_file: None,
+            key: Some(ClusterKey::random()),
         }
+    }
+
+    /// Reads `key_file` (relative to `base`, the cluster file's directory) into `key`.
+    pub fn read_key(&mut self, base: &Path) -> Result<(), BootstrapError> {
+        let Some(file) = &self.key_file else {
+            return Err(BootstrapError(
+                "cluster file: no `key_file` in [cluster]: every node must prove it holds the \
+                 cluster's secret (create one with `openssl rand -hex 32 > cluster.key`, \
+                 readable only by the nodes' user)"
+                    .into(),
+            ));
+        };
+        let key = ClusterKey::read(&base.join(file)).map_err(BootstrapError)?;
+        self.key = Some(key);
+        Ok(())
     }
 
     /// Every node of `app` on a free loopback port, with the listeners already bound (so no
@@ -102,6 +137,9 @@ impl ClusterSpec {
             coordinator,
             http,
             services,
+            key_file: None,
+            tokens_file: None,
+            key: Some(ClusterKey::random()),
         };
         let listeners = Listeners {
             coordinator: c,
@@ -168,7 +206,15 @@ impl ClusterSpec {
     }
 
     /// Link settings for node `me`: every other node is a peer.
-    pub(crate) fn links(&self, app: &App, me: NodeId, options: &NodeOptions) -> LinkConfig {
+    pub(crate) fn links(
+        &self,
+        app: &App,
+        me: NodeId,
+        options: &NodeOptions,
+    ) -> Result<LinkConfig, BootstrapError> {
+        let key = self.key.clone().ok_or_else(|| {
+            BootstrapError("the cluster has no key (`key_file` in the cluster file)".into())
+        })?;
         let nodes = std::iter::once(NodeId::Coordinator)
             .chain((0..app.services.len()).map(|i| NodeId::Service(i as ServiceId)));
         let peers = nodes
@@ -186,10 +232,10 @@ impl ClusterSpec {
             build: app.build_id(),
             cluster: self.digest() ^ options.config_digest.rotate_left(17),
         };
-        let mut config = LinkConfig::new(me, peers, identity);
+        let mut config = LinkConfig::new(me, peers, identity, key);
         config.connect_timeout = options.connect_timeout;
         config.heartbeat_timeout = options.heartbeat_timeout;
-        config
+        Ok(config)
     }
 }
 

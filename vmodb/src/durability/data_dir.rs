@@ -20,11 +20,11 @@ pub fn open_log(
     app: &App,
     dir: &Path,
     segment_bytes: u64,
-    config: u64,
+    settings: &str,
     allow_new_build: bool,
 ) -> Result<(Wal, RecoveryPlan), BootstrapError> {
     let dir = dir.join("coordinator");
-    let identity = coordinator_identity(app.fingerprint(), config);
+    let identity = coordinator_identity(app.fingerprint(), settings);
     let (wal, found) = Wal::open::<LogRecord>(&dir, &identity, segment_bytes)
         .map_err(|e| BootstrapError(format!("commit log: {e}")))?;
     if found.cut_bytes > 0 {
@@ -89,12 +89,12 @@ pub fn checkpoint_dir(
     app: &App,
     dir: &Path,
     service: usize,
-    config: u64,
+    settings: &str,
 ) -> Result<CheckpointDir, BootstrapError> {
     let name = &app.services[service].name;
     CheckpointDir::open(
         &dir.join(name),
-        &service_identity(name, app.fingerprint(), config),
+        &service_identity(name, app.fingerprint(), settings),
     )
     .map_err(|e| BootstrapError(format!("service `{name}`: {e}")))
 }
@@ -128,9 +128,9 @@ impl Opened {
         segment_bytes: u64,
         allow_new_build: bool,
     ) -> Result<Opened, BootstrapError> {
-        let (wal, plan) = open_log(app, dir, segment_bytes, 0, allow_new_build)?;
+        let (wal, plan) = open_log(app, dir, segment_bytes, "", allow_new_build)?;
         let dirs = (0..app.services.len())
-            .map(|i| checkpoint_dir(app, dir, i, 0))
+            .map(|i| checkpoint_dir(app, dir, i, ""))
             .collect::<Result<Vec<_>, _>>()?;
         // Checkpoints without any log: the log is missing. (With a log but no checkpoint
         // record, they are unconfirmed ones a crash left behind, newer than the recovery point.)

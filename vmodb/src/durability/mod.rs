@@ -11,14 +11,17 @@ pub use checkpoint::{Checkpoint, CheckpointDir};
 pub use log::{LogRecord, LoggedBatch, RecoveryPlan};
 
 /// The identity written in the coordinator's log directory: the application's fingerprint and
-/// a digest of what else decides the data (`NodeOptions::config_digest`; 0 when embedded).
-pub fn coordinator_identity(fingerprint: u64, config: u64) -> String {
-    format!("vmodb coordinator, application {fingerprint:016x}, configuration {config:016x}")
+/// the settings that decide the data (`NodeOptions::state_settings`, one `key = value` per
+/// line; empty when embedded). Only these bind a directory, and a mismatch names them.
+pub fn coordinator_identity(fingerprint: u64, settings: &str) -> String {
+    format!("vmodb coordinator, application {fingerprint:016x}\n{settings}")
+        .trim_end()
+        .to_string()
 }
 
 /// The identity written in a service's checkpoint directory.
-pub fn service_identity(service: &str, fingerprint: u64, config: u64) -> String {
-    format!(
-        "vmodb service `{service}`, application {fingerprint:016x}, configuration {config:016x}"
-    )
+pub fn service_identity(service: &str, fingerprint: u64, settings: &str) -> String {
+    format!("vmodb service `{service}`, application {fingerprint:016x}\n{settings}")
+        .trim_end()
+        .to_string()
 }

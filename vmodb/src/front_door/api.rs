@@ -52,7 +52,8 @@ pub enum TxOutcome {
 pub struct Status {
     /// Transactions sequenced.
     pub submitted: u64,
-    /// Transactions whose batch committed (aborted ones included).
+    /// Transactions whose outcome was announced (aborted ones included); with a commit log,
+    /// only those whose commit is durable.
     pub committed: u64,
     pub aborted: u64,
     pub in_flight: u64,

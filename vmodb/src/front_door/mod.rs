@@ -19,21 +19,24 @@
 //!   summed over nodes (traffic, mode-checker conflicts, refused events).
 //! - `GET /config`: what the cluster was started with (opaque JSON). `POST /shutdown`.
 
+mod access;
 mod api;
 mod backend;
 mod routes;
+mod server;
 mod waiters;
 
+pub use access::{Access, MIN_TOKEN, Role, needed_role};
 pub use api::{ErrorBody, Status, TxOutcome, TxRequest, TxResult};
 pub use backend::Backend;
 pub use routes::{parse_json, wait_param};
+pub use server::Limits;
 
 use crate::coordinator::{Completion, Outcome, Request};
 use crate::error::{QueryError, SubmitError};
 use crate::schema::Tid;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::serve::ListenerExt;
 use std::sync::Arc;
 use waiters::Waiters;
 
@@ -94,11 +97,24 @@ pub(crate) struct Inner {
     commits: tokio::sync::broadcast::Sender<CommitNote>,
     config: serde_json::Value,
     stop: tokio::sync::watch::Sender<bool>,
+    access: Arc<Access>,
+    limits: Limits,
 }
 
 impl FrontDoor {
-    /// A front door over `backend`; `config` is served at `GET /config` as given.
-    pub fn new(backend: Arc<dyn Backend>, config: serde_json::Value) -> FrontDoor {
+    /// A front door over `backend` that lets in the tokens of `access` (`access.rs`); `config`
+    /// is served at `GET /config` as given.
+    pub fn new(backend: Arc<dyn Backend>, config: serde_json::Value, access: Access) -> FrontDoor {
+        Self::with_limits(backend, config, access, Limits::default())
+    }
+
+    /// `new`, with other connection limits.
+    pub fn with_limits(
+        backend: Arc<dyn Backend>,
+        config: serde_json::Value,
+        access: Access,
+        limits: Limits,
+    ) -> FrontDoor {
         let (commits, _) = tokio::sync::broadcast::channel(4096);
         let waiters = Waiters::start(&backend, commits.clone());
         FrontDoor {
@@ -108,6 +124,8 @@ impl FrontDoor {
                 commits,
                 config,
                 stop: tokio::sync::watch::Sender::new(false),
+                access: Arc::new(access),
+                limits,
             }),
         }
     }
@@ -251,30 +269,22 @@ impl FrontDoor {
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start the front door runtime: {e}"))?;
-        let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-            let _ = rx.wait_for(|stop| *stop).await;
-        };
-        let (graceful, hard) = (self.inner.stop.subscribe(), self.inner.stop.subscribe());
+        // Every route, the application's included, behind the token check.
+        let access = Arc::clone(&self.inner.access);
+        let routes = routes.layer(axum::middleware::from_fn(move |request, next| {
+            Arc::clone(&access).check(request, next)
+        }));
+        let (limits, stop) = (self.inner.limits, self.inner.stop.subscribe());
         runtime.block_on(async move {
             let listener = listener
                 .set_nonblocking(true)
                 .and_then(|()| tokio::net::TcpListener::from_std(listener))
-                .map_err(|e| format!("the front door cannot listen on {addr}: {e}"))?
-                // Answers are small writes: without this, Nagle and delayed ACKs hold them.
-                .tap_io(|stream| {
-                    let _ = stream.set_nodelay(true);
-                });
-            let server = axum::serve(listener, routes).with_graceful_shutdown(stopped(graceful));
+                .map_err(|e| format!("the front door cannot listen on {addr}: {e}"))?;
             // Requests still open a while after the stop (a client that never reads its
             // answer) must not keep the process alive.
-            let deadline = async {
-                stopped(hard).await;
-                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
-            };
-            tokio::select! {
-                served = server => served.map_err(|e| format!("the front door failed: {e}")),
-                () = deadline => Ok(()),
-            }
+            let grace = std::time::Duration::from_secs(5);
+            server::serve(listener, routes, limits, stop, grace).await;
+            Ok::<(), String>(())
         })?;
         self.inner.waiters.stop();
         Ok(())
@@ -310,7 +320,9 @@ impl FrontDoor {
             SubmitError::UnknownTransaction(_) => {
                 ApiError::new(StatusCode::NOT_FOUND, e.to_string())
             }
-            SubmitError::Encode { .. } => {
+            SubmitError::Encode { .. }
+            | SubmitError::RequestIdTooLong(_)
+            | SubmitError::Invalid { .. } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
             }
             SubmitError::ShutDown => self.down_error(),

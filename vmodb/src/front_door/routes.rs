@@ -113,12 +113,14 @@ async fn transactions(
 
 async fn status(State(door): State<FrontDoor>) -> axum::Json<Status> {
     let stats = door.backend().stats();
-    let settled = stats.sequenced - stats.in_flight as u64;
+    // Durable outcomes only: a commit decided but never made durable (the log failed) was
+    // never announced, and is not counted.
+    let settled = stats.settled.min(stats.sequenced);
     axum::Json(Status {
         submitted: stats.sequenced,
         committed: settled,
         aborted: stats.rollback.aborted,
-        in_flight: stats.in_flight as u64,
+        in_flight: stats.sequenced - settled,
         last_committed_batch: stats.last_committed_batch,
         failure: door.backend().failure(),
         last_checkpoint: stats.last_checkpoint,

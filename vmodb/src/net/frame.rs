@@ -20,7 +20,8 @@ use std::io::{self, Read, Write};
 /// Bumped whenever `Message`, the frame format or the handshake changes shape; peers of another
 /// version are refused at the handshake, before any of their frames is decoded.
 /// 2: frame kinds (pieces, heartbeats), `Restore { fresh }`, the build id in `Hello`.
-pub const PROTOCOL_VERSION: u32 = 2;
+/// 3: the authenticated handshake (`Hello::nonce`, `HelloReply::Challenge`, `Proof`).
+pub const PROTOCOL_VERSION: u32 = 3;
 /// Largest frame, in bytes (kind byte included). Larger batches travel in pieces.
 pub const MAX_FRAME: usize = 16 << 20;
 /// Largest batch, reassembled from its pieces: the most a peer can make a reader buffer.
@@ -57,6 +58,14 @@ pub struct Hello {
     pub app: u64,
     pub build: u64,
     pub cluster: u64,
+    /// Fresh for every connection: the acceptor's proof covers it (see `auth.rs`).
+    pub nonce: [u8; 32],
+}
+
+/// The connecting node's proof that it holds the cluster key (after `HelloReply::Challenge`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proof {
+    pub proof: [u8; 32],
 }
 
 /// The part of a `Hello` every protocol version shares.
@@ -75,6 +84,7 @@ impl Hello {
             app: id.app,
             build: id.build,
             cluster: id.cluster,
+            nonce: super::auth::random_bytes(),
         }
     }
 
@@ -96,33 +106,21 @@ impl Hello {
         postcard::from_bytes(body).map_err(|e| format!("a malformed hello ({e})"))
     }
 
-    /// Why a node expecting `id` must refuse this hello, if it must.
-    pub fn mismatch(&self, id: Identity) -> Option<String> {
-        if self.magic != MAGIC {
-            Some("not a vmodb node (bad magic)".into())
-        } else if self.protocol != PROTOCOL_VERSION {
-            Some(format!(
-                "protocol version {} (this node speaks {PROTOCOL_VERSION})",
-                self.protocol
-            ))
-        } else if self.app != id.app {
-            Some(format!(
-                "a different application (fingerprint {:016x}, expected {:016x}): \
-                 every node must run the same build and workload configuration",
-                self.app, id.app
-            ))
+    /// Why a node expecting `id` must refuse this (authenticated) hello, if it must. The
+    /// reason never tells what was expected: the refusing node logs both values itself.
+    pub fn mismatch(&self, id: Identity) -> Option<&'static str> {
+        if self.app != id.app {
+            Some(
+                "a different application (another fingerprint): every node must run the same \
+                 build and workload configuration",
+            )
         } else if self.build != id.build {
-            Some(format!(
-                "a different build of the application (build {:016x}, expected {:016x}): \
-                 handlers must behave the same on every node",
-                self.build, id.build
-            ))
+            Some(
+                "a different build of the application: handlers must behave the same on every \
+                 node",
+            )
         } else if self.cluster != id.cluster {
-            Some(format!(
-                "a different cluster file or run configuration (digest {:016x}, expected \
-                 {:016x})",
-                self.cluster, id.cluster
-            ))
+            Some("a different cluster file or run configuration (another digest)")
         } else {
             None
         }
@@ -134,6 +132,12 @@ impl Hello {
 pub enum HelloReply {
     Welcome,
     Refused(String),
+    /// The acceptor's nonce and its proof that it holds the cluster key; the connecting node
+    /// answers with `Proof`, then hears `Welcome` or `Refused`.
+    Challenge {
+        nonce: [u8; 32],
+        proof: [u8; 32],
+    },
 }
 
 /// Writes one handshake frame holding `value`, reusing `buf`.

@@ -12,7 +12,8 @@
 //! their workers, which no reader waits for.
 
 use super::NetError;
-use super::frame::{self, Batch, Hello, HelloReply};
+use super::frame::{self, Batch};
+use super::handshake::{self, HandshakeError};
 use super::tcp::Shared;
 use crate::message::{Message, NodeId};
 use parking_lot::{Condvar, Mutex};
@@ -220,7 +221,21 @@ impl Link {
         }
     }
 
+    /// Connects and shakes hands, trying again while the connection is cut before a verdict
+    /// (the peer is busy with other handshakes, see `tcp.rs`) until `connect_timeout`.
     fn open(&self, shared: &Shared) -> Result<TcpStream, NetError> {
+        let deadline = Instant::now() + shared.config.connect_timeout;
+        loop {
+            match self.open_once(shared) {
+                Err(NetError::Broken { .. }) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                done => return done,
+            }
+        }
+    }
+
+    fn open_once(&self, shared: &Shared) -> Result<TcpStream, NetError> {
         let config = &shared.config;
         let peer = config.peer(self.peer);
         let mut stream = connect(&self.addr, config.connect_timeout).map_err(|detail| {
@@ -236,18 +251,9 @@ impl Link {
             detail: format!("link to {}: {e}", self.addr),
         };
         let _ = stream.set_nodelay(true);
-        let mut buf = Vec::new();
-        let hello = Hello::new(config.me, config.identity);
-        frame::write_value(&mut stream, &hello, &mut buf).map_err(broken)?;
-        stream
-            .set_read_timeout(Some(HANDSHAKE_TIMEOUT))
-            .map_err(broken)?;
-        let mut body = Vec::new();
-        if !frame::read_frame_within(&mut stream, &mut body, frame::MAX_HELLO).map_err(broken)? {
-            return Err(broken(std::io::ErrorKind::UnexpectedEof.into()));
-        }
-        match frame::decode::<HelloReply>(&body).map_err(broken)? {
-            HelloReply::Welcome => {
+        let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+        match handshake::connect(&mut stream, &config.credentials(), self.peer, deadline) {
+            Ok(()) => {
                 // A peer that stops reading (frozen, or cut off) fails the write after this
                 // long instead of holding every sender forever.
                 let timeout = Some(config.heartbeat_timeout);
@@ -255,7 +261,12 @@ impl Link {
                 stream.set_read_timeout(None).map_err(broken)?;
                 Ok(stream)
             }
-            HelloReply::Refused(reason) => Err(NetError::Refused { peer, reason }),
+            Err(HandshakeError::Io(e)) => Err(broken(e)),
+            Err(HandshakeError::Refused(reason)) => Err(NetError::Refused { peer, reason }),
+            Err(HandshakeError::Untrusted(why)) => Err(NetError::Protocol(format!(
+                "{peer} at {}: {why}",
+                self.addr
+            ))),
         }
     }
 }

@@ -5,8 +5,11 @@
 //! `Transport` contract) and every link has exactly one writer at any moment.
 //!
 //! Wire format (`frame.rs`): every frame is a little-endian `u32` length and that many bytes. A
-//! connection opens with `Hello` (magic, protocol version, sender, application fingerprint,
-//! build id, cluster digest), answered by `Welcome` or `Refused(reason)`; after that every frame
+//! connection opens with the handshake (`handshake.rs`): `Hello` (magic, protocol version,
+//! sender, application fingerprint, build id, cluster digest, nonce), a challenge and a proof
+//! by which both ends show they hold the cluster key (`auth.rs`), then `Welcome` or
+//! `Refused(reason)`. A node then accepts each message kind only from a node that may send it
+//! (`Message::may_travel`). After the handshake every frame
 //! carries a batch of `Message`s, as many as were queued when the write began (many events per
 //! frame), a piece of a batch too big for one frame, or a heartbeat. A frame over `MAX_FRAME`
 //! bytes, a batch over `MAX_BATCH`, a frame that does not decode, a version or fingerprint
@@ -14,11 +17,16 @@
 //! that names the peer; nothing is half-applied. A message too big to send is never sent: an
 //! answer becomes an error answer (the ask fails, not the link).
 
+mod auth;
 mod frame;
+pub mod handshake;
 mod link;
 mod tcp;
 
-pub use frame::{Hello, HelloReply, Identity, MAX_BATCH, MAX_FRAME, MAX_HELLO, PROTOCOL_VERSION};
+pub use auth::{ClusterKey, MIN_SECRET};
+pub use frame::{
+    Hello, HelloReply, Identity, MAX_BATCH, MAX_FRAME, MAX_HELLO, PROTOCOL_VERSION, Proof,
+};
 pub use tcp::{DEFAULT_HEARTBEAT_TIMEOUT, Inbound, LinkConfig, TcpTransport, Traffic};
 
 use crate::message::NodeId;

@@ -2,9 +2,9 @@
 //! reader thread per incoming link (handshake check, then frames delivered in order), and the
 //! bookkeeping that says when every link of this node is up.
 
-use super::frame::{
-    self, Batch, Frame, FrameReader, HANDSHAKE_TIMEOUT, Hello, HelloReply, Identity, MAX_HELLO,
-};
+use super::auth::ClusterKey;
+use super::frame::{self, Batch, Frame, FrameReader, HANDSHAKE_TIMEOUT, HelloReply, Identity};
+use super::handshake::{self, Credentials};
 use super::link::Link;
 use super::{NetError, Peer};
 use crate::message::{Message, NodeId, Transport};
@@ -31,6 +31,8 @@ pub struct LinkConfig {
     pub peers: BTreeMap<NodeId, (String, String)>,
     /// What both ends of a link must agree on (see `Hello`).
     pub identity: Identity,
+    /// The secret every node of the cluster proves it holds (`auth.rs`).
+    pub key: ClusterKey,
     /// How long to keep retrying a peer that is not listening yet.
     pub connect_timeout: Duration,
     /// Messages queued per link before senders block.
@@ -43,15 +45,29 @@ pub struct LinkConfig {
 }
 
 impl LinkConfig {
-    pub fn new(me: NodeId, peers: BTreeMap<NodeId, (String, String)>, identity: Identity) -> Self {
+    pub fn new(
+        me: NodeId,
+        peers: BTreeMap<NodeId, (String, String)>,
+        identity: Identity,
+        key: ClusterKey,
+    ) -> Self {
         LinkConfig {
             me,
             peers,
             identity,
+            key,
             connect_timeout: Duration::from_secs(30),
             queue: DEFAULT_QUEUE,
             heartbeat_timeout: DEFAULT_HEARTBEAT_TIMEOUT,
             max_batch: frame::MAX_BATCH,
+        }
+    }
+
+    pub(super) fn credentials(&self) -> Credentials {
+        Credentials {
+            me: self.me,
+            identity: self.identity,
+            key: self.key.clone(),
         }
     }
 
@@ -123,6 +139,10 @@ pub(super) struct Shared {
     bytes: AtomicU64,
     frames: AtomicU64,
     messages: AtomicU64,
+    /// Connections in the handshake now (`MAX_HANDSHAKES` at most).
+    handshaking: std::sync::atomic::AtomicUsize,
+    /// Messages dropped because their sender may not send them (`Message::may_travel`).
+    refused: AtomicU64,
 }
 
 impl Shared {
@@ -233,6 +253,8 @@ impl TcpTransport {
             bytes: AtomicU64::new(0),
             frames: AtomicU64::new(0),
             messages: AtomicU64::new(0),
+            handshaking: Default::default(),
+            refused: AtomicU64::new(0),
         });
         let spawn_err =
             |e: std::io::Error| NetError::Protocol(format!("cannot start a thread: {e}"));
@@ -330,6 +352,11 @@ impl TcpTransport {
         }
     }
 
+    /// Messages dropped so far because their sender may not send them.
+    pub fn refused(&self) -> u64 {
+        self.shared.refused.load(Ordering::Relaxed)
+    }
+
     /// What this node sent so far.
     pub fn traffic(&self) -> Traffic {
         Traffic {
@@ -377,71 +404,112 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         if shared.closed.load(Ordering::Acquire) {
             let why = shared.leaving.lock().clone();
             let why = why.unwrap_or_else(|| "it is stopping".into());
+            let Some(handshaking) = Handshaking::enter(&shared) else {
+                continue;
+            };
+            let credentials = shared.config.credentials();
             let _ = std::thread::Builder::new()
                 .name("vmodb-refuse".into())
-                .spawn(move || refuse(stream, &format!("this node stopped: {why}")));
+                .spawn(move || {
+                    refuse(stream, &credentials, &format!("this node stopped: {why}"));
+                    drop(handshaking);
+                });
             continue;
         }
+        // Connections still shaking hands are capped as a whole: strangers cannot make a
+        // node hold a thread each (a real peer retries; see `link.rs`).
+        let Some(handshaking) = Handshaking::enter(&shared) else {
+            drop(stream);
+            continue;
+        };
         let shared = Arc::clone(&shared);
         let _ = std::thread::Builder::new()
             .name("vmodb-reader".into())
-            .spawn(move || read_link(stream, shared));
+            .spawn(move || read_link(stream, shared, handshaking));
     }
 }
 
-/// Answers a hello with a refusal.
-fn refuse(mut stream: TcpStream, reason: &str) {
-    let _ = stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT));
-    let mut body = Vec::new();
-    if matches!(
-        frame::read_frame_within(&mut stream, &mut body, MAX_HELLO),
-        Ok(true)
-    ) {
-        let mut buf = Vec::new();
-        let _ = frame::write_value(&mut stream, &HelloReply::Refused(reason.into()), &mut buf);
+/// Most connections a node lets shake hands at once; more are closed at once.
+const MAX_HANDSHAKES: usize = 64;
+
+/// One connection counted in `Shared::handshaking` until its handshake ends.
+struct Handshaking(Arc<Shared>);
+
+impl Handshaking {
+    fn enter(shared: &Arc<Shared>) -> Option<Handshaking> {
+        let counted = shared
+            .handshaking
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_HANDSHAKES).then_some(n + 1)
+            });
+        counted.is_ok().then(|| Handshaking(Arc::clone(shared)))
     }
 }
 
-/// The incoming half of one link: check the hello, then deliver every frame in order.
-fn read_link(mut stream: TcpStream, shared: Arc<Shared>) {
+impl Drop for Handshaking {
+    fn drop(&mut self) {
+        self.0.handshaking.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Answers a hello with a refusal (saying why only to a node that proves the cluster key).
+fn refuse(mut stream: TcpStream, credentials: &Credentials, reason: &str) {
+    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+    if handshake::authenticate(&mut stream, credentials, deadline).is_ok() {
+        let _ = handshake::answer(&mut stream, &HelloReply::Refused(reason.into()));
+    }
+}
+
+/// The incoming half of one link: authenticate the peer and check its hello, then deliver
+/// every frame in order.
+fn read_link(mut stream: TcpStream, shared: Arc<Shared>, handshaking: Handshaking) {
     let config = &shared.config;
     let _ = stream.set_nodelay(true);
-    let _ = stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT));
-    let mut body = Vec::new();
-    let mut buf = Vec::new();
-    let hello = match frame::read_frame_within(&mut stream, &mut body, MAX_HELLO) {
-        Ok(true) => Hello::decode(&body),
-        Ok(false) => return,
-        Err(e) => Err(e.to_string()),
-    };
-    let refusal = match &hello {
-        Err(why) => Some(why.clone()),
-        Ok(hello) => hello
-            .mismatch(config.identity)
-            .or_else(|| {
-                (!config.peers.contains_key(&hello.from))
-                    .then(|| format!("{:?} is not a node of this cluster", hello.from))
-            })
-            .or_else(|| {
-                // A second link from one peer would interleave with the first (no order
-                // between them): one link per ordered pair.
-                (shared.ready.lock().incoming.contains(&hello.from))
-                    .then(|| format!("{:?} is already connected", hello.from))
-            }),
-    };
-    let hello = match (hello, refusal) {
-        (Ok(hello), None) => hello,
-        (hello, refusal) => {
-            let reason = refusal.unwrap_or_default();
-            let from = hello.map_or_else(|_| "a stranger".to_string(), |h| format!("{:?}", h.from));
-            crate::node::log_warning(&format!("refused a connection from {from}: {reason}"));
-            let _ = frame::write_value(&mut stream, &HelloReply::Refused(reason), &mut buf);
+    let peer_addr = stream
+        .peer_addr()
+        .map_or_else(|_| "an unknown address".to_string(), |a| a.to_string());
+    let deadline = Instant::now() + HANDSHAKE_TIMEOUT;
+    let hello = match handshake::authenticate(&mut stream, &config.credentials(), deadline) {
+        Ok(hello) => hello,
+        Err(why) => {
+            crate::node::log_warning(&format!("refused a connection from {peer_addr}: {why}"));
             return;
         }
     };
-    if frame::write_value(&mut stream, &HelloReply::Welcome, &mut buf).is_err() {
+    // Authenticated: the reasons may be told, but never what this node expected.
+    let refusal = hello
+        .mismatch(config.identity)
+        .map(|why| {
+            let id = config.identity;
+            crate::node::log_warning(&format!(
+                "refused {:?} from {peer_addr}: {why} (it has application {:016x}, build \
+                 {:016x}, cluster {:016x}; this node has {:016x}, {:016x}, {:016x})",
+                hello.from, hello.app, hello.build, hello.cluster, id.app, id.build, id.cluster
+            ));
+            why.to_string()
+        })
+        .or_else(|| {
+            (!config.peers.contains_key(&hello.from))
+                .then(|| format!("{:?} is not a node of this cluster", hello.from))
+        })
+        .or_else(|| {
+            // A second link from one peer would interleave with the first (no order
+            // between them): one link per ordered pair.
+            (shared.ready.lock().incoming.contains(&hello.from))
+                .then(|| format!("{:?} is already connected", hello.from))
+        });
+    if let Some(reason) = refusal {
+        crate::node::log_warning(&format!(
+            "refused a connection from {:?} at {peer_addr}: {reason}",
+            hello.from
+        ));
+        let _ = handshake::answer(&mut stream, &HelloReply::Refused(reason));
         return;
     }
+    if handshake::answer(&mut stream, &HelloReply::Welcome).is_err() {
+        return;
+    }
+    drop(handshaking);
     // From now on a peer that sends nothing, not even a heartbeat, for this long is lost.
     let silence = config.heartbeat_timeout;
     let _ = stream.set_read_timeout(Some(silence));
@@ -490,6 +558,15 @@ fn read_link(mut stream: TcpStream, shared: Arc<Shared>) {
                 } => {
                     let peer = peer.clone();
                     shared.lose(from, NetError::Left { peer, reason });
+                }
+                m if !m.may_travel(from, config.me) => {
+                    // A node of the cluster sent what only another may send (a service's
+                    // `CommitBatch`, another service's vote): never acted on.
+                    shared.refused.fetch_add(1, Ordering::Relaxed);
+                    crate::node::log_warning(&format!(
+                        "dropped {} from {peer}: it may not send that to this node",
+                        m.kind()
+                    ));
                 }
                 m => {
                     let delivered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

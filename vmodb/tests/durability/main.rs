@@ -105,7 +105,7 @@ fn drive(cluster: &Cluster, first: u64, n: u64) {
 
 fn plan(dir: &Path) -> RecoveryPlan {
     let identity =
-        vmodb::durability::coordinator_identity(shop::app().expect("app").fingerprint(), 0);
+        vmodb::durability::coordinator_identity(shop::app().expect("app").fingerprint(), "");
     let (_, found) =
         Wal::open::<LogRecord>(&dir.join("coordinator"), &identity, 2048).expect("log opens");
     RecoveryPlan::from_records(found.records).expect("consistent log")

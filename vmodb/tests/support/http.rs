@@ -46,9 +46,36 @@ impl Response {
     }
 }
 
-/// Writes an HTTP/1.1 request (`Connection: close`).
+/// The test front doors' tokens (`access()`).
+pub const CLIENT_TOKEN: &str = "test-client-token-0123456789abcdef0123";
+pub const OPERATOR_TOKEN: &str = "test-operator-token-0123456789abcdef01";
+
+/// The front-door access of the tests: one client and one operator token.
+pub fn access() -> vmodb::front_door::Access {
+    use vmodb::front_door::{Access, Role};
+    Access::default()
+        .allow(Role::Client, CLIENT_TOKEN)
+        .and_then(|a| a.allow(Role::Operator, OPERATOR_TOKEN))
+        .expect("test tokens")
+}
+
+/// Writes an HTTP/1.1 request (`Connection: close`) with the operator's token.
 pub fn send_request(stream: &mut TcpStream, method: &str, path: &str, body: Option<&str>) {
+    send_request_as(stream, Some(OPERATOR_TOKEN), method, path, body)
+}
+
+/// Writes an HTTP/1.1 request (`Connection: close`) with `token`, if any.
+pub fn send_request_as(
+    stream: &mut TcpStream,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) {
     let mut head = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    if let Some(token) = token {
+        head.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
     if let Some(b) = body {
         head.push_str(&format!(
             "Content-Type: application/json\r\nContent-Length: {}\r\n",
@@ -99,11 +126,22 @@ pub fn read_chunk(reader: &mut impl BufRead) -> Option<Vec<u8>> {
     (size > 0).then_some(chunk)
 }
 
-/// One request on a fresh connection; the whole response.
+/// One request on a fresh connection, with the operator's token; the whole response.
 pub fn request(addr: &str, method: &str, path: &str, body: Option<&str>) -> Response {
+    request_as(addr, Some(OPERATOR_TOKEN), method, path, body)
+}
+
+/// One request on a fresh connection with `token`, if any; the whole response.
+pub fn request_as(
+    addr: &str,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> Response {
     let mut stream = TcpStream::connect(addr).expect("connect");
     stream.set_read_timeout(Some(IO_TIMEOUT)).expect("timeout");
-    send_request(&mut stream, method, path, body);
+    send_request_as(&mut stream, token, method, path, body);
     let mut reader = BufReader::new(stream);
     let (status, headers) = read_head(&mut reader);
     let mut response = Response {

@@ -1,3 +1,4 @@
+pub mod door;
 pub mod http;
 pub mod kv;
 pub mod nodes;

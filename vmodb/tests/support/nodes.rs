@@ -10,7 +10,8 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 use vmodb::deploy::{ClusterSpec, CoordinatorProcess, NodeOptions, ServiceProcess};
-use vmodb::net::{Hello, HelloReply, Identity};
+use vmodb::net::handshake::{self, Credentials};
+use vmodb::net::{HelloReply, Identity};
 use vmodb::{App, BootstrapError, Loader, NodeId};
 
 /// A started service process, waited for on a thread of its own: `exit` yields what `wait`
@@ -106,9 +107,10 @@ pub struct FakeService {
     stop: Arc<AtomicBool>,
     streams: Arc<Mutex<Vec<TcpStream>>>,
     accepting: Option<JoinHandle<()>>,
-    hello: Hello,
+    credentials: Credentials,
     index: u16,
-    coordinator: String,
+    spec: ClusterSpec,
+    app: App,
 }
 
 impl FakeService {
@@ -118,28 +120,28 @@ impl FakeService {
             .service_names()
             .position(|s| s == name)
             .expect("a service of the app");
-        let hello = Hello::new(
-            NodeId::Service(index as vmodb::ServiceId),
-            identity(app, spec),
-        );
+        let credentials = Credentials {
+            me: NodeId::Service(index as vmodb::ServiceId),
+            identity: identity(app, spec),
+            key: spec.key.clone().expect("the cluster's key"),
+        };
         listener.set_nonblocking(true).expect("nonblocking");
         let stop = Arc::new(AtomicBool::new(false));
         let streams = Arc::new(Mutex::new(Vec::new()));
-        let (s, st) = (Arc::clone(&stop), Arc::clone(&streams));
+        let (s, st, me) = (Arc::clone(&stop), Arc::clone(&streams), credentials.clone());
         let accepting = thread::spawn(move || {
             while !s.load(Ordering::Acquire) {
                 match listener.accept() {
                     Ok((mut stream, _)) => {
                         stream.set_nonblocking(false).expect("blocking");
-                        stream
-                            .set_read_timeout(Some(Duration::from_secs(5)))
-                            .expect("timeout");
-                        let hello: Hello = read_frame(&mut stream).expect("a peer's hello");
+                        let deadline = Instant::now() + Duration::from_secs(5);
+                        let hello = handshake::authenticate(&mut stream, &me, deadline)
+                            .expect("a peer that proves the key");
                         assert!(matches!(
                             hello.from,
                             NodeId::Coordinator | NodeId::Service(_)
                         ));
-                        write_frame(&mut stream, &HelloReply::Welcome).expect("welcome");
+                        handshake::answer(&mut stream, &HelloReply::Welcome).expect("welcome");
                         st.lock().unwrap().push(stream);
                     }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
@@ -153,9 +155,10 @@ impl FakeService {
             stop,
             streams,
             accepting: Some(accepting),
-            hello,
+            credentials,
             index: index as u16,
-            coordinator: spec.coordinator.clone(),
+            spec: spec.clone(),
+            app: app.clone(),
         }
     }
 
@@ -170,13 +173,21 @@ impl FakeService {
                 Err(_) => thread::sleep(Duration::from_millis(20)),
             }
         };
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("timeout");
-        write_frame(&mut stream, &self.hello).expect("hello");
-        let reply: HelloReply = read_frame(&mut stream).expect("a reply to the hello");
-        assert_eq!(reply, HelloReply::Welcome, "{addr} refused the fake");
-        if addr == self.coordinator {
+        let to_coordinator = addr == self.spec.coordinator;
+        let peer = if to_coordinator {
+            NodeId::Coordinator
+        } else {
+            let i = self
+                .app
+                .service_names()
+                .position(|s| self.spec.services[s] == addr)
+                .expect("a node's address");
+            NodeId::Service(i as vmodb::ServiceId)
+        };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        handshake::connect(&mut stream, &self.credentials, peer, deadline)
+            .unwrap_or_else(|e| panic!("{addr} refused the fake: {e}"));
+        if to_coordinator {
             // As if it had loaded its data at once (the coordinator's `Restore`).
             let restored = vec![vmodb::Message::Restored {
                 service: self.index,

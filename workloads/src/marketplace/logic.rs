@@ -278,14 +278,67 @@ pub fn dashboard(seller_id: SellerId, entries: Vec<OrderEntry>, snapshot_tid: u6
     }
 }
 
-/// A price update's new price: prices only rise, by `percent`.
-pub fn raised_price(price: f64, percent: u32) -> f64 {
-    cents(price * (1.0 + f64::from(percent) / 100.0))
+/// The largest raise one price update may ask for, in percent (a price elevenfold).
+pub const MAX_RAISE_PERCENT: u32 = 1000;
+/// The highest price the marketplace stores.
+pub const MAX_PRICE: f64 = 1e9;
+
+/// Whether a price update may be submitted at all (checked at the entry, before sequencing).
+pub fn check_price_update(e: &PriceUpdate) -> Result<(), String> {
+    if e.percent > MAX_RAISE_PERCENT {
+        return Err(format!(
+            "percent must be in 0..={MAX_RAISE_PERCENT}, got {}",
+            e.percent
+        ));
+    }
+    Ok(())
+}
+
+/// A price update's new price: prices only rise, by `percent`; never above `MAX_PRICE` (a
+/// raise that would go there fails, and the price stays).
+pub fn raised_price(price: f64, percent: u32) -> Result<f64, String> {
+    let raised = cents(price * (1.0 + f64::from(percent) / 100.0));
+    if raised.is_finite() && raised <= MAX_PRICE {
+        Ok(raised)
+    } else {
+        Err(format!(
+            "a raise of {percent}% would take the price over the highest price ({MAX_PRICE})"
+        ))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prices_rise_within_bounds_and_never_become_infinite() {
+        assert_eq!(raised_price(10.0, 10), Ok(11.0));
+        let mut price = 10.0;
+        let mut refused = false;
+        for _ in 0..100 {
+            match raised_price(price, MAX_RAISE_PERCENT) {
+                Ok(p) => price = p,
+                Err(e) => {
+                    assert!(e.contains("highest price"), "{e}");
+                    refused = true;
+                    break;
+                }
+            }
+        }
+        assert!(
+            refused && price.is_finite() && price <= MAX_PRICE,
+            "{price}"
+        );
+        let update = |percent| PriceUpdate {
+            seller_id: 1,
+            product_id: 1,
+            percent,
+        };
+        assert!(check_price_update(&update(MAX_RAISE_PERCENT)).is_ok());
+        let e = check_price_update(&update(u32::MAX)).expect_err("out of range");
+        assert!(e.contains("percent must be in"), "{e}");
+    }
 
     #[test]
     fn an_empty_dashboard_has_no_negative_zero() {

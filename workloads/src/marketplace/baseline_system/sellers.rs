@@ -25,7 +25,7 @@ impl Handles<PriceUpdate> for ProductGrain {
     /// Sets the price, then tells the cart's replica (one-way, eventually).
     async fn handle(&mut self, e: PriceUpdate, w: &Arc<Market>) -> Self::Reply {
         let p = self.0.as_mut().ok_or("product not found")?;
-        p.price = raised_price(p.price, e.percent);
+        p.price = raised_price(p.price, e.percent)?;
         let tid = w.silo.tick();
         let out = PriceUpdated {
             seller_id: p.seller_id,

@@ -50,6 +50,8 @@ pub struct RemoteMarketplace {
     retry: Option<Retry>,
     /// Set by `track_by_tid`: some ops are followed by TID instead of waited for.
     tracking: Option<tracking::Tracking>,
+    /// Transactions the cluster had sequenced when this client connected (0: fresh).
+    submitted_before: u64,
 }
 
 /// Resubmission across cluster restarts. Every transaction request carries an id
@@ -84,9 +86,13 @@ pub(crate) struct Grouped {
 }
 
 impl RemoteMarketplace {
-    /// A client of the marketplace cluster whose front door is at `base`.
-    pub fn connect(base: &str, concurrency: usize) -> Result<Self, String> {
-        let client = FrontDoorClient::new(base, concurrency)?;
+    /// A client of the marketplace cluster whose front door is at `base` (with `token`).
+    pub fn connect(
+        base: &str,
+        concurrency: usize,
+        token: Option<&crate::remote::Token>,
+    ) -> Result<Self, String> {
+        let client = FrontDoorClient::new(base, concurrency, token)?;
         let status = client
             .status()
             .map_err(|e| format!("no front door at {base}: {e}"))?;
@@ -105,7 +111,14 @@ impl RemoteMarketplace {
             fatal: None,
             retry: None,
             tracking: None,
+            submitted_before: status.submitted,
         })
+    }
+
+    /// Transactions the cluster had sequenced before this client connected: a checker that
+    /// compares the final state with the initial data needs 0.
+    pub fn submitted_before(&self) -> u64 {
+        self.submitted_before
     }
 
     /// From now on, an op that fails because the cluster is down is resubmitted (same request

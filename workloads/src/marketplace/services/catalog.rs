@@ -22,7 +22,7 @@ pub(super) fn product() -> Service {
                     let mut p = products
                         .get(&(e.seller_id, e.product_id))
                         .ok_or_else(|| missing("product"))?;
-                    p.price = raised_price(p.price, e.percent);
+                    p.price = raised_price(p.price, e.percent).map_err(TxError::App)?;
                     let out = PriceUpdated {
                         seller_id: p.seller_id,
                         product_id: p.product_id,

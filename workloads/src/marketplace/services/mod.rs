@@ -55,7 +55,8 @@ pub fn app() -> Result<App, BootstrapError> {
         )
         .transaction(
             TransactionDef::new(PRICE_UPDATE, "product", "update_price")
-                .then("cart", "price_updated"),
+                .then("cart", "price_updated")
+                .validate(crate::marketplace::logic::check_price_update),
         )
         .transaction(
             TransactionDef::new(PRODUCT_UPDATE, "product", "replace_product")

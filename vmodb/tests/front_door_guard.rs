@@ -1,0 +1,142 @@
+//! Who may use the front door, and how much of it a client can take: bearer tokens in two roles
+//! (no token 401, a client's token on an operator route 403), and connection limits under which
+//! a flood of idle or slow connections leaves `/status` answering and a slow header is cut off.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+use support::door::Server;
+use support::http::{CLIENT_TOKEN, OPERATOR_TOKEN, request_as};
+use support::watch::watchdog;
+use vmodb::front_door::Limits;
+
+const CHECKOUT: &str =
+    r#"{"transaction": "checkout", "input": {"order_id": 1, "customer": 1, "item": 1, "qty": 1}}"#;
+
+#[test]
+fn tokens_decide_who_may_do_what() {
+    watchdog(Duration::from_secs(30), || {
+        let server = Server::start();
+        let addr = server.addr.as_str();
+        let call = |token, method, path, body| request_as(addr, token, method, path, body);
+        // No token, or one the front door does not know: 401, whatever the route.
+        for token in [None, Some("Bearer-less-and-unknown-0123456789abcdef")] {
+            for (method, path, body) in [
+                ("POST", "/shutdown", None),
+                ("GET", "/state", None),
+                ("GET", "/config", None),
+                ("GET", "/status", None),
+                ("POST", "/transactions", Some(CHECKOUT)),
+                ("GET", "/no/such/route", None),
+            ] {
+                let r = call(token, method, path, body);
+                assert_eq!(r.status, 401, "{method} {path} with {token:?}: {r:?}");
+                assert_eq!(r.header("www-authenticate"), Some("Bearer"), "{r:?}");
+                assert!(r.error().contains("bearer token"), "{r:?}");
+            }
+        }
+        // A client submits, queries and reads the status; the operator's routes are 403.
+        let client = Some(CLIENT_TOKEN);
+        assert_eq!(
+            call(client, "POST", "/transactions", Some(CHECKOUT)).status,
+            200
+        );
+        assert_eq!(call(client, "GET", "/status", None).status, 200);
+        for (method, path) in [
+            ("POST", "/shutdown"),
+            ("GET", "/state"),
+            ("GET", "/inputs"),
+            ("GET", "/nodes"),
+            ("GET", "/config"),
+            ("GET", "/tables/billing/accounts"),
+        ] {
+            let r = call(client, method, path, None);
+            assert_eq!(r.status, 403, "{method} {path}: {r:?}");
+        }
+        assert!(
+            server.served.try_recv().is_err(),
+            "a client stopped the front door"
+        );
+        // The operator reads everything and stops the cluster.
+        let operator = Some(OPERATOR_TOKEN);
+        assert_eq!(call(operator, "GET", "/state", None).status, 200);
+        assert_eq!(call(operator, "GET", "/config", None).status, 200);
+        assert_eq!(call(operator, "POST", "/shutdown", None).status, 202);
+        let served = server.served.recv_timeout(Duration::from_secs(10));
+        assert_eq!(served, Ok(Ok(())));
+    });
+}
+
+/// Far more idle connections than the cap, and slow ones that never finish their headers: a
+/// client that asks `/status` is still answered, at once.
+#[test]
+fn idle_and_slow_connections_leave_status_answering() {
+    watchdog(Duration::from_secs(60), || {
+        let limits = Limits {
+            max_connections: 64,
+            header_timeout: Duration::from_secs(30),
+        };
+        let server = Server::start_limited(support::util::config_ms(2, 64), limits);
+        let addr = server.addr.as_str();
+        let mut held = Vec::new();
+        for i in 0..400 {
+            let mut s = TcpStream::connect(addr).expect("connect");
+            if i % 4 == 0 {
+                // Slowloris: a request line and half a header, never finished.
+                s.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                    .expect("write");
+            }
+            held.push(s);
+        }
+        let started = Instant::now();
+        let r = request_as(addr, Some(CLIENT_TOKEN), "GET", "/status", None);
+        let took = started.elapsed();
+        assert_eq!(r.status, 200, "{r:?}");
+        assert!(took < Duration::from_secs(3), "/status took {took:?}");
+        // The oldest of them were closed to make room.
+        let mut first = &held[1];
+        first
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        assert!(
+            matches!(first.read(&mut [0u8; 1]), Ok(0) | Err(_)),
+            "the oldest idle connection is still open"
+        );
+    });
+}
+
+/// A request whose headers do not arrive within the header timeout loses its connection,
+/// however steadily it trickles.
+#[test]
+fn a_slow_header_is_cut_off() {
+    watchdog(Duration::from_secs(60), || {
+        let limits = Limits {
+            header_timeout: Duration::from_secs(1),
+            ..Limits::default()
+        };
+        let server = Server::start_limited(support::util::config_ms(2, 64), limits);
+        let mut s = TcpStream::connect(&server.addr).expect("connect");
+        s.set_read_timeout(Some(Duration::from_millis(200)))
+            .expect("timeout");
+        s.write_all(b"GET /status HTTP/1.1\r\nHost: x\r\n")
+            .expect("write");
+        let started = Instant::now();
+        loop {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "a trickling header kept its connection for 20 s"
+            );
+            if s.write_all(b"X-A: b\r\n").is_err() {
+                break;
+            }
+            match s.read(&mut [0u8; 64]) {
+                Ok(_) => break, // closed, or a 408 before closing
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {}
+                Err(_) => break,
+            }
+        }
+    });
+}
