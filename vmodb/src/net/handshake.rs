@@ -109,7 +109,7 @@ pub fn authenticate(
     match frame::read_frame_within(&mut Deadline::new(stream, deadline), &mut body, MAX_HELLO) {
         Ok(true) => {}
         Ok(false) => return Err("it closed the connection before its hello".into()),
-        Err(e) => return Err(format!("no hello: {e}")),
+        Err(e) => return Err(format!("no hello: {}", slow_or(e))),
     }
     let hello = match Hello::decode(&body) {
         Ok(hello) => hello,
@@ -130,7 +130,7 @@ pub fn authenticate(
             Ok(true) => frame::decode::<Proof>(&reply)
                 .is_ok_and(|p| me.key.verify(CONNECT, &[&body, &nonce], &p.proof)),
             Ok(false) => return Err("it closed the connection before proving the key".into()),
-            Err(e) => return Err(format!("no proof of the key: {e}")),
+            Err(e) => return Err(format!("no proof of the key: {}", slow_or(e))),
         };
     if !proven {
         let refusal = HelloReply::Refused("authentication failed".into());
@@ -141,6 +141,17 @@ pub fn authenticate(
         ));
     }
     Ok(hello)
+}
+
+/// A read error as people read it: a timeout is the handshake's deadline passing.
+fn slow_or(e: io::Error) -> String {
+    match e.kind() {
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut => format!(
+            "the handshake took over {} s",
+            frame::HANDSHAKE_TIMEOUT.as_secs()
+        ),
+        _ => e.to_string(),
+    }
 }
 
 /// Answers an authenticated hello.
