@@ -66,15 +66,15 @@ pub fn crash(
         bail!("vbench crash runs the marketplace only");
     };
     let cluster = Arc::new(Mutex::new(ProcessCluster::start(&config)?));
-    let (url, token) = {
+    let (url, auth) = {
         let c = cluster.lock().map_err(|_| anyhow!("cluster lock"))?;
-        (c.url(), c.token().clone())
+        (c.url(), c.auth())
     };
     progress.note(format_args!(
         "crash test: {kills} kills, about one every {every_s} s, front door at {url}"
     ));
-    let mut remote = RemoteMarketplace::connect(&url, config.concurrency, Some(&token))
-        .map_err(|e| anyhow!("{e}"))?;
+    let mut remote =
+        RemoteMarketplace::connect(&url, config.concurrency, &auth).map_err(|e| anyhow!("{e}"))?;
     remote.retry_when_down(&format!("crash-{}", config.seed));
     remote.resubmit_late(clients.late_every);
     if clients.track_every > 0 {

@@ -24,7 +24,7 @@ use config::{Injection, RunConfig, parse_distribution, parse_injection, parse_mi
 use std::path::PathBuf;
 use std::process::ExitCode;
 use workloads::marketplace::generator::{KeyDistribution, Mix};
-use workloads::remote::{RemoteError, Token};
+use workloads::remote::{ClientAuth, RemoteError, Token};
 
 #[derive(Parser)]
 #[command(
@@ -236,6 +236,10 @@ struct RunArgs {
     /// checks read the cluster's state); default: the VMODB_TOKEN environment variable.
     #[arg(long)]
     token_file: Option<PathBuf>,
+    /// With an https --target: the PEM certificate to trust (the front door's own, if
+    /// self-signed); default: the VMODB_CA_FILE environment variable.
+    #[arg(long)]
+    ca_file: Option<PathBuf>,
     /// Record committed inputs and compare the final state with their serial replay.
     #[arg(long)]
     replay_check: bool,
@@ -255,14 +259,18 @@ struct RunArgs {
 
 impl RunArgs {
     fn config(&self) -> anyhow::Result<RunConfig> {
-        let token = match (&self.target, &self.token_file) {
-            (None, Some(_)) => anyhow::bail!("--token-file goes with --target"),
-            (None, None) => None,
-            (Some(_), Some(file)) => Some(Token::read(file).map_err(anyhow::Error::msg)?),
-            (Some(_), None) => std::env::var("VMODB_TOKEN").ok().map(Token::new),
+        if self.target.is_none() && (self.token_file.is_some() || self.ca_file.is_some()) {
+            anyhow::bail!("--token-file and --ca-file go with --target");
+        }
+        let token = match &self.token_file {
+            Some(file) => Some(Token::read(file).map_err(anyhow::Error::msg)?),
+            None => std::env::var("VMODB_TOKEN").ok().map(Token::new),
         };
+        let ca =
+            (self.ca_file.clone()).or_else(|| std::env::var_os("VMODB_CA_FILE").map(PathBuf::from));
+        let auth = ClientAuth { token, ca };
         let remote = match &self.target {
-            Some(url) => Some(remote_config(url, token.as_ref())?),
+            Some(url) => Some(remote_config(url, &auth)?),
             None => None,
         };
         let mut c = match (&remote, &self.config) {
@@ -292,18 +300,18 @@ impl RunArgs {
         if let (Some(r), Some(url)) = (&remote, &self.target) {
             check_against_cluster(&c, r, url)?;
             c.target = Some(url.clone());
-            c.token = token;
+            c.auth = auth;
         }
         Ok(c)
     }
 }
 
 /// The configuration a running cluster was started with (its front door's `/config`).
-fn remote_config(url: &str, token: Option<&Token>) -> anyhow::Result<RunConfig> {
+fn remote_config(url: &str, auth: &ClientAuth) -> anyhow::Result<RunConfig> {
     let client =
-        workloads::remote::FrontDoorClient::new(url, 1, token).map_err(anyhow::Error::msg)?;
+        workloads::remote::FrontDoorClient::new(url, 1, auth).map_err(anyhow::Error::msg)?;
     client.config().map_err(|e| {
-        let hint = match (&e, token) {
+        let hint = match (&e, &auth.token) {
             (RemoteError::Rejected { status: 401, .. }, None) => {
                 " (pass the operator's token: --token-file FILE or VMODB_TOKEN)"
             }

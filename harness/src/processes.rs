@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use vmodb::deploy::{ClusterSpec, Listeners};
 use vmodb::net::ClusterKey;
-use workloads::remote::Token;
+use workloads::remote::{ClientAuth, Token};
 
 /// Where a child finds its node's listening socket, and the coordinator its front door's.
 const LISTEN_FD: i32 = 3;
@@ -200,9 +200,9 @@ impl ProcessCluster {
         Ok(started.elapsed())
     }
 
-    /// The operator's front-door token.
-    pub fn token(&self) -> &Token {
-        &self.token
+    /// What a client of this cluster shows: the operator's token (plain HTTP on loopback).
+    pub fn auth(&self) -> ClientAuth {
+        ClientAuth::token(self.token.clone())
     }
 
     /// The front door's URL.

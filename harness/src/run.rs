@@ -21,7 +21,7 @@ use workloads::marketplace::generator::{
 };
 use workloads::marketplace::remote_system::RemoteMarketplace;
 use workloads::marketplace::vmodb_system::VmodbMarketplace;
-use workloads::remote::Token;
+use workloads::remote::ClientAuth;
 
 /// One system's run.
 pub struct SystemRun {
@@ -292,13 +292,9 @@ fn start_vmodb(
     Ok((vmodb, wal))
 }
 
-fn connect(
-    url: &str,
-    config: &RunConfig,
-    token: Option<&Token>,
-) -> anyhow::Result<RemoteMarketplace> {
+fn connect(url: &str, config: &RunConfig, auth: &ClientAuth) -> anyhow::Result<RemoteMarketplace> {
     let remote =
-        RemoteMarketplace::connect(url, config.concurrency, token).map_err(|e| anyhow!("{e}"))?;
+        RemoteMarketplace::connect(url, config.concurrency, auth).map_err(|e| anyhow!("{e}"))?;
     let before = remote.submitted_before();
     if config.target.is_some() && before > 0 {
         // The checks compare the final state with the data set the cluster started from; a
@@ -392,7 +388,7 @@ fn run_system(
         _baseline_log = log;
         baseline.insert(b)
     } else if let Some(url) = &config.target {
-        remote.insert(connect(url, config, config.token.as_ref())?)
+        remote.insert(connect(url, config, &config.auth)?)
     } else if config.deploy == "processes" {
         let cluster: &mut crate::processes::ProcessCluster =
             processes.insert(crate::processes::ProcessCluster::start(config)?);
@@ -401,7 +397,7 @@ fn run_system(
             cluster.pids().len(),
             cluster.url()
         ));
-        remote.insert(connect(&cluster.url(), config, Some(cluster.token()))?)
+        remote.insert(connect(&cluster.url(), config, &cluster.auth())?)
     } else {
         let (v, dir) = start_vmodb(config, data)?;
         wal = dir;

@@ -74,6 +74,23 @@ impl ClusterFile {
     }
 }
 
+impl ClusterFile {
+    /// The front door's TLS configuration, when the file names a certificate and key.
+    pub fn tls(&self, path: &Path) -> anyhow::Result<Option<Arc<rustls::ServerConfig>>> {
+        let base = base_dir(path);
+        match (&self.cluster.tls_cert, &self.cluster.tls_key) {
+            (None, None) => Ok(None),
+            (Some(cert), Some(key)) => {
+                let config =
+                    vmodb::front_door::tls::server_config(&base.join(cert), &base.join(key))
+                        .map_err(anyhow::Error::msg)?;
+                Ok(Some(config))
+            }
+            _ => bail!("[cluster] needs both tls_cert and tls_key, or neither"),
+        }
+    }
+}
+
 /// The directory relative paths in a cluster file start from.
 fn base_dir(path: &Path) -> PathBuf {
     match path.parent() {
@@ -175,8 +192,9 @@ pub fn serve(node: &Node) -> anyhow::Result<()> {
     let options = node_options(config, node.data_dir.clone())?;
     let listener = inherited(node.listen_fd, "listen-fd")?;
     if role == "coordinator" {
-        // Checked before any node starts, so a bad tokens file stops nothing.
+        // Checked before any node starts, so a bad tokens or TLS file stops nothing.
         let access = file.access(&node.cluster)?;
+        let tls = file.tls(&node.cluster)?;
         let mut coordinator = crate::run::cluster_config(config).coordinator;
         coordinator.allow_new_build = node.allow_new_build;
         let process = match listener {
@@ -190,10 +208,20 @@ pub fn serve(node: &Node) -> anyhow::Result<()> {
             front_door_limits(),
         );
         let routes = door.router().merge(http::routes(door.clone()));
-        eprintln!("coordinator: front door at http://{}", spec.http);
-        match inherited(node.http_fd, "http-fd")? {
-            Some(l) => door.serve_on(l, routes),
-            None => door.serve(&spec.http, routes),
+        let listener = match inherited(node.http_fd, "http-fd")? {
+            Some(l) => l,
+            None => TcpListener::bind(&spec.http)
+                .with_context(|| format!("the front door cannot listen on {}", spec.http))?,
+        };
+        match tls {
+            Some(tls) => {
+                eprintln!("coordinator: front door at https://{}", spec.http);
+                door.serve_tls_on(listener, routes, tls)
+            }
+            None => {
+                eprintln!("coordinator: front door at http://{}", spec.http);
+                door.serve_on(listener, routes)
+            }
         }
         .map_err(|e| anyhow!(e))
     } else {

@@ -159,6 +159,49 @@ fn a_second_run_against_one_cluster_is_refused_with_the_reason() {
     );
 }
 
+/// A front door with `tls_cert`/`tls_key` serves HTTPS only; `vbench run --target https://`
+/// drives it, trusting the certificate given with `--ca-file`, and refuses without one.
+#[test]
+fn an_https_front_door_is_driven_with_its_certificate() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch("https");
+    let cluster = Cluster::start_tls(&dir);
+    assert!(get(&cluster.http, "/status").is_none_or(|(code, _)| code != 200));
+    let url = format!("https://{}", cluster.http);
+    let run = |ca: Option<&std::path::Path>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_vbench"));
+        command
+            .args(["run", "--target", &url, "--duration", "1", "--warmup", "0"])
+            .arg("--results")
+            .arg(&dir)
+            .env("VMODB_TOKEN", OPERATOR_TOKEN)
+            .env_remove("VMODB_CA_FILE")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(ca) = ca {
+            command.arg("--ca-file").arg(ca);
+        }
+        let (out, took) = wait_output(
+            command.spawn().expect("vbench run"),
+            Duration::from_secs(120),
+        );
+        out.unwrap_or_else(|| panic!("vbench run did not finish in {took:?}"))
+    };
+    let refused = run(None);
+    let stderr = text(&refused.stderr);
+    assert!(
+        !refused.status.success() && stderr.contains("--ca-file"),
+        "{stderr}"
+    );
+    let driven = run(Some(&dir.join("cert.pem")));
+    let stderr = text(&driven.stderr);
+    assert!(
+        driven.status.success(),
+        "{}\n{stderr}",
+        text(&driven.stdout)
+    );
+}
+
 /// A cluster file without a key: every node refuses to start, saying what to add.
 #[test]
 fn a_cluster_file_without_a_key_is_refused() {

@@ -1,6 +1,7 @@
 //! Who may use the front door, and how much of it a client can take: bearer tokens in two roles
-//! (no token 401, a client's token on an operator route 403), and connection limits under which
-//! a flood of idle or slow connections leaves `/status` answering and a slow header is cut off.
+//! (no token 401, a client's token on an operator route 403), connection limits under which
+//! a flood of idle or slow connections leaves `/status` answering and a slow header is cut off,
+//! and TLS (only TLS is served, tokens still checked).
 
 mod support;
 
@@ -138,5 +139,73 @@ fn a_slow_header_is_cut_off() {
                 Err(_) => break,
             }
         }
+    });
+}
+
+/// A self-signed certificate for 127.0.0.1, as the server's config and the client's root.
+fn self_signed() -> (std::sync::Arc<rustls::ServerConfig>, rustls::RootCertStore) {
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).expect("cert");
+    let dir = std::env::temp_dir().join(format!("vmodb-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (cert_file, key_file) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_file, cert.cert.pem()).expect("cert file");
+    std::fs::write(&key_file, cert.signing_key.serialize_pem()).expect("key file");
+    let config = vmodb::front_door::tls::server_config(&cert_file, &key_file).expect("TLS config");
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).expect("root");
+    let _ = std::fs::remove_dir_all(&dir);
+    (config, roots)
+}
+
+/// `GET path` over TLS with `token`, if any: the status code.
+fn get_tls(addr: &str, roots: &rustls::RootCertStore, token: Option<&str>, path: &str) -> u16 {
+    let config = rustls::ClientConfig::builder_with_provider(vmodb::front_door::tls::provider())
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_root_certificates(roots.clone())
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").expect("name");
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).expect("client");
+    let tcp = TcpStream::connect(addr).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n");
+    tls.write_all(request.as_bytes()).expect("write over TLS");
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer);
+    let text = String::from_utf8_lossy(&answer);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP answer over TLS: {text:?}"))
+}
+
+#[test]
+fn a_tls_front_door_serves_only_tls_and_still_checks_tokens() {
+    watchdog(Duration::from_secs(30), || {
+        let (config, roots) = self_signed();
+        let server = Server::start_tls(config);
+        assert_eq!(
+            get_tls(&server.addr, &roots, Some(CLIENT_TOKEN), "/status"),
+            200
+        );
+        assert_eq!(get_tls(&server.addr, &roots, None, "/status"), 401);
+        assert_eq!(
+            get_tls(&server.addr, &roots, Some(CLIENT_TOKEN), "/state"),
+            403
+        );
+        // Plain HTTP on the TLS port gets no HTTP answer.
+        let mut plain = TcpStream::connect(&server.addr).expect("connect");
+        plain
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        plain
+            .write_all(b"GET /status HTTP/1.1\r\nHost: x\r\n\r\n")
+            .expect("write");
+        let mut answer = Vec::new();
+        let _ = plain.read_to_end(&mut answer);
+        assert!(!answer.starts_with(b"HTTP/1.1 200"), "{answer:?}");
     });
 }

@@ -69,6 +69,49 @@ impl std::fmt::Debug for Token {
     }
 }
 
+/// What a client of the front door shows and trusts: its bearer token, and for an `https://`
+/// front door the PEM certificate of the authority that signed the front door's (or that
+/// certificate itself, when self-signed).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientAuth {
+    pub token: Option<Token>,
+    pub ca: Option<std::path::PathBuf>,
+}
+
+impl ClientAuth {
+    pub fn token(token: Token) -> ClientAuth {
+        ClientAuth {
+            token: Some(token),
+            ca: None,
+        }
+    }
+}
+
+/// The client's TLS settings: the roots in `ca` (none without it, so an `https://` front door
+/// needs one), ring as the crypto provider.
+fn tls_config(ca: Option<&std::path::Path>) -> Result<rustls::ClientConfig, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    if let Some(ca) = ca {
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(ca)
+            .and_then(|c| c.collect())
+            .map_err(|e| format!("CA certificate {}: {e}", ca.display()))?;
+        for cert in certs {
+            roots
+                .add(cert)
+                .map_err(|e| format!("CA certificate {}: {e}", ca.display()))?;
+        }
+    }
+    Ok(
+        rustls::ClientConfig::builder_with_provider(vmodb::front_door::tls::provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| format!("TLS: {e}"))?
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
 pub struct FrontDoorClient {
     base: String,
     http: reqwest::Client,
@@ -76,9 +119,16 @@ pub struct FrontDoorClient {
 }
 
 impl FrontDoorClient {
-    /// A client of the front door at `base` (e.g. `http://127.0.0.1:8080`) keeping up to
-    /// `connections` connections open, sending `token` with every request.
-    pub fn new(base: &str, connections: usize, token: Option<&Token>) -> Result<Self, String> {
+    /// A client of the front door at `base` (e.g. `http://127.0.0.1:8080`, or `https://...`
+    /// with `auth.ca`) keeping up to `connections` connections open, sending `auth.token` with
+    /// every request.
+    pub fn new(base: &str, connections: usize, auth: &ClientAuth) -> Result<Self, String> {
+        if base.starts_with("https://") && auth.ca.is_none() {
+            return Err(format!(
+                "{base}: an https front door needs the certificate to trust (--ca-file or \
+                 VMODB_CA_FILE)"
+            ));
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("front-door-client")
@@ -86,13 +136,14 @@ impl FrontDoorClient {
             .build()
             .map_err(|e| format!("cannot start the HTTP client runtime: {e}"))?;
         let mut headers = reqwest::header::HeaderMap::new();
-        if let Some(token) = token {
+        if let Some(token) = &auth.token {
             let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", token.0))
                 .map_err(|_| "the front-door token has characters a header cannot carry")?;
             value.set_sensitive(true);
             headers.insert(reqwest::header::AUTHORIZATION, value);
         }
         let http = reqwest::Client::builder()
+            .use_preconfigured_tls(tls_config(auth.ca.as_deref())?)
             .default_headers(headers)
             .no_proxy()
             // Idle connections are dropped before the front door's header timeout closes

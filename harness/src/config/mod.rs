@@ -62,10 +62,10 @@ pub struct RunConfig {
     /// starting one (`--target`; the cluster's own configuration fixes data and batching).
     #[serde(skip)]
     pub target: Option<String>,
-    /// The front-door token to drive `target` with (`--token-file`, `VMODB_TOKEN`); never
-    /// written to the results.
+    /// The front-door token (and, for https, the certificate to trust) to drive `target`
+    /// with (`--token-file`/`VMODB_TOKEN`, `--ca-file`/`VMODB_CA_FILE`); never written out.
     #[serde(skip)]
-    pub token: Option<workloads::remote::Token>,
+    pub auth: workloads::remote::ClientAuth,
     /// `none`, or `fsync`: vMODB's coordinator logs every commit step to a write-ahead log and
     /// syncs it before any client hears of the commit; the baseline logs each writing
     /// operation's input to an append log, group-synced the same way, before it reports the
@@ -160,7 +160,7 @@ impl Default for RunConfig {
             all_or_nothing_checkout: false,
             deploy: embedded(),
             target: None,
-            token: None,
+            auth: Default::default(),
             durability: "none".into(),
             checkpoint_interval_ms: 5000,
             log_segment_mib: 64,

@@ -76,6 +76,16 @@ impl Cluster {
 
     /// Nine `vbench serve` processes; `run` is added to the cluster file's `[run]` table.
     pub fn start_with(dir: &Path, run: &str) -> Cluster {
+        Self::start_opts(dir, run, false)
+    }
+
+    /// Nine nodes whose front door serves TLS only, with a self-signed certificate for
+    /// 127.0.0.1 in `dir/cert.pem` (the one to trust).
+    pub fn start_tls(dir: &Path) -> Cluster {
+        Self::start_opts(dir, "", true)
+    }
+
+    fn start_opts(dir: &Path, run: &str, tls: bool) -> Cluster {
         let listeners: Vec<TcpListener> = (0..10)
             .map(|_| TcpListener::bind("127.0.0.1:0").expect("free port"))
             .collect();
@@ -91,6 +101,16 @@ impl Cluster {
         std::fs::write(dir.join("tokens"), tokens).expect("tokens file");
         for (i, s) in SERVICES.iter().enumerate() {
             file.push_str(&format!("{s} = \"127.0.0.1:{}\"\n", port(i + 2)));
+        }
+        if tls {
+            let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()])
+                .expect("a certificate");
+            std::fs::write(dir.join("cert.pem"), cert.cert.pem()).expect("cert file");
+            std::fs::write(dir.join("key.pem"), cert.signing_key.serialize_pem()).expect("key");
+            file = file.replace(
+                "[cluster.services]",
+                "tls_cert = \"cert.pem\"\ntls_key = \"key.pem\"\n[cluster.services]",
+            );
         }
         file.push_str(&format!("[run]\nscale = 0.02\n{run}\n"));
         let http = format!("127.0.0.1:{}", port(1));
@@ -131,7 +151,11 @@ impl Cluster {
         }
         drop(listeners); // the children hold them now
         let deadline = Instant::now() + Duration::from_secs(60);
-        while get(&cluster.http, "/status").is_none_or(|(code, _)| code != 200) {
+        let up = |c: &Cluster| match tls {
+            false => get(&c.http, "/status").is_some_and(|(code, _)| code == 200),
+            true => get_tls(&c.http, &dir.join("cert.pem"), "/status") == Some(200),
+        };
+        while !up(&cluster) {
             for (role, node) in &mut cluster.nodes {
                 if let Ok(Some(status)) = node.try_wait() {
                     let log = std::fs::read_to_string(dir.join(format!("{role}.log")));
@@ -254,4 +278,34 @@ pub fn call(addr: &str, token: Option<&str>, method: &str, path: &str) -> Option
     let text = String::from_utf8_lossy(&raw);
     let code = text.split_whitespace().nth(1)?.parse().ok()?;
     Some((code, text.split_once("\r\n\r\n")?.1.to_string()))
+}
+
+/// `GET path` over TLS with the operator's token, trusting `cert`: the status code.
+pub fn get_tls(addr: &str, cert: &Path, path: &str) -> Option<u16> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from_pem_file(cert).ok()?).ok()?;
+    let config = rustls::ClientConfig::builder_with_provider(vmodb::front_door::tls::provider())
+        .with_safe_default_protocol_versions()
+        .ok()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").ok()?;
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).ok()?;
+    let tcp = TcpStream::connect(addr).ok()?;
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {OPERATOR_TOKEN}\r\n\
+         Connection: close\r\n\r\n"
+    );
+    tls.write_all(request.as_bytes()).ok()?;
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer)
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }

@@ -17,6 +17,8 @@ use std::time::Duration;
 /// http = "127.0.0.1:8080"          # the coordinator's front door
 /// key_file = "cluster.key"         # the secret every node proves it holds
 /// tokens_file = "tokens"           # the front door's bearer tokens (`front_door::Access`)
+/// tls_cert = "cert.pem"            # optional: the front door serves HTTPS only
+/// tls_key = "key.pem"
 /// [services]
 /// cart = "127.0.0.1:7101"
 /// ```
@@ -32,6 +34,12 @@ pub struct ClusterSpec {
     /// The file of the front door's bearer tokens; relative to the cluster file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens_file: Option<PathBuf>,
+    /// The front door serves TLS only, with this PEM certificate chain and key (both or
+    /// neither); relative to the cluster file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
     /// The key itself: read from `key_file` (`read_key`), or made by `bind_loopback`. Never
     /// written out; a node cannot start without it.
     #[serde(skip)]
@@ -97,6 +105,8 @@ impl ClusterSpec {
                 .collect(),
             key_file: None,
             tokens_file: None,
+            tls_cert: None,
+            tls_key: None,
             key: Some(ClusterKey::random()),
         }
     }
@@ -139,6 +149,8 @@ impl ClusterSpec {
             services,
             key_file: None,
             tokens_file: None,
+            tls_cert: None,
+            tls_key: None,
             key: Some(ClusterKey::random()),
         };
         let listeners = Listeners {

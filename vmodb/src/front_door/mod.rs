@@ -24,6 +24,7 @@ mod api;
 mod backend;
 mod routes;
 mod server;
+pub mod tls;
 mod waiters;
 
 pub use access::{Access, MIN_TOKEN, Role, needed_role};
@@ -260,6 +261,25 @@ impl FrontDoor {
         listener: std::net::TcpListener,
         routes: axum::Router,
     ) -> Result<(), String> {
+        self.serve_with(listener, routes, None)
+    }
+
+    /// `serve_on` over TLS (`tls::server_config`): only TLS connections are served.
+    pub fn serve_tls_on(
+        &self,
+        listener: std::net::TcpListener,
+        routes: axum::Router,
+        tls: Arc<rustls::ServerConfig>,
+    ) -> Result<(), String> {
+        self.serve_with(listener, routes, Some(tls))
+    }
+
+    fn serve_with(
+        &self,
+        listener: std::net::TcpListener,
+        routes: axum::Router,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Result<(), String> {
         let addr = listener
             .local_addr()
             .map_or_else(|_| "?".to_string(), |a| a.to_string());
@@ -283,7 +303,8 @@ impl FrontDoor {
             // Requests still open a while after the stop (a client that never reads its
             // answer) must not keep the process alive.
             let grace = std::time::Duration::from_secs(5);
-            server::serve(listener, routes, limits, stop, grace).await;
+            let tls = tls.map(tokio_rustls::TlsAcceptor::from);
+            server::serve(listener, routes, limits, stop, grace, tls).await;
             Ok::<(), String>(())
         })?;
         self.inner.waiters.stop();

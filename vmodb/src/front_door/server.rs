@@ -6,7 +6,8 @@
 //!   connection that has no request in progress (an idle or slow one), so a flood of idle
 //!   connections cannot shut out a client that asks something, and when every connection is
 //!   busy the newcomer gets a 503 at once;
-//! - accepting never stops on an error (out of file handles: the oldest idle one is closed).
+//! - accepting never stops on an error (out of file handles: the oldest idle one is closed);
+//! - with TLS, the handshake must finish within the header timeout too.
 
 use axum::Router;
 use hyper::body::Incoming;
@@ -95,6 +96,7 @@ pub(super) async fn serve(
     limits: Limits,
     mut stop: watch::Receiver<bool>,
     grace: Duration,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     let open = Arc::new(Mutex::new(Open::default()));
     let mut tasks = tokio::task::JoinSet::new();
@@ -133,8 +135,22 @@ pub(super) async fn serve(
             continue;
         };
         let (routes, open, stop) = (routes.clone(), Arc::clone(&open), stop.clone());
+        let tls = tls.clone();
         tasks.spawn(async move {
-            serve_connection(stream, routes, limits, &connection, stop).await;
+            match tls {
+                None => serve_connection(stream, routes, limits, &connection, stop).await,
+                Some(tls) => {
+                    let handshake = tokio::time::timeout(limits.header_timeout, tls.accept(stream));
+                    tokio::select! {
+                        shaken = handshake => {
+                            if let Ok(Ok(stream)) = shaken {
+                                serve_connection(stream, routes, limits, &connection, stop).await;
+                            }
+                        }
+                        () = connection.close.notified() => {}
+                    }
+                }
+            }
             open.lock().connections.remove(&id);
         });
     }
@@ -143,13 +159,15 @@ pub(super) async fn serve(
     let _ = tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
 }
 
-async fn serve_connection(
-    stream: TcpStream,
+async fn serve_connection<S>(
+    stream: S,
     routes: Router,
     limits: Limits,
     connection: &Arc<Connection>,
     mut stop: watch::Receiver<bool>,
-) {
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let tower = TowerToHyperService::new(routes);
     let on = Arc::clone(connection);
     let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {

@@ -34,6 +34,19 @@ impl Server {
     }
 
     pub fn start_limited(config: vmodb::ClusterConfig, limits: Limits) -> Server {
+        Self::start_serving(config, limits, None)
+    }
+
+    /// A front door serving TLS only, with `tls`.
+    pub fn start_tls(tls: Arc<rustls::ServerConfig>) -> Server {
+        Self::start_serving(super::util::config_ms(2, 64), Limits::default(), Some(tls))
+    }
+
+    fn start_serving(
+        config: vmodb::ClusterConfig,
+        limits: Limits,
+        tls: Option<Arc<rustls::ServerConfig>>,
+    ) -> Server {
         let cluster = Cluster::start(
             shop::app().expect("app"),
             config,
@@ -50,7 +63,11 @@ impl Server {
         let addr = listener.local_addr().expect("addr").to_string();
         let (tx, served) = mpsc::channel();
         thread::spawn(move || {
-            let _ = tx.send(door.serve_on(listener, door.router()));
+            let served = match tls {
+                Some(tls) => door.serve_tls_on(listener, door.router(), tls),
+                None => door.serve_on(listener, door.router()),
+            };
+            let _ = tx.send(served);
         });
         let deadline = Instant::now() + Duration::from_secs(5);
         while TcpStream::connect(&addr).is_err() {

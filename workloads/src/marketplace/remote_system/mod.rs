@@ -86,13 +86,13 @@ pub(crate) struct Grouped {
 }
 
 impl RemoteMarketplace {
-    /// A client of the marketplace cluster whose front door is at `base` (with `token`).
+    /// A client of the marketplace cluster whose front door is at `base` (with `auth`).
     pub fn connect(
         base: &str,
         concurrency: usize,
-        token: Option<&crate::remote::Token>,
+        auth: &crate::remote::ClientAuth,
     ) -> Result<Self, String> {
-        let client = FrontDoorClient::new(base, concurrency, token)?;
+        let client = FrontDoorClient::new(base, concurrency, auth)?;
         let status = client
             .status()
             .map_err(|e| format!("no front door at {base}: {e}"))?;
