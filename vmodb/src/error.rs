@@ -69,8 +69,8 @@ pub enum SubmitError {
     #[error("input for `{transaction}` does not encode: {detail}")]
     Encode { transaction: String, detail: String },
     /// A request id over `MAX_REQUEST_ID` bytes (ids are remembered and logged).
-    #[error("a request id of {0} bytes, over the {max}-byte limit", max = crate::message::MAX_REQUEST_ID)]
-    RequestIdTooLong(usize),
+    #[error("a request id of {len} bytes, over the {max}-byte limit")]
+    RequestIdTooLong { len: usize, max: usize },
     /// An input its transaction's validation refuses (`AppBuilder` declarations).
     #[error("input for `{transaction}` refused: {detail}")]
     Invalid { transaction: String, detail: String },

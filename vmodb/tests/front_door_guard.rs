@@ -70,6 +70,34 @@ fn tokens_decide_who_may_do_what() {
     });
 }
 
+/// Request ids are remembered (and logged with durability): one over 256 bytes is refused
+/// with 422 before anything is sequenced; one of 256 bytes runs.
+#[test]
+fn a_request_id_is_at_most_256_bytes() {
+    watchdog(Duration::from_secs(30), || {
+        let server = Server::start();
+        let with_id = |order: u64, id: String| {
+            serde_json::json!({
+                "transaction": "checkout",
+                "input": {"order_id": order, "customer": 1, "item": 1, "qty": 1},
+                "id": id,
+            })
+        };
+        let r = server.post_json("/transactions", &with_id(1, "x".repeat(1 << 20)));
+        assert_eq!(r.status, 422, "{:?}", r.status);
+        assert!(
+            r.error().contains("over the 256-byte limit"),
+            "{}",
+            r.error()
+        );
+        let r = server.post_json("/transactions", &with_id(2, "x".repeat(257)));
+        assert_eq!(r.status, 422, "{:?}", r.status);
+        let r = server.post_json("/transactions", &with_id(3, "y".repeat(256)));
+        assert_eq!(r.status, 200, "{r:?}");
+        assert_eq!(server.status()["submitted"], 1);
+    });
+}
+
 /// Far more idle connections than the cap, and slow ones that never finish their headers: a
 /// client that asks `/status` is still answered, at once.
 #[test]

@@ -59,7 +59,10 @@ impl Coordinator {
             if let Some(id) = &r.id
                 && id.len() > crate::message::MAX_REQUEST_ID
             {
-                return Err(SubmitError::RequestIdTooLong(id.len()));
+                return Err(SubmitError::RequestIdTooLong {
+                    len: id.len(),
+                    max: crate::message::MAX_REQUEST_ID,
+                });
             }
             if let Some(v) = &self.app.dags[dag].validate {
                 (v.check)(&r.payload).map_err(|detail| SubmitError::Invalid {

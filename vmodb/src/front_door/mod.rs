@@ -342,7 +342,7 @@ impl FrontDoor {
                 ApiError::new(StatusCode::NOT_FOUND, e.to_string())
             }
             SubmitError::Encode { .. }
-            | SubmitError::RequestIdTooLong(_)
+            | SubmitError::RequestIdTooLong { .. }
             | SubmitError::Invalid { .. } => {
                 ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())
             }

@@ -476,18 +476,17 @@ fn read_link(mut stream: TcpStream, shared: Arc<Shared>, handshaking: Handshakin
             return;
         }
     };
-    // Authenticated: the reasons may be told, but never what this node expected.
-    let refusal = hello
-        .mismatch(config.identity)
-        .map(|why| {
-            let id = config.identity;
-            crate::node::log_warning(&format!(
-                "refused {:?} from {peer_addr}: {why} (it has application {:016x}, build \
-                 {:016x}, cluster {:016x}; this node has {:016x}, {:016x}, {:016x})",
-                hello.from, hello.app, hello.build, hello.cluster, id.app, id.build, id.cluster
-            ));
-            why.to_string()
-        })
+    // Authenticated: the reasons may be told, but never what this node expected (only this
+    // node's log shows both sides).
+    let id = config.identity;
+    let values = format!(
+        " (it has application {:016x}, build {:016x}, cluster {:016x}; this node has {:016x}, \
+         {:016x}, {:016x})",
+        hello.app, hello.build, hello.cluster, id.app, id.build, id.cluster
+    );
+    let mismatch = hello.mismatch(id);
+    let refusal = mismatch
+        .map(str::to_string)
         .or_else(|| {
             (!config.peers.contains_key(&hello.from))
                 .then(|| format!("{:?} is not a node of this cluster", hello.from))
@@ -499,8 +498,13 @@ fn read_link(mut stream: TcpStream, shared: Arc<Shared>, handshaking: Handshakin
                 .then(|| format!("{:?} is already connected", hello.from))
         });
     if let Some(reason) = refusal {
+        let values = if mismatch.is_some() {
+            values.as_str()
+        } else {
+            ""
+        };
         crate::node::log_warning(&format!(
-            "refused a connection from {:?} at {peer_addr}: {reason}",
+            "refused a connection from {:?} at {peer_addr}: {reason}{values}",
             hello.from
         ));
         let _ = handshake::answer(&mut stream, &HelloReply::Refused(reason));
