@@ -354,6 +354,12 @@ fn check_against_cluster(c: &RunConfig, cluster: &RunConfig, url: &str) -> anyho
 }
 
 fn main() -> ExitCode {
+    // The engine's warnings (a refused peer, a dropped message, a failed log) go to stderr.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::INFO)
+        .with_target(false)
+        .init();
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) if args.check => check(&args),

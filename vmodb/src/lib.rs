@@ -18,12 +18,12 @@ pub mod durability;
 mod error;
 pub mod front_door;
 mod json_codec;
+mod load;
 mod message;
 mod mode_check;
 pub mod net;
 mod node;
 mod replay;
-mod repo;
 mod rollback;
 mod row_codec;
 mod scheduler;
@@ -51,11 +51,11 @@ pub use replay::{
     ReplayCheck, ReplayOutcome, SerialReplay, check_serial_replay, serial_replay,
     serial_replay_outcomes,
 };
-pub use repo::{Query, Repo};
 pub use row_codec::{CodecError, to_named_values, to_values};
 pub use schema::{Check, Entity, TableDef, Tid};
 pub use service::{Handler, HandlerDef, ModeKind, NoEvent, Service, TxKind};
 pub use store::{ServiceState, TableState};
+pub use tx::repo::{Query, Repo};
 pub use tx::{TxCtx, TxEnv};
 pub use value::{IndexKey, ToIndexKey, Value};
 

@@ -12,10 +12,7 @@ use std::sync::Arc;
 pub type BatchId = u64;
 pub type ServiceId = u16;
 
-/// The largest event payload, in bytes: a transaction input (refused at submission) or a
-/// handler's output event (the task fails). The same in every deployment, and far below the
-/// largest message a link carries (`net::MAX_BATCH`), so no event is ever too big to send.
-pub const MAX_PAYLOAD: usize = 256 << 20;
+pub use crate::service::MAX_PAYLOAD;
 
 /// The longest request id, in bytes: ids are remembered (and, with durability, logged) for
 /// the retention period, so their size must be bounded.
@@ -234,11 +231,30 @@ pub enum Answer {
     Stats(NodeStats),
 }
 
+/// What a node sent over the network.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Traffic {
+    pub bytes: u64,
+    pub frames: u64,
+    pub messages: u64,
+}
+
+impl std::ops::Add for Traffic {
+    type Output = Traffic;
+    fn add(self, o: Traffic) -> Traffic {
+        Traffic {
+            bytes: self.bytes + o.bytes,
+            frames: self.frames + o.frames,
+            messages: self.messages + o.messages,
+        }
+    }
+}
+
 /// A service process's counters.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeStats {
     /// What it sent over the network.
-    pub traffic: crate::net::Traffic,
+    pub traffic: Traffic,
     /// Conflicts its mode checker saw (0 unless checking modes), and the first few described.
     pub mode_violations: u64,
     pub mode_examples: Vec<String>,

@@ -4,9 +4,10 @@
 //! harness compare the two.
 
 use crate::app::App;
-use crate::cluster::{ClusterState, Loader, build_stores};
+use crate::cluster::ClusterState;
 use crate::coordinator::SequencedInput;
 use crate::error::{BootstrapError, TxError};
+use crate::load::{Loader, build_stores};
 use crate::schema::Tid;
 use std::collections::VecDeque;
 

@@ -76,7 +76,21 @@ pub(crate) struct ParentCheck {
 
 pub(crate) type ParentKeyFn<E> = dyn Fn(&E) -> Option<IndexKey> + Send + Sync;
 pub(crate) type ParentExistsFn<E> =
-    dyn Fn(&E, &crate::store::Store, Tid) -> Result<ParentCheck, TxError> + Send + Sync;
+    dyn Fn(&E, &dyn ParentRows, Tid) -> Result<ParentCheck, TxError> + Send + Sync;
+
+/// What a foreign-key check reads, implemented by the storage layer (`Store`), so that the
+/// declarations here need not know it.
+pub(crate) trait ParentRows {
+    /// The version of the row with `key` (a `P::Key` for the entity type `parent`) visible at
+    /// `tid`: its TID, and whether it is a row (not a deletion). An error if there is no such
+    /// table.
+    fn visible_version(
+        &self,
+        parent: (TypeId, &'static str),
+        key: &dyn std::any::Any,
+        tid: Tid,
+    ) -> Result<Option<(Tid, bool)>, TxError>;
+}
 
 pub(crate) struct IndexDef {
     pub name: String,
@@ -154,14 +168,15 @@ impl<E: Entity> TableDef<E> {
                 .ok()
                 .map(|v| v.into_iter().collect())
         };
-        let exists = move |row: &E, store: &crate::store::Store, tid: Tid| {
+        let exists = move |row: &E, rows: &dyn ParentRows, tid: Tid| {
             let Some(key) = parent_key(row) else {
                 return Ok(ParentCheck {
                     exists: true,
                     own: true,
                 });
             };
-            let seen = store.table::<P>()?.visible_version(&key, tid);
+            let parent = (TypeId::of::<P>(), std::any::type_name::<P>());
+            let seen = rows.visible_version(parent, &key, tid)?;
             Ok(ParentCheck {
                 exists: seen.is_some_and(|(_, row)| row),
                 own: seen.is_some_and(|(at, _)| at == tid),

@@ -24,6 +24,11 @@ use std::hash::Hash;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
+/// The largest event payload, in bytes: a transaction input (refused at submission) or a
+/// handler's output event (the task fails). The same in every deployment, and far below the
+/// largest message a link carries (`net::MAX_BATCH`), so no event is ever too big to send.
+pub const MAX_PAYLOAD: usize = 256 << 20;
+
 /// Read/write type of a handler (`@Transactional(type = ...)`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TxKind {
@@ -138,10 +143,10 @@ impl HandlerDef {
             .unwrap_or_else(|panic| Err(TxError::Panic(panic_message(&panic))))
             .and_then(|output| match output {
                 // An event too big for any deployment to carry fails its task.
-                Some(out) if out.len() > crate::message::MAX_PAYLOAD => Err(TxError::app(format!(
+                Some(out) if out.len() > MAX_PAYLOAD => Err(TxError::app(format!(
                     "an output event of {} bytes, over the {}-byte limit",
                     out.len(),
-                    crate::message::MAX_PAYLOAD
+                    MAX_PAYLOAD
                 ))),
                 output => Ok(output),
             });

@@ -216,7 +216,7 @@ impl Coordinator {
     /// The commit log failed: a commit that cannot be made durable is never announced, and the
     /// coordinator stops (`failure` says why).
     pub(super) fn log_failed(&self, why: &str, committing: bool) {
-        crate::node::log_warning(&format!("coordinator: the commit log failed: {why}"));
+        tracing::warn!("coordinator: the commit log failed: {why}");
         let _ = self.failed.set(format!("the commit log failed: {why}"));
         self.abandon();
         if committing {
@@ -270,9 +270,7 @@ impl Coordinator {
             return;
         };
         if let Some(e) = &error {
-            crate::node::log_warning(&format!(
-                "checkpoint of batch {batch} failed at service #{service}: {e}"
-            ));
+            tracing::warn!("checkpoint of batch {batch} failed at service #{service}: {e}");
         }
         match p.answer(service, error) {
             None => return,

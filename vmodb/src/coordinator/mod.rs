@@ -27,9 +27,10 @@ mod resolution;
 mod sequence;
 
 pub use durable::Request;
+// The log's records are the durability layer's; the coordinator writes them.
+pub use crate::durability::log::{LoggedCommit, LoggedRequest, SequencedInput};
 pub use outcome::{
-    Completion, CoordinatorConfig, CoordinatorStats, LoggedCommit, LoggedRequest, Notifier,
-    Outcome, Output, RollbackStats, SequencedInput,
+    Completion, CoordinatorConfig, CoordinatorStats, Notifier, Outcome, Output, RollbackStats,
 };
 
 struct TxRecord {
@@ -254,9 +255,9 @@ impl Coordinator {
                                 .get(rec.dag as usize)
                                 .and_then(|d| d.nodes.get(node as usize));
                             let Some(at) = at else {
-                                crate::node::log_warning(&format!(
+                                tracing::warn!(
                                     "a failure report for tid {tid} names no step #{node}: ignored"
-                                ));
+                                );
                                 continue;
                             };
                             let (cascades, at) = (at.cascades, at.service as ServiceId);
@@ -277,9 +278,7 @@ impl Coordinator {
             Message::Tasks { .. } | Message::RolledBack { .. } | Message::RoundDone { .. } => {
                 self.on_round_message(message)
             }
-            other => crate::node::log_warning(&format!(
-                "coordinator got a service-bound message: {other:?}"
-            )),
+            other => tracing::warn!("coordinator got a service-bound message: {other:?}"),
         }
     }
 

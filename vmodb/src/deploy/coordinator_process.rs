@@ -382,7 +382,7 @@ impl Inbound for CoordinatorInbound {
     /// work, every waiting ask fails, and `failure` says why from now on.
     fn lost(&self, peer: &Peer, error: NetError) {
         let why = format!("lost {peer}: {error}");
-        crate::node::log_warning(&format!("coordinator: {why}"));
+        tracing::warn!("coordinator: {why}");
         self.failure.lock().get_or_insert(why.clone());
         if let Some(c) = self.coordinator.upgrade() {
             c.abandon(); // clients waiting on a transaction hear nothing more: release them

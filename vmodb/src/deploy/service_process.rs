@@ -2,10 +2,11 @@
 
 use super::spec::{ClusterSpec, NodeOptions, listen};
 use crate::app::App;
-use crate::cluster::{Loader, build_store_for, encoded_rows_at, load_store_for, run_query_at};
+use crate::cluster::{encoded_rows_at, run_query_at};
 use crate::durability::CheckpointDir;
 use crate::durability::data_dir;
 use crate::error::BootstrapError;
+use crate::load::{Loader, build_store_for, load_store_for};
 use crate::message::BatchId;
 use crate::message::{Answer, Ask, Message, NodeId, NodeStats, ServiceId, Transport};
 use crate::net::{Inbound, NetError, Peer, TcpTransport};
@@ -265,7 +266,7 @@ impl Inbound for ServiceInbound {
             Message::Restore { batch, tid, fresh } => {
                 let error = self.restore(batch, tid, fresh).err();
                 if let Some(e) = &error {
-                    crate::node::log_warning(&format!("service cannot start: {e}"));
+                    tracing::warn!("service cannot start: {e}");
                 }
                 let message = Message::Restored {
                     service: self.node.id,

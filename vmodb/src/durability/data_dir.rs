@@ -28,11 +28,11 @@ pub fn open_log(
     let (wal, found) = Wal::open::<LogRecord>(&dir, &identity, segment_bytes)
         .map_err(|e| BootstrapError(format!("commit log: {e}")))?;
     if found.cut_bytes > 0 {
-        crate::node::log_warning(&format!(
+        tracing::warn!(
             "commit log {}: cut a torn tail of {} bytes (a commit step that never became durable)",
             dir.display(),
             found.cut_bytes
-        ));
+        );
     }
     let plan = RecoveryPlan::from_records(found.records)
         .map_err(|e| BootstrapError(format!("commit log {}: {e}", dir.display())))?;
@@ -68,10 +68,10 @@ fn check_build(
                  Builds that declare one version (`AppBuilder::version`) count as one"
             )));
         }
-        crate::node::log_warning(&format!(
+        tracing::warn!(
             "{what}: going on because a new build is allowed; the recovered state is only right \
              if the handlers behave as before"
-        ));
+        );
     }
     if theirs != Some(mine.as_str()) {
         let tmp = dir.join("BUILD.tmp");
@@ -147,12 +147,12 @@ impl Opened {
     pub fn stores(
         &self,
         app: &App,
-        load: impl FnOnce(&crate::cluster::Loader) -> Result<(), BootstrapError>,
+        load: impl FnOnce(&crate::load::Loader) -> Result<(), BootstrapError>,
     ) -> Result<Vec<std::sync::Arc<Store>>, BootstrapError> {
         if self.plan.checkpoint.0 == 0 {
-            return crate::cluster::build_stores(app, load);
+            return crate::load::build_stores(app, load);
         }
-        let stores = crate::cluster::build_stores(app, |_| Ok(()))?;
+        let stores = crate::load::build_stores(app, |_| Ok(()))?;
         for (i, (store, dir)) in stores.iter().zip(&self.dirs).enumerate() {
             restore(store, dir, &app.services[i].name, self.plan.checkpoint)?;
         }

@@ -10,9 +10,45 @@
 //! reserved ahead of use, and after a restart numbering resumes above every reserved one. The
 //! writer thread that appends them is `writer.rs`.
 
-use crate::coordinator::{LoggedCommit, SequencedInput};
+use crate::error::TxError;
 use crate::message::BatchId;
 use crate::schema::Tid;
+use crate::tx::TxEnv;
+
+/// A sequenced input, as serial replay (and recovery) needs it.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SequencedInput {
+    pub env: TxEnv,
+    pub batch: BatchId,
+    pub transaction: String,
+    pub payload: Vec<u8>,
+}
+
+/// What the coordinator logs per commit when it has a write-ahead log (`ClusterConfig::data_dir`):
+/// the batches committing together and every input they sequenced, in TID order; synced before
+/// any client hears of the commit.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LoggedCommit {
+    /// (batch, its max TID), in order.
+    pub batches: Vec<(BatchId, Tid)>,
+    pub inputs: Vec<SequencedInput>,
+    /// Inputs that carried a client request id, with their outputs, so that a resubmission
+    /// after a restart is answered in full.
+    pub requests: Vec<LoggedRequest>,
+    /// The inputs that aborted, with where and why (every other one committed).
+    pub aborted: Vec<(Tid, String, TxError)>,
+    /// The cluster's running time at this commit, in µs, counted across restarts (time down
+    /// does not count): request ids are remembered for `request_retention` of it.
+    pub uptime_us: u64,
+}
+
+/// A request id, its TID, and the output event (name, payload) if it committed with one.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LoggedRequest {
+    pub tid: Tid,
+    pub id: String,
+    pub output: Option<(String, Vec<u8>)>,
+}
 
 /// One record of the coordinator's log.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -252,7 +288,6 @@ fn split_at_checkpoint(
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::coordinator::LoggedRequest;
     use crate::tx::TxEnv;
 
     fn input(tid: Tid, batch: BatchId) -> SequencedInput {

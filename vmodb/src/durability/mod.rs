@@ -4,7 +4,6 @@
 pub mod checkpoint;
 pub(crate) mod data_dir;
 pub mod log;
-mod service;
 pub(crate) mod writer;
 
 pub use checkpoint::{Checkpoint, CheckpointDir};

@@ -243,7 +243,7 @@ fn truncate(wal: &mut Wal, retained: &mut Retained, keep: &Keep) {
         .and_then(|()| wal.sync())
         .and_then(|()| wal.truncate_before(keep_from))
     {
-        crate::node::log_warning(&format!("commit log: truncation failed: {e}"));
+        tracing::warn!("commit log: truncation failed: {e}");
     }
 }
 

@@ -22,6 +22,7 @@
 mod access;
 mod api;
 mod backend;
+mod codec;
 mod routes;
 mod server;
 pub mod tls;
@@ -151,7 +152,7 @@ impl FrontDoor {
         let app = self.inner.backend.app();
         let mut encoded = Vec::with_capacity(inputs.len());
         for r in inputs {
-            let payload = crate::json_codec::input_to_wire(app, &r.transaction, r.input)?;
+            let payload = codec::input_to_wire(app, &r.transaction, r.input)?;
             encoded.push(Request {
                 transaction: r.transaction,
                 payload,
@@ -357,7 +358,7 @@ impl FrontDoor {
                 batch: c.batch,
                 output: output.and_then(|o| {
                     let app = self.inner.backend.app();
-                    crate::json_codec::output_to_json(app, &c.transaction, &o)
+                    codec::output_to_json(app, &c.transaction, &o)
                 }),
                 latency_us,
             },

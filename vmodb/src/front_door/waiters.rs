@@ -40,7 +40,7 @@ impl Waiters {
             .name("vmodb-front-door".into())
             .spawn(move || w.dispatch(&*b, committed, commits));
         if let Err(e) = spawned {
-            crate::node::log_warning(&format!("front door: no dispatcher thread: {e}"));
+            tracing::warn!("front door: no dispatcher thread: {e}");
         }
         waiters
     }

@@ -23,11 +23,12 @@ pub mod handshake;
 mod link;
 mod tcp;
 
+pub use crate::message::Traffic;
 pub use auth::{ClusterKey, MIN_SECRET};
 pub use frame::{
     Hello, HelloReply, Identity, MAX_BATCH, MAX_FRAME, MAX_HELLO, PROTOCOL_VERSION, Proof,
 };
-pub use tcp::{DEFAULT_HEARTBEAT_TIMEOUT, Inbound, LinkConfig, TcpTransport, Traffic};
+pub use tcp::{DEFAULT_HEARTBEAT_TIMEOUT, Inbound, LinkConfig, TcpTransport};
 
 use crate::message::NodeId;
 use std::fmt;

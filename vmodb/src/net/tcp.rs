@@ -7,9 +7,8 @@ use super::frame::{self, Batch, Frame, FrameReader, HANDSHAKE_TIMEOUT, HelloRepl
 use super::handshake::{self, Credentials};
 use super::link::Link;
 use super::{NetError, Peer};
-use crate::message::{Message, NodeId, Transport};
+use crate::message::{Message, NodeId, Traffic, Transport};
 use parking_lot::{Condvar, Mutex};
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufReader, ErrorKind};
 use std::net::{TcpListener, TcpStream};
@@ -87,25 +86,6 @@ pub trait Inbound: Send + Sync + 'static {
     /// A link to or from `peer` failed or the peer went away; called at most once per peer,
     /// and not at all after `TcpTransport::stop`.
     fn lost(&self, peer: &Peer, error: NetError);
-}
-
-/// What a node sent over the network.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Traffic {
-    pub bytes: u64,
-    pub frames: u64,
-    pub messages: u64,
-}
-
-impl std::ops::Add for Traffic {
-    type Output = Traffic;
-    fn add(self, o: Traffic) -> Traffic {
-        Traffic {
-            bytes: self.bytes + o.bytes,
-            frames: self.frames + o.frames,
-            messages: self.messages + o.messages,
-        }
-    }
 }
 
 #[derive(Default)]
@@ -376,7 +356,7 @@ impl Transport for TcpTransport {
         match self.links.get(&to) {
             // Waits while the link's queue is full: backpressure up to the sender.
             Some(link) => link.send(message, &self.shared),
-            None => crate::node::log_warning(&format!("message for unknown node {to:?} dropped")),
+            None => tracing::warn!("message for unknown node {to:?} dropped"),
         }
     }
 }
@@ -472,7 +452,7 @@ fn read_link(mut stream: TcpStream, shared: Arc<Shared>, handshaking: Handshakin
     let hello = match handshake::authenticate(&mut stream, &config.credentials(), deadline) {
         Ok(hello) => hello,
         Err(why) => {
-            crate::node::log_warning(&format!("refused a connection from {peer_addr}: {why}"));
+            tracing::warn!("refused a connection from {peer_addr}: {why}");
             return;
         }
     };
@@ -503,10 +483,10 @@ fn read_link(mut stream: TcpStream, shared: Arc<Shared>, handshaking: Handshakin
         } else {
             ""
         };
-        crate::node::log_warning(&format!(
+        tracing::warn!(
             "refused a connection from {:?} at {peer_addr}: {reason}{values}",
             hello.from
-        ));
+        );
         let _ = handshake::answer(&mut stream, &HelloReply::Refused(reason));
         return;
     }
@@ -567,10 +547,10 @@ fn read_link(mut stream: TcpStream, shared: Arc<Shared>, handshaking: Handshakin
                     // A node of the cluster sent what only another may send (a service's
                     // `CommitBatch`, another service's vote): never acted on.
                     shared.refused.fetch_add(1, Ordering::Relaxed);
-                    crate::node::log_warning(&format!(
+                    tracing::warn!(
                         "dropped {} from {peer}: it may not send that to this node",
                         m.kind()
-                    ));
+                    );
                 }
                 m => {
                     let delivered = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

@@ -20,6 +20,7 @@ use parking_lot::Mutex;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, OnceLock};
 
+mod checkpoint;
 mod fk_guard;
 mod outbox;
 mod pool;
@@ -239,19 +240,19 @@ impl ServiceNode {
             | Message::RolledBack { .. }
             | Message::RoundDone { .. }
             | Message::Answer { .. } => {
-                log_warning(&format!(
+                tracing::warn!(
                     "service {} got a coordinator-bound message; dropped",
                     self.name()
-                ));
+                );
             }
             // The service process answers these before the node sees a message (`deploy/`).
             Message::Ask { .. }
             | Message::Shutdown
             | Message::Leaving { .. }
-            | Message::Restore { .. } => log_warning(&format!(
+            | Message::Restore { .. } => tracing::warn!(
                 "service {} got a process-level message outside a service process; dropped",
                 self.name()
-            )),
+            ),
         }
     }
 
@@ -293,7 +294,7 @@ impl ServiceNode {
             self.refused
                 .fetch_add(refused.len() as u64, std::sync::atomic::Ordering::Relaxed);
             for r in refused {
-                log_warning(&format!("service {}: refused an event ({r})", self.name()));
+                tracing::warn!("service {}: refused an event ({r})", self.name());
             }
         }
         self.dispatch(admitted);
@@ -542,9 +543,4 @@ fn footprint_of(def: &HandlerDef, keys: Option<crate::service::PartitionKeys>) -
         }
         _ => Footprint::Single { writes },
     }
-}
-
-/// Warnings about peers' bad messages go to stderr; they never stop the node.
-pub(crate) fn log_warning(msg: &str) {
-    eprintln!("vmodb warning: {msg}");
 }

@@ -38,9 +38,17 @@ pub(crate) trait ErasedTable: Send + Sync {
     fn foreign_keys(&self) -> Vec<(String, String, TypeId, usize)>;
     /// Does some row visible at `tid` reference parent key `parent` through FK index `index`?
     fn has_referencing_row(&self, index: usize, parent: &IndexKey, tid: Tid) -> bool;
+    /// `Table::visible_version` for a key given as `&dyn Any` (`None` if it is not this
+    /// table's key type).
+    fn visible_version_of(&self, key: &dyn Any, tid: Tid) -> Option<Option<(Tid, bool)>>;
 }
 
 impl<E: Entity> ErasedTable for Table<E> {
+    fn visible_version_of(&self, key: &dyn Any, tid: Tid) -> Option<Option<(Tid, bool)>> {
+        let key = key.downcast_ref::<E::Key>()?;
+        Some(self.visible_version(key, tid))
+    }
+
     fn as_any(&self) -> &dyn Any {
         self
     }
@@ -209,6 +217,10 @@ impl Store {
         self.by_type.get(&TypeId::of::<E>()).copied()
     }
 
+    fn table_index_of(&self, t: TypeId) -> Option<usize> {
+        self.by_type.get(&t).copied()
+    }
+
     pub(crate) fn tables(&self) -> &[Box<dyn ErasedTable>] {
         &self.tables
     }
@@ -350,6 +362,19 @@ impl Drop for SnapshotPin {
                 readers.remove(&self.at);
             }
         }
+    }
+}
+
+impl crate::schema::ParentRows for Store {
+    fn visible_version(
+        &self,
+        parent: (TypeId, &'static str),
+        key: &dyn Any,
+        tid: Tid,
+    ) -> Result<Option<(Tid, bool)>, TxError> {
+        self.table_index_of(parent.0)
+            .and_then(|i| self.tables[i].visible_version_of(key, tid))
+            .ok_or_else(|| TxError::UnknownTable(parent.1.to_string()))
     }
 }
 

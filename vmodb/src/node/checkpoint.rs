@@ -1,8 +1,8 @@
 //! A service's side of checkpoints: written when the coordinator marks a commit, from a
 //! snapshot pinned at that commit, on a thread of its own so that tasks go on meanwhile.
 
+use super::ServiceNode;
 use crate::message::{BatchId, Message, NodeId};
-use crate::node::ServiceNode;
 use crate::schema::Tid;
 use std::sync::Arc;
 

@@ -3,7 +3,6 @@
 
 use crate::error::TxError;
 use crate::mode_check::ModeChecker;
-use crate::repo::Repo;
 use crate::schema::{Entity, Tid};
 use crate::store::{Store, Table};
 use crate::value::IndexKey;
@@ -11,6 +10,10 @@ use rand::SeedableRng;
 use rand::rngs::Xoshiro256PlusPlus;
 use std::any::Any;
 use std::cell::{Cell, RefCell, RefMut};
+
+pub(crate) mod repo;
+
+use repo::Repo;
 
 /// Whether a context may write.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
