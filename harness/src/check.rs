@@ -5,7 +5,7 @@
 //! touched. The baseline's anomalies are printed as INFO: they are what is being measured.
 
 use crate::config::RunConfig;
-use crate::run::{RunOutcome, SystemRun};
+use crate::system::{RunOutcome, SystemRun};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {

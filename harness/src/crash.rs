@@ -11,7 +11,8 @@
 
 use crate::config::RunConfig;
 use crate::processes::ProcessCluster;
-use crate::run::{Progress, WorkloadData, drive_with_progress, input_config, prepare};
+use crate::run::{WorkloadData, drive_with_progress, prepare};
+use crate::system::{Progress, input_config};
 use anyhow::{anyhow, bail};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};

@@ -10,12 +10,13 @@ mod check;
 mod config;
 mod crash;
 mod dump;
-mod plot;
+mod peak;
 mod processes;
 mod report;
 mod run;
 mod serve;
 mod sweep;
+mod system;
 mod tpcc_run;
 mod vmodb_checks;
 
@@ -330,7 +331,7 @@ fn remote_config(url: &str, auth: &ClientAuth) -> anyhow::Result<RunConfig> {
 /// A run against a running cluster can change how it drives (duration, concurrency, mix), not
 /// what the cluster holds or how it runs.
 fn check_against_cluster(c: &RunConfig, cluster: &RunConfig, url: &str) -> anyhow::Result<()> {
-    if run::DataKey::of(c) != run::DataKey::of(cluster) {
+    if system::DataKey::of(c) != system::DataKey::of(cluster) {
         anyhow::bail!(
             "the cluster at {url} holds workload {} at scale {} with seed {}; \
              --workload/--scale/--seed must match or be left out",
@@ -365,7 +366,7 @@ fn main() -> ExitCode {
         Command::Run(args) if args.check => check(&args),
         Command::Run(args) if args.find_peak => match args
             .config()
-            .and_then(|c| capacity::run_find_peak(&c, args.slo_p99_ms, &args.results))
+            .and_then(|c| peak::run_find_peak(&c, args.slo_p99_ms, &args.results))
         {
             Ok(_) => ExitCode::SUCCESS,
             Err(e) => failed(e),
@@ -423,7 +424,7 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => failed(e),
         },
-        Command::Plot(args) => match plot::redraw(&args.dir) {
+        Command::Plot(args) => match sweep::plot::redraw(&args.dir) {
             Ok(files) => {
                 for f in files {
                     println!("wrote {}", f.display());

@@ -1,7 +1,7 @@
 //! The end-of-run table on stdout and the CSV files in `results/<run-id>/`.
 
 use crate::config::{Injection, RunConfig};
-use crate::run::SystemRun;
+use crate::system::SystemRun;
 use anyhow::Context;
 use std::path::Path;
 use workloads::marketplace::checker::AnomalyReport;

@@ -195,7 +195,7 @@ pub fn serve(node: &Node) -> anyhow::Result<()> {
         // Checked before any node starts, so a bad tokens or TLS file stops nothing.
         let access = file.access(&node.cluster)?;
         let tls = file.tls(&node.cluster)?;
-        let mut coordinator = crate::run::cluster_config(config).coordinator;
+        let mut coordinator = crate::system::cluster_config(config).coordinator;
         coordinator.allow_new_build = node.allow_new_build;
         let process = match listener {
             Some(l) => CoordinatorProcess::start_on(l, app, spec, coordinator, &options)?,

@@ -2,7 +2,7 @@
 //! by `--scale` for quick runs), drive terminals, check the consistency conditions.
 
 use crate::config::RunConfig;
-use crate::run::{Progress, SystemRun, cluster_config, progress_updater, silo_config};
+use crate::system::{Progress, SystemRun, cluster_config, progress_updater, silo_config};
 use crate::vmodb_checks::vmodb_checks;
 use anyhow::{Context, anyhow};
 use std::path::Path;

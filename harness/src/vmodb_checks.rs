@@ -2,7 +2,7 @@
 //! counts, node traffic (remote), and the serial replay's equality and throughput.
 
 use crate::config::RunConfig;
-use crate::run::Progress;
+use crate::system::Progress;
 use anyhow::anyhow;
 use vmodb::ReplayCheck;
 use workloads::marketplace::generator::Dataset;

@@ -65,7 +65,7 @@ fn imports(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
                 continue;
             }
             let text = std::fs::read_to_string(&path).expect("readable");
-            let code = text.split("#[cfg(test)]").next().unwrap_or("");
+            let code = without_test_modules(&text);
             let used = edges.entry(module.clone()).or_default();
             for (i, _) in code.match_indices("crate::") {
                 let name: String = code[i + 7..]
@@ -79,6 +79,44 @@ fn imports(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
         }
     }
     edges
+}
+
+/// `text` without its `#[cfg(test)] mod name { ... }` blocks (test code may use anything);
+/// everything else, also after such a block, is kept.
+fn without_test_modules(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("#[cfg(test)]") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + "#[cfg(test)]".len()..];
+        let item = after.trim_start();
+        let Some(open) = item.find(['{', ';']) else {
+            break;
+        };
+        if !item.starts_with("mod ") || item.as_bytes()[open] == b';' {
+            // `mod tests;` (its file is read on its own) or a test-only item: skip the line.
+            rest = &item[item.find('\n').unwrap_or(item.len())..];
+            continue;
+        }
+        let mut depth = 0usize;
+        let mut end = item.len();
+        for (i, c) in item.char_indices().skip(open) {
+            match c {
+                '{' => depth += 1,
+                '}' => {
+                    depth -= 1;
+                    if depth == 0 {
+                        end = i + 1;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        rest = &item[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[test]

@@ -3,13 +3,15 @@
 //! `latency.csv`, `runs/<point>/r<rep>/<system>/` with each run's own CSVs, the plots and
 //! `report.md`). A run that fails or panics becomes a row with its error, and the sweep goes on.
 
+pub mod plot;
 pub mod spec;
 pub mod table;
 #[cfg(test)]
 pub(crate) mod tests;
 
 use crate::report::{self, RunSummary};
-use crate::run::{self, DataKey, Progress, SystemRun, WorkloadData};
+use crate::run::{self, WorkloadData};
+use crate::system::{DataKey, Progress, SystemRun};
 use anyhow::{Context, anyhow};
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use spec::{Point, Sweep};
@@ -124,7 +126,7 @@ pub fn run(path: &Path, results: &Path) -> anyhow::Result<SweepOutcome> {
     }
     let failed = sweeper.failed;
     overall.finish_and_clear();
-    let written = crate::plot::redraw(&dir)?;
+    let written = plot::redraw(&dir)?;
     let elapsed = started.elapsed().as_secs();
     println!(
         "sweep {} done in {}:{:02}: {total} runs, {failed} failed",
@@ -157,7 +159,7 @@ fn clear_outputs(dir: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("cannot remove the earlier {}", runs.display()))?;
     }
     let ours = [table::SWEEP_CSV, table::LATENCY_CSV, "sweep.toml"];
-    for name in ours.iter().chain(crate::plot::OUTPUT_FILES.iter()) {
+    for name in ours.iter().chain(plot::OUTPUT_FILES.iter()) {
         let file = dir.join(name);
         if file.is_file() {
             std::fs::remove_file(&file)

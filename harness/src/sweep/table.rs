@@ -20,7 +20,7 @@
 use super::spec::{Point, Sweep, cell};
 use crate::capacity::{self, LoadFigures};
 use crate::config::RunConfig;
-use crate::run::SystemRun;
+use crate::system::SystemRun;
 use anyhow::{Context, anyhow, bail};
 use hdrhistogram::Histogram;
 use std::fs::File;
