@@ -1,4 +1,5 @@
 pub mod marketplace;
+pub mod measure;
 pub mod open_loop;
 pub mod probes;
 pub mod remote;

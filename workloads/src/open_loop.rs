@@ -18,7 +18,8 @@
 //! also when it completes after the window; one still queued when the in-flight ops have
 //! drained is charged its age at that moment (a lower bound) and counted in `backlog_end`.
 
-use crate::marketplace::driver::{Done, DriveResult};
+pub use crate::measure::LoadReport;
+use crate::measure::{Done, DriveResult};
 use crate::probes::Probes;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -123,52 +124,6 @@ struct Arrival<Op, G> {
 /// How far into the backlog one pass looks for an op whose gates are free: bounds a pass's
 /// cost when an overloaded system lets the backlog grow without end.
 const SCAN_LIMIT: usize = 4096;
-
-/// What an open-loop run measured beyond `DriveResult`'s counts.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct LoadReport {
-    /// Arrivals per second inside the window (`None`: a closed loop).
-    pub offered_tps: Option<f64>,
-    /// Arrivals inside the window.
-    pub arrived: u64,
-    /// Arrivals not yet submitted when the window ended.
-    pub backlog_end: u64,
-    /// Ops submitted and not completed when the window ended.
-    pub in_flight_end: u64,
-    /// The system's deferred work (e.g. undelivered one-way messages), sampled: (seconds since
-    /// the start, count).
-    pub deferred_samples: Vec<(f64, u64)>,
-}
-
-impl LoadReport {
-    /// The largest sampled deferred backlog inside the window.
-    pub fn deferred_max(&self, from_s: f64) -> Option<u64> {
-        self.deferred_samples
-            .iter()
-            .filter(|(t, _)| *t >= from_s)
-            .map(|(_, n)| *n)
-            .max()
-    }
-
-    /// Whether the deferred backlog grew over the window: the mean of its last quarter exceeds
-    /// the first quarter's by more than `slack` messages and by half. A rate whose one-way work
-    /// piles up is not sustained, whatever the client saw.
-    pub fn deferred_grows(&self, from_s: f64, slack: u64) -> bool {
-        let inside: Vec<u64> = self
-            .deferred_samples
-            .iter()
-            .filter(|(t, _)| *t >= from_s)
-            .map(|(_, n)| *n)
-            .collect();
-        if inside.len() < 8 {
-            return false;
-        }
-        let q = inside.len() / 4;
-        let mean = |s: &[u64]| s.iter().sum::<u64>() as f64 / s.len() as f64;
-        let (first, last) = (mean(&inside[..q]), mean(&inside[inside.len() - q..]));
-        last > first * 1.5 && last - first > slack as f64
-    }
-}
 
 /// Drives `target` with arrivals at `load`'s rate for `warmup + duration`, then lets what is in
 /// flight finish (at most 60 s). `next` produces the stream: op, gates, kind.
