@@ -1,5 +1,5 @@
-//! What every part of a run shares: a system's run and its outcome, the data of a workload,
-//! progress display, and the engine's and baseline's settings derived from a run's
+//! What every part of a run shares: a system's run and its outcome, what decides a run's data
+//! (`DataKey`), progress display, and the engine's and baseline's settings derived from a run's
 //! configuration. Below `run.rs` and everything that reports on runs, so nothing imports back.
 
 use crate::config::{Injection, RunConfig};
