@@ -40,22 +40,27 @@ impl Token {
         Token(token.into().trim().to_string())
     }
 
-    /// The token in file `path` (its first non-empty line, or the token of an `operator`
-    /// line of a tokens file); errors name the file, never its contents.
+    /// The token in file `path`: its first line that is neither blank nor a `#` comment,
+    /// either the token alone or a tokens-file line `<role> <token>`. Errors name the file,
+    /// never its contents.
     pub fn read(path: &std::path::Path) -> Result<Token, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read the token file {}: {e}", path.display()))?;
-        let lines = text.lines().map(str::trim);
-        let mut lines = lines.filter(|l| !l.is_empty() && !l.starts_with('#'));
-        let token = lines
-            .next()
-            .map(|l| {
-                l.strip_prefix("operator")
-                    .or(l.strip_prefix("client"))
-                    .unwrap_or(l)
-            })
-            .ok_or_else(|| format!("the token file {} is empty", path.display()))?;
-        Ok(Token::new(token))
+        Self::of_file_text(&text)
+            .ok_or_else(|| format!("the token file {} is empty", path.display()))
+    }
+
+    fn of_file_text(text: &str) -> Option<Token> {
+        let line = text
+            .lines()
+            .map(str::trim)
+            .find(|l| !l.is_empty() && !l.starts_with('#'))?;
+        // A role is a separate word: a token that merely begins with one is kept whole.
+        let token = match line.split_once(char::is_whitespace) {
+            Some(("client" | "operator", token)) => token,
+            _ => line,
+        };
+        Some(Token::new(token))
     }
 
     pub fn secret(&self) -> &str {
@@ -356,4 +361,23 @@ async fn decode_json<T: DeserializeOwned>(
     let r = check(sent.map_err(unreachable)?).await?;
     let bytes = r.bytes().await.map_err(unreachable)?;
     serde_json::from_slice(&bytes).map_err(|e| RemoteError::Decode(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Token;
+
+    #[test]
+    fn a_token_file_holds_a_token_alone_or_a_role_and_a_token() {
+        let read = |text: &str| Token::of_file_text(text).map(|t| t.secret().to_string());
+        assert_eq!(read("# ours\n\n  abc123  \n").as_deref(), Some("abc123"));
+        assert_eq!(
+            read("operator  abc123\nclient def").as_deref(),
+            Some("abc123")
+        );
+        // A token that begins with a role's name is not cut.
+        assert_eq!(read("operatorabc123").as_deref(), Some("operatorabc123"));
+        assert_eq!(read("client-7f3e").as_deref(), Some("client-7f3e"));
+        assert_eq!(read("# nothing\n"), None);
+    }
 }
