@@ -72,9 +72,7 @@ impl ClusterFile {
         }
         Ok(access)
     }
-}
 
-impl ClusterFile {
     /// The front door's TLS configuration, when the file names a certificate and key.
     pub fn tls(&self, path: &Path) -> anyhow::Result<Option<Arc<rustls::ServerConfig>>> {
         let base = base_dir(path);

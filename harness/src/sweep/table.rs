@@ -517,3 +517,6 @@ pub fn read(path: &Path) -> anyhow::Result<SweepTable> {
         rows,
     })
 }
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+use workloads::remote::{ClientAuth, FrontDoorClient, Token};
 
 /// Each test runs 9+ processes on a small machine: one at a time.
 pub static SERIAL: Mutex<()> = Mutex::new(());
@@ -151,9 +152,18 @@ impl Cluster {
         }
         drop(listeners); // the children hold them now
         let deadline = Instant::now() + Duration::from_secs(60);
-        let up = |c: &Cluster| match tls {
-            false => get(&c.http, "/status").is_some_and(|(code, _)| code == 200),
-            true => get_tls(&c.http, &dir.join("cert.pem"), "/status") == Some(200),
+        // Over TLS, the harness's own client (trusting the certificate) asks.
+        let https = tls.then(|| {
+            let auth = ClientAuth {
+                token: Some(Token::new(OPERATOR_TOKEN)),
+                ca: Some(dir.join("cert.pem")),
+            };
+            let url = format!("https://{}", cluster.http);
+            FrontDoorClient::new(&url, 1, &auth).expect("an https client")
+        });
+        let up = |c: &Cluster| match &https {
+            None => get(&c.http, "/status").is_some_and(|(code, _)| code == 200),
+            Some(client) => client.status().is_ok(),
         };
         while !up(&cluster) {
             for (role, node) in &mut cluster.nodes {
@@ -278,34 +288,4 @@ pub fn call(addr: &str, token: Option<&str>, method: &str, path: &str) -> Option
     let text = String::from_utf8_lossy(&raw);
     let code = text.split_whitespace().nth(1)?.parse().ok()?;
     Some((code, text.split_once("\r\n\r\n")?.1.to_string()))
-}
-
-/// `GET path` over TLS with the operator's token, trusting `cert`: the status code.
-pub fn get_tls(addr: &str, cert: &Path, path: &str) -> Option<u16> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(CertificateDer::from_pem_file(cert).ok()?).ok()?;
-    let config = rustls::ClientConfig::builder_with_provider(vmodb::front_door::tls::provider())
-        .with_safe_default_protocol_versions()
-        .ok()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").ok()?;
-    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), name).ok()?;
-    let tcp = TcpStream::connect(addr).ok()?;
-    tcp.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    let mut tls = rustls::StreamOwned::new(conn, tcp);
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {OPERATOR_TOKEN}\r\n\
-         Connection: close\r\n\r\n"
-    );
-    tls.write_all(request.as_bytes()).ok()?;
-    let mut answer = Vec::new();
-    let _ = tls.read_to_end(&mut answer);
-    String::from_utf8_lossy(&answer)
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }

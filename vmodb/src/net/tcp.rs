@@ -459,11 +459,6 @@ fn read_link(mut stream: TcpStream, shared: Arc<Shared>, handshaking: Handshakin
     // Authenticated: the reasons may be told, but never what this node expected (only this
     // node's log shows both sides).
     let id = config.identity;
-    let values = format!(
-        " (it has application {:016x}, build {:016x}, cluster {:016x}; this node has {:016x}, \
-         {:016x}, {:016x})",
-        hello.app, hello.build, hello.cluster, id.app, id.build, id.cluster
-    );
     let mismatch = hello.mismatch(id);
     let refusal = mismatch
         .map(str::to_string)
@@ -478,10 +473,13 @@ fn read_link(mut stream: TcpStream, shared: Arc<Shared>, handshaking: Handshakin
                 .then(|| format!("{:?} is already connected", hello.from))
         });
     if let Some(reason) = refusal {
-        let values = if mismatch.is_some() {
-            values.as_str()
-        } else {
-            ""
+        let values = match mismatch {
+            Some(_) => format!(
+                " (it has application {:016x}, build {:016x}, cluster {:016x}; this node has \
+                 {:016x}, {:016x}, {:016x})",
+                hello.app, hello.build, hello.cluster, id.app, id.build, id.cluster
+            ),
+            None => String::new(),
         };
         tracing::warn!(
             "refused a connection from {:?} at {peer_addr}: {reason}{values}",

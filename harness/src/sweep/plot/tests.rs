@@ -5,8 +5,8 @@ use super::{
     ChartKind, LATENCY_THROUGHPUT_PNG, Layout, OUTPUT_FILES, chart_kind, curve, numeric_axis,
     redraw,
 };
+use crate::sweep::table::tests::{metrics, scratch_dir};
 use crate::sweep::table::{self, RunRow, SweepTable};
-use crate::sweep::tests::{metrics, scratch_dir};
 use plotters::coord::ranged1d::{BoldPoints, Ranged};
 use std::path::Path;
 
