@@ -70,6 +70,50 @@ fn tokens_decide_who_may_do_what() {
     });
 }
 
+/// With an anonymous role, a request without a token gets it (a client here: it submits and
+/// reads the status, not the operator's routes); a wrong token is still a 401. The driver's
+/// completion check: `/status/submitted` and `/status/committed` as numbers, equal once
+/// everything committed, while `/status/committed` stays the event stream by default.
+#[test]
+fn token_less_requests_get_the_anonymous_role() {
+    watchdog(Duration::from_secs(30), || {
+        let server = Server::start_anonymous();
+        let addr = server.addr.as_str();
+        let call = |token, method, path, body| request_as(addr, token, method, path, body);
+        assert_eq!(call(None, "POST", "/transactions", Some(CHECKOUT)).status, 200);
+        assert_eq!(call(None, "GET", "/status", None).status, 200);
+        for (method, path) in [("GET", "/state"), ("POST", "/shutdown")] {
+            assert_eq!(call(None, method, path, None).status, 403, "{method} {path}");
+        }
+        let wrong = Some("a-token-nobody-gave-out-0123456789abcdef");
+        assert_eq!(call(wrong, "GET", "/status", None).status, 401);
+        assert_eq!(call(Some(OPERATOR_TOKEN), "GET", "/state", None).status, 200);
+
+        let raw = |path: &str, accept: &str| {
+            let mut s = TcpStream::connect(addr).expect("connect");
+            s.set_read_timeout(Some(Duration::from_secs(5)))
+                .expect("timeout");
+            write!(
+                s,
+                "GET {path} HTTP/1.1\r\nHost: x\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
+            )
+            .expect("write");
+            let mut head = vec![0u8; 4096];
+            let n = s.read(&mut head).expect("read");
+            String::from_utf8_lossy(&head[..n]).to_ascii_lowercase()
+        };
+        let number = |path: &str| -> u64 {
+            let answer = raw(path, "application/json");
+            let body = answer.split_once("\r\n\r\n").expect("a body").1;
+            body.trim().parse().unwrap_or_else(|_| panic!("{path}: {answer}"))
+        };
+        assert_eq!(number("/status/submitted"), 1);
+        assert_eq!(number("/status/committed"), 1);
+        let stream = raw("/status/committed", "text/event-stream");
+        assert!(stream.contains("content-type: text/event-stream"), "{stream}");
+    });
+}
+
 /// Request ids are remembered (and logged with durability): one over 256 bytes is refused
 /// with 422 before anything is sequenced; one of 256 bytes runs.
 #[test]

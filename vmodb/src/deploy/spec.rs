@@ -17,6 +17,7 @@ use std::time::Duration;
 /// http = "127.0.0.1:8080"          # the coordinator's front door
 /// key_file = "cluster.key"         # the secret every node proves it holds
 /// tokens_file = "tokens"           # the front door's bearer tokens (`front_door::Access`)
+/// anonymous = "client"             # optional: requests without a token get this role
 /// tls_cert = "cert.pem"            # optional: the front door serves HTTPS only
 /// tls_key = "key.pem"
 /// [services]
@@ -34,6 +35,11 @@ pub struct ClusterSpec {
     /// The file of the front door's bearer tokens; relative to the cluster file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tokens_file: Option<PathBuf>,
+    /// The role (`client` or `operator`) of front-door requests that carry no token; absent:
+    /// they are refused (401). For clients that cannot send a token (the Online Marketplace
+    /// benchmark's driver); bind the front door where only they reach it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anonymous: Option<String>,
     /// The front door serves TLS only, with this PEM certificate chain and key (both or
     /// neither); relative to the cluster file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -105,6 +111,7 @@ impl ClusterSpec {
                 .collect(),
             key_file: None,
             tokens_file: None,
+            anonymous: None,
             tls_cert: None,
             tls_key: None,
             key: Some(ClusterKey::random()),
@@ -149,6 +156,7 @@ impl ClusterSpec {
             services,
             key_file: None,
             tokens_file: None,
+            anonymous: None,
             tls_cert: None,
             tls_key: None,
             key: Some(ClusterKey::random()),

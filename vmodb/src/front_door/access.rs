@@ -4,6 +4,12 @@
 //! (`/state`, `/inputs`, `/tables/..`, `/nodes`, `/config`) and stop it (`/shutdown`). No token
 //! or an unknown one is a 401, a client token on an operator route a 403. Tokens are kept only
 //! as digests and compared by digest, so neither their values nor their timing leak.
+//!
+//! A front door may also let requests without any `Authorization` header in, in a role of its
+//! choice (`Access::anonymous`): for clients that cannot send a token, such as the Online
+//! Marketplace benchmark's own driver. A request that carries an unknown token is still a 401.
+//! Every request let in carries its `Role` as a request extension, so that application routes
+//! can ask for more than the table here says (`needed_role`).
 
 use super::ApiError;
 use axum::extract::Request;
@@ -25,7 +31,7 @@ pub enum Role {
 }
 
 impl Role {
-    fn parse(s: &str) -> Option<Role> {
+    pub fn parse(s: &str) -> Option<Role> {
         match s {
             "client" => Some(Role::Client),
             "operator" => Some(Role::Operator),
@@ -38,6 +44,7 @@ impl Role {
 #[derive(Clone, Default)]
 pub struct Access {
     tokens: HashMap<[u8; 32], Role>,
+    anonymous: Option<Role>,
 }
 
 impl std::fmt::Debug for Access {
@@ -102,8 +109,15 @@ impl Access {
         Ok(access)
     }
 
+    /// Lets requests without an `Authorization` header in, in `role`.
+    pub fn anonymous(mut self, role: Role) -> Access {
+        self.anonymous = Some(role);
+        self
+    }
+
+    /// No request can get in: no token, and no anonymous role.
     pub fn is_empty(&self) -> bool {
-        self.tokens.is_empty()
+        self.tokens.is_empty() && self.anonymous.is_none()
     }
 
     /// The role of a request's `Authorization` header, if it carries a known bearer token.
@@ -123,8 +137,16 @@ impl Access {
         next: Next,
     ) -> Response {
         let needed = needed_role(request.uri().path());
-        match self.role_of(request.headers().get(header::AUTHORIZATION)) {
-            Some(role) if role >= needed => next.run(request).await,
+        let mut request = request;
+        let role = match request.headers().get(header::AUTHORIZATION) {
+            None => self.anonymous,
+            authorization => self.role_of(authorization),
+        };
+        match role {
+            Some(role) if role >= needed => {
+                request.extensions_mut().insert(role);
+                next.run(request).await
+            }
             Some(_) => ApiError::new(
                 StatusCode::FORBIDDEN,
                 "this route is for the operator's token",

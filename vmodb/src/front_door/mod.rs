@@ -12,7 +12,9 @@
 //!   order); answers the `TxResult`s at commit (or at once, `Submitted`, with `wait=false`).
 //! - `GET /status`: `Status`. `GET /status/committed`: SSE, one `batch` event per committed
 //!   batch, its data the batch's last TID (as the benchmark's vMODB driver expects); an `error`
-//!   event if the cluster fails.
+//!   event if the cluster fails. Asked with `Accept: application/json` (or `text/plain`) and
+//!   not `text/event-stream`, it answers how many transactions committed, a bare number, and
+//!   `GET /status/submitted` how many were sequenced: the driver waits until they are equal.
 //! - `POST /queries/{service}/{query}`: the query's input as JSON, its answer as JSON.
 //! - `GET /state`, `GET /inputs`, `GET /tables/{service}/{table}`: postcard bodies
 //!   (`ClusterState`, `Vec<SequencedInput>`, encoded rows). `GET /nodes`: `NodeStats`

@@ -34,18 +34,27 @@ impl Server {
     }
 
     pub fn start_limited(config: vmodb::ClusterConfig, limits: Limits) -> Server {
-        Self::start_serving(config, limits, None)
+        Self::start_serving(config, limits, None, super::http::access())
+    }
+
+    /// A front door that lets requests without a token in as a client.
+    pub fn start_anonymous() -> Server {
+        let access = super::http::access().anonymous(vmodb::front_door::Role::Client);
+        let config = super::util::config_ms(2, 64);
+        Self::start_serving(config, Limits::default(), None, access)
     }
 
     /// A front door serving TLS only, with `tls`.
     pub fn start_tls(tls: Arc<rustls::ServerConfig>) -> Server {
-        Self::start_serving(super::util::config_ms(2, 64), Limits::default(), Some(tls))
+        let config = super::util::config_ms(2, 64);
+        Self::start_serving(config, Limits::default(), Some(tls), super::http::access())
     }
 
     fn start_serving(
         config: vmodb::ClusterConfig,
         limits: Limits,
         tls: Option<Arc<rustls::ServerConfig>>,
+        access: vmodb::front_door::Access,
     ) -> Server {
         let cluster = Cluster::start(
             shop::app().expect("app"),
@@ -56,7 +65,7 @@ impl Server {
         let door = FrontDoor::with_limits(
             Arc::new(cluster),
             json!({"k": 1}),
-            super::http::access(),
+            access,
             limits,
         );
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
