@@ -64,6 +64,7 @@ fn write_state(dir: &Path, s: &MarketplaceState) -> anyhow::Result<()> {
     write_table(dir, "stock", "stock_items", &s.stock_items)?;
     write_table(dir, "cart", "cart_items", &s.cart_items)?;
     write_table(dir, "cart", "replica_products", &s.replica_products)?;
+    write_table(dir, "cart", "cart_history", &s.cart_history)?;
     write_table(dir, "order", "orders", &s.orders)?;
     write_table(dir, "order", "order_items", &s.order_items)?;
     write_table(dir, "order", "order_history", &s.order_history)?;

@@ -229,6 +229,11 @@ struct RunArgs {
     /// the cluster fails (default 10000).
     #[arg(long)]
     heartbeat_timeout_ms: Option<u64>,
+    /// How a distributed vMODB (--deploy processes, --target) is driven: vmodb (our JSON
+    /// client) or om-driver (the Online Marketplace benchmark driver's API and bodies; it
+    /// ingests the data set into a cluster started empty, `[run] data = "ingest"`).
+    #[arg(long)]
+    client: Option<String>,
     /// Drive an already running vMODB cluster (`vbench serve`) through its front door at this
     /// URL; data and batching come from the cluster's configuration.
     #[arg(long)]
@@ -291,7 +296,7 @@ impl RunArgs {
             product_distribution <- self.product_dist, workers <- self.workers, inject <- self.inject,
             warehouses <- self.warehouses, tpcc_mix <- self.tpcc_mix,
             tpcc_rollback_percent <- self.rollbacks, tpcc_item_check <- self.item_check,
-            deploy <- self.deploy, durability <- self.durability,
+            deploy <- self.deploy, durability <- self.durability, client <- self.client,
             checkpoint_interval_ms <- self.checkpoint_interval_ms, log_segment_mib <- self.log_segment_mib,
             request_retention_s <- self.request_retention_s, heartbeat_timeout_ms <- self.heartbeat_timeout_ms,
         );

@@ -78,6 +78,9 @@ impl ProcessCluster {
         spec.tokens_file = Some("tokens".into());
         let mut run = config.clone();
         run.deploy = "processes".into();
+        if config.client == "om-driver" {
+            run.data = "ingest".into(); // the driver loads the data set through the API
+        }
         let text = toml::to_string(&ClusterFile {
             cluster: spec.clone(),
             run,

@@ -16,6 +16,7 @@ use workloads::marketplace::driver::{
     DriveConfig, DriveResult, MarketplaceSystem, drive, drive_open,
 };
 use workloads::marketplace::generator::{Dataset, InputGenerator, Scale, generate};
+use workloads::marketplace::om_driver::OmDriver;
 use workloads::marketplace::remote_system::RemoteMarketplace;
 use workloads::marketplace::vmodb_system::VmodbMarketplace;
 use workloads::remote::ClientAuth;
@@ -156,6 +157,41 @@ fn connect(url: &str, config: &RunConfig, auth: &ClientAuth) -> anyhow::Result<R
     Ok(remote)
 }
 
+/// The benchmark driver's client (`--client om-driver`): it ingests the data set into a cluster
+/// that has run nothing, or checks that the cluster holds exactly that data set (as a reset
+/// leaves it).
+fn om_driver(
+    url: &str,
+    config: &RunConfig,
+    auth: &ClientAuth,
+    data: &Dataset,
+    progress: &Progress,
+) -> anyhow::Result<OmDriver> {
+    let mut driver =
+        OmDriver::connect(url, config.concurrency, auth, data).map_err(|e| anyhow!("{e}"))?;
+    if driver.is_fresh() {
+        let started = Instant::now();
+        let rows = driver
+            .ingest(data, config.concurrency.max(64))
+            .map_err(|e| anyhow!("ingesting the data set through {url}: {e}"))?;
+        progress.note(format_args!(
+            "om-driver: ingested {rows} rows through the benchmark's API in {:.1} s",
+            started.elapsed().as_secs_f64()
+        ));
+    } else {
+        driver.ingested_already(data).map_err(|e| {
+            anyhow!(
+                "the cluster at {url} has run before and does not hold the data set as \
+                 ingested: {e}. PATCH /reset it (or restart it empty) and run again"
+            )
+        })?;
+        progress.note(format_args!(
+            "om-driver: the cluster holds the data set as ingested; running again"
+        ));
+    }
+    Ok(driver)
+}
+
 /// Starts the baseline; with `--durability fsync` it logs to a fresh temporary file, removed
 /// when the returned guard drops (nothing recovers from it yet).
 fn start_baseline(
@@ -204,6 +240,7 @@ fn run_system(
     let mut vmodb = None;
     let mut baseline = None;
     let mut remote = None;
+    let mut om = None;
     let mut processes = None;
     let mut wal = None;
     let target: &mut dyn MarketplaceSystem = if system != "vmodb" {
@@ -211,7 +248,11 @@ fn run_system(
         _baseline_log = log;
         baseline.insert(b)
     } else if let Some(url) = &config.target {
-        remote.insert(connect(url, config, &config.auth)?)
+        if config.client == "om-driver" {
+            om.insert(om_driver(url, config, &config.auth, data, progress)?)
+        } else {
+            remote.insert(connect(url, config, &config.auth)?)
+        }
     } else if config.deploy == "processes" {
         let cluster: &mut crate::processes::ProcessCluster =
             processes.insert(crate::processes::ProcessCluster::start(config)?);
@@ -220,7 +261,17 @@ fn run_system(
             cluster.pids().len(),
             cluster.url()
         ));
-        remote.insert(connect(&cluster.url(), config, &cluster.auth())?)
+        if config.client == "om-driver" {
+            om.insert(om_driver(
+                &cluster.url(),
+                config,
+                &cluster.auth(),
+                data,
+                progress,
+            )?)
+        } else {
+            remote.insert(connect(&cluster.url(), config, &cluster.auth())?)
+        }
     } else {
         let (v, dir) = start_vmodb(config, data)?;
         wal = dir;
@@ -259,13 +310,17 @@ fn run_system(
             .with_context(|| format!("dumping state to {}", dir.display()))?;
         progress.note(format_args!("state written to {}", dir.display()));
     }
-    let (mode_violations, replay) = match (&vmodb, &remote) {
+    let remote = remote.as_ref().or(om.as_ref().map(OmDriver::remote));
+    let (mode_violations, replay) = match (&vmodb, remote) {
         (Some(v), _) => vmodb_checks(v.cluster(), config, progress, || {
             v.matches_serial_replay(data)
         })?,
         (None, Some(r)) => remote_checks(r, config, progress, data)?,
         (None, None) => (0, None),
     };
+    if let Some(driver) = &om {
+        om_driver_checks(driver, config, progress)?;
+    }
     if let Some(s) = baseline.as_ref().and_then(|b| b.log_stats()) {
         progress.note(format_args!(
             "baseline log: {} records, {} bytes, {} syncs ({:.1} records/sync)",
@@ -293,6 +348,32 @@ fn run_system(
         mode_violations,
         load_s,
     })
+}
+
+/// The driver's count of finished transactions (from the commit stream) must be exactly what
+/// committed; a cluster driven by `--target` is then reset for the next run, as the driver's
+/// post-run task does.
+fn om_driver_checks(
+    driver: &OmDriver,
+    config: &RunConfig,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    let c = driver.stream_count();
+    progress.note(format_args!(
+        "om-driver: the commit stream counted {} of {} answered ops finished; the cluster \
+         sequenced {} and committed {} transactions, this client sent {}",
+        c.counted, c.answered, c.sequenced, c.committed, c.sent
+    ));
+    if c.counted != c.answered || c.sequenced != c.committed || c.committed != c.sent {
+        bail!("om-driver: the commit stream's count disagrees with what committed: {c:?}");
+    }
+    if config.target.is_some() {
+        driver.reset().map_err(|e| anyhow!("om-driver: {e}"))?;
+        progress.note(format_args!(
+            "om-driver: PATCH /reset: the cluster is back to the data as ingested"
+        ));
+    }
+    Ok(())
 }
 
 pub(crate) fn drive_with_progress(

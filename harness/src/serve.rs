@@ -62,12 +62,19 @@ impl ClusterFile {
                 .read(&base_dir(path).join(file))
                 .map_err(anyhow::Error::msg)?;
         }
-        let access = access.from_env().map_err(anyhow::Error::msg)?;
+        let mut access = access.from_env().map_err(anyhow::Error::msg)?;
+        if let Some(role) = &self.cluster.anonymous {
+            let role = vmodb::front_door::Role::parse(role).ok_or_else(|| {
+                anyhow!("[cluster] anonymous = `{role}`: expected `client` or `operator`")
+            })?;
+            access = access.anonymous(role);
+        }
         if access.is_empty() {
             bail!(
                 "the front door has no tokens: name a tokens file in [cluster] (`tokens_file`, \
-                 lines `client <token>` and `operator <token>`) or set VMODB_CLIENT_TOKEN / \
-                 VMODB_OPERATOR_TOKEN"
+                 lines `client <token>` and `operator <token>`), set VMODB_CLIENT_TOKEN / \
+                 VMODB_OPERATOR_TOKEN, or let requests without a token in (`anonymous = \
+                 \"client\"`)"
             );
         }
         Ok(access)
@@ -227,8 +234,12 @@ pub fn serve(node: &Node) -> anyhow::Result<()> {
             bail!("--http-fd is for the coordinator only");
         }
         // Generated only if there is no checkpoint to restore (the coordinator decides).
-        let (scale, seed) = (config.scale, config.seed);
+        // With `data = "ingest"` nothing: the data comes through the ingestion routes.
+        let (scale, seed, ingest) = (config.scale, config.seed, config.data == "ingest");
         let load = Box::new(move |l: &vmodb::Loader| {
+            if ingest {
+                return Ok(());
+            }
             let data = generate(&Scale::scaled(scale), seed);
             vmodb_system::loader(&data)(l)
         });

@@ -202,6 +202,64 @@ impl FrontDoorClient {
         });
     }
 
+    /// Sends `calls` (method, path, JSON body) one after another, each once the previous one
+    /// was answered, and calls `done` with each answer's status and JSON body (`null` when it
+    /// has none) and when the last call was sent; returns at once. A call the front door does
+    /// not answer (unreachable, or 503: the cluster is down) ends the sequence with its error.
+    pub fn spawn_calls(
+        &self,
+        calls: Vec<(reqwest::Method, String, Option<serde_json::Value>)>,
+        done: impl FnOnce(Result<Vec<(u16, serde_json::Value)>, RemoteError>, Instant) + Send + 'static,
+    ) {
+        let (http, base) = (self.http.clone(), self.base.clone());
+        self.runtime.spawn(async move {
+            let mut answers = Vec::with_capacity(calls.len());
+            let mut last_sent = Instant::now();
+            for (method, path, body) in calls {
+                last_sent = Instant::now();
+                let mut request = http.request(method, format!("{base}{path}"));
+                if let Some(body) = &body {
+                    request = request.json(body);
+                }
+                match call_answer(request.send().await).await {
+                    Ok(answer) => answers.push(answer),
+                    Err(e) => return done(Err(e), last_sent),
+                }
+            }
+            done(Ok(answers), last_sent);
+        });
+    }
+
+    /// One call as `spawn_calls` makes it, waiting for its answer.
+    pub fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<(u16, serde_json::Value), RemoteError> {
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(body) = &body {
+            request = request.json(body);
+        }
+        self.runtime
+            .block_on(async { call_answer(request.send().await).await })
+    }
+
+    /// `GET /status/submitted` and `GET /status/committed` asked for a number (not the event
+    /// stream), as the benchmark's driver reads them; `None` for one that did not answer.
+    pub fn submitted_and_committed(&self) -> (Option<u64>, Option<u64>) {
+        let number = |path: &str| {
+            let get = self
+                .http
+                .get(format!("{}{path}", self.base))
+                .header(reqwest::header::ACCEPT, "application/json");
+            self.runtime
+                .block_on(async { decode_json::<u64>(get.send().await).await })
+                .ok()
+        };
+        (number("/status/submitted"), number("/status/committed"))
+    }
+
     /// Follows the commit stream (`GET /status/committed`, server-sent events) in the
     /// background, calling `on_commit` with each committed batch's last TID, and reconnecting
     /// when the stream ends (a restarted cluster), until `on_commit` returns false.
@@ -353,6 +411,20 @@ async fn check(r: reqwest::Response) -> Result<reqwest::Response, RemoteError> {
             message,
         })
     }
+}
+
+/// Any answer but a 503: its status and JSON body (`null` when empty or not JSON).
+async fn call_answer(
+    sent: Result<reqwest::Response, reqwest::Error>,
+) -> Result<(u16, serde_json::Value), RemoteError> {
+    let r = sent.map_err(unreachable)?;
+    let status = r.status();
+    if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+        return check(r).await.map(|_| (503, serde_json::Value::Null));
+    }
+    let bytes = r.bytes().await.map_err(unreachable)?;
+    let body = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null);
+    Ok((status.as_u16(), body))
 }
 
 async fn decode_json<T: DeserializeOwned>(

@@ -9,7 +9,7 @@ use workloads::marketplace::baseline_system::{BaselineConfig, BaselineMarketplac
 use workloads::marketplace::driver::MarketplaceSystem;
 use workloads::marketplace::generator::{Op, Scale, generate};
 use workloads::marketplace::model::{
-    AddItem, Checkout, SHIPMENT_PARTITIONS, UpdateDelivery, shipment_partition,
+    AddItem, Checkout, SHIPMENT_PARTITIONS, UpdateDelivery, Voucher, shipment_partition,
 };
 use workloads::marketplace::vmodb_system::VmodbMarketplace;
 
@@ -26,7 +26,7 @@ fn sessions() -> Vec<Op> {
                         seller_id,
                         product_id,
                         quantity: 1,
-                        voucher: false,
+                        voucher: Voucher::None,
                     })
                     .collect(),
                 checkout: Checkout {
@@ -35,6 +35,7 @@ fn sessions() -> Vec<Op> {
                     payment_type: "CREDIT_CARD".into(),
                     installments: 1,
                     all_or_nothing: false,
+                    instance_id: None,
                 },
             }
         })

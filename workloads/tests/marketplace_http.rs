@@ -4,8 +4,10 @@
 //! `session_checkout_dashboard_delivery` creates orders, so its delivery run is deterministic).
 //! Every socket has a timeout: a broken server fails the tests rather than hanging them.
 
+mod common;
+
+use common::http::{self, Reply};
 use serde_json::{Value, json};
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -14,7 +16,7 @@ use vmodb::{Cluster, ClusterConfig, CoordinatorConfig};
 use workloads::marketplace::generator::{Dataset, Scale, generate};
 use workloads::marketplace::http::routes;
 use workloads::marketplace::logic::{self, raised_price};
-use workloads::marketplace::model::Product;
+use workloads::marketplace::model::{Product, Voucher};
 use workloads::marketplace::{services, vmodb_system};
 
 const TIMEOUT: Duration = Duration::from_secs(8);
@@ -50,6 +52,7 @@ fn server() -> &'static Server {
             Cluster::start(app, config, vmodb_system::loader(&data)).expect("cluster start");
         let access = Access::default()
             .allow(Role::Operator, TOKEN)
+            .and_then(|a| a.allow(Role::Client, CLIENT_TOKEN))
             .expect("a token");
         let door = FrontDoor::new(Arc::new(cluster), Value::Null, access);
         // A free loopback port (released just before the front door binds it).
@@ -67,100 +70,19 @@ fn server() -> &'static Server {
     })
 }
 
-struct Reply {
-    status: u16,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-
-    /// Asserts the status and a JSON `{"error": "..."}` body; returns the message.
-    fn error(&self, status: u16) -> String {
-        assert_eq!(self.status, status, "body: {}", self.text());
-        let body = self.json();
-        body["error"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no error message: {body}"))
-            .to_string()
-    }
-
-    /// Asserts a 200 with a committed `TxResult`; returns it.
-    fn committed(&self, transaction: &str) -> Value {
-        assert_eq!(self.status, 200, "body: {}", self.text());
-        let r = self.json();
-        assert_eq!(r["transaction"], transaction, "{r}");
-        assert_eq!(r["outcome"], "committed", "{r}");
-        r
-    }
-}
-
 /// The front door's token in these tests (an operator's: it may use every route).
 const TOKEN: &str = "marketplace-http-test-token-0123456789abcdef";
+/// A client's token: the benchmark's routes, but not the resets.
+const CLIENT_TOKEN: &str = "marketplace-http-client-token-0123456789ab";
 
-/// One HTTP/1.1 request with `Connection: close` and the token; the reply read to the end.
+/// One HTTP/1.1 request with the token; the reply read to the end.
 fn request(method: &str, path: &str, body: Option<&str>) -> Reply {
     request_as(Some(TOKEN), method, path, body)
 }
 
 /// `request` with `token`, if any.
 fn request_as(token: Option<&str>, method: &str, path: &str, body: Option<&str>) -> Reply {
-    let addr = server().addr;
-    let authorization = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    let mut s = TcpStream::connect_timeout(&addr, TIMEOUT).expect("connect");
-    s.set_read_timeout(Some(TIMEOUT)).unwrap();
-    s.set_write_timeout(Some(TIMEOUT)).unwrap();
-    let body = body.unwrap_or("");
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{authorization}\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).expect("write");
-    s.write_all(body.as_bytes()).expect("write");
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).expect("read (timed out?)");
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("no end of headers");
-    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
-    let rest = &raw[split + 4..];
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .expect("status line");
-    let body = if head.contains("transfer-encoding: chunked") {
-        dechunk(rest)
-    } else {
-        rest.to_vec()
-    };
-    Reply { status, body }
-}
-
-fn dechunk(mut rest: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    loop {
-        let eol = rest
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .expect("chunk size");
-        let size = String::from_utf8_lossy(&rest[..eol]);
-        let size = usize::from_str_radix(size.split(';').next().unwrap().trim(), 16).unwrap();
-        if size == 0 {
-            return out;
-        }
-        out.extend_from_slice(&rest[eol + 2..eol + 2 + size]);
-        rest = &rest[eol + 2 + size + 2..];
-    }
+    http::request(server().addr, token, method, path, body)
 }
 
 fn products_table() -> Vec<Product> {
@@ -244,10 +166,12 @@ fn session_checkout_dashboard_delivery() {
     assert_eq!(line1["total_incentive"], 0.0, "no voucher on line 1");
     let line2 = ours.iter().find(|e| e["product_id"] == 2).expect("line 2");
     assert_eq!(line2["quantity"], 3);
-    let voucher = logic::voucher(product(seller, 2).price, true);
+    // The benchmark's Voucher is an amount, applied once per line and at most the line's total.
+    let gross = logic::cents(product(seller, 2).price * 3.0);
     assert_eq!(
-        line2["total_incentive"], voucher,
-        "Voucher 1.5 > 0 is a voucher: {dash}"
+        line2["total_incentive"],
+        logic::voucher(0.0, Voucher::Amount(1.5)).min(gross),
+        "Voucher 1.5 is an amount: {dash}"
     );
     assert_eq!(dash["count_orders"], 1, "{dash}");
     assert_eq!(dash["count_items"], 2, "{dash}");
@@ -364,10 +288,10 @@ fn add_of_unknown_product_aborts_and_wait_false_is_accepted() {
     assert_eq!(seal.json()["dropped"], json!([[4, 1]]));
 }
 
-/// PATCH /product raises the price by `percent`; the stored product changes. An absolute
-/// `price` is refused with 422.
+/// PATCH /product sets the price the benchmark's driver sends (`price`), or raises it by our
+/// `percent`; the stored product changes.
 #[test]
-fn price_update_raises_the_price() {
+fn price_update_sets_or_raises_the_price() {
     let seller = 5;
     let id = (1..=4)
         .find(|i| product(seller, *i).price > 0.0)
@@ -385,21 +309,37 @@ fn price_update_raises_the_price() {
     assert_eq!(stored.price, expected);
     assert!(stored.price > before);
 
-    let absolute = json!({"sellerId": seller, "productId": id, "price": 99.0});
-    let error = request("PATCH", "/product", Some(&absolute.to_string())).error(422);
-    assert!(error.contains("percent"), "{error}");
+    // The driver's body: the new price itself, lower or higher.
+    let absolute = json!({"sellerId": seller, "productId": id, "price": 1.25, "version": "0",
+        "instanceId": "7"});
+    let result =
+        request("PATCH", "/product", Some(&absolute.to_string())).committed("price_update");
+    assert_eq!(result["output"]["price"], 1.25, "{result}");
     let stored = products_table()
         .into_iter()
         .find(|p| p.seller_id == seller && p.product_id == id)
         .unwrap();
-    assert_eq!(stored.price, expected, "the refused update changed nothing");
+    assert_eq!(stored.price, 1.25);
+    let both = json!({"sellerId": seller, "productId": id, "price": 2.0, "percent": 3});
+    let error = request("PATCH", "/product", Some(&both.to_string())).error(422);
+    assert!(error.contains("not both"), "{error}");
+    for bad in [json!(-1.0), json!(1e300)] {
+        let body = json!({"sellerId": seller, "productId": id, "price": bad});
+        let error = request("PATCH", "/product", Some(&body.to_string())).error(422);
+        assert!(error.contains("price must be in"), "{error}");
+    }
+    let stored = products_table()
+        .into_iter()
+        .find(|p| p.seller_id == seller && p.product_id == id)
+        .unwrap();
+    assert_eq!(stored.price, 1.25, "the refused updates changed nothing");
 
     // Out of range at the entry (the generic route too): 422, never sequenced, nothing stored.
     let huge = json!({"sellerId": seller, "productId": id, "percent": 4294967295u32});
     let error = request("PATCH", "/product", Some(&huge.to_string())).error(422);
     assert!(error.contains("percent must be in"), "{error}");
     let generic = json!({"transaction": "price_update",
-        "input": {"seller_id": seller, "product_id": id, "percent": 4294967295u32}});
+        "input": {"seller_id": seller, "product_id": id, "change": {"RaiseBy": 4294967295u32}}});
     let error = request("POST", "/transactions", Some(&generic.to_string())).error(422);
     assert!(error.contains("percent must be in"), "{error}");
     // The largest raise, again and again: refused (aborted) before the price leaves the
@@ -444,22 +384,16 @@ fn put_product_replaces_it() {
     assert_eq!(Some(stored.version), result["tid"].as_u64());
 }
 
-/// Ingestion, reset, cleanup and cart history answer 501 with a JSON error.
+/// Resets wipe everyone's data: a client's token gets 403, and nothing happens.
 #[test]
-fn unsupported_routes_answer_501() {
-    for (method, path) in [
-        ("POST", "/seller"),
-        ("POST", "/customer"),
-        ("POST", "/product"),
-        ("POST", "/stock"),
-        ("PATCH", "/reset"),
-        ("PATCH", "/cleanup"),
-    ] {
-        let error = request(method, path, Some(r#"{"id": 1}"#)).error(501);
-        assert!(error.contains("vbench serve"), "{method} {path}: {error}");
+fn reset_and_cleanup_need_the_operator() {
+    for path in ["/reset", "/cleanup"] {
+        let reply = request_as(Some(CLIENT_TOKEN), "PATCH", path, None);
+        assert_eq!(reply.status, 403, "{path}: {}", reply.text());
+        let reply = request_as(None, "PATCH", path, None);
+        assert_eq!(reply.status, 401, "{path}: {}", reply.text());
     }
-    let error = request("GET", "/cart/1/history/5", None).error(501);
-    assert!(error.contains("history"), "{error}");
+    assert!(!products_table().is_empty(), "the products are still there");
 }
 
 /// Bad path parameters and malformed JSON are 400; well-formed JSON of the wrong shape or with
@@ -498,7 +432,12 @@ fn bad_requests_are_json_errors() {
     }
     let bad_voucher = json!({"seller_id": 7, "product_id": 1, "quantity": 1, "voucher": "yes"});
     let error = request("PATCH", "/cart/7/add", Some(&bad_voucher.to_string())).error(422);
-    assert!(error.contains("voucher"), "{error}");
+    assert!(error.contains("Voucher"), "{error}");
+    for (voucher, quantity, says) in [(-1.0, 1, "voucher must be in"), (0.5, 0, "quantity")] {
+        let body = json!({"SellerId": 7, "ProductId": 1, "Quantity": quantity, "Voucher": voucher});
+        let error = request("PATCH", "/cart/7/add", Some(&body.to_string())).error(422);
+        assert!(error.contains(says), "{error}");
+    }
     let error = request(
         "POST",
         "/cart/7/checkout",

@@ -58,6 +58,16 @@ pub struct RunConfig {
     /// vMODB's deployment: `embedded` (one process) or `processes` (the coordinator and every
     /// service in a process of its own, on loopback, driven through the HTTP front door).
     pub deploy: String,
+    /// Marketplace, distributed vMODB: where the cluster's data comes from. `generate`: every
+    /// service loads the data set (scale, seed) at start; `ingest`: it starts empty and the
+    /// client loads the data set through the benchmark's ingestion routes (`--client
+    /// om-driver`).
+    pub data: String,
+    /// How a distributed vMODB is driven: `vmodb`, our JSON client (`POST /transactions`, ops
+    /// sent together); `om-driver`, the Online Marketplace benchmark driver's requests (its
+    /// HTTP API and bodies, completions counted from the commit stream, ingestion first).
+    #[serde(skip)]
+    pub client: String,
     /// Drive an already running vMODB cluster through its front door at this URL instead of
     /// starting one (`--target`; the cluster's own configuration fixes data and batching).
     #[serde(skip)]
@@ -159,6 +169,8 @@ impl Default for RunConfig {
             tpcc_item_check: entry(),
             all_or_nothing_checkout: false,
             deploy: embedded(),
+            data: "generate".into(),
+            client: "vmodb".into(),
             target: None,
             auth: Default::default(),
             durability: "none".into(),
@@ -221,8 +233,8 @@ impl RunConfig {
             );
         } else {
             s += &format!(
-                "all_or_nothing_checkout = {}\n",
-                self.all_or_nothing_checkout
+                "all_or_nothing_checkout = {}\ndata = {}\n",
+                self.all_or_nothing_checkout, self.data
             );
         }
         s
@@ -265,6 +277,35 @@ impl RunConfig {
         let distributed = self.deploy == "processes" || self.target.is_some();
         if distributed && self.workload != "marketplace" {
             bail!("a distributed vMODB (--deploy processes, --target) runs the marketplace only");
+        }
+        if !["generate", "ingest"].contains(&self.data.as_str()) {
+            bail!("data must be `generate` or `ingest`, got `{}`", self.data);
+        }
+        if !CLIENTS.contains(&self.client.as_str()) {
+            bail!(
+                "unknown client `{}` (available: {})",
+                self.client,
+                CLIENTS.join(", ")
+            );
+        }
+        if self.client == "om-driver" {
+            if !distributed || self.system != "vmodb" {
+                bail!(
+                    "--client om-driver drives a distributed vMODB through the benchmark's API:                      it needs --deploy processes or --target, and --system vmodb"
+                );
+            }
+            if self.all_or_nothing_checkout {
+                bail!("--client om-driver sends the benchmark's checkouts, never all-or-nothing");
+            }
+            if self.rate_tps > 0.0 {
+                bail!("--client om-driver runs the driver's closed loop (no --rate)");
+            }
+        }
+        if self.data == "ingest" && self.client != "om-driver" && self.target.is_some() {
+            bail!(
+                "the cluster started empty (data = \"ingest\"): drive it with --client om-driver, \
+                 which loads the data set through the benchmark's ingestion routes"
+            );
         }
         if distributed && self.inject.jitter_ms > 0.0 {
             bail!(
@@ -368,6 +409,9 @@ impl RunConfig {
 
 /// The workloads `vbench run` knows.
 pub const WORKLOADS: [&str; 2] = ["marketplace", "tpcc"];
+
+/// How a distributed vMODB is driven (`RunConfig::client`).
+pub const CLIENTS: [&str; 2] = ["vmodb", "om-driver"];
 
 /// vMODB's deployments.
 pub const DEPLOYMENTS: [&str; 2] = ["embedded", "processes"];

@@ -77,23 +77,30 @@ impl Cluster {
 
     /// Nine `vbench serve` processes; `run` is added to the cluster file's `[run]` table.
     pub fn start_with(dir: &Path, run: &str) -> Cluster {
-        Self::start_opts(dir, run, false)
+        Self::start_opts(dir, run, false, "")
+    }
+
+    /// Nine nodes whose front door lets requests without a token in as a client (as the
+    /// benchmark's driver sends them); `run` as in `start_with`.
+    pub fn start_anonymous(dir: &Path, run: &str) -> Cluster {
+        Self::start_opts(dir, run, false, "anonymous = \"client\"\n")
     }
 
     /// Nine nodes whose front door serves TLS only, with a self-signed certificate for
     /// 127.0.0.1 in `dir/cert.pem` (the one to trust).
     pub fn start_tls(dir: &Path) -> Cluster {
-        Self::start_opts(dir, "", true)
+        Self::start_opts(dir, "", true, "")
     }
 
-    fn start_opts(dir: &Path, run: &str, tls: bool) -> Cluster {
+    /// `cluster` is added to the cluster file's `[cluster]` table.
+    fn start_opts(dir: &Path, run: &str, tls: bool, cluster: &str) -> Cluster {
         let listeners: Vec<TcpListener> = (0..10)
             .map(|_| TcpListener::bind("127.0.0.1:0").expect("free port"))
             .collect();
         let port = |i: usize| listeners[i].local_addr().expect("addr").port();
         let mut file = format!(
             "[cluster]\ncoordinator = \"127.0.0.1:{}\"\nhttp = \"127.0.0.1:{}\"\n\
-             key_file = \"cluster.key\"\ntokens_file = \"tokens\"\n[cluster.services]\n",
+             key_file = \"cluster.key\"\ntokens_file = \"tokens\"\n{cluster}[cluster.services]\n",
             port(0),
             port(1)
         );

@@ -380,7 +380,7 @@ impl InputGenerator {
             return Op::PriceUpdate(PriceUpdate {
                 seller_id: key.0,
                 product_id: key.1,
-                percent,
+                change: PriceChange::RaiseBy(percent),
             });
         }
         let m = &self.config.mix;
@@ -403,7 +403,7 @@ impl InputGenerator {
             Op::PriceUpdate(PriceUpdate {
                 seller_id,
                 product_id,
-                percent,
+                change: PriceChange::RaiseBy(percent),
             })
         } else if take(m.product_update) {
             let (seller_id, product_id) = self.update_target();
@@ -464,7 +464,11 @@ impl InputGenerator {
                 seller_id,
                 product_id,
                 quantity: self.rng.random_range(1..=self.config.max_quantity.max(1)),
-                voucher: self.rng.random_range(0..100) < self.config.voucher_percent,
+                voucher: if self.rng.random_range(0..100) < self.config.voucher_percent {
+                    Voucher::TenPercent
+                } else {
+                    Voucher::None
+                },
             })
             .collect();
         let payment_type = ["CREDIT_CARD", "DEBIT_CARD", "BOLETO"][self.rng.random_range(0..3)];
@@ -488,6 +492,7 @@ impl InputGenerator {
                 payment_type: payment_type.into(),
                 installments,
                 all_or_nothing: self.config.all_or_nothing_checkout,
+                instance_id: None,
             },
         }
     }

@@ -10,21 +10,28 @@ pub fn cents(x: f64) -> f64 {
     (x * 100.0).round() / 100.0 + 0.0
 }
 
-/// The voucher of a newly added cart line: 10% of one unit's price, if the item carries one.
-pub fn voucher(price: f64, has_voucher: bool) -> f64 {
-    if has_voucher { cents(price * 0.1) } else { 0.0 }
+/// The voucher of a newly added cart line whose product costs `price`.
+pub fn voucher(price: f64, asked: Voucher) -> f64 {
+    match asked {
+        Voucher::None => 0.0,
+        Voucher::TenPercent => cents(price * 0.1),
+        Voucher::Amount(amount) => cents(amount),
+    }
 }
 
 /// A cart line as it leaves the cart at checkout. If the product's current price and version
 /// (`current`, from the cart's replica) show a price change of the same product version, the line
-/// takes the new price and the difference becomes a voucher: the customer pays what it saw.
+/// takes the new price; a raise becomes a voucher (the customer pays what it saw), a cut is the
+/// customer's gain.
 pub fn checkout_line(item: CartItem, current: Option<(f64, u64)>) -> Line {
     let (mut unit_price, mut voucher) = (item.unit_price, item.voucher);
     if let Some((price, version)) = current
         && version == item.version
         && price != unit_price
     {
-        voucher = cents(voucher + (price - unit_price));
+        if price > unit_price {
+            voucher = cents(voucher + (price - unit_price));
+        }
         unit_price = price;
     }
     Line {
@@ -285,17 +292,25 @@ pub const MAX_PRICE: f64 = 1e9;
 
 /// Whether a price update may be submitted at all (checked at the entry, before sequencing).
 pub fn check_price_update(e: &PriceUpdate) -> Result<(), String> {
-    if e.percent > MAX_RAISE_PERCENT {
-        return Err(format!(
-            "percent must be in 0..={MAX_RAISE_PERCENT}, got {}",
-            e.percent
-        ));
+    match e.change {
+        PriceChange::RaiseBy(percent) if percent > MAX_RAISE_PERCENT => Err(format!(
+            "percent must be in 0..={MAX_RAISE_PERCENT}, got {percent}"
+        )),
+        PriceChange::SetTo(price) => check_money("price", price),
+        PriceChange::RaiseBy(_) => Ok(()),
     }
-    Ok(())
 }
 
-/// A price update's new price: prices only rise, by `percent`; never above `MAX_PRICE` (a
-/// raise that would go there fails, and the price stays).
+/// A price update's new price: a raise by `percent`, or the price it sets; never above
+/// `MAX_PRICE` (a raise that would go there fails, and the price stays).
+pub fn new_price(price: f64, change: PriceChange) -> Result<f64, String> {
+    match change {
+        PriceChange::RaiseBy(percent) => raised_price(price, percent),
+        PriceChange::SetTo(price) => check_money("price", price).map(|()| cents(price)),
+    }
+}
+
+/// `price` raised by `percent`, if it stays at most `MAX_PRICE`.
 pub fn raised_price(price: f64, percent: u32) -> Result<f64, String> {
     let raised = cents(price * (1.0 + f64::from(percent) / 100.0));
     if raised.is_finite() && raised <= MAX_PRICE {
@@ -305,6 +320,110 @@ pub fn raised_price(price: f64, percent: u32) -> Result<f64, String> {
             "a raise of {percent}% would take the price over the highest price ({MAX_PRICE})"
         ))
     }
+}
+
+/// An amount of money a client gives: a number in 0..=`MAX_PRICE`.
+pub fn check_money(what: &str, amount: f64) -> Result<(), String> {
+    if amount.is_finite() && (0.0..=MAX_PRICE).contains(&amount) {
+        Ok(())
+    } else {
+        Err(format!("{what} must be in 0..={MAX_PRICE}, got {amount}"))
+    }
+}
+
+/// Whether an add-to-cart may be submitted: quantities of at least one, voucher amounts in
+/// range.
+pub fn check_add_items(e: &AddItems) -> Result<(), String> {
+    for item in &e.items {
+        if item.quantity == 0 {
+            return Err("quantity must be at least 1".into());
+        }
+        if let Voucher::Amount(amount) = item.voucher {
+            check_money("voucher", amount)?;
+        }
+    }
+    Ok(())
+}
+
+/// The longest instance id a checkout may name (it becomes part of the cart history's key).
+pub const MAX_INSTANCE_ID: usize = 64;
+
+/// Whether a checkout may be submitted: a known payment type, an instance id of at most
+/// `MAX_INSTANCE_ID` bytes.
+pub fn check_checkout(e: &Checkout) -> Result<(), String> {
+    if !PAYMENT_TYPES.contains(&e.payment_type.as_str()) {
+        return Err(format!(
+            "unknown payment type `{}` (expected one of {})",
+            e.payment_type,
+            PAYMENT_TYPES.join(", ")
+        ));
+    }
+    match &e.instance_id {
+        Some(id) if id.len() > MAX_INSTANCE_ID => Err(format!(
+            "the instance id is {} bytes long; at most {MAX_INSTANCE_ID}",
+            id.len()
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Payment types a checkout may name.
+pub const PAYMENT_TYPES: [&str; 4] = ["CREDIT_CARD", "DEBIT_CARD", "BOLETO", "VOUCHER"];
+
+/// Whether ingested rows may be stored: keys positive, money and quantities in range, names
+/// present (checked at the entry: a refused row never reaches a service).
+pub fn check_product(p: &Product) -> Result<(), String> {
+    if p.seller_id == 0 || p.product_id == 0 {
+        return Err("seller_id and product_id must be at least 1".into());
+    }
+    if p.name.is_empty() {
+        return Err("name must not be empty".into());
+    }
+    check_money("price", p.price)?;
+    check_money("freight_value", p.freight_value)
+}
+
+pub fn check_stock(s: &StockItem) -> Result<(), String> {
+    if s.seller_id == 0 || s.product_id == 0 {
+        return Err("seller_id and product_id must be at least 1".into());
+    }
+    let counts = [
+        ("qty_available", s.qty_available),
+        ("qty_reserved", s.qty_reserved),
+        ("order_count", s.order_count),
+        ("ytd", s.ytd),
+    ];
+    match counts.iter().find(|(_, n)| *n < 0) {
+        Some((what, n)) => Err(format!("{what} must not be negative, got {n}")),
+        None if s.qty_reserved > s.qty_available => Err(format!(
+            "qty_reserved ({}) must not exceed qty_available ({})",
+            s.qty_reserved, s.qty_available
+        )),
+        None => Ok(()),
+    }
+}
+
+pub fn check_seller(s: &Seller) -> Result<(), String> {
+    match (s.id, s.name.is_empty()) {
+        (0, _) => Err("id must be at least 1".into()),
+        (_, true) => Err("name must not be empty".into()),
+        _ => Ok(()),
+    }
+}
+
+pub fn check_customer(c: &Customer) -> Result<(), String> {
+    if c.id == 0 {
+        return Err("id must be at least 1".into());
+    }
+    let counters = [
+        c.success_payment_count,
+        c.failed_payment_count,
+        c.delivery_count,
+    ];
+    if counters.iter().any(|n| *n != 0) {
+        return Err("a new customer's counters start at 0".into());
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -333,11 +452,33 @@ mod tests {
         let update = |percent| PriceUpdate {
             seller_id: 1,
             product_id: 1,
-            percent,
+            change: PriceChange::RaiseBy(percent),
         };
         assert!(check_price_update(&update(MAX_RAISE_PERCENT)).is_ok());
         let e = check_price_update(&update(u32::MAX)).expect_err("out of range");
         assert!(e.contains("percent must be in"), "{e}");
+    }
+
+    /// A raise since the line was added becomes a voucher (the customer pays what it saw); a
+    /// cut (possible since prices can be set) is the customer's, and never a negative voucher,
+    /// which would have no payment line to match.
+    #[test]
+    fn checkout_lines_take_the_current_price_and_never_a_negative_voucher() {
+        let item = |unit_price| CartItem {
+            unit_price,
+            quantity: 2,
+            voucher: 1.0,
+            ..CartItem::default()
+        };
+        let raised = checkout_line(item(10.0), Some((12.0, 0)));
+        assert_eq!((raised.unit_price, raised.voucher), (12.0, 3.0));
+        let cut = checkout_line(item(10.0), Some((4.0, 0)));
+        assert_eq!((cut.unit_price, cut.voucher), (4.0, 1.0));
+        let replaced = checkout_line(item(10.0), Some((4.0, 9)));
+        assert_eq!((replaced.unit_price, replaced.voucher), (10.0, 1.0));
+        assert_eq!(voucher(10.0, Voucher::TenPercent), 1.0);
+        assert_eq!(voucher(10.0, Voucher::Amount(2.345)), 2.35);
+        assert_eq!(voucher(10.0, Voucher::None), 0.0);
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod generator;
 pub mod http;
 pub mod logic;
 pub mod model;
+pub mod om_driver;
 pub mod remote_system;
 pub mod services;
 pub mod vmodb_system;
@@ -31,6 +32,10 @@ pub struct MarketplaceState {
     pub shipments: Vec<Shipment>,
     pub packages: Vec<Package>,
     pub order_entries: Vec<OrderEntry>,
+    /// The cart's lines of checkouts that named an instance id (the benchmark's cart history;
+    /// empty on a system that keeps none).
+    #[serde(default)]
+    pub cart_history: Vec<CartHistoryLine>,
 }
 
 /// What the driver saw commit, in commit (TID) order: the checker's second input.

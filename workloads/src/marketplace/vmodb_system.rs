@@ -20,6 +20,8 @@ pub fn loader(data: &Dataset) -> impl FnOnce(&Loader) -> Result<(), BootstrapErr
         l.insert("customer", data.customers.iter().cloned())?;
         l.insert("product", data.products.iter().cloned())?;
         l.insert("stock", data.stock_items.iter().cloned())?;
+        l.insert("product", data.products.iter().map(IngestedProduct::from))?;
+        l.insert("stock", data.stock_items.iter().map(IngestedStock::from))?;
         l.insert("cart", data.products.iter().map(ReplicaProduct::from))
     }
 }
@@ -279,6 +281,7 @@ impl MarketplaceSystem for VmodbMarketplace {
             shipments: c.read_table("shipment").map_err(e)?,
             packages: c.read_table("shipment").map_err(e)?,
             order_entries: c.read_table("seller").map_err(e)?,
+            cart_history: c.read_table("cart").map_err(e)?,
         })
     }
 

@@ -1,4 +1,7 @@
 //! Checks shared by the marketplace's tests on both systems.
+#![allow(dead_code)] // each test binary uses its part
+
+pub mod http;
 
 use workloads::marketplace::MarketplaceState;
 use workloads::marketplace::model::CustomerOrder;

@@ -4,7 +4,7 @@
 use super::customers::{Delivered, OrderGrain, ReplicaGrain, SetStatus, grain};
 use super::{Dump, Market};
 use crate::marketplace::logic::{
-    self, checkout_done, new_shipment, order_entry, raised_price, reservable, sell, sellers_of,
+    self, checkout_done, new_price, new_shipment, order_entry, reservable, sell, sellers_of,
 };
 use crate::marketplace::model::*;
 use baseline::{Handles, ask, tell};
@@ -25,7 +25,7 @@ impl Handles<PriceUpdate> for ProductGrain {
     /// Sets the price, then tells the cart's replica (one-way, eventually).
     async fn handle(&mut self, e: PriceUpdate, w: &Arc<Market>) -> Self::Reply {
         let p = self.0.as_mut().ok_or("product not found")?;
-        p.price = raised_price(p.price, e.percent)?;
+        p.price = new_price(p.price, e.change)?;
         let tid = w.silo.tick();
         let out = PriceUpdated {
             seller_id: p.seller_id,

@@ -1,5 +1,5 @@
 //! Cart: the customer's cart lines and the replica of product prices and versions.
-use super::missing;
+use super::{clear, missing};
 use crate::marketplace::logic::{checkout_line, voucher};
 use crate::marketplace::model::*;
 use vmodb::{Check, Handler, Service, TableDef, TxCtx, TxError};
@@ -30,6 +30,28 @@ pub(super) fn cart() -> Service {
         .table(
             TableDef::<ReplicaProduct>::new("replica_products", &["seller_id", "product_id"])
                 .replica_of("product", "products"),
+        )
+        .table(
+            TableDef::<CartHistoryLine>::new(
+                "cart_history",
+                &["customer_id", "instance_id", "seq"],
+            )
+            .index("by_customer", &["customer_id"]),
+        )
+        .handler(
+            Handler::on::<ReplicaProduct>("product_ingested")
+                .write_only()
+                .replicates("replica_products")
+                // Safe: writes only this product's replica row.
+                .partition_by(|e: &ReplicaProduct| CartKey::Product(e.seller_id, e.product_id))
+                .run(|ctx, p| ctx.table::<ReplicaProduct>()?.upsert(p)),
+        )
+        .handler(
+            Handler::on::<DataReset>("data_reset")
+                .read_write()
+                .replicates("replica_products")
+                .single()
+                .run(reset),
         )
         .handler(
             Handler::on::<AddItems>("add_items")
@@ -114,6 +136,7 @@ pub(super) fn cart() -> Service {
                     Ok(e)
                 }),
         )
+        .query("history", history)
 }
 
 /// Seals the customer's cart lines for the listed products into a reservation request, repriced
@@ -132,6 +155,24 @@ fn checkout(ctx: &TxCtx, e: Checkout) -> Result<Option<ReserveStock>, TxError> {
             .map(|p| (p.price, p.version));
         out.push(checkout_line(i, current));
     }
+    if let Some(instance_id) = &e.instance_id {
+        let history = ctx.table::<CartHistoryLine>()?;
+        for (seq, line) in out.iter().enumerate() {
+            history.upsert(CartHistoryLine {
+                customer_id: e.customer_id,
+                instance_id: instance_id.clone(),
+                seq: seq as u32 + 1,
+                seller_id: line.seller_id,
+                product_id: line.product_id,
+                product_name: line.product_name.clone(),
+                unit_price: line.unit_price,
+                freight_value: line.freight_value,
+                quantity: line.quantity,
+                voucher: line.voucher,
+                version: line.version,
+            })?;
+        }
+    }
     if out.is_empty() {
         return Ok(None);
     }
@@ -142,4 +183,39 @@ fn checkout(ctx: &TxCtx, e: Checkout) -> Result<Option<ReserveStock>, TxError> {
         items: out,
         all_or_nothing: e.all_or_nothing,
     }))
+}
+
+/// Carts and their history go; the replica follows the products back to their ingested prices
+/// and versions, or goes with them.
+fn reset(ctx: &TxCtx, e: DataReset) -> Result<(), TxError> {
+    clear(&ctx.table::<CartItem>()?)?;
+    clear(&ctx.table::<CartHistoryLine>()?)?;
+    let replica = ctx.table::<ReplicaProduct>()?;
+    match e.to {
+        Reset::ToIngested => {
+            for i in e.products {
+                if let Some(mut p) = replica.get(&(i.seller_id, i.product_id)) {
+                    (p.price, p.version) = (i.price, i.version);
+                    replica.update(p)?;
+                }
+            }
+            Ok(())
+        }
+        Reset::Empty => clear(&replica),
+    }
+}
+
+/// The lines a customer checked out under `instance_id`, in cart order (empty: no such
+/// checkout, or it named no instance).
+pub fn history(
+    ctx: &TxCtx,
+    (customer_id, instance_id): (CustomerId, String),
+) -> Result<Vec<CartHistoryLine>, TxError> {
+    let mut lines = ctx
+        .table::<CartHistoryLine>()?
+        .by_index("by_customer", (customer_id,))
+        .filter(move |l| l.instance_id == instance_id)
+        .rows()?;
+    lines.sort_by_key(|l| l.seq);
+    Ok(lines)
 }

@@ -1,8 +1,8 @@
 //! Product and stock: prices, versions (replacements) and reservations.
-use super::missing;
-use crate::marketplace::logic::{raised_price, reservable, sell};
+use super::{clear, missing};
+use crate::marketplace::logic::{new_price, reservable, sell};
 use crate::marketplace::model::*;
-use vmodb::{Check, Handler, Service, TableDef, TxError};
+use vmodb::{Check, Handler, Service, TableDef, TxCtx, TxError};
 
 pub(super) fn product() -> Service {
     Service::new("product")
@@ -10,6 +10,54 @@ pub(super) fn product() -> Service {
             TableDef::<Product>::new("products", &["seller_id", "product_id"])
                 .check("price", Check::NonNegative)
                 .check("name", Check::NotEmpty),
+        )
+        .table(TableDef::<IngestedProduct>::new(
+            "ingested_products",
+            &["seller_id", "product_id"],
+        ))
+        .handler(
+            Handler::on::<Product>("ingest_product")
+                .emits::<ReplicaProduct>("product_ingested")
+                .write_only()
+                // Safe: writes only this product's rows.
+                .partition_by(|e: &Product| (e.seller_id, e.product_id))
+                .run(|ctx, p| {
+                    ctx.table::<IngestedProduct>()?
+                        .upsert(IngestedProduct::from(&p))?;
+                    let replica = ReplicaProduct::from(&p);
+                    ctx.table::<Product>()?.upsert(p)?;
+                    Ok(replica)
+                }),
+        )
+        .handler(
+            Handler::on::<Reset>("reset")
+                .emits::<DataReset>("data_reset")
+                .read_write()
+                .single()
+                .run(|ctx, e| {
+                    let products = ctx.table::<Product>()?;
+                    let ingested = ctx.table::<IngestedProduct>()?;
+                    let mut restored = Vec::new();
+                    match e {
+                        Reset::ToIngested => {
+                            for i in ingested.all().rows()? {
+                                if let Some(mut p) = products.get(&(i.seller_id, i.product_id)) {
+                                    (p.price, p.version) = (i.price, i.version);
+                                    products.update(p)?;
+                                    restored.push(i);
+                                }
+                            }
+                        }
+                        Reset::Empty => {
+                            clear(&products)?;
+                            clear(&ingested)?;
+                        }
+                    }
+                    Ok(DataReset {
+                        to: e,
+                        products: restored,
+                    })
+                }),
         )
         .handler(
             Handler::on::<PriceUpdate>("update_price")
@@ -22,7 +70,7 @@ pub(super) fn product() -> Service {
                     let mut p = products
                         .get(&(e.seller_id, e.product_id))
                         .ok_or_else(|| missing("product"))?;
-                    p.price = raised_price(p.price, e.percent).map_err(TxError::App)?;
+                    p.price = new_price(p.price, e.change).map_err(TxError::App)?;
                     let out = PriceUpdated {
                         seller_id: p.seller_id,
                         product_id: p.product_id,
@@ -62,6 +110,27 @@ pub(super) fn stock() -> Service {
             TableDef::<StockItem>::new("stock_items", &["seller_id", "product_id"])
                 .check("qty_available", Check::NonNegative)
                 .check("qty_reserved", Check::NonNegative),
+        )
+        .table(TableDef::<IngestedStock>::new(
+            "ingested_stock",
+            &["seller_id", "product_id"],
+        ))
+        .handler(
+            Handler::on::<StockItem>("ingest_stock")
+                .write_only()
+                // Safe: writes only this product's stock rows.
+                .partition_by(|e: &StockItem| (e.seller_id, e.product_id))
+                .run(|ctx, s| {
+                    ctx.table::<IngestedStock>()?
+                        .upsert(IngestedStock::from(&s))?;
+                    ctx.table::<StockItem>()?.upsert(s)
+                }),
+        )
+        .handler(
+            Handler::on::<DataReset>("data_reset")
+                .read_write()
+                .single()
+                .run(|ctx, e| reset_stock(ctx, e.to)),
         )
         .handler(
             Handler::on::<ReserveStock>("reserve_stock")
@@ -116,4 +185,28 @@ pub(super) fn stock() -> Service {
                     stock.update(s)
                 }),
         )
+}
+
+fn reset_stock(ctx: &TxCtx, e: Reset) -> Result<(), TxError> {
+    let stock = ctx.table::<StockItem>()?;
+    let ingested = ctx.table::<IngestedStock>()?;
+    match e {
+        Reset::ToIngested => {
+            for i in ingested.all().rows()? {
+                if let Some(mut s) = stock.get(&(i.seller_id, i.product_id)) {
+                    s.qty_available = i.qty_available;
+                    s.qty_reserved = i.qty_reserved;
+                    s.order_count = i.order_count;
+                    s.ytd = i.ytd;
+                    s.version = i.version;
+                    stock.update(s)?;
+                }
+            }
+            Ok(())
+        }
+        Reset::Empty => {
+            clear(&stock)?;
+            clear(&ingested)
+        }
+    }
 }

@@ -1,5 +1,5 @@
 //! Order and payment: orders, items, status history, payment lines.
-use super::missing;
+use super::{clear, missing};
 use crate::marketplace::logic::{NewOrder, advance, new_order, payment_lines};
 use crate::marketplace::model::*;
 use vmodb::{Check, Handler, Service, TableDef, TxCtx, TxError};
@@ -32,6 +32,19 @@ pub(super) fn order() -> Service {
                 // Safe: every row written belongs to this customer.
                 .partition_by(|e: &StockConfirmed| e.customer_id)
                 .run(create_order),
+        )
+        .handler(
+            Handler::on::<DataReset>("data_reset")
+                .read_write()
+                .single()
+                // Orders go, with their counters (the next run numbers from 1 again); items
+                // before the orders they belong to.
+                .run(|ctx, _| {
+                    clear(&ctx.table::<OrderItem>()?)?;
+                    clear(&ctx.table::<OrderHistory>()?)?;
+                    clear(&ctx.table::<Order>()?)?;
+                    clear(&ctx.table::<CustomerOrder>()?)
+                }),
         )
         .handler(
             Handler::on::<Deliveries>("deliveries")
@@ -123,5 +136,11 @@ pub(super) fn payment() -> Service {
                     }
                     Ok(e)
                 }),
+        )
+        .handler(
+            Handler::on::<DataReset>("data_reset")
+                .read_write()
+                .single()
+                .run(|ctx, _| clear(&ctx.table::<OrderPayment>()?)),
         )
 }

@@ -1,5 +1,5 @@
 //! Seller (order entries, the dashboard) and customer (payment and delivery counters).
-use super::missing;
+use super::{clear, missing};
 use crate::marketplace::logic::{self, checkout_done, order_entry, sellers_of};
 use crate::marketplace::model::*;
 use vmodb::{Check, Entity, Handler, Service, TableDef, TxCtx, TxError};
@@ -14,6 +14,25 @@ pub(super) fn seller() -> Service {
             )
             .index("by_seller", &["seller_id"])
             .index("by_order", &["customer_id", "order_id"]),
+        )
+        .handler(
+            Handler::on::<Seller>("ingest_seller")
+                .write_only()
+                // Safe: writes only this seller's row.
+                .partition_by(|e: &Seller| e.id)
+                .run(|ctx, s| ctx.table::<Seller>()?.upsert(s)),
+        )
+        .handler(
+            Handler::on::<DataReset>("data_reset")
+                .read_write()
+                .single()
+                .run(|ctx, e| {
+                    clear(&ctx.table::<OrderEntry>()?)?;
+                    match e.to {
+                        Reset::ToIngested => Ok(()),
+                        Reset::Empty => clear(&ctx.table::<Seller>()?),
+                    }
+                }),
         )
         .handler(
             Handler::on::<ShipmentApproved>("shipment_approved")
@@ -92,6 +111,38 @@ pub fn dashboard(ctx: &TxCtx, seller_id: SellerId) -> Result<Dashboard, TxError>
 pub(super) fn customer() -> Service {
     Service::new("customer")
         .table(TableDef::<Customer>::new("customers", &["id"]))
+        .handler(
+            Handler::on::<Customer>("ingest_customer")
+                .write_only()
+                // Safe: writes only this customer's row.
+                .partition_by(|e: &Customer| e.id)
+                .run(|ctx, c| ctx.table::<Customer>()?.upsert(c)),
+        )
+        .handler(
+            Handler::on::<DataReset>("data_reset")
+                .read_write()
+                .single()
+                .run(|ctx, e| {
+                    let customers = ctx.table::<Customer>()?;
+                    match e.to {
+                        // Ingestion takes customers with their counters at 0 only.
+                        Reset::ToIngested => {
+                            let counted = |c: &Customer| {
+                                c.success_payment_count + c.failed_payment_count + c.delivery_count
+                                    > 0
+                            };
+                            for mut c in customers.all().filter(counted).rows()? {
+                                c.success_payment_count = 0;
+                                c.failed_payment_count = 0;
+                                c.delivery_count = 0;
+                                customers.update(c)?;
+                            }
+                            Ok(())
+                        }
+                        Reset::Empty => clear(&customers),
+                    }
+                }),
+        )
         .handler(
             Handler::on::<PaymentConfirmed>("payment_confirmed")
                 .read_write()

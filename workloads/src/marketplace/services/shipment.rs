@@ -77,6 +77,16 @@ pub(super) fn shipment() -> Service {
                 .partition_by_keys(|e: &UpdateDelivery| e.partition)
                 .run(deliver),
         )
+        .handler(
+            Handler::on::<DataReset>("data_reset")
+                .read_write()
+                .single()
+                .run(|ctx, _| {
+                    super::clear(&ctx.table::<Package>()?)?;
+                    super::clear(&ctx.table::<OpenShipment>()?)?;
+                    super::clear(&ctx.table::<Shipment>()?)
+                }),
+        )
 }
 
 /// Delivers, for the first `max_sellers` sellers with undelivered packages (oldest shipments

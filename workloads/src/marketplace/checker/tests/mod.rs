@@ -267,6 +267,33 @@ fn stale_checkout_uses_the_price_at_the_checkout_tid() {
     assert!(report.is_clean(), "{report} {:#?}", report.examples);
 }
 
+/// Absolute price updates (the benchmark driver's `PATCH /product`) may lower a price: the
+/// checker judges by commit order (TID), never by direction. The last one logged wins, even
+/// when it is lower; keeping the higher one is a lost update.
+#[test]
+fn a_lower_price_logged_last_is_the_current_one() {
+    let (initial, mut state, mut log) = fixture();
+    let update = |tid, price| {
+        let u = PriceUpdated {
+            seller_id: 1,
+            product_id: 1,
+            price,
+            version: 0,
+        };
+        (tid, u)
+    };
+    log.price_updates.insert(0, update(1, 10.5));
+    log.price_updates.push(update(20, 3.0));
+    state.products[0].price = 3.0;
+    state.replica_products[0].price = 3.0;
+    let report = check(&initial, &state, &log);
+    assert!(report.is_clean(), "{report} {:#?}", report.examples);
+    state.products[0].price = 10.5;
+    state.replica_products[0].price = 10.5;
+    let report = check(&initial, &state, &log);
+    assert_eq!(report.count("lost_update"), 1, "{report}");
+}
+
 /// The history rows of customer `customer`'s order, by seq.
 fn history_mut(s: &mut MarketplaceState, customer: CustomerId) -> Vec<&mut OrderHistory> {
     let mut rows: Vec<&mut OrderHistory> = s

@@ -2,6 +2,9 @@
 //! the events that flow between services. Shared by every system that runs the workload and by
 //! the consistency checker.
 
+mod messages;
+
+pub use messages::*;
 use serde::{Deserialize, Serialize};
 use vmodb::Entity;
 
@@ -314,188 +317,82 @@ entity!(
     |r| (r.seller_id, r.customer_id, r.order_id, r.product_id)
 );
 
-// ---------------------------------------------------------------- inputs (client → entry service)
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AddItem {
-    pub customer_id: CustomerId,
+/// What the product service was given at ingestion: `reset` brings the product back to it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct IngestedProduct {
     pub seller_id: SellerId,
     pub product_id: ProductId,
-    pub quantity: u32,
-    /// Whether the item carries a voucher: 10% of one unit's price (not × quantity), as in the benchmark.
-    pub voucher: bool,
+    pub price: f64,
+    pub version: u64,
+}
+entity!(IngestedProduct, (SellerId, ProductId), |r| (
+    r.seller_id,
+    r.product_id
+));
+
+impl From<&Product> for IngestedProduct {
+    fn from(p: &Product) -> Self {
+        IngestedProduct {
+            seller_id: p.seller_id,
+            product_id: p.product_id,
+            price: p.price,
+            version: p.version,
+        }
+    }
 }
 
-/// A session's items, added to the cart in one transaction (the benchmark's add-to-cart calls
-/// are not measured and touch only the customer's own cart).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AddItems {
-    pub customer_id: CustomerId,
-    pub items: Vec<AddItem>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Checkout {
-    pub customer_id: CustomerId,
-    /// The products the customer put in the cart this session; the checkout seals those lines.
-    pub products: Vec<(SellerId, ProductId)>,
-    pub payment_type: String,
-    pub installments: u32,
-    /// Abort the checkout when any item cannot be reserved (else: go on without it).
-    pub all_or_nothing: bool,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PriceUpdate {
+/// A stock row's counters as ingested: `reset` brings the stock row back to them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct IngestedStock {
     pub seller_id: SellerId,
     pub product_id: ProductId,
-    /// Prices only rise: new price = old × (1 + percent / 100).
-    pub percent: u32,
+    pub qty_available: i64,
+    pub qty_reserved: i64,
+    pub order_count: i64,
+    pub ytd: i64,
+    pub version: u64,
+}
+entity!(IngestedStock, (SellerId, ProductId), |r| (
+    r.seller_id,
+    r.product_id
+));
+
+impl From<&StockItem> for IngestedStock {
+    fn from(s: &StockItem) -> Self {
+        IngestedStock {
+            seller_id: s.seller_id,
+            product_id: s.product_id,
+            qty_available: s.qty_available,
+            qty_reserved: s.qty_reserved,
+            order_count: s.order_count,
+            ytd: s.ytd,
+            version: s.version,
+        }
+    }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ReplaceProduct {
-    pub seller_id: SellerId,
-    pub product_id: ProductId,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct UpdateDelivery {
-    /// How many sellers' packages one delivery run delivers (the benchmark: 10).
-    pub max_sellers: u32,
-    /// The shipment partition this run delivers from (`shipment_partition` of the customers
-    /// whose shipments it may pick), as the Orleans implementation spreads deliveries over
-    /// partitions; `None`: one run over every open shipment (the benchmark's HTTP request).
-    #[serde(default)]
-    pub partition: Option<u32>,
-}
-
-/// Shipments are partitioned by customer into this many partitions (as in Orleans); the driver
-/// gives delivery runs their partitions round robin.
-pub const SHIPMENT_PARTITIONS: u32 = 100;
-
-/// The shipment partition of a customer's shipments.
-pub fn shipment_partition(customer_id: CustomerId) -> u32 {
-    customer_id % SHIPMENT_PARTITIONS
-}
-
-// ---------------------------------------------------------------- events between services
-
-/// A cart line as it travels from cart to stock to order.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Line {
+/// One line of a cart as it was checked out under the client's `instance_id` (the benchmark's
+/// cart history, `GET /cart/{customerId}/history/{tid}`): kept only for checkouts that name
+/// one.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CartHistoryLine {
+    pub customer_id: CustomerId,
+    pub instance_id: String,
+    pub seq: u32,
     pub seller_id: SellerId,
     pub product_id: ProductId,
     pub product_name: String,
-    pub product_category: String,
     pub unit_price: f64,
     pub freight_value: f64,
     pub quantity: u32,
     pub voucher: f64,
     pub version: u64,
 }
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ReserveStock {
-    pub customer_id: CustomerId,
-    pub payment_type: String,
-    pub installments: u32,
-    pub items: Vec<Line>,
-    /// Copied from the checkout.
-    pub all_or_nothing: bool,
-}
-
-/// What stock reserved: only the reservable lines.
-pub type StockConfirmed = ReserveStock;
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct InvoiceIssued {
-    pub customer_id: CustomerId,
-    pub order_id: OrderId,
-    pub invoice_number: String,
-    pub payment_type: String,
-    pub installments: u32,
-    pub total_invoice: f64,
-    /// Order items with their ids and amounts.
-    pub items: Vec<OrderItem>,
-}
-
-pub type PaymentConfirmed = InvoiceIssued;
-
-/// A paid invoice whose shipment was approved (the benchmark's ShipmentNotification, approved).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ShipmentApproved {
-    pub shipment_id: u64,
-    pub invoice: PaymentConfirmed,
-}
-
-/// The checkout's result.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CheckoutDone {
-    pub customer_id: CustomerId,
-    pub order_id: OrderId,
-    pub shipment_id: u64,
-    pub items: u32,
-    pub sellers: Vec<SellerId>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct PriceUpdated {
-    pub seller_id: SellerId,
-    pub product_id: ProductId,
-    pub price: f64,
-    pub version: u64,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct ProductReplaced {
-    pub seller_id: SellerId,
-    pub product_id: ProductId,
-    pub version: u64,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct DeliveredPackage {
-    pub customer_id: CustomerId,
-    pub order_id: OrderId,
-    pub seller_id: SellerId,
-    pub product_id: ProductId,
-    pub package_id: u32,
-}
-
-/// An order touched by a delivery run, with every seller of its shipment.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct OrderRef {
-    pub customer_id: CustomerId,
-    pub order_id: OrderId,
-    pub sellers: Vec<SellerId>,
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Deliveries {
-    pub delivered: Vec<DeliveredPackage>,
-    /// Orders whose shipment this run started (first delivery).
-    pub in_transit: Vec<OrderRef>,
-    /// Orders whose shipment this run completed.
-    pub concluded: Vec<OrderRef>,
-}
-
-/// The seller dashboard: the seller's entries (those of orders not yet delivered) and aggregates
-/// over them, from one snapshot.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Dashboard {
-    pub seller_id: SellerId,
-    /// The TID of the committed snapshot the answer was read at.
-    pub snapshot_tid: u64,
-    pub count_orders: u64,
-    pub count_items: u64,
-    pub total_amount: f64,
-    pub total_freight: f64,
-    pub total_incentive: f64,
-    pub total_invoice: f64,
-    pub total_items: f64,
-    pub entries: Vec<OrderEntry>,
-}
+entity!(CartHistoryLine, (CustomerId, String, u32), |r| (
+    r.customer_id,
+    r.instance_id.clone(),
+    r.seq
+));
 
 #[cfg(test)]
 mod tests {

@@ -14,29 +14,36 @@
 //!   value: 422 `{"error"}` (as the generic routes do); unsupported: 501 `{"error"}`; a wrong
 //!   method on a known path: 405 `{"error"}`; the cluster down: 503.
 //!
-//! Routes:
-//! - `PATCH /cart/{customerId}/add`, body CartItem (`seller_id`, `product_id`, `quantity`,
-//!   `voucher`; `product_name`, `unit_price`, `freight_value`, `version` are ignored: the cart
+//! Routes (the benchmark's bodies; `docs`: README "The benchmark's own driver"):
+//! - Ingestion, one row per request, each a transaction at the row's service (the cluster may
+//!   start empty: `[run] data = "ingest"`): `POST /seller` (Seller: `id`, `name`, ...),
+//!   `/customer` (Customer, its counters 0), `/product` (Product: `seller_id`, `product_id`,
+//!   `name`, `price`, `freight_value`, `version` as a number or a numeric string, ...; the
+//!   cart's replica is written in the same transaction), `/stock` (StockItem: `qty_available`,
+//!   ...). Fields we do not keep are ignored; a row that exists is replaced. Out-of-range values
+//!   are refused (422) before anything is stored.
+//! - `PATCH /cart/{customerId}/add`, body CartItem (`SellerId`, `ProductId`, `Quantity`,
+//!   `Voucher`; `ProductName`, `UnitPrice`, `FreightValue`, `Version` are ignored: the cart
 //!   takes name, price, freight and version from its product replica) → `add_items` with one
-//!   item. The benchmark's `voucher` is an amount; ours is a flag: voucher > 0 (a boolean is
-//!   accepted too), worth 10% of one unit's price as in the benchmark. Once the add commits
-//!   (with `wait=false`: once it is sequenced), `(seller_id, product_id)` joins the customer's
-//!   session: the lines the next checkout seals.
+//!   item. `Voucher` is an amount (0 or absent: none; a boolean `true` asks for 10% of the
+//!   unit price). Once the add commits (with `wait=false`: once it is sequenced),
+//!   `(seller_id, product_id)` joins the customer's session: the lines the next checkout seals.
 //! - `POST /cart/{customerId}/checkout`, body CustomerCheckout (`PaymentType` ∈ {CREDIT_CARD,
-//!   DEBIT_CARD, BOLETO, VOUCHER}, `Installments` (default 0), optional `all_or_nothing`
-//!   (default false), optional `CustomerId` which must equal the path's; names, address, card
-//!   and instanceId are ignored) → `customer_checkout` with the session's products. The session
-//!   is emptied at submission and restored if the checkout aborts or cannot be submitted (the
-//!   cart lines are still there then). A checkout with an empty session seals nothing: our
-//!   transaction commits with no output (no order), answered 200 like any commit.
+//!   DEBIT_CARD, BOLETO, VOUCHER}, `Installments` (default 0), `instanceId` (a string or a
+//!   number: the cart keeps the lines checked out under it, see history), optional
+//!   `all_or_nothing` (default false), optional `CustomerId` which must equal the path's;
+//!   names, address and card are ignored) → `customer_checkout` with the session's products.
+//!   The session is emptied at submission and restored if the checkout aborts or cannot be
+//!   submitted. A checkout with an empty session commits with no output (no order), 200.
 //! - `PATCH /cart/{customerId}/seal` → no transaction: empties the customer's session (200,
-//!   `{"customer_id", "dropped": [[seller, product], ...]}`). There is no transaction that
-//!   deletes cart lines, so the rows stay in the cart table; they are checked out only if the
-//!   product is added again (which overwrites the line).
-//! - `PATCH /product`, body `{seller_id, product_id, percent}` (also `sellerId`/`productId`) →
-//!   `price_update`. Our price update raises the price by an integer `percent` (new = old ×
-//!   (1 + percent/100)) instead of setting the benchmark's absolute `price`: a body without
-//!   `percent` is refused with 422 saying so; `price` is ignored when `percent` is given.
+//!   `{"customer_id", "dropped": [[seller, product], ...]}`); the lines stay in the cart table
+//!   and are checked out only if the product is added again (which overwrites the line).
+//! - `GET /cart/{customerId}/history/{tid}` → the lines (CartItem, PascalCase) the customer
+//!   checked out with `instanceId` = tid, as the cart sealed them (price as charged); `[]` if
+//!   none.
+//! - `PATCH /product`, body PriceUpdate (`sellerId`, `productId`, and `price`, the new price
+//!   itself, as the benchmark's driver sends it; or our `percent`, a raise; exactly one of the
+//!   two; `version` and `instanceId` are ignored) → `price_update`.
 //! - `PUT /product`, body Product (`seller_id`, `product_id`; every other field, the new
 //!   `version` included, is ignored: the new version is the transaction's TID) →
 //!   `update_product`.
@@ -44,38 +51,44 @@
 //!   (`seller_id`, `snapshot_tid`, the sellerView aggregates flattened, `entries`).
 //! - `PATCH /shipment/{tid}` → `update_delivery` with `max_sellers` 10; the tid is checked to be
 //!   a number and otherwise unused (our TIDs come from the sequencer).
-//! - Not supported, 501: `POST /seller`, `/customer`, `/product`, `/stock` (ingestion) and
-//!   `PATCH /reset`, `/cleanup`: the data is loaded at cluster start by `vbench serve` from the
-//!   run configuration, and no transaction inserts or wipes entities. `GET
-//!   /cart/{customerId}/history/{tid}`: cart history is not kept (Orleans-only, TrackCartHistory).
+//! - `PATCH /reset` → `reset` to the data as ingested (products' prices and versions, stock,
+//!   customers' counters 0; carts, orders, payments, shipments and seller entries gone);
+//!   `PATCH /cleanup` → `reset` to empty (the ingested data goes too). Both run alone, through
+//!   every service, and need the operator's role (403 otherwise); sessions are forgotten.
+
+mod bodies;
 
 use super::model::{
-    AddItem, AddItems, Checkout, CustomerId, PriceUpdate, ProductId, ReplaceProduct, SellerId,
-    UpdateDelivery,
+    AddItem, AddItems, CartHistoryLine, Checkout, Customer, CustomerId, PriceChange, PriceUpdate,
+    Product, ProductId, ReplaceProduct, Reset, Seller, SellerId, StockItem, UpdateDelivery,
+    Voucher,
 };
-use super::services::{ADD_ITEMS, CHECKOUT, PRICE_UPDATE, PRODUCT_UPDATE, UPDATE_DELIVERY};
-use axum::Router;
+use super::services::{
+    ADD_ITEMS, CHECKOUT, INGEST_CUSTOMER, INGEST_PRODUCT, INGEST_SELLER, INGEST_STOCK,
+    PRICE_UPDATE, PRODUCT_UPDATE, RESET, UPDATE_DELIVERY,
+};
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{Extension, Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, patch, post};
-use serde::Deserialize;
+use axum::{Json, Router};
+use bodies::{
+    CartItemBody, CartItemView, CheckoutBody, CustomerBody, PriceBody, ProductBody, ProductKeyBody,
+    SellerBody, StockBody,
+};
+use serde::Serialize;
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use vmodb::front_door::{
-    ApiError, FrontDoor, TxOutcome, TxRequest, TxResult, parse_json, wait_param,
+    ApiError, FrontDoor, Role, TxOutcome, TxRequest, TxResult, parse_json, wait_param,
 };
 
 /// How many sellers' packages one delivery run delivers (the benchmark: 10).
 pub const DELIVERY_MAX_SELLERS: u32 = 10;
 
-/// Payment types a checkout may name.
-pub const PAYMENT_TYPES: [&str; 4] = ["CREDIT_CARD", "DEBIT_CARD", "BOLETO", "VOUCHER"];
-
-const NOT_LOADED: &str = "not supported: data is loaded at cluster start by `vbench serve` \
-     from the run configuration";
+pub use super::logic::{MAX_INSTANCE_ID, PAYMENT_TYPES};
 
 /// The products a customer added since the last checkout or seal, in order.
 type Session = Vec<(SellerId, ProductId)>;
@@ -122,30 +135,24 @@ pub fn routes(door: FrontDoor) -> axum::Router {
         door,
         sessions: Arc::default(),
     };
-    let not_loaded = || async { ApiError::new(StatusCode::NOT_IMPLEMENTED, NOT_LOADED) };
     Router::new()
         .route("/cart/{customer_id}/add", only(patch(add_to_cart)))
         .route("/cart/{customer_id}/checkout", only(post(checkout)))
         .route("/cart/{customer_id}/seal", only(patch(seal)))
-        .route(
-            "/cart/{customer_id}/history/{tid}",
-            only(get(|| async {
-                ApiError::new(
-                    StatusCode::NOT_IMPLEMENTED,
-                    "not supported: cart history is not kept (the benchmark's Orleans-only \
-                     TrackCartHistory)",
-                )
-            })),
-        )
+        .route("/cart/{customer_id}/history/{tid}", only(get(history)))
         .route(
             "/product",
-            only(patch(price_update).put(replace_product).post(not_loaded)),
+            only(
+                patch(price_update)
+                    .put(replace_product)
+                    .post(ingest::<Product, ProductBody>),
+            ),
         )
-        .route("/seller", only(post(not_loaded)))
-        .route("/customer", only(post(not_loaded)))
-        .route("/stock", only(post(not_loaded)))
-        .route("/reset", only(patch(not_loaded)))
-        .route("/cleanup", only(patch(not_loaded)))
+        .route("/seller", only(post(ingest::<Seller, SellerBody>)))
+        .route("/customer", only(post(ingest::<Customer, CustomerBody>)))
+        .route("/stock", only(post(ingest::<StockItem, StockBody>)))
+        .route("/reset", only(patch(reset)))
+        .route("/cleanup", only(patch(cleanup)))
         .route("/seller/dashboard/{seller_id}", only(get(dashboard)))
         .route("/shipment/{tid}", only(patch(delivery)))
         .with_state(market)
@@ -161,58 +168,34 @@ fn only(route: MethodRouter<Market>) -> MethodRouter<Market> {
     })
 }
 
-// ---------------------------------------------------------------- bodies
-
-/// The benchmark's CartItem.
-#[derive(Deserialize)]
-struct CartItemBody {
-    #[serde(alias = "SellerId", alias = "sellerId")]
-    seller_id: SellerId,
-    #[serde(alias = "ProductId", alias = "productId")]
-    product_id: ProductId,
-    #[serde(alias = "Quantity")]
-    quantity: u32,
-    /// An amount in the benchmark (a boolean is accepted too); absent: none.
-    #[serde(default, alias = "Voucher")]
-    voucher: serde_json::Value,
-}
-
-/// The benchmark's CustomerCheckout, what we use of it.
-#[derive(Deserialize)]
-struct CheckoutBody {
-    #[serde(default, alias = "CustomerId", alias = "customerId")]
-    customer_id: Option<CustomerId>,
-    #[serde(alias = "PaymentType", alias = "paymentType")]
-    payment_type: String,
-    #[serde(default, alias = "Installments")]
-    installments: u32,
-    #[serde(default, alias = "AllOrNothing", alias = "allOrNothing")]
-    all_or_nothing: bool,
-}
-
-/// A price update: ours takes `percent`; the benchmark's absolute `price` is refused.
-#[derive(Deserialize)]
-struct PriceBody {
-    #[serde(alias = "sellerId", alias = "SellerId")]
-    seller_id: SellerId,
-    #[serde(alias = "productId", alias = "ProductId")]
-    product_id: ProductId,
-    #[serde(default, alias = "Percent")]
-    percent: Option<u32>,
-    #[serde(default, alias = "Price")]
-    price: Option<serde_json::Value>,
-}
-
-/// A product with a new version: only its key is used.
-#[derive(Deserialize)]
-struct ProductBody {
-    #[serde(alias = "sellerId", alias = "SellerId")]
-    seller_id: SellerId,
-    #[serde(alias = "productId", alias = "ProductId")]
-    product_id: ProductId,
-}
-
 // ---------------------------------------------------------------- handlers
+
+/// The transaction that ingests rows of type `E`, from bodies of type `B`.
+trait Ingested: Serialize {
+    const TRANSACTION: &'static str;
+}
+impl Ingested for Seller {
+    const TRANSACTION: &'static str = INGEST_SELLER;
+}
+impl Ingested for Customer {
+    const TRANSACTION: &'static str = INGEST_CUSTOMER;
+}
+impl Ingested for Product {
+    const TRANSACTION: &'static str = INGEST_PRODUCT;
+}
+impl Ingested for StockItem {
+    const TRANSACTION: &'static str = INGEST_STOCK;
+}
+
+async fn ingest<E: Ingested, B: serde::de::DeserializeOwned + Into<E>>(
+    State(m): State<Market>,
+    RawQuery(query): RawQuery,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let wait = wait_param(query.as_deref())?;
+    let row: E = parse_json::<B>(&body)?.into();
+    Ok(answer(submit(&m.door, E::TRANSACTION, &row, wait).await?))
+}
 
 async fn add_to_cart(
     State(m): State<Market>,
@@ -224,12 +207,16 @@ async fn add_to_cart(
     let wait = wait_param(query.as_deref())?;
     let item: CartItemBody = parse_json(&body)?;
     let voucher = match &item.voucher {
-        serde_json::Value::Null => false,
-        serde_json::Value::Bool(b) => *b,
-        serde_json::Value::Number(n) => n.as_f64().is_some_and(|v| v > 0.0),
+        serde_json::Value::Null | serde_json::Value::Bool(false) => Voucher::None,
+        serde_json::Value::Bool(true) => Voucher::TenPercent,
+        serde_json::Value::Number(n) => match n.as_f64() {
+            Some(0.0) => Voucher::None,
+            Some(v) => Voucher::Amount(v),
+            None => return Err(unprocessable(format!("`Voucher` {n} is out of range"))),
+        },
         other => {
             return Err(unprocessable(format!(
-                "`voucher` must be a number (or a boolean), got {other}"
+                "`Voucher` must be an amount (a number), got {other}"
             )));
         }
     };
@@ -271,6 +258,16 @@ async fn checkout(
             PAYMENT_TYPES.join(", ")
         )));
     }
+    if let Some(id) = body
+        .instance_id
+        .as_ref()
+        .filter(|id| id.len() > MAX_INSTANCE_ID)
+    {
+        return Err(unprocessable(format!(
+            "`instanceId` is {} bytes long; at most {MAX_INSTANCE_ID}",
+            id.len()
+        )));
+    }
     let products = m.take(customer);
     let input = Checkout {
         customer_id: customer,
@@ -278,6 +275,7 @@ async fn checkout(
         payment_type: body.payment_type,
         installments: body.installments,
         all_or_nothing: body.all_or_nothing,
+        instance_id: body.instance_id,
     };
     let result = submit(&m.door, CHECKOUT, &input, wait).await;
     match &result {
@@ -291,7 +289,27 @@ async fn seal(State(m): State<Market>, Path(customer): Path<String>) -> Result<R
     let customer: CustomerId = path_id("customerId", &customer)?;
     let dropped = m.take(customer);
     let body = serde_json::json!({ "customer_id": customer, "dropped": dropped });
-    Ok((StatusCode::OK, axum::Json(body)).into_response())
+    Ok((StatusCode::OK, Json(body)).into_response())
+}
+
+async fn history(
+    State(m): State<Market>,
+    Path((customer, tid)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let customer: CustomerId = path_id("customerId", &customer)?;
+    if tid.is_empty() || tid.len() > MAX_INSTANCE_ID {
+        return Err(ApiError::bad_request(format!(
+            "path parameter `tid` must be 1 to {MAX_INSTANCE_ID} bytes"
+        )));
+    }
+    let out = m
+        .door
+        .query_json("cart", "history", serde_json::json!([customer, tid]))
+        .await?;
+    let lines: Vec<CartHistoryLine> = serde_json::from_value(out)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let view: Vec<CartItemView> = lines.into_iter().map(CartItemView::from).collect();
+    Ok((StatusCode::OK, Json(view)).into_response())
 }
 
 async fn price_update(
@@ -301,20 +319,24 @@ async fn price_update(
 ) -> Result<Response, ApiError> {
     let wait = wait_param(query.as_deref())?;
     let body: PriceBody = parse_json(&body)?;
-    let Some(percent) = body.percent else {
-        let why = match body.price {
-            Some(_) => {
-                "an absolute `price` is not supported: this implementation raises the \
-                        price by a whole `percent` (new = old × (1 + percent / 100))"
-            }
-            None => "missing field `percent` (new price = old × (1 + percent / 100))",
-        };
-        return Err(unprocessable(why));
+    let change = match (body.price, body.percent) {
+        (Some(price), None) => PriceChange::SetTo(price),
+        (None, Some(percent)) => PriceChange::RaiseBy(percent),
+        (Some(_), Some(_)) => {
+            return Err(unprocessable(
+                "give either `price` (the new price) or `percent` (a raise), not both",
+            ));
+        }
+        (None, None) => {
+            return Err(unprocessable(
+                "missing field `price` (the new price; or `percent`, a raise)",
+            ));
+        }
     };
     let input = PriceUpdate {
         seller_id: body.seller_id,
         product_id: body.product_id,
-        percent,
+        change,
     };
     Ok(answer(submit(&m.door, PRICE_UPDATE, &input, wait).await?))
 }
@@ -325,7 +347,7 @@ async fn replace_product(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let wait = wait_param(query.as_deref())?;
-    let body: ProductBody = parse_json(&body)?;
+    let body: ProductKeyBody = parse_json(&body)?;
     let input = ReplaceProduct {
         seller_id: body.seller_id,
         product_id: body.product_id,
@@ -342,7 +364,7 @@ async fn dashboard(
         .door
         .query_json("seller", "dashboard", serde_json::json!(seller))
         .await?;
-    Ok((StatusCode::OK, axum::Json(out)).into_response())
+    Ok((StatusCode::OK, Json(out)).into_response())
 }
 
 async fn delivery(
@@ -359,6 +381,41 @@ async fn delivery(
     Ok(answer(
         submit(&m.door, UPDATE_DELIVERY, &input, wait).await?,
     ))
+}
+
+async fn reset(
+    State(m): State<Market>,
+    role: Option<Extension<Role>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    run_reset(m, role, query, Reset::ToIngested).await
+}
+
+async fn cleanup(
+    State(m): State<Market>,
+    role: Option<Extension<Role>>,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    run_reset(m, role, query, Reset::Empty).await
+}
+
+/// Resets wipe what every client sees: the operator's role only.
+async fn run_reset(
+    m: Market,
+    role: Option<Extension<Role>>,
+    query: Option<String>,
+    to: Reset,
+) -> Result<Response, ApiError> {
+    if role.is_none_or(|Extension(r)| r < Role::Operator) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "this route is for the operator's token",
+        ));
+    }
+    let wait = wait_param(query.as_deref())?;
+    let result = submit(&m.door, RESET, &to, wait).await?;
+    m.sessions().clear();
+    Ok(answer(result))
 }
 
 // ---------------------------------------------------------------- helpers
@@ -388,14 +445,14 @@ async fn submit<T: serde::Serialize>(
 /// 200 committed, 202 submitted, 409 aborted (with the reason and the result).
 fn answer(result: TxResult) -> Response {
     match &result.outcome {
-        TxOutcome::Committed { .. } => (StatusCode::OK, axum::Json(result)).into_response(),
-        TxOutcome::Submitted => (StatusCode::ACCEPTED, axum::Json(result)).into_response(),
+        TxOutcome::Committed { .. } => (StatusCode::OK, Json(result)).into_response(),
+        TxOutcome::Submitted => (StatusCode::ACCEPTED, Json(result)).into_response(),
         TxOutcome::Aborted { service, error, .. } => {
             let body = serde_json::json!({
                 "error": format!("{} aborted at {service}: {error}", result.transaction),
                 "result": result,
             });
-            (StatusCode::CONFLICT, axum::Json(body)).into_response()
+            (StatusCode::CONFLICT, Json(body)).into_response()
         }
     }
 }
