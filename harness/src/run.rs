@@ -79,6 +79,16 @@ pub fn run(
     results: &Path,
 ) -> anyhow::Result<RunOutcome> {
     config.validate()?;
+    if config.data == "ingest" && config.client != "om-driver" {
+        bail!(
+            "data = \"ingest\" starts a cluster empty: drive it with --client om-driver (on \
+             --deploy processes or --target), which loads the data set through the benchmark's \
+             ingestion routes"
+        );
+    }
+    if config.client == "om-driver" && config.answer_at != "commit" {
+        bail!("--client om-driver reads outcomes from answers at commit: answer_at = \"commit\"");
+    }
     let progress = Progress::default();
     let data = prepare(config, &progress)?;
     let systems = systems(config);
@@ -158,7 +168,7 @@ fn connect(url: &str, config: &RunConfig, auth: &ClientAuth) -> anyhow::Result<R
 }
 
 /// The benchmark driver's client (`--client om-driver`): it ingests the data set into a cluster
-/// that has run nothing, or checks that the cluster holds exactly that data set (as a reset
+/// that holds nothing, or checks that the cluster holds exactly that data set (as a reset
 /// leaves it).
 fn om_driver(
     url: &str,
@@ -169,22 +179,16 @@ fn om_driver(
 ) -> anyhow::Result<OmDriver> {
     let mut driver =
         OmDriver::connect(url, config.concurrency, auth, data).map_err(|e| anyhow!("{e}"))?;
-    if driver.is_fresh() {
-        let started = Instant::now();
-        let rows = driver
-            .ingest(data, config.concurrency.max(64))
-            .map_err(|e| anyhow!("ingesting the data set through {url}: {e}"))?;
+    let started = Instant::now();
+    let rows = driver
+        .prepare(data, config.concurrency.max(64))
+        .map_err(|e| anyhow!("om-driver, {url}: {e}"))?;
+    if rows > 0 {
         progress.note(format_args!(
             "om-driver: ingested {rows} rows through the benchmark's API in {:.1} s",
             started.elapsed().as_secs_f64()
         ));
     } else {
-        driver.ingested_already(data).map_err(|e| {
-            anyhow!(
-                "the cluster at {url} has run before and does not hold the data set as \
-                 ingested: {e}. PATCH /reset it (or restart it empty) and run again"
-            )
-        })?;
         progress.note(format_args!(
             "om-driver: the cluster holds the data set as ingested; running again"
         ));
@@ -361,10 +365,11 @@ fn om_driver_checks(
     let c = driver.stream_count();
     progress.note(format_args!(
         "om-driver: the commit stream counted {} of {} answered ops finished; the cluster \
-         sequenced {} and committed {} transactions, this client sent {}",
-        c.counted, c.answered, c.sequenced, c.committed, c.sent
+         handed out {} TIDs and committed {}, this client sent {} transactions",
+        c.counted, c.answered, c.submitted_tids, c.committed_tids, c.sent
     ));
-    if c.counted != c.answered || c.sequenced != c.committed || c.committed != c.sent {
+    if c.counted != c.answered || c.submitted_tids != c.committed_tids || c.committed_tids != c.sent
+    {
         bail!("om-driver: the commit stream's count disagrees with what committed: {c:?}");
     }
     if config.target.is_some() {

@@ -212,7 +212,13 @@ pub fn serve(node: &Node) -> anyhow::Result<()> {
             access,
             front_door_limits(),
         );
-        let routes = door.router().merge(http::routes(door.clone()));
+        let answer_at = match config.answer_at.as_str() {
+            "sequenced" => http::AnswerAt::Sequenced,
+            _ => http::AnswerAt::Commit,
+        };
+        let routes = door
+            .router()
+            .merge(http::routes_answering(door.clone(), answer_at));
         let listener = match inherited(node.http_fd, "http-fd")? {
             Some(l) => l,
             None => TcpListener::bind(&spec.http)

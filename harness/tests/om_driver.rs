@@ -6,6 +6,8 @@
 
 mod support;
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use support::*;
@@ -49,6 +51,23 @@ fn the_driver_ingests_runs_resets_and_runs_again() {
     assert!(ok, "{out}");
     assert!(out.contains("holds the data set as ingested"), "{out}");
     assert!(out.contains("PASS") && !out.contains("FAIL"), "{out}");
+
+    // A seller the data set does not have (ingested by anyone: ingestion is a client's): the
+    // next run is refused, and says how to go on.
+    let seller = r#"{"id": 99999, "name": "late seller"}"#;
+    assert_eq!(post_json(&cluster.http, "/seller", seller), Some(200));
+    let (ok, out) = om_driver_run(&cluster, &results);
+    assert!(!ok, "{out}");
+    assert!(out.contains("PATCH /cleanup"), "{out}");
+    let cleanup = call(&cluster.http, Some(OPERATOR_TOKEN), "PATCH", "/cleanup");
+    assert_eq!(cleanup.map(|r| r.0), Some(200));
+    let (ok, out) = om_driver_run(&cluster, &results);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("ingested"),
+        "after a cleanup, ingested again: {out}"
+    );
+    assert!(out.contains("PASS") && !out.contains("FAIL"), "{out}");
     assert!(out.contains("serial replay equal    yes"), "{out}");
 
     // Without a token the driver is a client: the benchmark's routes and the status, not the
@@ -70,4 +89,20 @@ fn the_driver_ingests_runs_resets_and_runs_again() {
         Some(401),
         "a wrong token is still refused"
     );
+}
+
+/// A token-less `POST` of a JSON body: the status.
+fn post_json(addr: &str, path: &str, body: &str) -> Option<u16> {
+    let mut s = TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    write!(
+        s,
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).ok()?;
+    answer.split_whitespace().nth(1)?.parse().ok()
 }

@@ -14,6 +14,7 @@ pub struct TransactionDef {
     pub(crate) name: String,
     pub(crate) nodes: Vec<(String, String)>,
     pub(crate) validate: Option<Validator>,
+    pub(crate) operator_only: bool,
 }
 
 impl std::fmt::Debug for TransactionDef {
@@ -22,6 +23,7 @@ impl std::fmt::Debug for TransactionDef {
             .field("name", &self.name)
             .field("nodes", &self.nodes)
             .field("validated", &self.validate.is_some())
+            .field("operator_only", &self.operator_only)
             .finish()
     }
 }
@@ -43,7 +45,16 @@ impl TransactionDef {
             name: name.to_string(),
             nodes: vec![(service.to_string(), event.to_string())],
             validate: None,
+            operator_only: false,
         }
+    }
+
+    /// Only the front door's operator may submit this transaction (it changes what every
+    /// client sees wholesale, e.g. a reset of all data): a client's request for it through
+    /// `POST /transactions` is a 403. Routes an application mounts decide for themselves.
+    pub fn operator_only(mut self) -> Self {
+        self.operator_only = true;
+        self
     }
 
     /// Checks every input at submission with `check` (given the input as the entry handler's
@@ -91,6 +102,8 @@ pub(crate) struct Dag {
     pub nodes: Vec<DagNode>,
     /// The entry input's check (`TransactionDef::validate`).
     pub validate: Option<Validator>,
+    /// `TransactionDef::operator_only`.
+    pub operator_only: bool,
 }
 
 impl Dag {
@@ -126,6 +139,13 @@ impl App {
 
     pub fn service_names(&self) -> impl Iterator<Item = &str> {
         self.services.iter().map(|s| s.name.as_str())
+    }
+
+    /// Whether only the front door's operator may submit `transaction`
+    /// (`TransactionDef::operator_only`; false for an unknown name).
+    pub fn is_operator_only(&self, transaction: &str) -> bool {
+        let dag = self.dag_by_name.get(transaction).map(|&i| &self.dags[i]);
+        dag.is_some_and(|d| d.operator_only)
     }
 
     pub fn transaction_names(&self) -> impl Iterator<Item = &str> {
@@ -537,5 +557,6 @@ fn compile_dag(
         name: Arc::from(def.name.as_str()),
         nodes,
         validate: def.validate.clone(),
+        operator_only: def.operator_only,
     })
 }

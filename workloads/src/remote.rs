@@ -245,19 +245,23 @@ impl FrontDoorClient {
             .block_on(async { call_answer(request.send().await).await })
     }
 
-    /// `GET /status/submitted` and `GET /status/committed` asked for a number (not the event
-    /// stream), as the benchmark's driver reads them; `None` for one that did not answer.
+    /// The last submitted and the last committed TID, as the benchmark's vMODB driver polls
+    /// them (`GET /status/submitted` and `/status/committed` with `Accept:
+    /// application/octet-stream`: 8 bytes, a little-endian i64); `None` for one that did not
+    /// answer so.
     pub fn submitted_and_committed(&self) -> (Option<u64>, Option<u64>) {
-        let number = |path: &str| {
+        let tid = |path: &str| {
             let get = self
                 .http
                 .get(format!("{}{path}", self.base))
-                .header(reqwest::header::ACCEPT, "application/json");
-            self.runtime
-                .block_on(async { decode_json::<u64>(get.send().await).await })
-                .ok()
+                .header(reqwest::header::ACCEPT, "application/octet-stream");
+            self.runtime.block_on(async {
+                let r = check(get.send().await.ok()?).await.ok()?;
+                let bytes: [u8; 8] = r.bytes().await.ok()?.as_ref().try_into().ok()?;
+                u64::try_from(i64::from_le_bytes(bytes)).ok()
+            })
         };
-        (number("/status/submitted"), number("/status/committed"))
+        (tid("/status/submitted"), tid("/status/committed"))
     }
 
     /// Follows the commit stream (`GET /status/committed`, server-sent events) in the

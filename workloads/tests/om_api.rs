@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use vmodb::front_door::{Access, FrontDoor, Role};
 use vmodb::{Cluster, ClusterConfig, CoordinatorConfig, Entity, check_serial_replay};
-use workloads::marketplace::http::routes;
+use workloads::marketplace::http::{AnswerAt, routes_answering};
 use workloads::marketplace::model::*;
 use workloads::marketplace::services;
 
@@ -30,6 +30,10 @@ impl Server {
     /// An empty marketplace cluster behind a front door that lets token-less requests in as a
     /// client.
     fn start() -> Server {
+        Self::start_answering(AnswerAt::Commit)
+    }
+
+    fn start_answering(answer_at: AnswerAt) -> Server {
         let config = ClusterConfig {
             coordinator: CoordinatorConfig {
                 batch_window: Duration::from_millis(2),
@@ -51,7 +55,9 @@ impl Server {
         let addr = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("free port");
-        let router = door.router().merge(routes(door.clone()));
+        let router = door
+            .router()
+            .merge(routes_answering(door.clone(), answer_at));
         std::thread::spawn(move || door.serve(&addr.to_string(), router));
         let deadline = Instant::now() + Duration::from_secs(8);
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
@@ -172,24 +178,29 @@ fn ingested_products() -> Vec<Product> {
     rows
 }
 
-fn status_numbers(s: &Server) -> (u64, u64) {
-    let number = |path: &str| {
+/// The last submitted and committed TIDs as the benchmark's vMODB driver polls them: `Accept:
+/// application/octet-stream`, 8 bytes, a little-endian i64.
+fn status_tids(s: &Server) -> (i64, i64) {
+    let tid = |path: &str| {
         let head = format!(
-            "GET {path} HTTP/1.1\r\nHost: x\r\nAccept: application/json\r\nConnection: close\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: x\r\nAccept: application/octet-stream\r\n\
+             Connection: close\r\n\r\n"
         );
         let mut stream = TcpStream::connect(s.addr).expect("connect");
         stream
             .set_read_timeout(Some(Duration::from_secs(8)))
             .expect("timeout");
         std::io::Write::write_all(&mut stream, head.as_bytes()).expect("write");
-        let mut raw = String::new();
-        std::io::Read::read_to_string(&mut stream, &mut raw).expect("read");
-        let body = raw.split_once("\r\n\r\n").expect("a body").1;
-        body.trim()
-            .parse::<u64>()
-            .unwrap_or_else(|_| panic!("{path}: {raw}"))
+        let mut raw = Vec::new();
+        std::io::Read::read_to_end(&mut stream, &mut raw).expect("read");
+        let at = raw
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a head");
+        let body: [u8; 8] = raw[at + 4..].try_into().expect("8 bytes");
+        i64::from_le_bytes(body)
     };
-    (number("/status/submitted"), number("/status/committed"))
+    (tid("/status/submitted"), tid("/status/committed"))
 }
 
 #[test]
@@ -236,6 +247,16 @@ fn the_drivers_requests_from_ingestion_to_cleanup() {
     }
     assert_eq!(s.rows::<Product>("product").len(), 6);
     assert_eq!(s.rows::<Customer>("customer").len(), 2);
+    // A row that exists is never overwritten by ingestion: 409, nothing changes.
+    let mut again = product(1, 1, 99.0);
+    again["version"] = json!("7");
+    let reply = s.driver("POST", "/product", Some(&again));
+    assert_eq!(reply.status, 409, "{}", reply.text());
+    let mut counted = customer(2);
+    counted["first_name"] = json!("Eve");
+    assert_eq!(s.driver("POST", "/customer", Some(&counted)).status, 409);
+    assert_eq!(s.rows::<Product>("product"), ingested_products());
+    assert_eq!(s.rows::<Customer>("customer")[1].first_name, "Ana");
 
     // A session: two adds (one with a voucher amount), the checkout under instance "t1".
     s.driver("PATCH", "/cart/1/add", Some(&cart_item(1, 1, 11.0, 2, 0.0)))
@@ -268,6 +289,18 @@ fn the_drivers_requests_from_ingestion_to_cleanup() {
         orders[0].total_incentive, 3.2,
         "the voucher amount, once per line"
     );
+    // The same instance id again names the new checkout's lines only.
+    s.driver("PATCH", "/cart/1/add", Some(&cart_item(1, 3, 31.0, 1, 0.0)))
+        .committed("add_items");
+    s.driver(
+        "POST",
+        "/cart/1/checkout",
+        Some(&customer_checkout(1, "t1")),
+    )
+    .committed("customer_checkout");
+    let lines = s.driver("GET", "/cart/1/history/t1", None).json();
+    assert_eq!(lines.as_array().map(Vec::len), Some(1), "{lines}");
+    assert_eq!(lines[0]["ProductId"], 3, "{lines}");
 
     // A second session abandoned: seal.
     s.driver("PATCH", "/cart/2/add", Some(&cart_item(1, 2, 21.0, 1, 0.0)))
@@ -296,7 +329,7 @@ fn the_drivers_requests_from_ingestion_to_cleanup() {
     // Dashboard and delivery.
     let dash = s.driver("GET", "/seller/dashboard/1", None);
     assert_eq!(dash.status, 200, "{}", dash.text());
-    assert_eq!(dash.json()["count_orders"], 1, "{}", dash.text());
+    assert_eq!(dash.json()["count_orders"], 2, "{}", dash.text());
     let r = s
         .driver("PATCH", "/shipment/5", None)
         .committed("update_delivery");
@@ -307,13 +340,19 @@ fn the_drivers_requests_from_ingestion_to_cleanup() {
     );
 
     // Completion as the driver tracks it: submitted equals committed once all committed.
-    let (submitted, committed) = status_numbers(&s);
+    let (submitted, committed) = status_tids(&s);
     assert_eq!(submitted, committed);
     assert!(submitted >= 21, "{submitted}");
 
     // Reset: the driver sends no token, so it is a client here: refused. The operator's
     // reset brings the data back to what was ingested.
     assert_eq!(s.driver("PATCH", "/reset", None).status, 403);
+    let generic = json!({"transaction": "reset", "input": "Empty"});
+    let reply = s.driver("POST", "/transactions", Some(&generic));
+    assert_eq!(
+        reply.status, 403,
+        "a client cannot reset through the generic route either"
+    );
     assert!(
         !s.rows::<Order>("order").is_empty(),
         "the refused reset did nothing"
@@ -370,4 +409,16 @@ fn the_drivers_requests_from_ingestion_to_cleanup() {
     ingest(&s);
     assert_eq!(s.rows::<Product>("product"), ingested_products());
     s.assert_replay_equal();
+}
+
+/// As the Java vMODB's ingress answers the driver: 202 with the TID once sequenced, unless the
+/// request asks to wait.
+#[test]
+fn routes_can_answer_once_sequenced() {
+    let s = Server::start_answering(AnswerAt::Sequenced);
+    let reply = s.driver("POST", "/seller", Some(&seller(1)));
+    assert_eq!(reply.status, 202, "{}", reply.text());
+    assert_eq!(reply.json()["outcome"], "submitted");
+    s.driver("POST", "/seller?wait=true", Some(&seller(2)))
+        .committed("ingest_seller");
 }

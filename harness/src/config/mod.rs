@@ -68,6 +68,11 @@ pub struct RunConfig {
     /// HTTP API and bodies, completions counted from the commit stream, ingestion first).
     #[serde(skip)]
     pub client: String,
+    /// Marketplace, distributed vMODB: when the benchmark's transaction routes answer a request
+    /// without `?wait=`: `commit` (the outcome, at commit) or `sequenced` (202 with the TID,
+    /// as the Java vMODB answers the benchmark's driver, which learns of completion from the
+    /// commit stream).
+    pub answer_at: String,
     /// Drive an already running vMODB cluster through its front door at this URL instead of
     /// starting one (`--target`; the cluster's own configuration fixes data and batching).
     #[serde(skip)]
@@ -171,6 +176,7 @@ impl Default for RunConfig {
             deploy: embedded(),
             data: "generate".into(),
             client: "vmodb".into(),
+            answer_at: "commit".into(),
             target: None,
             auth: Default::default(),
             durability: "none".into(),
@@ -301,10 +307,10 @@ impl RunConfig {
                 bail!("--client om-driver runs the driver's closed loop (no --rate)");
             }
         }
-        if self.data == "ingest" && self.client != "om-driver" && self.target.is_some() {
+        if !["commit", "sequenced"].contains(&self.answer_at.as_str()) {
             bail!(
-                "the cluster started empty (data = \"ingest\"): drive it with --client om-driver, \
-                 which loads the data set through the benchmark's ingestion routes"
+                "answer_at must be `commit` or `sequenced`, got `{}`",
+                self.answer_at
             );
         }
         if distributed && self.inject.jitter_ms > 0.0 {

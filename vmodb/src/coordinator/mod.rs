@@ -544,6 +544,7 @@ impl Coordinator {
             last_checkpoint: st.durable.last_checkpoint.0,
             lost_tids: st.durable.numbering.lost.clone(),
             committed_tid: self.announced(),
+            last_tid: st.next_tid - 1,
             settled: self.settled.load(std::sync::atomic::Ordering::Acquire),
         }
     }

@@ -171,6 +171,9 @@ pub struct CoordinatorStats {
     pub lost_tids: Vec<(Tid, Tid)>,
     /// The last TID of the last commit announced (what the commit stream last told).
     pub committed_tid: Tid,
+    /// The last TID handed out (0: none yet); equal to `committed_tid` once everything
+    /// sequenced has committed.
+    pub last_tid: Tid,
     /// Transactions whose outcome (commit or abort) was announced: with a commit log, only
     /// durable ones. A commit decided but not yet durable, or never made durable, is not here.
     pub settled: u64,

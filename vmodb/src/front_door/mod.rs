@@ -12,9 +12,11 @@
 //!   order); answers the `TxResult`s at commit (or at once, `Submitted`, with `wait=false`).
 //! - `GET /status`: `Status`. `GET /status/committed`: SSE, one `batch` event per committed
 //!   batch, its data the batch's last TID (as the benchmark's vMODB driver expects); an `error`
-//!   event if the cluster fails. Asked with `Accept: application/json` (or `text/plain`) and
-//!   not `text/event-stream`, it answers how many transactions committed, a bare number, and
-//!   `GET /status/submitted` how many were sequenced: the driver waits until they are equal.
+//!   event if the cluster fails. Asked with `Accept: application/octet-stream` (8 bytes, a
+//!   little-endian i64, as the benchmark's vMODB driver polls it), `application/json` or
+//!   `text/plain` (a bare number) and not `text/event-stream`, it answers the last committed
+//!   TID, and `GET /status/submitted` the last TID handed out: the driver waits until they
+//!   are equal.
 //! - `POST /queries/{service}/{query}`: the query's input as JSON, its answer as JSON.
 //! - `GET /state`, `GET /inputs`, `GET /tables/{service}/{table}`: postcard bodies
 //!   (`ClusterState`, `Vec<SequencedInput>`, encoded rows). `GET /nodes`: `NodeStats`
@@ -33,7 +35,7 @@ mod waiters;
 pub use access::{Access, MIN_TOKEN, Role, needed_role};
 pub use api::{ErrorBody, Status, TxOutcome, TxRequest, TxResult};
 pub use backend::Backend;
-pub use routes::{parse_json, wait_param};
+pub use routes::{parse_json, wait_param, wait_param_or};
 pub use server::Limits;
 
 use crate::coordinator::{Completion, Outcome, Request};

@@ -51,7 +51,12 @@ pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiE
 
 /// `?wait=true|false` (also `1`/`0`; default true); a bad value is a 400 that says so.
 pub fn wait_param(query: Option<&str>) -> Result<bool, ApiError> {
-    let mut wait = true;
+    wait_param_or(query, true)
+}
+
+/// `wait_param` with `default` when the query does not say.
+pub fn wait_param_or(query: Option<&str>, default: bool) -> Result<bool, ApiError> {
+    let mut wait = default;
     for pair in query.unwrap_or("").split('&') {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         if key == "wait" {
@@ -78,6 +83,7 @@ enum OneOrMany {
 
 async fn transactions(
     State(door): State<FrontDoor>,
+    role: Option<axum::Extension<super::Role>>,
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -96,6 +102,20 @@ async fn transactions(
     };
     if requests.is_empty() {
         return Err(ApiError::bad_request("no transaction in the request"));
+    }
+    let operator = role.is_some_and(|axum::Extension(r)| r >= super::Role::Operator);
+    let app = door.backend().app();
+    if let Some(r) = requests
+        .iter()
+        .find(|r| !operator && app.is_operator_only(&r.transaction))
+    {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!(
+                "transaction `{}` is for the operator's token",
+                r.transaction
+            ),
+        ));
     }
     let mut results = door.submit_json(requests, wait).await?;
     let status = if wait {
@@ -131,26 +151,43 @@ async fn status(State(door): State<FrontDoor>) -> axum::Json<Status> {
     })
 }
 
-/// How many transactions were sequenced, as a bare JSON number (the benchmark's driver compares
-/// it with `/status/committed` to know when everything it sent has committed).
-async fn submitted(State(door): State<FrontDoor>) -> axum::Json<u64> {
-    axum::Json(door.backend().stats().sequenced)
+/// The last TID handed out, as the benchmark's vMODB driver polls it: with `Accept:
+/// application/octet-stream`, 8 bytes (a little-endian i64); else a bare JSON number. The
+/// driver waits until it equals the last committed TID (`/status/committed`).
+async fn submitted(State(door): State<FrontDoor>, headers: axum::http::HeaderMap) -> Response {
+    let tid = door.backend().stats().last_tid;
+    tid_answer(tid, wants(&headers, "application/octet-stream"))
 }
 
-/// The commit stream (SSE), or, to a client that asks for JSON or text and not for an event
-/// stream, how many transactions have committed (aborted ones included), a bare number.
+/// The commit stream (SSE), or, to a client that asks for bytes, JSON or text and not for an
+/// event stream, the last TID of the last commit announced (as `submitted` answers).
 async fn committed(State(door): State<FrontDoor>, headers: axum::http::HeaderMap) -> Response {
-    let accept = headers
-        .get(header::ACCEPT)
-        .and_then(|a| a.to_str().ok())
-        .unwrap_or("");
-    let wants_number = !accept.contains("text/event-stream")
-        && (accept.contains("application/json") || accept.contains("text/plain"));
-    if wants_number {
-        let stats = door.backend().stats();
-        return axum::Json(stats.settled.min(stats.sequenced)).into_response();
+    let octets = wants(&headers, "application/octet-stream");
+    let number = ["application/json", "text/plain"]
+        .iter()
+        .any(|t| wants(&headers, t));
+    if (octets || number) && !wants(&headers, "text/event-stream") {
+        return tid_answer(door.backend().stats().committed_tid, octets);
     }
     committed_stream(door).into_response()
+}
+
+/// Whether the request's `Accept` names `media`.
+fn wants(headers: &axum::http::HeaderMap, media: &str) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|a| a.to_str().ok())
+        .any(|a| a.contains(media))
+}
+
+fn tid_answer(tid: crate::schema::Tid, octets: bool) -> Response {
+    if octets {
+        let bytes = (tid as i64).to_le_bytes().to_vec();
+        ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
+    } else {
+        axum::Json(tid).into_response()
+    }
 }
 
 fn committed_stream(

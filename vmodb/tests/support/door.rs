@@ -62,12 +62,7 @@ impl Server {
             shop::load(ITEMS, STOCK, CUSTOMERS),
         )
         .expect("the cluster starts");
-        let door = FrontDoor::with_limits(
-            Arc::new(cluster),
-            json!({"k": 1}),
-            access,
-            limits,
-        );
+        let door = FrontDoor::with_limits(Arc::new(cluster), json!({"k": 1}), access, limits);
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
         let addr = listener.local_addr().expect("addr").to_string();
         let (tx, served) = mpsc::channel();

@@ -82,7 +82,7 @@ use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use vmodb::front_door::{
-    ApiError, FrontDoor, Role, TxOutcome, TxRequest, TxResult, parse_json, wait_param,
+    ApiError, FrontDoor, Role, TxOutcome, TxRequest, TxResult, parse_json, wait_param_or,
 };
 
 /// How many sellers' packages one delivery run delivers (the benchmark: 10).
@@ -97,9 +97,27 @@ type Session = Vec<(SellerId, ProductId)>;
 struct Market {
     door: FrontDoor,
     sessions: Arc<Mutex<HashMap<CustomerId, Session>>>,
+    /// When a transaction route answers without `?wait`: at commit, or once sequenced.
+    answer_at: AnswerAt,
+}
+
+/// When the transaction routes answer by default (`?wait=` overrides it per request).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AnswerAt {
+    /// 200 with the outcome, at commit (our clients and tests).
+    #[default]
+    Commit,
+    /// 202 with the TID once sequenced, as the Java vMODB's ingress answers: the benchmark's
+    /// driver then learns of completion from the commit stream, and tags each transaction with
+    /// the batch open when its answer came.
+    Sequenced,
 }
 
 impl Market {
+    fn wait(&self, query: Option<&str>) -> Result<bool, ApiError> {
+        wait_param_or(query, self.answer_at == AnswerAt::Commit)
+    }
+
     fn sessions(&self) -> MutexGuard<'_, HashMap<CustomerId, Session>> {
         self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -129,11 +147,17 @@ impl Market {
     }
 }
 
-/// The benchmark's routes over `door`, to merge with `door.router()`.
+/// The benchmark's routes over `door`, to merge with `door.router()`; they answer at commit.
 pub fn routes(door: FrontDoor) -> axum::Router {
+    routes_answering(door, AnswerAt::Commit)
+}
+
+/// The benchmark's routes, answering at `answer_at` unless a request says `?wait=`.
+pub fn routes_answering(door: FrontDoor, answer_at: AnswerAt) -> axum::Router {
     let market = Market {
         door,
         sessions: Arc::default(),
+        answer_at,
     };
     Router::new()
         .route("/cart/{customer_id}/add", only(patch(add_to_cart)))
@@ -170,7 +194,7 @@ fn only(route: MethodRouter<Market>) -> MethodRouter<Market> {
 
 // ---------------------------------------------------------------- handlers
 
-/// The transaction that ingests rows of type `E`, from bodies of type `B`.
+/// A row type the API ingests, and the transaction that does it.
 trait Ingested: Serialize {
     const TRANSACTION: &'static str;
 }
@@ -192,7 +216,7 @@ async fn ingest<E: Ingested, B: serde::de::DeserializeOwned + Into<E>>(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let wait = wait_param(query.as_deref())?;
+    let wait = m.wait(query.as_deref())?;
     let row: E = parse_json::<B>(&body)?.into();
     Ok(answer(submit(&m.door, E::TRANSACTION, &row, wait).await?))
 }
@@ -204,7 +228,7 @@ async fn add_to_cart(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let customer: CustomerId = path_id("customerId", &customer)?;
-    let wait = wait_param(query.as_deref())?;
+    let wait = m.wait(query.as_deref())?;
     let item: CartItemBody = parse_json(&body)?;
     let voucher = match &item.voucher {
         serde_json::Value::Null | serde_json::Value::Bool(false) => Voucher::None,
@@ -244,7 +268,7 @@ async fn checkout(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let customer: CustomerId = path_id("customerId", &customer)?;
-    let wait = wait_param(query.as_deref())?;
+    let wait = m.wait(query.as_deref())?;
     let body: CheckoutBody = parse_json(&body)?;
     if let Some(id) = body.customer_id.filter(|id| *id != customer) {
         return Err(ApiError::bad_request(format!(
@@ -256,16 +280,6 @@ async fn checkout(
             "unknown PaymentType `{}` (expected one of {})",
             body.payment_type,
             PAYMENT_TYPES.join(", ")
-        )));
-    }
-    if let Some(id) = body
-        .instance_id
-        .as_ref()
-        .filter(|id| id.len() > MAX_INSTANCE_ID)
-    {
-        return Err(unprocessable(format!(
-            "`instanceId` is {} bytes long; at most {MAX_INSTANCE_ID}",
-            id.len()
         )));
     }
     let products = m.take(customer);
@@ -317,7 +331,7 @@ async fn price_update(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let wait = wait_param(query.as_deref())?;
+    let wait = m.wait(query.as_deref())?;
     let body: PriceBody = parse_json(&body)?;
     let change = match (body.price, body.percent) {
         (Some(price), None) => PriceChange::SetTo(price),
@@ -346,7 +360,7 @@ async fn replace_product(
     RawQuery(query): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let wait = wait_param(query.as_deref())?;
+    let wait = m.wait(query.as_deref())?;
     let body: ProductKeyBody = parse_json(&body)?;
     let input = ReplaceProduct {
         seller_id: body.seller_id,
@@ -373,7 +387,7 @@ async fn delivery(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ApiError> {
     let _tid: u64 = path_id("tid", &tid)?;
-    let wait = wait_param(query.as_deref())?;
+    let wait = m.wait(query.as_deref())?;
     let input = UpdateDelivery {
         max_sellers: DELIVERY_MAX_SELLERS,
         partition: None,
@@ -412,7 +426,7 @@ async fn run_reset(
             "this route is for the operator's token",
         ));
     }
-    let wait = wait_param(query.as_deref())?;
+    let wait = m.wait(query.as_deref())?;
     let result = submit(&m.door, RESET, &to, wait).await?;
     m.sessions().clear();
     Ok(answer(result))

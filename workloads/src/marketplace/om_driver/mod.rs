@@ -2,9 +2,9 @@
 //! (reference digest §4): only the benchmark's HTTP API, with the driver's bodies and casings.
 //!
 //! - It loads the data set through the ingestion routes (`POST /seller`, `/customer`,
-//!   `/product`, `/stock`, snake_case rows), many in flight, into a cluster started empty
-//!   (`ingest`); or it checks that the cluster holds exactly that data set, untouched since a
-//!   reset (`ingested_already`).
+//!   `/product`, `/stock`, snake_case rows), many in flight, into a cluster that holds nothing;
+//!   or it checks that the cluster holds exactly that data set, as a reset leaves it
+//!   (`prepare`).
 //! - Each op of the input stream becomes the driver's requests: a session's items as `PATCH
 //!   /cart/{c}/add` (PascalCase CartItem with the price and version the driver believes and a
 //!   voucher amount), one after the other and not timed, then `POST /cart/{c}/checkout`
@@ -17,7 +17,11 @@
 //!   (`GET /status/committed`, one event per committed batch) and tags each submission with
 //!   the number of events seen; an op counts as finished at the first event after its tag. The
 //!   answers (at commit) give the checker its log. After the run it waits, as the driver does,
-//!   until `/status/submitted` equals `/status/committed`.
+//!   until the last submitted TID equals the last committed one (`/status/submitted` and
+//!   `/status/committed` as 8 little-endian bytes). Unlike the driver, which tags a
+//!   transaction once its answer came (the Java vMODB answers at sequencing, see
+//!   `http::AnswerAt`), it tags at sending: our routes answer at commit, with the outcome the
+//!   checker needs.
 //!
 //! Reading the final state and the checks go through the generic routes (`RemoteMarketplace`),
 //! with the operator's token.
@@ -46,16 +50,23 @@ pub struct StreamCount {
     pub answered: u64,
     /// Of those, the ops the commit stream counted as finished (an event after their tag).
     pub counted: u64,
-    /// Transactions the cluster sequenced and committed while this client ran (from
-    /// `/status/submitted` and `/status/committed`, which the driver compares).
-    pub sequenced: u64,
-    pub committed: u64,
+    /// TIDs the cluster handed out and committed while this client ran (the last submitted
+    /// and committed TIDs the driver polls, less those when it connected).
+    pub submitted_tids: u64,
+    pub committed_tids: u64,
     /// Transactions this client sent (adds, checkouts, updates, deliveries, ingestion).
     pub sent: u64,
 }
 
 /// The dashboard op's kind (`Op::kind`).
 const DASHBOARD: &str = "seller_dashboard";
+
+/// What the answer of an op's measured request said.
+enum Heard {
+    Committed,
+    Aborted(String),
+    Failed(String),
+}
 
 struct Answer {
     id: u64,
@@ -84,8 +95,8 @@ pub struct OmDriver {
     log: RunLog,
     fatal: Option<String>,
     count: StreamCount,
-    /// `/status` counts when this client connected.
-    status_before: (u64, u64),
+    /// The last submitted and committed TIDs when this client connected.
+    tids_before: (u64, u64),
 }
 
 impl OmDriver {
@@ -99,7 +110,10 @@ impl OmDriver {
     ) -> Result<Self, String> {
         let mut remote = RemoteMarketplace::connect(base, concurrency, auth)?;
         remote.started_empty();
-        let status = remote.client().status().map_err(|e| e.to_string())?;
+        let tids_before = match remote.client().submitted_and_committed() {
+            (Some(s), Some(c)) => (s, c),
+            _ => return Err(format!("{base}: no last submitted and committed TIDs")),
+        };
         let (tx, rx) = crossbeam_channel::unbounded();
         let events = Arc::new(AtomicU64::new(0));
         let seen = Arc::clone(&events);
@@ -132,7 +146,7 @@ impl OmDriver {
             log: RunLog::default(),
             fatal: None,
             count: StreamCount::default(),
-            status_before: (status.submitted, status.committed),
+            tids_before,
         })
     }
 
@@ -145,26 +159,32 @@ impl OmDriver {
         self.remote.client()
     }
 
-    /// Whether the cluster has run any transaction (then it must hold the data set already).
-    pub fn is_fresh(&self) -> bool {
-        self.remote.submitted_before() == 0
+    /// Gets the cluster ready for a run on `data`: one that holds nothing gets `data` through
+    /// the ingestion routes (returns the rows sent); one that holds exactly `data` and nothing a
+    /// run leaves behind (as `PATCH /reset` leaves it) runs as it is (returns 0); any other is
+    /// refused, or the checks would blame the engine for the difference.
+    pub fn prepare(&mut self, data: &Dataset, in_flight: usize) -> Result<u64, String> {
+        let state = self.remote.state()?;
+        if state == MarketplaceState::default() {
+            return self.ingest(data, in_flight);
+        }
+        requests::holds_exactly(&state, data).map_err(|e| {
+            format!(
+                "the cluster holds data, but not the data set as ingested: {e}. PATCH /reset it \
+                 (back to what was ingested) or PATCH /cleanup it (empty), and run again"
+            )
+        })?;
+        Ok(0)
     }
 
     /// Loads `data` through the ingestion routes, up to `in_flight` rows at a time: sellers and
     /// customers, then products (with the cart's replica) and stock. Returns the rows sent.
-    pub fn ingest(&mut self, data: &Dataset, in_flight: usize) -> Result<u64, String> {
+    fn ingest(&mut self, data: &Dataset, in_flight: usize) -> Result<u64, String> {
         let calls = requests::ingestion(data);
         let rows = calls.len() as u64;
         requests::send_all(self.client(), calls, in_flight.max(1))?;
         self.count.sent += rows;
         Ok(rows)
-    }
-
-    /// A cluster that already ran must hold exactly `data` and nothing the runs leave (as after
-    /// `PATCH /reset`), or the checks would blame the engine for the difference.
-    pub fn ingested_already(&self, data: &Dataset) -> Result<(), String> {
-        let state = self.remote.state()?;
-        requests::holds_exactly(&state, data)
     }
 
     /// `PATCH /reset` (the benchmark's post-run task): back to the data as ingested.
@@ -184,12 +204,12 @@ impl OmDriver {
     fn on_answer(&mut self, at: Instant, a: Answer) -> Option<Done> {
         let tag = self.tags.remove(&a.id)?;
         let latency = at.duration_since(a.sent);
-        let result = match a.result {
+        let heard = match a.result {
             Err(e) => {
                 if e.is_down() && self.fatal.is_none() {
                     self.fatal = Some(e.to_string());
                 }
-                Err(e.to_string())
+                Heard::Failed(e.to_string())
             }
             Ok(answers) => {
                 let (status, body) = answers.last().cloned().unwrap_or_default();
@@ -198,12 +218,15 @@ impl OmDriver {
         };
         // Dashboards are answered synchronously (the driver times their answer); transactions
         // finish with the commit stream.
-        let answered = result.is_ok() || result.as_ref().is_err_and(|e| e.contains("aborted"));
-        if a.kind != DASHBOARD && answered {
+        if a.kind != DASHBOARD && !matches!(heard, Heard::Failed(_)) {
             self.count.answered += 1;
             self.uncounted.push(tag);
             self.count_finished();
         }
+        let result = match heard {
+            Heard::Committed => Ok(()),
+            Heard::Aborted(why) | Heard::Failed(why) => Err(why),
+        };
         Some(Done::new(a.id, latency, result))
     }
 
@@ -214,29 +237,32 @@ impl OmDriver {
         customer: CustomerId,
         status: u16,
         body: serde_json::Value,
-    ) -> Result<(), String> {
+    ) -> Heard {
         if kind == DASHBOARD {
             return match (status, serde_json::from_value::<Dashboard>(body)) {
                 (200, Ok(d)) => {
                     self.log.dashboards.push(d);
-                    Ok(())
+                    Heard::Committed
                 }
-                (status, Ok(_)) => Err(format!("dashboard answered {status}")),
-                (status, Err(e)) => Err(format!("dashboard answered {status}: {e}")),
+                (status, Ok(_)) => Heard::Failed(format!("dashboard answered {status}")),
+                (status, Err(e)) => Heard::Failed(format!("dashboard answered {status}: {e}")),
             };
         }
         let result = match status {
             200 => serde_json::from_value::<TxResult>(body),
             409 => serde_json::from_value::<TxResult>(body["result"].clone()),
-            _ => return Err(format!("{kind} answered {status}: {body}")),
-        }
-        .map_err(|e| format!("{kind}: an answer that does not decode: {e}"))?;
+            _ => return Heard::Failed(format!("{kind} answered {status}: {body}")),
+        };
+        let result = match result {
+            Ok(r) => r,
+            Err(e) => return Heard::Failed(format!("{kind}: an answer that does not decode: {e}")),
+        };
         let output = match result.outcome {
             TxOutcome::Committed { output, .. } => output,
             TxOutcome::Aborted { service, error, .. } => {
-                return Err(format!("aborted at {service}: {error}"));
+                return Heard::Aborted(format!("aborted at {service}: {error}"));
             }
-            TxOutcome::Submitted => return Err(format!("{kind}: not waited for")),
+            TxOutcome::Submitted => return Heard::Failed(format!("{kind}: not waited for")),
         };
         let (tid, log) = (result.tid, &mut self.log);
         match kind {
@@ -246,7 +272,7 @@ impl OmDriver {
             "update_delivery" => log.deliveries.extend(decode(output).map(|d| (tid, d))),
             _ => {}
         }
-        Ok(())
+        Heard::Committed
     }
 
     /// The driver's rule: an op is finished at the first commit event after its tag.
@@ -257,15 +283,23 @@ impl OmDriver {
         self.count.counted += (before - self.uncounted.len()) as u64;
     }
 
-    /// Waits (at most `timeout`) until `/status/submitted` equals `/status/committed`, as the
-    /// driver does after a run; records both.
+    /// Waits (at most `timeout`) until the last submitted TID equals the last committed one,
+    /// as the driver does after a run; records both. A cluster whose TIDs went below what they
+    /// were when this client connected restarted without its log: that is fatal.
     fn wait_all_committed(&mut self, timeout: Duration) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
             let (submitted, committed) = self.client().submitted_and_committed();
             if let (Some(s), Some(c)) = (submitted, committed) {
-                self.count.sequenced = s - self.status_before.0;
-                self.count.committed = c - self.status_before.1;
+                let (s0, c0) = self.tids_before;
+                let (Some(ds), Some(dc)) = (s.checked_sub(s0), c.checked_sub(c0)) else {
+                    self.fatal = Some(format!(
+                        "the cluster's TIDs went back (submitted {s0} → {s}, committed {c0} → \
+                         {c}): it restarted without its log"
+                    ));
+                    return false;
+                };
+                (self.count.submitted_tids, self.count.committed_tids) = (ds, dc);
                 if s == c {
                     return true;
                 }
@@ -317,8 +351,8 @@ impl MarketplaceSystem for OmDriver {
                 let (price, _) = self.beliefs.get(&key).copied().unwrap_or((0.0, 0));
                 let mut product = self.products.get(&key).cloned().unwrap_or_default();
                 (product.seller_id, product.product_id, product.price) = (key.0, key.1, price);
-                // The driver's new version is its TID; the cluster's is its own (ours: the
-                // transaction's TID), learnt from the answer.
+                // The driver believes the version it sent (its TID); the cluster sets its own
+                // (the transaction's TID), which the cart takes from its replica anyway.
                 self.beliefs.insert(key, (price, id));
                 vec![requests::replace_product(&product, id)]
             }

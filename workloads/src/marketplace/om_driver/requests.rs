@@ -207,11 +207,23 @@ pub(super) fn holds_exactly(state: &MarketplaceState, data: &Dataset) -> Result<
     same("products", &state.products, &data.products, key)?;
     let key = |s: &StockItem| (s.seller_id, s.product_id);
     same("stock items", &state.stock_items, &data.stock_items, key)?;
+    let replicas: Vec<ReplicaProduct> = data.products.iter().map(Into::into).collect();
+    let key = |p: &ReplicaProduct| (p.seller_id, p.product_id);
+    same(
+        "cart's product replicas",
+        &state.replica_products,
+        &replicas,
+        key,
+    )?;
     let left = [
         ("cart lines", state.cart_items.len()),
+        ("cart history lines", state.cart_history.len()),
         ("orders", state.orders.len()),
+        ("order items", state.order_items.len()),
+        ("order history rows", state.order_history.len()),
         ("payments", state.order_payments.len()),
         ("shipments", state.shipments.len()),
+        ("packages", state.packages.len()),
         ("seller entries", state.order_entries.len()),
     ];
     match left.iter().find(|(_, n)| *n > 0) {

@@ -2,7 +2,7 @@
 use super::{clear, missing};
 use crate::marketplace::logic::{checkout_line, voucher};
 use crate::marketplace::model::*;
-use vmodb::{Check, Handler, Service, TableDef, TxCtx, TxError};
+use vmodb::{Check, Entity, Handler, Service, TableDef, TxCtx, TxError};
 
 /// Partition keys at the cart: a customer's cart lines, or one product's replica row.
 #[derive(Hash)]
@@ -44,7 +44,7 @@ pub(super) fn cart() -> Service {
                 .replicates("replica_products")
                 // Safe: writes only this product's replica row.
                 .partition_by(|e: &ReplicaProduct| CartKey::Product(e.seller_id, e.product_id))
-                .run(|ctx, p| ctx.table::<ReplicaProduct>()?.upsert(p)),
+                .run(|ctx, p| ctx.table::<ReplicaProduct>()?.insert(p)),
         )
         .handler(
             Handler::on::<DataReset>("data_reset")
@@ -156,9 +156,14 @@ fn checkout(ctx: &TxCtx, e: Checkout) -> Result<Option<ReserveStock>, TxError> {
         out.push(checkout_line(i, current));
     }
     if let Some(instance_id) = &e.instance_id {
+        // A reused instance id names this checkout from now on (as a map of id to lines).
         let history = ctx.table::<CartHistoryLine>()?;
+        let earlier = history.by_index("by_customer", (e.customer_id,));
+        for old in earlier.filter(|l| l.instance_id == *instance_id).rows()? {
+            history.delete(&old.key())?;
+        }
         for (seq, line) in out.iter().enumerate() {
-            history.upsert(CartHistoryLine {
+            history.insert(CartHistoryLine {
                 customer_id: e.customer_id,
                 instance_id: instance_id.clone(),
                 seq: seq as u32 + 1,

@@ -23,9 +23,9 @@ pub(super) fn product() -> Service {
                 .partition_by(|e: &Product| (e.seller_id, e.product_id))
                 .run(|ctx, p| {
                     ctx.table::<IngestedProduct>()?
-                        .upsert(IngestedProduct::from(&p))?;
+                        .insert(IngestedProduct::from(&p))?;
                     let replica = ReplicaProduct::from(&p);
-                    ctx.table::<Product>()?.upsert(p)?;
+                    ctx.table::<Product>()?.insert(p)?;
                     Ok(replica)
                 }),
         )
@@ -122,8 +122,8 @@ pub(super) fn stock() -> Service {
                 .partition_by(|e: &StockItem| (e.seller_id, e.product_id))
                 .run(|ctx, s| {
                     ctx.table::<IngestedStock>()?
-                        .upsert(IngestedStock::from(&s))?;
-                    ctx.table::<StockItem>()?.upsert(s)
+                        .insert(IngestedStock::from(&s))?;
+                    ctx.table::<StockItem>()?.insert(s)
                 }),
         )
         .handler(

@@ -35,7 +35,8 @@ pub const PRICE_UPDATE: &str = "price_update";
 pub const PRODUCT_UPDATE: &str = "update_product";
 pub const UPDATE_DELIVERY: &str = "update_delivery";
 /// Ingestion, one row per transaction (the benchmark's `POST /seller`, `/customer`, `/product`,
-/// `/stock`): a cluster may start empty and be loaded through the API.
+/// `/stock`): a cluster may start empty and be loaded through the API. A row whose key exists
+/// aborts the ingestion: a client adds data, it never overwrites any.
 pub const INGEST_SELLER: &str = "ingest_seller";
 pub const INGEST_CUSTOMER: &str = "ingest_customer";
 pub const INGEST_PRODUCT: &str = "ingest_product";
@@ -109,6 +110,7 @@ pub fn app() -> Result<App, BootstrapError> {
         )
         .transaction(
             TransactionDef::new(RESET, "product", "reset")
+                .operator_only()
                 .then("stock", "data_reset")
                 .then("cart", "data_reset")
                 .then("order", "data_reset")

@@ -20,7 +20,7 @@ pub(super) fn seller() -> Service {
                 .write_only()
                 // Safe: writes only this seller's row.
                 .partition_by(|e: &Seller| e.id)
-                .run(|ctx, s| ctx.table::<Seller>()?.upsert(s)),
+                .run(|ctx, s| ctx.table::<Seller>()?.insert(s)),
         )
         .handler(
             Handler::on::<DataReset>("data_reset")
@@ -116,7 +116,7 @@ pub(super) fn customer() -> Service {
                 .write_only()
                 // Safe: writes only this customer's row.
                 .partition_by(|e: &Customer| e.id)
-                .run(|ctx, c| ctx.table::<Customer>()?.upsert(c)),
+                .run(|ctx, c| ctx.table::<Customer>()?.insert(c)),
         )
         .handler(
             Handler::on::<DataReset>("data_reset")
