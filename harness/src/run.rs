@@ -4,7 +4,8 @@
 use crate::config::RunConfig;
 use crate::report::{self, RunSummary};
 use crate::system::{
-    Progress, RunOutcome, SystemRun, cluster_config, input_config, progress_updater, silo_config,
+    Progress, RunOutcome, SystemRun, TempLog, cluster_config, input_config, progress_updater,
+    silo_config,
 };
 use crate::vmodb_checks::{remote_checks, vmodb_checks};
 use anyhow::{Context, anyhow, bail};
@@ -202,31 +203,15 @@ fn start_baseline(
     config: &RunConfig,
     data: &Dataset,
 ) -> anyhow::Result<(BaselineMarketplace, Option<TempLog>)> {
-    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let log = (config.durability == "fsync").then(|| {
-        let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let name = format!("vbench-baseline-log-{}-{n}.log", std::process::id());
-        let path = std::env::temp_dir().join(name);
-        let _ = std::fs::remove_file(&path); // a fresh log, not one left by a crashed run
-        TempLog(path)
-    });
+    let log = TempLog::for_baseline(config);
     let b = BaselineConfig {
         silo: silo_config(config),
-        log: log.as_ref().map(|l| l.0.clone()),
+        log: log.as_ref().map(TempLog::path),
         ..BaselineConfig::default()
     };
     let baseline = BaselineMarketplace::start(data, b)
         .map_err(|e| anyhow!("cannot start the baseline: {e}"))?;
     Ok((baseline, log))
-}
-
-/// The baseline's log file of one run, removed on drop, error paths included.
-struct TempLog(std::path::PathBuf);
-
-impl Drop for TempLog {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 fn run_system(

@@ -223,3 +223,31 @@ pub(crate) fn progress_updater<'a>(
         ));
     }
 }
+
+/// The baseline's durability log of one run (`--durability fsync`): a fresh temporary file,
+/// removed on drop, error paths included (nothing recovers from it yet).
+pub(crate) struct TempLog(std::path::PathBuf);
+
+impl TempLog {
+    /// A fresh log file with `--durability fsync`; `None` without durability.
+    pub(crate) fn for_baseline(config: &RunConfig) -> Option<TempLog> {
+        static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        (config.durability == "fsync").then(|| {
+            let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let name = format!("vbench-baseline-log-{}-{n}.log", std::process::id());
+            let path = std::env::temp_dir().join(name);
+            let _ = std::fs::remove_file(&path); // a fresh log, not one left by a crashed run
+            TempLog(path)
+        })
+    }
+
+    pub(crate) fn path(&self) -> std::path::PathBuf {
+        self.0.clone()
+    }
+}
+
+impl Drop for TempLog {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

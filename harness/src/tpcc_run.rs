@@ -2,7 +2,7 @@
 //! by `--scale` for quick runs), drive terminals, check the consistency conditions.
 
 use crate::config::RunConfig;
-use crate::system::{Progress, SystemRun, cluster_config, progress_updater, silo_config};
+use crate::system::{Progress, SystemRun, TempLog, cluster_config, progress_updater, silo_config};
 use crate::vmodb_checks::vmodb_checks;
 use anyhow::{Context, anyhow};
 use std::path::Path;
@@ -58,17 +58,24 @@ pub fn run_system(
 ) -> anyhow::Result<SystemRun> {
     progress.note(format_args!("starting {system}..."));
     let started = Instant::now();
+    // Declared before `baseline` so that the file goes after the baseline has closed it.
+    let mut _baseline_log = None;
     let (mut vmodb, mut baseline) = (None, None);
+    let cluster = cluster_config(config);
+    let wal = cluster.data_dir.clone();
     let target: &mut dyn TpccSystem = if system == "vmodb" {
         vmodb.insert(
-            VmodbTpcc::start_with(&data.initial, cluster_config(config), item_check(config))
+            VmodbTpcc::start_with(&data.initial, cluster, item_check(config))
                 .map_err(|e| anyhow!("cannot start vmodb: {e}"))?,
         )
     } else {
+        let log = TempLog::for_baseline(config);
         let b = BaselineTpccConfig {
             silo: silo_config(config),
+            log: log.as_ref().map(TempLog::path),
             ..BaselineTpccConfig::default()
         };
+        _baseline_log = log;
         baseline.insert(
             BaselineTpcc::start(&data.initial, b)
                 .map_err(|e| anyhow!("cannot start the baseline: {e}"))?,
@@ -96,6 +103,9 @@ pub fn run_system(
         None => drive(target, &mut generator, &drive_config, &mut on_progress),
     };
     progress.finish(&bar);
+    if let Some(why) = target.fatal() {
+        return Err(anyhow!("{system} failed during the run: {why}"));
+    }
     let quiescing = Instant::now();
     if !target.quiesce(Duration::from_secs(60)) {
         return Err(anyhow!(
@@ -132,6 +142,19 @@ pub fn run_system(
         crate::dump::write_tpcc_state(dir, &state)
             .with_context(|| format!("dumping state to {}", dir.display()))?;
         progress.note(format_args!("state written to {}", dir.display()));
+    }
+    if let Some(s) = baseline.as_ref().and_then(BaselineTpcc::log_stats) {
+        progress.note(format_args!(
+            "baseline log: {} records, {} bytes, {} syncs ({:.1} records/sync)",
+            s.records,
+            s.bytes,
+            s.syncs,
+            s.records as f64 / s.syncs.max(1) as f64
+        ));
+    }
+    if let Some(dir) = wal {
+        drop(vmodb);
+        let _ = std::fs::remove_dir_all(dir); // nothing recovers from it yet
     }
     Ok(SystemRun {
         system,

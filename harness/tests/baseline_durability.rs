@@ -1,7 +1,8 @@
 //! `vbench run --system baseline --durability fsync` as a user runs it: the baseline logs every
 //! writing operation and reports it only once synced; the run completes with no failures and
 //! none of the anomalies single-threaded grains rule out, states its durability in the saved
-//! configuration, and leaves no log file behind.
+//! configuration, and leaves no log file behind. TPC-C with durability on both systems passes
+//! vMODB's gate and leaves no commit log or baseline log behind.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -83,5 +84,57 @@ fn baseline_with_fsync_logs_every_operation_and_cleans_up() {
         .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
         .collect();
     assert!(left.is_empty(), "log files left behind: {left:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn tpcc_with_fsync_passes_the_gate_on_both_systems_and_cleans_up() {
+    let dir = scratch("tpcc-fsync");
+    let child = Command::new(env!("CARGO_BIN_EXE_vbench"))
+        .args(["check", "--workload", "tpcc", "--system", "both"])
+        .args([
+            "--durability",
+            "fsync",
+            "--warehouses",
+            "1",
+            "--scale",
+            "0.01",
+        ])
+        .args(["--duration", "2", "--warmup", "0", "--results"])
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vbench runs");
+    let pid = child.id();
+    let out = child.wait_with_output().expect("vbench finishes");
+    let all = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{all}");
+    assert!(
+        all.contains("PASS vmodb TPC-C consistency conditions"),
+        "{all}"
+    );
+    assert!(!all.contains("FAIL"), "{all}");
+    let log_line = all
+        .lines()
+        .find(|l| l.starts_with("baseline log: "))
+        .unwrap_or_else(|| panic!("no baseline log statistics:\n{all}"));
+    let records: u64 = log_line
+        .split_whitespace()
+        .nth(2)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{log_line}"));
+    assert!(records > 100, "{log_line}");
+    let ours = |name: &str| name.contains(&format!("-{pid}-")) && name.starts_with("vbench-");
+    let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .expect("temp dir")
+        .flatten()
+        .filter(|e| ours(&e.file_name().to_string_lossy()))
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }

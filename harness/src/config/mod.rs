@@ -84,7 +84,7 @@ pub struct RunConfig {
     /// `none`, or `fsync`: vMODB's coordinator logs every commit step to a write-ahead log and
     /// syncs it before any client hears of the commit; the baseline logs each writing
     /// operation's input to an append log, group-synced the same way, before it reports the
-    /// operation (the marketplace, on embedded vMODB and the baseline, for now).
+    /// operation (both workloads; TPC-C embedded only, as TPC-C has no distributed deployment).
     pub durability: String,
     /// With vMODB durability: how often every service checkpoints its state (ms); the commit
     /// log is truncated behind checkpoints, and a restart re-executes at most about this much.
@@ -322,12 +322,6 @@ impl RunConfig {
             bail!(
                 "durability must be `none` or `fsync`, got `{}`",
                 self.durability
-            );
-        }
-        if self.durability == "fsync" && self.workload != "marketplace" {
-            bail!(
-                "--durability fsync is implemented for the marketplace only so far \
-                 (not wired for TPC-C on either system)"
             );
         }
         if !SYSTEMS.contains(&self.system.as_str()) {

@@ -22,6 +22,11 @@ pub trait TpccSystem: Probes {
     fn quiesce(&mut self, timeout: Duration) -> bool;
     /// Every table, at quiescence.
     fn state(&self) -> Result<TpccState, String>;
+    /// Why the system can no longer run (its durability log failed); the driver stops at once
+    /// when it says so.
+    fn fatal(&self) -> Option<String> {
+        None
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -49,6 +54,10 @@ pub fn drive(
     let mut next_id = 0u64;
     let mut last_progress = start;
     loop {
+        if let Some(why) = system.fatal() {
+            result.failures.push(why);
+            break; // nothing more can be made durable
+        }
         if Instant::now() < end {
             while let Some(terminal) = idle.pop() {
                 let op = generator.next_op(terminal);
@@ -132,6 +141,6 @@ impl open_loop::Target for dyn TpccSystem + '_ {
         TpccSystem::poll(self, wait)
     }
     fn fatal(&self) -> Option<String> {
-        None
+        TpccSystem::fatal(self)
     }
 }

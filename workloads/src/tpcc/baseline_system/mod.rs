@@ -73,6 +73,7 @@ macro_rules! grain {
 
 mod district;
 mod dump;
+mod durable;
 mod orders;
 mod stock;
 mod terminal;
@@ -84,16 +85,18 @@ use super::model::*;
 use crate::marketplace::driver::Done;
 use crate::probes::Probes;
 use crate::visibility::Visibility;
-use baseline::{Directory, Silo, SiloConfig, World};
+use baseline::{AppendLog, AppendLogStats, Directory, Silo, SiloConfig, World};
 use crossbeam_channel::{Receiver, Sender};
 use district::{DistrictGrain, WarehouseGrain};
 use hdrhistogram::Histogram;
 use orders::OrderDistrictGrain;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use stock::StockGrain;
+
+pub use durable::{LoggedTpccOp, decode as decode_log_record};
 
 pub use baseline::Jitter;
 
@@ -109,6 +112,10 @@ pub struct BaselineTpccConfig {
     pub warm_start: bool,
     /// Items per stock grain (each grain holds one warehouse's stock of that many items).
     pub items_per_stock_grain: u32,
+    /// Durability: log each writing transaction's input to this file (created if missing,
+    /// appended to) and report the transaction only once its record is synced (`durable`).
+    /// `None`: no log.
+    pub log: Option<std::path::PathBuf>,
 }
 
 impl Default for BaselineTpccConfig {
@@ -117,6 +124,7 @@ impl Default for BaselineTpccConfig {
             silo: SiloConfig::default(),
             warm_start: true,
             items_per_stock_grain: 1_000,
+            log: None,
         }
     }
 }
@@ -300,10 +308,15 @@ pub struct BaselineTpcc {
     in_flight: usize,
     /// Until when every effect of each operation of the measured window was applied.
     visibility: Arc<Visibility>,
+    /// The durability log (`BaselineTpccConfig::log`); dropping it syncs what is queued.
+    journal: Option<AppendLog>,
+    /// Why the log failed, set by the first transaction that could not be made durable.
+    log_failure: Arc<OnceLock<String>>,
 }
 
 impl BaselineTpcc {
     pub fn start(initial: &TpccState, config: BaselineTpccConfig) -> Result<Self, String> {
+        let journal = config.log.as_deref().map(durable::open).transpose()?;
         let silo = Silo::new(config.silo).map_err(|e| e.to_string())?;
         let n = config.items_per_stock_grain.max(1);
         let world = Arc::new(TpccWorld::new(silo, initial, n));
@@ -317,7 +330,14 @@ impl BaselineTpcc {
             done_rx,
             in_flight: 0,
             visibility: Arc::default(),
+            journal,
+            log_failure: Arc::default(),
         })
+    }
+
+    /// What the durability log has synced so far; `None` without a log.
+    pub fn log_stats(&self) -> Option<AppendLogStats> {
+        self.journal.as_ref().map(AppendLog::stats)
     }
 
     /// How many grains are active, per type: warehouse, district, stock, order-district.
@@ -367,16 +387,35 @@ impl TpccSystem for BaselineTpcc {
     }
 
     fn submit(&mut self, id: u64, op: &TpccOp) -> Result<(), String> {
-        let (w, tx, op) = (Arc::clone(&self.world), self.done_tx.clone(), op.clone());
-        self.in_flight += 1;
         // From submission, as vMODB measures: the wait for a runtime thread counts.
         let start = Instant::now();
+        // Logged as it starts; the grains need not wait for the sync, only the report does.
+        let ticket = match &self.journal {
+            Some(journal) => durable::record(id, op)?.map(|r| journal.append(r)),
+            None => None,
+        };
+        let (w, tx, op) = (Arc::clone(&self.world), self.done_tx.clone(), op.clone());
+        let failure = Arc::clone(&self.log_failure);
+        self.in_flight += 1;
         let effects = self.visibility.effects(start);
         self.world.silo.spawn(async move {
-            let result = baseline::traced(effects, run_op(w, op)).await;
+            let mut result = baseline::traced(effects, run_op(w, op)).await;
+            if let Some(ticket) = ticket
+                && let Err(e) = ticket.await
+            {
+                // Not durable: reported failed, as vMODB never announces a commit it could not
+                // log.
+                let why = format!("transaction {id} could not be made durable: {e}");
+                let _ = failure.set(why.clone());
+                result = Err(why);
+            }
             let _ = tx.send(Done::new(id, start.elapsed(), result));
         });
         Ok(())
+    }
+
+    fn fatal(&self) -> Option<String> {
+        self.log_failure.get().cloned()
     }
 
     fn poll(&mut self, wait: Duration) -> Vec<Done> {
