@@ -337,6 +337,9 @@ impl Coordinator {
             st.next_commit = ckpt_batch + 1;
             self.announced
                 .store(ckpt_tid, std::sync::atomic::Ordering::Release);
+            let target = plan.replay.last().map_or(ckpt_tid, |b| b.max_tid);
+            self.recovery_target
+                .store(target, std::sync::atomic::Ordering::Release);
             let d = &mut st.durable;
             d.logged_through = plan.last_batch;
             d.last_checkpoint = plan.checkpoint;

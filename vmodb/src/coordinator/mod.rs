@@ -121,6 +121,9 @@ pub(crate) struct Coordinator {
     failed: std::sync::OnceLock<String>,
     /// The max TID of the last commit sent to the services (before anyone heard of it).
     announced: std::sync::atomic::AtomicU64,
+    /// After a restart: the max TID of the last commit logged before it, which clients may
+    /// have heard of; reads wait until it is announced again (`wait_recovered`). 0: none.
+    recovery_target: std::sync::atomic::AtomicU64,
     /// Transactions whose outcome was announced (with a log: durably), over the cluster's life.
     settled: std::sync::atomic::AtomicU64,
 }
@@ -161,6 +164,7 @@ impl Coordinator {
             me: me.clone(),
             failed: std::sync::OnceLock::new(),
             announced: std::sync::atomic::AtomicU64::new(0),
+            recovery_target: std::sync::atomic::AtomicU64::new(0),
             settled: std::sync::atomic::AtomicU64::new(0),
         };
         (Arc::new_cyclic(coordinator), rx)
@@ -517,6 +521,25 @@ impl Coordinator {
         while !st.records.is_empty() || st.committing > 0 {
             if self.committed.wait_until(&mut st, deadline).timed_out() {
                 return st.records.is_empty() && st.committing == 0;
+            }
+        }
+        true
+    }
+
+    /// Waits until every commit logged before a restart has been re-executed and announced
+    /// again (at once without a restart): until then the services hold an older state than
+    /// clients were told of, and a read would be stale. False if `deadline` came first.
+    pub fn wait_recovered(&self, deadline: Instant) -> bool {
+        let target = self
+            .recovery_target
+            .load(std::sync::atomic::Ordering::Acquire);
+        if self.announced() >= target {
+            return true; // the common case: no lock
+        }
+        let mut st = self.state.lock();
+        while self.announced() < target {
+            if self.committed.wait_until(&mut st, deadline).timed_out() {
+                return self.announced() >= target;
             }
         }
         true
