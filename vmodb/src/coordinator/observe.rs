@@ -1,0 +1,64 @@
+//! What the coordinator tells about itself, for the front door, the harness and tests: how far
+//! it has committed and announced, its counters, and waits on them.
+
+use super::*;
+
+impl Coordinator {
+    /// Blocks until every transaction sequenced so far has committed and its `CommitBatch`
+    /// messages have been handed to the transport, or `deadline` passes.
+    pub fn wait_idle(&self, deadline: Instant) -> bool {
+        let mut st = self.state.lock();
+        while !st.records.is_empty() || st.committing > 0 {
+            if self.committed.wait_until(&mut st, deadline).timed_out() {
+                return st.records.is_empty() && st.committing == 0;
+            }
+        }
+        true
+    }
+
+    /// Waits until every commit logged before a restart has been re-executed and announced
+    /// again (at once without a restart): until then the services hold an older state than
+    /// clients were told of, and a read would be stale. False if `deadline` came first.
+    pub fn wait_recovered(&self, deadline: Instant) -> bool {
+        let target = self
+            .recovery_target
+            .load(std::sync::atomic::Ordering::Acquire);
+        if self.announced() >= target {
+            return true; // the common case: no lock
+        }
+        let mut st = self.state.lock();
+        while self.announced() < target {
+            if self.committed.wait_until(&mut st, deadline).timed_out() {
+                return self.announced() >= target;
+            }
+        }
+        true
+    }
+
+    /// The max TID of the last commit announced: every client told of a commit has been told
+    /// of one at or below it, and every service was sent it.
+    pub fn announced(&self) -> Tid {
+        self.announced.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub fn committed_inputs(&self) -> Vec<SequencedInput> {
+        self.state.lock().committed_inputs.clone()
+    }
+
+    pub fn stats(&self) -> CoordinatorStats {
+        let st = self.state.lock();
+        CoordinatorStats {
+            sequenced: st.durable.committed + st.records.len() as u64,
+            in_flight: st.records.len(),
+            last_committed_batch: st.last_committed,
+            sealed_pending: st.sealed.len(),
+            rollback: st.rollback_stats,
+            recovered: st.durable.recovered,
+            last_checkpoint: st.durable.last_checkpoint.0,
+            lost_tids: st.durable.numbering.lost.clone(),
+            committed_tid: self.announced(),
+            last_tid: st.next_tid - 1,
+            settled: self.settled.load(std::sync::atomic::Ordering::Acquire),
+        }
+    }
+}
