@@ -4,8 +4,8 @@
 use crate::config::RunConfig;
 use crate::report::{self, RunSummary};
 use crate::system::{
-    Progress, RunOutcome, SystemRun, TempLog, cluster_config, input_config, progress_updater,
-    silo_config,
+    Progress, RunOutcome, SystemRun, TempDataDir, TempLog, cluster_config, input_config,
+    progress_updater, silo_config,
 };
 use crate::vmodb_checks::{remote_checks, vmodb_checks};
 use anyhow::{Context, anyhow, bail};
@@ -224,14 +224,15 @@ fn run_system(
 ) -> anyhow::Result<SystemRun> {
     progress.note(format_args!("starting {system}..."));
     let started = Instant::now();
-    // Declared before `baseline` so that the file goes after the baseline has closed it.
+    // Declared before the systems so that the files go after the systems have closed them,
+    // on error paths too.
     let mut _baseline_log = None;
+    let mut _data_dir: Option<TempDataDir> = None;
     let mut vmodb = None;
     let mut baseline = None;
     let mut remote = None;
     let mut om = None;
     let mut processes = None;
-    let mut wal = None;
     let target: &mut dyn MarketplaceSystem = if system != "vmodb" {
         let (b, log) = start_baseline(config, data)?;
         _baseline_log = log;
@@ -263,7 +264,7 @@ fn run_system(
         }
     } else {
         let (v, dir) = start_vmodb(config, data)?;
-        wal = dir;
+        _data_dir = dir.map(TempDataDir);
         vmodb.insert(v)
     };
     let load_s = started.elapsed().as_secs_f64();
@@ -323,10 +324,6 @@ fn run_system(
         && let Err(e) = p.stop()
     {
         progress.note(format_args!("warning: {e}"));
-    }
-    if let Some(dir) = wal {
-        drop(vmodb);
-        let _ = std::fs::remove_dir_all(dir); // nothing recovers from it yet
     }
     Ok(SystemRun {
         system,

@@ -251,3 +251,13 @@ impl Drop for TempLog {
         let _ = std::fs::remove_file(&self.0);
     }
 }
+
+/// vMODB's data directory of one embedded run (`--durability fsync`, `data_dir`), removed on
+/// drop, error paths included: nothing recovers from it yet.
+pub(crate) struct TempDataDir(pub(crate) std::path::PathBuf);
+
+impl Drop for TempDataDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

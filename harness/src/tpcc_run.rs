@@ -2,7 +2,9 @@
 //! by `--scale` for quick runs), drive terminals, check the consistency conditions.
 
 use crate::config::RunConfig;
-use crate::system::{Progress, SystemRun, TempLog, cluster_config, progress_updater, silo_config};
+use crate::system::{
+    Progress, SystemRun, TempDataDir, TempLog, cluster_config, progress_updater, silo_config,
+};
 use crate::vmodb_checks::vmodb_checks;
 use anyhow::{Context, anyhow};
 use std::path::Path;
@@ -58,11 +60,12 @@ pub fn run_system(
 ) -> anyhow::Result<SystemRun> {
     progress.note(format_args!("starting {system}..."));
     let started = Instant::now();
-    // Declared before `baseline` so that the file goes after the baseline has closed it.
+    // Declared before the systems so that the files go after the systems have closed them,
+    // on error paths too.
     let mut _baseline_log = None;
-    let (mut vmodb, mut baseline) = (None, None);
     let cluster = cluster_config(config);
-    let wal = cluster.data_dir.clone();
+    let _data_dir = cluster.data_dir.clone().map(TempDataDir);
+    let (mut vmodb, mut baseline) = (None, None);
     let target: &mut dyn TpccSystem = if system == "vmodb" {
         vmodb.insert(
             VmodbTpcc::start_with(&data.initial, cluster, item_check(config))
@@ -151,10 +154,6 @@ pub fn run_system(
             s.syncs,
             s.records as f64 / s.syncs.max(1) as f64
         ));
-    }
-    if let Some(dir) = wal {
-        drop(vmodb);
-        let _ = std::fs::remove_dir_all(dir); // nothing recovers from it yet
     }
     Ok(SystemRun {
         system,
