@@ -178,8 +178,8 @@ fn om_driver(
     data: &Dataset,
     progress: &Progress,
 ) -> anyhow::Result<OmDriver> {
-    let mut driver =
-        OmDriver::connect(url, config.concurrency, auth, data).map_err(|e| anyhow!("{e}"))?;
+    let mut driver = OmDriver::connect(url, config.concurrency, auth, data, started_empty(config))
+        .map_err(|e| anyhow!("{e}"))?;
     let started = Instant::now();
     let rows = driver
         .prepare(data, config.concurrency.max(64))
@@ -195,6 +195,13 @@ fn om_driver(
         ));
     }
     Ok(driver)
+}
+
+/// Whether the cluster a run drives started with no data: `--deploy processes` with the
+/// benchmark's driver starts it so (`ProcessCluster::start`); a `--target` says so in its
+/// configuration.
+fn started_empty(config: &RunConfig) -> bool {
+    config.data == "ingest" || (config.target.is_none() && config.client == "om-driver")
 }
 
 /// Starts the baseline; with `--durability fsync` it logs to a fresh temporary file, removed

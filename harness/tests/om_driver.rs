@@ -106,3 +106,16 @@ fn post_json(addr: &str, path: &str, body: &str) -> Option<u16> {
     s.read_to_string(&mut answer).ok()?;
     answer.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// A cluster that loaded the data set itself (`data = "generate"`, the default) holds it as
+/// ingested: the driver runs on it at once, and the serial replay starts from that data.
+#[test]
+fn the_driver_runs_on_a_cluster_that_loaded_the_data_itself() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch("om-driver-generate");
+    let cluster = Cluster::start_anonymous(&dir, "replay_check = true\ncheck_modes = true");
+    let (ok, out) = om_driver_run(&cluster, &dir.join("results"));
+    assert!(ok, "{out}");
+    assert!(out.contains("holds the data set as ingested"), "{out}");
+    assert!(out.contains("serial replay equal    yes"), "{out}");
+}

@@ -101,15 +101,20 @@ pub struct OmDriver {
 
 impl OmDriver {
     /// A driver of the cluster at `base` over the benchmark's API, for `data`. `auth` must be
-    /// the operator's: the checks read the cluster's state.
+    /// the operator's: the checks read the cluster's state. `started_empty`: the cluster's
+    /// services started with no data (`data = "ingest"`), so its serial replay starts empty
+    /// too; else they loaded `data` at start.
     pub fn connect(
         base: &str,
         concurrency: usize,
         auth: &crate::remote::ClientAuth,
         data: &Dataset,
+        started_empty: bool,
     ) -> Result<Self, String> {
         let mut remote = RemoteMarketplace::connect(base, concurrency, auth)?;
-        remote.started_empty();
+        if started_empty {
+            remote.started_empty();
+        }
         let tids_before = match remote.client().submitted_and_committed() {
             (Some(s), Some(c)) => (s, c),
             _ => return Err(format!("{base}: no last submitted and committed TIDs")),
