@@ -319,13 +319,7 @@ fn run_system(
         om_driver_checks(driver, config, progress)?;
     }
     if let Some(s) = baseline.as_ref().and_then(|b| b.log_stats()) {
-        progress.note(format_args!(
-            "baseline log: {} records, {} bytes, {} syncs ({:.1} records/sync)",
-            s.records,
-            s.bytes,
-            s.syncs,
-            s.records as f64 / s.syncs.max(1) as f64
-        ));
+        progress.note_log(&s);
     }
     if let Some(p) = processes
         && let Err(e) = p.stop()

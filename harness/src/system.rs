@@ -7,7 +7,7 @@ use anyhow::anyhow;
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use std::time::Duration;
 use vmodb::{ClusterConfig, CoordinatorConfig, LinkDelay};
-use workloads::marketplace::baseline_system::{Jitter, SiloConfig};
+use workloads::marketplace::baseline_system::{AppendLogStats, Jitter, SiloConfig};
 use workloads::marketplace::checker::AnomalyReport;
 use workloads::marketplace::driver::DriveResult;
 use workloads::marketplace::generator::{InputConfig, KeyDistribution};
@@ -83,6 +83,17 @@ impl Progress {
         if self.sweep.is_none() {
             eprintln!("{message}");
         }
+    }
+
+    /// What the baseline's durability log synced in a run.
+    pub fn note_log(&self, s: &AppendLogStats) {
+        self.note(format_args!(
+            "baseline log: {} records, {} bytes, {} syncs ({:.1} records/sync)",
+            s.records,
+            s.bytes,
+            s.syncs,
+            s.records as f64 / s.syncs.max(1) as f64
+        ));
     }
 
     /// A progress bar over the run's warm-up and measured window.

@@ -147,13 +147,7 @@ pub fn run_system(
         progress.note(format_args!("state written to {}", dir.display()));
     }
     if let Some(s) = baseline.as_ref().and_then(BaselineTpcc::log_stats) {
-        progress.note(format_args!(
-            "baseline log: {} records, {} bytes, {} syncs ({:.1} records/sync)",
-            s.records,
-            s.bytes,
-            s.syncs,
-            s.records as f64 / s.syncs.max(1) as f64
-        ));
+        progress.note_log(&s);
     }
     Ok(SystemRun {
         system,

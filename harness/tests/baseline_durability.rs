@@ -20,6 +20,18 @@ fn count_after(stdout: &str, label: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The records the `baseline log: N records, ...` line of a run's output reports.
+fn logged_records(output: &str) -> u64 {
+    let line = output
+        .lines()
+        .find(|l| l.starts_with("baseline log: "))
+        .unwrap_or_else(|| panic!("no baseline log statistics:\n{output}"));
+    line.split_whitespace()
+        .nth(2)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"))
+}
+
 #[test]
 fn baseline_with_fsync_logs_every_operation_and_cleans_up() {
     let dir = scratch("fsync");
@@ -45,16 +57,7 @@ fn baseline_with_fsync_logs_every_operation_and_cleans_up() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     let all = format!("{stdout}\n{stderr}");
-    let log_line = all
-        .lines()
-        .find(|l| l.starts_with("baseline log: "))
-        .unwrap_or_else(|| panic!("no log statistics:\n{all}"));
-    let records: u64 = log_line
-        .split_whitespace()
-        .nth(2)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{log_line}"));
-    assert!(records > 100, "{log_line}");
+    assert!(logged_records(&all) > 100, "{all}");
     assert!(stdout.contains(" 0 failed)"), "{stdout}");
     for class in [
         "negative_stock",
@@ -119,16 +122,7 @@ fn tpcc_with_fsync_passes_the_gate_on_both_systems_and_cleans_up() {
         "{all}"
     );
     assert!(!all.contains("FAIL"), "{all}");
-    let log_line = all
-        .lines()
-        .find(|l| l.starts_with("baseline log: "))
-        .unwrap_or_else(|| panic!("no baseline log statistics:\n{all}"));
-    let records: u64 = log_line
-        .split_whitespace()
-        .nth(2)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{log_line}"));
-    assert!(records > 100, "{log_line}");
+    assert!(logged_records(&all) > 100, "{all}");
     let ours = |name: &str| name.contains(&format!("-{pid}-")) && name.starts_with("vbench-");
     let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
         .expect("temp dir")

@@ -353,7 +353,7 @@ pub const MAX_INSTANCE_ID: usize = 64;
 pub fn check_checkout(e: &Checkout) -> Result<(), String> {
     if !PAYMENT_TYPES.contains(&e.payment_type.as_str()) {
         return Err(format!(
-            "unknown payment type `{}` (expected one of {})",
+            "unknown PaymentType `{}` (expected one of {})",
             e.payment_type,
             PAYMENT_TYPES.join(", ")
         ));

@@ -52,3 +52,15 @@ pub struct RunLog {
     /// Every dashboard answer received during the run.
     pub dashboards: Vec<Dashboard>,
 }
+
+impl RunLog {
+    /// Puts every list in commit (TID) order, as the checker reads it: a client that hears of
+    /// outcomes in any order records them so.
+    pub fn sort_by_commit(&mut self) {
+        self.checkouts.sort_by_key(|c| c.0);
+        self.price_updates.sort_by_key(|c| c.0);
+        self.replacements.sort_by_key(|c| c.0);
+        self.deliveries.sort_by_key(|c| c.0);
+        self.dashboards.sort_by_key(|d| d.snapshot_tid);
+    }
+}

@@ -21,7 +21,7 @@ use super::model::*;
 use super::{MarketplaceState, RunLog};
 use crate::probes::Probes;
 use crate::visibility::Visibility;
-use baseline::{AppendLog, AppendLogStats, Directory, Grain, Handles, Silo, World, ask};
+use baseline::{AppendLog, Directory, Grain, Handles, Silo, World, ask};
 use crossbeam_channel::{Receiver, Sender};
 use customers::{CartGrain, CustomerGrain, NextOrderId, OrderGrain, PaymentGrain, ReplicaGrain};
 use futures::future::join_all;
@@ -32,7 +32,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-pub use baseline::{Jitter, SiloConfig};
+pub use baseline::{AppendLogStats, Jitter, SiloConfig};
 pub use durable::{LoggedInput, LoggedOp, decode as decode_log_record};
 
 /// Asks a grain for all its rows (state dumps at quiescence).

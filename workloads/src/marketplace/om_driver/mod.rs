@@ -407,11 +407,7 @@ impl MarketplaceSystem for OmDriver {
             self.count_finished();
         }
         // Answers arrive in any order; the checker reads the log in commit (TID) order.
-        self.log.checkouts.sort_by_key(|c| c.0);
-        self.log.price_updates.sort_by_key(|c| c.0);
-        self.log.replacements.sort_by_key(|c| c.0);
-        self.log.deliveries.sort_by_key(|c| c.0);
-        self.log.dashboards.sort_by_key(|d| d.snapshot_tid);
+        self.log.sort_by_commit();
         all && self.tags.is_empty()
     }
 

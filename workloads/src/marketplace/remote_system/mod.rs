@@ -543,11 +543,7 @@ impl MarketplaceSystem for RemoteMarketplace {
             let _ = self.poll(Duration::from_millis(10));
         }
         // Answers arrive in any order; the checker reads the log in commit (TID) order.
-        self.log.checkouts.sort_by_key(|c| c.0);
-        self.log.price_updates.sort_by_key(|c| c.0);
-        self.log.replacements.sort_by_key(|c| c.0);
-        self.log.deliveries.sort_by_key(|c| c.0);
-        self.log.dashboards.sort_by_key(|d| d.snapshot_tid);
+        self.log.sort_by_commit();
         let left = deadline.saturating_duration_since(Instant::now());
         self.started.is_empty() && self.client.wait_idle(left).unwrap_or(false)
     }
