@@ -55,7 +55,10 @@ impl<E> Chain<E> {
 }
 
 struct Shard<E: Entity> {
-    rows: HashMap<E::Key, Chain<E>, FxBuildHasher>,
+    /// Chains live in boxes of their own, so the map holds a key and a pointer: growing it moves
+    /// and zeroes a few bytes per row instead of whole rows, and a row's slot in the map is not
+    /// padded to the widest row (growth is where a write's time went on tables that grow).
+    rows: HashMap<E::Key, Box<Chain<E>>, FxBuildHasher>,
     /// Keys whose chain may hold garbage; each key is listed once (its `dirty` flag is set).
     dirty: Vec<E::Key>,
     /// The fill (percent of capacity) at which this shard grows: staggered across shards (see
@@ -152,7 +155,7 @@ impl<E: Entity> Table<E> {
         let shard = &mut *guard;
         grow_early(shard);
         let chain = match shard.rows.entry(key.clone()) {
-            Entry::Occupied(o) => o.into_mut(),
+            Entry::Occupied(o) => &mut **o.into_mut(),
             Entry::Vacant(v) => {
                 if expect == Expect::Present {
                     return Err(WriteConflict::Missing);
@@ -162,10 +165,10 @@ impl<E: Entity> Table<E> {
                 }
                 // A new key's only version holds no garbage: GC need not visit it until a
                 // later write gives it a second version (or an undo removes the chain).
-                v.insert(Chain {
+                v.insert(Box::new(Chain {
                     versions: smallvec::smallvec![Version { tid, row: new }],
                     dirty: false,
-                });
+                }));
                 for (ix, k) in self.indexes.iter().zip(index_keys) {
                     if let Some(k) = k {
                         ix.add(k, &key);
