@@ -7,9 +7,46 @@
 //! [--transactions 200000] [--mix standard|new-order] [--seed 42] [--stream-only]`
 
 #[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOC: Counting = Counting;
 
+/// mimalloc, counting the bytes live while `COUNTING` is on: what the stores hold after loading,
+/// exactly, whatever the allocator keeps resident besides (a resident-set figure counts freed
+/// memory the allocator keeps, and misses text shared with the generated population).
+struct Counting;
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+fn count(bytes: usize, sign: isize) {
+    if COUNTING.load(Ordering::Relaxed) {
+        LIVE.fetch_add(sign * bytes as isize, Ordering::Relaxed);
+    }
+}
+
+// SAFETY: every call goes to mimalloc unchanged; the counters only observe sizes.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        count(layout.size(), 1);
+        unsafe { MiMalloc.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        count(layout.size(), 1);
+        unsafe { MiMalloc.alloc_zeroed(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        count(layout.size(), -1);
+        unsafe { MiMalloc.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        count(layout.size(), -1);
+        count(new_size, 1);
+        unsafe { MiMalloc.realloc(ptr, layout, new_size) }
+    }
+}
+
+use std::alloc::{GlobalAlloc, Layout};
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
 use std::time::Instant;
+use workloads::allocator::MiMalloc;
 use workloads::tpcc::generator::{TpccInputGenerator, TpccMix, TpccScale, populate};
 use workloads::tpcc::services;
 use workloads::tpcc::vmodb_system::{loader, sequence_ops};
@@ -58,11 +95,11 @@ fn args() -> Result<Args, String> {
 }
 
 fn main() -> Result<(), String> {
+    workloads::allocator::keep_freed_memory();
     let a = args()?;
     let scale = TpccScale::fraction(a.warehouses, a.scale);
     scale.validate()?;
     let mix = TpccMix::preset(&a.mix).ok_or(format!("unknown mix {}", a.mix))?;
-    let initial = populate(&scale, a.seed);
     let mut generator = TpccInputGenerator::new(&scale, mix, a.seed)
         .with_rollbacks(workloads::tpcc::generator::SPEC_ROLLBACK_PERCENT);
     let terminals = a.warehouses * 10;
@@ -72,22 +109,16 @@ fn main() -> Result<(), String> {
     let inputs = sequence_ops(&ops, 1_000, a.seed)?;
     let app = services::app().map_err(|e| e.to_string())?;
 
-    let before_load = rss_bytes();
-    let mut replay = vmodb::SerialReplay::load(&app, loader(&initial)).map_err(|e| e.0)?;
-    let loaded = rss_bytes().saturating_sub(before_load);
-    // The rows loaded into the stores (items twice: the warehouse service keeps a copy).
-    let s = &initial;
-    let rows = s.warehouses.len() * 2
-        + s.districts.len()
-        + s.customers.len()
-        + s.history.len()
-        + s.items.len() * 2
-        + s.stock.len()
-        + s.orders.len()
-        + s.new_orders.len()
-        + s.order_lines.len();
+    // What the stores hold: live bytes after loading, with the population they came from gone.
+    COUNTING.store(true, Ordering::Relaxed);
+    let population = populate(&scale, a.seed);
+    let mut replay = vmodb::SerialReplay::load(&app, loader(&population)).map_err(|e| e.0)?;
+    let rows = row_count(&population);
+    drop(population);
+    COUNTING.store(false, Ordering::Relaxed);
+    let loaded = LIVE.load(Ordering::Relaxed).max(0) as usize;
     println!(
-        "loaded {rows} rows: {:.0} MiB resident, {:.0} bytes per row (versions, keys, indexes)",
+        "loaded {rows} rows: {:.0} MiB live, {:.0} bytes per row (versions, keys, indexes)",
         loaded as f64 / (1 << 20) as f64,
         loaded as f64 / rows.max(1) as f64
     );
@@ -109,6 +140,7 @@ fn main() -> Result<(), String> {
         return Ok(());
     }
     // Per type: the same stream's transactions of one type, replayed alone on fresh stores.
+    let initial = populate(&scale, a.seed);
     for kind in [
         "new_order",
         "payment",
@@ -138,13 +170,15 @@ fn main() -> Result<(), String> {
     Ok(())
 }
 
-/// This process's resident memory (Linux `/proc/self/statm`; 0 elsewhere).
-fn rss_bytes() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: usize = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
+/// The rows a population loads into the stores (items twice: the warehouse service keeps a copy).
+fn row_count(s: &workloads::tpcc::TpccState) -> usize {
+    s.warehouses.len() * 2
+        + s.districts.len()
+        + s.customers.len()
+        + s.history.len()
+        + s.items.len() * 2
+        + s.stock.len()
+        + s.orders.len()
+        + s.new_orders.len()
+        + s.order_lines.len()
 }

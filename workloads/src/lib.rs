@@ -1,3 +1,4 @@
+pub mod allocator;
 pub mod marketplace;
 pub mod measure;
 pub mod open_loop;

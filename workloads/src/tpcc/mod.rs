@@ -4,6 +4,7 @@
 //! initial population and input generation; its consistency conditions (clause 3.3.2).
 
 pub mod baseline_system;
+mod chars;
 pub mod checker;
 pub mod driver;
 pub mod generator;

@@ -3,13 +3,15 @@
 //! services (warehouse: warehouse, district, customer, history; inventory: item, stock; order:
 //! orders, new_order, order_line). Money is `f64` rounded to cents; a null is `None`.
 
+pub use super::chars::{Chars, prefix_within};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use vmodb::Entity;
 
-/// Long text columns that transactions copy but rarely change (stock district info and data,
-/// item name and data, customer data): shared, so reading or updating a row does not copy them.
-pub type Text = Arc<str>;
+/// A long text a row shares with its other versions: `c_data` (up to 500 bytes, rewritten only
+/// by payments of bad-credit customers). Inline, it would be copied on every customer update and
+/// make every customer's slot in the store 500 bytes wide.
+pub type SharedText = Arc<str>;
 
 pub type WarehouseId = u32;
 pub type DistrictId = u8;
@@ -40,12 +42,12 @@ macro_rules! entity {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Warehouse {
     pub w_id: WarehouseId,
-    pub w_name: String,
-    pub w_street_1: String,
-    pub w_street_2: String,
-    pub w_city: String,
-    pub w_state: String,
-    pub w_zip: String,
+    pub w_name: Chars<10>,
+    pub w_street_1: Chars<20>,
+    pub w_street_2: Chars<20>,
+    pub w_city: Chars<20>,
+    pub w_state: Chars<2>,
+    pub w_zip: Chars<9>,
     pub w_tax: f64,
     pub w_ytd: f64,
 }
@@ -55,12 +57,12 @@ entity!(Warehouse, WarehouseId, |r| r.w_id);
 pub struct District {
     pub d_id: DistrictId,
     pub d_w_id: WarehouseId,
-    pub d_name: String,
-    pub d_street_1: String,
-    pub d_street_2: String,
-    pub d_city: String,
-    pub d_state: String,
-    pub d_zip: String,
+    pub d_name: Chars<10>,
+    pub d_street_1: Chars<20>,
+    pub d_street_2: Chars<20>,
+    pub d_city: Chars<20>,
+    pub d_state: Chars<2>,
+    pub d_zip: Chars<9>,
     pub d_tax: f64,
     pub d_ytd: f64,
     pub d_next_o_id: OrderId,
@@ -72,26 +74,26 @@ pub struct Customer {
     pub c_id: CustomerId,
     pub c_d_id: DistrictId,
     pub c_w_id: WarehouseId,
-    pub c_first: String,
-    pub c_middle: String,
-    pub c_last: String,
-    pub c_street_1: String,
-    pub c_street_2: String,
-    pub c_city: String,
-    pub c_state: String,
-    pub c_zip: String,
-    pub c_phone: String,
+    pub c_first: Chars<16>,
+    pub c_middle: Chars<2>,
+    pub c_last: Chars<16>,
+    pub c_street_1: Chars<20>,
+    pub c_street_2: Chars<20>,
+    pub c_city: Chars<20>,
+    pub c_state: Chars<2>,
+    pub c_zip: Chars<9>,
+    pub c_phone: Chars<16>,
     /// Microseconds since the Unix epoch.
     pub c_since: u64,
     /// "GC" (good) or "BC" (bad).
-    pub c_credit: String,
+    pub c_credit: Chars<2>,
     pub c_credit_lim: f64,
     pub c_discount: f64,
     pub c_balance: f64,
     pub c_ytd_payment: f64,
     pub c_payment_cnt: u32,
     pub c_delivery_cnt: u32,
-    pub c_data: Text,
+    pub c_data: SharedText,
 }
 entity!(Customer, (WarehouseId, DistrictId, CustomerId), |r| (
     r.c_w_id, r.c_d_id, r.c_id
@@ -110,7 +112,7 @@ pub struct History {
     pub h_w_id: WarehouseId,
     pub h_date: u64,
     pub h_amount: f64,
-    pub h_data: String,
+    pub h_data: Chars<24>,
 }
 entity!(History, u64, |r| r.h_id);
 
@@ -118,9 +120,9 @@ entity!(History, u64, |r| r.h_id);
 pub struct Item {
     pub i_id: ItemId,
     pub i_im_id: u32,
-    pub i_name: Text,
+    pub i_name: Chars<24>,
     pub i_price: f64,
-    pub i_data: Text,
+    pub i_data: Chars<50>,
 }
 entity!(Item, ItemId, |r| r.i_id);
 
@@ -129,26 +131,26 @@ pub struct Stock {
     pub s_i_id: ItemId,
     pub s_w_id: WarehouseId,
     pub s_quantity: i32,
-    pub s_dist_01: Text,
-    pub s_dist_02: Text,
-    pub s_dist_03: Text,
-    pub s_dist_04: Text,
-    pub s_dist_05: Text,
-    pub s_dist_06: Text,
-    pub s_dist_07: Text,
-    pub s_dist_08: Text,
-    pub s_dist_09: Text,
-    pub s_dist_10: Text,
+    pub s_dist_01: Chars<24>,
+    pub s_dist_02: Chars<24>,
+    pub s_dist_03: Chars<24>,
+    pub s_dist_04: Chars<24>,
+    pub s_dist_05: Chars<24>,
+    pub s_dist_06: Chars<24>,
+    pub s_dist_07: Chars<24>,
+    pub s_dist_08: Chars<24>,
+    pub s_dist_09: Chars<24>,
+    pub s_dist_10: Chars<24>,
     pub s_ytd: u32,
     pub s_order_cnt: u32,
     pub s_remote_cnt: u32,
-    pub s_data: Text,
+    pub s_data: Chars<50>,
 }
 entity!(Stock, (WarehouseId, ItemId), |r| (r.s_w_id, r.s_i_id));
 
 impl Stock {
     /// `s_dist_xx` for district `d` (1..=10).
-    pub fn dist_info(&self, d: DistrictId) -> &Text {
+    pub fn dist_info(&self, d: DistrictId) -> &Chars<24> {
         match d {
             1 => &self.s_dist_01,
             2 => &self.s_dist_02,
@@ -203,7 +205,7 @@ pub struct OrderLine {
     pub ol_delivery_d: Option<u64>,
     pub ol_quantity: u8,
     pub ol_amount: f64,
-    pub ol_dist_info: Text,
+    pub ol_dist_info: Chars<24>,
 }
 entity!(OrderLine, (WarehouseId, DistrictId, OrderId, u8), |r| (
     r.ol_w_id,
@@ -211,17 +213,6 @@ entity!(OrderLine, (WarehouseId, DistrictId, OrderId, u8), |r| (
     r.ol_o_id,
     r.ol_number
 ));
-
-/// Cuts `s` to at most `max` bytes at a character boundary (c_data holds at most 500 chars).
-pub fn truncate_chars(s: &mut String, max: usize) {
-    if s.len() > max {
-        let cut = (0..=max)
-            .rev()
-            .find(|i| s.is_char_boundary(*i))
-            .unwrap_or(0);
-        s.truncate(cut);
-    }
-}
 
 // ---------------------------------------------------------------- inputs (terminal → entry service)
 

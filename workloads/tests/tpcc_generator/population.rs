@@ -265,7 +265,7 @@ fn customers_beyond_1000_get_nurand_names() {
     assert!(
         district[1_000..]
             .iter()
-            .all(|c| syllable_names.contains(&c.c_last))
+            .all(|c| syllable_names.contains(c.c_last.as_str()))
     );
 }
 

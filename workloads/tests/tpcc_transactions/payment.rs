@@ -32,7 +32,7 @@ pub(super) fn pay(
         h_w_id: w,
         h_date,
         h_amount: amount,
-        h_data: format!("{w_name}    {d_name}"),
+        h_data: format!("{w_name}    {d_name}").into(),
     });
     balance
 }

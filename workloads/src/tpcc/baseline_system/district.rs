@@ -64,7 +64,7 @@ impl DistrictGrain {
         let mut by_last_name: FxHashMap<String, Vec<CustomerId>> = FxHashMap::default();
         for c in customers.values() {
             by_last_name
-                .entry(c.c_last.clone())
+                .entry(c.c_last.to_string())
                 .or_default()
                 .push(c.c_id);
         }
@@ -154,12 +154,11 @@ impl Handles<PayCustomer> for DistrictGrain {
         c.c_ytd_payment = cents(c.c_ytd_payment + e.h_amount);
         c.c_payment_cnt += 1;
         if c.c_credit == "BC" {
-            let mut data = format!(
+            let data = format!(
                 "{} {} {} {} {} {:.2} | {}",
                 c.c_id, c.c_d_id, c.c_w_id, e.d_id, e.w_id, e.h_amount, c.c_data
             );
-            truncate_chars(&mut data, 500);
-            c.c_data = data.into();
+            c.c_data = prefix_within(&data, 500).into();
         }
         self.history.push(History {
             h_id: HISTORY_RUN_BASE + w.silo.tick(),
@@ -170,7 +169,7 @@ impl Handles<PayCustomer> for DistrictGrain {
             h_w_id: e.w_id,
             h_date: w.silo.now_us(),
             h_amount: e.h_amount,
-            h_data: e.h_data,
+            h_data: e.h_data.into(),
         });
         Ok(PaymentResult {
             c_w_id: c.c_w_id,

@@ -167,7 +167,7 @@ pub struct TpccWorld {
     /// The initial warehouse rows: `w_tax` and `w_name` never change.
     warehouse_rows: FxHashMap<WarehouseId, Warehouse>,
     /// `d_name` never changes.
-    district_names: FxHashMap<DistrictKey, String>,
+    district_names: FxHashMap<DistrictKey, Chars<10>>,
     items_per_stock_grain: u32,
     initial: Mutex<Initial>,
     /// Every key of the data set, per grain type (order-district grains use `district_keys`).
@@ -193,7 +193,7 @@ impl TpccWorld {
         items.sort_by_key(|i| i.i_id);
         let mut district_names = FxHashMap::default();
         for d in &s.districts {
-            district_names.insert((d.d_w_id, d.d_id), d.d_name.clone());
+            district_names.insert((d.d_w_id, d.d_id), d.d_name);
             init.districts
                 .entry((d.d_w_id, d.d_id))
                 .or_default()
@@ -260,7 +260,7 @@ impl TpccWorld {
     }
 
     fn district_name(&self, key: DistrictKey) -> Option<&str> {
-        self.district_names.get(&key).map(String::as_str)
+        self.district_names.get(&key).map(|n| n.as_str())
     }
 
     /// The stock grain holding item `i_id` of warehouse `w_id`.

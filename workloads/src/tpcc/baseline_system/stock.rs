@@ -63,7 +63,7 @@ impl Handles<TakeStock> for StockGrain {
                 ol_supply_w_id: l.ol_supply_w_id,
                 ol_quantity: l.ol_quantity,
                 ol_amount: cents(f64::from(l.ol_quantity) * price),
-                ol_dist_info: s.dist_info(e.d_id).clone(),
+                ol_dist_info: *s.dist_info(e.d_id),
             });
         }
         Ok(out)

@@ -48,7 +48,7 @@ pub(super) fn inventory() -> Service {
                             ol_supply_w_id: l.ol_supply_w_id,
                             ol_quantity: l.ol_quantity,
                             ol_amount: cents(f64::from(l.ol_quantity) * item.i_price),
-                            ol_dist_info: s.dist_info(e.d_id).clone(),
+                            ol_dist_info: *s.dist_info(e.d_id),
                         });
                         stock.update(s)?;
                     }

@@ -67,7 +67,7 @@ pub struct PricedLine {
     pub ol_supply_w_id: WarehouseId,
     pub ol_quantity: u8,
     pub ol_amount: f64,
-    pub ol_dist_info: Text,
+    pub ol_dist_info: Chars<24>,
 }
 
 /// OrderStatus, warehouse → order: the customer found.

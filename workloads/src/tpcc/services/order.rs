@@ -125,7 +125,7 @@ fn new_order(ctx: &TxCtx, e: NewOrderStock) -> Result<NewOrderResult, TxError> {
             ol_delivery_d: None,
             ol_quantity: l.ol_quantity,
             ol_amount: l.ol_amount,
-            ol_dist_info: l.ol_dist_info.clone(),
+            ol_dist_info: l.ol_dist_info,
         })?;
     }
     Ok(NewOrderResult {

@@ -198,14 +198,14 @@ fn payment(ctx: &TxCtx, e: PaymentInput) -> Result<PaymentResult, TxError> {
         .get(&e.w_id)
         .ok_or_else(|| missing(format!("warehouse {}", e.w_id)))?;
     w.w_ytd = cents(w.w_ytd + e.h_amount);
-    let w_name = w.w_name.clone();
+    let w_name = w.w_name;
     warehouses.update(w)?;
     let districts = ctx.table::<District>()?;
     let mut d = districts
         .get(&(e.w_id, e.d_id))
         .ok_or_else(|| missing(format!("district {}/{}", e.w_id, e.d_id)))?;
     d.d_ytd = cents(d.d_ytd + e.h_amount);
-    let d_name = d.d_name.clone();
+    let d_name = d.d_name;
     districts.update(d)?;
     let customers = ctx.table::<Customer>()?;
     let mut c = find_customer(&customers, e.c_w_id, e.c_d_id, &e.customer)?;
@@ -213,12 +213,11 @@ fn payment(ctx: &TxCtx, e: PaymentInput) -> Result<PaymentResult, TxError> {
     c.c_ytd_payment = cents(c.c_ytd_payment + e.h_amount);
     c.c_payment_cnt += 1;
     if c.c_credit == "BC" {
-        let mut data = format!(
+        let data = format!(
             "{} {} {} {} {} {:.2} | {}",
             c.c_id, c.c_d_id, c.c_w_id, e.d_id, e.w_id, e.h_amount, c.c_data
         );
-        truncate_chars(&mut data, 500);
-        c.c_data = data.into();
+        c.c_data = prefix_within(&data, 500).into();
     }
     let result = PaymentResult {
         c_w_id: c.c_w_id,
@@ -235,7 +234,7 @@ fn payment(ctx: &TxCtx, e: PaymentInput) -> Result<PaymentResult, TxError> {
         h_w_id: e.w_id,
         h_date: ctx.now_us(),
         h_amount: e.h_amount,
-        h_data: format!("{w_name}    {d_name}"),
+        h_data: format!("{w_name}    {d_name}").into(),
     })?;
     customers.update(c)?;
     Ok(result)
