@@ -2,6 +2,7 @@
 //! registry of snapshots being read (which bounds GC), and state dumps.
 
 mod index;
+mod rows;
 mod table;
 
 pub(crate) use table::{Expect, Table, WriteConflict};

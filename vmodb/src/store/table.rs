@@ -11,13 +11,10 @@
 //! were last clean are visited (the per-shard dirty list), so GC costs what the batch wrote.
 
 use super::index::{SecondaryIndex, shard_of};
+use super::rows::{Chain, Rows, Version};
 use crate::schema::{Entity, TableMeta, Tid};
 use crate::value::IndexKey;
 use parking_lot::RwLock;
-use rustc_hash::FxBuildHasher;
-use smallvec::SmallVec;
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::sync::Arc;
 
 const SHARDS: usize = 64;
@@ -38,27 +35,8 @@ pub(crate) enum WriteConflict {
     Missing,
 }
 
-struct Version<E> {
-    tid: Tid,
-    row: Option<E>,
-}
-
-struct Chain<E> {
-    versions: SmallVec<[Version<E>; 1]>,
-    dirty: bool,
-}
-
-impl<E> Chain<E> {
-    fn visible(&self, tid: Tid) -> Option<&Version<E>> {
-        self.versions.iter().rev().find(|v| v.tid <= tid)
-    }
-}
-
 struct Shard<E: Entity> {
-    /// Chains live in boxes of their own, so the map holds a key and a pointer: growing it moves
-    /// and zeroes a few bytes per row instead of whole rows, and a row's slot in the map is not
-    /// padded to the widest row (growth is where a write's time went on tables that grow).
-    rows: HashMap<E::Key, Box<Chain<E>>, FxBuildHasher>,
+    rows: Rows<E::Key, E>,
     /// Keys whose chain may hold garbage; each key is listed once (its `dirty` flag is set).
     dirty: Vec<E::Key>,
     /// The fill (percent of capacity) at which this shard grows: staggered across shards (see
@@ -93,7 +71,7 @@ impl<E: Entity> Table<E> {
         let shards = (0..SHARDS)
             .map(|i| {
                 RwLock::new(Shard {
-                    rows: HashMap::default(),
+                    rows: Rows::default(),
                     dirty: Vec::new(),
                     grow_at_percent: GROW_FROM_PERCENT
                         + (GROW_TO_PERCENT - GROW_FROM_PERCENT) * i / (SHARDS - 1),
@@ -154,9 +132,9 @@ impl<E: Entity> Table<E> {
         let mut guard = self.shard(&key).write();
         let shard = &mut *guard;
         grow_early(shard);
-        let chain = match shard.rows.entry(key.clone()) {
-            Entry::Occupied(o) => &mut **o.into_mut(),
-            Entry::Vacant(v) => {
+        let chain = match shard.rows.get_mut(&key) {
+            Some(chain) => chain,
+            None => {
                 if expect == Expect::Present {
                     return Err(WriteConflict::Missing);
                 }
@@ -165,10 +143,9 @@ impl<E: Entity> Table<E> {
                 }
                 // A new key's only version holds no garbage: GC need not visit it until a
                 // later write gives it a second version (or an undo removes the chain).
-                v.insert(Box::new(Chain {
-                    versions: smallvec::smallvec![Version { tid, row: new }],
-                    dirty: false,
-                }));
+                shard
+                    .rows
+                    .insert_new(key.clone(), Chain::with_version(tid, new));
                 for (ix, k) in self.indexes.iter().zip(index_keys) {
                     if let Some(k) = k {
                         ix.add(k, &key);
@@ -219,8 +196,9 @@ impl<E: Entity> Table<E> {
         }
         if let Some(old) = replaced {
             // The same TID wrote this key twice: the first write's index entries may now be stale.
-            let chain = &shard.rows[&key];
-            self.drop_index_entries(&key, std::slice::from_ref(&old), chain);
+            if let Some(chain) = shard.rows.get(&key) {
+                self.drop_index_entries(&key, std::slice::from_ref(&old), chain);
+            }
         }
         Ok(previous)
     }
@@ -257,7 +235,9 @@ impl<E: Entity> Table<E> {
                 continue;
             };
             let removed = chain.versions.remove(i);
-            let chain = &guard.rows[key];
+            let Some(chain) = guard.rows.get(key) else {
+                continue;
+            };
             self.drop_index_entries(key, removed.row.as_slice(), chain);
             if chain.versions.is_empty() {
                 guard.rows.remove(key); // a stale entry in `dirty` is skipped by `collect`
@@ -333,7 +313,7 @@ impl<E: Entity> Table<E> {
         let mut out = Vec::new();
         for shard in self.shards.iter() {
             let shard = shard.read();
-            for (k, chain) in &shard.rows {
+            for (k, chain) in shard.rows.iter() {
                 if let Some(Version { row: Some(r), .. }) = chain.visible(tid) {
                     out.push((k.clone(), r.clone()));
                 }
