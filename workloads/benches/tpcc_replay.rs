@@ -6,6 +6,14 @@
 //! `cargo bench -p workloads --bench tpcc_replay -- [--warehouses 4] [--scale 0.1]
 //! [--transactions 200000] [--mix standard|new-order] [--seed 42] [--stream-only]`
 
+use std::alloc::{GlobalAlloc, Layout};
+use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
+use std::time::Instant;
+use workloads::allocator::MiMalloc;
+use workloads::tpcc::generator::{TpccInputGenerator, TpccMix, TpccScale, populate};
+use workloads::tpcc::services;
+use workloads::tpcc::vmodb_system::{loader, sequence_ops};
+
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
@@ -42,14 +50,6 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { MiMalloc.realloc(ptr, layout, new_size) }
     }
 }
-
-use std::alloc::{GlobalAlloc, Layout};
-use std::sync::atomic::{AtomicBool, AtomicIsize, Ordering};
-use std::time::Instant;
-use workloads::allocator::MiMalloc;
-use workloads::tpcc::generator::{TpccInputGenerator, TpccMix, TpccScale, populate};
-use workloads::tpcc::services;
-use workloads::tpcc::vmodb_system::{loader, sequence_ops};
 
 struct Args {
     warehouses: u32,

@@ -3,10 +3,10 @@
 //!
 //! Why both: a hash map's slots are all as wide as one entry, sit at a fill of 27-95% (see
 //! `table::grow_early`), and growing the map moves and zeroes every slot. For wide rows (a TPC-C
-//! order line's slot is 112 bytes, a stock row's over 400) that made growth a fifth of New-Order's
+//! order line's slot is 112 bytes, a stock row's nearly 400) that made growth a fifth of New-Order's
 //! time and doubled the memory per row; boxed, the slot is a key and a pointer and the chain sits
 //! in an exactly sized allocation. For narrow rows the box costs a pointer chase on every read
-//! for little gain (a 100 k-row table of 32-byte rows: 18-21 M lookups/s inline, 12 M boxed).
+//! for little gain (the engine bench's 32-byte rows: ~30 M lookups/s inline, 12-22 M boxed).
 //! The choice is a constant per row type, so each table pays only its own branch.
 
 use crate::schema::Tid;
