@@ -25,13 +25,6 @@ use std::sync::{Arc, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// How long a read after a restart waits for the re-execution of the log to reach every commit
-/// clients heard of before it.
-pub(crate) const RECOVERY_WAIT: Duration = Duration::from_secs(60);
-/// Why such a read failed.
-pub(crate) const RECOVERING: &str =
-    "still re-executing the commit log after a restart: try again shortly";
-
 /// Every service's tables: service name → table name → rows.
 pub type ClusterState = BTreeMap<String, ServiceState>;
 
@@ -303,12 +296,9 @@ impl Cluster {
             .app
             .service_index(name)
             .ok_or_else(|| QueryError::UnknownService(name.to_string()))?;
-        if !self
-            .coordinator
-            .wait_recovered(Instant::now() + RECOVERY_WAIT)
-        {
-            return Err(QueryError::Remote(RECOVERING.to_string()));
-        }
+        self.coordinator
+            .recovered_for_read()
+            .map_err(QueryError::Remote)?;
         if !self.transport.delay_lines.is_empty() {
             let want = self.coordinator.announced();
             let deadline = Instant::now() + Duration::from_secs(30);

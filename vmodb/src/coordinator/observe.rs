@@ -3,6 +3,10 @@
 
 use super::*;
 
+/// How long a read after a restart waits for the re-execution of the log to reach every commit
+/// clients heard of before it.
+const RECOVERY_WAIT: Duration = Duration::from_secs(60);
+
 impl Coordinator {
     /// Blocks until every transaction sequenced so far has committed and its `CommitBatch`
     /// messages have been handed to the transport, or `deadline` passes.
@@ -33,6 +37,16 @@ impl Coordinator {
             }
         }
         true
+    }
+
+    /// What every read does first, embedded or in a process: `wait_recovered` for at most
+    /// `RECOVERY_WAIT`; the error says why the read cannot be served yet.
+    pub fn recovered_for_read(&self) -> Result<(), String> {
+        if self.wait_recovered(Instant::now() + RECOVERY_WAIT) {
+            Ok(())
+        } else {
+            Err("still re-executing the commit log after a restart: try again shortly".into())
+        }
     }
 
     /// The max TID of the last commit announced: every client told of a commit has been told

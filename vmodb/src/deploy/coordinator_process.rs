@@ -151,10 +151,7 @@ impl CoordinatorProcess {
             .ok_or_else(|| QueryError::UnknownService(service.to_string()).to_string())?;
         // After a restart, a read waits for the commits clients heard of before it (the link
         // is FIFO: the service applies them before it answers).
-        let recovery = Instant::now() + crate::cluster::RECOVERY_WAIT;
-        if !self.coordinator.wait_recovered(recovery) {
-            return Err(crate::cluster::RECOVERING.to_string());
-        }
+        self.coordinator.recovered_for_read()?;
         let id = self.inbound.next_ask.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = crossbeam_channel::bounded(1);
         {
