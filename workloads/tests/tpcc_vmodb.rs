@@ -115,3 +115,66 @@ fn rollbacks_across_services_leave_no_trace_and_keep_the_consistency_conditions(
 fn new_order_only_keeps_the_consistency_conditions_and_replays() {
     run(TpccMix::new_order_only(), 1, 1, ItemCheck::AtEntry);
 }
+
+/// Inputs outside clause 2's ranges (a negative payment, a quantity of 255, carrier 200, an
+/// empty order) are refused at submission: never sequenced, nothing stored.
+#[test]
+fn out_of_range_inputs_are_refused_before_they_reach_a_handler() {
+    use workloads::tpcc::model::*;
+    use workloads::tpcc::services::{DELIVERY, NEW_ORDER, PAYMENT, STOCK_LEVEL};
+    let initial = populate(&TpccScale::small(1), 3);
+    let system = VmodbTpcc::start(&initial, ClusterConfig::default()).expect("start");
+    let client = system.cluster().client();
+    let order = |q: u8, lines: usize| NewOrderInput {
+        w_id: 1,
+        d_id: 1,
+        c_id: 1,
+        lines: vec![
+            NewOrderLineInput {
+                ol_i_id: 1,
+                ol_supply_w_id: 1,
+                ol_quantity: q,
+            };
+            lines
+        ],
+    };
+    let payment = PaymentInput {
+        w_id: 1,
+        d_id: 1,
+        c_w_id: 1,
+        c_d_id: 1,
+        customer: CustomerSelector::Id(1),
+        h_amount: -1e308,
+    };
+    let refused = [
+        client.submit(NEW_ORDER, &order(255, 5)),
+        client.submit(NEW_ORDER, &order(5, 0)),
+        client.submit(PAYMENT, &payment),
+        client.submit(
+            DELIVERY,
+            &DeliveryInput {
+                w_id: 1,
+                o_carrier_id: 200,
+            },
+        ),
+        client.submit(
+            STOCK_LEVEL,
+            &StockLevelInput {
+                w_id: 1,
+                d_id: 1,
+                threshold: -5,
+            },
+        ),
+    ];
+    for r in refused {
+        assert!(
+            matches!(r, Err(vmodb::SubmitError::Invalid { .. })),
+            "{r:?}"
+        );
+    }
+    let sequenced = system.cluster().stats().coordinator.sequenced;
+    assert_eq!(sequenced, 0, "something was sequenced");
+    client
+        .submit(NEW_ORDER, &order(5, 5))
+        .expect("a valid order");
+}

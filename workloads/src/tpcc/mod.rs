@@ -8,6 +8,7 @@ mod chars;
 pub mod checker;
 pub mod driver;
 pub mod generator;
+pub mod input_checks;
 pub mod model;
 pub mod services;
 pub mod vmodb_system;

@@ -18,6 +18,7 @@ mod warehouse;
 
 pub use warehouse::WarehouseTax;
 
+use super::input_checks as checks;
 use super::model::*;
 use serde::{Deserialize, Serialize};
 use vmodb::{App, BootstrapError, TransactionDef, TxError};
@@ -136,19 +137,26 @@ pub fn app_with(items: ItemCheck) -> Result<App, BootstrapError> {
         .service(order::order())
         .transaction(
             TransactionDef::new(NEW_ORDER, "warehouse", "new_order")
+                .validate(checks::check_new_order)
                 .then("inventory", "new_order_ware")
                 .then("order", "new_order_stock"),
         )
-        .transaction(TransactionDef::new(PAYMENT, "warehouse", "payment"))
+        .transaction(
+            TransactionDef::new(PAYMENT, "warehouse", "payment").validate(checks::check_payment),
+        )
         .transaction(
             TransactionDef::new(ORDER_STATUS, "warehouse", "order_status")
+                .validate(checks::check_order_status)
                 .then("order", "order_status_customer"),
         )
         .transaction(
-            TransactionDef::new(DELIVERY, "order", "delivery").then("warehouse", "delivery_done"),
+            TransactionDef::new(DELIVERY, "order", "delivery")
+                .validate(checks::check_delivery)
+                .then("warehouse", "delivery_done"),
         )
         .transaction(
             TransactionDef::new(STOCK_LEVEL, "warehouse", "stock_level")
+                .validate(checks::check_stock_level)
                 .then("order", "stock_level_district")
                 .then("inventory", "stock_level_items"),
         )
