@@ -53,10 +53,10 @@ enum Command {
     Sweep(SweepArgs),
     /// Redraw a sweep's plots and report.md from its sweep.csv, without running anything.
     Plot(PlotArgs),
-    /// Run one node of a distributed vMODB marketplace (the coordinator with its HTTP front
-    /// door, or one service) from a cluster file naming every node's address.
+    /// Run one node of a distributed vMODB cluster, either workload (the coordinator with its
+    /// HTTP front door, or one service) from a cluster file naming every node's address.
     Serve(ServeArgs),
-    /// The crash test: vMODB as processes with durability under the marketplace load; a random
+    /// The crash test: vMODB as processes with durability under either workload's load; a random
     /// node (the coordinator included) is killed with SIGKILL again and again, the cluster
     /// restarts and recovers, and the client resubmits what was not answered. PASS/FAIL for
     /// exactly-once outcomes, zero anomalies, and serial-replay equality; exits 3 on a FAIL.
@@ -85,8 +85,8 @@ struct CrashArgs {
 
 #[derive(clap::Args)]
 struct ServeArgs {
-    /// `coordinator` or a service name (cart, product, stock, order, payment, shipment,
-    /// seller, customer).
+    /// `coordinator` or a service name: the marketplace's cart, product, stock, order,
+    /// payment, shipment, seller, customer; TPC-C's warehouse, inventory, order.
     #[arg(long)]
     role: String,
     /// The cluster file: `[cluster]` addresses and an optional `[run]` configuration.

@@ -21,7 +21,6 @@ use workloads::remote::{ClientAuth, Token};
 /// Where a child finds its node's listening socket, and the coordinator its front door's.
 const LISTEN_FD: i32 = 3;
 const HTTP_FD: i32 = 4;
-use workloads::marketplace::services;
 
 pub struct ProcessCluster {
     children: Vec<(String, Child)>,
@@ -54,7 +53,7 @@ fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
 impl ProcessCluster {
     /// Starts every node as a child process and waits until the front door answers.
     pub fn start(config: &RunConfig) -> anyhow::Result<Self> {
-        let app = services::app().map_err(|e| anyhow!("{e}"))?;
+        let app = crate::serve::vmodb_app(config)?;
         let (mut spec, listeners) =
             ClusterSpec::bind_loopback(&app).context("cannot bind loopback ports")?;
         let dir = std::env::temp_dir().join(format!(

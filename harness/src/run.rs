@@ -154,7 +154,13 @@ fn start_vmodb(
 fn connect(url: &str, config: &RunConfig, auth: &ClientAuth) -> anyhow::Result<RemoteMarketplace> {
     let remote =
         RemoteMarketplace::connect(url, config.concurrency, auth).map_err(|e| anyhow!("{e}"))?;
-    let before = remote.submitted_before();
+    fresh_cluster(url, config, remote.submitted_before())?;
+    Ok(remote)
+}
+
+/// A cluster the run did not start (`--target`) must not have run anything yet (`before`
+/// transactions sequenced).
+pub(crate) fn fresh_cluster(url: &str, config: &RunConfig, before: u64) -> anyhow::Result<()> {
     if config.target.is_some() && before > 0 {
         // The checks compare the final state with the data set the cluster started from; a
         // cluster that already ran transactions holds something else, and every difference
@@ -165,7 +171,7 @@ fn connect(url: &str, config: &RunConfig, auth: &ClientAuth) -> anyhow::Result<R
              their data directories) and run again"
         );
     }
-    Ok(remote)
+    Ok(())
 }
 
 /// The benchmark driver's client (`--client om-driver`): it ingests the data set into a cluster
@@ -312,7 +318,9 @@ fn run_system(
         (Some(v), _) => vmodb_checks(v.cluster(), config, progress, || {
             v.matches_serial_replay(data)
         })?,
-        (None, Some(r)) => remote_checks(r, config, progress, data)?,
+        (None, Some(r)) => remote_checks(r.client(), config, progress, || {
+            r.matches_serial_replay(data)
+        })?,
         (None, None) => (0, None),
     };
     if let Some(driver) = &om {

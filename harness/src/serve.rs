@@ -1,6 +1,6 @@
-//! `vbench serve`: one node of a distributed vMODB marketplace — the coordinator (with the HTTP
-//! front door) or one service — from a cluster file that names every node's address and the
-//! run configuration every node builds its application and data from.
+//! `vbench serve`: one node of a distributed vMODB cluster running either workload — the
+//! coordinator (with the HTTP front door) or one service — from a cluster file that names every
+//! node's address and the run configuration every node builds its application and data from.
 
 use crate::config::RunConfig;
 use anyhow::{Context, anyhow, bail};
@@ -11,8 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use vmodb::deploy::{ClusterSpec, CoordinatorProcess, NodeOptions, ServiceProcess};
 use vmodb::front_door::{Access, FrontDoor, Limits};
+use vmodb::{App, BootstrapError, Loader};
 use workloads::marketplace::generator::{Scale, generate};
 use workloads::marketplace::{http, services, vmodb_system};
+use workloads::tpcc;
 
 /// The cluster file:
 ///
@@ -44,9 +46,6 @@ impl ClusterFile {
         let mut file: ClusterFile = toml::from_str(&text)
             .with_context(|| format!("invalid cluster file {}", path.display()))?;
         file.run.validate()?;
-        if file.run.workload != "marketplace" {
-            bail!("vbench serve runs the marketplace only");
-        }
         file.cluster
             .read_key(&base_dir(path))
             .map_err(|e| anyhow!("{}: {e}", path.display()))?;
@@ -193,7 +192,7 @@ pub fn serve(node: &Node) -> anyhow::Result<()> {
     let role = node.role.as_str();
     let file = ClusterFile::load(&node.cluster)?;
     let (config, spec) = (&file.run, &file.cluster);
-    let app = services::app().map_err(|e| anyhow!("{e}"))?;
+    let app = vmodb_app(config)?;
     let options = node_options(config, node.data_dir.clone())?;
     let listener = inherited(node.listen_fd, "listen-fd")?;
     if role == "coordinator" {
@@ -216,9 +215,14 @@ pub fn serve(node: &Node) -> anyhow::Result<()> {
             "sequenced" => http::AnswerAt::Sequenced,
             _ => http::AnswerAt::Commit,
         };
-        let routes = door
-            .router()
-            .merge(http::routes_answering(door.clone(), answer_at));
+        // The Online Marketplace benchmark's API next to the generic routes; TPC-C has the
+        // generic ones only (`POST /transactions`).
+        let routes = match config.workload.as_str() {
+            "marketplace" => door
+                .router()
+                .merge(http::routes_answering(door.clone(), answer_at)),
+            _ => door.router(),
+        };
         let listener = match inherited(node.http_fd, "http-fd")? {
             Some(l) => l,
             None => TcpListener::bind(&spec.http)
@@ -240,20 +244,44 @@ pub fn serve(node: &Node) -> anyhow::Result<()> {
             bail!("--http-fd is for the coordinator only");
         }
         // Generated only if there is no checkpoint to restore (the coordinator decides).
-        // With `data = "ingest"` nothing: the data comes through the ingestion routes.
-        let (scale, seed, ingest) = (config.scale, config.seed, config.data == "ingest");
-        let load = Box::new(move |l: &vmodb::Loader| {
-            if ingest {
-                return Ok(());
-            }
-            let data = generate(&Scale::scaled(scale), seed);
-            vmodb_system::loader(&data)(l)
-        });
+        let load = data_loader(config);
         let process = match listener {
             Some(l) => ServiceProcess::start_on(l, app, spec, role, &options, load)?,
             None => ServiceProcess::start(app, spec, role, &options, load)?,
         };
         eprintln!("service `{role}`: listening at {}", spec.services[role]);
         process.wait().map_err(|e| anyhow!("service `{role}`: {e}"))
+    }
+}
+
+/// The application a cluster runs for `config`'s workload (and TPC-C's item check).
+pub fn vmodb_app(config: &RunConfig) -> anyhow::Result<App> {
+    let app = match config.workload.as_str() {
+        "tpcc" => tpcc::services::app_with(crate::tpcc_run::item_check(config)),
+        _ => services::app(),
+    };
+    app.map_err(|e| anyhow!("{e}"))
+}
+
+type DataLoader = Box<dyn FnOnce(&Loader) -> Result<(), BootstrapError> + Send>;
+
+/// What a service loads at first start: the data set `config` generates (each service inserts
+/// its own tables). A marketplace with `data = "ingest"` starts empty: its data comes through
+/// the ingestion routes.
+fn data_loader(config: &RunConfig) -> DataLoader {
+    let (scale, seed) = (config.scale, config.seed);
+    match config.workload.as_str() {
+        "tpcc" => {
+            let scale = crate::tpcc_run::tpcc_scale(config);
+            Box::new(move |l: &Loader| {
+                let state = tpcc::generator::populate(&scale, seed);
+                tpcc::vmodb_system::loader(&state)(l)
+            })
+        }
+        _ if config.data == "ingest" => Box::new(|_: &Loader| Ok(())),
+        _ => Box::new(move |l: &Loader| {
+            let data = generate(&Scale::scaled(scale), seed);
+            vmodb_system::loader(&data)(l)
+        }),
     }
 }

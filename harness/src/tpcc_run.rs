@@ -2,19 +2,23 @@
 //! by `--scale` for quick runs), drive terminals, check the consistency conditions.
 
 use crate::config::RunConfig;
+use crate::processes::ProcessCluster;
 use crate::system::{
     Progress, SystemRun, TempDataDir, TempLog, cluster_config, progress_updater, silo_config,
 };
-use crate::vmodb_checks::vmodb_checks;
+use crate::vmodb_checks::{remote_checks, vmodb_checks};
 use anyhow::{Context, anyhow};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use workloads::marketplace::checker::AnomalyReport;
+use workloads::marketplace::driver::DriveResult;
+use workloads::remote::ClientAuth;
 use workloads::tpcc::TpccState;
 use workloads::tpcc::baseline_system::{BaselineTpcc, BaselineTpccConfig};
 use workloads::tpcc::checker::{self, CheckOptions};
 use workloads::tpcc::driver::{TpccDriveConfig, TpccSystem, drive, drive_open};
 use workloads::tpcc::generator::{TpccInputGenerator, TpccMix, TpccScale, populate};
+use workloads::tpcc::remote_system::RemoteTpcc;
 use workloads::tpcc::services::ItemCheck;
 use workloads::tpcc::vmodb_system::VmodbTpcc;
 
@@ -65,8 +69,19 @@ pub fn run_system(
     let mut _baseline_log = None;
     let cluster = cluster_config(config);
     let _data_dir = cluster.data_dir.clone().map(TempDataDir);
-    let (mut vmodb, mut baseline) = (None, None);
-    let target: &mut dyn TpccSystem = if system == "vmodb" {
+    let (mut vmodb, mut baseline, mut remote, mut processes) = (None, None, None, None);
+    let target: &mut dyn TpccSystem = if system == "vmodb" && config.target.is_some() {
+        let url = config.target.as_deref().unwrap_or_default();
+        remote.insert(connect(url, config, &config.auth)?)
+    } else if system == "vmodb" && config.deploy == "processes" {
+        let cluster: &mut ProcessCluster = processes.insert(ProcessCluster::start(config)?);
+        progress.note(format_args!(
+            "vmodb: {} processes on loopback, front door at {}",
+            cluster.pids().len(),
+            cluster.url()
+        ));
+        remote.insert(connect(&cluster.url(), config, &cluster.auth())?)
+    } else if system == "vmodb" {
         vmodb.insert(
             VmodbTpcc::start_with(&data.initial, cluster, item_check(config))
                 .map_err(|e| anyhow!("cannot start vmodb: {e}"))?,
@@ -85,29 +100,11 @@ pub fn run_system(
         )
     };
     let load_s = started.elapsed().as_secs_f64();
-    let mut generator = TpccInputGenerator::new(&data.scale, data.mix.clone(), config.seed)
-        .with_rollbacks(config.tpcc_rollback_percent);
-    let bar = progress.bar(config)?;
-    let drive_config = TpccDriveConfig {
-        warmup: Duration::from_secs_f64(config.warmup_s),
-        duration: Duration::from_secs_f64(config.duration_s),
-        terminals: config.concurrency as u32,
-    };
-    let name = target.name();
-    let mut on_progress = progress_updater(&bar, config, name);
-    let mut result = match config.open_load() {
-        Some(load) => drive_open(
-            target,
-            &mut generator,
-            &drive_config,
-            &load,
-            &mut on_progress,
-        ),
-        None => drive(target, &mut generator, &drive_config, &mut on_progress),
-    };
-    progress.finish(&bar);
+    let mut result = drive_with_progress(target, data, config, progress)?;
     if let Some(why) = target.fatal() {
-        return Err(anyhow!("{system} failed during the run: {why}"));
+        let exited = processes.as_mut().and_then(ProcessCluster::exited);
+        let exited = exited.map_or(String::new(), |e| format!(" ({e})"));
+        return Err(anyhow!("{system} failed during the run: {why}{exited}"));
     }
     let quiescing = Instant::now();
     if !target.quiesce(Duration::from_secs(60)) {
@@ -125,21 +122,15 @@ pub fn run_system(
     let state = target
         .state()
         .map_err(|e| anyhow!("cannot read the final state of {system}: {e}"))?;
-    let options = CheckOptions {
-        deliveries_ran: data.mix.delivery > 0,
-        initial_delivered_per_district: data.scale.orders_per_district
-            - data.scale.new_orders_per_district,
-    };
-    let report = checker::check(&state, options);
-    let anomalies = AnomalyReport {
-        counts: report.counts,
-        examples: report.examples,
-    };
-    let (mode_violations, replay) = match &vmodb {
-        Some(v) => vmodb_checks(v.cluster(), config, progress, || {
+    let anomalies = check_conditions(&state, data);
+    let (mode_violations, replay) = match (&vmodb, &remote) {
+        (Some(v), _) => vmodb_checks(v.cluster(), config, progress, || {
             v.matches_serial_replay(&data.initial)
         })?,
-        None => (0, None),
+        (None, Some(r)) => remote_checks(r.client(), config, progress, || {
+            r.matches_serial_replay(&data.initial)
+        })?,
+        (None, None) => (0, None),
     };
     if let Some(dir) = dump_state {
         crate::dump::write_tpcc_state(dir, &state)
@@ -148,6 +139,11 @@ pub fn run_system(
     }
     if let Some(s) = baseline.as_ref().and_then(BaselineTpcc::log_stats) {
         progress.note_log(&s);
+    }
+    if let Some(p) = processes
+        && let Err(e) = p.stop()
+    {
+        progress.note(format_args!("warning: {e}"));
     }
     Ok(SystemRun {
         system,
@@ -160,7 +156,60 @@ pub fn run_system(
     })
 }
 
-fn item_check(config: &RunConfig) -> ItemCheck {
+/// Drives `target` with the configured terminals (or open-loop rate) and a progress bar.
+pub(crate) fn drive_with_progress(
+    target: &mut dyn TpccSystem,
+    data: &TpccData,
+    config: &RunConfig,
+    progress: &Progress,
+) -> anyhow::Result<DriveResult> {
+    let mut generator = TpccInputGenerator::new(&data.scale, data.mix.clone(), config.seed)
+        .with_rollbacks(config.tpcc_rollback_percent);
+    let bar = progress.bar(config)?;
+    let drive_config = TpccDriveConfig {
+        warmup: Duration::from_secs_f64(config.warmup_s),
+        duration: Duration::from_secs_f64(config.duration_s),
+        terminals: config.concurrency as u32,
+    };
+    let name = target.name();
+    let mut on_progress = progress_updater(&bar, config, name);
+    let result = match config.open_load() {
+        Some(load) => drive_open(
+            target,
+            &mut generator,
+            &drive_config,
+            &load,
+            &mut on_progress,
+        ),
+        None => drive(target, &mut generator, &drive_config, &mut on_progress),
+    };
+    progress.finish(&bar);
+    Ok(result)
+}
+
+/// The specification's consistency conditions (clause 3.3.2) on a final state.
+pub(crate) fn check_conditions(state: &TpccState, data: &TpccData) -> AnomalyReport {
+    let options = CheckOptions {
+        deliveries_ran: data.mix.delivery > 0,
+        initial_delivered_per_district: data.scale.orders_per_district
+            - data.scale.new_orders_per_district,
+    };
+    let report = checker::check(state, options);
+    AnomalyReport {
+        counts: report.counts,
+        examples: report.examples,
+    }
+}
+
+/// A client of the TPC-C cluster at `url`, which must start from its initial population.
+fn connect(url: &str, config: &RunConfig, auth: &ClientAuth) -> anyhow::Result<RemoteTpcc> {
+    let remote = RemoteTpcc::connect(url, config.concurrency, auth, item_check(config))
+        .map_err(|e| anyhow!("{e}"))?;
+    crate::run::fresh_cluster(url, config, remote.submitted_before())?;
+    Ok(remote)
+}
+
+pub(crate) fn item_check(config: &RunConfig) -> ItemCheck {
     match config.tpcc_item_check.as_str() {
         "inventory" => ItemCheck::AtInventory,
         _ => ItemCheck::AtEntry, // validated: `entry`

@@ -5,8 +5,7 @@ use crate::config::RunConfig;
 use crate::system::Progress;
 use anyhow::anyhow;
 use vmodb::ReplayCheck;
-use workloads::marketplace::generator::Dataset;
-use workloads::marketplace::remote_system::RemoteMarketplace;
+use workloads::remote::FrontDoorClient;
 
 /// vMODB's own checks after a run: the mode checker's conflicts (printed with `--check-modes`)
 /// and, with `--replay-check`, whether the state equals the serial replay (`replay`).
@@ -55,18 +54,15 @@ pub(crate) fn note_replay(progress: &Progress, check: &ReplayCheck) {
 /// vMODB's own checks on a cluster in other processes, through its front door, and what its
 /// nodes sent over the network.
 pub(crate) fn remote_checks(
-    remote: &RemoteMarketplace,
+    client: &FrontDoorClient,
     config: &RunConfig,
     progress: &Progress,
-    data: &Dataset,
+    replay: impl FnOnce() -> Result<ReplayCheck, String>,
 ) -> anyhow::Result<(u64, Option<ReplayCheck>)> {
-    let nodes = remote
+    let nodes = client
         .node_stats()
         .map_err(|e| anyhow!("node statistics: {e}"))?;
-    let status = remote
-        .client()
-        .status()
-        .map_err(|e| anyhow!("status: {e}"))?;
+    let status = client.status().map_err(|e| anyhow!("status: {e}"))?;
     let t = nodes.traffic;
     let per_tx = t.bytes as f64 / status.submitted.max(1) as f64;
     progress.note(format_args!(
@@ -86,7 +82,7 @@ pub(crate) fn remote_checks(
         }
     }
     let replay = if config.replay_check {
-        let check = remote.matches_serial_replay(data);
+        let check = replay();
         let check = check.map_err(|e| anyhow!("serial replay: {e}"))?;
         note_replay(progress, &check);
         Some(check)

@@ -177,6 +177,11 @@ fn killing_the_coordinator_fails_the_run_fast() {
 /// Runs `vbench crash` with `args` (small scale, three kills: the middle one is always the
 /// coordinator) and checks that every check passed; returns its output.
 fn crash_test(args: &[&str]) -> String {
+    crash_test_passing(args, 5)
+}
+
+/// `crash_test`, expecting `checks` checks (TPC-C's client follows no TIDs: one fewer).
+fn crash_test_passing(args: &[&str], checks: usize) -> String {
     let child = Command::new(env!("CARGO_BIN_EXE_vbench"))
         .args([
             "crash",
@@ -197,7 +202,7 @@ fn crash_test(args: &[&str]) -> String {
     let out = out.unwrap_or_else(|| panic!("vbench crash did not finish in {took:?}"));
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    assert_eq!(stdout.matches("PASS").count(), 5, "{stdout}");
+    assert_eq!(stdout.matches("PASS").count(), checks, "{stdout}");
     assert!(!stdout.contains("FAIL"), "{stdout}");
     assert!(stdout.contains("kill -9 `coordinator`"), "{stdout}");
     assert_eq!(stdout.matches("serving again").count(), 3, "{stdout}");
@@ -244,4 +249,63 @@ fn crash_test_with_log_truncation() {
         "12",
     ]);
     assert!(out.contains("PASS  the commit log was truncated"), "{out}");
+}
+
+/// TPC-C as processes (the coordinator and its three services), through the front door's
+/// generic route: the consistency conditions hold and the state equals the serial replay.
+#[test]
+fn tpcc_as_processes_passes_the_consistency_gate() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch("tpcc-check");
+    let child = Command::new(env!("CARGO_BIN_EXE_vbench"))
+        .args(["check", "--workload", "tpcc", "--deploy", "processes"])
+        .args([
+            "--warehouses",
+            "2",
+            "--scale",
+            "0.02",
+            "--concurrency",
+            "16",
+        ])
+        .args(["--duration", "2", "--warmup", "0.5", "--results"])
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vbench runs");
+    let (out, took) = wait_output(child, Duration::from_secs(180));
+    let out = out.unwrap_or_else(|| panic!("vbench check did not finish in {took:?}"));
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("4 processes on loopback"), "{stderr}");
+    assert!(stdout.contains("serial replay equal    yes"), "{stdout}");
+    assert!(stdout.contains("cc12_customer_payments 0"), "{stdout}");
+}
+
+/// The crash test on TPC-C: kill -9 of three nodes in turn, recovery each time; every request
+/// ran exactly once, the twelve consistency conditions hold, and the final state equals the
+/// serial replay of every committed input.
+#[test]
+fn tpcc_crash_test_recovers_to_the_serial_replay() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let out = crash_test_passing(
+        &[
+            "--workload",
+            "tpcc",
+            "--warehouses",
+            "2",
+            "--replay-check",
+            "--seed",
+            "13",
+        ],
+        4,
+    );
+    assert!(
+        out.contains("PASS  final state equals the serial replay"),
+        "{out}"
+    );
+    assert!(
+        out.contains("PASS  consistency checker: no anomaly"),
+        "{out}"
+    );
 }

@@ -281,9 +281,6 @@ impl RunConfig {
             );
         }
         let distributed = self.deploy == "processes" || self.target.is_some();
-        if distributed && self.workload != "marketplace" {
-            bail!("a distributed vMODB (--deploy processes, --target) runs the marketplace only");
-        }
         if !["generate", "ingest"].contains(&self.data.as_str()) {
             bail!("data must be `generate` or `ingest`, got `{}`", self.data);
         }
@@ -294,10 +291,17 @@ impl RunConfig {
                 CLIENTS.join(", ")
             );
         }
+        if self.workload == "tpcc" && self.data != "generate" {
+            bail!("TPC-C generates its population (data = \"ingest\" is the marketplace's)");
+        }
         if self.client == "om-driver" {
+            if self.workload != "marketplace" {
+                bail!("--client om-driver sends the Online Marketplace benchmark's requests");
+            }
             if !distributed || self.system != "vmodb" {
                 bail!(
-                    "--client om-driver drives a distributed vMODB through the benchmark's API:                      it needs --deploy processes or --target, and --system vmodb"
+                    "--client om-driver drives a distributed vMODB through the benchmark's API: \
+                     it needs --deploy processes or --target, and --system vmodb"
                 );
             }
             if self.all_or_nothing_checkout {

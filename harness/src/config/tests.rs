@@ -114,9 +114,29 @@ fn fsync_is_accepted_for_both_workloads_on_both_systems() {
         assert!(c.validate().is_ok(), "{system}: {:?}", c.validate());
     }
     for system in ["vmodb", "baseline", "both"] {
-        let c = fsync(system, "marketplace", "processes");
-        assert!(c.validate().is_ok(), "{system}: {:?}", c.validate());
+        for workload in ["marketplace", "tpcc"] {
+            let c = fsync(system, workload, "processes");
+            assert!(c.validate().is_ok(), "{system}: {:?}", c.validate());
+        }
     }
+    // The benchmark driver's API and its ingestion are the marketplace's.
+    let mut om = fsync("vmodb", "tpcc", "processes");
+    om.client = "om-driver".into();
+    assert!(
+        om.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("Marketplace")
+    );
+    let mut ingest = fsync("vmodb", "tpcc", "processes");
+    ingest.data = "ingest".into();
+    assert!(
+        ingest
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("ingest")
+    );
     let bad = RunConfig {
         durability: "always".into(),
         ..RunConfig::default()

@@ -10,6 +10,7 @@ pub mod driver;
 pub mod generator;
 pub mod input_checks;
 pub mod model;
+pub mod remote_system;
 pub mod services;
 pub mod vmodb_system;
 

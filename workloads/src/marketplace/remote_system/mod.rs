@@ -12,7 +12,7 @@ use super::model::*;
 use super::services::{self, ADD_ITEMS, CHECKOUT, PRICE_UPDATE, PRODUCT_UPDATE, UPDATE_DELIVERY};
 use super::vmodb_system::loader;
 use super::{MarketplaceState, RunLog};
-use crate::remote::{FrontDoorClient, RemoteError};
+use crate::remote::{FrontDoorClient, RemoteError, Retry};
 use crossbeam_channel::{Receiver, Sender};
 use std::time::{Duration, Instant};
 use vmodb::front_door::{TxOutcome, TxRequest, TxResult};
@@ -47,36 +47,15 @@ pub struct RemoteMarketplace {
     log: RunLog,
     fatal: Option<String>,
     /// Set by `retry_when_down`: ride out a cluster restart instead of failing.
-    retry: Option<Retry>,
+    retry: Option<Retry<Grouped>>,
+    /// With `retry`: dashboards in flight, by op id (a query, resent as one).
+    dashboards: std::collections::HashMap<u64, SellerId>,
     /// Set by `track_by_tid`: some ops are followed by TID instead of waited for.
     tracking: Option<tracking::Tracking>,
     /// Transactions the cluster had sequenced when this client connected (0: fresh).
     submitted_before: u64,
     /// The cluster started with no data (loaded through the ingestion routes).
     empty_start: bool,
-}
-
-/// Resubmission across cluster restarts. Every transaction request carries an id
-/// (`<nonce>/<op>/<k>`), so a resubmission is answered with the first outcome if the first
-/// submission committed, and runs once otherwise: exactly once either way.
-struct Retry {
-    nonce: String,
-    /// Requests of ops in flight, kept for resubmission.
-    sent: std::collections::HashMap<u64, (Grouped, Vec<TxRequest>)>,
-    /// Dashboards in flight, by op id.
-    dashboards: std::collections::HashMap<u64, SellerId>,
-    /// Ops whose answer said the cluster is down, waiting for it to come back.
-    waiting: Vec<u64>,
-    last_probe: Instant,
-    /// Every transaction outcome the client was told: (TID, transaction).
-    seen: Vec<(vmodb::Tid, String)>,
-    resubmitted: u64,
-    /// Every this many ops (by id) resubmit only after the checkpoint that follows the restart
-    /// (`resubmit_late`; 0: none), and when the cluster was first seen serving again.
-    late_every: u64,
-    up_since: Option<Instant>,
-    /// Ops resubmitted late.
-    late: u64,
 }
 
 /// An op waiting in the group: what its answer needs.
@@ -112,6 +91,7 @@ impl RemoteMarketplace {
             log: RunLog::default(),
             fatal: None,
             retry: None,
+            dashboards: Default::default(),
             tracking: None,
             submitted_before: status.submitted,
             empty_start: false,
@@ -128,18 +108,7 @@ impl RemoteMarketplace {
     /// ids) once the front door answers again, instead of stopping the run. `nonce` makes this
     /// client's ids unique.
     pub fn retry_when_down(&mut self, nonce: &str) {
-        self.retry = Some(Retry {
-            nonce: nonce.to_string(),
-            sent: Default::default(),
-            dashboards: Default::default(),
-            waiting: Vec::new(),
-            last_probe: Instant::now(),
-            seen: Vec::new(),
-            resubmitted: 0,
-            late_every: 0,
-            up_since: None,
-            late: 0,
-        });
+        self.retry = Some(Retry::new(nonce));
     }
 
     /// With `retry_when_down`: every `every`-th op that met a down cluster is resubmitted
@@ -148,7 +117,7 @@ impl RemoteMarketplace {
     /// their traffic brings that checkpoint about.
     pub fn resubmit_late(&mut self, every: u64) {
         if let Some(r) = &mut self.retry {
-            r.late_every = every;
+            r.resubmit_late(every);
         }
     }
 
@@ -176,54 +145,21 @@ impl RemoteMarketplace {
     /// With `retry_when_down`: every outcome the client was told, (TID, transaction), and
     /// how many ops were resubmitted.
     pub fn seen(&self) -> (Vec<(vmodb::Tid, String)>, u64) {
-        self.retry
-            .as_ref()
-            .map_or((Vec::new(), 0), |r| (r.seen.clone(), r.resubmitted))
+        self.retry.as_ref().map_or((Vec::new(), 0), Retry::seen)
     }
 
     /// With `resubmit_late`: how many ops were resubmitted late.
     pub fn resubmitted_late(&self) -> u64 {
-        self.retry.as_ref().map_or(0, |r| r.late)
+        self.retry.as_ref().map_or(0, Retry::resubmitted_late)
     }
 
     /// With `retry_when_down`: resubmits the ops that met a down cluster once it is up again.
     fn resubmit_if_up(&mut self) {
         let Some(r) = &mut self.retry else { return };
-        if r.waiting.is_empty() || r.last_probe.elapsed() < Duration::from_millis(200) {
-            return;
-        }
-        r.last_probe = Instant::now();
-        let Ok(status) = self.client.status() else {
-            return;
-        };
-        if status.failure.is_some() {
-            r.up_since = None;
-            return;
-        }
-        // Late ops wait for the checkpoint after the restart. Only commits bring it about, so
-        // with no traffic but theirs they give up waiting after 10 s.
-        let up_since = *r.up_since.get_or_insert_with(Instant::now);
-        let checkpointed = status
-            .recovered
-            .is_none_or(|(from, _)| status.last_checkpoint > from);
-        let hold = !checkpointed && up_since.elapsed() < Duration::from_secs(10);
-        let every = r.late_every;
-        let (later, now): (Vec<u64>, Vec<u64>) = std::mem::take(&mut r.waiting)
-            .into_iter()
-            .partition(|id| hold && every > 0 && id.is_multiple_of(every));
-        if later.is_empty() {
-            r.up_since = None;
-        } else {
-            r.waiting = later;
-        }
-        if !hold && every > 0 {
-            r.late += now.iter().filter(|id| id.is_multiple_of(every)).count() as u64;
-        }
-        for id in now {
-            r.resubmitted += 1;
-            if let Some((op, requests)) = r.sent.get(&id) {
+        for id in r.due(&self.client) {
+            if let Some((op, requests)) = r.requests(id) {
                 self.group.push((*op, requests.clone()));
-            } else if let Some(seller) = r.dashboards.get(&id) {
+            } else if let Some(seller) = self.dashboards.get(&id) {
                 let tx = self.tx.clone();
                 self.client
                     .spawn_query("seller", "dashboard", seller, move |result| {
@@ -238,7 +174,7 @@ impl RemoteMarketplace {
     fn held_for_retry(&mut self, id: u64, down: bool) -> bool {
         match &mut self.retry {
             Some(r) if down => {
-                r.waiting.push(id);
+                r.hold(id);
                 true
             }
             _ => false,
@@ -382,16 +318,15 @@ impl RemoteMarketplace {
             other => other,
         };
         if let Some(r) = &mut self.retry {
-            r.sent.remove(&id);
-            r.dashboards.remove(&id);
-            if let Answer::Op {
-                result: Ok(results),
-                ..
-            } = &answer
-            {
-                r.seen
-                    .extend(results.iter().map(|t| (t.tid, t.transaction.clone())));
-            }
+            self.dashboards.remove(&id);
+            let results = match &answer {
+                Answer::Op {
+                    result: Ok(results),
+                    ..
+                } => Some(results.as_slice()),
+                _ => None,
+            };
+            r.answered(id, results);
         }
         let (id, result) = match answer {
             Answer::Op {
@@ -476,8 +411,8 @@ impl MarketplaceSystem for RemoteMarketplace {
             Op::Delivery(u) => vec![Self::request(UPDATE_DELIVERY, u)?],
             Op::Dashboard(seller) => {
                 self.started.insert(id, Instant::now());
-                if let Some(r) = &mut self.retry {
-                    r.dashboards.insert(id, *seller);
+                if self.retry.is_some() {
+                    self.dashboards.insert(id, *seller);
                 }
                 let tx = self.tx.clone();
                 self.client
@@ -496,10 +431,7 @@ impl MarketplaceSystem for RemoteMarketplace {
         let mut requests = requests;
         let grouped = Grouped { id, kind, customer };
         if let Some(r) = &mut self.retry {
-            for (k, req) in requests.iter_mut().enumerate() {
-                req.id = Some(format!("{}/{id}/{k}", r.nonce));
-            }
-            r.sent.insert(id, (grouped, requests.clone()));
+            r.sending(id, grouped, &mut requests);
         }
         if let Some(t) = self
             .tracking

@@ -1,42 +1,27 @@
-//! `vbench crash`: the crash test. A multi-process vMODB marketplace with durability runs the
-//! benchmark load while a killer `kill -9`s a random node (the coordinator included) at random
+//! `vbench crash`: the crash test. A multi-process vMODB cluster with durability runs either
+//! workload's load (`--workload marketplace` or `tpcc`) while a killer `kill -9`s a random node (the coordinator included) at random
 //! moments; after each kill the cluster is restarted on its data directory and recovers, and
 //! the client resubmits what it was not answered (with the same request ids). At the end:
 //! every request the client made ran exactly once (the cluster sequenced exactly as many
 //! transactions as the client was answered, each answer a distinct TID), the consistency
-//! checker finds no anomaly, and, with `--replay-check` (which keeps the whole log), the final
+//! checker finds no anomaly (for TPC-C: the specification's consistency conditions), and, with `--replay-check` (which keeps the whole log), the final
 //! state equals the serial replay of the committed inputs and every answer names its input in
 //! that history. Without it the log is truncated behind checkpoints as in production, and the
 //! test checks that it was.
 
+mod clients;
+mod killer;
+
 use crate::config::RunConfig;
 use crate::processes::ProcessCluster;
-use crate::run::{WorkloadData, drive_with_progress, prepare};
-use crate::system::{Progress, input_config};
+use crate::run::prepare;
+use crate::system::Progress;
 use anyhow::{anyhow, bail};
-use rand::rngs::StdRng;
-use rand::{RngExt, SeedableRng};
+use killer::{kill_loop, sample_disk};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-use workloads::marketplace::checker;
-use workloads::marketplace::driver::MarketplaceSystem;
-use workloads::marketplace::generator::InputGenerator;
-use workloads::marketplace::remote_system::RemoteMarketplace;
+use std::time::Duration;
 
-/// One kill and the recovery after it.
-struct Kill {
-    role: String,
-    at_s: f64,
-    /// From starting the new processes to the front door answering.
-    serving_after: Duration,
-    /// The coordinator's log when the node was killed (allocated: zeros ahead included).
-    log_bytes: u64,
-    /// What the restart recovered from: (checkpoint batch, logged transactions re-executed).
-    recovered: Option<(u64, u64)>,
-}
-
-/// Runs the crash test; `Ok(true)` if every check passed.
 /// How the crash test's client behaves.
 pub struct Clients {
     /// Every this many ops resubmit late: after the checkpoint that follows a restart (0: none).
@@ -47,6 +32,7 @@ pub struct Clients {
     pub dump_state: Option<std::path::PathBuf>,
 }
 
+/// Runs the crash test; `Ok(true)` if every check passed.
 pub fn crash(
     config: &RunConfig,
     kills: u32,
@@ -63,9 +49,7 @@ pub fn crash(
         .max(kills as f64 * every_s * 1.5 + 2.0 - config.warmup_s);
     config.validate()?;
     let progress = Progress::default();
-    let WorkloadData::Marketplace(scale, data) = prepare(&config, &progress)? else {
-        bail!("vbench crash runs the marketplace only");
-    };
+    let data = prepare(&config, &progress)?;
     let cluster = Arc::new(Mutex::new(ProcessCluster::start(&config)?));
     let (url, auth) = {
         let c = cluster.lock().map_err(|_| anyhow!("cluster lock"))?;
@@ -74,19 +58,18 @@ pub fn crash(
     progress.note(format_args!(
         "crash test: {kills} kills, about one every {every_s} s, front door at {url}"
     ));
-    let mut remote =
-        RemoteMarketplace::connect(&url, config.concurrency, &auth).map_err(|e| anyhow!("{e}"))?;
-    remote.retry_when_down(&format!("crash-{}", config.seed));
-    remote.resubmit_late(clients.late_every);
-    if clients.track_every > 0 {
-        remote.track_by_tid(clients.track_every);
-    }
+    let mut remote = clients::connect(data, &url, &auth, &config, clients)?;
     progress.note(format_args!(
         "the client resubmits every {} op late (after the checkpoint that follows the restart), \
-         the others at once; every {} op is sent with ?wait=false and followed by TID",
+         the others at once",
         ordinal(clients.late_every),
-        ordinal(clients.track_every),
     ));
+    if remote.tracking().is_some() {
+        progress.note(format_args!(
+            "every {} op is sent with ?wait=false and followed by TID",
+            ordinal(clients.track_every),
+        ));
+    }
 
     let done = Arc::new(AtomicBool::new(false));
     let sampler = {
@@ -98,8 +81,7 @@ pub fn crash(
         let seed = config.seed;
         std::thread::spawn(move || kill_loop(&cluster, &done, kills, every_s, seed))
     };
-    let mut generator = InputGenerator::new(&scale, input_config(&config), config.seed);
-    let drive = drive_with_progress(&mut remote, &mut generator, &config, &progress);
+    let drive = remote.drive(&config, &progress);
     done.store(true, Ordering::Release);
     let kills_done = killer
         .join()
@@ -128,27 +110,20 @@ pub fn crash(
     }
     let (seen, resubmitted) = remote.seen();
     let status = remote
-        .client()
+        .front_door()
         .status()
         .map_err(|e| anyhow!("status: {e}"))?;
     let history = if config.replay_check {
-        let inputs = remote.client().committed_inputs();
+        let inputs = remote.front_door().committed_inputs();
         Some(inputs.map_err(|e| anyhow!("committed inputs: {e}"))?)
     } else {
         None
     };
     let once = exactly_once(&seen, status.submitted, history.as_deref());
-    let tracked = remote.tracking().unwrap_or_default();
-    let state = remote.state().map_err(|e| anyhow!("final state: {e}"))?;
-    let anomalies = checker::check(&data, &state, remote.log());
-    if let Some(dir) = &clients.dump_state {
-        let counters = remote.customer_orders().map_err(|e| anyhow!("{e}"))?;
-        crate::dump::write_marketplace(dir, &data, &state, counters.as_deref(), remote.log())
-            .map_err(|e| anyhow!("dumping state to {}: {e}", dir.display()))?;
-        progress.note(format_args!("state written to {}", dir.display()));
-    }
+    let tracked = remote.tracking();
+    let anomalies = remote.check_state(clients, &progress)?;
     let replay = if config.replay_check {
-        let check = remote.matches_serial_replay(&data);
+        let check = remote.replay();
         let check = check.map_err(|e| anyhow!("serial replay: {e}"))?;
         crate::vmodb_checks::note_replay(&progress, &check);
         Some(check.equal)
@@ -187,29 +162,24 @@ pub fn crash(
         disk.1 as f64 / 1e6,
         disk.2 as f64 / 1e6
     );
-    println!(
-        "followed by TID (?wait=false): {} transactions committed as the commit stream said, \
-         {} lost in a crash (as /status said) and run again",
-        tracked.committed, tracked.lost
-    );
-    let checks = [
-        ("every request ran exactly once", once),
-        (
+    let mut checks = vec![("every request ran exactly once", once)];
+    if let Some(tracked) = tracked {
+        println!(
+            "followed by TID (?wait=false): {} transactions committed as the commit stream \
+             said, {} lost in a crash (as /status said) and run again",
+            tracked.committed, tracked.lost
+        );
+        checks.push((
             "TIDs followed on the commit stream never misled the client",
             if tracked.wrong.is_empty() {
                 Ok(())
             } else {
                 Err(tracked.wrong.join("; "))
             },
-        ),
-        (
-            "consistency checker: no anomaly",
-            if anomalies.is_clean() {
-                Ok(())
-            } else {
-                Err(format!("{:?} {:?}", anomalies.counts, anomalies.examples))
-            },
-        ),
+        ));
+    }
+    checks.extend([
+        ("consistency checker: no anomaly", anomalies),
         match replay {
             Some(equal) => (
                 "final state equals the serial replay of the committed inputs",
@@ -236,7 +206,7 @@ pub fn crash(
                 Err(format!("{} of {kills} kills happened", kills_done.len()))
             },
         ),
-    ];
+    ]);
     let mut passed = true;
     for (what, result) in &checks {
         match result {
@@ -265,65 +235,6 @@ fn ordinal(n: u64) -> String {
         3 => "3rd".into(),
         n => format!("{n}th"),
     }
-}
-
-/// The data directory's size while the run lasts: (max of the log, max of everything, last).
-fn sample_disk(cluster: &Mutex<ProcessCluster>, done: &AtomicBool) -> (u64, u64, u64) {
-    let mut out = (0, 0, 0);
-    while !done.load(Ordering::Acquire) {
-        if let Ok(c) = cluster.try_lock() {
-            let (log, all) = c.data_bytes();
-            out = (out.0.max(log), out.1.max(all), all);
-        }
-        std::thread::sleep(Duration::from_secs(1));
-    }
-    out
-}
-
-/// Kills a random node every `every_s` seconds on average (seeded), restarting the cluster
-/// after each kill, until `kills` happened or the run is `done`.
-fn kill_loop(
-    cluster: &Mutex<ProcessCluster>,
-    done: &AtomicBool,
-    kills: u32,
-    every_s: f64,
-    seed: u64,
-) -> anyhow::Result<Vec<Kill>> {
-    let mut rng = StdRng::seed_from_u64(seed ^ 0xdead);
-    let started = Instant::now();
-    let mut out = Vec::new();
-    while out.len() < kills as usize {
-        let wait = Duration::from_secs_f64(every_s * rng.random_range(0.5..1.5));
-        let until = Instant::now() + wait;
-        while Instant::now() < until {
-            if done.load(Ordering::Acquire) {
-                return Ok(out);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let mut c = cluster
-            .lock()
-            .map_err(|_| anyhow!("the cluster lock is poisoned"))?;
-        // The middle kill always takes the coordinator; the others a random node.
-        let role = if out.len() == kills as usize / 2 {
-            "coordinator".to_string()
-        } else {
-            c.roles()[rng.random_range(0..c.roles().len())].clone()
-        };
-        let at_s = started.elapsed().as_secs_f64();
-        c.kill(&role)?;
-        let (log_bytes, _) = c.data_bytes();
-        let serving_after = c.restart(Duration::from_secs(1))?;
-        let recovered = c.status().and_then(|s| s.recovered);
-        out.push(Kill {
-            role,
-            at_s,
-            serving_after,
-            log_bytes,
-            recovered,
-        });
-    }
-    Ok(out)
 }
 
 /// Each request ran exactly once: no TID was answered twice, the cluster sequenced exactly as

@@ -5,6 +5,10 @@
 //! Requests in flight run on the client's own small runtime; the driver stays synchronous and
 //! hears of each answer through a callback.
 
+mod retry;
+
+pub use retry::Retry;
+
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::time::{Duration, Instant};
