@@ -11,7 +11,7 @@ use crate::message::BatchId;
 use crate::schema::Tid;
 use crate::wal::{WalError, check_identity, io_err, sync_dir};
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 const MAGIC: &[u8; 8] = b"VMODBCK2";
@@ -30,6 +30,95 @@ struct Header {
     batch: BatchId,
     tid: Tid,
     tables: Vec<(String, u64)>,
+}
+
+/// Bytes of a checkpoint written back to the disk at a time (`PacedFile`).
+const WRITEBACK_CHUNK: usize = 1 << 20;
+
+/// A checkpoint file written in pieces, each sent to the disk and waited for before the next:
+/// dirty pages never pile up, so the commit log's `fdatasync` on the same disk never waits
+/// behind tens of megabytes of checkpoint. (Written whole and synced at the end, the
+/// marketplace's 40 MB of checkpoints at 24 k tx/s took the p99 from 15 ms to 70-280 ms; with
+/// that sync skipped, 22 ms.) The final `sync_all` then has only metadata left to write.
+struct PacedFile {
+    file: File,
+    buf: Vec<u8>,
+    /// Bytes written back so far (the offset of `buf`'s first byte).
+    written: u64,
+}
+
+impl PacedFile {
+    fn new(file: File) -> PacedFile {
+        PacedFile {
+            file,
+            buf: Vec::with_capacity(WRITEBACK_CHUNK),
+            written: 0,
+        }
+    }
+
+    fn write_back(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        self.file.write_all(&self.buf)?;
+        write_back_range(&self.file, self.written, self.buf.len())?;
+        self.written += self.buf.len() as u64;
+        self.buf.clear();
+        Ok(())
+    }
+}
+
+impl Write for PacedFile {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let n = bytes.len().min(WRITEBACK_CHUNK - self.buf.len());
+        self.buf.extend_from_slice(&bytes[..n]);
+        if self.buf.len() == WRITEBACK_CHUNK {
+            self.write_back()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.write_back()
+    }
+}
+
+/// Starts writeback of `len` bytes at `offset` and waits for it (Linux: only those pages,
+/// no metadata, no journal commit that the log's syncs would wait for).
+#[cfg(target_os = "linux")]
+fn write_back_range(file: &File, offset: u64, len: usize) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let flags = libc::SYNC_FILE_RANGE_WAIT_BEFORE
+        | libc::SYNC_FILE_RANGE_WRITE
+        | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+    let (offset, len) = (offset as libc::off64_t, len as libc::off64_t);
+    // SAFETY: a plain syscall on a descriptor this function borrows; no memory is passed.
+    let r = unsafe { libc::sync_file_range(file.as_raw_fd(), offset, len, flags) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn write_back_range(file: &File, _offset: u64, _len: usize) -> std::io::Result<()> {
+    file.sync_data()
+}
+
+/// Lowers the calling thread's CPU priority to the lowest (nice 19). Every service of a
+/// cluster checkpoints at the same batch, each on a thread of its own: at equal priority eight
+/// such threads share two cores with the workers for the half second to a second a grown
+/// state takes to encode (marketplace at 24 k tx/s: p99 84-124 ms at equal priority, 34-66 ms
+/// at nice 19). Their shard locks are held for `ENCODE_CHUNK` rows at a time, so a preempted
+/// checkpoint thread holds up a writer only briefly.
+pub fn yield_cpu_to_workers() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain syscalls on the calling thread; no memory is passed.
+    unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, 19);
+    }
 }
 
 /// Where one service keeps its checkpoints.
@@ -67,10 +156,10 @@ impl CheckpointDir {
         let path = self.path(checkpoint.batch);
         let tmp = path.with_extension("tmp");
         let file = File::create(&tmp).map_err(io_err(&tmp))?;
-        let mut out = BufWriter::with_capacity(1 << 20, file);
+        let mut out = PacedFile::new(file);
         let mut crc = crc32fast::Hasher::new();
         let mut size = MAGIC.len() as u64 + 4;
-        let mut put = |out: &mut BufWriter<File>, bytes: &[u8]| {
+        let mut put = |out: &mut PacedFile, bytes: &[u8]| {
             crc.update(bytes);
             size += bytes.len() as u64;
             out.write_all(bytes)
@@ -85,7 +174,7 @@ impl CheckpointDir {
         out.write_all(&crc.finalize().to_le_bytes())
             .and_then(|_| out.flush())
             .map_err(io_err(&tmp))?;
-        out.get_ref().sync_all().map_err(io_err(&tmp))?;
+        out.file.sync_all().map_err(io_err(&tmp))?;
         std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
         sync_dir(&self.dir)?;
         Ok(size)
@@ -260,6 +349,28 @@ mod tests {
         let e = ckpts.read(9).expect_err("lengths that overflow");
         assert!(e.to_string().contains("cut short"), "{e}");
         assert!(ckpts.read(4).is_err(), "a missing checkpoint is an error");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Tables that cross the writeback pieces (`PacedFile`) at odd offsets come back whole.
+    #[test]
+    fn checkpoints_larger_than_a_writeback_piece_round_trip() {
+        let dir = temp("large");
+        let ckpts = CheckpointDir::open(&dir, "svc a").expect("open");
+        let bytes = |n: usize, seed: u8| (0..n).map(|i| (i as u8) ^ seed).collect::<Vec<u8>>();
+        let checkpoint = Checkpoint {
+            batch: 5,
+            tid: 50,
+            tables: vec![
+                ("a".into(), bytes(WRITEBACK_CHUNK - 3, 1)),
+                ("b".into(), bytes(2 * WRITEBACK_CHUNK + 7, 2)),
+                ("c".into(), bytes(11, 3)),
+            ],
+        };
+        let size = ckpts.write(&checkpoint).expect("write");
+        let on_disk = std::fs::metadata(ckpts.path(5)).expect("file").len();
+        assert_eq!(size, on_disk);
+        assert_eq!(ckpts.read(5).expect("read"), checkpoint);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -6,7 +6,7 @@ pub(crate) mod data_dir;
 pub mod log;
 pub(crate) mod writer;
 
-pub use checkpoint::{Checkpoint, CheckpointDir};
+pub use checkpoint::{Checkpoint, CheckpointDir, yield_cpu_to_workers};
 pub use log::{LogRecord, LoggedBatch, RecoveryPlan};
 
 /// The identity written in the coordinator's log directory: the application's fingerprint and

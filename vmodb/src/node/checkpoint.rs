@@ -23,6 +23,7 @@ impl ServiceNode {
         );
         let node = Arc::clone(self);
         let write = move || {
+            crate::durability::yield_cpu_to_workers();
             let error = match node.checkpoints.get() {
                 None => Some("this service has no data directory".to_string()),
                 Some(dir) => match node.store.checkpoint_tables(pin.at) {

@@ -18,6 +18,8 @@ use parking_lot::RwLock;
 use std::sync::Arc;
 
 const SHARDS: usize = 64;
+/// Rows a checkpoint encodes per hold of a shard's read lock (`encode_visible`).
+const ENCODE_CHUNK: usize = 256;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Expect {
@@ -326,19 +328,28 @@ impl<E: Entity> Table<E> {
     /// Appends every row visible at `tid` to `out`, each as `[len u32 LE][postcard row]`, in
     /// no particular order (a checkpoint): no clone, no sort; each shard is read-locked while
     /// its rows are encoded. Returns how many rows.
+    ///
+    /// A shard's read lock is held for `ENCODE_CHUNK` rows at a time, never for the whole
+    /// shard: a checkpoint encodes every table while the workers go on, and a writer of the
+    /// shard would wait behind it. `tid` is pinned, so every key with a version visible at it
+    /// is in the map when the keys are listed, and stays (GC keeps what a pin can see).
     pub fn encode_visible(&self, tid: Tid, out: &mut Vec<u8>) -> Result<u64, String> {
         let mut rows = 0;
         for shard in self.shards.iter() {
-            let shard = shard.read();
-            for chain in shard.rows.values() {
-                if let Some(Version { row: Some(r), .. }) = chain.visible(tid) {
-                    let start = out.len();
-                    out.extend_from_slice(&[0; 4]);
-                    *out = postcard::to_extend(r, std::mem::take(out))
-                        .map_err(|e| format!("table `{}`: {e}", self.meta.name))?;
-                    let len = (out.len() - start - 4) as u32;
-                    out[start..start + 4].copy_from_slice(&len.to_le_bytes());
-                    rows += 1;
+            let keys: Vec<E::Key> = shard.read().rows.iter().map(|(k, _)| k.clone()).collect();
+            for chunk in keys.chunks(ENCODE_CHUNK) {
+                let shard = shard.read();
+                for key in chunk {
+                    let visible = shard.rows.get(key).and_then(|c| c.visible(tid));
+                    if let Some(Version { row: Some(r), .. }) = visible {
+                        let start = out.len();
+                        out.extend_from_slice(&[0; 4]);
+                        *out = postcard::to_extend(r, std::mem::take(out))
+                            .map_err(|e| format!("table `{}`: {e}", self.meta.name))?;
+                        let len = (out.len() - start - 4) as u32;
+                        out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+                        rows += 1;
+                    }
                 }
             }
         }
@@ -378,6 +389,42 @@ mod tests {
         fn key(&self) -> u64 {
             self.id
         }
+    }
+
+    /// A checkpoint's encoding, taken a few hundred rows per shard lock, holds exactly the rows
+    /// visible at its TID: not the deleted ones, not the versions written after it.
+    #[test]
+    fn encoding_in_chunks_holds_exactly_the_rows_visible_at_its_tid() {
+        let meta =
+            Arc::new(TableMeta::compile(TableDef::<Row>::new("rows", &["id"])).expect("meta"));
+        let table = Table::new(Arc::clone(&meta));
+        let n = (SHARDS * ENCODE_CHUNK * 3) as u64; // several chunks per shard
+        for id in 0..n {
+            let row = Some(Row { id });
+            table
+                .write(1, id, row, &[], Expect::Absent)
+                .expect("insert");
+        }
+        for id in (0..n).step_by(7) {
+            table
+                .write(2, id, None, &[], Expect::Present)
+                .expect("delete");
+        }
+        for id in n..n + 1000 {
+            let row = Some(Row { id });
+            table
+                .write(4, id, row, &[], Expect::Absent)
+                .expect("later insert");
+        }
+        let mut out = Vec::new();
+        let encoded = table.encode_visible(3, &mut out).expect("encode");
+        let restored = Table::new(meta);
+        super::super::ErasedTable::restore_encoded(&restored, &out, 3).expect("restore");
+        let expected: Vec<u64> = (0..n).filter(|id| id % 7 != 0).collect();
+        assert_eq!(encoded, expected.len() as u64);
+        let mut got: Vec<u64> = restored.scan(3).into_iter().map(|(k, _)| k).collect();
+        got.sort_unstable();
+        assert_eq!(got, expected);
     }
 
     /// The rows at which each shard's map first holds `capacity` or more, for a table filled
