@@ -362,10 +362,15 @@ fn check_against_cluster(c: &RunConfig, cluster: &RunConfig, url: &str) -> anyho
 
 fn main() -> ExitCode {
     workloads::allocator::keep_freed_memory();
-    // The engine's warnings (a refused peer, a dropped message, a failed log) go to stderr.
+    // The engine's warnings (a refused peer, a dropped message, a failed log) go to stderr;
+    // `VBENCH_LOG=debug` adds its details (e.g. every checkpoint: kind, bytes, time).
+    let level = match std::env::var("VBENCH_LOG").as_deref() {
+        Ok("debug") => tracing::Level::DEBUG,
+        _ => tracing::Level::INFO,
+    };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_max_level(tracing::Level::INFO)
+        .with_max_level(level)
         .with_target(false)
         .init();
     let cli = Cli::parse();

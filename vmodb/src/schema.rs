@@ -21,7 +21,7 @@ pub trait Entity:
     Serialize + DeserializeOwned + Default + Clone + Send + Sync + Debug + 'static
 {
     /// The primary key: a scalar, a tuple for composite keys, or a newtype of those.
-    type Key: Clone + Eq + Hash + Ord + Debug + Send + Sync + Serialize + 'static;
+    type Key: Clone + Eq + Hash + Ord + Debug + Send + Sync + Serialize + DeserializeOwned + 'static;
     fn key(&self) -> Self::Key;
 }
 

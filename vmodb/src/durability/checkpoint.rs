@@ -1,35 +1,52 @@
 //! Checkpoints: one service's committed state at a batch boundary, one file per checkpoint.
 //!
 //! `checkpoint-<batch, 20 digits>.ckpt` holds a magic, `[header len u32 LE]`, a postcard
-//! header (batch, watermark TID, each table's name and byte length), every table's rows as
-//! `encode_visible` framed them, and a CRC-32 of everything after the magic. Rows are written
-//! as they are (no second encoding of the whole state). A file is written to a `.tmp` name, synced, renamed and the
-//! directory synced, so a crash leaves either the whole checkpoint or none. The directory's
-//! `IDENTITY` (shared with the WAL) refuses another service's or application's files.
+//! header (batch, watermark TID, the base checkpoint if incremental, each table's name and the
+//! byte lengths of its rows and deleted keys), every table's rows and deleted keys as
+//! `store/image.rs` framed them, and a CRC-32 of everything after the magic. A full checkpoint
+//! holds every row; an incremental one only what changed since its base (this service's
+//! previous checkpoint), so restoring one reads its chain back to a full one. A file is written
+//! to a `.tmp` name, synced, renamed and the directory synced, so a crash leaves either the
+//! whole checkpoint or none. The directory's `IDENTITY` (shared with the WAL) refuses another
+//! service's or application's files.
 
 use crate::message::BatchId;
 use crate::schema::Tid;
+pub use crate::store::TableImage;
 use crate::wal::{WalError, check_identity, io_err, sync_dir};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
-const MAGIC: &[u8; 8] = b"VMODBCK2";
+const MAGIC: &[u8; 8] = b"VMODBCK3";
 
-/// A service's tables as of the end of batch `batch` (watermark `tid`).
+/// A service's tables as of the end of batch `batch` (watermark `tid`): all of them, or
+/// (`base`) what changed since the checkpoint of batch `base`.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Checkpoint {
     pub batch: BatchId,
     pub tid: Tid,
-    /// Table name → rows, each `[len u32 LE][postcard row]`.
-    pub tables: Vec<(String, Vec<u8>)>,
+    pub base: Option<BatchId>,
+    pub tables: Vec<TableImage>,
+}
+
+impl Checkpoint {
+    /// Bytes of rows and deleted keys.
+    pub fn bytes(&self) -> u64 {
+        let tables = self.tables.iter();
+        tables
+            .map(|t| (t.rows.len() + t.deleted.len()) as u64)
+            .sum()
+    }
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Header {
     batch: BatchId,
     tid: Tid,
-    tables: Vec<(String, u64)>,
+    base: Option<BatchId>,
+    /// (name, bytes of rows, bytes of deleted keys).
+    tables: Vec<(String, u64, u64)>,
 }
 
 /// Bytes of a checkpoint written back to the disk at a time (`PacedFile`).
@@ -146,10 +163,11 @@ impl CheckpointDir {
         let header = Header {
             batch: checkpoint.batch,
             tid: checkpoint.tid,
+            base: checkpoint.base,
             tables: checkpoint
                 .tables
                 .iter()
-                .map(|(name, rows)| (name.clone(), rows.len() as u64))
+                .map(|t| (t.name.clone(), t.rows.len() as u64, t.deleted.len() as u64))
                 .collect(),
         };
         let header = postcard::to_allocvec(&header).map_err(|e| WalError::Encode(e.to_string()))?;
@@ -168,8 +186,10 @@ impl CheckpointDir {
             .and_then(|_| put(&mut out, &(header.len() as u32).to_le_bytes()))
             .and_then(|_| put(&mut out, &header))
             .map_err(io_err(&tmp))?;
-        for (_, rows) in &checkpoint.tables {
-            put(&mut out, rows).map_err(io_err(&tmp))?;
+        for t in &checkpoint.tables {
+            put(&mut out, &t.rows)
+                .and_then(|_| put(&mut out, &t.deleted))
+                .map_err(io_err(&tmp))?;
         }
         out.write_all(&crc.finalize().to_le_bytes())
             .and_then(|_| out.flush())
@@ -210,14 +230,25 @@ impl CheckpointDir {
             return Err(corrupt(m + 4, "holds another batch"));
         }
         let mut at = 4 + len;
-        let mut tables = Vec::with_capacity(header.tables.len());
-        for (name, n) in header.tables {
+        let mut take = |n: u64| {
             let end = usize::try_from(n).ok().and_then(|n| at.checked_add(n));
-            let rows = end
+            let bytes = end
                 .and_then(|end| body.get(at..end))
                 .ok_or_else(|| corrupt(m + at, "a table is cut short"))?;
-            at += rows.len();
-            tables.push((name, rows.to_vec()));
+            at += bytes.len();
+            Ok(bytes.to_vec())
+        };
+        let mut tables = Vec::with_capacity(header.tables.len());
+        for (name, rows, deleted) in header.tables {
+            let (rows, deleted) = (take(rows)?, take(deleted)?);
+            if header.base.is_none() && !deleted.is_empty() {
+                return Err(corrupt(m + at, "a full checkpoint with deleted keys"));
+            }
+            tables.push(TableImage {
+                name,
+                rows,
+                deleted,
+            });
         }
         if at != body.len() {
             return Err(corrupt(m + at, "bytes after the last table"));
@@ -225,8 +256,58 @@ impl CheckpointDir {
         Ok(Checkpoint {
             batch,
             tid: header.tid,
+            base: header.base,
             tables,
         })
+    }
+
+    /// The checkpoints to restore for batch `batch`, oldest first: a full one, then every
+    /// incremental one after it up to `batch`'s.
+    pub fn read_chain(&self, batch: BatchId) -> Result<Vec<Checkpoint>, WalError> {
+        let mut chain = vec![self.read(batch)?];
+        while let Some(base) = chain.last().and_then(|c| c.base) {
+            let newer = chain.last().map_or(0, |c| c.batch);
+            if base >= newer {
+                let path = self.path(newer);
+                return Err(WalError::Corrupt {
+                    path,
+                    offset: 0,
+                    why: format!("its base, batch {base}, is not older"),
+                });
+            }
+            chain.push(self.read(base)?);
+        }
+        chain.reverse();
+        Ok(chain)
+    }
+
+    /// The full checkpoint that checkpoint `batch` builds on (itself if full), from the
+    /// headers alone.
+    fn chain_start(&self, batch: BatchId) -> Result<BatchId, WalError> {
+        let mut at = batch;
+        loop {
+            let path = self.path(at);
+            let mut file = File::open(&path).map_err(io_err(&path))?;
+            let mut head = [0u8; MAGIC.len() + 4];
+            file.read_exact(&mut head).map_err(io_err(&path))?;
+            let len = u32::from_le_bytes(head[MAGIC.len()..].try_into().unwrap_or_default());
+            let mut header = vec![0u8; len.min(1 << 20) as usize];
+            file.read_exact(&mut header).map_err(io_err(&path))?;
+            let bad = |why: &str| WalError::Corrupt {
+                path: path.clone(),
+                offset: 0,
+                why: why.to_string(),
+            };
+            if &head[..MAGIC.len()] != MAGIC {
+                return Err(bad("not a checkpoint file"));
+            }
+            let header: Header = postcard::from_bytes(&header).map_err(|_| bad("bad header"))?;
+            match header.base {
+                None => return Ok(at),
+                Some(base) if base < at => at = base,
+                Some(_) => return Err(bad("its base is not older")),
+            }
+        }
     }
 
     /// The batches of the checkpoints present, ascending.
@@ -245,8 +326,9 @@ impl CheckpointDir {
         Ok(out)
     }
 
-    /// Deletes every checkpoint older than `keep_from`, and any `.tmp` left by a crash while
-    /// writing one (but the one of `writing`, in case it is being written).
+    /// Deletes every checkpoint older than `keep_from` and than the full one it builds on,
+    /// and any `.tmp` left by a crash while writing one (but the one of `writing`, in case it
+    /// is being written).
     pub fn prune(&self, keep_from: BatchId, writing: BatchId) -> Result<usize, WalError> {
         let mut deleted = 0;
         for entry in std::fs::read_dir(&self.dir).map_err(io_err(&self.dir))? {
@@ -261,7 +343,14 @@ impl CheckpointDir {
                 std::fs::remove_file(&path).map_err(io_err(&path))?;
             }
         }
-        for batch in self.batches()? {
+        // The checkpoints `keep_from` builds on stay too.
+        let held = self.batches()?;
+        let keep_from = if held.contains(&keep_from) {
+            self.chain_start(keep_from)?
+        } else {
+            keep_from
+        };
+        for batch in held {
             if batch < keep_from {
                 let path = self.path(batch);
                 std::fs::remove_file(&path).map_err(io_err(&path))?;
@@ -295,15 +384,61 @@ mod tests {
         dir
     }
 
+    fn image(name: &str, rows: Vec<u8>, deleted: Vec<u8>) -> TableImage {
+        TableImage {
+            name: name.into(),
+            rows,
+            deleted,
+        }
+    }
+
     fn sample(batch: BatchId) -> Checkpoint {
         Checkpoint {
             batch,
             tid: batch * 10,
+            base: None,
             tables: vec![
-                ("t".into(), vec![3, 0, 0, 0, 1, 2, 3]),
-                ("u".into(), vec![]),
+                image("t", vec![3, 0, 0, 0, 1, 2, 3], vec![]),
+                image("u", vec![], vec![]),
             ],
         }
+    }
+
+    fn delta(batch: BatchId, base: BatchId) -> Checkpoint {
+        Checkpoint {
+            base: Some(base),
+            tables: vec![
+                image("t", vec![1, 0, 0, 0, 9], vec![1, 0, 0, 0, 4]),
+                image("u", vec![], vec![]),
+            ],
+            ..sample(batch)
+        }
+    }
+
+    /// Incremental checkpoints are read back as a chain from the full one they build on, and
+    /// pruning keeps that chain: the full one stays while an incremental one needs it.
+    #[test]
+    fn incremental_checkpoints_chain_back_to_a_full_one_and_prune_keeps_the_chain() {
+        let dir = temp("chain");
+        let ckpts = CheckpointDir::open(&dir, "svc a").expect("open");
+        ckpts.write(&sample(2)).expect("write");
+        ckpts.write(&delta(4, 2)).expect("write");
+        ckpts.write(&delta(6, 4)).expect("write");
+        let chain = ckpts.read_chain(6).expect("chain");
+        assert_eq!(chain, vec![sample(2), delta(4, 2), delta(6, 4)]);
+        assert_eq!(ckpts.prune(6, 6).expect("prune"), 0, "6 needs 2 and 4");
+        ckpts.write(&sample(8)).expect("write");
+        ckpts.write(&delta(10, 8)).expect("write");
+        assert_eq!(ckpts.prune(10, 10).expect("prune"), 3);
+        assert_eq!(ckpts.batches().expect("list"), vec![8, 10]);
+        assert_eq!(ckpts.read_chain(10).expect("chain").len(), 2);
+        // A base that is missing, or not older, is an error, never a loop.
+        ckpts.write(&delta(12, 11)).expect("write");
+        assert!(ckpts.read_chain(12).is_err());
+        ckpts.write(&delta(14, 14)).expect("write");
+        assert!(ckpts.read_chain(14).is_err());
+        assert!(ckpts.prune(14, 14).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -336,7 +471,8 @@ mod tests {
         let header = Header {
             batch: 9,
             tid: 90,
-            tables: vec![("t".into(), u64::MAX), ("u".into(), 2)],
+            base: None,
+            tables: vec![("t".into(), u64::MAX, 0), ("u".into(), 2, 0)],
         };
         let header = postcard::to_allocvec(&header).expect("header");
         let mut body = (header.len() as u32).to_le_bytes().to_vec();
@@ -361,10 +497,11 @@ mod tests {
         let checkpoint = Checkpoint {
             batch: 5,
             tid: 50,
+            base: Some(1),
             tables: vec![
-                ("a".into(), bytes(WRITEBACK_CHUNK - 3, 1)),
-                ("b".into(), bytes(2 * WRITEBACK_CHUNK + 7, 2)),
-                ("c".into(), bytes(11, 3)),
+                image("a", bytes(WRITEBACK_CHUNK - 3, 1), bytes(5, 4)),
+                image("b", bytes(2 * WRITEBACK_CHUNK + 7, 2), vec![]),
+                image("c", bytes(11, 3), bytes(WRITEBACK_CHUNK, 5)),
             ],
         };
         let size = ckpts.write(&checkpoint).expect("write");

@@ -172,12 +172,21 @@ pub(crate) fn restore(
             "service `{service}` cannot restore checkpoint of batch {batch}: {why}"
         ))
     };
-    let checkpoint = dir.read(batch).map_err(|e| fail(e.to_string()))?;
-    if checkpoint.tid != tid {
+    // A full checkpoint, then the incremental ones over it, up to `batch`'s.
+    let chain = dir.read_chain(batch).map_err(|e| fail(e.to_string()))?;
+    let last_tid = chain.last().map_or(0, |c| c.tid);
+    if last_tid != tid {
         return Err(fail(format!(
-            "it was taken at TID {}, the log says {tid}",
-            checkpoint.tid
+            "it was taken at TID {last_tid}, the log says {tid}"
         )));
     }
-    store.restore(&checkpoint.tables, tid).map_err(fail)
+    for (i, checkpoint) in chain.iter().enumerate() {
+        if i == 0 {
+            store.restore(&checkpoint.tables, checkpoint.tid)
+        } else {
+            store.apply_delta(&checkpoint.tables, checkpoint.tid)
+        }
+        .map_err(|e| fail(format!("checkpoint of batch {}: {e}", checkpoint.batch)))?;
+    }
+    Ok(())
 }

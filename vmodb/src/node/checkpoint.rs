@@ -1,14 +1,28 @@
 //! A service's side of checkpoints: written when the coordinator marks a commit, from a
 //! snapshot pinned at that commit, on a thread of its own so that tasks go on meanwhile.
+//! Incremental (only what changed since this service's previous checkpoint) unless there is
+//! none since the service started, or the incremental ones since the last full checkpoint add
+//! up to as much as it: then full, so a restore reads at most about twice a full checkpoint.
 
 use super::ServiceNode;
 use crate::message::{BatchId, Message, NodeId};
 use crate::schema::Tid;
 use std::sync::Arc;
 
+/// A checkpoint written: the next one's base.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Written {
+    batch: BatchId,
+    tid: Tid,
+    /// Bytes of the last full checkpoint, and of the incremental ones written since.
+    full_bytes: u64,
+    since_full_bytes: u64,
+}
+
 impl ServiceNode {
     /// Writes checkpoints to `dir` when the coordinator asks.
     pub fn keep_checkpoints(&self, dir: crate::durability::CheckpointDir) {
+        self.store.track_deletes();
         let _ = self.checkpoints.set(dir);
     }
 
@@ -26,21 +40,60 @@ impl ServiceNode {
             crate::durability::yield_cpu_to_workers();
             let error = match node.checkpoints.get() {
                 None => Some("this service has no data directory".to_string()),
-                Some(dir) => match node.store.checkpoint_tables(pin.at) {
-                    Err(e) => Some(e),
-                    Ok(tables) => {
-                        let checkpoint = crate::durability::Checkpoint {
-                            batch,
-                            tid: pin.at,
-                            tables,
-                        };
-                        drop(pin);
-                        dir.write(&checkpoint)
-                            .and_then(|_| dir.prune(keep_from, batch))
-                            .err()
-                            .map(|e| e.to_string())
+                Some(dir) => {
+                    let last = *node.last_checkpoint.lock();
+                    let base = last.filter(|l| l.since_full_bytes < l.full_bytes);
+                    let since = base.map(|b| b.tid);
+                    let started = std::time::Instant::now();
+                    match node.store.checkpoint_tables(pin.at, since) {
+                        Err(e) => {
+                            // The deletes listed up to here may be gone: the next is full.
+                            *node.last_checkpoint.lock() = None;
+                            Some(e)
+                        }
+                        Ok(tables) => {
+                            let checkpoint = crate::durability::Checkpoint {
+                                batch,
+                                tid: pin.at,
+                                base: base.map(|b| b.batch),
+                                tables,
+                            };
+                            drop(pin);
+                            let written = dir.write(&checkpoint);
+                            let bytes = checkpoint.bytes();
+                            if written.is_err() {
+                                *node.last_checkpoint.lock() = None; // as above
+                            } else {
+                                *node.last_checkpoint.lock() = Some(match base {
+                                    Some(b) => Written {
+                                        batch,
+                                        tid: checkpoint.tid,
+                                        since_full_bytes: b.since_full_bytes + bytes,
+                                        ..b
+                                    },
+                                    None => Written {
+                                        batch,
+                                        tid: checkpoint.tid,
+                                        full_bytes: bytes,
+                                        since_full_bytes: 0,
+                                    },
+                                });
+                                tracing::debug!(
+                                    service = node.id,
+                                    batch,
+                                    incremental = base.is_some(),
+                                    bytes,
+                                    ms = started.elapsed().as_millis() as u64,
+                                    "checkpoint written"
+                                );
+                            }
+                            written
+                                .and_then(|_| dir.prune(keep_from, batch))
+                                .err()
+                                .map(|e| e.to_string())
+                        }
                     }
-                },
+                }
             };
             let message = Message::Checkpointed {
                 service: node.id,

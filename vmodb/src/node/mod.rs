@@ -105,6 +105,8 @@ pub(crate) struct ServiceNode {
     pub(crate) checkpoints: OnceLock<crate::durability::CheckpointDir>,
     /// The thread writing a checkpoint, if any (joined on shutdown).
     pub(crate) checkpointing: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The last checkpoint this service wrote since it started: the next one's base.
+    pub(crate) last_checkpoint: Mutex<Option<checkpoint::Written>>,
 }
 
 impl ServiceNode {
@@ -136,6 +138,7 @@ impl ServiceNode {
             fk_guarded,
             checkpoints: OnceLock::new(),
             checkpointing: Mutex::new(None),
+            last_checkpoint: Mutex::new(None),
         }
     }
 

@@ -1,6 +1,7 @@
 //! The embedded multi-version store of one service: its tables, the committed watermark, the
 //! registry of snapshots being read (which bounds GC), and state dumps.
 
+mod image;
 mod index;
 mod rows;
 mod table;
@@ -17,6 +18,15 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// One table's part of a checkpoint: its name, its rows and its deleted keys, each framed
+/// `[len u32 LE][postcard]` (`image.rs`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TableImage {
+    pub name: String,
+    pub rows: Vec<u8>,
+    pub deleted: Vec<u8>,
+}
+
 /// A table with its type erased, for what the runtime does to every table alike.
 pub(crate) trait ErasedTable: Send + Sync {
     fn as_any(&self) -> &dyn Any;
@@ -27,8 +37,16 @@ pub(crate) trait ErasedTable: Send + Sync {
     /// The rows visible at `at`, each encoded as its entity (postcard), in key order: typed
     /// reads of a store in another process.
     fn dump_encoded(&self, at: Tid) -> Vec<Vec<u8>>;
-    /// Appends the rows visible at `at` as `[len u32 LE][postcard row]` frames (a checkpoint).
-    fn encode_visible(&self, at: Tid, out: &mut Vec<u8>) -> Result<u64, String>;
+    /// Appends the rows visible at `at` whose version is newer than `since` (`None`: all) as
+    /// `[len u32 LE][postcard row]` frames (a checkpoint; `image.rs`).
+    fn encode_visible(&self, at: Tid, since: Option<Tid>, out: &mut Vec<u8>)
+    -> Result<u64, String>;
+    /// Appends the keys deleted in (`since`, `at`] and absent at `at`, and forgets the listed
+    /// deletes up to `at` (`image.rs`).
+    fn encode_deleted(&self, at: Tid, since: Tid, out: &mut Vec<u8>) -> Result<u64, String>;
+    /// Installs an incremental checkpoint's rows and deleted keys as versions of `tid`.
+    fn apply_delta(&self, rows: &[u8], deleted: &[u8], tid: Tid) -> Result<(), String>;
+    fn track_deletes(&self);
     /// Installs rows framed by `encode_visible` as versions of `tid` (a checkpoint restored into
     /// an empty table; the rows were checked when first written, so no constraint runs here).
     fn restore_encoded(&self, rows: &[u8], tid: Tid) -> Result<(), String>;
@@ -78,8 +96,22 @@ impl<E: Entity> ErasedTable for Table<E> {
         rows.filter_map(|(_, row)| postcard::to_allocvec(&row).ok())
             .collect()
     }
-    fn encode_visible(&self, at: Tid, out: &mut Vec<u8>) -> Result<u64, String> {
-        Table::encode_visible(self, at, out)
+    fn encode_visible(
+        &self,
+        at: Tid,
+        since: Option<Tid>,
+        out: &mut Vec<u8>,
+    ) -> Result<u64, String> {
+        Table::encode_visible(self, at, since, out)
+    }
+    fn encode_deleted(&self, at: Tid, since: Tid, out: &mut Vec<u8>) -> Result<u64, String> {
+        Table::encode_deleted(self, at, since, out)
+    }
+    fn apply_delta(&self, rows: &[u8], deleted: &[u8], tid: Tid) -> Result<(), String> {
+        Table::apply_delta(self, rows, deleted, tid)
+    }
+    fn track_deletes(&self) {
+        Table::track_deletes(self)
     }
     fn restore_encoded(&self, mut rows: &[u8], tid: Tid) -> Result<(), String> {
         let cut = || format!("table `{}`: a row is cut short", self.name());
@@ -302,23 +334,57 @@ impl Store {
             .collect()
     }
 
-    /// Every table's rows visible at `at`, framed (`ErasedTable::encode_visible`): a checkpoint.
-    pub(crate) fn checkpoint_tables(&self, at: Tid) -> Result<Vec<(String, Vec<u8>)>, String> {
+    /// Every table's image at `at` for a checkpoint: (name, rows, deleted keys), framed
+    /// (`image.rs`). `since` = `None`: a full image (every row visible at `at`, no deletes);
+    /// `Some(tid)`: an incremental one over the checkpoint taken at `tid`: the rows whose
+    /// visible version is newer, and the keys deleted since.
+    pub(crate) fn checkpoint_tables(
+        &self,
+        at: Tid,
+        since: Option<Tid>,
+    ) -> Result<Vec<TableImage>, String> {
         self.tables
             .iter()
             .map(|t| {
-                let mut out = Vec::new();
-                t.encode_visible(at, &mut out)?;
-                Ok((t.name().to_string(), out))
+                let (mut rows, mut deleted) = (Vec::new(), Vec::new());
+                t.encode_visible(at, since, &mut rows)?;
+                // A full image holds no deletes; the listed ones up to `at` are forgotten.
+                t.encode_deleted(at, since.unwrap_or(at), &mut deleted)?;
+                Ok(TableImage {
+                    name: t.name().to_string(),
+                    rows,
+                    deleted,
+                })
             })
             .collect()
     }
 
+    /// Applies an incremental checkpoint taken at `tid` over the one restored (`restore`), and
+    /// advances the watermark to `tid`.
+    pub(crate) fn apply_delta(&self, tables: &[TableImage], tid: Tid) -> Result<(), String> {
+        debug_assert!(tid >= self.watermark(), "checkpoints are applied in order");
+        for t in tables {
+            let table = self
+                .table_by_name(&t.name)
+                .ok_or_else(|| format!("the checkpoint holds unknown table `{}`", t.name))?;
+            table.apply_delta(&t.rows, &t.deleted, tid)?;
+        }
+        self.advance_watermark(tid);
+        Ok(())
+    }
+
+    /// Lists deletes from now on, for incremental checkpoints.
+    pub(crate) fn track_deletes(&self) {
+        for t in &self.tables {
+            t.track_deletes();
+        }
+    }
+
     /// Fills this empty store from a checkpoint taken at `tid` (`dump_encoded`); the watermark
     /// becomes `tid`. Every table of the store must be in it, and nothing else.
-    pub(crate) fn restore(&self, tables: &[(String, Vec<u8>)], tid: Tid) -> Result<(), String> {
+    pub(crate) fn restore(&self, tables: &[TableImage], tid: Tid) -> Result<(), String> {
         let mut seen = std::collections::BTreeSet::new();
-        for (name, rows) in tables {
+        for TableImage { name, rows, .. } in tables {
             let t = self
                 .table_by_name(name)
                 .ok_or_else(|| format!("the checkpoint holds unknown table `{name}`"))?;
@@ -417,16 +483,14 @@ mod tests {
     fn a_checkpoint_holding_a_table_twice_is_refused() {
         let store =
             Store::new(vec![table::<Row>("rows"), table::<Other>("others")]).expect("store");
-        let twice = [
-            ("rows".to_string(), Vec::new()),
-            ("rows".to_string(), Vec::new()),
-        ];
+        let image = |name: &str| TableImage {
+            name: name.into(),
+            ..TableImage::default()
+        };
+        let twice = [image("rows"), image("rows")];
         let e = store.restore(&twice, 5).expect_err("twice");
         assert!(e.contains("twice"), "{e}");
-        let both = [
-            ("rows".to_string(), Vec::new()),
-            ("others".to_string(), Vec::new()),
-        ];
+        let both = [image("rows"), image("others")];
         store.restore(&both, 5).expect("each once");
     }
 }

@@ -16,10 +16,9 @@ use crate::schema::{Entity, TableMeta, Tid};
 use crate::value::IndexKey;
 use parking_lot::RwLock;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-const SHARDS: usize = 64;
-/// Rows a checkpoint encodes per hold of a shard's read lock (`encode_visible`).
-const ENCODE_CHUNK: usize = 256;
+pub(super) const SHARDS: usize = 64;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Expect {
@@ -37,10 +36,13 @@ pub(crate) enum WriteConflict {
     Missing,
 }
 
-struct Shard<E: Entity> {
-    rows: Rows<E::Key, E>,
+pub(super) struct Shard<E: Entity> {
+    pub(super) rows: Rows<E::Key, E>,
     /// Keys whose chain may hold garbage; each key is listed once (its `dirty` flag is set).
     dirty: Vec<E::Key>,
+    /// With `track_deletes`: keys deleted since the last checkpoint, with the deleting TID
+    /// (the next incremental checkpoint's deletes; `image.rs`).
+    pub(super) deleted: Vec<(Tid, E::Key)>,
     /// The fill (percent of capacity) at which this shard grows: staggered across shards (see
     /// `grow_early`), so the shards of a growing table do not all rehash in the same moment.
     grow_at_percent: usize,
@@ -52,8 +54,10 @@ const GROW_TO_PERCENT: usize = 95;
 
 pub(crate) struct Table<E: Entity> {
     pub meta: Arc<TableMeta<E>>,
-    shards: Box<[RwLock<Shard<E>>]>,
+    pub(super) shards: Box<[RwLock<Shard<E>>]>,
     indexes: Box<[SecondaryIndex<E::Key>]>,
+    /// Checkpoints are kept: deletes are listed for the incremental ones (`Shard::deleted`).
+    pub(super) track_deletes: AtomicBool,
 }
 
 /// Doubles a shard's map once it is `grow_at_percent` full. Uniform hashing fills every shard
@@ -75,6 +79,7 @@ impl<E: Entity> Table<E> {
                 RwLock::new(Shard {
                     rows: Rows::default(),
                     dirty: Vec::new(),
+                    deleted: Vec::new(),
                     grow_at_percent: GROW_FROM_PERCENT
                         + (GROW_TO_PERCENT - GROW_FROM_PERCENT) * i / (SHARDS - 1),
                 })
@@ -84,6 +89,7 @@ impl<E: Entity> Table<E> {
             meta,
             shards,
             indexes,
+            track_deletes: AtomicBool::new(false),
         }
     }
 
@@ -171,6 +177,9 @@ impl<E: Entity> Table<E> {
         }
         if new.is_none() && !exists {
             return Ok(None);
+        }
+        if new.is_none() && self.track_deletes.load(Ordering::Relaxed) {
+            shard.deleted.push((tid, key.clone()));
         }
         let replaced = match chain.versions.iter().position(|v| v.tid >= tid) {
             Some(i) if chain.versions[i].tid == tid => {
@@ -325,37 +334,6 @@ impl<E: Entity> Table<E> {
         out
     }
 
-    /// Appends every row visible at `tid` to `out`, each as `[len u32 LE][postcard row]`, in
-    /// no particular order (a checkpoint): no clone, no sort; each shard is read-locked while
-    /// its rows are encoded. Returns how many rows.
-    ///
-    /// A shard's read lock is held for `ENCODE_CHUNK` rows at a time, never for the whole
-    /// shard: a checkpoint encodes every table while the workers go on, and a writer of the
-    /// shard would wait behind it. `tid` is pinned, so every key with a version visible at it
-    /// is in the map when the keys are listed, and stays (GC keeps what a pin can see).
-    pub fn encode_visible(&self, tid: Tid, out: &mut Vec<u8>) -> Result<u64, String> {
-        let mut rows = 0;
-        for shard in self.shards.iter() {
-            let keys: Vec<E::Key> = shard.read().rows.iter().map(|(k, _)| k.clone()).collect();
-            for chunk in keys.chunks(ENCODE_CHUNK) {
-                let shard = shard.read();
-                for key in chunk {
-                    let visible = shard.rows.get(key).and_then(|c| c.visible(tid));
-                    if let Some(Version { row: Some(r), .. }) = visible {
-                        let start = out.len();
-                        out.extend_from_slice(&[0; 4]);
-                        *out = postcard::to_extend(r, std::mem::take(out))
-                            .map_err(|e| format!("table `{}`: {e}", self.meta.name))?;
-                        let len = (out.len() - start - 4) as u32;
-                        out[start..start + 4].copy_from_slice(&len.to_le_bytes());
-                        rows += 1;
-                    }
-                }
-            }
-        }
-        Ok(rows)
-    }
-
     /// Versions held (live and garbage), for memory accounting and GC tests.
     pub fn version_count(&self) -> usize {
         self.shards
@@ -389,42 +367,6 @@ mod tests {
         fn key(&self) -> u64 {
             self.id
         }
-    }
-
-    /// A checkpoint's encoding, taken a few hundred rows per shard lock, holds exactly the rows
-    /// visible at its TID: not the deleted ones, not the versions written after it.
-    #[test]
-    fn encoding_in_chunks_holds_exactly_the_rows_visible_at_its_tid() {
-        let meta =
-            Arc::new(TableMeta::compile(TableDef::<Row>::new("rows", &["id"])).expect("meta"));
-        let table = Table::new(Arc::clone(&meta));
-        let n = (SHARDS * ENCODE_CHUNK * 3) as u64; // several chunks per shard
-        for id in 0..n {
-            let row = Some(Row { id });
-            table
-                .write(1, id, row, &[], Expect::Absent)
-                .expect("insert");
-        }
-        for id in (0..n).step_by(7) {
-            table
-                .write(2, id, None, &[], Expect::Present)
-                .expect("delete");
-        }
-        for id in n..n + 1000 {
-            let row = Some(Row { id });
-            table
-                .write(4, id, row, &[], Expect::Absent)
-                .expect("later insert");
-        }
-        let mut out = Vec::new();
-        let encoded = table.encode_visible(3, &mut out).expect("encode");
-        let restored = Table::new(meta);
-        super::super::ErasedTable::restore_encoded(&restored, &out, 3).expect("restore");
-        let expected: Vec<u64> = (0..n).filter(|id| id % 7 != 0).collect();
-        assert_eq!(encoded, expected.len() as u64);
-        let mut got: Vec<u64> = restored.scan(3).into_iter().map(|(k, _)| k).collect();
-        got.sort_unstable();
-        assert_eq!(got, expected);
     }
 
     /// The rows at which each shard's map first holds `capacity` or more, for a table filled

@@ -146,10 +146,40 @@ fn restart_restores_the_checkpoint_and_reexecutes_the_log_after_it() {
         !segments.contains(&format!("wal-{:020}.log", 0)),
         "the first segment survived truncation: {segments:?}"
     );
+    // Each service keeps the chain of the last complete checkpoint (a full one and the
+    // incremental ones over it) and, if newer, the chain of the one written after it.
+    let fingerprint = shop::app().expect("app").fingerprint();
+    let mut restored_through_increments = false;
     for service in ["orders", "inventory", "billing"] {
         let ckpts = files(&dir.join(service), "checkpoint-");
-        assert!((1..=2).contains(&ckpts.len()), "{service} keeps {ckpts:?}");
+        let identity = vmodb::durability::service_identity(service, fingerprint, "");
+        let held = vmodb::durability::CheckpointDir::open(&dir.join(service), &identity)
+            .expect("checkpoint directory");
+        let batches = held.batches().expect("list");
+        let newest = *batches.last().expect("a checkpoint");
+        let in_chain = |batch| -> Vec<u64> {
+            let chain = held.read_chain(batch).expect("chain");
+            assert!(
+                chain[0].base.is_none(),
+                "{service}: a chain starts with a full one"
+            );
+            chain.iter().map(|c| c.batch).collect()
+        };
+        let newest = in_chain(newest);
+        let older: Vec<u64> = batches
+            .iter()
+            .filter(|b| !newest.contains(b))
+            .copied()
+            .collect();
+        if let Some(&last) = older.last() {
+            assert_eq!(in_chain(last), older, "{service} keeps {ckpts:?}");
+        }
+        restored_through_increments |= in_chain(p.checkpoint.0).len() > 1;
     }
+    assert!(
+        restored_through_increments,
+        "no service's recovery point is an incremental checkpoint"
+    );
 
     // A torn tail (a crash mid-append) is cut, never replayed.
     let last = dir
