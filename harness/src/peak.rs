@@ -142,7 +142,14 @@ pub fn find_peak(
 }
 
 /// Prints the peaks side by side and writes `peak.csv` (every step of every system).
-pub fn report_peaks(peaks: &[Peak], slo_p99_ms: f64, dir: &Path) -> anyhow::Result<()> {
+/// `unlike`: the systems ran in unlike deployments (vMODB as processes, the baseline in one),
+/// said next to the ratio.
+pub fn report_peaks(
+    peaks: &[Peak],
+    slo_p99_ms: f64,
+    unlike: bool,
+    dir: &Path,
+) -> anyhow::Result<()> {
     println!();
     println!("capacity: the highest offered rate sustained with p99 <= {slo_p99_ms} ms");
     for p in peaks {
@@ -158,10 +165,15 @@ pub fn report_peaks(peaks: &[Peak], slo_p99_ms: f64, dir: &Path) -> anyhow::Resu
         && let (Some(sv), Some(sb)) = (&v.peak, &b.peak)
     {
         println!(
-            "  capacity ratio {}/{}: {:.2}",
+            "  capacity ratio {}/{}: {:.2}{}",
             v.system,
             b.system,
-            sv.rate / sb.rate.max(1e-9)
+            sv.rate / sb.rate.max(1e-9),
+            if unlike {
+                " (unlike deployments: vmodb as processes, the baseline in one process)"
+            } else {
+                ""
+            }
         );
     }
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -224,7 +236,8 @@ pub fn run_find_peak(
         config.workload,
         config.system
     ));
-    report_peaks(&peaks, slo, &dir)?;
+    let unlike = config.deploy == "processes" || config.target.is_some();
+    report_peaks(&peaks, slo, unlike, &dir)?;
     std::fs::write(dir.join("config.toml"), toml::to_string(config)?)?;
     Ok(peaks)
 }

@@ -312,3 +312,33 @@ fn tpcc_crash_test_recovers_to_the_serial_replay() {
         "{out}"
     );
 }
+
+/// `--system both` with vMODB as processes runs the baseline in one process (it has no
+/// distributed deployment yet): the comparison says so instead of printing a plain ratio.
+#[test]
+fn a_comparison_across_unlike_deployments_says_so() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch("unlike");
+    let child = Command::new(env!("CARGO_BIN_EXE_vbench"))
+        .args(["run", "--workload", "tpcc", "--deploy", "processes"])
+        .args(["--system", "both", "--warehouses", "1", "--scale", "0.01"])
+        .args(["--concurrency", "8", "--duration", "1", "--warmup", "0.5"])
+        .arg("--results")
+        .arg(&dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vbench runs");
+    let (out, took) = wait_output(child, Duration::from_secs(180));
+    let out = out.unwrap_or_else(|| panic!("vbench run did not finish in {took:?}"));
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("throughput ratio (unlike deployments)"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains("throughput ratio vmodb/baseline"),
+        "{stdout}"
+    );
+}
