@@ -180,6 +180,12 @@ pub(crate) fn restore(
             "it was taken at TID {last_tid}, the log says {tid}"
         )));
     }
+    if let Some(w) = chain.windows(2).find(|w| w[1].tid < w[0].tid) {
+        return Err(fail(format!(
+            "checkpoint of batch {} (TID {}) builds on one taken later (TID {})",
+            w[1].batch, w[1].tid, w[0].tid
+        )));
+    }
     for (i, checkpoint) in chain.iter().enumerate() {
         if i == 0 {
             store.restore(&checkpoint.tables, checkpoint.tid)
