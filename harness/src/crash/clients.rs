@@ -72,6 +72,15 @@ pub(super) fn connect(
     })
 }
 
+/// The checker's report as the crash test prints it.
+fn verdict(anomalies: &checker::AnomalyReport) -> Result<(), String> {
+    if anomalies.is_clean() {
+        Ok(())
+    } else {
+        Err(format!("{:?} {:?}", anomalies.counts, anomalies.examples))
+    }
+}
+
 struct Marketplace {
     remote: RemoteMarketplace,
     scale: Scale,
@@ -121,11 +130,7 @@ impl CrashClient for Marketplace {
             .map_err(|e| anyhow!("dumping state to {}: {e}", dir.display()))?;
             progress.note(format_args!("state written to {}", dir.display()));
         }
-        Ok(if anomalies.is_clean() {
-            Ok(())
-        } else {
-            Err(format!("{:?} {:?}", anomalies.counts, anomalies.examples))
-        })
+        Ok(verdict(&anomalies))
     }
     fn replay(&self) -> Result<ReplayCheck, String> {
         self.remote.matches_serial_replay(&self.data)
@@ -174,11 +179,7 @@ impl CrashClient for Tpcc {
                 .map_err(|e| anyhow!("dumping state to {}: {e}", dir.display()))?;
             progress.note(format_args!("state written to {}", dir.display()));
         }
-        Ok(if anomalies.is_clean() {
-            Ok(())
-        } else {
-            Err(format!("{:?} {:?}", anomalies.counts, anomalies.examples))
-        })
+        Ok(verdict(&anomalies))
     }
     fn replay(&self) -> Result<ReplayCheck, String> {
         self.remote.matches_serial_replay(&self.data.initial)

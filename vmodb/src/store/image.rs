@@ -95,24 +95,32 @@ impl<E: Entity> Table<E> {
         Ok(keys)
     }
 
-    /// Installs a checkpoint's rows and deletes as versions of `tid`, over what the table holds
-    /// (an earlier checkpoint restored). No constraint runs: the rows were checked when first
-    /// written.
+    /// Installs a full checkpoint's rows as versions of `tid` into this empty table (a row
+    /// twice is an error). No constraint runs: the rows were checked when first written.
+    pub fn restore_encoded(&self, rows: &[u8], tid: Tid) -> Result<(), String> {
+        self.install_rows(rows, tid, Expect::Absent)
+    }
+
+    /// Installs an incremental checkpoint's rows and deletes as versions of `tid`, over what
+    /// the table holds (the checkpoints before it, restored).
     pub fn apply_delta(&self, rows: &[u8], deleted: &[u8], tid: Tid) -> Result<(), String> {
-        let name = &self.meta.name;
         frames(deleted, |key: E::Key| {
             self.write(tid, key, None, &[], Expect::Any)
                 .map(drop)
                 .map_err(|e| format!("{e:?}"))
         })
-        .map_err(|e| format!("table `{name}`, deleted keys: {e}"))?;
+        .map_err(|e| format!("table `{}`, deleted keys: {e}", self.meta.name))?;
+        self.install_rows(rows, tid, Expect::Any)
+    }
+
+    fn install_rows(&self, rows: &[u8], tid: Tid, expect: Expect) -> Result<(), String> {
         frames(rows, |row: E| {
             let index_keys = self.index_keys_of(&row);
-            self.write(tid, row.key(), Some(row), &index_keys, Expect::Any)
+            self.write(tid, row.key(), Some(row), &index_keys, expect)
                 .map(drop)
                 .map_err(|e| format!("{e:?}"))
         })
-        .map_err(|e| format!("table `{name}`: {e}"))
+        .map_err(|e| format!("table `{}`: {e}", self.meta.name))
     }
 
     /// From now on deletes are listed for incremental checkpoints.

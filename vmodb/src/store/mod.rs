@@ -113,23 +113,8 @@ impl<E: Entity> ErasedTable for Table<E> {
     fn track_deletes(&self) {
         Table::track_deletes(self)
     }
-    fn restore_encoded(&self, mut rows: &[u8], tid: Tid) -> Result<(), String> {
-        let cut = || format!("table `{}`: a row is cut short", self.name());
-        while !rows.is_empty() {
-            let head: [u8; 4] = rows
-                .get(..4)
-                .and_then(|h| h.try_into().ok())
-                .ok_or_else(cut)?;
-            let len = u32::from_le_bytes(head) as usize;
-            let bytes = rows.get(4..4 + len).ok_or_else(cut)?;
-            rows = &rows[4 + len..];
-            let row: E = postcard::from_bytes(bytes)
-                .map_err(|e| format!("table `{}`: a row does not decode: {e}", self.name()))?;
-            let index_keys = self.index_keys_of(&row);
-            self.write(tid, row.key(), Some(row), &index_keys, Expect::Absent)
-                .map_err(|e| format!("table `{}`: {e:?}", self.name()))?;
-        }
-        Ok(())
+    fn restore_encoded(&self, rows: &[u8], tid: Tid) -> Result<(), String> {
+        Table::restore_encoded(self, rows, tid)
     }
     fn version_count(&self) -> usize {
         Table::version_count(self)
