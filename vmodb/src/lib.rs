@@ -29,6 +29,7 @@ mod row_codec;
 mod scheduler;
 mod schema;
 mod service;
+pub mod sim;
 mod store;
 mod tx;
 mod value;

@@ -36,6 +36,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "replay",
             "deploy",
             "front_door",
+            "sim",
         ],
     ),
 ];

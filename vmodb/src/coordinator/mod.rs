@@ -127,7 +127,13 @@ pub(crate) struct Coordinator {
     recovery_target: std::sync::atomic::AtomicU64,
     /// Transactions whose outcome was announced (with a log: durably), over the cluster's life.
     settled: std::sync::atomic::AtomicU64,
+    /// Where a transaction's timestamp comes from, if not the system clock (the simulator's
+    /// virtual time).
+    clock: std::sync::OnceLock<Clock>,
 }
+
+/// A source of microseconds since the Unix epoch.
+pub(crate) type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 impl Coordinator {
     pub fn new(app: Arc<App>, config: CoordinatorConfig) -> (Arc<Self>, Receiver<Input>) {
@@ -167,12 +173,18 @@ impl Coordinator {
             announced: std::sync::atomic::AtomicU64::new(0),
             recovery_target: std::sync::atomic::AtomicU64::new(0),
             settled: std::sync::atomic::AtomicU64::new(0),
+            clock: std::sync::OnceLock::new(),
         };
         (Arc::new_cyclic(coordinator), rx)
     }
 
     pub fn connect(&self, transport: Arc<dyn Transport>) {
         let _ = self.transport.set(transport);
+    }
+
+    /// Timestamps transactions from `clock` instead of the system clock. Call before any submit.
+    pub(crate) fn set_clock(&self, clock: Clock) {
+        let _ = self.clock.set(clock);
     }
 
     fn transport(&self) -> &dyn Transport {
@@ -221,10 +233,19 @@ impl Coordinator {
                 },
             };
             match input {
-                None | Some(Input::Wake) => self.seal_if_due(),
+                None => self.seal_if_due(),
                 Some(Input::Shutdown) => return,
-                Some(Input::Message(m)) => self.on_message(m),
+                Some(i) => self.step(i),
             }
+        }
+    }
+
+    /// One input of the coordinator thread (also the simulator's way to deliver one).
+    pub(crate) fn step(&self, input: Input) {
+        match input {
+            Input::Wake => self.seal_if_due(),
+            Input::Shutdown => {}
+            Input::Message(m) => self.on_message(m),
         }
     }
 

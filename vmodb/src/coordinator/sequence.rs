@@ -103,7 +103,8 @@ impl Coordinator {
                 return Err(SubmitError::ShutDown);
             }
             // One clock reading per call: the inputs of one call arrive together.
-            let (arrived, timestamp_us) = (Instant::now(), now_us());
+            let arrived = Instant::now();
+            let timestamp_us = self.clock.get().map_or_else(now_us, |c| c());
             for (dag_index, payload, id) in resolved {
                 if let Some(id) = &id
                     && let Some((tid, done)) = self.known_request(&mut st, id, &notify)
@@ -290,6 +291,22 @@ impl Coordinator {
             Some(gap) => window.min(open.last_arrival + gap),
             None => window,
         }
+    }
+
+    /// Seals the open batch now, whatever its window says (the simulator's timer).
+    pub(crate) fn seal_now(&self) {
+        let closes = {
+            let mut st = self.state.lock();
+            let max_tid = st.next_tid - 1;
+            Self::seal(&mut st, max_tid)
+        };
+        self.send_closes(closes);
+    }
+
+    /// Whether a batch is open (something to seal) and how many transactions are in flight.
+    pub(crate) fn pending(&self) -> (bool, usize) {
+        let st = self.state.lock();
+        (st.open.is_some(), st.records.len())
     }
 
     pub(super) fn seal_if_due(&self) {

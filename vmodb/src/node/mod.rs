@@ -26,7 +26,7 @@ mod outbox;
 mod pool;
 
 use outbox::Outbox;
-pub(crate) use pool::{WorkerPool, worker_pool};
+pub(crate) use pool::{SimJobs, WorkerPool, worker_pool};
 
 /// Tasks run back to back before their outputs are sent as frames.
 const FRAME_EVENTS: usize = 128;

@@ -10,7 +10,9 @@
 //!   equals the replay of the committed transactions only (and of all, failures undone), every
 //!   client gets each of its outcomes once, each outcome (service and error) is the one replay
 //!   finds, each committed output matches the state, and the mode checker saw no violation.
-//! - `random.rs`: the property test (random workloads, batch settings, clients, link delay).
+//! - `random.rs`: the property test (random workloads from `strategy.rs`: inputs, failures,
+//!   batch settings, clients, link delay). `tests/sim` runs the same workloads under the
+//!   simulator.
 //! - `focused.rs`: deterministic cases (a chain's last step undoes its first, a reader of an
 //!   aborted write is re-executed, a fork's branch undoes its sibling, exactness both ways,
 //!   re-executions whose downstream task moves, local failures need no round, and the
@@ -24,3 +26,4 @@ mod focused;
 mod model;
 mod random;
 mod run;
+mod strategy;

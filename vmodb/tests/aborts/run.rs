@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Duration;
 use vmodb::{
-    Client, Cluster, ClusterConfig, ClusterState, Completion, CoordinatorConfig, LinkDelay,
-    Outcome, Tid, TxError,
+    Client, Cluster, ClusterConfig, ClusterState, Completion, CoordinatorConfig, Entity, LinkDelay,
+    Outcome, RollbackStats, SequencedInput, Tid, TxError,
 };
 
 /// One input: a transaction name and its input.
@@ -248,14 +248,61 @@ fn committed(c: &Completion) -> bool {
     matches!(c.outcome, Outcome::Committed { .. })
 }
 
+/// What the checks read from a cluster once a run finished: an embedded one, or one under the
+/// simulator.
+pub trait Finished {
+    fn state(&self) -> ClusterState;
+    fn committed_inputs(&self) -> Vec<SequencedInput>;
+    fn read_table<E: Entity>(&self, service: &str) -> Result<Vec<E>, String>;
+    fn mode_violations(&self) -> (u64, Vec<String>);
+    /// Envelopes refused as malformed.
+    fn refused(&self) -> u64;
+    /// The lowest committed watermark across services.
+    fn watermark(&self) -> Tid;
+    fn rollback(&self) -> RollbackStats;
+}
+
+impl Finished for Cluster {
+    fn state(&self) -> ClusterState {
+        Cluster::state(self)
+    }
+    fn committed_inputs(&self) -> Vec<SequencedInput> {
+        Cluster::committed_inputs(self)
+    }
+    fn read_table<E: Entity>(&self, service: &str) -> Result<Vec<E>, String> {
+        Cluster::read_table(self, service).map_err(|e| e.to_string())
+    }
+    fn mode_violations(&self) -> (u64, Vec<String>) {
+        Cluster::mode_violations(self)
+    }
+    fn refused(&self) -> u64 {
+        self.stats().refused
+    }
+    fn watermark(&self) -> Tid {
+        self.stats().watermark
+    }
+    fn rollback(&self) -> RollbackStats {
+        self.stats().coordinator.rollback
+    }
+}
+
 /// Every check of a finished run against serial replay.
 pub fn check(w: &Workload, run: &Run) -> Result<CaseStats, String> {
-    let cluster = &run.cluster;
+    check_finished(w, &run.done, &run.cluster)
+}
+
+/// `check` of a run whose completions, by TID, are `done` (each with its op's index), on
+/// `cluster`.
+pub fn check_finished(
+    w: &Workload,
+    done: &BTreeMap<Tid, (usize, Completion)>,
+    cluster: &impl Finished,
+) -> Result<CaseStats, String> {
     let n = w.ops.len();
-    if run.done.len() != n {
-        return Err(format!("{} completions for {n} inputs", run.done.len()));
+    if done.len() != n {
+        return Err(format!("{} completions for {n} inputs", done.len()));
     }
-    for (tid, (i, c)) in &run.done {
+    for (tid, (i, c)) in done {
         if &*c.transaction != w.ops[*i].tx {
             return Err(format!(
                 "tid {tid}: completion names {} but op #{i} is {:?}",
@@ -265,7 +312,7 @@ pub fn check(w: &Workload, run: &Run) -> Result<CaseStats, String> {
     }
     let inputs = cluster.committed_inputs();
     let tids: Vec<Tid> = inputs.iter().map(|i| i.env.tid).collect();
-    let sequenced: Vec<Tid> = run.done.keys().copied().collect();
+    let sequenced: Vec<Tid> = done.keys().copied().collect();
     if tids != sequenced {
         return Err(format!(
             "recorded inputs {} (tids {:?}..) differ from the completed tids",
@@ -279,14 +326,14 @@ pub fn check(w: &Workload, run: &Run) -> Result<CaseStats, String> {
         vmodb::serial_replay_outcomes(&app::app(), app::load, &inputs).map_err(|e| e.0)?;
     let committed_only: Vec<_> = inputs
         .iter()
-        .filter(|i| committed(&run.done[&i.env.tid].1))
+        .filter(|i| committed(&done[&i.env.tid].1))
         .cloned()
         .collect();
     let (committed_state, committed_outcomes) =
         vmodb::serial_replay_outcomes(&app::app(), app::load, &committed_only).map_err(|e| e.0)?;
     let state = cluster.state();
     let describe = |tid: Tid| {
-        let (i, c) = &run.done[&tid];
+        let (i, c) = &done[&tid];
         format!("tid {tid} batch {} {:?}", c.batch, w.ops[*i])
     };
     if state != committed_state {
@@ -327,7 +374,7 @@ pub fn check(w: &Workload, run: &Run) -> Result<CaseStats, String> {
     // (2) Every outcome is the one serial replay finds.
     let mut wrong = Vec::new();
     for (tid, want) in &expected {
-        let (_, c) = &run.done[tid];
+        let (_, c) = &done[tid];
         let ok = match (&c.outcome, want) {
             (Outcome::Committed { .. }, None) => true,
             (Outcome::Aborted { service, error }, Some((s, e))) => service == s && error == e,
@@ -352,18 +399,16 @@ pub fn check(w: &Workload, run: &Run) -> Result<CaseStats, String> {
 
     // Committed outputs against the state (which equals serial replay).
     let receipts: BTreeMap<u64, Receipt> = cluster
-        .read_table::<Receipt>("stock")
-        .map_err(|e| e.to_string())?
+        .read_table::<Receipt>("stock")?
         .into_iter()
         .map(|r| (r.uid, r))
         .collect();
     let events: BTreeMap<u64, Event> = cluster
-        .read_table::<Event>("stats")
-        .map_err(|e| e.to_string())?
+        .read_table::<Event>("stats")?
         .into_iter()
         .map(|r| (r.uid, r))
         .collect();
-    for (tid, (i, c)) in &run.done {
+    for (tid, (i, c)) in done {
         let Outcome::Committed { output } = &c.outcome else {
             continue;
         };
@@ -404,21 +449,23 @@ pub fn check(w: &Workload, run: &Run) -> Result<CaseStats, String> {
     if violations > 0 {
         return Err(format!("{violations} mode violations: {examples:?}"));
     }
-    let stats = cluster.stats();
-    if stats.refused > 0 {
-        return Err(format!("{} envelopes refused", stats.refused));
+    if cluster.refused() > 0 {
+        return Err(format!("{} envelopes refused", cluster.refused()));
     }
-    if stats.watermark != n as Tid {
-        return Err(format!("watermark {} after {n} commits", stats.watermark));
-    }
-    let aborted = run.done.values().filter(|(_, c)| !committed(c)).count();
-    if stats.coordinator.rollback.aborted != aborted as u64 {
+    if cluster.watermark() != n as Tid {
         return Err(format!(
-            "stats count {} aborts, clients saw {aborted}",
-            stats.coordinator.rollback.aborted
+            "watermark {} after {n} commits",
+            cluster.watermark()
         ));
     }
-    let r = stats.coordinator.rollback;
+    let aborted = done.values().filter(|(_, c)| !committed(c)).count();
+    let r = cluster.rollback();
+    if r.aborted != aborted as u64 {
+        return Err(format!(
+            "stats count {} aborts, clients saw {aborted}",
+            r.aborted
+        ));
+    }
     Ok(CaseStats {
         transactions: n,
         aborted,

@@ -1,0 +1,449 @@
+//! The deterministic simulator: the coordinator, every service node and the network in one
+//! thread, under one seed.
+//!
+//! The engine's runtime is state machines driven by deliveries (a node's `on_message`, the
+//! coordinator's `step`) and by pool jobs. Here nothing runs on its own: messages wait in
+//! per-link FIFO queues (as TCP keeps them), pool jobs wait in a list, and each `Sim::step`
+//! takes one action the seed picks — deliver the head of some link, run some queued job, fire
+//! the batch timer (seal the open batch), or send a read that checks the service is not behind
+//! what clients were told. So every interleaving the deployment allows across links, workers
+//! and timers can come up, and a seed replays the same one exactly (`trace` fingerprints it).
+//!
+//! Per seed, the weights of those actions are drawn too (swarm testing): some seeds seal often,
+//! some let batches grow, some starve a link. Virtual time advances a few µs per step and is
+//! the transactions' clock. Left out for now: crashes and restarts, the disk, a link that drops,
+//! admission waits (`try_submit` says when a submit would wait instead).
+
+use crate::app::App;
+use crate::cluster::ClusterState;
+use crate::coordinator::{
+    Coordinator, CoordinatorConfig, CoordinatorStats, Input, Notifier, Request, SequencedInput,
+};
+use crate::error::{BootstrapError, QueryError, SubmitError};
+use crate::load::{Loader, build_stores};
+use crate::message::{Ask, BatchId, Message, NodeId, ServiceId, Transport};
+use crate::node::{ServiceNode, SimJobs, WorkerPool};
+use crate::schema::{Entity, Tid};
+use crate::tx::TxCtx;
+use crossbeam_channel::Receiver;
+use parking_lot::Mutex;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+mod rng;
+
+pub use rng::SimRng;
+
+/// What a simulation runs with.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Picks every choice the simulation makes (and nothing else does).
+    pub seed: u64,
+    pub coordinator: CoordinatorConfig,
+    /// Workers the pool pretends to have: with two or more, a job hands half of its queue to
+    /// another job (as a busy worker does for an idle one).
+    pub workers: usize,
+    /// Run the mode checker (it sees no overlap here: simulated tasks run one at a time).
+    pub check_modes: bool,
+}
+
+/// Virtual time starts here (1 January 2026, in µs since the Unix epoch).
+const EPOCH_US: u64 = 1_767_225_600_000_000;
+
+/// Reads in flight at most.
+const MAX_READS: usize = 4;
+
+/// The coordinator's index on a link (services are `0..n`).
+const COORDINATOR: u16 = u16::MAX;
+
+fn index(node: NodeId) -> u16 {
+    match node {
+        NodeId::Coordinator => COORDINATOR,
+        NodeId::Service(i) => i,
+    }
+}
+
+/// Per-link FIFO queues: `(from, to)` → messages in send order.
+#[derive(Default)]
+struct SimNet {
+    links: Mutex<BTreeMap<(u16, u16), VecDeque<Message>>>,
+}
+
+impl Transport for SimNet {
+    fn send(&self, from: NodeId, to: NodeId, message: Message) {
+        let mut links = self.links.lock();
+        links
+            .entry((index(from), index(to)))
+            .or_default()
+            .push_back(message);
+    }
+}
+
+impl SimNet {
+    /// The links with something queued, in link order.
+    fn busy(&self) -> Vec<(u16, u16)> {
+        let links = self.links.lock();
+        links
+            .iter()
+            .filter(|(_, q)| !q.is_empty())
+            .map(|(l, _)| *l)
+            .collect()
+    }
+
+    fn pop(&self, link: (u16, u16)) -> Option<Message> {
+        self.links
+            .lock()
+            .get_mut(&link)
+            .and_then(VecDeque::pop_front)
+    }
+}
+
+/// The kinds of action a step may take, and their weights for this seed.
+#[derive(Clone, Copy, Debug)]
+struct Weights {
+    deliver: u64,
+    run: u64,
+    seal: u64,
+    read: u64,
+}
+
+/// One cluster under simulation. See the module docs.
+pub struct Sim {
+    app: Arc<App>,
+    nodes: Vec<Arc<ServiceNode>>,
+    coordinator: Arc<Coordinator>,
+    inbox: Receiver<Input>,
+    commits: Receiver<(BatchId, Tid)>,
+    net: Arc<SimNet>,
+    jobs: Arc<SimJobs>,
+    rng: SimRng,
+    weights: Weights,
+    now_us: Arc<AtomicU64>,
+    max_in_flight: usize,
+    /// The max TID of the last commit announced (what clients may have heard of).
+    heard: Tid,
+    /// Reads sent and not yet arrived.
+    reads: usize,
+    trace: u64,
+    steps: u64,
+    violations: Vec<String>,
+}
+
+impl Sim {
+    /// Builds the cluster: every service's store loaded by `load`, the nodes, the coordinator.
+    pub fn start(
+        app: App,
+        config: SimConfig,
+        load: impl FnOnce(&Loader) -> Result<(), BootstrapError>,
+    ) -> Result<Sim, BootstrapError> {
+        let stores = build_stores(&app, load)?;
+        let app = Arc::new(app);
+        let jobs = Arc::new(SimJobs::default());
+        let pool = Arc::new(WorkerPool::simulated(Arc::clone(&jobs), config.workers));
+        let net = Arc::new(SimNet::default());
+        let nodes: Vec<Arc<ServiceNode>> = stores
+            .into_iter()
+            .enumerate()
+            .map(|(i, store)| {
+                let node = ServiceNode::new(
+                    i as ServiceId,
+                    Arc::clone(&app),
+                    store,
+                    Arc::clone(&pool),
+                    config.check_modes,
+                );
+                node.connect(net.clone());
+                Arc::new(node)
+            })
+            .collect();
+        let max_in_flight = config.coordinator.max_in_flight;
+        let (coordinator, inbox) = Coordinator::new(Arc::clone(&app), config.coordinator);
+        coordinator.connect(net.clone());
+        let now_us = Arc::new(AtomicU64::new(EPOCH_US));
+        let clock = Arc::clone(&now_us);
+        coordinator.set_clock(Arc::new(move || clock.load(Ordering::Relaxed)));
+        let (watch, commits) = crossbeam_channel::unbounded();
+        coordinator.watch_commits(watch);
+        let mut rng = SimRng::new(config.seed);
+        let weights = Weights {
+            deliver: rng.between(1, 12),
+            run: rng.between(1, 12),
+            seal: rng.between(0, 4),
+            read: rng.between(0, 2),
+        };
+        Ok(Sim {
+            app,
+            nodes,
+            coordinator,
+            inbox,
+            commits,
+            net,
+            jobs,
+            rng,
+            weights,
+            now_us,
+            max_in_flight,
+            heard: 0,
+            reads: 0,
+            trace: config.seed,
+            steps: 0,
+            violations: Vec::new(),
+        })
+    }
+
+    pub fn app(&self) -> &App {
+        &self.app
+    }
+
+    /// The simulation's random stream, for a driver that wants its choices tied to the seed.
+    pub fn rng(&mut self) -> &mut SimRng {
+        &mut self.rng
+    }
+
+    /// Sequences `requests` (sending each to its entry service's link), as
+    /// `Coordinator::submit_requests` does, unless admission would wait (as many transactions
+    /// in flight as `max_in_flight`): then `None`, and nothing is sequenced.
+    pub fn try_submit(
+        &mut self,
+        requests: Vec<Request>,
+        notify: Option<Notifier>,
+    ) -> Option<Result<Vec<Tid>, SubmitError>> {
+        if self.coordinator.pending().1 >= self.max_in_flight {
+            return None;
+        }
+        let tids = self.coordinator.submit_requests(requests, notify);
+        self.record(
+            1,
+            tids.as_ref().map_or(0, |t| t.first().copied().unwrap_or(0)),
+        );
+        Some(tids)
+    }
+
+    /// Takes one action; `false` when there is none left (every link and job drained, no
+    /// batch open).
+    pub fn step(&mut self) -> bool {
+        while self.inbox.try_recv().is_ok() {} // timer re-arms: this simulation is the timer
+        self.note_commits();
+        let links = self.net.busy();
+        let jobs = self.jobs.len();
+        let open = self.coordinator.pending().0;
+        let w = self.weights;
+        // A kind with weight 0 still runs once nothing else can (liveness).
+        let candidates = [
+            (!links.is_empty(), w.deliver.max(1)),
+            (jobs > 0, w.run.max(1)),
+            (open, w.seal),
+            // Reads only beside other work, a few at a time: they must not keep a run going.
+            (
+                (!links.is_empty() || jobs > 0) && self.reads < MAX_READS,
+                w.read,
+            ),
+        ];
+        let total: u64 = candidates.iter().filter(|c| c.0).map(|c| c.1).sum();
+        if total == 0 {
+            if open {
+                self.seal();
+                return true;
+            }
+            return false;
+        }
+        let mut pick = self.rng.below(total);
+        let mut kind = 0;
+        for (i, (ok, weight)) in candidates.iter().enumerate() {
+            if !ok {
+                continue;
+            }
+            if pick < *weight {
+                kind = i;
+                break;
+            }
+            pick -= weight;
+        }
+        self.steps += 1;
+        self.now_us
+            .fetch_add(self.rng.between(1, 50), Ordering::Relaxed);
+        match kind {
+            0 => {
+                let link = links[self.rng.below(links.len() as u64) as usize];
+                if let Some(m) = self.net.pop(link) {
+                    self.record(2, ((link.0 as u64) << 16) | link.1 as u64);
+                    self.record(3, tag(&m));
+                    self.deliver(link.1, m);
+                }
+            }
+            1 => {
+                let i = self.rng.below(jobs as u64) as usize;
+                self.record(4, i as u64);
+                if let Some(job) = self.jobs.take(i) {
+                    job();
+                }
+            }
+            2 => self.seal(),
+            _ => self.read(),
+        }
+        true
+    }
+
+    /// Steps until nothing is left to do, at most `max_steps` times; returns the steps taken.
+    pub fn run_until_quiet(&mut self, max_steps: u64) -> u64 {
+        let mut n = 0;
+        while n < max_steps && self.step() {
+            n += 1;
+        }
+        n
+    }
+
+    fn seal(&mut self) {
+        self.record(5, 0);
+        self.coordinator.seal_now();
+    }
+
+    /// A read sent now to a random service, after every commit clients may have heard of: when
+    /// it arrives (behind the commits on the coordinator's link, as in the TCP deployment), the
+    /// service must have applied them.
+    fn read(&mut self) {
+        let s = self.rng.below(self.nodes.len() as u64) as ServiceId;
+        self.record(6, s as u64);
+        let ask = Message::Ask {
+            id: self.heard,
+            ask: Ask::Stats,
+        };
+        self.net.send(NodeId::Coordinator, NodeId::Service(s), ask);
+        self.reads += 1;
+    }
+
+    fn deliver(&mut self, to: u16, message: Message) {
+        if to == COORDINATOR {
+            self.coordinator.step(Input::Message(message));
+            return;
+        }
+        let node = &self.nodes[to as usize];
+        match message {
+            Message::Ask { id: heard, .. } => {
+                self.reads -= 1;
+                let at = node.store.watermark();
+                if at < heard {
+                    self.violations.push(format!(
+                        "step {}: a read at `{}` saw watermark {at}, but clients had heard of \
+                         commits up to tid {heard} before it was sent",
+                        self.steps,
+                        node.name()
+                    ));
+                }
+            }
+            other => node.on_message(other),
+        }
+    }
+
+    fn note_commits(&mut self) {
+        while let Ok((_, max_tid)) = self.commits.try_recv() {
+            self.heard = self.heard.max(max_tid);
+        }
+    }
+
+    fn record(&mut self, kind: u64, detail: u64) {
+        let mut r = SimRng::new(self.trace ^ kind.rotate_left(32) ^ detail);
+        self.trace = r.next_u64();
+    }
+
+    /// A fingerprint of every action taken so far: equal for two runs of one seed.
+    pub fn trace(&self) -> u64 {
+        self.trace
+    }
+
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// What the simulation's own checks found (reads behind what clients heard of).
+    pub fn violations(&self) -> &[String] {
+        &self.violations
+    }
+
+    /// Every service's tables at its committed watermark.
+    pub fn state(&self) -> ClusterState {
+        self.nodes
+            .iter()
+            .zip(&self.app.services)
+            .map(|(n, s)| (s.name.clone(), n.store.dump(n.store.watermark())))
+            .collect()
+    }
+
+    /// Every row of service `service`'s table of `E` at its committed watermark.
+    pub fn read_table<E: Entity>(&self, service: &str) -> Result<Vec<E>, QueryError> {
+        let i = self
+            .app
+            .service_index(service)
+            .ok_or_else(|| QueryError::UnknownService(service.to_string()))?;
+        let store = &self.nodes[i].store;
+        let ctx = TxCtx::snapshot(store, store.watermark());
+        Ok(ctx.table::<E>()?.all().rows()?)
+    }
+
+    /// The inputs of committed batches, in TID order (needs `record_inputs`).
+    pub fn committed_inputs(&self) -> Vec<SequencedInput> {
+        self.coordinator.committed_inputs()
+    }
+
+    pub fn coordinator_stats(&self) -> CoordinatorStats {
+        self.coordinator.stats()
+    }
+
+    /// The lowest committed watermark across services.
+    pub fn watermark(&self) -> Tid {
+        let marks = self.nodes.iter().map(|n| n.store.watermark());
+        marks.min().unwrap_or(0)
+    }
+
+    /// Envelopes refused as malformed, over all services.
+    pub fn refused(&self) -> u64 {
+        let refused = self.nodes.iter().map(|n| n.refused.load(Ordering::Relaxed));
+        refused.sum()
+    }
+
+    /// Conflicts the mode checker saw: how many, and the first few described.
+    pub fn mode_violations(&self) -> (u64, Vec<String>) {
+        let checkers = self.nodes.iter().filter_map(|n| n.checker.as_ref());
+        checkers.fold((0, Vec::new()), |(n, mut all), c| {
+            all.extend(c.violations());
+            (n + c.count(), all)
+        })
+    }
+
+    /// Messages and jobs still queued, for a report when a run did not finish.
+    pub fn pending(&self) -> String {
+        let links = self.net.links.lock();
+        let queued: Vec<String> = links
+            .iter()
+            .filter(|(_, q)| !q.is_empty())
+            .map(|((f, t), q)| format!("{f}->{t}: {}", q.len()))
+            .collect();
+        let (open, in_flight) = self.coordinator.pending();
+        format!(
+            "links [{}], {} jobs, batch open: {open}, {in_flight} in flight, {} waiting at services",
+            queued.join(", "),
+            self.jobs.len(),
+            self.nodes.iter().map(|n| n.waiting()).sum::<usize>()
+        )
+    }
+}
+
+/// A message's kind and first TID, for the trace.
+fn tag(m: &Message) -> u64 {
+    let (kind, n): (u64, u64) = match m {
+        Message::Events(e) => (1, e.first().map_or(0, |e| e.tid())),
+        Message::CloseBatch { batch, .. } => (2, *batch),
+        Message::CommitBatch { batch, .. } => (3, *batch),
+        Message::Reports { reports, .. } => (4, reports.len() as u64),
+        Message::BatchDone { batch, .. } => (5, *batch),
+        Message::ListTasks { round, .. } => (6, *round as u64),
+        Message::Tasks { round, .. } => (7, *round as u64),
+        Message::Rollback { round, .. } => (8, *round as u64),
+        Message::RolledBack { round, .. } => (9, *round as u64),
+        Message::RoundDone { round, .. } => (10, *round as u64),
+        Message::Ask { id, .. } => (11, *id),
+        _ => (12, 0),
+    };
+    (kind << 56) ^ n
+}
