@@ -5,9 +5,10 @@
 //! coordinator's `step`) and by pool jobs. Here nothing runs on its own: messages wait in
 //! per-link FIFO queues (as TCP keeps them), pool jobs wait in a list, and each `Sim::step`
 //! takes one action the seed picks — deliver the head of some link, run some queued job, fire
-//! the batch timer (seal the open batch), or send a read that checks the service is not behind
-//! what clients were told. So every interleaving the deployment allows across links, workers
-//! and timers can come up, and a seed replays the same one exactly (`trace` fingerprints it).
+//! the batch timer (seal the open batch), or send a read that checks the service is neither
+//! behind what clients were told nor inside a batch. So every interleaving the deployment
+//! allows across links, workers and timers can come up, and a seed replays the same one
+//! exactly (`trace` fingerprints it).
 //!
 //! Per seed, the weights of those actions are drawn too (swarm testing): some seeds seal often,
 //! some let batches grow, some starve a link. Virtual time advances a few µs per step and is
@@ -123,6 +124,9 @@ pub struct Sim {
     max_in_flight: usize,
     /// The max TID of the last commit announced (what clients may have heard of).
     heard: Tid,
+    /// The max TID of every batch announced: a service's watermark is always one of them (or
+    /// 0), never inside a batch.
+    boundaries: std::collections::BTreeSet<Tid>,
     /// Reads sent and not yet arrived.
     reads: usize,
     trace: u64,
@@ -185,6 +189,7 @@ impl Sim {
             now_us,
             max_in_flight,
             heard: 0,
+            boundaries: [0].into(),
             reads: 0,
             trace: config.seed,
             steps: 0,
@@ -331,6 +336,14 @@ impl Sim {
                         node.name()
                     ));
                 }
+                if !self.boundaries.contains(&at) {
+                    self.violations.push(format!(
+                        "step {}: a read at `{}` saw watermark {at}, inside a batch (no \
+                         announced batch ends there)",
+                        self.steps,
+                        node.name()
+                    ));
+                }
             }
             other => node.on_message(other),
         }
@@ -339,6 +352,7 @@ impl Sim {
     fn note_commits(&mut self) {
         while let Ok((_, max_tid)) = self.commits.try_recv() {
             self.heard = self.heard.max(max_tid);
+            self.boundaries.insert(max_tid);
         }
     }
 
@@ -356,7 +370,8 @@ impl Sim {
         self.steps
     }
 
-    /// What the simulation's own checks found (reads behind what clients heard of).
+    /// What the simulation's own checks found: reads behind a commit clients had heard of, or
+    /// inside a batch.
     pub fn violations(&self) -> &[String] {
         &self.violations
     }

@@ -4,96 +4,10 @@
 //! execution would: the engine runs a task again whose check read what an earlier running
 //! task may change (`node::fk_guard`), so no dangling reference ever commits.
 
+use crate::support::tree::{Child, Parent, app, load, op};
 use crate::support::util::{collect, config_ms, input};
-use serde::{Deserialize, Serialize};
 use std::time::Duration;
-use vmodb::{App, Cluster, Entity, Handler, Outcome, Service, TableDef, TransactionDef};
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-struct Parent {
-    id: u32,
-}
-impl Entity for Parent {
-    type Key = u32;
-    fn key(&self) -> u32 {
-        self.id
-    }
-}
-
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-struct Child {
-    id: u32,
-    parent: u32,
-}
-impl Entity for Child {
-    type Key = u32;
-    fn key(&self) -> u32 {
-        self.id
-    }
-}
-
-/// An input; `pause_ms` makes the handler sleep before it writes (so the other task runs
-/// meanwhile).
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-struct Op {
-    id: u32,
-    parent: u32,
-    pause_ms: u32,
-}
-
-fn app() -> App {
-    let pause = |e: &Op| std::thread::sleep(Duration::from_millis(e.pause_ms.into()));
-    let service = Service::new("tree")
-        .table(TableDef::<Parent>::new("parents", &["id"]))
-        .table(
-            TableDef::<Child>::new("children", &["id"]).foreign_key::<Parent>(
-                "parent",
-                "parents",
-                |c: &Child| Some(c.parent),
-            ),
-        )
-        .handler(
-            // Partitioned by the child: the parent it reads is not declared.
-            Handler::on::<Op>("add_child")
-                .read_write()
-                .partition_by(|e: &Op| e.id)
-                .run(move |ctx, e| {
-                    pause(&e);
-                    ctx.table::<Child>()?.insert(Child {
-                        id: e.id,
-                        parent: e.parent,
-                    })
-                }),
-        )
-        .handler(
-            // Partitioned by the parent: its referrers are not declared.
-            Handler::on::<Op>("drop_parent")
-                .read_write()
-                .partition_by(|e: &Op| e.parent + 1_000_000)
-                .run(move |ctx, e| {
-                    pause(&e);
-                    ctx.table::<Parent>()?.delete(&e.parent).map(|_| ())
-                }),
-        );
-    App::builder()
-        .service(service)
-        .transaction(TransactionDef::new("add_child", "tree", "add_child"))
-        .transaction(TransactionDef::new("drop_parent", "tree", "drop_parent"))
-        .build()
-        .expect("app")
-}
-
-fn load(l: &vmodb::Loader) -> Result<(), vmodb::BootstrapError> {
-    l.insert("tree", (0..20).map(|id| Parent { id }))
-}
-
-fn op(id: u32, parent: u32, pause_ms: u32) -> Op {
-    Op {
-        id,
-        parent,
-        pause_ms,
-    }
-}
+use vmodb::{Cluster, Outcome};
 
 /// Inserting a child of a parent an earlier task deletes, and deleting a parent an earlier
 /// task gives a child, each while the other runs: every outcome and the final state are the

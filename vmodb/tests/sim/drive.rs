@@ -2,15 +2,14 @@
 //! picks (some ops again later, with the same request ids, as a client that got no answer
 //! would), the simulation runs until nothing is left, and every completion is collected.
 
-use crate::app;
-use crate::run::{Finished, Op, Workload};
+use crate::run::{Finished, Setup};
 use crossbeam_channel::Receiver;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use vmodb::sim::{Sim, SimConfig};
 use vmodb::{
-    ClusterState, Completion, CoordinatorConfig, Entity, Notifier, Request, RollbackStats,
-    SequencedInput, Tid,
+    App, BootstrapError, ClusterState, Completion, CoordinatorConfig, Entity, Loader, Notifier,
+    Request, RollbackStats, SequencedInput, Tid,
 };
 
 impl Finished for Sim {
@@ -50,40 +49,50 @@ const MAX_STEPS: u64 = 2_000_000;
 
 struct SimClient {
     /// (index of the chunk's first op, the chunk) still to submit, in order.
-    chunks: Vec<(usize, Vec<Op>)>,
+    chunks: Vec<(usize, Vec<SimOp>)>,
     completions: Receiver<Completion>,
     notify: Notifier,
     submitted: BTreeMap<Tid, usize>,
 }
 
-fn request(i: usize, op: &Op, ids: bool) -> Request {
+/// An op: a transaction's name and its encoded input.
+pub type SimOp = (String, Vec<u8>);
+
+fn request(i: usize, op: &SimOp, ids: bool) -> Request {
     Request {
-        transaction: op.tx.to_string(),
-        payload: postcard::to_allocvec(&op.input).expect("input encodes"),
+        transaction: op.0.clone(),
+        payload: op.1.clone(),
         id: ids.then(|| Arc::from(format!("op-{i}"))),
     }
 }
 
-/// Runs `w` under the simulator with `seed`. Checks on the way that each client hears of
+/// Runs `ops` of `app` (loaded by `load`) under the simulator with `seed`, with the batch,
+/// admission, worker and client settings of `setup`. Checks on the way that each client hears of
 /// exactly its own transactions, once each; that a resubmitted id gets its first TID back
 /// and one completion equal to the first; and that the simulation ends with nothing in flight.
-pub fn simulate(seed: u64, w: &Workload) -> Result<SimRun, String> {
+pub fn simulate(
+    seed: u64,
+    setup: &Setup,
+    app: App,
+    load: impl FnOnce(&Loader) -> Result<(), BootstrapError>,
+    ops: &[SimOp],
+) -> Result<SimRun, String> {
     crate::support::util::quiet_deliberate_panics();
     let config = SimConfig {
         seed,
         coordinator: CoordinatorConfig {
-            batch_max_txns: w.setup.max_batch,
-            max_in_flight: w.setup.max_in_flight,
+            batch_max_txns: setup.max_batch,
+            max_in_flight: setup.max_in_flight,
             record_inputs: true,
-            seed: w.setup.seed,
+            seed: setup.seed,
             ..CoordinatorConfig::default()
         },
-        workers: w.setup.workers,
+        workers: setup.workers,
         check_modes: true,
     };
-    let mut sim = Sim::start(app::app(), config, app::load).map_err(|e| e.to_string())?;
-    let chunk = w.setup.chunk.max(1);
-    let mut clients: Vec<SimClient> = (0..w.setup.clients.max(1))
+    let mut sim = Sim::start(app, config, load).map_err(|e| e.to_string())?;
+    let chunk = setup.chunk.max(1);
+    let mut clients: Vec<SimClient> = (0..setup.clients.max(1))
         .map(|_| {
             let (tx, rx) = crossbeam_channel::unbounded();
             SimClient {
@@ -95,7 +104,7 @@ pub fn simulate(seed: u64, w: &Workload) -> Result<SimRun, String> {
         })
         .collect();
     let n_clients = clients.len();
-    for (j, ops) in w.ops.chunks(chunk).enumerate() {
+    for (j, ops) in ops.chunks(chunk).enumerate() {
         clients[j % n_clients]
             .chunks
             .push((j * chunk, ops.to_vec()));
@@ -130,7 +139,7 @@ pub fn simulate(seed: u64, w: &Workload) -> Result<SimRun, String> {
         if !again.is_empty() && (idle && waiting.is_empty() || rng.chance(10)) {
             let k = rng.below(again.len() as u64) as usize;
             let (i, first) = again.swap_remove(k);
-            let r = request(i, &w.ops[i], true);
+            let r = request(i, &ops[i], true);
             match sim.try_submit(vec![r], Some(retry.clone())) {
                 Some(Ok(tids)) if tids == [first] => {
                     resubmitted.insert(i, first);

@@ -26,9 +26,13 @@ mod run;
 #[path = "../aborts/strategy.rs"]
 mod strategy;
 
+use drive::SimOp;
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
-use run::{CaseStats, Workload, check_finished};
+use run::{CaseStats, Setup, Workload, check_finished, state_diff};
+use support::tree;
+use vmodb::sim::SimRng;
+use vmodb::{Outcome, Tid};
 
 /// Seeds per test run in CI.
 const SEEDS: u64 = 300;
@@ -56,7 +60,13 @@ struct Seeded {
 
 fn run_seed(seed: u64) -> Result<Seeded, String> {
     let w = workload(seed);
-    let run = drive::simulate(seed, &w)?;
+    let ops: Vec<drive::SimOp> = (w.ops.iter())
+        .map(|op| {
+            let payload = postcard::to_allocvec(&op.input).expect("input encodes");
+            (op.tx.to_string(), payload)
+        })
+        .collect();
+    let run = drive::simulate(seed, &w.setup, app::app(), app::load, &ops)?;
     let stats = check_finished(&w, &run.done, &run.sim)?;
     Ok(Seeded {
         stats,
@@ -66,12 +76,17 @@ fn run_seed(seed: u64) -> Result<Seeded, String> {
     })
 }
 
-#[test]
-fn simulated_runs_equal_serial_replay_for_every_seed() {
-    let seeds: Vec<u64> = match env::<u64>("SIM_SEED") {
+/// The seeds to run: `SIM_SEED`, or `0..SIM_SEEDS`.
+fn seeds() -> Vec<u64> {
+    match env::<u64>("SIM_SEED") {
         Some(s) => vec![s],
         None => (0..env("SIM_SEEDS").unwrap_or(SEEDS)).collect(),
-    };
+    }
+}
+
+#[test]
+fn simulated_runs_equal_serial_replay_for_every_seed() {
+    let seeds = seeds();
     let start = std::time::Instant::now();
     let mut all = Vec::new();
     for &seed in &seeds {
@@ -116,4 +131,89 @@ fn a_seed_replays_the_same_run() {
         assert_eq!(a.stats.aborted, b.stats.aborted);
     }
     assert_ne!(run_seed(3).unwrap().trace, run_seed(4).unwrap().trace);
+}
+
+/// Seed `seed`'s ops of the tree application (`support/tree.rs`): children of a few parents
+/// added while those parents are dropped and added again, under random batch, admission,
+/// worker and client settings.
+fn tree_ops(seed: u64) -> (Setup, Vec<SimOp>) {
+    let mut rng = SimRng::new(seed ^ 0x7265_6500);
+    let parents = rng.between(1, 6) as u32;
+    let ops = (0..rng.between(20, 200))
+        .map(|i| {
+            let parent = rng.below(parents.into()) as u32;
+            let tx = ["add_child", "add_child", "drop_parent", "add_parent"][rng.below(4) as usize];
+            let input = tree::op(1000 + i as u32, parent, 0);
+            (
+                tx.to_string(),
+                postcard::to_allocvec(&input).expect("encodes"),
+            )
+        })
+        .collect();
+    let setup = Setup {
+        max_batch: rng.between(1, 40) as u32,
+        max_in_flight: if rng.chance(25) {
+            rng.between(1, 64) as usize
+        } else {
+            100_000
+        },
+        workers: rng.between(1, 3) as usize,
+        clients: rng.between(1, 3) as usize,
+        chunk: rng.between(1, 24) as usize,
+        seed,
+        ..Setup::default()
+    };
+    (setup, ops)
+}
+
+/// The state equals the serial replay of the committed inputs, each outcome is the one serial
+/// replay gives, and everything committed.
+fn check_tree(seed: u64) -> Result<(), String> {
+    let (setup, ops) = tree_ops(seed);
+    let run = drive::simulate(seed, &setup, tree::app(), tree::load, &ops)?;
+    let inputs = run.sim.committed_inputs();
+    let tids: Vec<Tid> = inputs.iter().map(|i| i.env.tid).collect();
+    if tids != run.done.keys().copied().collect::<Vec<_>>() || tids.len() != ops.len() {
+        return Err(format!(
+            "{} ops, {} completed, {} committed inputs",
+            ops.len(),
+            run.done.len(),
+            tids.len()
+        ));
+    }
+    let (replayed, outcomes) =
+        vmodb::serial_replay_outcomes(&tree::app(), tree::load, &inputs).map_err(|e| e.0)?;
+    let state = run.sim.state();
+    if state != replayed {
+        return Err(format!(
+            "the state differs from serial replay:\n{}",
+            state_diff(&state, &replayed, "simulated", "replayed")
+        ));
+    }
+    for (tid, want) in outcomes {
+        let (i, c) = &run.done[&tid];
+        let same = match (&c.outcome, &want) {
+            (Outcome::Committed { .. }, None) => true,
+            (Outcome::Aborted { service, error }, Some((s, e))) => service == s && error == e,
+            _ => false,
+        };
+        if !same {
+            return Err(format!(
+                "tid {tid} (op #{i} {}): {:?}, serial replay: {want:?}",
+                ops[*i].0, c.outcome
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn foreign_key_checks_equal_serial_replay_for_every_seed() {
+    for seed in seeds() {
+        if let Err(e) = check_tree(seed) {
+            panic!(
+                "seed {seed} failed: {e}\nreproduce: SIM_SEED={seed} cargo test -p vmodb --test sim"
+            );
+        }
+    }
 }

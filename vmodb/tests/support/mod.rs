@@ -4,5 +4,6 @@ pub mod kv;
 pub mod nodes;
 pub mod shop;
 pub mod shop_checks;
+pub mod tree;
 pub mod util;
 pub mod watch;
