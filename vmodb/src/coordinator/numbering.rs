@@ -72,44 +72,73 @@ impl Coordinator {
             if st.shut_down {
                 return false;
             }
-            let need = (st.next_tid + n, st.next_batch + n);
-            let numbering = &st.durable.numbering;
-            let (tid, batch) = numbering.reserved;
-            let half = (TID_RESERVE / 2, BATCH_RESERVE / 2);
-            if !numbering.reserving
-                && (need.0 + half.0 >= tid || need.1 + half.1 >= batch)
-                && let Some(log) = self.log.get()
-            {
-                let next = (
-                    tid.max(need.0) + TID_RESERVE,
-                    batch.max(need.1) + BATCH_RESERVE,
-                );
-                st.durable.numbering.reserving = true;
-                let me = self.me.clone();
-                let then: crate::durability::writer::Then = Box::new(move |durable| {
-                    let Some(me) = me.upgrade() else { return };
-                    match durable {
-                        Ok(()) => {
-                            let mut st = me.state.lock();
-                            let n = &mut st.durable.numbering;
-                            n.reserving = false;
-                            n.reserved = (n.reserved.0.max(next.0), n.reserved.1.max(next.1));
-                            drop(st);
-                            me.room.notify_all();
-                        }
-                        Err(e) => me.log_failed(&e, false),
-                    }
-                });
-                let record = LogRecord::Reserve {
-                    tid: next.0,
-                    batch: next.1,
-                };
-                log.append(Some(record), Some(then));
-            }
-            if need.0 < tid && need.1 < batch {
+            if self.reserve_ahead(st, n) {
                 return true;
             }
             self.room.wait(st);
         }
+    }
+
+    /// Whether numbers for `n` more inputs are durably reserved now; starts a further
+    /// reservation (one at a time) once less than half a reservation is left.
+    pub(super) fn reserve_ahead(&self, st: &mut State, n: u64) -> bool {
+        let need = (st.next_tid + n, st.next_batch + n);
+        let numbering = &st.durable.numbering;
+        let (tid, batch) = numbering.reserved;
+        let half = (TID_RESERVE / 2, BATCH_RESERVE / 2);
+        if !numbering.reserving
+            && (need.0 + half.0 >= tid || need.1 + half.1 >= batch)
+            && let Some(log) = self.log.get()
+        {
+            let next = (
+                tid.max(need.0) + TID_RESERVE,
+                batch.max(need.1) + BATCH_RESERVE,
+            );
+            st.durable.numbering.reserving = true;
+            let me = self.me.clone();
+            let then: crate::durability::writer::Then = Box::new(move |durable| {
+                let Some(me) = me.upgrade() else { return };
+                match durable {
+                    Ok(()) => {
+                        let mut st = me.state.lock();
+                        let n = &mut st.durable.numbering;
+                        n.reserving = false;
+                        n.reserved = (n.reserved.0.max(next.0), n.reserved.1.max(next.1));
+                        drop(st);
+                        me.room.notify_all();
+                    }
+                    Err(e) => me.log_failed(&e, false),
+                }
+            });
+            let record = LogRecord::Reserve {
+                tid: next.0,
+                batch: next.1,
+            };
+            log.append(Some(record), Some(then));
+        }
+        need.0 < tid && need.1 < batch
+    }
+
+    /// Whether `submit` of `n` inputs would go in now without waiting (for in-flight room, the
+    /// end of re-execution, or reserved numbers): the simulator's admission check. Starts a
+    /// reservation if numbers run low.
+    pub(crate) fn admits(&self, n: u64) -> bool {
+        let mut st = self.state.lock();
+        if st.shut_down {
+            return true; // a submit fails at once
+        }
+        st.records.len() < self.config.max_in_flight
+            && st.durable.numbering.recovering_through.is_none()
+            && self.reserve_ahead(&mut st, n)
+    }
+
+    /// Re-executing logged batches after a restart (new work waits meanwhile).
+    pub(crate) fn recovering(&self) -> bool {
+        self.state
+            .lock()
+            .durable
+            .numbering
+            .recovering_through
+            .is_some()
     }
 }

@@ -6,6 +6,7 @@ use crate::message::BatchId;
 use crate::wal::Wal;
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -27,6 +28,8 @@ enum Job {
 pub(crate) struct CommitLog {
     jobs: Sender<Job>,
     thread: parking_lot::Mutex<Option<JoinHandle<()>>>,
+    /// Under the simulator: the writer it runs, step by step (no thread).
+    simulated: Option<Arc<SimLog>>,
 }
 
 /// What the log must keep when it truncates.
@@ -45,13 +48,31 @@ impl CommitLog {
     /// within `keep.retention` of the newest (see `write_loop`).
     pub fn start(wal: Wal, keep: Keep, index: Vec<(u64, Indexed)>) -> std::io::Result<CommitLog> {
         let (jobs, rx) = crossbeam_channel::unbounded();
+        let writer = LogWriter::new(wal, keep, index);
         let thread = std::thread::Builder::new()
             .name("vmodb-commit-log".into())
-            .spawn(move || write_loop(wal, keep, index, rx))?;
+            .spawn(move || write_loop(writer, rx))?;
         Ok(CommitLog {
             jobs,
             thread: parking_lot::Mutex::new(Some(thread)),
+            simulated: None,
         })
+    }
+
+    /// `start` without a thread: the simulator syncs and runs continuations (`SimLog`).
+    pub fn simulated(wal: Wal, keep: Keep, index: Vec<(u64, Indexed)>) -> (CommitLog, Arc<SimLog>) {
+        let (jobs, rx) = crossbeam_channel::unbounded();
+        let sim = Arc::new(SimLog {
+            jobs: rx,
+            writer: parking_lot::Mutex::new(LogWriter::new(wal, keep, index)),
+            synced: parking_lot::Mutex::new(VecDeque::new()),
+        });
+        let log = CommitLog {
+            jobs,
+            thread: parking_lot::Mutex::new(None),
+            simulated: Some(Arc::clone(&sim)),
+        };
+        (log, sim)
     }
 
     /// Queues `record` (if any) and `then`, run once everything queued before is durable.
@@ -76,6 +97,11 @@ impl CommitLog {
             self.append(Some(r), then);
         }
         drop(tx);
+        if let Some(sim) = &self.simulated {
+            // Nothing else runs the simulated writer meanwhile: durable now, told now.
+            sim.sync();
+            while sim.announce_next() {}
+        }
         rx.recv()
             .unwrap_or_else(|_| Err("the commit log stopped".into()))
     }
@@ -168,52 +194,149 @@ impl Retained {
     }
 }
 
-fn write_loop(mut wal: Wal, keep: Keep, index: Vec<(u64, Indexed)>, jobs: Receiver<Job>) {
-    let mut failed: Option<String> = None;
-    let mut retained = Retained::new(index);
-    while let Ok(first) = jobs.recv() {
-        let mut group = vec![first];
-        group.extend(jobs.try_iter());
+/// The writer's state: the log, what truncation keeps, and the first failure (after which
+/// nothing more is written and every continuation hears why).
+struct LogWriter {
+    wal: Wal,
+    keep: Keep,
+    retained: Retained,
+    failed: Option<String>,
+    /// Checkpoint records made durable.
+    checkpoints: u64,
+}
+
+/// A continuation and what it is told.
+type Told = (Then, Result<(), String>);
+
+impl LogWriter {
+    fn new(wal: Wal, keep: Keep, index: Vec<(u64, Indexed)>) -> LogWriter {
+        LogWriter {
+            wal,
+            keep,
+            retained: Retained::new(index),
+            failed: None,
+            checkpoints: 0,
+        }
+    }
+
+    /// Appends the records of `group`, syncs once, truncates behind a new checkpoint; returns
+    /// the continuations, in order, with what each is told, and whether a `Stop` was queued.
+    fn write(&mut self, group: Vec<Job>) -> (Vec<Told>, bool) {
         let mut thens = Vec::new();
         let mut stop = false;
-        let mut new_checkpoint = false;
+        let mut new_checkpoints = 0;
         for job in group {
             match job {
                 Job::Stop => stop = true,
                 Job::Append { record, then } => {
-                    if let (Some(r), None) = (&record, &failed) {
-                        match wal.append(r) {
+                    if let (Some(r), None) = (&record, &self.failed) {
+                        match self.wal.append(r) {
                             Ok(index) => {
                                 // Kept whole: nothing to track for truncation.
-                                if !keep.all {
-                                    retained.note(index, r);
+                                if !self.keep.all {
+                                    self.retained.note(index, r);
                                 }
-                                new_checkpoint |= matches!(r, LogRecord::Checkpoint { .. });
+                                new_checkpoints +=
+                                    u64::from(matches!(r, LogRecord::Checkpoint { .. }));
                             }
-                            Err(e) => failed = Some(e.to_string()),
+                            Err(e) => self.failed = Some(e.to_string()),
                         }
                     }
                     thens.extend(then);
                 }
             }
         }
-        if failed.is_none()
-            && let Err(e) = wal.sync()
+        if self.failed.is_none()
+            && let Err(e) = self.wal.sync()
         {
-            failed = Some(e.to_string());
+            self.failed = Some(e.to_string());
         }
-        if new_checkpoint && !keep.all && failed.is_none() {
-            truncate(&mut wal, &mut retained, &keep);
+        if self.failed.is_none() {
+            self.checkpoints += new_checkpoints;
+            if new_checkpoints > 0 && !self.keep.all {
+                truncate(&mut self.wal, &mut self.retained, &self.keep);
+            }
         }
-        for then in thens {
-            then(match &failed {
-                None => Ok(()),
-                Some(e) => Err(e.clone()),
-            });
+        let told = thens
+            .into_iter()
+            .map(|then| {
+                let result = match &self.failed {
+                    None => Ok(()),
+                    Some(e) => Err(e.clone()),
+                };
+                (then, result)
+            })
+            .collect();
+        (told, stop)
+    }
+}
+
+fn write_loop(mut writer: LogWriter, jobs: Receiver<Job>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        group.extend(jobs.try_iter());
+        let (told, stop) = writer.write(group);
+        for (then, result) in told {
+            then(result);
         }
         if stop {
             return;
         }
+    }
+}
+
+/// The commit log under the simulator: appended records wait until the simulation syncs them
+/// (`sync`), and their continuations until it runs them (`announce_next`), so that a crash can
+/// fall before a sync, or after a sync and before the commit it made durable was announced.
+pub(crate) struct SimLog {
+    jobs: Receiver<Job>,
+    writer: parking_lot::Mutex<LogWriter>,
+    synced: parking_lot::Mutex<VecDeque<Told>>,
+}
+
+impl SimLog {
+    /// Records or continuations wait to be written.
+    pub fn unsynced(&self) -> bool {
+        !self.jobs.is_empty()
+    }
+
+    /// Continuations of durable records wait to run.
+    pub fn unannounced(&self) -> bool {
+        !self.synced.lock().is_empty()
+    }
+
+    /// Writes and syncs everything queued, as one group.
+    pub fn sync(&self) {
+        let group: Vec<Job> = self.jobs.try_iter().collect();
+        if group.is_empty() {
+            return;
+        }
+        let (told, _) = self.writer.lock().write(group);
+        self.synced.lock().extend(told);
+    }
+
+    /// Runs the oldest waiting continuation; false if none waits.
+    pub fn announce_next(&self) -> bool {
+        let next = self.synced.lock().pop_front();
+        match next {
+            Some((then, result)) => {
+                then(result);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A crash: appended records not synced, and continuations not run, are gone (they hold
+    /// the coordinator, which holds this log).
+    pub fn lose_pending(&self) {
+        while self.jobs.try_recv().is_ok() {}
+        self.synced.lock().clear();
+    }
+
+    /// Checkpoint records made durable by this writer.
+    pub fn checkpoints(&self) -> u64 {
+        self.writer.lock().checkpoints
     }
 }
 

@@ -74,6 +74,11 @@ impl WorkerPool {
         }
     }
 
+    /// The simulator runs this pool's jobs (and whatever would run on a thread of its own).
+    pub fn is_simulated(&self) -> bool {
+        matches!(self.exec, Exec::Simulated { .. })
+    }
+
     pub fn busy(&self) -> Busy<'_> {
         self.busy.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Busy(&self.busy)

@@ -10,16 +10,25 @@
 //! allows across links, workers and timers can come up, and a seed replays the same one
 //! exactly (`trace` fingerprints it).
 //!
+//! With a data directory the commit log has no thread either: a step may sync what was
+//! appended (group commit) or run the next continuation of a synced record (announcing a
+//! commit), and checkpoints are written by jobs. A crash (`crash`, when `may_crash` says the
+//! engine allows one) drops everything in memory — queued messages, jobs, appended records not
+//! synced, continuations not run — and `start` on the same directory recovers.
+//!
 //! Per seed, the weights of those actions are drawn too (swarm testing): some seeds seal often,
 //! some let batches grow, some starve a link. Virtual time advances a few µs per step and is
-//! the transactions' clock. Left out for now: crashes and restarts, the disk, a link that drops,
-//! admission waits (`try_submit` says when a submit would wait instead).
+//! the transactions' clock. Not simulated: torn writes and a full disk (the WAL's own tests
+//! cover them), a link that drops, one node crashing alone (the engine restarts the whole
+//! cluster), and admission waits (`try_submit` says when a submit would wait instead).
 
 use crate::app::App;
 use crate::cluster::ClusterState;
 use crate::coordinator::{
     Coordinator, CoordinatorConfig, CoordinatorStats, Input, Notifier, Request, SequencedInput,
 };
+use crate::durability::data_dir::Opened;
+use crate::durability::writer::{CommitLog, Keep, SimLog};
 use crate::error::{BootstrapError, QueryError, SubmitError};
 use crate::load::{Loader, build_stores};
 use crate::message::{Ask, BatchId, Message, NodeId, ServiceId, Transport};
@@ -47,6 +56,9 @@ pub struct SimConfig {
     pub workers: usize,
     /// Run the mode checker (it sees no overlap here: simulated tasks run one at a time).
     pub check_modes: bool,
+    /// Durability: the commit log and checkpoints there (`ClusterConfig::data_dir`); starting
+    /// on a directory that holds a log recovers.
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 /// Virtual time starts here (1 January 2026, in µs since the Unix epoch).
@@ -107,6 +119,8 @@ struct Weights {
     run: u64,
     seal: u64,
     read: u64,
+    sync: u64,
+    announce: u64,
 }
 
 /// One cluster under simulation. See the module docs.
@@ -118,10 +132,13 @@ pub struct Sim {
     commits: Receiver<(BatchId, Tid)>,
     net: Arc<SimNet>,
     jobs: Arc<SimJobs>,
+    /// The commit log's writer (with a data directory).
+    log: Option<Arc<SimLog>>,
+    /// This start recovered batches logged before it (after a crash).
+    restarted: bool,
     rng: SimRng,
     weights: Weights,
     now_us: Arc<AtomicU64>,
-    max_in_flight: usize,
     /// The max TID of the last commit announced (what clients may have heard of).
     heard: Tid,
     /// The max TID of every batch announced: a service's watermark is always one of them (or
@@ -141,7 +158,23 @@ impl Sim {
         config: SimConfig,
         load: impl FnOnce(&Loader) -> Result<(), BootstrapError>,
     ) -> Result<Sim, BootstrapError> {
-        let stores = build_stores(&app, load)?;
+        let durable = match &config.data_dir {
+            None => None,
+            Some(dir) => Some(Opened::open(
+                &app,
+                dir,
+                config.coordinator.log_segment_bytes,
+                config.coordinator.allow_new_build,
+            )?),
+        };
+        let stores = match &durable {
+            Some(d) => d.stores(&app, load)?,
+            None => build_stores(&app, load)?,
+        };
+        let keep = Keep {
+            all: config.coordinator.record_inputs,
+            retention: config.coordinator.request_retention,
+        };
         let app = Arc::new(app);
         let jobs = Arc::new(SimJobs::default());
         let pool = Arc::new(WorkerPool::simulated(Arc::clone(&jobs), config.workers));
@@ -161,7 +194,6 @@ impl Sim {
                 Arc::new(node)
             })
             .collect();
-        let max_in_flight = config.coordinator.max_in_flight;
         let (coordinator, inbox) = Coordinator::new(Arc::clone(&app), config.coordinator);
         coordinator.connect(net.clone());
         let now_us = Arc::new(AtomicU64::new(EPOCH_US));
@@ -169,12 +201,32 @@ impl Sim {
         coordinator.set_clock(Arc::new(move || clock.load(Ordering::Relaxed)));
         let (watch, commits) = crossbeam_channel::unbounded();
         coordinator.watch_commits(watch);
+        let mut log = None;
+        let mut restarted = false;
+        // The services start at the checkpoint's TID (0: the initial data).
+        let mut boundaries: std::collections::BTreeSet<Tid> = [0].into();
+        if let Some(d) = durable {
+            boundaries.insert(d.plan.checkpoint.1);
+            for (node, dir) in nodes.iter().zip(d.dirs) {
+                node.keep_checkpoints(dir);
+                node.restart_at(d.plan.checkpoint.1);
+            }
+            let (commit_log, writer) = CommitLog::simulated(d.wal, keep, d.plan.index.clone());
+            coordinator.log_to(commit_log);
+            coordinator
+                .recover(&d.plan)
+                .map_err(|e| BootstrapError(format!("recovery: {e}")))?;
+            restarted = d.plan.last_batch > 0;
+            log = Some(writer);
+        }
         let mut rng = SimRng::new(config.seed);
         let weights = Weights {
             deliver: rng.between(1, 12),
             run: rng.between(1, 12),
             seal: rng.between(0, 4),
             read: rng.between(0, 2),
+            sync: rng.between(1, 6),
+            announce: rng.between(1, 12),
         };
         Ok(Sim {
             app,
@@ -184,12 +236,13 @@ impl Sim {
             commits,
             net,
             jobs,
+            log,
+            restarted,
             rng,
             weights,
             now_us,
-            max_in_flight,
             heard: 0,
-            boundaries: [0].into(),
+            boundaries,
             reads: 0,
             trace: config.seed,
             steps: 0,
@@ -208,13 +261,14 @@ impl Sim {
 
     /// Sequences `requests` (sending each to its entry service's link), as
     /// `Coordinator::submit_requests` does, unless admission would wait (as many transactions
-    /// in flight as `max_in_flight`): then `None`, and nothing is sequenced.
+    /// in flight as `max_in_flight`, re-execution after a restart, numbers not yet reserved in
+    /// the log): then `None`, and nothing is sequenced.
     pub fn try_submit(
         &mut self,
         requests: Vec<Request>,
         notify: Option<Notifier>,
     ) -> Option<Result<Vec<Tid>, SubmitError>> {
-        if self.coordinator.pending().1 >= self.max_in_flight {
+        if !self.coordinator.admits(requests.len() as u64) {
             return None;
         }
         let tids = self.coordinator.submit_requests(requests, notify);
@@ -233,6 +287,10 @@ impl Sim {
         let links = self.net.busy();
         let jobs = self.jobs.len();
         let open = self.coordinator.pending().0;
+        let (unsynced, unannounced) = self
+            .log
+            .as_ref()
+            .map_or((false, false), |l| (l.unsynced(), l.unannounced()));
         let w = self.weights;
         // A kind with weight 0 still runs once nothing else can (liveness).
         let candidates = [
@@ -244,6 +302,8 @@ impl Sim {
                 (!links.is_empty() || jobs > 0) && self.reads < MAX_READS,
                 w.read,
             ),
+            (unsynced, w.sync),
+            (unannounced, w.announce),
         ];
         let total: u64 = candidates.iter().filter(|c| c.0).map(|c| c.1).sum();
         if total == 0 {
@@ -285,7 +345,19 @@ impl Sim {
                 }
             }
             2 => self.seal(),
-            _ => self.read(),
+            3 => self.read(),
+            4 => {
+                self.record(7, 0);
+                if let Some(log) = &self.log {
+                    log.sync();
+                }
+            }
+            _ => {
+                self.record(8, 0);
+                if let Some(log) = &self.log {
+                    log.announce_next();
+                }
+            }
         }
         true
     }
@@ -298,6 +370,19 @@ impl Sim {
         }
         n
     }
+
+    /// Whether a crash now is one the engine recovers from here: with a data directory, not
+    /// while re-executing the log, and after a restart only once a checkpoint since it is
+    /// durable (recovery re-executes across a restart logged between batches by waiting for
+    /// commits, which only threads can do; `tests/durability` covers that path).
+    pub fn may_crash(&self) -> bool {
+        let Some(log) = &self.log else { return false };
+        !self.coordinator.recovering() && (!self.restarted || log.checkpoints() > 0)
+    }
+
+    /// The power goes out: everything in memory is gone, the data directory stays as synced
+    /// (see `Drop`).
+    pub fn crash(self) {}
 
     fn seal(&mut self) {
         self.record(5, 0);
@@ -436,11 +521,25 @@ impl Sim {
             .collect();
         let (open, in_flight) = self.coordinator.pending();
         format!(
-            "links [{}], {} jobs, batch open: {open}, {in_flight} in flight, {} waiting at services",
+            "links [{}], {} jobs, batch open: {open}, {in_flight} in flight, recovering: {}, \
+             {} waiting at services",
             queued.join(", "),
             self.jobs.len(),
+            self.coordinator.recovering(),
             self.nodes.iter().map(|n| n.waiting()).sum::<usize>()
         )
+    }
+}
+
+impl Drop for Sim {
+    /// Whatever is still queued goes: messages, jobs, and the log's unsynced records and
+    /// unrun continuations (which hold the coordinator, which holds the log).
+    fn drop(&mut self) {
+        self.net.links.lock().clear();
+        while self.jobs.take(0).is_some() {}
+        if let Some(log) = &self.log {
+            log.lose_pending();
+        }
     }
 }
 

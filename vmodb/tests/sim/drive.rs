@@ -1,10 +1,13 @@
 //! Drives one workload under the simulator: clients submit their chunks at moments the seed
 //! picks (some ops again later, with the same request ids, as a client that got no answer
-//! would), the simulation runs until nothing is left, and every completion is collected.
+//! would), the cluster may crash and restart on its data directory (every client then
+//! resubmits what it got no answer for, with the same ids), the simulation runs until nothing
+//! is left, and every completion is collected.
 
 use crate::run::{Finished, Setup};
 use crossbeam_channel::Receiver;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
 use std::sync::Arc;
 use vmodb::sim::{Sim, SimConfig};
 use vmodb::{
@@ -31,8 +34,36 @@ impl Finished for Sim {
     fn watermark(&self) -> Tid {
         Sim::watermark(self)
     }
-    fn rollback(&self) -> RollbackStats {
-        self.coordinator_stats().rollback
+    fn rollback(&self) -> Option<RollbackStats> {
+        Some(self.coordinator_stats().rollback)
+    }
+}
+
+/// A simulation with crashes: the checks read the last life, and its abort counts cover only
+/// that life.
+pub struct AfterCrashes<'a>(pub &'a Sim);
+
+impl Finished for AfterCrashes<'_> {
+    fn state(&self) -> ClusterState {
+        self.0.state()
+    }
+    fn committed_inputs(&self) -> Vec<SequencedInput> {
+        self.0.committed_inputs()
+    }
+    fn read_table<E: Entity>(&self, service: &str) -> Result<Vec<E>, String> {
+        Finished::read_table(self.0, service)
+    }
+    fn mode_violations(&self) -> (u64, Vec<String>) {
+        self.0.mode_violations()
+    }
+    fn refused(&self) -> u64 {
+        self.0.refused()
+    }
+    fn watermark(&self) -> Tid {
+        self.0.watermark()
+    }
+    fn rollback(&self) -> Option<RollbackStats> {
+        None
     }
 }
 
@@ -40,23 +71,36 @@ impl Finished for Sim {
 pub struct SimRun {
     pub sim: Sim,
     pub done: BTreeMap<Tid, (usize, Completion)>,
-    /// Ops submitted a second time with the same request id.
+    /// Ops submitted a second time with the same request id (without a crash).
     pub resubmitted: usize,
+    pub crashes: u32,
+    /// Steps over every life.
+    pub steps: u64,
+}
+
+/// Crashes: the data directory, and how many at most.
+pub struct Crashes {
+    pub dir: PathBuf,
+    pub max: u32,
 }
 
 /// Steps after which a run counts as stuck (a workload needs a few thousand).
 const MAX_STEPS: u64 = 2_000_000;
 
-struct SimClient {
-    /// (index of the chunk's first op, the chunk) still to submit, in order.
-    chunks: Vec<(usize, Vec<SimOp>)>,
-    completions: Receiver<Completion>,
-    notify: Notifier,
-    submitted: BTreeMap<Tid, usize>,
-}
-
 /// An op: a transaction's name and its encoded input.
 pub type SimOp = (String, Vec<u8>);
+
+/// Ops of one submission: their indices in the workload.
+type Chunk = Vec<usize>;
+
+struct SimClient {
+    /// Chunks still to submit, in order.
+    chunks: VecDeque<Chunk>,
+    completions: Receiver<Completion>,
+    notify: Notifier,
+    /// What this client submitted in the current life: TID → op.
+    submitted: BTreeMap<Tid, usize>,
+}
 
 fn request(i: usize, op: &SimOp, ids: bool) -> Request {
     Request {
@@ -66,37 +110,82 @@ fn request(i: usize, op: &SimOp, ids: bool) -> Request {
     }
 }
 
-/// Runs `ops` of `app` (loaded by `load`) under the simulator with `seed`, with the batch,
-/// admission, worker and client settings of `setup`. Checks on the way that each client hears of
-/// exactly its own transactions, once each; that a resubmitted id gets its first TID back
-/// and one completion equal to the first; and that the simulation ends with nothing in flight.
+/// Everything a run checks on the way.
+struct Ledger {
+    /// Every op's one answer.
+    answered: BTreeMap<usize, Completion>,
+    /// Every TID ever handed out, and to which op (a TID is never given to two).
+    given: BTreeMap<Tid, usize>,
+}
+
+impl Ledger {
+    fn gave(&mut self, tid: Tid, op: usize) -> Result<(), String> {
+        match self.given.insert(tid, op) {
+            Some(other) if other != op => Err(format!(
+                "tid {tid} was handed to op #{other} and again to op #{op}"
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Takes what `client` was told so far.
+    fn hear(&mut self, client: &mut SimClient) -> Result<(), String> {
+        while let Ok(c) = client.completions.try_recv() {
+            let Some(i) = client.submitted.remove(&c.tid) else {
+                return Err(format!(
+                    "a client got a completion for tid {} it did not submit, or twice",
+                    c.tid
+                ));
+            };
+            if self.answered.insert(i, c).is_some() {
+                return Err(format!("op #{i} was answered twice"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs `ops` of `app()` (loaded by `load`) under the simulator with `seed`, with the batch,
+/// admission, worker and client settings of `setup`, and with `crashes` if given. Checks on
+/// the way that each client hears of exactly its own transactions, each op once over every
+/// life; that no TID is handed to two ops; that a resubmitted id gets its first TID back and
+/// one completion equal to the first; and that the simulation ends with nothing in flight.
 pub fn simulate(
     seed: u64,
     setup: &Setup,
-    app: App,
-    load: impl FnOnce(&Loader) -> Result<(), BootstrapError>,
+    app: fn() -> App,
+    load: fn(&Loader) -> Result<(), BootstrapError>,
     ops: &[SimOp],
+    crashes: Option<&Crashes>,
 ) -> Result<SimRun, String> {
     crate::support::util::quiet_deliberate_panics();
-    let config = SimConfig {
-        seed,
+    let config = |life: u64| SimConfig {
+        seed: seed ^ life.wrapping_mul(0x5851_F42D_4C95_7F2D),
         coordinator: CoordinatorConfig {
             batch_max_txns: setup.max_batch,
             max_in_flight: setup.max_in_flight,
             record_inputs: true,
             seed: setup.seed,
+            // With a directory: a checkpoint at every commit step, or none.
+            checkpoint_every: if seed.is_multiple_of(3) {
+                std::time::Duration::MAX
+            } else {
+                std::time::Duration::ZERO
+            },
             ..CoordinatorConfig::default()
         },
         workers: setup.workers,
         check_modes: true,
+        data_dir: crashes.map(|c| c.dir.clone()),
     };
-    let mut sim = Sim::start(app, config, load).map_err(|e| e.to_string())?;
+    let mut life = 0;
+    let mut sim = Sim::start(app(), config(life), load).map_err(|e| e.to_string())?;
     let chunk = setup.chunk.max(1);
     let mut clients: Vec<SimClient> = (0..setup.clients.max(1))
         .map(|_| {
             let (tx, rx) = crossbeam_channel::unbounded();
             SimClient {
-                chunks: Vec::new(),
+                chunks: VecDeque::new(),
                 completions: rx,
                 notify: Notifier::channel(tx),
                 submitted: BTreeMap::new(),
@@ -104,24 +193,30 @@ pub fn simulate(
         })
         .collect();
     let n_clients = clients.len();
-    for (j, ops) in ops.chunks(chunk).enumerate() {
-        clients[j % n_clients]
-            .chunks
-            .push((j * chunk, ops.to_vec()));
-    }
-    for c in &mut clients {
-        c.chunks.reverse(); // popped from the back, in order
+    let indices: Vec<usize> = (0..ops.len()).collect();
+    for (j, c) in indices.chunks(chunk).enumerate() {
+        clients[j % n_clients].chunks.push_back(c.to_vec());
     }
     let rng = sim.rng();
-    let ids = rng.chance(50);
+    let ids = crashes.is_some() || rng.chance(50);
     let submit_percent = rng.between(2, 60);
-    let resubmit_percent = if ids { rng.between(0, 40) } else { 0 };
+    let resubmit_percent = if ids && crashes.is_none() {
+        rng.between(0, 40)
+    } else {
+        0
+    };
+    let crash_per_mille = rng.between(1, 20);
+    let mut crashes_left = crashes.map_or(0, |c| c.max);
     let (retry_tx, retry_rx) = crossbeam_channel::unbounded();
     let retry = Notifier::channel(retry_tx);
     // Ops sent again later: (op index, the TID it got first).
     let mut again: Vec<(usize, Tid)> = Vec::new();
     let mut resubmitted: BTreeMap<usize, Tid> = BTreeMap::new();
-    let mut steps = 0u64;
+    let mut ledger = Ledger {
+        answered: BTreeMap::new(),
+        given: BTreeMap::new(),
+    };
+    let (mut steps, mut earlier_steps) = (0u64, 0u64);
     // Set when the cluster has nothing to do: the next turn submits for sure.
     let mut idle = false;
     loop {
@@ -131,6 +226,24 @@ pub fn simulate(
                 "not quiet after {MAX_STEPS} steps: {}",
                 sim.pending()
             ));
+        }
+        if crashes_left > 0 && sim.may_crash() && sim.rng().below(1000) < crash_per_mille {
+            // Everyone hears what was announced before the crash; the rest is asked again.
+            for client in &mut clients {
+                ledger.hear(client)?;
+                let unanswered: Chunk = client.submitted.values().copied().collect();
+                client.submitted.clear();
+                if !unanswered.is_empty() {
+                    client.chunks.push_front(unanswered);
+                }
+            }
+            crashes_left -= 1;
+            life += 1;
+            earlier_steps += sim.steps();
+            sim.crash();
+            sim = Sim::start(app(), config(life), load)
+                .map_err(|e| format!("restart {life}: {e}"))?;
+            continue;
         }
         let waiting: Vec<usize> = (0..n_clients)
             .filter(|&c| !clients[c].chunks.is_empty())
@@ -160,17 +273,16 @@ pub fn simulate(
         if !waiting.is_empty() && (idle || rng.chance(submit_percent)) {
             let c = waiting[rng.below(waiting.len() as u64) as usize];
             let client = &mut clients[c];
-            let (first, ops) = client.chunks.last().expect("a chunk").clone();
-            let requests = (ops.iter().enumerate())
-                .map(|(k, op)| request(first + k, op, ids))
-                .collect();
+            let chunk = client.chunks.front().expect("a chunk").clone();
+            let requests = (chunk.iter()).map(|&i| request(i, &ops[i], ids)).collect();
             match sim.try_submit(requests, Some(client.notify.clone())) {
                 Some(Ok(tids)) => {
-                    client.chunks.pop();
-                    for (k, tid) in tids.into_iter().enumerate() {
-                        client.submitted.insert(tid, first + k);
+                    client.chunks.pop_front();
+                    for (tid, i) in tids.into_iter().zip(chunk) {
+                        ledger.gave(tid, i)?;
+                        client.submitted.insert(tid, i);
                         if sim.rng().chance(resubmit_percent) {
-                            again.push((first + k, tid));
+                            again.push((i, tid));
                         }
                     }
                     idle = false;
@@ -189,17 +301,8 @@ pub fn simulate(
     if let Some(v) = sim.violations().first() {
         return Err(v.clone());
     }
-    let mut done = BTreeMap::new();
     for client in &mut clients {
-        while let Ok(c) = client.completions.try_recv() {
-            let Some(i) = client.submitted.remove(&c.tid) else {
-                return Err(format!(
-                    "a client got a completion for tid {} it did not submit, or twice",
-                    c.tid
-                ));
-            };
-            done.insert(c.tid, (i, c));
-        }
+        ledger.hear(client)?;
         if let Some((tid, i)) = client.submitted.iter().next() {
             return Err(format!(
                 "liveness: tid {tid} (op #{i}) never completed; {}",
@@ -207,6 +310,17 @@ pub fn simulate(
             ));
         }
     }
+    if ledger.answered.len() != ops.len() {
+        let missing = (0..ops.len()).find(|i| !ledger.answered.contains_key(i));
+        return Err(format!(
+            "{} of {} ops answered; op #{missing:?} was not",
+            ledger.answered.len(),
+            ops.len()
+        ));
+    }
+    let done: BTreeMap<Tid, (usize, Completion)> = (ledger.answered.into_iter())
+        .map(|(i, c)| (c.tid, (i, c)))
+        .collect();
     let mut told: BTreeMap<usize, Completion> = BTreeMap::new();
     while let Ok(c) = retry_rx.try_recv() {
         let Some((&i, _)) = resubmitted.iter().find(|(_, t)| **t == c.tid) else {
@@ -233,9 +347,11 @@ pub fn simulate(
         }
     }
     Ok(SimRun {
+        steps: earlier_steps + sim.steps(),
         sim,
         done,
         resubmitted: resubmitted.len(),
+        crashes: life as u32,
     })
 }
 

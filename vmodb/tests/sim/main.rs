@@ -66,14 +66,45 @@ fn run_seed(seed: u64) -> Result<Seeded, String> {
             (op.tx.to_string(), payload)
         })
         .collect();
-    let run = drive::simulate(seed, &w.setup, app::app(), app::load, &ops)?;
+    let run = drive::simulate(seed, &w.setup, app::app, app::load, &ops, None)?;
     let stats = check_finished(&w, &run.done, &run.sim)?;
     Ok(Seeded {
         stats,
         resubmitted: run.resubmitted,
-        steps: run.sim.steps(),
+        steps: run.steps,
         trace: run.sim.trace(),
     })
+}
+
+/// `run_seed` with up to three crashes, each followed by a restart on the data directory.
+fn crash_seed(seed: u64) -> Result<(CaseStats, u32), String> {
+    let w = workload(seed);
+    let ops: Vec<drive::SimOp> = (w.ops.iter())
+        .map(|op| {
+            let payload = postcard::to_allocvec(&op.input).expect("input encodes");
+            (op.tx.to_string(), payload)
+        })
+        .collect();
+    // In memory where there is a tmpfs: a crash here is the simulation's, not the disk's.
+    let shm = std::path::Path::new("/dev/shm");
+    let base = if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    let dir = base.join(format!("vmodb-sim-{}-{seed}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let crashes = drive::Crashes {
+        dir: dir.clone(),
+        max: 3,
+    };
+    let run = drive::simulate(seed, &w.setup, app::app, app::load, &ops, Some(&crashes));
+    let checked = run.and_then(|run| {
+        let stats = check_finished(&w, &run.done, &drive::AfterCrashes(&run.sim))?;
+        Ok((stats, run.crashes))
+    });
+    let _ = std::fs::remove_dir_all(&dir);
+    checked
 }
 
 /// The seeds to run: `SIM_SEED`, or `0..SIM_SEEDS`.
@@ -170,7 +201,7 @@ fn tree_ops(seed: u64) -> (Setup, Vec<SimOp>) {
 /// replay gives, and everything committed.
 fn check_tree(seed: u64) -> Result<(), String> {
     let (setup, ops) = tree_ops(seed);
-    let run = drive::simulate(seed, &setup, tree::app(), tree::load, &ops)?;
+    let run = drive::simulate(seed, &setup, tree::app, tree::load, &ops, None)?;
     let inputs = run.sim.committed_inputs();
     let tids: Vec<Tid> = inputs.iter().map(|i| i.env.tid).collect();
     if tids != run.done.keys().copied().collect::<Vec<_>>() || tids.len() != ops.len() {
@@ -215,5 +246,36 @@ fn foreign_key_checks_equal_serial_replay_for_every_seed() {
                 "seed {seed} failed: {e}\nreproduce: SIM_SEED={seed} cargo test -p vmodb --test sim"
             );
         }
+    }
+}
+
+#[test]
+fn crashes_and_restarts_lose_nothing_for_every_seed() {
+    let seeds: Vec<u64> = match env::<u64>("SIM_SEED") {
+        Some(s) => vec![s],
+        None => (0..env("SIM_SEEDS").unwrap_or(SEEDS) / 2).collect(),
+    };
+    let (mut crashes, mut transactions) = (0, 0);
+    for &seed in &seeds {
+        match crash_seed(seed) {
+            Ok((stats, n)) => {
+                crashes += n;
+                transactions += stats.transactions;
+            }
+            Err(e) => panic!(
+                "seed {seed} failed: {e}\nreproduce: SIM_SEED={seed} cargo test -p vmodb --test sim"
+            ),
+        }
+    }
+    eprintln!(
+        "{} seeds with crashes: {crashes} crashes, {transactions} transactions",
+        seeds.len()
+    );
+    if seeds.len() >= 50 {
+        assert!(
+            crashes as usize >= seeds.len(),
+            "only {crashes} crashes in {} seeds",
+            seeds.len()
+        );
     }
 }
