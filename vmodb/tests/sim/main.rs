@@ -5,6 +5,8 @@
 //! as serial replay gives it, committed outputs match the state. The simulator adds its own
 //! checks: no read behind a commit clients had heard of, a resubmitted request id answered
 //! with its first outcome and never run twice, and liveness (everything submitted completes).
+//! `apps.rs` runs two small applications the same way, checked against serial replay; the
+//! crash test restarts the cluster on its data directory up to three times per seed.
 //!
 //! `SIM_SEEDS=N` runs seeds `0..N` (default `SEEDS`), `SIM_SEED=S` only seed `S`; a failure
 //! prints the line that reproduces it.
@@ -16,6 +18,7 @@ mod support;
 #[allow(dead_code)]
 #[path = "../aborts/app.rs"]
 mod app;
+mod apps;
 mod drive;
 #[allow(dead_code)]
 #[path = "../aborts/model.rs"]
@@ -26,13 +29,9 @@ mod run;
 #[path = "../aborts/strategy.rs"]
 mod strategy;
 
-use drive::SimOp;
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
-use run::{CaseStats, Setup, Workload, check_finished, state_diff};
-use support::tree;
-use vmodb::sim::SimRng;
-use vmodb::{Outcome, Tid};
+use run::{CaseStats, Workload, check_finished};
 
 /// Seeds per test run in CI.
 const SEEDS: u64 = 300;
@@ -121,7 +120,7 @@ fn simulated_runs_equal_serial_replay_for_every_seed() {
     let start = std::time::Instant::now();
     let mut all = Vec::new();
     for &seed in &seeds {
-        match run_seed(seed) {
+        match guarded(|| run_seed(seed)) {
             Ok(s) => all.push(s),
             Err(e) => panic!(
                 "seed {seed} failed: {e}\nreproduce: SIM_SEED={seed} cargo test -p vmodb --test sim"
@@ -164,89 +163,37 @@ fn a_seed_replays_the_same_run() {
     assert_ne!(run_seed(3).unwrap().trace, run_seed(4).unwrap().trace);
 }
 
-/// Seed `seed`'s ops of the tree application (`support/tree.rs`): children of a few parents
-/// added while those parents are dropped and added again, under random batch, admission,
-/// worker and client settings.
-fn tree_ops(seed: u64) -> (Setup, Vec<SimOp>) {
-    let mut rng = SimRng::new(seed ^ 0x7265_6500);
-    let parents = rng.between(1, 6) as u32;
-    let ops = (0..rng.between(20, 200))
-        .map(|i| {
-            let parent = rng.below(parents.into()) as u32;
-            let tx = ["add_child", "add_child", "drop_parent", "add_parent"][rng.below(4) as usize];
-            let input = tree::op(1000 + i as u32, parent, 0);
-            (
-                tx.to_string(),
-                postcard::to_allocvec(&input).expect("encodes"),
-            )
-        })
-        .collect();
-    let setup = Setup {
-        max_batch: rng.between(1, 40) as u32,
-        max_in_flight: if rng.chance(25) {
-            rng.between(1, 64) as usize
-        } else {
-            100_000
-        },
-        workers: rng.between(1, 3) as usize,
-        clients: rng.between(1, 3) as usize,
-        chunk: rng.between(1, 24) as usize,
-        seed,
-        ..Setup::default()
-    };
-    (setup, ops)
-}
-
-/// The state equals the serial replay of the committed inputs, each outcome is the one serial
-/// replay gives, and everything committed.
-fn check_tree(seed: u64) -> Result<(), String> {
-    let (setup, ops) = tree_ops(seed);
-    let run = drive::simulate(seed, &setup, tree::app, tree::load, &ops, None)?;
-    let inputs = run.sim.committed_inputs();
-    let tids: Vec<Tid> = inputs.iter().map(|i| i.env.tid).collect();
-    if tids != run.done.keys().copied().collect::<Vec<_>>() || tids.len() != ops.len() {
-        return Err(format!(
-            "{} ops, {} completed, {} committed inputs",
-            ops.len(),
-            run.done.len(),
-            tids.len()
-        ));
-    }
-    let (replayed, outcomes) =
-        vmodb::serial_replay_outcomes(&tree::app(), tree::load, &inputs).map_err(|e| e.0)?;
-    let state = run.sim.state();
-    if state != replayed {
-        return Err(format!(
-            "the state differs from serial replay:\n{}",
-            state_diff(&state, &replayed, "simulated", "replayed")
-        ));
-    }
-    for (tid, want) in outcomes {
-        let (i, c) = &run.done[&tid];
-        let same = match (&c.outcome, &want) {
-            (Outcome::Committed { .. }, None) => true,
-            (Outcome::Aborted { service, error }, Some((s, e))) => service == s && error == e,
-            _ => false,
-        };
-        if !same {
-            return Err(format!(
-                "tid {tid} (op #{i} {}): {:?}, serial replay: {want:?}",
-                ops[*i].0, c.outcome
-            ));
-        }
-    }
-    Ok(())
-}
-
 #[test]
 fn foreign_key_checks_equal_serial_replay_for_every_seed() {
     for seed in seeds() {
-        if let Err(e) = check_tree(seed) {
+        if let Err(e) = guarded(|| apps::check_tree(seed)) {
             panic!(
                 "seed {seed} failed: {e}\nreproduce: SIM_SEED={seed} cargo test -p vmodb --test sim"
             );
         }
     }
+}
+
+#[test]
+fn failing_partition_closures_equal_serial_replay_for_every_seed() {
+    for seed in seeds() {
+        if let Err(e) = guarded(|| apps::check_kv(seed)) {
+            panic!(
+                "seed {seed} failed: {e}\nreproduce: SIM_SEED={seed} cargo test -p vmodb --test sim"
+            );
+        }
+    }
+}
+
+/// Runs `f`; a panic that escapes the engine (none should) becomes an error, so the seed is
+/// still named.
+fn guarded<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
+        let why = (p.downcast_ref::<String>().cloned())
+            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default();
+        Err(format!("a panic escaped the engine: {why}"))
+    })
 }
 
 #[test]
@@ -257,7 +204,7 @@ fn crashes_and_restarts_lose_nothing_for_every_seed() {
     };
     let (mut crashes, mut transactions) = (0, 0);
     for &seed in &seeds {
-        match crash_seed(seed) {
+        match guarded(|| crash_seed(seed)) {
             Ok((stats, n)) => {
                 crashes += n;
                 transactions += stats.transactions;
