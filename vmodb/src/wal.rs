@@ -216,6 +216,23 @@ impl Wal {
         self.out.get_ref().sync_data().map_err(io_err(&self.path))
     }
 
+    /// A crash in the middle of a write (the simulator's): of the bytes appended since the last
+    /// sync and still buffered, only the first `keep(n)` of their `n` reach the file; the rest
+    /// never does. Nothing may be appended after this. Returns (bytes kept, bytes buffered).
+    pub(crate) fn tear(
+        &mut self,
+        keep: impl FnOnce(usize) -> usize,
+    ) -> Result<(usize, usize), WalError> {
+        let file = self.out.get_ref().try_clone().map_err(io_err(&self.path))?;
+        let (file, buffered) = std::mem::replace(&mut self.out, BufWriter::new(file)).into_parts();
+        let bytes = buffered.unwrap_or_default();
+        let n = keep(bytes.len()).min(bytes.len());
+        let start = self.len - bytes.len() as u64;
+        file.write_all_at(&bytes[..n], start)
+            .map_err(io_err(&self.path))?;
+        Ok((n, bytes.len()))
+    }
+
     /// The index the next record gets.
     pub fn next_index(&self) -> u64 {
         self.next

@@ -334,6 +334,36 @@ impl SimLog {
         self.synced.lock().clear();
     }
 
+    /// A crash during a write: the records appended and not synced are written, and of their
+    /// bytes only a prefix (`keep` of their number) reaches the log, so that its last record may
+    /// be torn, or whole but never acknowledged. Continuations not run are gone. Returns the
+    /// records so written and (bytes kept, bytes they took).
+    pub fn crash_mid_write(&self, keep: impl FnOnce(usize) -> usize) -> (usize, (usize, usize)) {
+        let records: Vec<LogRecord> = (self.jobs.try_iter())
+            .filter_map(|job| match job {
+                Job::Append { record, .. } => record,
+                Job::Stop => None,
+            })
+            .collect();
+        self.synced.lock().clear();
+        let mut writer = self.writer.lock();
+        if writer.failed.is_some() || records.is_empty() {
+            return (0, (0, 0));
+        }
+        for r in &records {
+            if writer.wal.append(r).is_err() {
+                return (0, (0, 0));
+            }
+        }
+        match writer.wal.tear(keep) {
+            Ok(bytes) => (records.len(), bytes),
+            Err(e) => {
+                tracing::warn!("simulated crash: {e}");
+                (0, (0, 0))
+            }
+        }
+    }
+
     /// Checkpoint records made durable by this writer.
     pub fn checkpoints(&self) -> u64 {
         self.writer.lock().checkpoints

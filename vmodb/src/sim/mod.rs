@@ -13,14 +13,16 @@
 //! With a data directory the commit log has no thread either: a step may sync what was
 //! appended (group commit) or run the next continuation of a synced record (announcing a
 //! commit), and checkpoints are written by jobs. A crash (`crash`, when `may_crash` says the
-//! engine allows one) drops everything in memory — queued messages, jobs, appended records not
-//! synced, continuations not run — and `start` on the same directory recovers.
+//! engine allows one) drops everything in memory — queued messages, jobs, continuations not
+//! run — and of the records appended and not synced, a prefix of their bytes may reach the log
+//! (a torn last record); `start` on the same directory recovers.
 //!
 //! Per seed, the weights of those actions are drawn too (swarm testing): some seeds seal often,
 //! some let batches grow, some starve a link. Virtual time advances a few µs per step and is
-//! the transactions' clock. Not simulated: torn writes and a full disk (the WAL's own tests
-//! cover them), a link that drops, one node crashing alone (the engine restarts the whole
-//! cluster), and admission waits (`try_submit` says when a submit would wait instead).
+//! the transactions' clock. A submit that would wait for admission is not made
+//! (`try_submit`); the client tries again later. Not simulated: a full disk (the WAL's own
+//! tests cover it), a link that drops, one node crashing alone (the engine restarts the whole
+//! cluster).
 
 use crate::app::App;
 use crate::cluster::ClusterState;
@@ -44,6 +46,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 mod rng;
 
 pub use rng::SimRng;
+
+/// What a crash left in the log of what was appended and not yet synced: `records` took
+/// `bytes`, of which `kept` reached the file (all of them: records never acknowledged; fewer: a
+/// torn last record, which recovery must cut).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Crash {
+    pub records: usize,
+    pub kept: usize,
+    pub bytes: usize,
+}
 
 /// What a simulation runs with.
 #[derive(Clone, Debug)]
@@ -380,9 +392,31 @@ impl Sim {
         !self.coordinator.recovering() && (!self.restarted || log.checkpoints() > 0)
     }
 
-    /// The power goes out: everything in memory is gone, the data directory stays as synced
-    /// (see `Drop`).
-    pub fn crash(self) {}
+    /// Records were appended to the log and not yet synced (a crash now may tear one).
+    pub fn log_unsynced(&self) -> bool {
+        self.log.as_ref().is_some_and(|l| l.unsynced())
+    }
+
+    /// The power goes out: everything in memory is gone, the data directory stays as synced,
+    /// except that records appended to the log and not yet synced may have reached it in part
+    /// (the seed says how much: none, a torn last record, or whole records never acknowledged).
+    pub fn crash(mut self) -> Crash {
+        let cut = self.rng.next_u64();
+        let Some(log) = &self.log else {
+            return Crash::default();
+        };
+        // Nothing reached the disk, all of it did (never acknowledged), or a prefix (torn).
+        let (records, (kept, bytes)) = log.crash_mid_write(|n| match cut % 3 {
+            0 => 0,
+            1 => n,
+            _ => (cut >> 8) as usize % (n + 1),
+        });
+        Crash {
+            records,
+            kept,
+            bytes,
+        }
+    }
 
     fn seal(&mut self) {
         self.record(5, 0);

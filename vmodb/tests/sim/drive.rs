@@ -74,6 +74,9 @@ pub struct SimRun {
     /// Ops submitted a second time with the same request id (without a crash).
     pub resubmitted: usize,
     pub crashes: u32,
+    /// Crashes that tore the log's last record, and that left whole records never acknowledged.
+    pub torn: u32,
+    pub unacknowledged: u32,
     /// Steps over every life.
     pub steps: u64,
 }
@@ -217,6 +220,7 @@ pub fn simulate(
         given: BTreeMap::new(),
     };
     let (mut steps, mut earlier_steps) = (0u64, 0u64);
+    let (mut torn, mut unacknowledged) = (0, 0);
     // Set when the cluster has nothing to do: the next turn submits for sure.
     let mut idle = false;
     loop {
@@ -227,7 +231,9 @@ pub fn simulate(
                 sim.pending()
             ));
         }
-        if crashes_left > 0 && sim.may_crash() && sim.rng().below(1000) < crash_per_mille {
+        // Crashes come more often while the log has records to sync (a write in progress).
+        let odds = crash_per_mille * if sim.log_unsynced() { 20 } else { 1 };
+        if crashes_left > 0 && sim.may_crash() && sim.rng().below(1000) < odds {
             // Everyone hears what was announced before the crash; the rest is asked again.
             for client in &mut clients {
                 ledger.hear(client)?;
@@ -240,7 +246,9 @@ pub fn simulate(
             crashes_left -= 1;
             life += 1;
             earlier_steps += sim.steps();
-            sim.crash();
+            let crash = sim.crash();
+            torn += u32::from(crash.kept > 0 && crash.kept < crash.bytes);
+            unacknowledged += u32::from(crash.kept > 0 && crash.kept == crash.bytes);
             sim = Sim::start(app(), config(life), load)
                 .map_err(|e| format!("restart {life}: {e}"))?;
             continue;
@@ -352,6 +360,8 @@ pub fn simulate(
         done,
         resubmitted: resubmitted.len(),
         crashes: life as u32,
+        torn,
+        unacknowledged,
     })
 }
 

@@ -75,8 +75,17 @@ fn run_seed(seed: u64) -> Result<Seeded, String> {
     })
 }
 
+/// What crashes did: crashes, and of them, those that tore the log's last record or left whole
+/// records never acknowledged.
+#[derive(Default)]
+struct Crashed {
+    crashes: u32,
+    torn: u32,
+    unacknowledged: u32,
+}
+
 /// `run_seed` with up to three crashes, each followed by a restart on the data directory.
-fn crash_seed(seed: u64) -> Result<(CaseStats, u32), String> {
+fn crash_seed(seed: u64) -> Result<(CaseStats, Crashed), String> {
     let w = workload(seed);
     let ops: Vec<drive::SimOp> = (w.ops.iter())
         .map(|op| {
@@ -100,7 +109,12 @@ fn crash_seed(seed: u64) -> Result<(CaseStats, u32), String> {
     let run = drive::simulate(seed, &w.setup, app::app, app::load, &ops, Some(&crashes));
     let checked = run.and_then(|run| {
         let stats = check_finished(&w, &run.done, &drive::AfterCrashes(&run.sim))?;
-        Ok((stats, run.crashes))
+        let crashed = Crashed {
+            crashes: run.crashes,
+            torn: run.torn,
+            unacknowledged: run.unacknowledged,
+        };
+        Ok((stats, crashed))
     });
     let _ = std::fs::remove_dir_all(&dir);
     checked
@@ -202,11 +216,13 @@ fn crashes_and_restarts_lose_nothing_for_every_seed() {
         Some(s) => vec![s],
         None => (0..env("SIM_SEEDS").unwrap_or(SEEDS) / 2).collect(),
     };
-    let (mut crashes, mut transactions) = (0, 0);
+    let (mut all, mut transactions) = (Crashed::default(), 0);
     for &seed in &seeds {
         match guarded(|| crash_seed(seed)) {
-            Ok((stats, n)) => {
-                crashes += n;
+            Ok((stats, c)) => {
+                all.crashes += c.crashes;
+                all.torn += c.torn;
+                all.unacknowledged += c.unacknowledged;
                 transactions += stats.transactions;
             }
             Err(e) => panic!(
@@ -214,15 +230,23 @@ fn crashes_and_restarts_lose_nothing_for_every_seed() {
             ),
         }
     }
+    let crashes = all.crashes;
     eprintln!(
-        "{} seeds with crashes: {crashes} crashes, {transactions} transactions",
-        seeds.len()
+        "{} seeds with crashes: {crashes} crashes ({} tore the log's last record, {} left \
+         records never acknowledged), {transactions} transactions",
+        seeds.len(),
+        all.torn,
+        all.unacknowledged,
     );
     if seeds.len() >= 50 {
         assert!(
             crashes as usize >= seeds.len(),
             "only {crashes} crashes in {} seeds",
             seeds.len()
+        );
+        assert!(
+            all.torn > 0 && all.unacknowledged > 0,
+            "no crash tore the log"
         );
     }
 }
