@@ -38,12 +38,13 @@ use crate::node::{ServiceNode, SimJobs, WorkerPool};
 use crate::schema::{Entity, Tid};
 use crate::tx::TxCtx;
 use crossbeam_channel::Receiver;
-use parking_lot::Mutex;
-use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+mod net;
 mod rng;
+
+use net::{COORDINATOR, SimNet, tag};
 
 pub use rng::SimRng;
 
@@ -78,51 +79,6 @@ const EPOCH_US: u64 = 1_767_225_600_000_000;
 
 /// Reads in flight at most.
 const MAX_READS: usize = 4;
-
-/// The coordinator's index on a link (services are `0..n`).
-const COORDINATOR: u16 = u16::MAX;
-
-fn index(node: NodeId) -> u16 {
-    match node {
-        NodeId::Coordinator => COORDINATOR,
-        NodeId::Service(i) => i,
-    }
-}
-
-/// Per-link FIFO queues: `(from, to)` → messages in send order.
-#[derive(Default)]
-struct SimNet {
-    links: Mutex<BTreeMap<(u16, u16), VecDeque<Message>>>,
-}
-
-impl Transport for SimNet {
-    fn send(&self, from: NodeId, to: NodeId, message: Message) {
-        let mut links = self.links.lock();
-        links
-            .entry((index(from), index(to)))
-            .or_default()
-            .push_back(message);
-    }
-}
-
-impl SimNet {
-    /// The links with something queued, in link order.
-    fn busy(&self) -> Vec<(u16, u16)> {
-        let links = self.links.lock();
-        links
-            .iter()
-            .filter(|(_, q)| !q.is_empty())
-            .map(|(l, _)| *l)
-            .collect()
-    }
-
-    fn pop(&self, link: (u16, u16)) -> Option<Message> {
-        self.links
-            .lock()
-            .get_mut(&link)
-            .and_then(VecDeque::pop_front)
-    }
-}
 
 /// The kinds of action a step may take, and their weights for this seed.
 #[derive(Clone, Copy, Debug)]
@@ -575,23 +531,4 @@ impl Drop for Sim {
             log.lose_pending();
         }
     }
-}
-
-/// A message's kind and first TID, for the trace.
-fn tag(m: &Message) -> u64 {
-    let (kind, n): (u64, u64) = match m {
-        Message::Events(e) => (1, e.first().map_or(0, |e| e.tid())),
-        Message::CloseBatch { batch, .. } => (2, *batch),
-        Message::CommitBatch { batch, .. } => (3, *batch),
-        Message::Reports { reports, .. } => (4, reports.len() as u64),
-        Message::BatchDone { batch, .. } => (5, *batch),
-        Message::ListTasks { round, .. } => (6, *round as u64),
-        Message::Tasks { round, .. } => (7, *round as u64),
-        Message::Rollback { round, .. } => (8, *round as u64),
-        Message::RolledBack { round, .. } => (9, *round as u64),
-        Message::RoundDone { round, .. } => (10, *round as u64),
-        Message::Ask { id, .. } => (11, *id),
-        _ => (12, 0),
-    };
-    (kind << 56) ^ n
 }
