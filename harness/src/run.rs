@@ -4,8 +4,8 @@
 use crate::config::RunConfig;
 use crate::report::{self, RunSummary};
 use crate::system::{
-    Progress, RunOutcome, SystemRun, TempDataDir, TempLog, cluster_config, input_config,
-    progress_updater, silo_config,
+    Progress, RunOutcome, SystemRun, TempDataDir, TempLog, cluster_config, fresh_cluster,
+    input_config, progress_updater, silo_config,
 };
 use crate::vmodb_checks::{remote_checks, vmodb_checks};
 use anyhow::{Context, anyhow, bail};
@@ -156,22 +156,6 @@ fn connect(url: &str, config: &RunConfig, auth: &ClientAuth) -> anyhow::Result<R
         RemoteMarketplace::connect(url, config.concurrency, auth).map_err(|e| anyhow!("{e}"))?;
     fresh_cluster(url, config, remote.submitted_before())?;
     Ok(remote)
-}
-
-/// A cluster the run did not start (`--target`) must not have run anything yet (`before`
-/// transactions sequenced).
-pub(crate) fn fresh_cluster(url: &str, config: &RunConfig, before: u64) -> anyhow::Result<()> {
-    if config.target.is_some() && before > 0 {
-        // The checks compare the final state with the data set the cluster started from; a
-        // cluster that already ran transactions holds something else, and every difference
-        // would be blamed on the engine.
-        bail!(
-            "the cluster at {url} has already run {before} transactions: the consistency checks \
-             need a cluster that starts from its initial data. Restart its nodes (without \
-             their data directories) and run again"
-        );
-    }
-    Ok(())
 }
 
 /// The benchmark driver's client (`--client om-driver`): it ingests the data set into a cluster

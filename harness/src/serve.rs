@@ -257,7 +257,7 @@ pub fn serve(node: &Node) -> anyhow::Result<()> {
 /// The application a cluster runs for `config`'s workload (and TPC-C's item check).
 pub fn vmodb_app(config: &RunConfig) -> anyhow::Result<App> {
     let app = match config.workload.as_str() {
-        "tpcc" => tpcc::services::app_with(crate::tpcc_run::item_check(config)),
+        "tpcc" => tpcc::services::app_with(crate::system::item_check(config)),
         _ => services::app(),
     };
     app.map_err(|e| anyhow!("{e}"))
@@ -272,7 +272,7 @@ fn data_loader(config: &RunConfig) -> DataLoader {
     let (scale, seed) = (config.scale, config.seed);
     match config.workload.as_str() {
         "tpcc" => {
-            let scale = crate::tpcc_run::tpcc_scale(config);
+            let scale = crate::system::tpcc_scale(config);
             Box::new(move |l: &Loader| {
                 let state = tpcc::generator::populate(&scale, seed);
                 tpcc::vmodb_system::loader(&state)(l)

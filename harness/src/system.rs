@@ -272,3 +272,33 @@ impl Drop for TempDataDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// The specification's TPC-C population for `--warehouses`, shrunk by `--scale` below 1.
+pub fn tpcc_scale(config: &RunConfig) -> workloads::tpcc::generator::TpccScale {
+    workloads::tpcc::generator::TpccScale::fraction(config.warehouses, config.scale)
+}
+
+/// Where TPC-C's New-Order finds an unused item (`--item-check`).
+pub(crate) fn item_check(config: &RunConfig) -> workloads::tpcc::services::ItemCheck {
+    use workloads::tpcc::services::ItemCheck;
+    match config.tpcc_item_check.as_str() {
+        "inventory" => ItemCheck::AtInventory,
+        _ => ItemCheck::AtEntry, // validated: `entry`
+    }
+}
+
+/// A cluster the run did not start (`--target`) must not have run anything yet (`before`
+/// transactions sequenced).
+pub(crate) fn fresh_cluster(url: &str, config: &RunConfig, before: u64) -> anyhow::Result<()> {
+    if config.target.is_some() && before > 0 {
+        // The checks compare the final state with the data set the cluster started from; a
+        // cluster that already ran transactions holds something else, and every difference
+        // would be blamed on the engine.
+        anyhow::bail!(
+            "the cluster at {url} has already run {before} transactions: the consistency checks \
+             need a cluster that starts from its initial data. Restart its nodes (without \
+             their data directories) and run again"
+        );
+    }
+    Ok(())
+}

@@ -4,7 +4,8 @@
 use crate::config::RunConfig;
 use crate::processes::ProcessCluster;
 use crate::system::{
-    Progress, SystemRun, TempDataDir, TempLog, cluster_config, progress_updater, silo_config,
+    Progress, SystemRun, TempDataDir, TempLog, cluster_config, fresh_cluster, item_check,
+    progress_updater, silo_config, tpcc_scale,
 };
 use crate::vmodb_checks::{remote_checks, vmodb_checks};
 use anyhow::{Context, anyhow};
@@ -19,18 +20,12 @@ use workloads::tpcc::checker::{self, CheckOptions};
 use workloads::tpcc::driver::{TpccDriveConfig, TpccSystem, drive, drive_open};
 use workloads::tpcc::generator::{TpccInputGenerator, TpccMix, TpccScale, populate};
 use workloads::tpcc::remote_system::RemoteTpcc;
-use workloads::tpcc::services::ItemCheck;
 use workloads::tpcc::vmodb_system::VmodbTpcc;
 
 pub struct TpccData {
     pub scale: TpccScale,
     pub mix: TpccMix,
     pub initial: TpccState,
-}
-
-/// The specification's population for `--warehouses`, shrunk by `--scale` below 1.
-pub fn tpcc_scale(config: &RunConfig) -> TpccScale {
-    TpccScale::fraction(config.warehouses, config.scale)
 }
 
 /// Populates the tables; reads only what `run::DataKey` holds, so a sweep may reuse the result.
@@ -205,13 +200,6 @@ pub(crate) fn check_conditions(state: &TpccState, data: &TpccData) -> AnomalyRep
 fn connect(url: &str, config: &RunConfig, auth: &ClientAuth) -> anyhow::Result<RemoteTpcc> {
     let remote = RemoteTpcc::connect(url, config.concurrency, auth, item_check(config))
         .map_err(|e| anyhow!("{e}"))?;
-    crate::run::fresh_cluster(url, config, remote.submitted_before())?;
+    fresh_cluster(url, config, remote.submitted_before())?;
     Ok(remote)
-}
-
-pub(crate) fn item_check(config: &RunConfig) -> ItemCheck {
-    match config.tpcc_item_check.as_str() {
-        "inventory" => ItemCheck::AtInventory,
-        _ => ItemCheck::AtEntry, // validated: `entry`
-    }
 }

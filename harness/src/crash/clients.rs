@@ -5,8 +5,9 @@
 use super::Clients;
 use crate::config::RunConfig;
 use crate::run::{WorkloadData, drive_with_progress};
+use crate::system::item_check;
 use crate::system::{Progress, input_config};
-use crate::tpcc_run::{TpccData, check_conditions, item_check};
+use crate::tpcc_run::{TpccData, check_conditions};
 use anyhow::anyhow;
 use std::time::Duration;
 use vmodb::{ReplayCheck, Tid};
