@@ -8,7 +8,6 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use support::*;
 
@@ -16,18 +15,14 @@ use support::*;
 fn deploy_processes_passes_the_consistency_gate() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = scratch("check");
-    let child = Command::new(env!("CARGO_BIN_EXE_vbench"))
-        .args(["check", "--deploy", "processes", "--scale", "0.02"])
-        .args(["--duration", "3", "--warmup", "1", "--results"])
-        .arg(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("vbench runs");
-    let (out, took) = wait_output(child, Duration::from_secs(180));
-    let out = out.unwrap_or_else(|| panic!("vbench check did not finish in {took:?}"));
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let dir = dir.to_string_lossy();
+    let (ok, stdout, stderr) = vbench(
+        ["check", "--deploy", "processes", "--scale", "0.02"]
+            .into_iter()
+            .chain(["--duration", "3", "--warmup", "1", "--results", &dir]),
+        Duration::from_secs(180),
+    );
+    assert!(ok, "{stdout}\n{stderr}");
     assert!(stderr.contains("9 processes on loopback"), "{stderr}");
     assert!(stderr.contains("B/transaction"), "{stderr}");
     assert!(stdout.contains("serial replay equal    yes"), "{stdout}");
@@ -182,26 +177,19 @@ fn crash_test(args: &[&str]) -> String {
 
 /// `crash_test`, expecting `checks` checks (TPC-C's client follows no TIDs: one fewer).
 fn crash_test_passing(args: &[&str], checks: usize) -> String {
-    let child = Command::new(env!("CARGO_BIN_EXE_vbench"))
-        .args([
-            "crash",
-            "--scale",
-            "0.02",
-            "--concurrency",
-            "16",
-            "--kills",
-            "3",
-        ])
-        .args(["--kill-every", "1.5", "--warmup", "0.5", "--duration", "3"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("vbench runs");
-    let (out, took) = wait_output(child, Duration::from_secs(240));
-    let out = out.unwrap_or_else(|| panic!("vbench crash did not finish in {took:?}"));
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let common = [
+        "crash",
+        "--scale",
+        "0.02",
+        "--concurrency",
+        "16",
+        "--kills",
+        "3",
+    ];
+    let timing = ["--kill-every", "1.5", "--warmup", "0.5", "--duration", "3"];
+    let all = common.into_iter().chain(timing).chain(args.iter().copied());
+    let (ok, stdout, stderr) = vbench(all, Duration::from_secs(240));
+    assert!(ok, "{stdout}\n{stderr}");
     assert_eq!(stdout.matches("PASS").count(), checks, "{stdout}");
     assert!(!stdout.contains("FAIL"), "{stdout}");
     assert!(stdout.contains("kill -9 `coordinator`"), "{stdout}");
@@ -257,26 +245,22 @@ fn crash_test_with_log_truncation() {
 fn tpcc_as_processes_passes_the_consistency_gate() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = scratch("tpcc-check");
-    let child = Command::new(env!("CARGO_BIN_EXE_vbench"))
-        .args(["check", "--workload", "tpcc", "--deploy", "processes"])
-        .args([
-            "--warehouses",
-            "2",
-            "--scale",
-            "0.02",
-            "--concurrency",
-            "16",
-        ])
-        .args(["--duration", "2", "--warmup", "0.5", "--results"])
-        .arg(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("vbench runs");
-    let (out, took) = wait_output(child, Duration::from_secs(180));
-    let out = out.unwrap_or_else(|| panic!("vbench check did not finish in {took:?}"));
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let dir = dir.to_string_lossy();
+    let (ok, stdout, stderr) = vbench(
+        ["check", "--workload", "tpcc", "--deploy", "processes"]
+            .into_iter()
+            .chain([
+                "--warehouses",
+                "2",
+                "--scale",
+                "0.02",
+                "--concurrency",
+                "16",
+            ])
+            .chain(["--duration", "2", "--warmup", "0.5", "--results", &dir]),
+        Duration::from_secs(180),
+    );
+    assert!(ok, "{stdout}\n{stderr}");
     assert!(stderr.contains("4 processes on loopback"), "{stderr}");
     assert!(stdout.contains("serial replay equal    yes"), "{stdout}");
     assert!(stdout.contains("cc12_customer_payments 0"), "{stdout}");
@@ -319,20 +303,16 @@ fn tpcc_crash_test_recovers_to_the_serial_replay() {
 fn a_comparison_across_unlike_deployments_says_so() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let dir = scratch("unlike");
-    let child = Command::new(env!("CARGO_BIN_EXE_vbench"))
-        .args(["run", "--workload", "tpcc", "--deploy", "processes"])
-        .args(["--system", "both", "--warehouses", "1", "--scale", "0.01"])
-        .args(["--concurrency", "8", "--duration", "1", "--warmup", "0.5"])
-        .arg("--results")
-        .arg(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("vbench runs");
-    let (out, took) = wait_output(child, Duration::from_secs(180));
-    let out = out.unwrap_or_else(|| panic!("vbench run did not finish in {took:?}"));
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert!(out.status.success(), "{stdout}\n{stderr}");
+    let dir = dir.to_string_lossy();
+    let (ok, stdout, stderr) = vbench(
+        ["run", "--workload", "tpcc", "--deploy", "processes"]
+            .into_iter()
+            .chain(["--system", "both", "--warehouses", "1", "--scale", "0.01"])
+            .chain(["--concurrency", "8", "--duration", "1", "--warmup", "0.5"])
+            .chain(["--results", &dir]),
+        Duration::from_secs(180),
+    );
+    assert!(ok, "{stdout}\n{stderr}");
     assert!(
         stdout.contains("throughput ratio (unlike deployments)"),
         "{stdout}"

@@ -43,6 +43,23 @@ pub fn wait_output(mut child: Child, timeout: Duration) -> (Option<Output>, Dura
     (None, started.elapsed())
 }
 
+/// Runs `vbench` with `args` to its end, failing the test if it takes over `timeout`:
+/// whether it succeeded, its stdout and its stderr.
+pub fn vbench<S: AsRef<std::ffi::OsStr>>(
+    args: impl IntoIterator<Item = S>,
+    timeout: Duration,
+) -> (bool, String, String) {
+    let child = Command::new(env!("CARGO_BIN_EXE_vbench"))
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("vbench runs");
+    let (out, took) = wait_output(child, timeout);
+    let out = out.unwrap_or_else(|| panic!("vbench did not finish in {took:?}"));
+    (out.status.success(), text(&out.stdout), text(&out.stderr))
+}
+
 /// A cluster of `vbench serve` processes, killed when dropped.
 pub struct Cluster {
     pub nodes: Vec<(String, Child)>,
