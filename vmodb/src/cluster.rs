@@ -112,6 +112,42 @@ pub(crate) fn query_def<'a>(
         })
 }
 
+/// The services' stores to start from: with a data directory, its log opened and every store
+/// restored from the last checkpoint (or loaded with `load` before there is one); without, loaded
+/// with `load`.
+pub(crate) fn open_stores(
+    app: &App,
+    data_dir: Option<&std::path::Path>,
+    config: &CoordinatorConfig,
+    load: impl FnOnce(&Loader) -> Result<(), BootstrapError>,
+) -> Result<(Option<Opened>, Vec<Arc<Store>>), BootstrapError> {
+    let Some(dir) = data_dir else {
+        return Ok((None, build_stores(app, load)?));
+    };
+    let opened = Opened::open(app, dir, config.log_segment_bytes, config.allow_new_build)?;
+    let stores = opened.stores(app, load)?;
+    Ok((Some(opened), stores))
+}
+
+/// Resumes from a data directory: each node keeps its checkpoints in `dirs` and follows the
+/// plan's checkpoint; the coordinator logs to `log` and re-executes what the log holds after it.
+pub(crate) fn recover(
+    nodes: &[Arc<ServiceNode>],
+    coordinator: &Coordinator,
+    dirs: Vec<crate::durability::CheckpointDir>,
+    plan: &crate::durability::RecoveryPlan,
+    log: CommitLog,
+) -> Result<(), BootstrapError> {
+    for (node, dir) in nodes.iter().zip(dirs) {
+        node.keep_checkpoints(dir);
+        node.restart_at(plan.checkpoint.1);
+    }
+    coordinator.log_to(log);
+    coordinator
+        .recover(plan)
+        .map_err(|e| BootstrapError(format!("recovery: {e}")))
+}
+
 /// Delivers by direct call, or through the delay line when `link_delay` is set; nodes are held
 /// weakly so dropping the cluster frees them.
 struct InProcess {
@@ -175,38 +211,12 @@ impl Cluster {
         config: ClusterConfig,
         load: impl FnOnce(&Loader) -> Result<(), BootstrapError>,
     ) -> Result<Cluster, BootstrapError> {
-        let durable = match &config.data_dir {
-            None => None,
-            Some(dir) => Some(Opened::open(
-                &app,
-                dir,
-                config.coordinator.log_segment_bytes,
-                config.coordinator.allow_new_build,
-            )?),
-        };
-        let stores = match &durable {
-            Some(d) => d.stores(&app, load)?,
-            None => build_stores(&app, load)?,
-        };
+        let (durable, stores) =
+            open_stores(&app, config.data_dir.as_deref(), &config.coordinator, load)?;
         let app = Arc::new(app);
         let pool = worker_pool(config.workers)?;
-        let nodes: Vec<Arc<ServiceNode>> = stores
-            .into_iter()
-            .enumerate()
-            .map(|(i, store)| {
-                Arc::new(ServiceNode::new(
-                    i as u16,
-                    Arc::clone(&app),
-                    store,
-                    Arc::clone(&pool),
-                    config.check_modes,
-                ))
-            })
-            .collect();
-        let keep = crate::durability::writer::Keep {
-            all: config.coordinator.record_inputs,
-            retention: config.coordinator.request_retention,
-        };
+        let nodes = ServiceNode::for_stores(&app, stores, &pool, config.check_modes);
+        let keep = config.coordinator.keep();
         let (coordinator, inbox) = Coordinator::new(Arc::clone(&app), config.coordinator);
         let services: Vec<Weak<ServiceNode>> = nodes.iter().map(Arc::downgrade).collect();
         let mut delay_lines = Vec::new();
@@ -244,19 +254,11 @@ impl Cluster {
             transport,
             thread: Some(thread),
         };
-        if let Some(d) = durable {
-            for (node, dir) in cluster.nodes.iter().zip(d.dirs) {
-                node.keep_checkpoints(dir);
-                node.restart_at(d.plan.checkpoint.1);
-            }
-            let log = CommitLog::start(d.wal, keep, d.plan.index.clone())
+        if let Some(Opened { wal, plan, dirs }) = durable {
+            let log = CommitLog::start(wal, keep, plan.index.clone())
                 .map_err(|e| BootstrapError(format!("cannot start the commit log: {e}")))?;
-            cluster.coordinator.log_to(log);
             // On failure, dropping the cluster stops its threads and the log.
-            cluster
-                .coordinator
-                .recover(&d.plan)
-                .map_err(|e| BootstrapError(format!("recovery: {e}")))?;
+            recover(&cluster.nodes, &cluster.coordinator, dirs, &plan, log)?;
         }
         Ok(cluster)
     }

@@ -123,6 +123,16 @@ pub struct CoordinatorConfig {
     pub allow_new_build: bool,
 }
 
+impl CoordinatorConfig {
+    /// What the commit log keeps when it truncates.
+    pub(crate) fn keep(&self) -> crate::durability::writer::Keep {
+        crate::durability::writer::Keep {
+            all: self.record_inputs,
+            retention: self.request_retention,
+        }
+    }
+}
+
 impl Default for CoordinatorConfig {
     fn default() -> Self {
         CoordinatorConfig {

@@ -76,10 +76,7 @@ impl CoordinatorProcess {
             )?),
             None => None,
         };
-        let keep = crate::durability::writer::Keep {
-            all: config.record_inputs,
-            retention: config.request_retention,
-        };
+        let keep = config.keep();
         let listener = match listener {
             Some(l) => l,
             None => listen(&spec.coordinator, "the coordinator")?,

@@ -142,6 +142,27 @@ impl ServiceNode {
         }
     }
 
+    /// One node per store, service `i` on `stores[i]`, all on `pool`.
+    pub(crate) fn for_stores(
+        app: &Arc<App>,
+        stores: Vec<Arc<Store>>,
+        pool: &Arc<WorkerPool>,
+        check_modes: bool,
+    ) -> Vec<Arc<ServiceNode>> {
+        (stores.into_iter().enumerate())
+            .map(|(i, store)| {
+                let node = ServiceNode::new(
+                    i as ServiceId,
+                    Arc::clone(app),
+                    store,
+                    Arc::clone(pool),
+                    check_modes,
+                );
+                Arc::new(node)
+            })
+            .collect()
+    }
+
     pub fn connect(&self, transport: Arc<dyn Transport>) {
         let _ = self.transport.set(transport);
     }

@@ -25,14 +25,14 @@
 //! cluster).
 
 use crate::app::App;
-use crate::cluster::ClusterState;
+use crate::cluster::{ClusterState, open_stores, recover};
 use crate::coordinator::{
     Coordinator, CoordinatorConfig, CoordinatorStats, Input, Notifier, Request, SequencedInput,
 };
 use crate::durability::data_dir::Opened;
-use crate::durability::writer::{CommitLog, Keep, SimLog};
+use crate::durability::writer::{CommitLog, SimLog};
 use crate::error::{BootstrapError, QueryError, SubmitError};
-use crate::load::{Loader, build_stores};
+use crate::load::Loader;
 use crate::message::{Ask, BatchId, Message, NodeId, ServiceId, Transport};
 use crate::node::{ServiceNode, SimJobs, WorkerPool};
 use crate::schema::{Entity, Tid};
@@ -102,8 +102,8 @@ pub struct Sim {
     jobs: Arc<SimJobs>,
     /// The commit log's writer (with a data directory).
     log: Option<Arc<SimLog>>,
-    /// This start recovered batches logged before it (after a crash).
-    restarted: bool,
+    /// This start recovered commits logged before it (after a crash).
+    recovered: bool,
     rng: SimRng,
     weights: Weights,
     now_us: Arc<AtomicU64>,
@@ -126,42 +126,17 @@ impl Sim {
         config: SimConfig,
         load: impl FnOnce(&Loader) -> Result<(), BootstrapError>,
     ) -> Result<Sim, BootstrapError> {
-        let durable = match &config.data_dir {
-            None => None,
-            Some(dir) => Some(Opened::open(
-                &app,
-                dir,
-                config.coordinator.log_segment_bytes,
-                config.coordinator.allow_new_build,
-            )?),
-        };
-        let stores = match &durable {
-            Some(d) => d.stores(&app, load)?,
-            None => build_stores(&app, load)?,
-        };
-        let keep = Keep {
-            all: config.coordinator.record_inputs,
-            retention: config.coordinator.request_retention,
-        };
+        let (durable, stores) =
+            open_stores(&app, config.data_dir.as_deref(), &config.coordinator, load)?;
+        let keep = config.coordinator.keep();
         let app = Arc::new(app);
         let jobs = Arc::new(SimJobs::default());
         let pool = Arc::new(WorkerPool::simulated(Arc::clone(&jobs), config.workers));
         let net = Arc::new(SimNet::default());
-        let nodes: Vec<Arc<ServiceNode>> = stores
-            .into_iter()
-            .enumerate()
-            .map(|(i, store)| {
-                let node = ServiceNode::new(
-                    i as ServiceId,
-                    Arc::clone(&app),
-                    store,
-                    Arc::clone(&pool),
-                    config.check_modes,
-                );
-                node.connect(net.clone());
-                Arc::new(node)
-            })
-            .collect();
+        let nodes = ServiceNode::for_stores(&app, stores, &pool, config.check_modes);
+        for node in &nodes {
+            node.connect(net.clone());
+        }
         let (coordinator, inbox) = Coordinator::new(Arc::clone(&app), config.coordinator);
         coordinator.connect(net.clone());
         let now_us = Arc::new(AtomicU64::new(EPOCH_US));
@@ -170,21 +145,14 @@ impl Sim {
         let (watch, commits) = crossbeam_channel::unbounded();
         coordinator.watch_commits(watch);
         let mut log = None;
-        let mut restarted = false;
+        let mut recovered = false;
         // The services start at the checkpoint's TID (0: the initial data).
         let mut boundaries: std::collections::BTreeSet<Tid> = [0].into();
-        if let Some(d) = durable {
-            boundaries.insert(d.plan.checkpoint.1);
-            for (node, dir) in nodes.iter().zip(d.dirs) {
-                node.keep_checkpoints(dir);
-                node.restart_at(d.plan.checkpoint.1);
-            }
-            let (commit_log, writer) = CommitLog::simulated(d.wal, keep, d.plan.index.clone());
-            coordinator.log_to(commit_log);
-            coordinator
-                .recover(&d.plan)
-                .map_err(|e| BootstrapError(format!("recovery: {e}")))?;
-            restarted = d.plan.last_batch > 0;
+        if let Some(Opened { wal, plan, dirs }) = durable {
+            boundaries.insert(plan.checkpoint.1);
+            let (commit_log, writer) = CommitLog::simulated(wal, keep, plan.index.clone());
+            recover(&nodes, &coordinator, dirs, &plan, commit_log)?;
+            recovered = plan.last_batch > 0;
             log = Some(writer);
         }
         let mut rng = SimRng::new(config.seed);
@@ -205,7 +173,7 @@ impl Sim {
             net,
             jobs,
             log,
-            restarted,
+            recovered,
             rng,
             weights,
             now_us,
@@ -345,7 +313,12 @@ impl Sim {
     /// commits, which only threads can do; `tests/durability` covers that path).
     pub fn may_crash(&self) -> bool {
         let Some(log) = &self.log else { return false };
-        !self.coordinator.recovering() && (!self.restarted || log.checkpoints() > 0)
+        !self.coordinator.recovering() && (!self.recovered || log.checkpoints() > 0)
+    }
+
+    /// This start recovered commits from the data directory's log (after a crash).
+    pub fn recovered(&self) -> bool {
+        self.recovered
     }
 
     /// Records were appended to the log and not yet synced (a crash now may tear one).
