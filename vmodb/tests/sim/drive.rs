@@ -34,36 +34,9 @@ impl Finished for Sim {
     fn watermark(&self) -> Tid {
         Sim::watermark(self)
     }
+    /// This life's counts: they cover the run only if it recovered nothing from the log.
     fn rollback(&self) -> Option<RollbackStats> {
-        Some(self.coordinator_stats().rollback)
-    }
-}
-
-/// A simulation with crashes: the checks read the last life, and its abort counts cover only
-/// that life.
-pub struct AfterCrashes<'a>(pub &'a Sim);
-
-impl Finished for AfterCrashes<'_> {
-    fn state(&self) -> ClusterState {
-        self.0.state()
-    }
-    fn committed_inputs(&self) -> Vec<SequencedInput> {
-        self.0.committed_inputs()
-    }
-    fn read_table<E: Entity>(&self, service: &str) -> Result<Vec<E>, String> {
-        Finished::read_table(self.0, service)
-    }
-    fn mode_violations(&self) -> (u64, Vec<String>) {
-        self.0.mode_violations()
-    }
-    fn refused(&self) -> u64 {
-        self.0.refused()
-    }
-    fn watermark(&self) -> Tid {
-        self.0.watermark()
-    }
-    fn rollback(&self) -> Option<RollbackStats> {
-        None
+        (!self.recovered()).then(|| self.coordinator_stats().rollback)
     }
 }
 

@@ -57,14 +57,19 @@ struct Seeded {
     trace: u64,
 }
 
-fn run_seed(seed: u64) -> Result<Seeded, String> {
-    let w = workload(seed);
-    let ops: Vec<drive::SimOp> = (w.ops.iter())
+/// The workload's ops, encoded.
+fn sim_ops(w: &Workload) -> Vec<drive::SimOp> {
+    (w.ops.iter())
         .map(|op| {
             let payload = postcard::to_allocvec(&op.input).expect("input encodes");
             (op.tx.to_string(), payload)
         })
-        .collect();
+        .collect()
+}
+
+fn run_seed(seed: u64) -> Result<Seeded, String> {
+    let w = workload(seed);
+    let ops = sim_ops(&w);
     let run = drive::simulate(seed, &w.setup, app::app, app::load, &ops, None)?;
     let stats = check_finished(&w, &run.done, &run.sim)?;
     Ok(Seeded {
@@ -87,12 +92,7 @@ struct Crashed {
 /// `run_seed` with up to three crashes, each followed by a restart on the data directory.
 fn crash_seed(seed: u64) -> Result<(CaseStats, Crashed), String> {
     let w = workload(seed);
-    let ops: Vec<drive::SimOp> = (w.ops.iter())
-        .map(|op| {
-            let payload = postcard::to_allocvec(&op.input).expect("input encodes");
-            (op.tx.to_string(), payload)
-        })
-        .collect();
+    let ops = sim_ops(&w);
     // In memory where there is a tmpfs: a crash here is the simulation's, not the disk's.
     let shm = std::path::Path::new("/dev/shm");
     let base = if shm.is_dir() {
@@ -108,7 +108,7 @@ fn crash_seed(seed: u64) -> Result<(CaseStats, Crashed), String> {
     };
     let run = drive::simulate(seed, &w.setup, app::app, app::load, &ops, Some(&crashes));
     let checked = run.and_then(|run| {
-        let stats = check_finished(&w, &run.done, &drive::AfterCrashes(&run.sim))?;
+        let stats = check_finished(&w, &run.done, &run.sim)?;
         let crashed = Crashed {
             crashes: run.crashes,
             torn: run.torn,
@@ -132,15 +132,7 @@ fn seeds() -> Vec<u64> {
 fn simulated_runs_equal_serial_replay_for_every_seed() {
     let seeds = seeds();
     let start = std::time::Instant::now();
-    let mut all = Vec::new();
-    for &seed in &seeds {
-        match guarded(|| run_seed(seed)) {
-            Ok(s) => all.push(s),
-            Err(e) => panic!(
-                "seed {seed} failed: {e}\nreproduce: SIM_SEED={seed} cargo test -p vmodb --test sim"
-            ),
-        }
-    }
+    let all = each_seed(&seeds, run_seed);
     let secs = start.elapsed().as_secs_f64();
     let sum = |f: fn(&Seeded) -> u64| all.iter().map(f).sum::<u64>();
     eprintln!(
@@ -179,35 +171,34 @@ fn a_seed_replays_the_same_run() {
 
 #[test]
 fn foreign_key_checks_equal_serial_replay_for_every_seed() {
-    for seed in seeds() {
-        if let Err(e) = guarded(|| apps::check_tree(seed)) {
-            panic!(
-                "seed {seed} failed: {e}\nreproduce: SIM_SEED={seed} cargo test -p vmodb --test sim"
-            );
-        }
-    }
+    each_seed(&seeds(), apps::check_tree);
 }
 
 #[test]
 fn failing_partition_closures_equal_serial_replay_for_every_seed() {
-    for seed in seeds() {
-        if let Err(e) = guarded(|| apps::check_kv(seed)) {
-            panic!(
-                "seed {seed} failed: {e}\nreproduce: SIM_SEED={seed} cargo test -p vmodb --test sim"
-            );
-        }
-    }
+    each_seed(&seeds(), apps::check_kv);
 }
 
-/// Runs `f`; a panic that escapes the engine (none should) becomes an error, so the seed is
-/// still named.
-fn guarded<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, String> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|p| {
-        let why = (p.downcast_ref::<String>().cloned())
-            .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default();
-        Err(format!("a panic escaped the engine: {why}"))
-    })
+/// Runs `run` for every seed; the first that fails (or lets a panic escape the engine, which
+/// none should) fails the test, naming the seed and how to run it alone.
+fn each_seed<T>(seeds: &[u64], run: impl Fn(u64) -> Result<T, String>) -> Vec<T> {
+    let guarded = |seed| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(seed))).unwrap_or_else(|p| {
+            let why = (p.downcast_ref::<String>().cloned())
+                .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            Err(format!("a panic escaped the engine: {why}"))
+        })
+    };
+    (seeds.iter())
+        .map(|&seed| {
+            guarded(seed).unwrap_or_else(|e| {
+                panic!(
+                    "seed {seed} failed: {e}\nreproduce: SIM_SEED={seed} cargo test -p vmodb --test sim"
+                )
+            })
+        })
+        .collect()
 }
 
 #[test]
@@ -217,18 +208,11 @@ fn crashes_and_restarts_lose_nothing_for_every_seed() {
         None => (0..env("SIM_SEEDS").unwrap_or(SEEDS) / 2).collect(),
     };
     let (mut all, mut transactions) = (Crashed::default(), 0);
-    for &seed in &seeds {
-        match guarded(|| crash_seed(seed)) {
-            Ok((stats, c)) => {
-                all.crashes += c.crashes;
-                all.torn += c.torn;
-                all.unacknowledged += c.unacknowledged;
-                transactions += stats.transactions;
-            }
-            Err(e) => panic!(
-                "seed {seed} failed: {e}\nreproduce: SIM_SEED={seed} cargo test -p vmodb --test sim"
-            ),
-        }
+    for (stats, c) in each_seed(&seeds, crash_seed) {
+        all.crashes += c.crashes;
+        all.torn += c.torn;
+        all.unacknowledged += c.unacknowledged;
+        transactions += stats.transactions;
     }
     let crashes = all.crashes;
     eprintln!(
