@@ -43,60 +43,7 @@ impl ServiceNode {
             }
             let error = match node.checkpoints.get() {
                 None => Some("this service has no data directory".to_string()),
-                Some(dir) => {
-                    let last = *node.last_checkpoint.lock();
-                    let base = last.filter(|l| l.since_full_bytes < l.full_bytes);
-                    let since = base.map(|b| b.tid);
-                    let started = std::time::Instant::now();
-                    match node.store.checkpoint_tables(pin.at, since) {
-                        Err(e) => {
-                            // The deletes listed up to here may be gone: the next is full.
-                            *node.last_checkpoint.lock() = None;
-                            Some(e)
-                        }
-                        Ok(tables) => {
-                            let checkpoint = crate::durability::Checkpoint {
-                                batch,
-                                tid: pin.at,
-                                base: base.map(|b| b.batch),
-                                tables,
-                            };
-                            drop(pin);
-                            let written = dir.write(&checkpoint);
-                            let bytes = checkpoint.bytes();
-                            if written.is_err() {
-                                *node.last_checkpoint.lock() = None; // as above
-                            } else {
-                                *node.last_checkpoint.lock() = Some(match base {
-                                    Some(b) => Written {
-                                        batch,
-                                        tid: checkpoint.tid,
-                                        since_full_bytes: b.since_full_bytes + bytes,
-                                        ..b
-                                    },
-                                    None => Written {
-                                        batch,
-                                        tid: checkpoint.tid,
-                                        full_bytes: bytes,
-                                        since_full_bytes: 0,
-                                    },
-                                });
-                                tracing::debug!(
-                                    service = node.id,
-                                    batch,
-                                    incremental = base.is_some(),
-                                    bytes,
-                                    ms = started.elapsed().as_millis() as u64,
-                                    "checkpoint written"
-                                );
-                            }
-                            written
-                                .and_then(|_| dir.prune(keep_from, batch))
-                                .err()
-                                .map(|e| e.to_string())
-                        }
-                    }
-                }
+                Some(dir) => node.write_checkpoint(dir, pin, batch, keep_from).err(),
             };
             let message = Message::Checkpointed {
                 service: node.id,
@@ -130,6 +77,66 @@ impl ServiceNode {
         if let Some(h) = previous {
             let _ = h.join();
         }
+    }
+
+    /// Writes the checkpoint of `batch` from the snapshot `pin` holds into `dir`: incremental
+    /// over this service's last one while those since the last full one add up to less than
+    /// it, full otherwise. Then prunes what `keep_from` no longer needs.
+    fn write_checkpoint(
+        &self,
+        dir: &crate::durability::CheckpointDir,
+        pin: crate::store::SnapshotPin,
+        batch: BatchId,
+        keep_from: BatchId,
+    ) -> Result<(), String> {
+        let base = (*self.last_checkpoint.lock()).filter(|l| l.since_full_bytes < l.full_bytes);
+        let (tid, started) = (pin.at, std::time::Instant::now());
+        let written = (self.store)
+            .checkpoint_tables(tid, base.map(|b| b.tid))
+            .and_then(|tables| {
+                drop(pin);
+                let checkpoint = crate::durability::Checkpoint {
+                    batch,
+                    tid,
+                    base: base.map(|b| b.batch),
+                    tables,
+                };
+                dir.write(&checkpoint).map_err(|e| e.to_string())?;
+                Ok(checkpoint.bytes())
+            });
+        let bytes = match written {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                // The deletes listed up to here may be gone: the next checkpoint is full.
+                *self.last_checkpoint.lock() = None;
+                return Err(e);
+            }
+        };
+        *self.last_checkpoint.lock() = Some(match base {
+            Some(b) => Written {
+                batch,
+                tid,
+                since_full_bytes: b.since_full_bytes + bytes,
+                ..b
+            },
+            None => Written {
+                batch,
+                tid,
+                full_bytes: bytes,
+                since_full_bytes: 0,
+            },
+        });
+        tracing::debug!(
+            service = self.id,
+            batch,
+            incremental = base.is_some(),
+            bytes,
+            ms = started.elapsed().as_millis() as u64,
+            "checkpoint written"
+        );
+        dir.prune(keep_from, batch)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     /// Waits for the checkpoint being written, if any (a node that stops leaves no writer
