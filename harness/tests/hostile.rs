@@ -57,7 +57,10 @@ fn a_forged_node_is_refused_and_stops_nothing() {
             assert_eq!(verdict, HelloReply::Refused("authentication failed".into()));
             // Pushed anyway: a frame of one `Shutdown`.
             let mut body = vec![0u8];
-            body.extend(postcard::to_allocvec(&vec![Message::Shutdown]).expect("encodes"));
+            body.extend(
+                postcard::to_allocvec(&vec![Message::Control(vmodb::Control::Shutdown)])
+                    .expect("encodes"),
+            );
             let _ = s.write_all(&(body.len() as u32).to_le_bytes());
             let _ = s.write_all(&body);
         }

@@ -174,9 +174,12 @@ impl Transport for InProcess {
             // Never delayed: the coordinator stands for the client-facing front door, and the
             // delay models the network between services (what services report to the front door
             // is not service-to-service traffic).
-            NodeId::Coordinator => {
-                let _ = self.coordinator.send(Input::Message(message));
-            }
+            NodeId::Coordinator => match message {
+                Message::ToCoordinator(m) => {
+                    let _ = self.coordinator.send(Input::Message(m));
+                }
+                other => tracing::warn!("coordinator dropped {}: not for it", other.kind()),
+            },
             NodeId::Service(i) => match self.delay_lines.get(i as usize) {
                 None => deliver(&self.services, i, message),
                 Some(line) => {
@@ -190,8 +193,12 @@ impl Transport for InProcess {
 }
 
 fn deliver(services: &[Weak<ServiceNode>], i: ServiceId, message: Message) {
+    let Message::ToService(m) = message else {
+        // Embedded, nothing else is sent to a service (no process around it).
+        return tracing::warn!("service #{i} dropped {}: not for it", message.kind());
+    };
     match services.get(i as usize).and_then(Weak::upgrade) {
-        Some(node) => node.on_message(message),
+        Some(node) => node.on_message(m),
         None => tracing::warn!("message for unknown or stopped service #{i} dropped"),
     }
 }

@@ -45,8 +45,8 @@ pub use coordinator::{
 pub use delay_line::LinkDelay;
 pub use error::{BootstrapError, QueryError, SubmitError, TxError};
 pub use message::{
-    Answer, Ask, BatchId, Envelope, MAX_PAYLOAD, Message, NodeId, NodeStats, ServiceId, TaskReport,
-    Transport,
+    Answer, Ask, BatchId, Control, ControlReply, Envelope, MAX_PAYLOAD, Message, NodeId, NodeStats,
+    ServiceId, TaskReport, ToCoordinator, ToService, Transport,
 };
 pub use replay::{
     ReplayCheck, ReplayOutcome, SerialReplay, check_serial_replay, serial_replay,

@@ -65,83 +65,133 @@ pub enum TaskReport {
     },
 }
 
-/// A message between nodes. Frames carry many events or reports at once.
+/// What a service node takes: events, from the coordinator or an upstream service, and the
+/// coordinator's word on batches and rollback rounds (from the coordinator only).
 #[derive(Clone, Debug, Serialize, Deserialize)]
-pub enum Message {
-    /// Coordinator or upstream service → service.
+pub enum ToService {
     Events(Vec<Envelope>),
-    /// Coordinator → participant: batch `batch` is sealed and holds `expected` of your TIDs.
-    CloseBatch { batch: BatchId, expected: u32 },
-    /// Coordinator → every service: batch `batch` committed; `max_tid` is the new watermark.
-    /// With `checkpoint: Some(keep_from)`, also write a checkpoint of this batch (then answer
-    /// `Checkpointed`) and delete checkpoints older than `keep_from`, the last complete one.
+    /// Batch `batch` is sealed and holds `expected` of your TIDs.
+    CloseBatch {
+        batch: BatchId,
+        expected: u32,
+    },
+    /// Batch `batch` committed; `max_tid` is the new watermark. With `checkpoint:
+    /// Some(keep_from)`, also write a checkpoint of this batch (then answer `Checkpointed`) and
+    /// delete checkpoints older than `keep_from`, the last complete one.
     CommitBatch {
         batch: BatchId,
         max_tid: Tid,
         checkpoint: Option<BatchId>,
     },
-    /// Service → coordinator: my checkpoint of `batch` is durable, or why it is not.
-    Checkpointed {
-        service: ServiceId,
-        batch: BatchId,
-        error: Option<String>,
-    },
-    /// Coordinator process → service process, once, before any transaction: load the initial
-    /// data (`batch` 0) or restore checkpoint `batch` (watermark `tid`), then answer `Restored`.
-    /// `fresh`: the coordinator's log is empty, so a service holding checkpoints must refuse.
-    Restore {
-        batch: BatchId,
-        tid: Tid,
-        fresh: bool,
-    },
-    /// Service process → coordinator process: restored, or why not (the cluster cannot start).
-    Restored {
-        service: ServiceId,
-        error: Option<String>,
-    },
-    /// Service → coordinator: outputs and failures.
-    Reports {
-        service: ServiceId,
-        reports: Vec<TaskReport>,
-    },
-    /// Service → coordinator: every one of my TIDs of `batch` has executed.
-    BatchDone { batch: BatchId, service: ServiceId },
-    /// Coordinator → every service, rollback round `round` begins (execution is quiescent):
-    /// send the footprints of your uncommitted tasks from `from_tid` on.
-    ListTasks { round: u32, from_tid: Tid },
-    /// Service → coordinator: footprints of the uncommitted tasks (markers omitted), by TID.
-    Tasks {
-        service: ServiceId,
+    /// Rollback round `round` begins (execution is quiescent): send the footprints of your
+    /// uncommitted tasks from `from_tid` on.
+    ListTasks {
         round: u32,
-        tasks: Vec<(Tid, Footprint)>,
+        from_tid: Tid,
     },
-    /// Coordinator → every service: drop the versions of `undo` (aborted or to be re-executed;
-    /// their footprints stay listed), then expect `rerun` re-executed tasks.
+    /// Drop the versions of `undo` (aborted or to be re-executed; their footprints stay
+    /// listed), then expect `rerun` re-executed tasks.
     Rollback {
         round: u32,
         undo: Vec<Tid>,
         rerun: u32,
     },
-    /// Service → coordinator: the rollback is applied; round envelopes may come.
+}
+
+/// What a service tells the coordinator; `service` is the sender (a network node drops a
+/// message whose `service` is not the peer it came from).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum ToCoordinator {
+    /// Outputs and failures.
+    Reports {
+        service: ServiceId,
+        reports: Vec<TaskReport>,
+    },
+    /// Every one of my TIDs of `batch` has executed.
+    BatchDone { batch: BatchId, service: ServiceId },
+    /// My checkpoint of `batch` is durable, or why it is not.
+    Checkpointed {
+        service: ServiceId,
+        batch: BatchId,
+        error: Option<String>,
+    },
+    /// Footprints of the uncommitted tasks (markers omitted), by TID.
+    Tasks {
+        service: ServiceId,
+        round: u32,
+        tasks: Vec<(Tid, Footprint)>,
+    },
+    /// The rollback is applied; round envelopes may come.
     RolledBack { service: ServiceId, round: u32 },
-    /// Service → coordinator: every re-executed task of `round` ran here (reports flushed);
-    /// `widened` are TIDs whose new footprint reaches beyond the old one.
+    /// Every re-executed task of `round` ran here (reports flushed); `widened` are TIDs whose
+    /// new footprint reaches beyond the old one.
     RoundDone {
         service: ServiceId,
         round: u32,
         widened: Vec<Tid>,
     },
-    /// Coordinator process → service process: a request outside the transaction protocol
-    /// (a query, a table read, a state dump), answered with `Answer` under the same `id`.
-    /// Only the distributed deployment sends these; the embedded one calls the store directly.
+}
+
+impl ToCoordinator {
+    /// The service that sent it.
+    pub fn service(&self) -> ServiceId {
+        match self {
+            ToCoordinator::Reports { service, .. }
+            | ToCoordinator::BatchDone { service, .. }
+            | ToCoordinator::Checkpointed { service, .. }
+            | ToCoordinator::Tasks { service, .. }
+            | ToCoordinator::RolledBack { service, .. }
+            | ToCoordinator::RoundDone { service, .. } => *service,
+        }
+    }
+}
+
+/// Coordinator process → service process, outside the transaction protocol. Only the
+/// distributed deployment sends these; the embedded one calls the store directly.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Control {
+    /// Once, before any transaction: load the initial data (`batch` 0) or restore checkpoint
+    /// `batch` (watermark `tid`), then answer `Restored`. `fresh`: the coordinator's log is
+    /// empty, so a service holding checkpoints must refuse.
+    Restore {
+        batch: BatchId,
+        tid: Tid,
+        fresh: bool,
+    },
+    /// A query, a table read or a state dump, answered with `Answer` under the same `id`.
     Ask { id: u64, ask: Ask },
-    /// Service process → coordinator process: the answer to `Ask` `id`, or why it failed.
+    /// The cluster stops; exit cleanly.
+    Shutdown,
+}
+
+/// Service process → coordinator process: the answers to `Control`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum ControlReply {
+    /// Restored, or why not (the cluster cannot start).
+    Restored {
+        service: ServiceId,
+        error: Option<String>,
+    },
+    /// The answer to `Ask` `id`, or why it failed.
     Answer {
         id: u64,
         answer: Result<Answer, String>,
     },
-    /// Coordinator process → service process: the cluster stops; exit cleanly.
-    Shutdown,
+}
+
+/// A message on a link between nodes; frames carry many at once. Each kind travels one way,
+/// which the receivers' types state: a service node takes `ToService`, the coordinator
+/// `ToCoordinator`, the processes around them `Control` and `ControlReply`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Message {
+    /// Coordinator or (events only) upstream service → service.
+    ToService(ToService),
+    /// Service → coordinator.
+    ToCoordinator(ToCoordinator),
+    /// Coordinator process → service process.
+    Control(Control),
+    /// Service process → coordinator process.
+    ControlReply(ControlReply),
     /// Transport-level, the last frame on a link whose node stops on purpose: `None` for a
     /// clean stop (its peers do not report the closing link), or why it gave up (its peers
     /// report that, naming the root cause). Never reaches a node.
@@ -155,31 +205,17 @@ impl Message {
     pub fn may_travel(&self, from: NodeId, to: NodeId) -> bool {
         use Message as M;
         match (from, to) {
-            (NodeId::Coordinator, NodeId::Service(_)) => matches!(
-                self,
-                M::Events(_)
-                    | M::CloseBatch { .. }
-                    | M::CommitBatch { .. }
-                    | M::Restore { .. }
-                    | M::ListTasks { .. }
-                    | M::Rollback { .. }
-                    | M::Ask { .. }
-                    | M::Shutdown
-                    | M::Leaving { .. }
-            ),
+            (NodeId::Coordinator, NodeId::Service(_)) => {
+                matches!(self, M::ToService(_) | M::Control(_) | M::Leaving { .. })
+            }
             (NodeId::Service(s), NodeId::Coordinator) => match self {
-                M::Checkpointed { service, .. }
-                | M::Restored { service, .. }
-                | M::Reports { service, .. }
-                | M::BatchDone { service, .. }
-                | M::Tasks { service, .. }
-                | M::RolledBack { service, .. }
-                | M::RoundDone { service, .. } => *service == s,
-                M::Answer { .. } | M::Leaving { .. } => true,
+                M::ToCoordinator(m) => m.service() == s,
+                M::ControlReply(ControlReply::Restored { service, .. }) => *service == s,
+                M::ControlReply(ControlReply::Answer { .. }) | M::Leaving { .. } => true,
                 _ => false,
             },
             (NodeId::Service(a), NodeId::Service(b)) if a != b => {
-                matches!(self, M::Events(_) | M::Leaving { .. })
+                matches!(self, M::ToService(ToService::Events(_)) | M::Leaving { .. })
             }
             _ => false,
         }
@@ -188,22 +224,30 @@ impl Message {
     /// The message's kind, for logs (never its contents).
     pub fn kind(&self) -> &'static str {
         match self {
-            Message::Events(_) => "Events",
-            Message::CloseBatch { .. } => "CloseBatch",
-            Message::CommitBatch { .. } => "CommitBatch",
-            Message::Checkpointed { .. } => "Checkpointed",
-            Message::Restore { .. } => "Restore",
-            Message::Restored { .. } => "Restored",
-            Message::Reports { .. } => "Reports",
-            Message::BatchDone { .. } => "BatchDone",
-            Message::ListTasks { .. } => "ListTasks",
-            Message::Tasks { .. } => "Tasks",
-            Message::Rollback { .. } => "Rollback",
-            Message::RolledBack { .. } => "RolledBack",
-            Message::RoundDone { .. } => "RoundDone",
-            Message::Ask { .. } => "Ask",
-            Message::Answer { .. } => "Answer",
-            Message::Shutdown => "Shutdown",
+            Message::ToService(m) => match m {
+                ToService::Events(_) => "Events",
+                ToService::CloseBatch { .. } => "CloseBatch",
+                ToService::CommitBatch { .. } => "CommitBatch",
+                ToService::ListTasks { .. } => "ListTasks",
+                ToService::Rollback { .. } => "Rollback",
+            },
+            Message::ToCoordinator(m) => match m {
+                ToCoordinator::Reports { .. } => "Reports",
+                ToCoordinator::BatchDone { .. } => "BatchDone",
+                ToCoordinator::Checkpointed { .. } => "Checkpointed",
+                ToCoordinator::Tasks { .. } => "Tasks",
+                ToCoordinator::RolledBack { .. } => "RolledBack",
+                ToCoordinator::RoundDone { .. } => "RoundDone",
+            },
+            Message::Control(m) => match m {
+                Control::Restore { .. } => "Restore",
+                Control::Ask { .. } => "Ask",
+                Control::Shutdown => "Shutdown",
+            },
+            Message::ControlReply(m) => match m {
+                ControlReply::Restored { .. } => "Restored",
+                ControlReply::Answer { .. } => "Answer",
+            },
             Message::Leaving { .. } => "Leaving",
         }
     }
@@ -272,8 +316,20 @@ pub enum NodeId {
 
 /// The message layer. Implementations deliver each message exactly once; messages from one
 /// sender to one receiver arrive in the order sent (nothing is promised across senders).
+/// The state machines send through the typed methods, each one direction of the protocol.
 pub trait Transport: Send + Sync {
     fn send(&self, from: NodeId, to: NodeId, message: Message);
+
+    /// To service `to`, from the coordinator or (events only) an upstream service.
+    fn to_service(&self, from: NodeId, to: ServiceId, message: ToService) {
+        self.send(from, NodeId::Service(to), Message::ToService(message));
+    }
+
+    /// Service → coordinator (the sender is the message's `service`).
+    fn to_coordinator(&self, message: ToCoordinator) {
+        let from = NodeId::Service(message.service());
+        self.send(from, NodeId::Coordinator, Message::ToCoordinator(message));
+    }
 }
 
 #[cfg(test)]
@@ -284,46 +340,55 @@ mod tests {
     const S0: NodeId = NodeId::Service(0);
     const S1: NodeId = NodeId::Service(1);
 
+    fn events() -> Message {
+        Message::ToService(ToService::Events(vec![]))
+    }
+
     #[test]
     fn only_the_coordinator_drives_and_a_service_speaks_only_for_itself() {
-        let commit = Message::CommitBatch {
+        let commit = Message::ToService(ToService::CommitBatch {
             batch: 1,
             max_tid: 9,
             checkpoint: None,
-        };
+        });
         assert!(commit.may_travel(C, S0));
         assert!(
             !commit.may_travel(S1, S0),
             "a service may not commit a batch"
         );
-        assert!(
-            !Message::Shutdown.may_travel(S1, S0),
-            "nor stop another service"
-        );
-        let rollback = Message::Rollback {
+        let shutdown = Message::Control(Control::Shutdown);
+        assert!(shutdown.may_travel(C, S0));
+        assert!(!shutdown.may_travel(S1, S0), "nor stop another service");
+        let rollback = Message::ToService(ToService::Rollback {
             round: 1,
             undo: vec![],
             rerun: 0,
-        };
+        });
         assert!(!rollback.may_travel(S1, S0));
-        let vote = Message::BatchDone {
+        let vote = Message::ToCoordinator(ToCoordinator::BatchDone {
             batch: 1,
             service: 0,
-        };
+        });
         assert!(vote.may_travel(S0, C));
         assert!(
             !vote.may_travel(S1, C),
             "a service may not vote for another"
         );
         assert!(!vote.may_travel(C, S0));
-        assert!(Message::Events(vec![]).may_travel(S1, S0));
-        assert!(Message::Events(vec![]).may_travel(C, S1));
-        assert!(!Message::Events(vec![]).may_travel(S0, S0));
-        let answer = Message::Answer {
+        assert!(events().may_travel(S1, S0));
+        assert!(events().may_travel(C, S1));
+        assert!(!events().may_travel(S0, S0));
+        assert!(!events().may_travel(S0, C));
+        let answer = Message::ControlReply(ControlReply::Answer {
             id: 1,
             answer: Err("x".into()),
-        };
+        });
         assert!(answer.may_travel(S0, C) && !answer.may_travel(C, S0));
         assert!(!answer.may_travel(S0, S1));
+        let restored = Message::ControlReply(ControlReply::Restored {
+            service: 0,
+            error: None,
+        });
+        assert!(restored.may_travel(S0, C) && !restored.may_travel(S1, C));
     }
 }

@@ -39,8 +39,10 @@ impl Inbound for Recorder {
     fn deliver(&self, _from: NodeId, message: Message) {
         self.kinds.lock().push(message.kind());
         match message {
-            Message::CommitBatch { batch, max_tid, .. } => self.got.lock().push((batch, max_tid)),
-            Message::Answer { id, answer } => {
+            Message::ToService(vmodb::ToService::CommitBatch { batch, max_tid, .. }) => {
+                self.got.lock().push((batch, max_tid))
+            }
+            Message::ControlReply(vmodb::ControlReply::Answer { id, answer }) => {
                 let size = answer.map(|a| match a {
                     vmodb::Answer::Query(q) => q.len(),
                     _ => 0,
@@ -103,11 +105,11 @@ fn concurrent_senders_keep_their_order_under_backpressure() {
             let a = Arc::clone(&a);
             std::thread::spawn(move || {
                 for i in 0..EACH {
-                    let m = Message::CommitBatch {
+                    let m = Message::ToService(vmodb::ToService::CommitBatch {
                         batch: s,
                         max_tid: i,
                         checkpoint: None,
-                    };
+                    });
                     a.send(NodeId::Coordinator, NodeId::Service(0), m);
                 }
             })
@@ -262,14 +264,16 @@ fn read_handshake<T: serde::de::DeserializeOwned>(s: &mut std::net::TcpStream) -
 fn big_answers_travel_in_pieces_and_too_big_ones_fail_only_their_ask() {
     // Answers go from a service to the coordinator (the only way they may travel).
     let ((a, at_a), (b, _)) = pair(|c| c.max_batch = 24 << 20);
-    let answer = |id, bytes| Message::Answer {
-        id,
-        answer: Ok(vmodb::Answer::Query(vec![7; bytes])),
+    let answer = |id, bytes| {
+        Message::ControlReply(vmodb::ControlReply::Answer {
+            id,
+            answer: Ok(vmodb::Answer::Query(vec![7; bytes])),
+        })
     };
-    let done = Message::BatchDone {
+    let done = Message::ToCoordinator(vmodb::ToCoordinator::BatchDone {
         batch: 1,
         service: 0,
-    };
+    });
     let big = vmodb::net::MAX_FRAME + (1 << 20);
     let (from, to) = (NodeId::Service(0), NodeId::Coordinator);
     b.send(from, to, answer(1, big));
@@ -403,22 +407,26 @@ fn a_service_cannot_send_what_only_the_coordinator_may() {
     a.wait_ready(deadline).expect("up");
     b.wait_ready(deadline).expect("up");
     let (from, to) = (NodeId::Service(0), NodeId::Service(1));
-    let commit = Message::CommitBatch {
+    let commit = Message::ToService(vmodb::ToService::CommitBatch {
         batch: 1,
         max_tid: 1,
         checkpoint: None,
-    };
+    });
     a.send(from, to, commit);
-    a.send(from, to, Message::Shutdown);
+    a.send(from, to, Message::Control(vmodb::Control::Shutdown));
     a.send(
         from,
         to,
-        Message::BatchDone {
+        Message::ToCoordinator(vmodb::ToCoordinator::BatchDone {
             batch: 1,
             service: 1,
-        },
+        }),
     );
-    a.send(from, to, Message::Events(Vec::new()));
+    a.send(
+        from,
+        to,
+        Message::ToService(vmodb::ToService::Events(Vec::new())),
+    );
     while at_b.kinds.lock().is_empty() {
         assert!(Instant::now() < deadline, "nothing arrived");
         std::thread::sleep(Duration::from_millis(10));

@@ -11,7 +11,9 @@
 
 use crate::app::App;
 use crate::error::TxError;
-use crate::message::{BatchId, Envelope, Message, NodeId, ServiceId, TaskReport, Transport};
+use crate::message::{
+    BatchId, Envelope, NodeId, ServiceId, TaskReport, ToCoordinator, ToService, Transport,
+};
 use crate::schema::Tid;
 use crate::tx::TxEnv;
 use crossbeam_channel::{Receiver, Sender};
@@ -97,7 +99,7 @@ struct State {
 }
 
 pub(crate) enum Input {
-    Message(Message),
+    Message(ToCoordinator),
     /// A batch opened: re-arm the window timer.
     Wake,
     Shutdown,
@@ -249,9 +251,9 @@ impl Coordinator {
         }
     }
 
-    fn on_message(&self, message: Message) {
+    fn on_message(&self, message: ToCoordinator) {
         match message {
-            Message::Reports { reports, .. } => {
+            ToCoordinator::Reports { reports, .. } => {
                 let mut st = self.state.lock();
                 for r in reports {
                     let tid = match &r {
@@ -295,16 +297,15 @@ impl Coordinator {
                     }
                 }
             }
-            Message::BatchDone { batch, service } => self.on_batch_done(batch, service),
-            Message::Checkpointed {
+            ToCoordinator::BatchDone { batch, service } => self.on_batch_done(batch, service),
+            ToCoordinator::Checkpointed {
                 service,
                 batch,
                 error,
             } => self.on_checkpointed(service, batch, error),
-            Message::Tasks { .. } | Message::RolledBack { .. } | Message::RoundDone { .. } => {
-                self.on_round_message(message)
-            }
-            other => tracing::warn!("coordinator got a service-bound message: {other:?}"),
+            ToCoordinator::Tasks { .. }
+            | ToCoordinator::RolledBack { .. }
+            | ToCoordinator::RoundDone { .. } => self.on_round_message(message),
         }
     }
 
@@ -373,7 +374,7 @@ impl Coordinator {
     /// (invariant: nobody hears of a commit before it is durable), while this thread goes on.
     fn apply(&self, p: Progress) {
         for (to, m) in p.sends {
-            self.transport().send(NodeId::Coordinator, to, m);
+            self.transport().to_service(NodeId::Coordinator, to, m);
         }
         if p.commits.is_empty() {
             return;
@@ -412,10 +413,10 @@ impl Coordinator {
                 .filter(|(b, _)| *b == batch)
                 .map(|(_, keep_from)| keep_from);
             for s in 0..self.app.services.len() {
-                self.transport().send(
+                self.transport().to_service(
                     NodeId::Coordinator,
-                    NodeId::Service(s as ServiceId),
-                    Message::CommitBatch {
+                    s as ServiceId,
+                    ToService::CommitBatch {
                         batch,
                         max_tid,
                         checkpoint,
@@ -563,7 +564,7 @@ type Notify = (Option<Notifier>, Completion);
 /// What one step of the coordinator decided, to send once the state lock is released.
 #[derive(Default)]
 struct Progress {
-    sends: Vec<(NodeId, Message)>,
+    sends: Vec<(ServiceId, ToService)>,
     commits: Vec<(BatchId, Tid)>,
     completions: Vec<Notify>,
     /// What to log of these commits (with a commit log).

@@ -7,7 +7,7 @@
 //! waits, so the order every service sees is unchanged.
 
 use super::{Coordinator, Progress, State};
-use crate::message::{BatchId, Envelope, Message, NodeId, ServiceId};
+use crate::message::{BatchId, Envelope, ServiceId, ToCoordinator, ToService};
 use crate::rollback::{Seeds, plan_round};
 use crate::scheduler::Footprint;
 use crate::schema::Tid;
@@ -55,7 +55,7 @@ impl Coordinator {
 
     /// Pauses dispatch: seals the open batch (every dispatched TID is then in a sealed batch)
     /// and waits for those batches to execute.
-    pub(super) fn start_resolution(&self, st: &mut State) -> Vec<(NodeId, Message)> {
+    pub(super) fn start_resolution(&self, st: &mut State) -> Vec<(ServiceId, ToService)> {
         let last_dispatched = st.next_tid - 1;
         let closes = Self::seal(st, last_dispatched);
         st.rollback_stats.resolutions += 1;
@@ -66,16 +66,13 @@ impl Coordinator {
             last_dispatched,
             seeds: Seeds::default(),
         });
-        let mut sends: Vec<(NodeId, Message)> = closes
-            .into_iter()
-            .map(|(s, m)| (NodeId::Service(s), m))
-            .collect();
+        let mut sends = closes;
         sends.extend(self.drain_step(st));
         sends
     }
 
     /// While draining: once quiescent, begins round 1 with every failure in flight as a seed.
-    pub(super) fn drain_step(&self, st: &mut State) -> Vec<(NodeId, Message)> {
+    pub(super) fn drain_step(&self, st: &mut State) -> Vec<(ServiceId, ToService)> {
         let Some(r) = st.resolution.as_ref() else {
             return Vec::new();
         };
@@ -105,7 +102,7 @@ impl Coordinator {
         self.begin_round(st, seeds)
     }
 
-    fn begin_round(&self, st: &mut State, seeds: Seeds) -> Vec<(NodeId, Message)> {
+    fn begin_round(&self, st: &mut State, seeds: Seeds) -> Vec<(ServiceId, ToService)> {
         let services = self.app.services.len();
         let from_tid = st.first_tid;
         // Round ids never repeat within a cluster's life, so a stale reply cannot pass for a
@@ -121,26 +118,26 @@ impl Coordinator {
         st.rollback_stats.rounds += 1;
         (0..services)
             .map(|s| {
-                let to = NodeId::Service(s as ServiceId);
-                (to, Message::ListTasks { round, from_tid })
+                let to = s as ServiceId;
+                (to, ToService::ListTasks { round, from_tid })
             })
             .collect()
     }
 
     /// `Tasks`, `RolledBack` and `RoundDone` from the services.
-    pub(super) fn on_round_message(&self, message: Message) {
+    pub(super) fn on_round_message(&self, message: ToCoordinator) {
         let progress = {
             let mut st = self.state.lock();
             let sends = match message {
-                Message::Tasks {
+                ToCoordinator::Tasks {
                     service,
                     round,
                     tasks,
                 } => self.on_tasks(&mut st, service, round, tasks),
-                Message::RolledBack { service, round } => {
+                ToCoordinator::RolledBack { service, round } => {
                     self.on_rolled_back(&mut st, service, round)
                 }
-                Message::RoundDone {
+                ToCoordinator::RoundDone {
                     service,
                     round,
                     widened,
@@ -160,9 +157,9 @@ impl Coordinator {
                     for (s, e) in held {
                         frames.entry(s).or_default().push(e);
                     }
-                    let mut sends: Vec<(NodeId, Message)> = frames
+                    let mut sends: Vec<(ServiceId, ToService)> = frames
                         .into_iter()
-                        .map(|(s, es)| (NodeId::Service(s), Message::Events(es)))
+                        .map(|(s, es)| (s, ToService::Events(es)))
                         .collect();
                     sends.append(&mut p.sends);
                     p.sends = sends;
@@ -185,7 +182,7 @@ impl Coordinator {
         service: ServiceId,
         round: u32,
         list: Vec<(Tid, Footprint)>,
-    ) -> Option<Vec<(NodeId, Message)>> {
+    ) -> Option<Vec<(ServiceId, ToService)>> {
         let first = st.first_tid;
         let r = Self::current(st, round)?;
         let Phase::Listing { waiting, tasks } = &mut r.phase else {
@@ -242,12 +239,12 @@ impl Coordinator {
                 .iter()
                 .enumerate()
                 .map(|(s, n)| {
-                    let message = Message::Rollback {
+                    let message = ToService::Rollback {
                         round,
                         undo: undo.clone(),
                         rerun: *n,
                     };
-                    (NodeId::Service(s as ServiceId), message)
+                    (s as ServiceId, message)
                 })
                 .collect(),
         )
@@ -258,7 +255,7 @@ impl Coordinator {
         st: &mut State,
         service: ServiceId,
         round: u32,
-    ) -> Option<Vec<(NodeId, Message)>> {
+    ) -> Option<Vec<(ServiceId, ToService)>> {
         let r = Self::current(st, round)?;
         let Phase::RollingBack { waiting, rerun } = &mut r.phase else {
             return Some(Vec::new());
@@ -310,7 +307,7 @@ impl Coordinator {
         Some(
             frames
                 .into_iter()
-                .map(|(s, es)| (NodeId::Service(s), Message::Events(es)))
+                .map(|(s, es)| (s, ToService::Events(es)))
                 .collect(),
         )
     }
@@ -321,7 +318,7 @@ impl Coordinator {
         service: ServiceId,
         round: u32,
         widened: Vec<Tid>,
-    ) -> Option<Vec<(NodeId, Message)>> {
+    ) -> Option<Vec<(ServiceId, ToService)>> {
         let r = Self::current(st, round)?;
         let Phase::Rerunning { waiting } = &mut r.phase else {
             return Some(Vec::new());

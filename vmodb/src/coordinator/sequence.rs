@@ -4,7 +4,7 @@
 
 use super::{Coordinator, OpenBatch, SealedBatch, State, TxRecord};
 use crate::error::SubmitError;
-use crate::message::{Envelope, Message, NodeId, ServiceId};
+use crate::message::{Envelope, NodeId, ServiceId, ToService};
 use crate::schema::Tid;
 use crate::tx::TxEnv;
 use crossbeam_channel::Sender;
@@ -229,7 +229,7 @@ impl Coordinator {
     }
 
     /// Seals the open batch (whose last TID is `max_tid`); returns the close messages to send.
-    pub(super) fn seal(st: &mut State, max_tid: Tid) -> Vec<(ServiceId, Message)> {
+    pub(super) fn seal(st: &mut State, max_tid: Tid) -> Vec<(ServiceId, ToService)> {
         let Some(open) = st.open.take() else {
             return Vec::new();
         };
@@ -251,7 +251,7 @@ impl Coordinator {
             .map(|(s, c)| {
                 (
                     s as ServiceId,
-                    Message::CloseBatch {
+                    ToService::CloseBatch {
                         batch: open.id,
                         expected: *c,
                     },
@@ -265,22 +265,19 @@ impl Coordinator {
     pub(super) fn send_sequenced(
         &self,
         frames: BTreeMap<ServiceId, Vec<Envelope>>,
-        closes: Vec<(ServiceId, Message)>,
+        closes: Vec<(ServiceId, ToService)>,
     ) {
         for (service, envelopes) in frames {
-            self.transport().send(
-                NodeId::Coordinator,
-                NodeId::Service(service),
-                Message::Events(envelopes),
-            );
+            let message = ToService::Events(envelopes);
+            self.transport()
+                .to_service(NodeId::Coordinator, service, message);
         }
         self.send_closes(closes);
     }
 
-    pub(super) fn send_closes(&self, closes: Vec<(ServiceId, Message)>) {
+    pub(super) fn send_closes(&self, closes: Vec<(ServiceId, ToService)>) {
         for (service, m) in closes {
-            self.transport()
-                .send(NodeId::Coordinator, NodeId::Service(service), m);
+            self.transport().to_service(NodeId::Coordinator, service, m);
         }
     }
 

@@ -8,7 +8,9 @@ use crate::coordinator::{Coordinator, CoordinatorConfig, CoordinatorStats, Input
 use crate::durability::data_dir;
 use crate::durability::writer::CommitLog;
 use crate::error::{BootstrapError, QueryError};
-use crate::message::{Answer, Ask, BatchId, Message, NodeId, NodeStats, ServiceId, Transport};
+use crate::message::{
+    Answer, Ask, BatchId, Control, ControlReply, Message, NodeId, NodeStats, ServiceId, Transport,
+};
 use crate::net::{Inbound, NetError, Peer, TcpTransport};
 use crate::schema::{Entity, Tid};
 use crossbeam_channel::Sender;
@@ -161,8 +163,11 @@ impl CoordinatorProcess {
             asks.insert(id, tx);
         }
         let to = NodeId::Service(i as ServiceId);
-        self.transport
-            .send(NodeId::Coordinator, to, Message::Ask { id, ask });
+        self.transport.send(
+            NodeId::Coordinator,
+            to,
+            Message::Control(Control::Ask { id, ask }),
+        );
         let answer = rx.recv_timeout(ASK_TIMEOUT);
         self.inbound.asks.lock().remove(&id);
         answer.unwrap_or_else(|_| {
@@ -276,7 +281,7 @@ impl CoordinatorProcess {
         for i in 0..self.app.services.len() {
             let to = NodeId::Service(i as ServiceId);
             self.transport
-                .send(NodeId::Coordinator, to, Message::Shutdown);
+                .send(NodeId::Coordinator, to, Message::Control(Control::Shutdown));
         }
         self.coordinator.shut_down();
     }
@@ -334,7 +339,7 @@ fn restore_services(
         transport.send(
             NodeId::Coordinator,
             to,
-            Message::Restore { batch, tid, fresh },
+            Message::Control(Control::Restore { batch, tid, fresh }),
         );
     }
     let deadline = Instant::now() + RESTORE_TIMEOUT;
@@ -364,17 +369,19 @@ fn restore_services(
 impl Inbound for CoordinatorInbound {
     fn deliver(&self, _from: NodeId, message: Message) {
         match message {
-            Message::Answer { id, answer } => {
+            Message::ControlReply(ControlReply::Answer { id, answer }) => {
                 if let Some(tx) = self.asks.lock().remove(&id) {
                     let _ = tx.send(answer);
                 }
             }
-            Message::Restored { service, error } => {
+            Message::ControlReply(ControlReply::Restored { service, error }) => {
                 let _ = self.restored.0.send((service, error));
             }
-            other => {
-                let _ = self.inbox.send(Input::Message(other));
+            Message::ToCoordinator(m) => {
+                let _ = self.inbox.send(Input::Message(m));
             }
+            // The transport lets nothing else through to the coordinator (`may_travel`).
+            other => tracing::warn!("coordinator dropped {}: not for it", other.kind()),
         }
     }
 

@@ -5,8 +5,8 @@
 //! across processes). A service process loads only its own share of the initial data.
 //!
 //! Beyond the transaction protocol, the coordinator process asks service processes for
-//! queries, table reads, state dumps and traffic counts (`Message::Ask`/`Answer`), which is
-//! how the front door serves them; and it tells them to stop (`Message::Shutdown`).
+//! queries, table reads, state dumps and traffic counts (`Control::Ask`, `ControlReply::Answer`), which is
+//! how the front door serves them; and it tells them to stop (`Control::Shutdown`).
 //!
 //! Failure: a lost link is fatal. A peer is lost when its connection breaks, when it says
 //! goodbye without the coordinator having stopped the cluster, or when it is silent (no

@@ -8,7 +8,9 @@ use crate::durability::data_dir;
 use crate::error::BootstrapError;
 use crate::load::{Loader, build_store_for, load_store_for};
 use crate::message::BatchId;
-use crate::message::{Answer, Ask, Message, NodeId, NodeStats, ServiceId, Transport};
+use crate::message::{
+    Answer, Ask, Control, ControlReply, Message, NodeId, NodeStats, ServiceId, Transport,
+};
 use crate::net::{Inbound, NetError, Peer, TcpTransport};
 use crate::node::ServiceNode;
 use crate::node::worker_pool;
@@ -31,7 +33,7 @@ pub struct ServiceProcess {
 impl ServiceProcess {
     /// Builds service `service`'s (empty) store, listens on its address and connects to every
     /// peer. Returns once started; peers may still be coming up. The coordinator then says
-    /// what to start from (`Message::Restore`): the initial data, loaded with `load`, or a
+    /// what to start from (`Control::Restore`): the initial data, loaded with `load`, or a
     /// checkpoint in `options.data_dir`.
     pub fn start(
         app: App,
@@ -227,7 +229,11 @@ impl ServiceInbound {
         if let Ask::Stats = ask {
             let answer = Ok(self.stats());
             if let Some(t) = self.transport() {
-                t.send(self.me, NodeId::Coordinator, Message::Answer { id, answer });
+                t.send(
+                    self.me,
+                    NodeId::Coordinator,
+                    Message::ControlReply(ControlReply::Answer { id, answer }),
+                );
             }
             return;
         }
@@ -252,7 +258,7 @@ fn answer_loop(inbound: &Weak<ServiceInbound>, queued: &Receiver<(u64, Ask, Snap
             t.send(
                 inbound.me,
                 NodeId::Coordinator,
-                Message::Answer { id, answer },
+                Message::ControlReply(ControlReply::Answer { id, answer }),
             );
         }
     }
@@ -262,27 +268,29 @@ impl Inbound for ServiceInbound {
     fn deliver(&self, _from: NodeId, message: Message) {
         self.transport.wait(); // the node is connected (a moment after the transport starts)
         match message {
-            Message::Ask { id, ask } => self.on_ask(id, ask),
-            Message::Restore { batch, tid, fresh } => {
+            Message::ToService(m) => self.node.on_message(m),
+            Message::Control(Control::Ask { id, ask }) => self.on_ask(id, ask),
+            Message::Control(Control::Restore { batch, tid, fresh }) => {
                 let error = self.restore(batch, tid, fresh).err();
                 if let Some(e) = &error {
                     tracing::warn!("service cannot start: {e}");
                 }
-                let message = Message::Restored {
+                let message = Message::ControlReply(ControlReply::Restored {
                     service: self.node.id,
                     error,
-                };
+                });
                 if let Some(t) = self.transport() {
                     t.send(self.me, NodeId::Coordinator, message);
                 }
             }
-            Message::Shutdown => {
+            Message::Control(Control::Shutdown) => {
                 if let Some(t) = self.transport() {
                     t.close(None);
                 }
                 let _ = self.exit.try_send(Ok(()));
             }
-            other => self.node.on_message(other),
+            // The transport lets nothing else through to a service (`may_travel`).
+            other => tracing::warn!("service dropped {}: not for it", other.kind()),
         }
     }
 

@@ -13,7 +13,7 @@
 //! more: it splits a batch that encodes too big, and a single message over `MAX_BATCH` is handed
 //! back to the caller (`Written::too_big`), which answers it with an error instead.
 
-use crate::message::{Message, NodeId};
+use crate::message::{Envelope, Message, NodeId, TaskReport, ToCoordinator, ToService};
 use serde::{Deserialize, Serialize};
 use std::io::{self, Read, Write};
 
@@ -21,7 +21,8 @@ use std::io::{self, Read, Write};
 /// version are refused at the handshake, before any of their frames is decoded.
 /// 2: frame kinds (pieces, heartbeats), `Restore { fresh }`, the build id in `Hello`.
 /// 3: the authenticated handshake (`Hello::nonce`, `HelloReply::Challenge`, `Proof`).
-pub const PROTOCOL_VERSION: u32 = 3;
+/// 4: `Message` split by direction (`ToService`, `ToCoordinator`, `Control`, `ControlReply`).
+pub const PROTOCOL_VERSION: u32 = 4;
 /// Largest frame, in bytes (kind byte included). Larger batches travel in pieces.
 pub const MAX_FRAME: usize = 16 << 20;
 /// Largest batch, reassembled from its pieces: the most a peer can make a reader buffer.
@@ -252,15 +253,20 @@ fn write_part_of(
 /// (one per transaction) and task reports. `None` for anything else.
 fn split(m: &Message) -> Option<[Message; 2]> {
     match m {
-        Message::Events(v) if v.len() > 1 => {
+        Message::ToService(ToService::Events(v)) if v.len() > 1 => {
             let (a, b) = v.split_at(v.len() / 2);
-            Some([Message::Events(a.to_vec()), Message::Events(b.to_vec())])
+            let part = |e: &[Envelope]| Message::ToService(ToService::Events(e.to_vec()));
+            Some([part(a), part(b)])
         }
-        Message::Reports { service, reports } if reports.len() > 1 => {
+        Message::ToCoordinator(ToCoordinator::Reports { service, reports })
+            if reports.len() > 1 =>
+        {
             let (a, b) = reports.split_at(reports.len() / 2);
-            let part = |r: &[crate::message::TaskReport]| Message::Reports {
-                service: *service,
-                reports: r.to_vec(),
+            let part = |r: &[TaskReport]| {
+                Message::ToCoordinator(ToCoordinator::Reports {
+                    service: *service,
+                    reports: r.to_vec(),
+                })
             };
             Some([part(a), part(b)])
         }
@@ -386,18 +392,18 @@ mod tests {
     use super::*;
 
     fn commit(batch: u64) -> Message {
-        Message::CommitBatch {
+        Message::ToService(ToService::CommitBatch {
             batch,
             max_tid: batch * 10,
             checkpoint: None,
-        }
+        })
     }
 
     fn answer(bytes: usize) -> Message {
-        Message::Answer {
+        Message::ControlReply(crate::message::ControlReply::Answer {
             id: 7,
             answer: Ok(crate::message::Answer::Query(vec![0xab; bytes])),
-        }
+        })
     }
 
     #[test]
@@ -410,7 +416,10 @@ mod tests {
             cluster: 2,
         };
         write_value(&mut wire, &Hello::new(NodeId::Coordinator, id), &mut buf).unwrap();
-        let batch: Batch = vec![commit(3), Message::Shutdown];
+        let batch: Batch = vec![
+            commit(3),
+            Message::Control(crate::message::Control::Shutdown),
+        ];
         write_batch(&mut wire, &batch, &mut buf, MAX_BATCH).unwrap();
         write_heartbeat(&mut wire).unwrap();
         let mut r = &wire[..];
@@ -431,7 +440,10 @@ mod tests {
         match reader.next(&mut r).unwrap() {
             Some(Frame::Batch(back)) => {
                 assert_eq!(back.len(), 2);
-                assert!(matches!(back[0], Message::CommitBatch { batch: 3, .. }));
+                assert!(matches!(
+                    back[0],
+                    Message::ToService(ToService::CommitBatch { batch: 3, .. })
+                ));
             }
             other => panic!("{other:?}"),
         }
@@ -488,10 +500,10 @@ mod tests {
             Some(Frame::Batch(back)) => {
                 assert_eq!(back.len(), 3);
                 match &back[1] {
-                    Message::Answer {
+                    Message::ControlReply(crate::message::ControlReply::Answer {
                         answer: Ok(crate::message::Answer::Query(q)),
                         ..
-                    } => assert_eq!(q.len(), MAX_FRAME + 1000),
+                    }) => assert_eq!(q.len(), MAX_FRAME + 1000),
                     other => panic!("{other:?}"),
                 }
             }
@@ -508,7 +520,10 @@ mod tests {
             got.extend(b);
         }
         assert_eq!(got.len(), 2);
-        assert!(matches!(got[1], Message::CommitBatch { batch: 2, .. }));
+        assert!(matches!(
+            got[1],
+            Message::ToService(ToService::CommitBatch { batch: 2, .. })
+        ));
         // Events of many transactions over the limit go as several messages, all of them.
         let envelope = |tid| crate::message::Envelope {
             env: crate::tx::TxEnv {
@@ -523,7 +538,7 @@ mod tests {
             payload: Some(vec![1; 30_000]),
             round: 0,
         };
-        let events = Message::Events((1..=10).map(envelope).collect());
+        let events = Message::ToService(ToService::Events((1..=10).map(envelope).collect()));
         let mut wire = Vec::new();
         let w = write_batch(&mut wire, &[events], &mut buf, 64 << 10).unwrap();
         assert!(w.too_big.is_empty(), "{w:?}");
@@ -531,7 +546,7 @@ mod tests {
         let mut tids = Vec::new();
         while let Some(Frame::Batch(b)) = reader.next(&mut r).unwrap() {
             for m in b {
-                if let Message::Events(v) = m {
+                if let Message::ToService(ToService::Events(v)) = m {
                     tids.extend(v.iter().map(|e| e.env.tid));
                 }
             }

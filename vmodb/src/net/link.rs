@@ -15,7 +15,7 @@ use super::NetError;
 use super::frame::{self, Batch};
 use super::handshake::{self, HandshakeError};
 use super::tcp::Shared;
-use crate::message::{Message, NodeId};
+use crate::message::{ControlReply, Message, NodeId, ToCoordinator, ToService};
 use parking_lot::{Condvar, Mutex};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::sync::Arc;
@@ -279,12 +279,14 @@ fn refusals(batch: &[Message], too_big: &[usize], max_batch: usize) -> std::io::
     let mut out = Vec::new();
     for &i in too_big {
         match &batch[i] {
-            Message::Answer { id, .. } => out.push(Message::Answer {
-                id: *id,
-                answer: Err(format!(
-                    "the answer is larger than the {max_batch}-byte limit of one message"
-                )),
-            }),
+            Message::ControlReply(ControlReply::Answer { id, .. }) => {
+                out.push(Message::ControlReply(ControlReply::Answer {
+                    id: *id,
+                    answer: Err(format!(
+                        "the answer is larger than the {max_batch}-byte limit of one message"
+                    )),
+                }))
+            }
             other => {
                 return Err(std::io::Error::new(
                     std::io::ErrorKind::InvalidData,
@@ -302,10 +304,16 @@ fn refusals(batch: &[Message], too_big: &[usize], max_batch: usize) -> std::io::
 /// What a message is, without printing its (huge) contents.
 fn describe(m: &Message) -> String {
     match m {
-        Message::Events(e) => format!("events ({} envelopes)", e.len()),
-        Message::Reports { reports, .. } => format!("reports ({})", reports.len()),
-        Message::Tasks { tasks, .. } => format!("task footprints ({})", tasks.len()),
-        Message::Rollback { undo, .. } => format!("a rollback ({} TIDs)", undo.len()),
+        Message::ToService(ToService::Events(e)) => format!("events ({} envelopes)", e.len()),
+        Message::ToService(ToService::Rollback { undo, .. }) => {
+            format!("a rollback ({} TIDs)", undo.len())
+        }
+        Message::ToCoordinator(ToCoordinator::Reports { reports, .. }) => {
+            format!("reports ({})", reports.len())
+        }
+        Message::ToCoordinator(ToCoordinator::Tasks { tasks, .. }) => {
+            format!("task footprints ({})", tasks.len())
+        }
         _ => "a protocol message".into(),
     }
 }

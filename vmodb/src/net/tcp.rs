@@ -7,7 +7,7 @@ use super::frame::{self, Batch, Frame, FrameReader, HANDSHAKE_TIMEOUT, HelloRepl
 use super::handshake::{self, Credentials};
 use super::link::Link;
 use super::{NetError, Peer};
-use crate::message::{Message, NodeId, Traffic, Transport};
+use crate::message::{Message, NodeId, ToService, Traffic, Transport};
 use parking_lot::{Condvar, Mutex};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::{BufReader, ErrorKind};
@@ -571,7 +571,10 @@ fn coalesce(messages: Batch) -> Batch {
     let mut out: Batch = Vec::with_capacity(messages.len());
     for m in messages {
         match (out.last_mut(), m) {
-            (Some(Message::Events(run)), Message::Events(more)) => run.extend(more),
+            (
+                Some(Message::ToService(ToService::Events(run))),
+                Message::ToService(ToService::Events(more)),
+            ) => run.extend(more),
             (_, m) => out.push(m),
         }
     }

@@ -5,7 +5,7 @@
 //! up to as much as it: then full, so a restore reads at most about twice a full checkpoint.
 
 use super::ServiceNode;
-use crate::message::{BatchId, Message, NodeId};
+use crate::message::{BatchId, ToCoordinator};
 use crate::schema::Tid;
 use std::sync::Arc;
 
@@ -45,13 +45,12 @@ impl ServiceNode {
                 None => Some("this service has no data directory".to_string()),
                 Some(dir) => node.write_checkpoint(dir, pin, batch, keep_from).err(),
             };
-            let message = Message::Checkpointed {
+            let message = ToCoordinator::Checkpointed {
                 service: node.id,
                 batch,
                 error,
             };
-            node.transport()
-                .send(NodeId::Service(node.id), NodeId::Coordinator, message);
+            node.transport().to_coordinator(message);
         };
         if simulated {
             // A job the simulation runs when its seed says: before it, no checkpoint file.
@@ -63,13 +62,12 @@ impl ServiceNode {
         let previous = match spawned {
             Ok(handle) => self.checkpointing.lock().replace(handle),
             Err(e) => {
-                let message = Message::Checkpointed {
+                let message = ToCoordinator::Checkpointed {
                     service: self.id,
                     batch,
                     error: Some(format!("no checkpoint thread: {e}")),
                 };
-                self.transport()
-                    .send(NodeId::Service(self.id), NodeId::Coordinator, message);
+                self.transport().to_coordinator(message);
                 None
             }
         };

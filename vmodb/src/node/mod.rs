@@ -8,7 +8,9 @@
 
 use crate::app::App;
 use crate::error::TxError;
-use crate::message::{BatchId, Envelope, Message, NodeId, ServiceId, TaskReport, Transport};
+use crate::message::{
+    BatchId, Envelope, ServiceId, TaskReport, ToCoordinator, ToService, Transport,
+};
 use crate::mode_check::ModeChecker;
 use crate::rollback::{Retained, within};
 use crate::scheduler::{Chain, Footprint, Slot};
@@ -186,11 +188,12 @@ impl ServiceNode {
         &self.app.services[self.id as usize].name
     }
 
-    /// Entry point for every message addressed to this service.
-    pub fn on_message(self: &Arc<Self>, message: Message) {
+    /// Entry point for every message addressed to this service, from the coordinator or (events
+    /// only) from an upstream service.
+    pub fn on_message(self: &Arc<Self>, message: ToService) {
         match message {
-            Message::Events(envelopes) => self.on_events(envelopes),
-            Message::CloseBatch { batch, expected } => {
+            ToService::Events(envelopes) => self.on_events(envelopes),
+            ToService::CloseBatch { batch, expected } => {
                 let done = {
                     let mut st = self.state.lock();
                     let p = st.batches.entry(batch).or_default();
@@ -201,7 +204,7 @@ impl ServiceNode {
                     self.report_done(batch);
                 }
             }
-            Message::CommitBatch {
+            ToService::CommitBatch {
                 batch,
                 max_tid,
                 checkpoint,
@@ -225,17 +228,16 @@ impl ServiceNode {
                     });
                 }
             }
-            Message::ListTasks { round, from_tid } => {
+            ToService::ListTasks { round, from_tid } => {
                 let tasks = self.state.lock().retained.footprints_from(from_tid);
-                let message = Message::Tasks {
+                let message = ToCoordinator::Tasks {
                     service: self.id,
                     round,
                     tasks,
                 };
-                self.transport()
-                    .send(NodeId::Service(self.id), NodeId::Coordinator, message);
+                self.transport().to_coordinator(message);
             }
-            Message::Rollback { round, undo, rerun } => {
+            ToService::Rollback { round, undo, rerun } => {
                 {
                     let mut st = self.state.lock();
                     for tid in undo {
@@ -249,34 +251,12 @@ impl ServiceNode {
                         widened: Vec::new(),
                     });
                 }
-                let message = Message::RolledBack {
+                let message = ToCoordinator::RolledBack {
                     service: self.id,
                     round,
                 };
-                self.transport()
-                    .send(NodeId::Service(self.id), NodeId::Coordinator, message);
+                self.transport().to_coordinator(message);
             }
-            Message::Reports { .. }
-            | Message::BatchDone { .. }
-            | Message::Checkpointed { .. }
-            | Message::Restored { .. }
-            | Message::Tasks { .. }
-            | Message::RolledBack { .. }
-            | Message::RoundDone { .. }
-            | Message::Answer { .. } => {
-                tracing::warn!(
-                    "service {} got a coordinator-bound message; dropped",
-                    self.name()
-                );
-            }
-            // The service process answers these before the node sees a message (`deploy/`).
-            Message::Ask { .. }
-            | Message::Shutdown
-            | Message::Leaving { .. }
-            | Message::Restore { .. } => tracing::warn!(
-                "service {} got a process-level message outside a service process; dropped",
-                self.name()
-            ),
         }
     }
 

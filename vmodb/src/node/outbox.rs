@@ -2,7 +2,7 @@
 //! and round progress — gathered per pool job and sent as shared frames.
 
 use super::ServiceNode;
-use crate::message::{BatchId, Envelope, Message, NodeId, ServiceId, TaskReport};
+use crate::message::{BatchId, Envelope, NodeId, ServiceId, TaskReport, ToCoordinator, ToService};
 use std::collections::BTreeMap;
 
 /// Messages produced while running tasks, sent in frames.
@@ -29,12 +29,11 @@ impl Outbox {
 impl ServiceNode {
     /// Tells the coordinator every TID of `batch` has executed here.
     pub(super) fn report_done(&self, batch: BatchId) {
-        let message = Message::BatchDone {
+        let message = ToCoordinator::BatchDone {
             batch,
             service: self.id,
         };
-        self.transport()
-            .send(NodeId::Service(self.id), NodeId::Coordinator, message);
+        self.transport().to_coordinator(message);
     }
 
     /// Sends the outbox, then counts its tasks as executed. Counting only after the reports
@@ -43,19 +42,16 @@ impl ServiceNode {
     pub(super) fn flush(&self, outbox: &mut Outbox) {
         if !outbox.reports.is_empty() {
             let reports = std::mem::take(&mut outbox.reports);
-            let message = Message::Reports {
+            let message = ToCoordinator::Reports {
                 service: self.id,
                 reports,
             };
-            self.transport()
-                .send(NodeId::Service(self.id), NodeId::Coordinator, message);
+            self.transport().to_coordinator(message);
         }
         for (to, events) in std::mem::take(&mut outbox.events) {
-            self.transport().send(
-                NodeId::Service(self.id),
-                NodeId::Service(to),
-                Message::Events(events),
-            );
+            let message = ToService::Events(events);
+            self.transport()
+                .to_service(NodeId::Service(self.id), to, message);
         }
         outbox.pending = 0;
         if outbox.round_executed > 0 {
@@ -69,13 +65,12 @@ impl ServiceNode {
                 })
             };
             if let Some((round, widened)) = done {
-                let message = Message::RoundDone {
+                let message = ToCoordinator::RoundDone {
                     service: self.id,
                     round,
                     widened,
                 };
-                self.transport()
-                    .send(NodeId::Service(self.id), NodeId::Coordinator, message);
+                self.transport().to_coordinator(message);
             }
         }
         if outbox.executed.is_empty() {

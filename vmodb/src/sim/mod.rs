@@ -33,7 +33,7 @@ use crate::durability::data_dir::Opened;
 use crate::durability::writer::{CommitLog, SimLog};
 use crate::error::{BootstrapError, QueryError, SubmitError};
 use crate::load::Loader;
-use crate::message::{Ask, BatchId, Message, NodeId, ServiceId, Transport};
+use crate::message::{Ask, BatchId, Control, Message, NodeId, ServiceId, Transport};
 use crate::node::{ServiceNode, SimJobs, WorkerPool};
 use crate::schema::{Entity, Tid};
 use crate::tx::TxCtx;
@@ -358,22 +358,31 @@ impl Sim {
     fn read(&mut self) {
         let s = self.rng.below(self.nodes.len() as u64) as ServiceId;
         self.record(6, s as u64);
-        let ask = Message::Ask {
+        let ask = Message::Control(Control::Ask {
             id: self.heard,
             ask: Ask::Stats,
-        };
+        });
         self.net.send(NodeId::Coordinator, NodeId::Service(s), ask);
         self.reads += 1;
     }
 
     fn deliver(&mut self, to: u16, message: Message) {
-        if to == COORDINATOR {
-            self.coordinator.step(Input::Message(message));
-            return;
-        }
-        let node = &self.nodes[to as usize];
+        let (node, message) = match (to, message) {
+            (COORDINATOR, Message::ToCoordinator(m)) => {
+                return self.coordinator.step(Input::Message(m));
+            }
+            (COORDINATOR, other) => {
+                let kind = other.kind();
+                let step = self.steps;
+                return self
+                    .violations
+                    .push(format!("step {step}: the coordinator was sent {kind}"));
+            }
+            (s, m) => (Arc::clone(&self.nodes[s as usize]), m),
+        };
         match message {
-            Message::Ask { id: heard, .. } => {
+            Message::ToService(m) => node.on_message(m),
+            Message::Control(Control::Ask { id: heard, .. }) => {
                 self.reads -= 1;
                 let at = node.store.watermark();
                 if at < heard {
@@ -393,7 +402,12 @@ impl Sim {
                     ));
                 }
             }
-            other => node.on_message(other),
+            other => {
+                let (kind, step) = (other.kind(), self.steps);
+                let name = node.name();
+                self.violations
+                    .push(format!("step {step}: service `{name}` was sent {kind}"));
+            }
         }
     }
 

@@ -52,18 +52,19 @@ impl SimNet {
 
 /// A message's kind and first TID, for the trace.
 pub(super) fn tag(m: &Message) -> u64 {
+    use crate::message::{Control, ToCoordinator as C, ToService as S};
     let (kind, n): (u64, u64) = match m {
-        Message::Events(e) => (1, e.first().map_or(0, |e| e.tid())),
-        Message::CloseBatch { batch, .. } => (2, *batch),
-        Message::CommitBatch { batch, .. } => (3, *batch),
-        Message::Reports { reports, .. } => (4, reports.len() as u64),
-        Message::BatchDone { batch, .. } => (5, *batch),
-        Message::ListTasks { round, .. } => (6, *round as u64),
-        Message::Tasks { round, .. } => (7, *round as u64),
-        Message::Rollback { round, .. } => (8, *round as u64),
-        Message::RolledBack { round, .. } => (9, *round as u64),
-        Message::RoundDone { round, .. } => (10, *round as u64),
-        Message::Ask { id, .. } => (11, *id),
+        Message::ToService(S::Events(e)) => (1, e.first().map_or(0, |e| e.tid())),
+        Message::ToService(S::CloseBatch { batch, .. }) => (2, *batch),
+        Message::ToService(S::CommitBatch { batch, .. }) => (3, *batch),
+        Message::ToCoordinator(C::Reports { reports, .. }) => (4, reports.len() as u64),
+        Message::ToCoordinator(C::BatchDone { batch, .. }) => (5, *batch),
+        Message::ToService(S::ListTasks { round, .. }) => (6, *round as u64),
+        Message::ToCoordinator(C::Tasks { round, .. }) => (7, *round as u64),
+        Message::ToService(S::Rollback { round, .. }) => (8, *round as u64),
+        Message::ToCoordinator(C::RolledBack { round, .. }) => (9, *round as u64),
+        Message::ToCoordinator(C::RoundDone { round, .. }) => (10, *round as u64),
+        Message::Control(Control::Ask { id, .. }) => (11, *id),
         _ => (12, 0),
     };
     (kind << 56) ^ n

@@ -53,26 +53,50 @@ fn misrouted_or_malformed_envelopes_are_refused() {
     // Unknown transaction type (DAG index out of range).
     cluster.inject(
         NodeId::Service(0),
-        Message::Events(vec![envelope(1_000, 99, 0, 1, bytes(&set(1, 1)))]),
+        Message::ToService(vmodb::ToService::Events(vec![envelope(
+            1_000,
+            99,
+            0,
+            1,
+            bytes(&set(1, 1)),
+        )])),
     );
     refused(1, "unknown DAG");
     still_works(&cluster, 2);
     // A step of another service: node 0 of `pipe` is a's, sent to b.
     cluster.inject(
         NodeId::Service(1),
-        Message::Events(vec![envelope(1_001, DAG_PIPE, 0, 2, bytes(&fwd(1, 1)))]),
+        Message::ToService(vmodb::ToService::Events(vec![envelope(
+            1_001,
+            DAG_PIPE,
+            0,
+            2,
+            bytes(&fwd(1, 1)),
+        )])),
     );
     refused(2, "step of another service");
     // A DAG of which this service is no part (`set` only visits a).
     cluster.inject(
         NodeId::Service(1),
-        Message::Events(vec![envelope(1_002, DAG_SET, 0, 1, bytes(&set(1, 1)))]),
+        Message::ToService(vmodb::ToService::Events(vec![envelope(
+            1_002,
+            DAG_SET,
+            0,
+            1,
+            bytes(&set(1, 1)),
+        )])),
     );
     refused(3, "transaction not visiting this service");
     // A step index out of range.
     cluster.inject(
         NodeId::Service(0),
-        Message::Events(vec![envelope(1_003, DAG_PIPE, 7, 2, bytes(&fwd(1, 1)))]),
+        Message::ToService(vmodb::ToService::Events(vec![envelope(
+            1_003,
+            DAG_PIPE,
+            7,
+            2,
+            bytes(&fwd(1, 1)),
+        )])),
     );
     refused(4, "step out of range");
     // A precedence map of the wrong length, and a predecessor not before the TID.
@@ -80,10 +104,10 @@ fn misrouted_or_malformed_envelopes_are_refused() {
     bad_prev.prevs = Arc::from(vec![1_004]);
     cluster.inject(
         NodeId::Service(0),
-        Message::Events(vec![
+        Message::ToService(vmodb::ToService::Events(vec![
             envelope(1_005, DAG_SET, 0, 3, bytes(&set(1, 1))),
             bad_prev,
-        ]),
+        ])),
     );
     refused(6, "malformed precedence maps");
     still_works(&cluster, 3);
@@ -100,49 +124,55 @@ fn messages_to_unknown_or_wrong_nodes_are_dropped() {
     let (cluster, _) = start();
     let env = envelope(5, DAG_SET, 0, 1, bytes(&set(1, 1)));
     // No such service.
-    cluster.inject(NodeId::Service(42), Message::Events(vec![env.clone()]));
+    cluster.inject(
+        NodeId::Service(42),
+        Message::ToService(vmodb::ToService::Events(vec![env.clone()])),
+    );
     cluster.inject(
         NodeId::Service(u16::MAX),
-        Message::CommitBatch {
+        Message::ToService(vmodb::ToService::CommitBatch {
             batch: 1,
             max_tid: 5,
             checkpoint: None,
-        },
+        }),
     );
     cluster.inject(
         NodeId::Service(2),
-        Message::CloseBatch {
+        Message::ToService(vmodb::ToService::CloseBatch {
             batch: 1,
             expected: 1,
-        },
+        }),
     );
     // Coordinator-bound messages sent to a service.
     cluster.inject(
         NodeId::Service(0),
-        Message::Reports {
+        Message::ToCoordinator(vmodb::ToCoordinator::Reports {
             service: 0,
             reports: vec![],
-        },
+        }),
     );
     cluster.inject(
         NodeId::Service(1),
-        Message::BatchDone {
+        Message::ToCoordinator(vmodb::ToCoordinator::BatchDone {
             batch: 1,
             service: 1,
-        },
+        }),
     );
     // Service-bound messages sent to the coordinator, and reports about TIDs not in flight.
-    cluster.inject(NodeId::Coordinator, Message::Events(vec![env]));
     cluster.inject(
         NodeId::Coordinator,
-        Message::CloseBatch {
-            batch: 1,
-            expected: 1,
-        },
+        Message::ToService(vmodb::ToService::Events(vec![env])),
     );
     cluster.inject(
         NodeId::Coordinator,
-        Message::Reports {
+        Message::ToService(vmodb::ToService::CloseBatch {
+            batch: 1,
+            expected: 1,
+        }),
+    );
+    cluster.inject(
+        NodeId::Coordinator,
+        Message::ToCoordinator(vmodb::ToCoordinator::Reports {
             service: 0,
             reports: vec![TaskReport::Failed {
                 tid: 777,
@@ -150,14 +180,14 @@ fn messages_to_unknown_or_wrong_nodes_are_dropped() {
                 service: "a".into(),
                 error: TxError::app("not mine"),
             }],
-        },
+        }),
     );
     cluster.inject(
         NodeId::Coordinator,
-        Message::BatchDone {
+        Message::ToCoordinator(vmodb::ToCoordinator::BatchDone {
             batch: 999,
             service: 7,
-        },
+        }),
     );
     still_works(&cluster, 4);
     let c = cluster

@@ -189,10 +189,12 @@ impl FakeService {
             .unwrap_or_else(|e| panic!("{addr} refused the fake: {e}"));
         if to_coordinator {
             // As if it had loaded its data at once (the coordinator's `Restore`).
-            let restored = vec![vmodb::Message::Restored {
-                service: self.index,
-                error: None,
-            }];
+            let restored = vec![vmodb::Message::ControlReply(
+                vmodb::ControlReply::Restored {
+                    service: self.index,
+                    error: None,
+                },
+            )];
             write_batch(&mut stream, &restored).expect("restored");
         }
         self.streams.lock().unwrap().push(stream);
