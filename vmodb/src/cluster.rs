@@ -3,7 +3,9 @@
 
 use crate::app::App;
 use crate::client::Client;
-use crate::coordinator::{Coordinator, CoordinatorConfig, CoordinatorStats, Input, SequencedInput};
+use crate::coordinator::{
+    Coordinator, CoordinatorConfig, CoordinatorStats, Input, SequencedInput, Wiring,
+};
 use crate::delay_line::{DelayLine, LinkDelay};
 use crate::durability::data_dir::Opened;
 use crate::durability::writer::CommitLog;
@@ -130,19 +132,18 @@ pub(crate) fn open_stores(
 }
 
 /// Resumes from a data directory: each node keeps its checkpoints in `dirs` and follows the
-/// plan's checkpoint; the coordinator logs to `log` and re-executes what the log holds after it.
+/// plan's checkpoint; the coordinator (made with the commit log) re-executes what the log holds
+/// after it.
 pub(crate) fn recover(
     nodes: &[Arc<ServiceNode>],
-    coordinator: &Coordinator,
+    coordinator: &Arc<Coordinator>,
     dirs: Vec<crate::durability::CheckpointDir>,
     plan: &crate::durability::RecoveryPlan,
-    log: CommitLog,
 ) -> Result<(), BootstrapError> {
     for (node, dir) in nodes.iter().zip(dirs) {
         node.keep_checkpoints(dir);
         node.restart_at(plan.checkpoint.1);
     }
-    coordinator.log_to(log);
     coordinator
         .recover(plan)
         .map_err(|e| BootstrapError(format!("recovery: {e}")))
@@ -223,8 +224,7 @@ impl Cluster {
         let app = Arc::new(app);
         let pool = worker_pool(config.workers)?;
         let nodes = ServiceNode::for_stores(&app, stores, &pool, config.check_modes);
-        let keep = config.coordinator.keep();
-        let (coordinator, inbox) = Coordinator::new(Arc::clone(&app), config.coordinator);
+        let (inbox, inbox_rx) = Coordinator::inbox_channel();
         let services: Vec<Weak<ServiceNode>> = nodes.iter().map(Arc::downgrade).collect();
         let mut delay_lines = Vec::new();
         if let Some(delay) = config.link_delay {
@@ -246,14 +246,29 @@ impl Cluster {
         }
         let transport = Arc::new(InProcess {
             services,
-            coordinator: coordinator.inbox(),
+            coordinator: inbox.clone(),
             delay_lines,
         });
         for n in &nodes {
             n.connect(transport.clone());
         }
-        coordinator.connect(transport.clone());
-        let thread = coordinator.spawn(inbox)?;
+        let keep = config.coordinator.keep();
+        let (log, recovery) = match durable {
+            Some(Opened { wal, plan, dirs }) => {
+                let log = CommitLog::start(wal, keep, plan.index.clone())
+                    .map_err(|e| BootstrapError(format!("cannot start the commit log: {e}")))?;
+                (Some(log), Some((plan, dirs)))
+            }
+            None => (None, None),
+        };
+        let wiring = Wiring {
+            transport: transport.clone(),
+            inbox,
+            log,
+            clock: None,
+        };
+        let coordinator = Coordinator::new(Arc::clone(&app), config.coordinator, wiring);
+        let thread = coordinator.spawn(inbox_rx)?;
         let cluster = Cluster {
             app,
             nodes,
@@ -261,11 +276,9 @@ impl Cluster {
             transport,
             thread: Some(thread),
         };
-        if let Some(Opened { wal, plan, dirs }) = durable {
-            let log = CommitLog::start(wal, keep, plan.index.clone())
-                .map_err(|e| BootstrapError(format!("cannot start the commit log: {e}")))?;
+        if let Some((plan, dirs)) = recovery {
             // On failure, dropping the cluster stops its threads and the log.
-            recover(&cluster.nodes, &cluster.coordinator, dirs, &plan, log)?;
+            recover(&cluster.nodes, &cluster.coordinator, dirs, &plan)?;
         }
         Ok(cluster)
     }

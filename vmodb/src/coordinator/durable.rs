@@ -12,7 +12,6 @@ use super::{
     Completion, Coordinator, Notifier, OpenBatch, Outcome, SequencedInput, State, TxRecord,
 };
 use crate::durability::log::{LogRecord, RecoveryPlan};
-use crate::durability::writer::CommitLog;
 use crate::error::TxError;
 use crate::message::{BatchId, Envelope, ServiceId};
 use crate::schema::Tid;
@@ -74,6 +73,15 @@ pub(super) struct DurableState {
     /// Resubmissions of requests whose commit is being announced: told at `announce`.
     pub(super) waiting: HashMap<Arc<str>, Vec<Notifier>>,
     pub(super) numbering: Numbering,
+}
+
+impl DurableState {
+    /// With a commit log: nothing may be handed out before `recover` reserved numbers.
+    pub(super) fn start_logging(&mut self) {
+        self.started = Some(Instant::now());
+        self.numbering.reserved = (0, 0);
+        self.numbering.recovering_through = Some(BatchId::MAX);
+    }
 }
 
 impl Default for DurableState {
@@ -168,20 +176,9 @@ pub struct Request {
 }
 
 impl Coordinator {
-    /// Logs every commit to `log` from now on; nobody hears of a commit before its record is
-    /// durable. Call before `recover` and before the first submission.
-    pub fn log_to(&self, log: CommitLog) {
-        let _ = self.log.set(log);
-        let mut st = self.state.lock();
-        st.durable.started = Some(Instant::now());
-        // Nothing may be handed out before `recover` reserved numbers.
-        st.durable.numbering.reserved = (0, 0);
-        st.durable.numbering.recovering_through = Some(BatchId::MAX);
-    }
-
     /// Stops the commit log after what is queued (its continuations run first).
     pub fn stop_log(&self) {
-        if let Some(log) = self.log.get() {
+        if let Some(log) = &self.log {
             log.stop();
         }
     }
@@ -235,7 +232,7 @@ impl Coordinator {
         let &(batch, tid) = commits.last()?;
         // Never at a re-executed batch: its commit step may group batches differently from
         // the logged one, and the log before it is still needed.
-        let due = self.log.get().is_some()
+        let due = self.log.is_some()
             && d.pending.is_none()
             && batch > d.logged_through
             && d.started
@@ -284,7 +281,7 @@ impl Coordinator {
         let Some(p) = d.pending.take() else { return };
         d.last_checkpoint = (p.batch, p.tid);
         drop(st);
-        if let Some(log) = self.log.get() {
+        if let Some(log) = &self.log {
             let record = LogRecord::Checkpoint {
                 batch: p.batch,
                 tid: p.tid,
@@ -302,7 +299,7 @@ impl Coordinator {
     /// re-executed, but not logged again; new submissions wait until they committed, and then
     /// get TIDs and batch ids from the reservation on. Call before any submission.
     pub fn recover(&self, plan: &RecoveryPlan) -> Result<(), String> {
-        let log = self.log.get().ok_or("recover needs a commit log")?;
+        let log = self.log.as_ref().ok_or("recover needs a commit log")?;
         let (tid, batch) = plan.reserved;
         let mut lost = plan.lost.clone();
         if plan.last_tid + 1 < tid {

@@ -110,16 +110,14 @@ pub(crate) struct Coordinator {
     config: CoordinatorConfig,
     state: Mutex<State>,
     room: Condvar,
-    transport: std::sync::OnceLock<Arc<dyn Transport>>,
+    transport: Arc<dyn Transport>,
     inbox: Sender<Input>,
     /// Last committed batch and its max TID, for `wait_idle`.
     committed: Condvar,
     /// Told of every batch commit (the front door's commit stream).
     commit_watch: std::sync::OnceLock<Sender<(BatchId, Tid)>>,
     /// Where commits become durable before anyone hears of them.
-    log: std::sync::OnceLock<crate::durability::writer::CommitLog>,
-    /// This coordinator, for continuations that run on the commit log's thread.
-    me: std::sync::Weak<Coordinator>,
+    log: Option<crate::durability::writer::CommitLog>,
     /// Why the coordinator stopped by itself (its commit log failed).
     failed: std::sync::OnceLock<String>,
     /// The max TID of the last commit sent to the services (before anyone heard of it).
@@ -131,17 +129,38 @@ pub(crate) struct Coordinator {
     settled: std::sync::atomic::AtomicU64,
     /// Where a transaction's timestamp comes from, if not the system clock (the simulator's
     /// virtual time).
-    clock: std::sync::OnceLock<Clock>,
+    clock: Option<Clock>,
+}
+
+/// What a coordinator talks to, given when it is made.
+pub(crate) struct Wiring {
+    /// Where it sends to the services.
+    pub transport: Arc<dyn Transport>,
+    /// The sending side of its inbox (`inbox_channel`), whose receiver its thread or the
+    /// simulator drains; the transport may already hold a clone.
+    pub inbox: Sender<Input>,
+    /// With durability: where commits are logged, and recovery (`recover`) starts from.
+    pub log: Option<crate::durability::writer::CommitLog>,
+    /// Where timestamps come from, if not the system clock (the simulator's virtual time).
+    pub clock: Option<Clock>,
 }
 
 /// A source of microseconds since the Unix epoch.
 pub(crate) type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 impl Coordinator {
-    pub fn new(app: Arc<App>, config: CoordinatorConfig) -> (Arc<Self>, Receiver<Input>) {
-        let (inbox, rx) = crossbeam_channel::unbounded();
+    /// A coordinator's inbox: its sender goes in `Wiring::inbox`, its receiver to `spawn`.
+    pub fn inbox_channel() -> (Sender<Input>, Receiver<Input>) {
+        crossbeam_channel::unbounded()
+    }
+
+    pub fn new(app: Arc<App>, config: CoordinatorConfig, wiring: Wiring) -> Arc<Self> {
         let services = app.services.len();
-        let coordinator = |me: &std::sync::Weak<Coordinator>| Coordinator {
+        let mut durable = durable::DurableState::default();
+        if wiring.log.is_some() {
+            durable.start_logging();
+        }
+        Arc::new(Coordinator {
             app,
             config,
             state: Mutex::new(State {
@@ -162,44 +181,29 @@ impl Coordinator {
                 resolution: None,
                 held: Vec::new(),
                 rollback_stats: RollbackStats::default(),
-                durable: durable::DurableState::default(),
+                durable,
             }),
             room: Condvar::new(),
-            transport: std::sync::OnceLock::new(),
-            inbox,
+            transport: wiring.transport,
+            inbox: wiring.inbox,
             committed: Condvar::new(),
             commit_watch: std::sync::OnceLock::new(),
-            log: std::sync::OnceLock::new(),
-            me: me.clone(),
+            log: wiring.log,
             failed: std::sync::OnceLock::new(),
             announced: std::sync::atomic::AtomicU64::new(0),
             recovery_target: std::sync::atomic::AtomicU64::new(0),
             settled: std::sync::atomic::AtomicU64::new(0),
-            clock: std::sync::OnceLock::new(),
-        };
-        (Arc::new_cyclic(coordinator), rx)
-    }
-
-    pub fn connect(&self, transport: Arc<dyn Transport>) {
-        let _ = self.transport.set(transport);
-    }
-
-    /// Timestamps transactions from `clock` instead of the system clock. Call before any submit.
-    pub(crate) fn set_clock(&self, clock: Clock) {
-        let _ = self.clock.set(clock);
+            clock: wiring.clock,
+        })
     }
 
     fn transport(&self) -> &dyn Transport {
-        &**self.transport.get().expect("coordinator connected")
+        &*self.transport
     }
 
     /// Tells `watch` of every batch commit from now on: (batch, max TID). One watcher.
     pub fn watch_commits(&self, watch: Sender<(BatchId, Tid)>) {
         let _ = self.commit_watch.set(watch);
-    }
-
-    pub fn inbox(&self) -> Sender<Input> {
-        self.inbox.clone()
     }
 
     /// Starts the coordinator thread (`run`).
@@ -215,7 +219,7 @@ impl Coordinator {
     }
 
     /// The coordinator thread: reports, batch votes, the window timer.
-    pub fn run(&self, inbox: Receiver<Input>) {
+    pub fn run(self: &Arc<Self>, inbox: Receiver<Input>) {
         loop {
             let deadline = self
                 .state
@@ -243,7 +247,7 @@ impl Coordinator {
     }
 
     /// One input of the coordinator thread (also the simulator's way to deliver one).
-    pub(crate) fn step(&self, input: Input) {
+    pub(crate) fn step(self: &Arc<Self>, input: Input) {
         match input {
             Input::Wake => self.seal_if_due(),
             Input::Shutdown => {}
@@ -251,7 +255,7 @@ impl Coordinator {
         }
     }
 
-    fn on_message(&self, message: ToCoordinator) {
+    fn on_message(self: &Arc<Self>, message: ToCoordinator) {
         match message {
             ToCoordinator::Reports { reports, .. } => {
                 let mut st = self.state.lock();
@@ -309,7 +313,7 @@ impl Coordinator {
         }
     }
 
-    fn on_batch_done(&self, batch: BatchId, service: ServiceId) {
+    fn on_batch_done(self: &Arc<Self>, batch: BatchId, service: ServiceId) {
         let progress = {
             let mut st = self.state.lock();
             if let Some(b) = st.sealed.get_mut(&batch)
@@ -372,7 +376,7 @@ impl Coordinator {
     /// Sends what `progress` decided: round messages, then commits and completions. With a
     /// commit log, commits and completions wait on the log's thread until the commit is durable
     /// (invariant: nobody hears of a commit before it is durable), while this thread goes on.
-    fn apply(&self, p: Progress) {
+    fn apply(self: &Arc<Self>, p: Progress) {
         for (to, m) in p.sends {
             self.transport().to_service(NodeId::Coordinator, to, m);
         }
@@ -385,13 +389,10 @@ impl Coordinator {
             completions: p.completions,
             remember: p.remember,
         };
-        let Some(log) = self.log.get() else {
+        let Some(log) = &self.log else {
             return self.announce(announce);
         };
-        let Some(me) = self.me.upgrade() else {
-            // Only while the coordinator is being dropped: nothing may be announced unlogged.
-            return self.log_failed("the coordinator is shutting down", true);
-        };
+        let me = Arc::clone(self);
         let record = self.commit_record(&announce.commits, p.logged);
         log.append(
             record,
@@ -478,7 +479,7 @@ impl Coordinator {
             payload: rec.input.clone(),
         };
         // A re-executed batch (recovery) is in the log already.
-        let log = self.log.get().is_some() && rec.batch > st.durable.logged_through;
+        let log = self.log.is_some() && rec.batch > st.durable.logged_through;
         if log {
             logged.inputs.push(input());
             if let Some(r) = &rec.request {

@@ -7,6 +7,7 @@ use super::{Coordinator, State};
 use crate::durability::log::LogRecord;
 use crate::message::BatchId;
 use crate::schema::Tid;
+use std::sync::Arc;
 
 /// TIDs reserved per `Reserve` record: a restart skips at most this many.
 pub(super) const TID_RESERVE: Tid = 1 << 20;
@@ -64,7 +65,7 @@ impl Coordinator {
     /// ahead of need, so that this rarely waits). Call with the state locked; false if the
     /// coordinator shut down meanwhile.
     pub(super) fn reserve_numbers(
-        &self,
+        self: &Arc<Self>,
         st: &mut parking_lot::MutexGuard<'_, State>,
         n: u64,
     ) -> bool {
@@ -81,21 +82,21 @@ impl Coordinator {
 
     /// Whether numbers for `n` more inputs are durably reserved now; starts a further
     /// reservation (one at a time) once less than half a reservation is left.
-    pub(super) fn reserve_ahead(&self, st: &mut State, n: u64) -> bool {
+    pub(super) fn reserve_ahead(self: &Arc<Self>, st: &mut State, n: u64) -> bool {
         let need = (st.next_tid + n, st.next_batch + n);
         let numbering = &st.durable.numbering;
         let (tid, batch) = numbering.reserved;
         let half = (TID_RESERVE / 2, BATCH_RESERVE / 2);
         if !numbering.reserving
             && (need.0 + half.0 >= tid || need.1 + half.1 >= batch)
-            && let Some(log) = self.log.get()
+            && let Some(log) = &self.log
         {
             let next = (
                 tid.max(need.0) + TID_RESERVE,
                 batch.max(need.1) + BATCH_RESERVE,
             );
             st.durable.numbering.reserving = true;
-            let me = self.me.clone();
+            let me = Arc::downgrade(self);
             let then: crate::durability::writer::Then = Box::new(move |durable| {
                 let Some(me) = me.upgrade() else { return };
                 match durable {
@@ -122,7 +123,7 @@ impl Coordinator {
     /// Whether `submit` of `n` inputs would go in now without waiting (for in-flight room, the
     /// end of re-execution, or reserved numbers): the simulator's admission check. Starts a
     /// reservation if numbers run low.
-    pub(crate) fn admits(&self, n: u64) -> bool {
+    pub(crate) fn admits(self: &Arc<Self>, n: u64) -> bool {
         let mut st = self.state.lock();
         if st.shut_down {
             return true; // a submit fails at once

@@ -125,7 +125,7 @@ impl Coordinator {
     }
 
     /// `Tasks`, `RolledBack` and `RoundDone` from the services.
-    pub(super) fn on_round_message(&self, message: ToCoordinator) {
+    pub(super) fn on_round_message(self: &Arc<Self>, message: ToCoordinator) {
         let progress = {
             let mut st = self.state.lock();
             let sends = match message {

@@ -18,7 +18,7 @@ use super::{Completion, Input, Notifier};
 impl Coordinator {
     /// Sequences inputs `(transaction, payload)` and sends each to its entry service at once.
     pub fn submit(
-        &self,
+        self: &Arc<Self>,
         inputs: Vec<(String, Vec<u8>)>,
         notify: Option<Sender<Completion>>,
     ) -> Result<Vec<Tid>, SubmitError> {
@@ -35,7 +35,7 @@ impl Coordinator {
     /// earlier in the same call) is not sequenced again; its TID is returned and `notify`
     /// hears of its outcome once (at once if it committed already).
     pub fn submit_requests(
-        &self,
+        self: &Arc<Self>,
         inputs: Vec<Request>,
         notify: Option<Notifier>,
     ) -> Result<Vec<Tid>, SubmitError> {
@@ -104,7 +104,7 @@ impl Coordinator {
             }
             // One clock reading per call: the inputs of one call arrive together.
             let arrived = Instant::now();
-            let timestamp_us = self.clock.get().map_or_else(now_us, |c| c());
+            let timestamp_us = self.clock.as_ref().map_or_else(now_us, |c| c());
             for (dag_index, payload, id) in resolved {
                 if let Some(id) = &id
                     && let Some((tid, done)) = self.known_request(&mut st, id, &notify)

@@ -4,7 +4,9 @@ use super::spec::{ClusterSpec, NodeOptions, listen};
 use crate::app::App;
 use crate::client::Client;
 use crate::cluster::{ClusterState, typed_query};
-use crate::coordinator::{Coordinator, CoordinatorConfig, CoordinatorStats, Input, SequencedInput};
+use crate::coordinator::{
+    Coordinator, CoordinatorConfig, CoordinatorStats, Input, SequencedInput, Wiring,
+};
 use crate::durability::data_dir;
 use crate::durability::writer::CommitLog;
 use crate::error::{BootstrapError, QueryError};
@@ -85,13 +87,13 @@ impl CoordinatorProcess {
         };
         let links = spec.links(&app, NodeId::Coordinator, options)?;
         let app = Arc::new(app);
-        let (coordinator, inbox) = Coordinator::new(Arc::clone(&app), config);
+        let (inbox, inbox_rx) = Coordinator::inbox_channel();
         let inbound = Arc::new(CoordinatorInbound {
-            inbox: coordinator.inbox(),
+            inbox: inbox.clone(),
             asks: Mutex::new(HashMap::new()),
             next_ask: AtomicU64::new(1),
             failure: Mutex::new(None),
-            coordinator: Arc::downgrade(&coordinator),
+            coordinator: std::sync::OnceLock::new(),
             restored: crossbeam_channel::unbounded(),
         });
         let transport = TcpTransport::start(links, listener, inbound.clone())
@@ -108,12 +110,35 @@ impl CoordinatorProcess {
             transport.close(Some(format!("the coordinator gave up: {e}")));
             return Err(BootstrapError(e));
         }
-        coordinator.connect(transport.clone());
-        let thread = coordinator.spawn(inbox)?;
-        if let Some((wal, plan)) = durable {
-            let log = CommitLog::start(wal, keep, plan.index.clone())
-                .map_err(|e| BootstrapError(format!("cannot start the commit log: {e}")))?;
-            coordinator.log_to(log);
+        let (log, plan) = match durable {
+            Some((wal, plan)) => {
+                let log = CommitLog::start(wal, keep, plan.index.clone())
+                    .map_err(|e| BootstrapError(format!("cannot start the commit log: {e}")))?;
+                (Some(log), Some(plan))
+            }
+            None => (None, None),
+        };
+        let wiring = Wiring {
+            transport: transport.clone(),
+            inbox,
+            log,
+            clock: None,
+        };
+        let coordinator = Coordinator::new(Arc::clone(&app), config, wiring);
+        // The inbound learns of the coordinator only now: until here, a lost link fails the
+        // start instead (`wait_ready`, `restore_services`).
+        let _ = inbound.coordinator.set(Arc::downgrade(&coordinator));
+        if let Some(why) = inbound.failure.lock().clone() {
+            // A link was lost between the restore and now: as `lost` would have done.
+            coordinator.abandon();
+            coordinator.shut_down();
+            transport.close(Some(format!("the coordinator gave up: {why}")));
+            return Err(BootstrapError(format!(
+                "the cluster did not come up: {why}"
+            )));
+        }
+        let thread = coordinator.spawn(inbox_rx)?;
+        if let Some(plan) = plan {
             coordinator
                 .recover(&plan)
                 .map_err(|e| BootstrapError(format!("recovery: {e}")))?;
@@ -313,7 +338,8 @@ struct CoordinatorInbound {
     asks: Mutex<HashMap<u64, Sender<Result<Answer, String>>>>,
     next_ask: AtomicU64,
     failure: Mutex<Option<String>>,
-    coordinator: std::sync::Weak<Coordinator>,
+    /// Set once the coordinator is made (after the services restored their data).
+    coordinator: std::sync::OnceLock<std::sync::Weak<Coordinator>>,
     /// `Restored` answers, read while the cluster starts.
     restored: (Sender<Restored>, crossbeam_channel::Receiver<Restored>),
 }
@@ -391,7 +417,7 @@ impl Inbound for CoordinatorInbound {
         let why = format!("lost {peer}: {error}");
         tracing::warn!("coordinator: {why}");
         self.failure.lock().get_or_insert(why.clone());
-        if let Some(c) = self.coordinator.upgrade() {
+        if let Some(c) = self.coordinator.get().and_then(std::sync::Weak::upgrade) {
             c.abandon(); // clients waiting on a transaction hear nothing more: release them
             c.shut_down();
         }

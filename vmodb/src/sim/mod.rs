@@ -28,6 +28,7 @@ use crate::app::App;
 use crate::cluster::{ClusterState, open_stores, recover};
 use crate::coordinator::{
     Coordinator, CoordinatorConfig, CoordinatorStats, Input, Notifier, Request, SequencedInput,
+    Wiring,
 };
 use crate::durability::data_dir::Opened;
 use crate::durability::writer::{CommitLog, SimLog};
@@ -137,23 +138,33 @@ impl Sim {
         for node in &nodes {
             node.connect(net.clone());
         }
-        let (coordinator, inbox) = Coordinator::new(Arc::clone(&app), config.coordinator);
-        coordinator.connect(net.clone());
         let now_us = Arc::new(AtomicU64::new(EPOCH_US));
         let clock = Arc::clone(&now_us);
-        coordinator.set_clock(Arc::new(move || clock.load(Ordering::Relaxed)));
+        let mut log = None;
+        let mut recovery = None;
+        let commit_log = durable.map(|Opened { wal, plan, dirs }| {
+            let (commit_log, writer) = CommitLog::simulated(wal, keep, plan.index.clone());
+            log = Some(writer);
+            recovery = Some((plan, dirs));
+            commit_log
+        });
+        let (inbox_tx, inbox) = Coordinator::inbox_channel();
+        let wiring = Wiring {
+            transport: net.clone(),
+            inbox: inbox_tx,
+            log: commit_log,
+            clock: Some(Arc::new(move || clock.load(Ordering::Relaxed))),
+        };
+        let coordinator = Coordinator::new(Arc::clone(&app), config.coordinator, wiring);
         let (watch, commits) = crossbeam_channel::unbounded();
         coordinator.watch_commits(watch);
-        let mut log = None;
         let mut recovered = false;
         // The services start at the checkpoint's TID (0: the initial data).
         let mut boundaries: std::collections::BTreeSet<Tid> = [0].into();
-        if let Some(Opened { wal, plan, dirs }) = durable {
+        if let Some((plan, dirs)) = recovery {
             boundaries.insert(plan.checkpoint.1);
-            let (commit_log, writer) = CommitLog::simulated(wal, keep, plan.index.clone());
-            recover(&nodes, &coordinator, dirs, &plan, commit_log)?;
+            recover(&nodes, &coordinator, dirs, &plan)?;
             recovered = plan.last_batch > 0;
-            log = Some(writer);
         }
         let mut rng = SimRng::new(config.seed);
         let weights = Weights {
