@@ -8,9 +8,7 @@
 //! new recovery point. Only one checkpoint is in progress at a time, so a service always holds
 //! the last complete checkpoint and at most one newer one.
 
-use super::{
-    Completion, Coordinator, Notifier, OpenBatch, Outcome, SequencedInput, State, TxRecord,
-};
+use super::{Completion, Coordinator, Notifier, Outcome, SequencedInput, State, TxRecord};
 use crate::durability::log::{LogRecord, RecoveryPlan};
 use crate::error::TxError;
 use crate::message::{BatchId, Envelope, ServiceId};
@@ -217,7 +215,7 @@ impl Coordinator {
         let _ = self.failed.set(format!("the commit log failed: {why}"));
         self.abandon();
         if committing {
-            self.state.lock().committing -= 1;
+            self.state.lock().batches.committing -= 1;
         }
         self.shut_down();
     }
@@ -326,12 +324,12 @@ impl Coordinator {
         {
             let mut st = self.state.lock();
             debug_assert!(st.records.is_empty(), "recover a fresh coordinator");
-            st.next_tid = ckpt_tid + 1;
+            st.seq.next_tid = ckpt_tid + 1;
             st.first_tid = ckpt_tid + 1;
-            st.last_tid_at.iter_mut().for_each(|t| *t = ckpt_tid);
-            st.next_batch = ckpt_batch + 1;
-            st.last_committed = ckpt_batch;
-            st.next_commit = ckpt_batch + 1;
+            st.seq.last_tid_at.iter_mut().for_each(|t| *t = ckpt_tid);
+            st.seq.next_batch = ckpt_batch + 1;
+            st.batches.last_committed = ckpt_batch;
+            st.batches.next_commit = ckpt_batch + 1;
             self.announced
                 .store(ckpt_tid, std::sync::atomic::Ordering::Release);
             let target = plan.replay.last().map_or(ckpt_tid, |b| b.max_tid);
@@ -399,16 +397,16 @@ impl Coordinator {
     /// waits for none to be in flight).
     fn jump_during_recovery(&self, (tid, batch): (Tid, BatchId)) -> Result<(), String> {
         let mut st = self.state.lock();
-        while !st.records.is_empty() || !st.sealed.is_empty() || st.open.is_some() {
+        while !st.records.is_empty() || !st.batches.sealed.is_empty() || st.seq.open.is_some() {
             if st.shut_down {
                 return Err("the coordinator stopped while re-executing the log".into());
             }
             self.committed.wait_for(&mut st, Duration::from_millis(100));
         }
-        st.next_tid = tid;
+        st.seq.next_tid = tid;
         st.first_tid = tid;
-        st.next_batch = batch;
-        st.next_commit = batch;
+        st.seq.next_batch = batch;
+        st.batches.next_commit = batch;
         Ok(())
     }
 
@@ -422,9 +420,9 @@ impl Coordinator {
         let closes = {
             let mut st = self.state.lock();
             let now = Instant::now();
-            debug_assert_eq!(st.next_batch, batch, "logged batches are consecutive");
-            st.next_batch = batch + 1;
-            st.open = Some(OpenBatch {
+            debug_assert_eq!(st.seq.next_batch, batch, "logged batches are consecutive");
+            st.seq.next_batch = batch + 1;
+            st.seq.open = Some(super::sequence::OpenBatch {
                 id: batch,
                 opened_at: now,
                 last_arrival: now,
@@ -439,13 +437,13 @@ impl Coordinator {
                     .ok_or_else(|| {
                         format!("the log holds unknown transaction `{}`", input.transaction)
                     })?;
-                if input.env.tid != st.next_tid {
+                if input.env.tid != st.seq.next_tid {
                     return Err(format!(
                         "the log holds TID {} where {} was expected",
-                        input.env.tid, st.next_tid
+                        input.env.tid, st.seq.next_tid
                     ));
                 }
-                st.next_tid += 1;
+                st.seq.next_tid += 1;
                 if let Some(id) = &id {
                     st.durable
                         .in_flight
@@ -460,13 +458,13 @@ impl Coordinator {
                     None,
                     id,
                 );
-                if st.resolution.is_some() {
-                    st.held.push((entry, envelope)); // sent when the round ends
+                if st.rollback.round.is_some() {
+                    st.rollback.held.push((entry, envelope)); // sent when the round ends
                 } else {
                     frames.entry(entry).or_default().push(envelope);
                 }
             }
-            let max_tid = st.next_tid - 1;
+            let max_tid = st.seq.next_tid - 1;
             Self::seal(&mut st, max_tid)
         };
         self.send_sequenced(frames, closes);

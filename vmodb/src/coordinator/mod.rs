@@ -11,14 +11,12 @@
 
 use crate::app::App;
 use crate::error::TxError;
-use crate::message::{
-    BatchId, Envelope, NodeId, ServiceId, TaskReport, ToCoordinator, ToService, Transport,
-};
+use crate::message::{BatchId, NodeId, ServiceId, TaskReport, ToCoordinator, ToService, Transport};
 use crate::schema::Tid;
 use crate::tx::TxEnv;
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -53,47 +51,16 @@ struct TxRecord {
     request: Option<std::sync::Arc<str>>,
 }
 
-struct OpenBatch {
-    id: BatchId,
-    opened_at: Instant,
-    last_arrival: Instant,
-    size: u32,
-    /// TIDs of this batch per service.
-    counts: Vec<u32>,
-}
-
-struct SealedBatch {
-    max_tid: Tid,
-    /// Participants that have not reported the batch executed.
-    waiting: Vec<bool>,
-    waiting_count: usize,
-}
-
+/// The coordinator's state, one part per concern, under one lock.
 struct State {
-    next_tid: Tid,
-    last_tid_at: Vec<Tid>,
-    next_batch: BatchId,
-    open: Option<OpenBatch>,
-    sealed: BTreeMap<BatchId, SealedBatch>,
-    last_committed: BatchId,
-    /// When the last batch committed (the coordinator's start before the first).
-    last_commit_at: Instant,
-    /// The batch that commits next (`last_committed + 1`, but after a restart's jump).
-    next_commit: BatchId,
+    seq: sequence::Sequencer,
+    batches: sequence::BatchTracker,
     /// Records of TIDs `first_tid..`, dense.
     records: VecDeque<TxRecord>,
     first_tid: Tid,
     committed_inputs: Vec<SequencedInput>,
-    /// Commits whose records are gone but whose `CommitBatch` messages are still being sent
-    /// (so `wait_idle` cannot return between the two).
-    committing: usize,
     shut_down: bool,
-    /// Failures that left writes at other services, not yet resolved by a rollback round.
-    unsettled: std::collections::BTreeSet<Tid>,
-    /// The rollback round in progress; while set, new inputs are sequenced but held.
-    resolution: Option<resolution::Resolution>,
-    held: Vec<(ServiceId, Envelope)>,
-    rollback_stats: RollbackStats,
+    rollback: resolution::RollbackState,
     /// Checkpoints and recovery (with a commit log).
     durable: durable::DurableState,
 }
@@ -164,23 +131,13 @@ impl Coordinator {
             app,
             config,
             state: Mutex::new(State {
-                next_tid: 1,
-                last_tid_at: vec![0; services],
-                next_batch: 1,
-                open: None,
-                sealed: BTreeMap::new(),
-                last_committed: 0,
-                last_commit_at: Instant::now(),
-                next_commit: 1,
+                seq: sequence::Sequencer::new(services),
+                batches: sequence::BatchTracker::new(),
                 records: VecDeque::new(),
                 first_tid: 1,
                 committed_inputs: Vec::new(),
-                committing: 0,
                 shut_down: false,
-                unsettled: Default::default(),
-                resolution: None,
-                held: Vec::new(),
-                rollback_stats: RollbackStats::default(),
+                rollback: resolution::RollbackState::default(),
                 durable,
             }),
             room: Condvar::new(),
@@ -224,6 +181,7 @@ impl Coordinator {
             let deadline = self
                 .state
                 .lock()
+                .seq
                 .open
                 .as_ref()
                 .map(|o| self.seal_deadline(o));
@@ -316,7 +274,7 @@ impl Coordinator {
     fn on_batch_done(self: &Arc<Self>, batch: BatchId, service: ServiceId) {
         let progress = {
             let mut st = self.state.lock();
-            if let Some(b) = st.sealed.get_mut(&batch)
+            if let Some(b) = st.batches.sealed.get_mut(&batch)
                 && let Some(w) = b.waiting.get_mut(service as usize)
                 && *w
             {
@@ -332,21 +290,21 @@ impl Coordinator {
     /// cascades blocks the next batch. Call with the state locked; `apply` the result unlocked.
     fn progress(&self, st: &mut State) -> Progress {
         let mut p = Progress::default();
-        if st.resolution.is_some() {
+        if st.rollback.round.is_some() {
             p.sends = self.drain_step(st);
             return p;
         }
         while let Some((id, max_tid)) = Self::commit_ready(st) {
-            if st.unsettled.first().is_some_and(|t| *t <= max_tid) {
+            if st.rollback.unsettled.first().is_some_and(|t| *t <= max_tid) {
                 p.sends = self.start_resolution(st);
                 break;
             }
-            st.sealed.remove(&id);
-            st.last_committed = id;
-            st.next_commit = id + 1;
+            st.batches.sealed.remove(&id);
+            st.batches.last_committed = id;
+            st.batches.next_commit = id + 1;
             let now = Instant::now();
-            let interval = now - st.last_commit_at;
-            st.last_commit_at = now;
+            let interval = now - st.batches.last_commit_at;
+            st.batches.last_commit_at = now;
             p.commits.push((id, max_tid));
             while st.first_tid <= max_tid {
                 let rec = st.records.pop_front().expect("a record per sequenced TID");
@@ -357,7 +315,7 @@ impl Coordinator {
             }
         }
         if !p.commits.is_empty() {
-            st.committing += 1;
+            st.batches.committing += 1;
             p.checkpoint = self.checkpoint_due(st, &p.commits);
         }
         // After a restart: once the last re-executed batch committed, new work may come.
@@ -365,7 +323,7 @@ impl Coordinator {
             .durable
             .numbering
             .recovering_through
-            .is_some_and(|b| st.last_committed >= b)
+            .is_some_and(|b| st.batches.last_committed >= b)
         {
             Self::resume_numbering(st);
             self.room.notify_all();
@@ -440,7 +398,7 @@ impl Coordinator {
         }
         let extra = {
             let mut st = self.state.lock();
-            st.committing -= 1;
+            st.batches.committing -= 1;
             st.durable
                 .remember_all(a.remember, self.config.request_retention)
         };
@@ -458,8 +416,8 @@ impl Coordinator {
 
     /// The next batch if it may commit now: sealed, fully executed, successor of the last commit.
     fn commit_ready(st: &State) -> Option<(BatchId, Tid)> {
-        let (&id, b) = st.sealed.first_key_value()?;
-        (id == st.next_commit && b.waiting_count == 0).then_some((id, b.max_tid))
+        let (&id, b) = st.batches.sealed.first_key_value()?;
+        (id == st.batches.next_commit && b.waiting_count == 0).then_some((id, b.max_tid))
     }
 
     fn complete(
@@ -499,7 +457,7 @@ impl Coordinator {
         st.durable.committed += 1;
         let outcome = match rec.failure {
             Some((_, service, error)) => {
-                st.rollback_stats.aborted += 1;
+                st.rollback.stats.aborted += 1;
                 if log {
                     logged.aborted.push((tid, service.clone(), error.clone()));
                 }

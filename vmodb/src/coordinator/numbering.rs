@@ -52,13 +52,13 @@ impl Coordinator {
         n.recovering_through = None;
         let (tid, batch) = n.resume_at;
         debug_assert!(
-            st.records.is_empty() && st.open.is_none() && st.sealed.is_empty(),
+            st.records.is_empty() && st.seq.open.is_none() && st.batches.sealed.is_empty(),
             "numbering jumps only when nothing is in flight"
         );
-        st.next_tid = tid;
+        st.seq.next_tid = tid;
         st.first_tid = tid;
-        st.next_batch = batch;
-        st.next_commit = batch;
+        st.seq.next_batch = batch;
+        st.batches.next_commit = batch;
     }
 
     /// Waits until TIDs and batch ids for `n` more inputs are durably reserved (reserving more
@@ -83,7 +83,7 @@ impl Coordinator {
     /// Whether numbers for `n` more inputs are durably reserved now; starts a further
     /// reservation (one at a time) once less than half a reservation is left.
     pub(super) fn reserve_ahead(self: &Arc<Self>, st: &mut State, n: u64) -> bool {
-        let need = (st.next_tid + n, st.next_batch + n);
+        let need = (st.seq.next_tid + n, st.seq.next_batch + n);
         let numbering = &st.durable.numbering;
         let (tid, batch) = numbering.reserved;
         let half = (TID_RESERVE / 2, BATCH_RESERVE / 2);

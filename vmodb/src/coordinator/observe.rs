@@ -12,9 +12,9 @@ impl Coordinator {
     /// messages have been handed to the transport, or `deadline` passes.
     pub fn wait_idle(&self, deadline: Instant) -> bool {
         let mut st = self.state.lock();
-        while !st.records.is_empty() || st.committing > 0 {
+        while !st.records.is_empty() || st.batches.committing > 0 {
             if self.committed.wait_until(&mut st, deadline).timed_out() {
-                return st.records.is_empty() && st.committing == 0;
+                return st.records.is_empty() && st.batches.committing == 0;
             }
         }
         true
@@ -64,14 +64,14 @@ impl Coordinator {
         CoordinatorStats {
             sequenced: st.durable.committed + st.records.len() as u64,
             in_flight: st.records.len(),
-            last_committed_batch: st.last_committed,
-            sealed_pending: st.sealed.len(),
-            rollback: st.rollback_stats,
+            last_committed_batch: st.batches.last_committed,
+            sealed_pending: st.batches.sealed.len(),
+            rollback: st.rollback.stats,
             recovered: st.durable.recovered,
             last_checkpoint: st.durable.last_checkpoint.0,
             lost_tids: st.durable.numbering.lost.clone(),
             committed_tid: self.announced(),
-            last_tid: st.next_tid - 1,
+            last_tid: st.seq.next_tid - 1,
             settled: self.settled.load(std::sync::atomic::Ordering::Acquire),
         }
     }

@@ -6,7 +6,7 @@
 //! runs. Inputs sequenced during a round keep their TIDs and predecessors; only their dispatch
 //! waits, so the order every service sees is unchanged.
 
-use super::{Coordinator, Progress, State};
+use super::{Coordinator, Progress, RollbackStats, State};
 use crate::message::{BatchId, Envelope, ServiceId, ToCoordinator, ToService};
 use crate::rollback::{Seeds, plan_round};
 use crate::scheduler::Footprint;
@@ -39,15 +39,26 @@ enum Phase {
     Rerunning { waiting: Vec<bool> },
 }
 
+/// Failures and the rollback rounds that resolve them.
+#[derive(Default)]
+pub(super) struct RollbackState {
+    /// Failures that left writes at other services, not yet resolved by a rollback round.
+    pub unsettled: std::collections::BTreeSet<Tid>,
+    /// The rollback round in progress; while set, new inputs are sequenced but held.
+    pub round: Option<Resolution>,
+    pub held: Vec<(ServiceId, Envelope)>,
+    pub stats: RollbackStats,
+}
+
 impl Coordinator {
     /// A task failed; a failure that cascades must be settled before its batch commits.
     pub(super) fn note_failure(st: &mut State, tid: Tid, cascades: bool, at: ServiceId) {
-        match st.resolution.as_mut() {
+        match st.rollback.round.as_mut() {
             Some(r) if matches!(r.phase, Phase::Rerunning { .. }) => {
                 r.seeds.fail(tid, cascades, at)
             }
             _ if cascades => {
-                st.unsettled.insert(tid);
+                st.rollback.unsettled.insert(tid);
             }
             _ => {}
         }
@@ -56,13 +67,13 @@ impl Coordinator {
     /// Pauses dispatch: seals the open batch (every dispatched TID is then in a sealed batch)
     /// and waits for those batches to execute.
     pub(super) fn start_resolution(&self, st: &mut State) -> Vec<(ServiceId, ToService)> {
-        let last_dispatched = st.next_tid - 1;
+        let last_dispatched = st.seq.next_tid - 1;
         let closes = Self::seal(st, last_dispatched);
-        st.rollback_stats.resolutions += 1;
-        st.resolution = Some(Resolution {
+        st.rollback.stats.resolutions += 1;
+        st.rollback.round = Some(Resolution {
             round: 0,
             phase: Phase::Draining,
-            drain_batch: st.next_batch - 1,
+            drain_batch: st.seq.next_batch - 1,
             last_dispatched,
             seeds: Seeds::default(),
         });
@@ -73,10 +84,11 @@ impl Coordinator {
 
     /// While draining: once quiescent, begins round 1 with every failure in flight as a seed.
     pub(super) fn drain_step(&self, st: &mut State) -> Vec<(ServiceId, ToService)> {
-        let Some(r) = st.resolution.as_ref() else {
+        let Some(r) = st.rollback.round.as_ref() else {
             return Vec::new();
         };
         let drained = st
+            .batches
             .sealed
             .range(..=r.drain_batch)
             .all(|(_, b)| b.waiting_count == 0);
@@ -107,15 +119,15 @@ impl Coordinator {
         let from_tid = st.first_tid;
         // Round ids never repeat within a cluster's life, so a stale reply cannot pass for a
         // current one.
-        let round = st.rollback_stats.rounds as u32 + 1;
-        let r = st.resolution.as_mut().expect("a resolution runs");
+        let round = st.rollback.stats.rounds as u32 + 1;
+        let r = st.rollback.round.as_mut().expect("a resolution runs");
         r.round = round;
         r.seeds = seeds;
         r.phase = Phase::Listing {
             waiting: vec![true; services],
             tasks: vec![Vec::new(); services],
         };
-        st.rollback_stats.rounds += 1;
+        st.rollback.stats.rounds += 1;
         (0..services)
             .map(|s| {
                 let to = s as ServiceId;
@@ -150,9 +162,9 @@ impl Coordinator {
                     ..Progress::default()
                 },
                 // The resolution ended: dispatch what was held, then commit what may commit.
-                None if st.resolution.is_none() => {
+                None if st.rollback.round.is_none() => {
                     let mut p = self.progress(&mut st);
-                    let held = std::mem::take(&mut st.held);
+                    let held = std::mem::take(&mut st.rollback.held);
                     let mut frames: BTreeMap<ServiceId, Vec<Envelope>> = BTreeMap::new();
                     for (s, e) in held {
                         frames.entry(s).or_default().push(e);
@@ -173,7 +185,7 @@ impl Coordinator {
 
     /// The current round, if `round` names it (anything else is a stale or confused message).
     fn current(st: &mut State, round: u32) -> Option<&mut Resolution> {
-        st.resolution.as_mut().filter(|r| r.round == round)
+        st.rollback.round.as_mut().filter(|r| r.round == round)
     }
 
     fn on_tasks(
@@ -228,8 +240,8 @@ impl Coordinator {
                 counts[s] += 1;
             }
         }
-        st.rollback_stats.reexecuted += plan.rerun.len() as u64;
-        let r = st.resolution.as_mut().expect("a resolution runs");
+        st.rollback.stats.reexecuted += plan.rerun.len() as u64;
+        let r = st.rollback.round.as_mut().expect("a resolution runs");
         r.phase = Phase::RollingBack {
             waiting: vec![true; counts.len()],
             rerun: plan.rerun,
@@ -301,7 +313,7 @@ impl Coordinator {
                     round,
                 });
         }
-        let r = st.resolution.as_mut().expect("a resolution runs");
+        let r = st.rollback.round.as_mut().expect("a resolution runs");
         r.seeds = Seeds::default();
         r.phase = Phase::Rerunning { waiting: expecting };
         Some(
@@ -342,9 +354,9 @@ impl Coordinator {
 
     /// Every failure up to the last dispatched TID is settled.
     fn finish(&self, st: &mut State) {
-        if let Some(r) = st.resolution.take() {
+        if let Some(r) = st.rollback.round.take() {
             let last = r.last_dispatched;
-            st.unsettled.retain(|t| *t > last);
+            st.rollback.unsettled.retain(|t| *t > last);
         }
     }
 }

@@ -2,9 +2,9 @@
 //! coordinator lock, and the sealing of batches (by size at submission, by window or arrival
 //! gap on the coordinator thread).
 
-use super::{Coordinator, OpenBatch, SealedBatch, State, TxRecord};
+use super::{Coordinator, State, TxRecord};
 use crate::error::SubmitError;
-use crate::message::{Envelope, NodeId, ServiceId, ToService};
+use crate::message::{BatchId, Envelope, NodeId, ServiceId, ToService};
 use crate::schema::Tid;
 use crate::tx::TxEnv;
 use crossbeam_channel::Sender;
@@ -14,6 +14,67 @@ use std::time::{Instant, SystemTime};
 
 use super::durable::Request;
 use super::{Completion, Input, Notifier};
+
+pub(super) struct OpenBatch {
+    pub id: BatchId,
+    pub opened_at: Instant,
+    pub last_arrival: Instant,
+    pub size: u32,
+    /// TIDs of this batch per service.
+    pub counts: Vec<u32>,
+}
+
+pub(super) struct SealedBatch {
+    pub max_tid: Tid,
+    /// Participants that have not reported the batch executed.
+    pub waiting: Vec<bool>,
+    pub waiting_count: usize,
+}
+
+/// Hands out TIDs and batch ids, and fills the open batch.
+pub(super) struct Sequencer {
+    pub next_tid: Tid,
+    /// The last TID sequenced at each service (the next one's predecessor there).
+    pub last_tid_at: Vec<Tid>,
+    pub next_batch: BatchId,
+    pub open: Option<OpenBatch>,
+}
+
+impl Sequencer {
+    pub fn new(services: usize) -> Self {
+        Sequencer {
+            next_tid: 1,
+            last_tid_at: vec![0; services],
+            next_batch: 1,
+            open: None,
+        }
+    }
+}
+
+/// Sealed batches until they commit, in batch order.
+pub(super) struct BatchTracker {
+    pub sealed: BTreeMap<BatchId, SealedBatch>,
+    pub last_committed: BatchId,
+    /// When the last batch committed (the coordinator's start before the first).
+    pub last_commit_at: Instant,
+    /// The batch that commits next (`last_committed + 1`, but after a restart's jump).
+    pub next_commit: BatchId,
+    /// Commits whose records are gone but whose `CommitBatch` messages are still being sent
+    /// (so `wait_idle` cannot return between the two).
+    pub committing: usize,
+}
+
+impl BatchTracker {
+    pub fn new() -> Self {
+        BatchTracker {
+            sealed: BTreeMap::new(),
+            last_committed: 0,
+            last_commit_at: Instant::now(),
+            next_commit: 1,
+            committing: 0,
+        }
+    }
+}
 
 impl Coordinator {
     /// Sequences inputs `(transaction, payload)` and sends each to its entry service at once.
@@ -113,13 +174,13 @@ impl Coordinator {
                     tids.push(tid);
                     continue;
                 }
-                let tid = st.next_tid;
-                st.next_tid += 1;
-                if st.open.is_none() {
-                    let id = st.next_batch;
-                    st.next_batch += 1;
+                let tid = st.seq.next_tid;
+                st.seq.next_tid += 1;
+                if st.seq.open.is_none() {
+                    let id = st.seq.next_batch;
+                    st.seq.next_batch += 1;
                     let counts = vec![0; self.app.services.len()];
-                    st.open = Some(OpenBatch {
+                    st.seq.open = Some(OpenBatch {
                         id,
                         opened_at: arrived,
                         last_arrival: arrived,
@@ -146,12 +207,13 @@ impl Coordinator {
                     notify.clone(),
                     id,
                 );
-                if st.resolution.is_some() {
-                    st.held.push((entry, envelope)); // sent when the round ends
+                if st.rollback.round.is_some() {
+                    st.rollback.held.push((entry, envelope)); // sent when the round ends
                 } else {
                     frames.entry(entry).or_default().push(envelope);
                 }
                 if st
+                    .seq
                     .open
                     .as_ref()
                     .is_some_and(|o| o.size >= self.config.batch_max_txns)
@@ -195,9 +257,9 @@ impl Coordinator {
         let prevs: Arc<[Tid]> = dag
             .nodes
             .iter()
-            .map(|n| std::mem::replace(&mut st.last_tid_at[n.service], tid))
+            .map(|n| std::mem::replace(&mut st.seq.last_tid_at[n.service], tid))
             .collect();
-        let open = st.open.as_mut().expect("batch open");
+        let open = st.seq.open.as_mut().expect("batch open");
         open.last_arrival = arrived;
         let batch = open.id;
         open.size += 1;
@@ -230,13 +292,13 @@ impl Coordinator {
 
     /// Seals the open batch (whose last TID is `max_tid`); returns the close messages to send.
     pub(super) fn seal(st: &mut State, max_tid: Tid) -> Vec<(ServiceId, ToService)> {
-        let Some(open) = st.open.take() else {
+        let Some(open) = st.seq.open.take() else {
             return Vec::new();
         };
         let waiting: Vec<bool> = open.counts.iter().map(|c| *c > 0).collect();
         let waiting_count = waiting.iter().filter(|w| **w).count();
         debug_assert!(waiting_count > 0, "a batch has participants");
-        st.sealed.insert(
+        st.batches.sealed.insert(
             open.id,
             SealedBatch {
                 max_tid,
@@ -294,7 +356,7 @@ impl Coordinator {
     pub(crate) fn seal_now(&self) {
         let closes = {
             let mut st = self.state.lock();
-            let max_tid = st.next_tid - 1;
+            let max_tid = st.seq.next_tid - 1;
             Self::seal(&mut st, max_tid)
         };
         self.send_closes(closes);
@@ -303,20 +365,21 @@ impl Coordinator {
     /// Whether a batch is open (something to seal) and how many transactions are in flight.
     pub(crate) fn pending(&self) -> (bool, usize) {
         let st = self.state.lock();
-        (st.open.is_some(), st.records.len())
+        (st.seq.open.is_some(), st.records.len())
     }
 
     pub(super) fn seal_if_due(&self) {
         let closes = {
             let mut st = self.state.lock();
             let due = st
+                .seq
                 .open
                 .as_ref()
                 .is_some_and(|o| Instant::now() >= self.seal_deadline(o));
             if !due {
                 return;
             }
-            let max_tid = st.next_tid - 1;
+            let max_tid = st.seq.next_tid - 1;
             Self::seal(&mut st, max_tid)
         };
         self.send_closes(closes);
