@@ -14,8 +14,8 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use vmodb::deploy::{ClusterSpec, Listeners};
 use vmodb::net::ClusterKey;
+use vmodb::processes::{ClusterSpec, Listeners};
 use workloads::remote::{ClientAuth, Token};
 
 /// Where a child finds its node's listening socket, and the coordinator its front door's.

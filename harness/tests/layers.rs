@@ -9,7 +9,7 @@ use std::path::Path;
 #[test]
 fn harness_modules_never_import_each_other_in_a_cycle() {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let edges = imports::imports(&src);
+    let edges = imports::imports(&src, 1);
     assert!(
         edges.len() > 5,
         "the harness's modules were not found in {src:?}"

@@ -8,68 +8,53 @@
 //!
 //! See `ARCHITECTURE.md` at the repository root for the design and its invariants.
 
+// Layers, bottom to top; each imports only the ones above it in this list (`tests/layers.rs`).
 mod app;
-mod client;
-mod cluster;
-mod coordinator;
-mod delay_line;
-pub mod deploy;
+mod deploy;
 pub mod durability;
-mod error;
-pub mod front_door;
-mod json_codec;
-mod load;
-mod message;
-mod mode_check;
-pub mod net;
-mod node;
-mod replay;
-mod rollback;
-mod row_codec;
-mod scheduler;
-mod schema;
-mod service;
-pub mod sim;
-mod store;
-mod tx;
-mod value;
-pub mod wal;
+mod model;
+mod runtime;
+mod storage;
 
+// The public paths of the layers' public modules.
+pub use deploy::{front_door, net, processes, sim};
+pub use storage::wal;
+
+pub use app::service::{Handler, HandlerDef, ModeKind, NoEvent, Service, TxKind};
 pub use app::{App, AppBuilder, TransactionDef};
-pub use client::Client;
-pub use cluster::{Cluster, ClusterConfig, ClusterState, ClusterStats, Loader};
-pub use coordinator::{
-    Completion, CoordinatorConfig, CoordinatorStats, LoggedCommit, Notifier, Outcome, Output,
-    Request, RollbackStats, SequencedInput,
-};
-pub use delay_line::LinkDelay;
-pub use error::{BootstrapError, QueryError, SubmitError, TxError};
-pub use message::{
-    Answer, Ask, BatchId, Control, ControlReply, Envelope, MAX_PAYLOAD, Message, NodeId, NodeStats,
-    ServiceId, TaskReport, ToCoordinator, ToService, Transport,
-};
-pub use replay::{
+pub use deploy::client::Client;
+pub use deploy::cluster::{Cluster, ClusterConfig, ClusterState, ClusterStats, Loader};
+pub use deploy::delay_line::LinkDelay;
+pub use deploy::replay::{
     ReplayCheck, ReplayOutcome, SerialReplay, check_serial_replay, serial_replay,
     serial_replay_outcomes,
 };
-pub use row_codec::{CodecError, to_named_values, to_values};
-pub use schema::{Check, Entity, TableDef, Tid};
-pub use service::{Handler, HandlerDef, ModeKind, NoEvent, Service, TxKind};
-pub use store::{ServiceState, TableState};
-pub use tx::repo::{Query, Repo};
-pub use tx::{TxCtx, TxEnv};
-pub use value::{IndexKey, ToIndexKey, Value};
+pub use model::error::{BootstrapError, QueryError, SubmitError, TxError};
+pub use model::row_codec::{CodecError, to_named_values, to_values};
+pub use model::schema::{Check, Entity, TableDef, Tid};
+pub use model::value::{IndexKey, ToIndexKey, Value};
+pub use runtime::coordinator::{
+    Completion, CoordinatorConfig, CoordinatorStats, LoggedCommit, Notifier, Outcome, Output,
+    Request, RollbackStats, SequencedInput,
+};
+pub use runtime::message::{
+    Answer, Ask, BatchId, Control, ControlReply, Envelope, MAX_PAYLOAD, Message, NodeId, NodeStats,
+    ServiceId, TaskReport, ToCoordinator, ToService, Transport,
+};
+pub use storage::store::{ServiceState, TableState};
+pub use storage::tx::repo::{Query, Repo};
+pub use storage::tx::{TxCtx, TxEnv};
 
 /// Internals exposed for the engine's own tests and benchmarks; not a stable API.
 #[doc(hidden)]
 pub mod internals {
-    pub use crate::scheduler::{Chain, Footprint, InsertError, Slot};
-    pub use crate::store::Store;
-    pub use crate::tx::Access;
+    pub use crate::runtime::scheduler::{Chain, Footprint, InsertError, Slot};
+    pub use crate::storage::store::Store;
+    pub use crate::storage::tx::Access;
 
-    use crate::schema::{Entity, TableDef, TableMeta, Tid};
-    use crate::store::{ErasedTable, Table};
-    use crate::tx::{TxCtx, TxEnv};
+    use crate::model::schema::{Entity, TableDef, TableMeta, Tid};
+    use crate::storage::store::{ErasedTable, Table};
+    use crate::storage::tx::{TxCtx, TxEnv};
     use std::any::TypeId;
     use std::sync::Arc;
 
@@ -82,7 +67,7 @@ pub mod internals {
 
     /// A store holding every table `service` declares (e.g. a parent and a child linked by a
     /// foreign key), for store-level tests.
-    pub fn multi_table_store(service: &crate::service::Service) -> Result<Arc<Store>, String> {
+    pub fn multi_table_store(service: &crate::app::service::Service) -> Result<Arc<Store>, String> {
         if !service.problems.is_empty() {
             return Err(service.problems.join("; "));
         }
@@ -98,7 +83,7 @@ pub mod internals {
                 timestamp_us: 0,
                 seed: 0,
             },
-            crate::tx::Access::ReadWrite,
+            crate::storage::tx::Access::ReadWrite,
             &[],
         )
     }

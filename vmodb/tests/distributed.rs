@@ -17,7 +17,7 @@ use support::shop::{self, Audit, Item, PlaceOrder, Receipt, Restock, Summary};
 use support::shop_checks::{impostor_app, summary_from_state};
 use support::util::{column, int};
 use support::watch::{watchdog, within};
-use vmodb::deploy::{ClusterSpec, CoordinatorProcess, Listeners, NodeOptions, ServiceProcess};
+use vmodb::processes::{ClusterSpec, CoordinatorProcess, Listeners, NodeOptions, ServiceProcess};
 use vmodb::{App, CoordinatorConfig, Outcome};
 
 const ITEMS: u32 = 12;

@@ -10,10 +10,10 @@
 //! whole checkpoint or none. The directory's `IDENTITY` (shared with the WAL) refuses another
 //! service's or application's files.
 
-use crate::message::BatchId;
-use crate::schema::Tid;
-pub use crate::store::TableImage;
-use crate::wal::{WalError, check_identity, io_err, sync_dir};
+use crate::model::schema::BatchId;
+use crate::model::schema::Tid;
+pub use crate::storage::store::TableImage;
+use crate::storage::wal::{WalError, check_identity, io_err, sync_dir};
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};

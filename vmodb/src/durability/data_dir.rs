@@ -5,11 +5,11 @@
 use super::log::{LogRecord, RecoveryPlan};
 use super::{CheckpointDir, coordinator_identity, service_identity};
 use crate::app::App;
-use crate::error::BootstrapError;
-use crate::message::BatchId;
-use crate::schema::Tid;
-use crate::store::Store;
-use crate::wal::Wal;
+use crate::model::error::BootstrapError;
+use crate::model::schema::BatchId;
+use crate::model::schema::Tid;
+use crate::storage::store::Store;
+use crate::storage::wal::Wal;
 use std::path::Path;
 
 /// Opens the coordinator's log under `dir` and reads what recovery must do. A directory of
@@ -79,7 +79,7 @@ fn check_build(
             .and_then(|()| std::fs::File::open(&tmp).and_then(|f| f.sync_all()))
             .and_then(|()| std::fs::rename(&tmp, &path))
             .map_err(|e| BootstrapError(format!("{}: {e}", path.display())))?;
-        crate::wal::sync_dir(dir).map_err(|e| BootstrapError(e.to_string()))?;
+        crate::storage::wal::sync_dir(dir).map_err(|e| BootstrapError(e.to_string()))?;
     }
     Ok(())
 }
@@ -147,12 +147,12 @@ impl Opened {
     pub fn stores(
         &self,
         app: &App,
-        load: impl FnOnce(&crate::load::Loader) -> Result<(), BootstrapError>,
+        load: impl FnOnce(&crate::app::load::Loader) -> Result<(), BootstrapError>,
     ) -> Result<Vec<std::sync::Arc<Store>>, BootstrapError> {
         if self.plan.checkpoint.0 == 0 {
-            return crate::load::build_stores(app, load);
+            return crate::app::load::build_stores(app, load);
         }
-        let stores = crate::load::build_stores(app, |_| Ok(()))?;
+        let stores = crate::app::load::build_stores(app, |_| Ok(()))?;
         for (i, (store, dir)) in stores.iter().zip(&self.dirs).enumerate() {
             restore(store, dir, &app.services[i].name, self.plan.checkpoint)?;
         }

@@ -10,10 +10,10 @@
 //! reserved ahead of use, and after a restart numbering resumes above every reserved one. The
 //! writer thread that appends them is `writer.rs`.
 
-use crate::error::TxError;
-use crate::message::BatchId;
-use crate::schema::Tid;
-use crate::tx::TxEnv;
+use crate::model::error::TxError;
+use crate::model::schema::BatchId;
+use crate::model::schema::Tid;
+use crate::storage::tx::TxEnv;
 
 /// A sequenced input, as serial replay (and recovery) needs it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -288,7 +288,7 @@ fn split_at_checkpoint(
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::tx::TxEnv;
+    use crate::storage::tx::TxEnv;
 
     fn input(tid: Tid, batch: BatchId) -> SequencedInput {
         SequencedInput {

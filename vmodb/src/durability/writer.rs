@@ -2,8 +2,8 @@
 //! behind checkpoints (keeping what recovery and request ids need).
 
 use super::log::{Indexed, LogRecord};
-use crate::message::BatchId;
-use crate::wal::Wal;
+use crate::model::schema::BatchId;
+use crate::storage::wal::Wal;
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -390,7 +390,7 @@ fn truncate(wal: &mut Wal, retained: &mut Retained, keep: &Keep) {
     let copied = stale.into_iter().flatten().try_for_each(|r| {
         let index = wal.append(&r)?;
         retained.note(index, &r);
-        Ok::<_, crate::wal::WalError>(())
+        Ok::<_, crate::storage::wal::WalError>(())
     });
     if let Err(e) = copied
         .and_then(|()| wal.sync())

@@ -1,45 +1,71 @@
-//! The import graph of a crate's top-level modules, read from its sources (`crate::<module>`
-//! paths outside `#[cfg(test)]` code), and its cycles. Used by `tests/layers.rs` for the engine
-//! and by `harness/tests/layers.rs` for the harness.
+//! The import graph of a crate's modules, read from its sources (`crate::<module>` paths outside
+//! `#[cfg(test)]` code), and its cycles. Used by `tests/layers.rs` for the engine (modules two
+//! levels deep: `layer::module`) and by `harness/tests/layers.rs` for the harness (top-level).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-/// Every top-level module's imports of other top-level modules.
-pub fn imports(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
-    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+/// Every module's imports of other modules, where a module is a file or folder `depth` levels
+/// under `src` (or a shallower one with no modules under it, like a layer's own `mod.rs`),
+/// named by its path (`runtime::node`).
+pub fn imports(src: &Path, depth: usize) -> BTreeMap<String, BTreeSet<String>> {
+    let mut files = Vec::new();
     let mut stack = vec![src.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for entry in std::fs::read_dir(&dir).expect("a source directory") {
             let path = entry.expect("an entry").path();
             if path.is_dir() {
                 stack.push(path);
-                continue;
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
             }
-            if path.extension().is_none_or(|e| e != "rs") {
-                continue;
-            }
-            let rel = path.strip_prefix(src).expect("under src");
-            let first = rel.components().next().expect("a component");
-            let module = first
-                .as_os_str()
-                .to_string_lossy()
-                .trim_end_matches(".rs")
-                .to_string();
-            if module == "lib" {
-                continue;
-            }
-            let text = std::fs::read_to_string(&path).expect("readable");
-            let code = without_test_modules(&text);
-            let used = edges.entry(module.clone()).or_default();
-            for (i, _) in code.match_indices("crate::") {
-                let name: String = code[i + 7..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_lowercase() || *c == '_')
-                    .collect();
-                if !name.is_empty() && name != module {
-                    used.insert(name);
-                }
+        }
+    }
+    let module_of = |path: &Path| -> String {
+        let rel = path.strip_prefix(src).expect("under src");
+        let parts: Vec<String> = rel
+            .components()
+            .map(|c| {
+                c.as_os_str()
+                    .to_string_lossy()
+                    .trim_end_matches(".rs")
+                    .to_string()
+            })
+            .filter(|p| p != "mod")
+            .take(depth)
+            .collect();
+        parts.join("::")
+    };
+    let modules: BTreeSet<String> = files.iter().map(|p| module_of(p)).collect();
+    let mut edges: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for path in &files {
+        let module = module_of(path);
+        if module == "lib" {
+            continue;
+        }
+        let text = std::fs::read_to_string(path).expect("readable");
+        let code = without_test_modules(&text);
+        let used = edges.entry(module.clone()).or_default();
+        for (i, _) in code.match_indices("crate::") {
+            // The longest known module the path names: `crate::runtime::node::X` → `runtime::node`.
+            let segments: Vec<&str> = code[i + 7..]
+                .split("::")
+                .map(|s| {
+                    let end = s
+                        .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+                        .unwrap_or(s.len());
+                    &s[..end]
+                })
+                .take(depth)
+                .collect();
+            let named = (1..=segments.len())
+                .rev()
+                .map(|n| segments[..n].join("::"))
+                .find(|m| modules.contains(m));
+            if let Some(name) = named
+                && name != module
+            {
+                used.insert(name);
             }
         }
     }

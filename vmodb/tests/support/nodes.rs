@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
-use vmodb::deploy::{ClusterSpec, CoordinatorProcess, NodeOptions, ServiceProcess};
 use vmodb::net::handshake::{self, Credentials};
 use vmodb::net::{HelloReply, Identity};
+use vmodb::processes::{ClusterSpec, CoordinatorProcess, NodeOptions, ServiceProcess};
 use vmodb::{App, BootstrapError, Loader, NodeId};
 
 /// A started service process, waited for on a thread of its own: `exit` yields what `wait`

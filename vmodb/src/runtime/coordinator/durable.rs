@@ -1,0 +1,588 @@
+//! The coordinator's durability: the commit log, coordinated checkpoints, recovery, and
+//! client request ids (a resubmitted request is answered with its first outcome, never run
+//! twice).
+//!
+//! Checkpoints are coordinated: every `checkpoint_every`, the last batch of a commit step is
+//! marked in its `CommitBatch`; each service writes its state at that batch and answers
+//! `Checkpointed`. When all have, the coordinator logs a `Checkpoint` record, which is the
+//! new recovery point. Only one checkpoint is in progress at a time, so a service always holds
+//! the last complete checkpoint and at most one newer one.
+
+use super::{Completion, Coordinator, Notifier, Outcome, SequencedInput, State, TxRecord};
+use crate::durability::log::{LogRecord, RecoveryPlan};
+use crate::model::error::TxError;
+use crate::model::schema::Tid;
+use crate::runtime::message::{BatchId, Envelope, ServiceId};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::numbering::{BATCH_RESERVE, LOST_KEPT, Numbering, TID_RESERVE};
+
+/// What a commit step logs of its transactions.
+#[derive(Default)]
+pub(super) struct Logged {
+    pub inputs: Vec<SequencedInput>,
+    pub requests: Vec<super::LoggedRequest>,
+    pub aborted: Vec<(Tid, String, TxError)>,
+}
+
+/// A checkpoint every service is writing: its batch, watermark, the transactions committed up
+/// to it, the running time, who has not answered yet, and the first failure reported.
+struct PendingCheckpoint {
+    batch: BatchId,
+    tid: Tid,
+    committed: u64,
+    uptime_us: u64,
+    waiting: Vec<bool>,
+    failed: Option<String>,
+}
+
+/// The cluster's running time, counted across restarts with a log (time down does not count).
+struct Uptime {
+    base_us: u64,
+    since: Instant,
+}
+
+impl Uptime {
+    fn now_us(&self) -> u64 {
+        self.base_us + self.since.elapsed().as_micros() as u64
+    }
+}
+
+pub(super) struct DurableState {
+    /// Batches up to here are in the log already (re-executed after a restart, not re-logged).
+    pub logged_through: BatchId,
+    /// The last checkpoint every service completed: (batch, watermark).
+    pub(super) last_checkpoint: (BatchId, Tid),
+    /// After a restart: (checkpoint batch, transactions re-executed).
+    pub(super) recovered: Option<(BatchId, u64)>,
+    /// Transactions committed over the cluster's life (with a log, across restarts).
+    pub(super) committed: u64,
+    pending: Option<PendingCheckpoint>,
+    /// When the last checkpoint started (checkpoints are `checkpoint_every` apart).
+    started: Option<Instant>,
+    uptime: Uptime,
+    /// Outcomes of requests with an id, for `request_retention` after their commit.
+    done: HashMap<Arc<str>, Completion>,
+    done_order: VecDeque<(u64, Arc<str>)>,
+    /// Requests with an id sequenced and not yet (durably) committed: TID and first notifier.
+    pub(super) in_flight: HashMap<Arc<str>, (Tid, Option<Notifier>)>,
+    /// Resubmissions of requests whose commit is being announced: told at `announce`.
+    pub(super) waiting: HashMap<Arc<str>, Vec<Notifier>>,
+    pub(super) numbering: Numbering,
+}
+
+impl DurableState {
+    /// With a commit log: nothing may be handed out before `recover` reserved numbers.
+    pub(super) fn start_logging(&mut self) {
+        self.started = Some(Instant::now());
+        self.numbering.reserved = (0, 0);
+        self.numbering.recovering_through = Some(BatchId::MAX);
+    }
+}
+
+impl Default for DurableState {
+    fn default() -> Self {
+        DurableState {
+            logged_through: 0,
+            last_checkpoint: (0, 0),
+            recovered: None,
+            committed: 0,
+            pending: None,
+            started: None,
+            uptime: Uptime {
+                base_us: 0,
+                since: Instant::now(),
+            },
+            done: HashMap::new(),
+            done_order: VecDeque::new(),
+            in_flight: HashMap::new(),
+            waiting: HashMap::new(),
+            numbering: Numbering::default(),
+        }
+    }
+}
+
+impl PendingCheckpoint {
+    /// Records `service`'s answer (`error`: why its checkpoint failed). `Some(ok)` once every
+    /// service has answered (so no service still writes this checkpoint when the next one
+    /// starts), `ok` if all of them wrote it; answers from non-participants or a second answer
+    /// from one (a confused peer) change nothing.
+    fn answer(&mut self, service: ServiceId, error: Option<String>) -> Option<bool> {
+        match self.waiting.get_mut(service as usize) {
+            Some(w) if *w => *w = false,
+            _ => return None,
+        }
+        if let Some(e) = error {
+            self.failed.get_or_insert(e);
+        }
+        (!self.waiting.iter().any(|w| *w)).then_some(self.failed.is_none())
+    }
+}
+
+impl DurableState {
+    fn remember_at(&mut self, request: Arc<str>, completion: &Completion, uptime_us: u64) {
+        self.in_flight.remove(&request);
+        self.done_order.push_back((uptime_us, Arc::clone(&request)));
+        self.done.insert(request, completion.clone());
+    }
+
+    /// Remembers outcomes committed (durably, with a log) just now and forgets those older than
+    /// `retention`; returns the notifications owed to resubmissions that came meanwhile.
+    pub(super) fn remember_all(
+        &mut self,
+        outcomes: Vec<(Arc<str>, Completion)>,
+        retention: Duration,
+    ) -> Vec<super::Notify> {
+        let now = self.uptime.now_us();
+        let mut owed = Vec::new();
+        for (request, completion) in outcomes {
+            for n in self.waiting.remove(&request).unwrap_or_default() {
+                owed.push((Some(n), completion.clone()));
+            }
+            self.remember_at(request, &completion, now);
+        }
+        let horizon = now.saturating_sub(retention.as_micros() as u64);
+        while let Some((t, _)) = self.done_order.front()
+            && *t < horizon
+        {
+            if let Some((_, r)) = self.done_order.pop_front() {
+                self.done.remove(&r);
+            }
+        }
+        owed
+    }
+
+    /// Drops every notifier (a coordinator that lost a node never completes what is in flight).
+    pub(super) fn abandon(&mut self) {
+        self.waiting.clear();
+        for (_, n) in self.in_flight.values_mut() {
+            *n = None;
+        }
+    }
+}
+
+/// A transaction input from a client, with the request id it may carry.
+pub struct Request {
+    pub transaction: String,
+    pub payload: Vec<u8>,
+    /// Resubmitting an id already sequenced answers with that transaction's outcome instead
+    /// of running it again (ids are remembered for `CoordinatorConfig::request_retention`
+    /// after their commit).
+    pub id: Option<Arc<str>>,
+}
+
+impl Coordinator {
+    /// Stops the commit log after what is queued (its continuations run first).
+    pub fn stop_log(&self) {
+        if let Some(log) = &self.log {
+            log.stop();
+        }
+    }
+
+    /// The record to log for commit step `commits`, or `None` if all of it is logged already.
+    pub(super) fn commit_record(
+        &self,
+        commits: &[(BatchId, Tid)],
+        logged: Logged,
+    ) -> Option<LogRecord> {
+        let (through, uptime_us) = {
+            let st = self.state.lock();
+            (st.durable.logged_through, st.durable.uptime.now_us())
+        };
+        let batches: Vec<_> = commits
+            .iter()
+            .copied()
+            .filter(|(b, _)| *b > through)
+            .collect();
+        if batches.is_empty() {
+            return None;
+        }
+        Some(LogRecord::Commit(super::LoggedCommit {
+            batches,
+            inputs: logged.inputs,
+            requests: logged.requests,
+            aborted: logged.aborted,
+            uptime_us,
+        }))
+    }
+
+    /// The commit log failed: a commit that cannot be made durable is never announced, and the
+    /// coordinator stops (`failure` says why).
+    pub(super) fn log_failed(&self, why: &str, committing: bool) {
+        tracing::warn!("coordinator: the commit log failed: {why}");
+        let _ = self.failed.set(format!("the commit log failed: {why}"));
+        self.abandon();
+        if committing {
+            self.state.lock().batches.committing -= 1;
+        }
+        self.shut_down();
+    }
+
+    /// Whether this commit step starts a checkpoint: (its batch, checkpoints to keep from).
+    pub(super) fn checkpoint_due(
+        &self,
+        st: &mut State,
+        commits: &[(BatchId, Tid)],
+    ) -> Option<(BatchId, BatchId)> {
+        let d = &mut st.durable;
+        let &(batch, tid) = commits.last()?;
+        // Never at a re-executed batch: its commit step may group batches differently from
+        // the logged one, and the log before it is still needed.
+        let due = self.log.is_some()
+            && d.pending.is_none()
+            && batch > d.logged_through
+            && d.started
+                .is_some_and(|s| s.elapsed() >= self.config.checkpoint_every);
+        if !due {
+            return None;
+        }
+        d.pending = Some(PendingCheckpoint {
+            batch,
+            tid,
+            committed: d.committed,
+            uptime_us: d.uptime.now_us(),
+            waiting: vec![true; self.app.services.len()],
+            failed: None,
+        });
+        d.started = Some(Instant::now());
+        Some((batch, d.last_checkpoint.0))
+    }
+
+    /// A service's answer for the checkpoint in progress. It stays in progress until every
+    /// service answered (so no second one starts while a service still writes this one); it
+    /// becomes the recovery point only if none failed.
+    pub(super) fn on_checkpointed(
+        &self,
+        service: ServiceId,
+        batch: BatchId,
+        error: Option<String>,
+    ) {
+        let mut st = self.state.lock();
+        let d = &mut st.durable;
+        let Some(p) = d.pending.as_mut().filter(|p| p.batch == batch) else {
+            return;
+        };
+        if let Some(e) = &error {
+            tracing::warn!("checkpoint of batch {batch} failed at service #{service}: {e}");
+        }
+        match p.answer(service, error) {
+            None => return,
+            // Not fatal: the last complete checkpoint stays the recovery point; try again later.
+            Some(false) => {
+                d.pending = None;
+                return;
+            }
+            Some(true) => {}
+        }
+        let Some(p) = d.pending.take() else { return };
+        d.last_checkpoint = (p.batch, p.tid);
+        drop(st);
+        if let Some(log) = &self.log {
+            let record = LogRecord::Checkpoint {
+                batch: p.batch,
+                tid: p.tid,
+                committed: p.committed,
+                uptime_us: p.uptime_us,
+            };
+            log.append(Some(record), None);
+        }
+    }
+
+    /// Starts from `plan` with the commit log (`log_to` first): services hold the checkpoint's
+    /// state (restored before this call). First, numbers above every one ever handed out are
+    /// reserved and the restart is logged, durably. Then the batches logged after the
+    /// checkpoint are sequenced again with their logged TIDs, environments and boundaries and
+    /// re-executed, but not logged again; new submissions wait until they committed, and then
+    /// get TIDs and batch ids from the reservation on. Call before any submission.
+    pub fn recover(&self, plan: &RecoveryPlan) -> Result<(), String> {
+        let log = self.log.as_ref().ok_or("recover needs a commit log")?;
+        let (tid, batch) = plan.reserved;
+        let mut lost = plan.lost.clone();
+        if plan.last_tid + 1 < tid {
+            lost.push((plan.last_tid + 1, tid - 1));
+        }
+        if lost.len() > LOST_KEPT {
+            lost.drain(..lost.len() - LOST_KEPT);
+        }
+        let reserved = (tid + TID_RESERVE, batch + BATCH_RESERVE);
+        log.append_durably(vec![
+            LogRecord::Reserve {
+                tid: reserved.0,
+                batch: reserved.1,
+            },
+            LogRecord::Resume {
+                tid,
+                batch,
+                lost: lost.clone(),
+            },
+        ])
+        .map_err(|e| format!("cannot log the restart: {e}"))?;
+        let (ckpt_batch, ckpt_tid) = plan.checkpoint;
+        let retention = self.config.request_retention.as_micros() as u64;
+        {
+            let mut st = self.state.lock();
+            debug_assert!(st.records.is_empty(), "recover a fresh coordinator");
+            st.seq.next_tid = ckpt_tid + 1;
+            st.first_tid = ckpt_tid + 1;
+            st.seq.last_tid_at.iter_mut().for_each(|t| *t = ckpt_tid);
+            st.seq.next_batch = ckpt_batch + 1;
+            st.batches.last_committed = ckpt_batch;
+            st.batches.next_commit = ckpt_batch + 1;
+            self.announced
+                .store(ckpt_tid, std::sync::atomic::Ordering::Release);
+            let target = plan.replay.last().map_or(ckpt_tid, |b| b.max_tid);
+            self.recovery_target
+                .store(target, std::sync::atomic::Ordering::Release);
+            let d = &mut st.durable;
+            d.logged_through = plan.last_batch;
+            d.last_checkpoint = plan.checkpoint;
+            d.committed = plan.committed;
+            self.settled
+                .store(plan.committed, std::sync::atomic::Ordering::Release);
+            d.uptime = Uptime {
+                base_us: plan.uptime_us,
+                since: Instant::now(),
+            };
+            d.numbering = Numbering {
+                reserved,
+                reserving: false,
+                recovering_through: (!plan.replay.is_empty()).then_some(plan.last_batch),
+                resume_at: (tid, batch),
+                lost,
+            };
+            let replayed = plan.replay.iter().map(|b| b.inputs.len() as u64).sum();
+            if plan.checkpoint.0 > 0 || replayed > 0 {
+                d.recovered = Some((ckpt_batch, replayed));
+            }
+            // Re-executed work is due a checkpoint at once, so that a cluster that keeps
+            // crashing faster than the interval still moves its recovery point forward.
+            if replayed > 0 {
+                d.started = Instant::now()
+                    .checked_sub(self.config.checkpoint_every)
+                    .or(d.started);
+            }
+            for commit in &plan.before {
+                // Ids committed longer ago than the retention (in running time) are forgotten.
+                if plan.uptime_us.saturating_sub(commit.uptime_us) > retention {
+                    continue;
+                }
+                for (id, completion) in logged_outcomes(commit) {
+                    d.remember_at(id, &completion, commit.uptime_us);
+                }
+            }
+            if self.config.record_inputs {
+                st.committed_inputs = plan.before.iter().flat_map(|c| c.inputs.clone()).collect();
+            }
+            if plan.replay.is_empty() {
+                Self::resume_numbering(&mut st);
+            }
+        }
+        for logged in &plan.replay {
+            if let Some(at) = logged.resumes_at {
+                self.jump_during_recovery(at)?;
+            }
+            let inputs = logged.inputs.iter().map(|i| {
+                let id = plan.requests.get(&i.env.tid).map(|r| Arc::from(r.as_str()));
+                (i, id)
+            });
+            self.sequence_logged(inputs.collect(), logged.batch)?;
+        }
+        Ok(())
+    }
+
+    /// The log holds a restart between re-executed batches: once everything re-executed so far
+    /// committed, numbering jumps as it did then (TIDs in flight are kept densely, so the jump
+    /// waits for none to be in flight).
+    fn jump_during_recovery(&self, (tid, batch): (Tid, BatchId)) -> Result<(), String> {
+        let mut st = self.state.lock();
+        while !st.records.is_empty() || !st.batches.sealed.is_empty() || st.seq.open.is_some() {
+            if st.shut_down {
+                return Err("the coordinator stopped while re-executing the log".into());
+            }
+            self.committed.wait_for(&mut st, Duration::from_millis(100));
+        }
+        st.seq.next_tid = tid;
+        st.first_tid = tid;
+        st.seq.next_batch = batch;
+        st.batches.next_commit = batch;
+        Ok(())
+    }
+
+    /// Sequences one logged batch again, exactly as logged, and seals it.
+    fn sequence_logged(
+        &self,
+        inputs: Vec<(&SequencedInput, Option<Arc<str>>)>,
+        batch: BatchId,
+    ) -> Result<(), String> {
+        let mut frames: BTreeMap<ServiceId, Vec<Envelope>> = BTreeMap::new();
+        let closes = {
+            let mut st = self.state.lock();
+            let now = Instant::now();
+            debug_assert_eq!(st.seq.next_batch, batch, "logged batches are consecutive");
+            st.seq.next_batch = batch + 1;
+            st.seq.open = Some(super::sequence::OpenBatch {
+                id: batch,
+                opened_at: now,
+                last_arrival: now,
+                size: 0,
+                counts: vec![0; self.app.services.len()],
+            });
+            for (input, id) in inputs {
+                let dag_index = *self
+                    .app
+                    .dag_by_name
+                    .get(&input.transaction)
+                    .ok_or_else(|| {
+                        format!("the log holds unknown transaction `{}`", input.transaction)
+                    })?;
+                if input.env.tid != st.seq.next_tid {
+                    return Err(format!(
+                        "the log holds TID {} where {} was expected",
+                        input.env.tid, st.seq.next_tid
+                    ));
+                }
+                st.seq.next_tid += 1;
+                if let Some(id) = &id {
+                    st.durable
+                        .in_flight
+                        .insert(Arc::clone(id), (input.env.tid, None));
+                }
+                let (entry, envelope) = self.sequence_one(
+                    &mut st,
+                    dag_index,
+                    input.payload.clone(),
+                    input.env,
+                    now,
+                    None,
+                    id,
+                );
+                if st.rollback.round.is_some() {
+                    st.rollback.held.push((entry, envelope)); // sent when the round ends
+                } else {
+                    frames.entry(entry).or_default().push(envelope);
+                }
+            }
+            let max_tid = st.seq.next_tid - 1;
+            Self::seal(&mut st, max_tid)
+        };
+        self.send_sequenced(frames, closes);
+        Ok(())
+    }
+
+    /// For a request id already sequenced: its completion if committed (to send to `notify`
+    /// at once), or its TID while in flight (`notify` then hears of it at commit, once).
+    pub(super) fn known_request(
+        &self,
+        st: &mut State,
+        id: &Arc<str>,
+        notify: &Option<Notifier>,
+    ) -> Option<(Tid, Option<Completion>)> {
+        if let Some(c) = st.durable.done.get(id) {
+            return Some((c.tid, Some(c.clone())));
+        }
+        let (tid, first) = st.durable.in_flight.get(id).cloned()?;
+        let Some(n) = notify else {
+            return Some((tid, None));
+        };
+        let first_tid = st.first_tid;
+        let rec: Option<&mut TxRecord> = tid
+            .checked_sub(first_tid)
+            .and_then(|i| st.records.get_mut(i as usize));
+        let told = |to: &Option<Notifier>| to.as_ref().is_some_and(|t| t.same(n));
+        match rec {
+            Some(rec) if rec.notify.is_none() => {
+                rec.notify = Some(n.clone());
+                if let Some(f) = st.durable.in_flight.get_mut(id) {
+                    f.1 = Some(n.clone());
+                }
+            }
+            // Its first submitter's notifier: told once.
+            Some(rec) if told(&rec.notify) => {}
+            // Committing: its first submitter hears of it at `announce`.
+            None if told(&first) => {}
+            // Another submitter still waits, or its commit is being announced: told then.
+            _ => {
+                let waiting = st.durable.waiting.entry(Arc::clone(id)).or_default();
+                if !waiting.iter().any(|w| w.same(n)) {
+                    waiting.push(n.clone());
+                }
+            }
+        }
+        Some((tid, None))
+    }
+}
+
+/// The outcomes of the requests with an id in a logged commit, as completions.
+fn logged_outcomes(commit: &super::LoggedCommit) -> Vec<(Arc<str>, Completion)> {
+    let batches: BTreeMap<Tid, BatchId> = commit.batches.iter().map(|(b, t)| (*t, *b)).collect();
+    let batch_of = |t: Tid| batches.range(t..).next().map_or(0, |(_, b)| *b);
+    let aborted: HashMap<Tid, &(Tid, String, TxError)> =
+        commit.aborted.iter().map(|a| (a.0, a)).collect();
+    let names: HashMap<Tid, &str> = commit
+        .inputs
+        .iter()
+        .map(|i| (i.env.tid, i.transaction.as_str()))
+        .collect();
+    commit
+        .requests
+        .iter()
+        .map(|r| {
+            let name = Arc::from(names.get(&r.tid).copied().unwrap_or(""));
+            let outcome = match aborted.get(&r.tid) {
+                Some((_, service, error)) => Outcome::Aborted {
+                    service: service.clone(),
+                    error: error.clone(),
+                },
+                None => Outcome::Committed {
+                    output: r.output.as_ref().map(|(event, payload)| super::Output {
+                        event: Arc::from(event.as_str()),
+                        payload: payload.clone(),
+                    }),
+                },
+            };
+            let completion = Completion {
+                tid: r.tid,
+                batch: batch_of(r.tid),
+                transaction: name,
+                outcome,
+                latency: Duration::ZERO,
+                executed: None,
+                batch_interval: Duration::ZERO,
+            };
+            (Arc::from(r.id.as_str()), completion)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A checkpoint one service failed stays in progress until every service answered: the
+    /// next one must not start while another service still writes this one.
+    #[test]
+    fn a_failed_checkpoint_waits_for_every_answer() {
+        let mut p = PendingCheckpoint {
+            batch: 7,
+            tid: 70,
+            committed: 70,
+            uptime_us: 0,
+            waiting: vec![true; 3],
+            failed: None,
+        };
+        assert_eq!(p.answer(1, Some("disk full".into())), None);
+        assert_eq!(p.answer(1, None), None, "a second answer changes nothing");
+        assert_eq!(p.answer(9, None), None, "not a participant");
+        assert_eq!(p.answer(0, None), None);
+        assert_eq!(p.answer(2, None), Some(false), "all answered, one failed");
+        let mut q = PendingCheckpoint {
+            failed: None,
+            waiting: vec![true; 2],
+            ..p
+        };
+        assert_eq!(q.answer(0, None), None);
+        assert_eq!(q.answer(1, None), Some(true));
+    }
+}
