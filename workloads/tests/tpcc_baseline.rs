@@ -13,7 +13,7 @@ use workloads::tpcc::driver::{TpccDriveConfig, TpccSystem, drive};
 use workloads::tpcc::generator::{
     LOAD_TIME, TpccInputGenerator, TpccMix, TpccOp, TpccScale, populate,
 };
-use workloads::tpcc::services::HISTORY_RUN_BASE;
+use workloads::tpcc::logic::HISTORY_RUN_BASE;
 use workloads::tpcc::vmodb_system::VmodbTpcc;
 
 const SEED: u64 = 3;

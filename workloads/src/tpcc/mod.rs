@@ -1,7 +1,8 @@
 //! TPC-C split into three services (the vMODB paper's decomposition, with history at the
 //! warehouse service): warehouse (warehouse, district, customer, history), inventory (item,
-//! stock), order (orders, new_order, order_line). All five transactions; the specification's
-//! initial population and input generation; its consistency conditions (clause 3.3.2).
+//! stock), order (orders, new_order, order_line). All five transactions, their business rules
+//! written once (`logic`) for both systems; the specification's initial population and input
+//! generation; its consistency conditions (clause 3.3.2).
 
 pub mod baseline_system;
 mod chars;
@@ -9,6 +10,7 @@ pub mod checker;
 pub mod driver;
 pub mod generator;
 pub mod input_checks;
+pub mod logic;
 pub mod model;
 pub mod remote_system;
 pub mod services;

@@ -214,6 +214,17 @@ entity!(OrderLine, (WarehouseId, DistrictId, OrderId, u8), |r| (
     r.ol_number
 ));
 
+/// A New-Order line as its stock row priced it (clause 2.4.2.2): what the inventory part hands
+/// the order part, which makes it an ORDER-LINE row.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PricedLine {
+    pub ol_i_id: ItemId,
+    pub ol_supply_w_id: WarehouseId,
+    pub ol_quantity: u8,
+    pub ol_amount: f64,
+    pub ol_dist_info: Chars<24>,
+}
+
 // ---------------------------------------------------------------- inputs (terminal → entry service)
 
 /// How a Payment or OrderStatus names its customer (clause 2.5.1.2: 60% by last name).

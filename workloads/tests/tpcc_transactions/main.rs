@@ -26,11 +26,10 @@ use std::time::Duration;
 use vmodb::{Client, ClusterConfig, CoordinatorConfig, Entity, Outcome, Tid, TxError};
 use workloads::tpcc::TpccState;
 use workloads::tpcc::driver::TpccSystem;
+use workloads::tpcc::logic::HISTORY_RUN_BASE;
 use workloads::tpcc::model::*;
 use workloads::tpcc::services::ItemCheck;
-use workloads::tpcc::services::{
-    DELIVERY, HISTORY_RUN_BASE, NEW_ORDER, ORDER_STATUS, PAYMENT, STOCK_LEVEL,
-};
+use workloads::tpcc::services::{DELIVERY, NEW_ORDER, ORDER_STATUS, PAYMENT, STOCK_LEVEL};
 use workloads::tpcc::vmodb_system::VmodbTpcc;
 
 mod delivery;

@@ -2,8 +2,8 @@
 //! (the district row, its customers and their history rows).
 
 use super::{DistrictKey, DistrictRows, Dump, TpccWorld};
+use crate::tpcc::logic;
 use crate::tpcc::model::*;
-use crate::tpcc::services::{HISTORY_RUN_BASE, cents};
 use baseline::Handles;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
@@ -27,7 +27,7 @@ impl Handles<AddYtd> for WarehouseGrain {
     type Reply = ();
     async fn handle(&mut self, AddYtd(amount): AddYtd, _: &Arc<TpccWorld>) {
         if let Some(w) = self.0.as_mut() {
-            w.w_ytd = cents(w.w_ytd + amount);
+            logic::pay_warehouse(w, amount);
         }
     }
 }
@@ -69,10 +69,7 @@ impl DistrictGrain {
                 .push(c.c_id);
         }
         for ids in by_last_name.values_mut() {
-            ids.sort_by(|a, b| {
-                let (a, b) = (&customers[a], &customers[b]);
-                a.c_first.cmp(&b.c_first).then(a.c_id.cmp(&b.c_id))
-            });
+            ids.sort_by(|a, b| logic::by_first_name(&customers[a], &customers[b]));
         }
         DistrictGrain {
             key,
@@ -97,10 +94,13 @@ impl DistrictGrain {
         match by {
             CustomerSelector::Id(c_id) if self.customers.contains_key(c_id) => Ok(*c_id),
             CustomerSelector::Id(c_id) => Err(format!("customer {w}/{d}/{c_id} not found")),
-            CustomerSelector::LastName(last) => match self.by_last_name.get(last) {
-                Some(ids) if !ids.is_empty() => Ok(ids[ids.len().div_ceil(2) - 1]),
-                _ => Err(format!("customer named {last} in {w}/{d} not found")),
-            },
+            CustomerSelector::LastName(last) => {
+                let ids = self.by_last_name.get(last).map_or(&[][..], Vec::as_slice);
+                match logic::middle(ids.len()) {
+                    Some(at) => Ok(ids[at]),
+                    None => Err(format!("customer named {last} in {w}/{d} not found")),
+                }
+            }
         }
     }
 }
@@ -122,8 +122,7 @@ impl Handles<NextOrder> for DistrictGrain {
         let c_id = self.find(&CustomerSelector::Id(e.c_id))?;
         let c_discount = self.customers[&c_id].c_discount;
         let d = self.district()?;
-        let o_id = d.d_next_o_id;
-        d.d_next_o_id += 1;
+        let o_id = logic::take_order_id(d);
         Ok(OrderRates {
             o_id,
             d_tax: d.d_tax,
@@ -140,7 +139,7 @@ pub struct PayCustomer {
     pub customer: CustomerSelector,
     pub h_amount: f64,
     /// `w_name` and `d_name` of the paying district, four spaces apart.
-    pub h_data: String,
+    pub h_data: Chars<24>,
 }
 
 impl Handles<PayCustomer> for DistrictGrain {
@@ -150,33 +149,17 @@ impl Handles<PayCustomer> for DistrictGrain {
         let Some(c) = self.customers.get_mut(&c_id) else {
             return Err(format!("customer {c_id} not found"));
         };
-        c.c_balance = cents(c.c_balance - e.h_amount);
-        c.c_ytd_payment = cents(c.c_ytd_payment + e.h_amount);
-        c.c_payment_cnt += 1;
-        if c.c_credit == "BC" {
-            let data = format!(
-                "{} {} {} {} {} {:.2} | {}",
-                c.c_id, c.c_d_id, c.c_w_id, e.d_id, e.w_id, e.h_amount, c.c_data
-            );
-            c.c_data = prefix_within(&data, 500).into();
-        }
-        self.history.push(History {
-            h_id: HISTORY_RUN_BASE + w.silo.tick(),
-            h_c_id: c.c_id,
-            h_c_d_id: c.c_d_id,
-            h_c_w_id: c.c_w_id,
-            h_d_id: e.d_id,
-            h_w_id: e.w_id,
-            h_date: w.silo.now_us(),
-            h_amount: e.h_amount,
-            h_data: e.h_data.into(),
-        });
-        Ok(PaymentResult {
-            c_w_id: c.c_w_id,
-            c_d_id: c.c_d_id,
-            c_id: c.c_id,
-            c_balance: c.c_balance,
-        })
+        let result = logic::pay_customer(c, e.w_id, e.d_id, e.h_amount);
+        self.history.push(logic::payment_history(
+            c,
+            e.w_id,
+            e.d_id,
+            e.h_amount,
+            e.h_data,
+            w.silo.tick(),
+            w.silo.now_us(),
+        ));
+        Ok(result)
     }
 }
 
@@ -184,7 +167,7 @@ impl Handles<AddYtd> for DistrictGrain {
     type Reply = ();
     async fn handle(&mut self, AddYtd(amount): AddYtd, _: &Arc<TpccWorld>) {
         if let Ok(d) = self.district() {
-            d.d_ytd = cents(d.d_ytd + amount);
+            logic::pay_district(d, amount);
         }
     }
 }
@@ -211,8 +194,7 @@ impl Handles<Credit> for DistrictGrain {
     async fn handle(&mut self, e: Credit, _: &Arc<TpccWorld>) {
         // A one-way message has no one to report a missing customer to.
         if let Some(c) = self.customers.get_mut(&e.c_id) {
-            c.c_balance = cents(c.c_balance + e.amount);
-            c.c_delivery_cnt += 1;
+            logic::credit_delivery(c, e.amount);
         }
     }
 }

@@ -1,6 +1,6 @@
-//! TPC-C on the eventually consistent actor baseline: the same business logic as the vMODB
-//! services (clause 2, step by step), on Orleans-style grains, with no cross-grain transactions
-//! and no compensation.
+//! TPC-C on the eventually consistent actor baseline: the same business rules as the vMODB
+//! services (clause 2, step by step, from `tpcc::logic`), on Orleans-style grains, with no
+//! cross-grain transactions and no compensation.
 //!
 //! **Grains** (service in brackets; injected jitter delays messages between services):
 //!

@@ -3,8 +3,8 @@
 
 use super::district::{Credit, DistrictGrain};
 use super::{DistrictKey, Dump, OrderRows, TpccWorld};
+use crate::tpcc::logic;
 use crate::tpcc::model::*;
-use crate::tpcc::services::{PricedLine, cents};
 use baseline::{Handles, tell};
 use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, BTreeSet};
@@ -64,34 +64,13 @@ impl Handles<InsertOrder> for OrderDistrictGrain {
         if self.orders.contains_key(&e.o_id) {
             return Err(format!("order {w_id}/{d_id}/{} exists", e.o_id));
         }
-        let all_local = e.lines.iter().all(|l| l.ol_supply_w_id == w_id);
         let lines: Vec<OrderLine> = e
             .lines
-            .into_iter()
+            .iter()
             .enumerate()
-            .map(|(n, l)| OrderLine {
-                ol_o_id: e.o_id,
-                ol_d_id: d_id,
-                ol_w_id: w_id,
-                ol_number: n as u8 + 1,
-                ol_i_id: l.ol_i_id,
-                ol_supply_w_id: l.ol_supply_w_id,
-                ol_delivery_d: None,
-                ol_quantity: l.ol_quantity,
-                ol_amount: l.ol_amount,
-                ol_dist_info: l.ol_dist_info,
-            })
+            .map(|(n, l)| logic::order_line(w_id, d_id, e.o_id, n, l))
             .collect();
-        let order = Order {
-            o_id: e.o_id,
-            o_d_id: d_id,
-            o_w_id: w_id,
-            o_c_id: e.c_id,
-            o_entry_d: w.silo.now_us(),
-            o_carrier_id: None,
-            o_ol_cnt: lines.len() as u8,
-            o_all_local: u8::from(all_local),
-        };
+        let order = logic::new_order_row(w_id, d_id, e.o_id, e.c_id, w.silo.now_us(), &e.lines);
         self.orders.insert(e.o_id, order);
         self.new_orders.insert(e.o_id);
         self.lines.insert(e.o_id, lines);
@@ -135,16 +114,11 @@ impl Handles<DeliverOldest> for OrderDistrictGrain {
             return Err(format!("order {w_id}/{d_id}/{o_id} not found"));
         };
         self.new_orders.remove(&o_id);
-        order.o_carrier_id = Some(e.o_carrier_id);
-        let c_id = order.o_c_id;
-        let mut amount = 0.0;
-        for l in self.lines.get_mut(&o_id).into_iter().flatten() {
-            amount += l.ol_amount;
-            l.ol_delivery_d = Some(e.now);
-        }
+        let lines = self.lines.get_mut(&o_id).map(Vec::as_mut_slice);
+        let amount = logic::deliver(order, lines.unwrap_or_default(), e.o_carrier_id, e.now);
         let credit = Credit {
-            c_id,
-            amount: cents(amount),
+            c_id: order.o_c_id,
+            amount,
         };
         tell::<DistrictGrain, _>(w, &self.key, credit);
         Ok(Some(o_id))
@@ -159,15 +133,8 @@ pub struct RecentItems {
 impl Handles<RecentItems> for OrderDistrictGrain {
     type Reply = Vec<ItemId>;
     async fn handle(&mut self, e: RecentItems, _: &Arc<TpccWorld>) -> Vec<ItemId> {
-        let from = e.next_o_id.saturating_sub(20);
-        let mut items: Vec<ItemId> = self
-            .lines
-            .range(from..e.next_o_id)
-            .flat_map(|(_, lines)| lines.iter().map(|l| l.ol_i_id))
-            .collect();
-        items.sort_unstable();
-        items.dedup();
-        items
+        let recent = self.lines.range(logic::recent_orders(e.next_o_id));
+        logic::distinct_items(recent.flat_map(|(_, lines)| lines.iter().map(|l| l.ol_i_id)))
     }
 }
 

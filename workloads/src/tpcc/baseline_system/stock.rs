@@ -2,8 +2,8 @@
 //! rows. Items are read-only and live in the world.
 
 use super::{Dump, StockKey, TpccWorld};
+use crate::tpcc::logic;
 use crate::tpcc::model::*;
-use crate::tpcc::services::{PricedLine, cents};
 use baseline::Handles;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -46,25 +46,7 @@ impl Handles<TakeStock> for StockGrain {
             let Some(s) = self.rows.get_mut(&l.ol_i_id) else {
                 continue; // checked above
             };
-            let q = i32::from(l.ol_quantity);
-            // Clause 2.4.2.2: refill by 91 when fewer than q + 10 would remain.
-            s.s_quantity = if s.s_quantity >= q + 10 {
-                s.s_quantity - q
-            } else {
-                s.s_quantity - q + 91
-            };
-            s.s_ytd += u32::from(l.ol_quantity);
-            s.s_order_cnt += 1;
-            if l.ol_supply_w_id != e.w_id {
-                s.s_remote_cnt += 1;
-            }
-            out.push(PricedLine {
-                ol_i_id: l.ol_i_id,
-                ol_supply_w_id: l.ol_supply_w_id,
-                ol_quantity: l.ol_quantity,
-                ol_amount: cents(f64::from(l.ol_quantity) * price),
-                ol_dist_info: *s.dist_info(e.d_id),
-            });
+            out.push(logic::stock_line(s, l, e.w_id, e.d_id, price));
         }
         Ok(out)
     }
@@ -79,13 +61,12 @@ pub struct CountLow {
 impl Handles<CountLow> for StockGrain {
     type Reply = u32;
     async fn handle(&mut self, e: CountLow, _: &Arc<TpccWorld>) -> u32 {
-        let low = e
+        let quantities = e
             .items
             .iter()
             .filter_map(|i| self.rows.get(i))
-            .filter(|s| s.s_quantity < e.threshold)
-            .count();
-        low as u32
+            .map(|s| s.s_quantity);
+        logic::count_low(quantities, e.threshold)
     }
 }
 

@@ -8,8 +8,8 @@ use super::district::{
 use super::orders::{DeliverOldest, InsertOrder, LastOrder, OrderDistrictGrain, RecentItems};
 use super::stock::{CountLow, StockGrain, TakeStock};
 use super::{StockKey, TpccWorld};
+use crate::tpcc::logic;
 use crate::tpcc::model::*;
-use crate::tpcc::services::{PricedLine, cents};
 use baseline::{SiloError, ask, tell};
 use futures::future::join_all;
 use std::collections::BTreeMap;
@@ -25,9 +25,7 @@ fn gone(e: SiloError) -> String {
 pub(super) async fn new_order(w: &Arc<TpccWorld>, e: NewOrderInput) -> Res<NewOrderResult> {
     // The item table is immutable and in the world: an unused item id (clause 2.4.2.3) is
     // refused before any grain is asked, so there is nothing to compensate.
-    if let Some(l) = e.lines.iter().find(|l| w.item(l.ol_i_id).is_none()) {
-        return Err(format!("item number {} is not valid", l.ol_i_id));
-    }
+    logic::check_items(&e.lines, |i| w.item(i).is_some())?;
     let w_tax = w
         .warehouse_row(e.w_id)
         .ok_or_else(|| format!("warehouse {} not found", e.w_id))?
@@ -61,7 +59,7 @@ pub(super) async fn new_order(w: &Arc<TpccWorld>, e: NewOrderInput) -> Res<NewOr
         .into_iter()
         .collect::<Option<_>>()
         .ok_or("a stock grain left a line unpriced")?;
-    let total: f64 = lines.iter().map(|l| l.ol_amount).sum();
+    let total_amount = logic::order_total(&lines, rates.c_discount, w_tax, rates.d_tax);
     let ol_cnt = lines.len() as u8;
     let insert = InsertOrder {
         c_id: e.c_id,
@@ -77,7 +75,7 @@ pub(super) async fn new_order(w: &Arc<TpccWorld>, e: NewOrderInput) -> Res<NewOr
         o_id: rates.o_id,
         c_id: e.c_id,
         ol_cnt,
-        total_amount: cents(total * (1.0 - rates.c_discount) * (1.0 + w_tax + rates.d_tax)),
+        total_amount,
     })
 }
 
@@ -96,7 +94,7 @@ pub(super) async fn payment(w: &Arc<TpccWorld>, e: PaymentInput) -> Res<PaymentR
         d_id: e.d_id,
         customer: e.customer,
         h_amount: e.h_amount,
-        h_data: format!("{w_name}    {d_name}"),
+        h_data: logic::history_data(w_name, d_name),
     };
     let result = ask::<DistrictGrain, _>(w, &(e.c_w_id, e.c_d_id), pay)
         .await

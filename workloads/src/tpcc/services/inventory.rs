@@ -24,32 +24,14 @@ pub(super) fn inventory() -> Service {
                     for l in &e.lines {
                         // Clause 2.4.2.3: an unused item id rolls the whole New-Order back,
                         // including the district's next order id taken upstream.
-                        let item = items.get(&l.ol_i_id).ok_or_else(|| {
-                            TxError::abort(format!("item number {} is not valid", l.ol_i_id))
-                        })?;
+                        let item = items
+                            .get(&l.ol_i_id)
+                            .ok_or_else(|| TxError::abort(logic::invalid_item(l.ol_i_id)))?;
                         let key = (l.ol_supply_w_id, l.ol_i_id);
                         let mut s = stock
                             .get(&key)
                             .ok_or_else(|| missing(format!("stock {key:?}")))?;
-                        let q = i32::from(l.ol_quantity);
-                        // Clause 2.4.2.2: refill by 91 when fewer than q + 10 would remain.
-                        s.s_quantity = if s.s_quantity >= q + 10 {
-                            s.s_quantity - q
-                        } else {
-                            s.s_quantity - q + 91
-                        };
-                        s.s_ytd += u32::from(l.ol_quantity);
-                        s.s_order_cnt += 1;
-                        if l.ol_supply_w_id != e.w_id {
-                            s.s_remote_cnt += 1;
-                        }
-                        lines.push(PricedLine {
-                            ol_i_id: l.ol_i_id,
-                            ol_supply_w_id: l.ol_supply_w_id,
-                            ol_quantity: l.ol_quantity,
-                            ol_amount: cents(f64::from(l.ol_quantity) * item.i_price),
-                            ol_dist_info: *s.dist_info(e.d_id),
-                        });
+                        lines.push(logic::stock_line(&mut s, l, e.w_id, e.d_id, item.i_price));
                         stock.update(s)?;
                     }
                     Ok(NewOrderStock { ware: e, lines })
@@ -63,14 +45,12 @@ pub(super) fn inventory() -> Service {
                 .run(|ctx, e| {
                     let stock = ctx.table::<Stock>()?;
                     // Only the quantity: no copy of the row (ten district texts and more).
-                    let low = e
+                    let quantities = e
                         .items
                         .iter()
-                        .filter_map(|i| stock.read(&(e.w_id, *i), |s| s.s_quantity))
-                        .filter(|q| *q < e.threshold)
-                        .count();
+                        .filter_map(|i| stock.read(&(e.w_id, *i), |s| s.s_quantity));
                     Ok(StockLevelResult {
-                        low_stock: low as u32,
+                        low_stock: logic::count_low(quantities, e.threshold),
                     })
                 }),
         )

@@ -1,5 +1,6 @@
 //! TPC-C on the vMODB programming model: three services and five transactions (clause 2),
-//! following the specification's logic step by step.
+//! following the specification's logic step by step; the rules themselves are `tpcc::logic`'s,
+//! which the baseline runs too.
 //!
 //! | transaction | DAG | modes |
 //! |---|---|---|
@@ -19,6 +20,7 @@ mod warehouse;
 pub use warehouse::WarehouseTax;
 
 use super::input_checks as checks;
+use super::logic;
 use super::model::*;
 use serde::{Deserialize, Serialize};
 use vmodb::{App, BootstrapError, TransactionDef, TxError};
@@ -29,14 +31,6 @@ pub const PAYMENT: &str = "payment";
 pub const ORDER_STATUS: &str = "order_status";
 pub const DELIVERY: &str = "delivery";
 pub const STOCK_LEVEL: &str = "stock_level";
-
-/// History rows written by Payment take this base plus the paying TID as their key; loaded rows
-/// are numbered from 1.
-pub const HISTORY_RUN_BASE: u64 = 1 << 40;
-
-pub(crate) fn cents(x: f64) -> f64 {
-    (x * 100.0).round() / 100.0
-}
 
 pub(crate) fn missing(what: impl std::fmt::Display) -> TxError {
     TxError::app(format!("{what} not found"))
@@ -60,15 +54,6 @@ pub struct NewOrderWare {
 pub struct NewOrderStock {
     pub ware: NewOrderWare,
     pub lines: Vec<PricedLine>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct PricedLine {
-    pub ol_i_id: ItemId,
-    pub ol_supply_w_id: WarehouseId,
-    pub ol_quantity: u8,
-    pub ol_amount: f64,
-    pub ol_dist_info: Chars<24>,
 }
 
 /// OrderStatus, warehouse → order: the customer found.

@@ -38,17 +38,14 @@ pub(super) fn order() -> Service {
                         .rows()?
                         .into_iter()
                         .max_by_key(|o| o.o_id);
-                    let lines = match &last {
-                        Some(o) => lines_of(&ctx.table::<OrderLine>()?, o),
-                        None => Vec::new(),
+                    let last = match last {
+                        Some(o) => {
+                            let lines = lines_of(&ctx.table::<OrderLine>()?, &o);
+                            Some((o, lines))
+                        }
+                        None => None,
                     };
-                    Ok(OrderStatusResult {
-                        c_id: e.c_id,
-                        c_balance: e.c_balance,
-                        o_id: last.as_ref().map(|o| o.o_id),
-                        o_carrier_id: last.and_then(|o| o.o_carrier_id),
-                        lines,
-                    })
+                    Ok(logic::order_status(e.c_id, e.c_balance, last))
                 }),
         )
         .handler(
@@ -70,7 +67,7 @@ pub(super) fn order() -> Service {
                     let orders = ctx.table::<Order>()?;
                     let lines = ctx.table::<OrderLine>()?;
                     let mut items = Vec::new();
-                    for o_id in e.next_o_id.saturating_sub(20)..e.next_o_id {
+                    for o_id in logic::recent_orders(e.next_o_id) {
                         let Some(count) = orders.read(&(e.w_id, e.d_id, o_id), |o| o.o_ol_cnt)
                         else {
                             continue;
@@ -79,11 +76,9 @@ pub(super) fn order() -> Service {
                             items.extend(lines.read(&(e.w_id, e.d_id, o_id, n), |l| l.ol_i_id));
                         }
                     }
-                    items.sort_unstable();
-                    items.dedup();
                     Ok(StockLevelItems {
                         w_id: e.w_id,
-                        items,
+                        items: logic::distinct_items(items),
                         threshold: e.threshold,
                     })
                 }),
@@ -94,39 +89,17 @@ pub(super) fn order() -> Service {
 fn new_order(ctx: &TxCtx, e: NewOrderStock) -> Result<NewOrderResult, TxError> {
     let w = &e.ware;
     let now = ctx.now_us();
-    let all_local = e.lines.iter().all(|l| l.ol_supply_w_id == w.w_id);
-    let ol_cnt = e.lines.len() as u8;
-    ctx.table::<Order>()?.insert(Order {
-        o_id: w.o_id,
-        o_d_id: w.d_id,
-        o_w_id: w.w_id,
-        o_c_id: w.c_id,
-        o_entry_d: now,
-        o_carrier_id: None,
-        o_ol_cnt: ol_cnt,
-        o_all_local: u8::from(all_local),
-    })?;
+    let order = logic::new_order_row(w.w_id, w.d_id, w.o_id, w.c_id, now, &e.lines);
+    let ol_cnt = order.o_ol_cnt;
+    ctx.table::<Order>()?.insert(order)?;
     ctx.table::<NewOrder>()?.insert(NewOrder {
         no_o_id: w.o_id,
         no_d_id: w.d_id,
         no_w_id: w.w_id,
     })?;
     let order_lines = ctx.table::<OrderLine>()?;
-    let mut total = 0.0;
     for (n, l) in e.lines.iter().enumerate() {
-        total += l.ol_amount;
-        order_lines.insert(OrderLine {
-            ol_o_id: w.o_id,
-            ol_d_id: w.d_id,
-            ol_w_id: w.w_id,
-            ol_number: n as u8 + 1,
-            ol_i_id: l.ol_i_id,
-            ol_supply_w_id: l.ol_supply_w_id,
-            ol_delivery_d: None,
-            ol_quantity: l.ol_quantity,
-            ol_amount: l.ol_amount,
-            ol_dist_info: l.ol_dist_info,
-        })?;
+        order_lines.insert(logic::order_line(w.w_id, w.d_id, w.o_id, n, l))?;
     }
     Ok(NewOrderResult {
         w_id: w.w_id,
@@ -134,7 +107,7 @@ fn new_order(ctx: &TxCtx, e: NewOrderStock) -> Result<NewOrderResult, TxError> {
         o_id: w.o_id,
         c_id: w.c_id,
         ol_cnt,
-        total_amount: cents(total * (1.0 - w.c_discount) * (1.0 + w.w_tax + w.d_tax)),
+        total_amount: logic::order_total(&e.lines, w.c_discount, w.w_tax, w.d_tax),
     })
 }
 
@@ -154,21 +127,18 @@ fn delivery(ctx: &TxCtx, e: DeliveryInput) -> Result<Option<DeliveryDone>, TxErr
         let mut o = orders
             .get(&key)
             .ok_or_else(|| missing(format!("order {key:?}")))?;
-        let order_lines = lines_of(&lines, &o);
-        o.o_carrier_id = Some(e.o_carrier_id);
+        let mut order_lines = lines_of(&lines, &o);
+        let amount = logic::deliver(&mut o, &mut order_lines, e.o_carrier_id, now);
         let c_id = o.o_c_id;
         orders.update(o)?;
-        let mut amount = 0.0;
-        for mut l in order_lines {
-            amount += l.ol_amount;
-            l.ol_delivery_d = Some(now);
+        for l in order_lines {
             lines.update(l)?;
         }
         delivered.push(DeliveredOrder {
             d_id,
             o_id: no.no_o_id,
             c_id,
-            amount: cents(amount),
+            amount,
         });
     }
     Ok(Some(DeliveryDone {

@@ -52,12 +52,8 @@ pub(super) fn warehouse(items: ItemCheck) -> Service {
                 .run(move |ctx, e| {
                     if items == ItemCheck::AtEntry {
                         let item = ctx.table::<Item>()?;
-                        if let Some(l) = e.lines.iter().find(|l| !item.exists(&l.ol_i_id)) {
-                            return Err(TxError::abort(format!(
-                                "item number {} is not valid",
-                                l.ol_i_id
-                            )));
-                        }
+                        logic::check_items(&e.lines, |i| item.exists(&i))
+                            .map_err(TxError::abort)?;
                     }
                     let w_tax = ctx
                         .table::<WarehouseTax>()?
@@ -67,8 +63,7 @@ pub(super) fn warehouse(items: ItemCheck) -> Service {
                     let mut d = districts
                         .get(&(e.w_id, e.d_id))
                         .ok_or_else(|| missing(format!("district {}/{}", e.w_id, e.d_id)))?;
-                    let o_id = d.d_next_o_id;
-                    d.d_next_o_id += 1;
+                    let o_id = logic::take_order_id(&mut d);
                     let d_tax = d.d_tax;
                     districts.update(d)?;
                     let c = ctx
@@ -135,8 +130,7 @@ pub(super) fn warehouse(items: ItemCheck) -> Service {
                         let mut c = customers
                             .get(&key)
                             .ok_or_else(|| missing(format!("customer {key:?}")))?;
-                        c.c_balance = cents(c.c_balance + o.amount);
-                        c.c_delivery_cnt += 1;
+                        logic::credit_delivery(&mut c, o.amount);
                         customers.update(c)?;
                     }
                     Ok(DeliveryResult {
@@ -181,11 +175,9 @@ fn find_customer(
             let mut found = customers
                 .by_index("by_last_name", (w_id, d_id, last.as_str()))
                 .rows()?;
-            if found.is_empty() {
-                return Err(missing(format!("customer named {last} in {w_id}/{d_id}")));
-            }
-            found.sort_by(|a, b| a.c_first.cmp(&b.c_first).then(a.c_id.cmp(&b.c_id)));
-            let middle = found.len().div_ceil(2) - 1;
+            let middle = logic::middle(found.len())
+                .ok_or_else(|| missing(format!("customer named {last} in {w_id}/{d_id}")))?;
+            found.sort_by(logic::by_first_name);
             Ok(found.swap_remove(middle))
         }
     }
@@ -197,45 +189,30 @@ fn payment(ctx: &TxCtx, e: PaymentInput) -> Result<PaymentResult, TxError> {
     let mut w = warehouses
         .get(&e.w_id)
         .ok_or_else(|| missing(format!("warehouse {}", e.w_id)))?;
-    w.w_ytd = cents(w.w_ytd + e.h_amount);
+    logic::pay_warehouse(&mut w, e.h_amount);
     let w_name = w.w_name;
     warehouses.update(w)?;
     let districts = ctx.table::<District>()?;
     let mut d = districts
         .get(&(e.w_id, e.d_id))
         .ok_or_else(|| missing(format!("district {}/{}", e.w_id, e.d_id)))?;
-    d.d_ytd = cents(d.d_ytd + e.h_amount);
+    logic::pay_district(&mut d, e.h_amount);
     let d_name = d.d_name;
     districts.update(d)?;
     let customers = ctx.table::<Customer>()?;
     let mut c = find_customer(&customers, e.c_w_id, e.c_d_id, &e.customer)?;
-    c.c_balance = cents(c.c_balance - e.h_amount);
-    c.c_ytd_payment = cents(c.c_ytd_payment + e.h_amount);
-    c.c_payment_cnt += 1;
-    if c.c_credit == "BC" {
-        let data = format!(
-            "{} {} {} {} {} {:.2} | {}",
-            c.c_id, c.c_d_id, c.c_w_id, e.d_id, e.w_id, e.h_amount, c.c_data
-        );
-        c.c_data = prefix_within(&data, 500).into();
-    }
-    let result = PaymentResult {
-        c_w_id: c.c_w_id,
-        c_d_id: c.c_d_id,
-        c_id: c.c_id,
-        c_balance: c.c_balance,
-    };
-    ctx.table::<History>()?.insert(History {
-        h_id: HISTORY_RUN_BASE + ctx.tid(),
-        h_c_id: c.c_id,
-        h_c_d_id: c.c_d_id,
-        h_c_w_id: c.c_w_id,
-        h_d_id: e.d_id,
-        h_w_id: e.w_id,
-        h_date: ctx.now_us(),
-        h_amount: e.h_amount,
-        h_data: format!("{w_name}    {d_name}").into(),
-    })?;
+    let result = logic::pay_customer(&mut c, e.w_id, e.d_id, e.h_amount);
+    let h_data = logic::history_data(&w_name, &d_name);
+    let history = logic::payment_history(
+        &c,
+        e.w_id,
+        e.d_id,
+        e.h_amount,
+        h_data,
+        ctx.tid(),
+        ctx.now_us(),
+    );
+    ctx.table::<History>()?.insert(history)?;
     customers.update(c)?;
     Ok(result)
 }
