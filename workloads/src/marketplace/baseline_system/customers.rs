@@ -1,82 +1,23 @@
-//! The customer side's grains: cart, the cart's product replica, order, payment and customer.
-//! Keys follow the Orleans implementation: one grain per customer for each of cart, order,
-//! payment and customer; the replica is one grain per product.
+//! The grains keyed by customer, which run the checkout chain: cart, order, payment, shipment
+//! and customer. Keys follow the Orleans implementation: one grain per customer for each of
+//! cart, order, payment and customer; shipment grains are a fixed number of partitions by
+//! customer. They ask and tell the seller side's grains (`sellers`), which never name these:
+//! imports point one way.
 
 use super::sellers::{
-    Confirm, CreateShipment, EntryStatus, NewInvoice, Release, Reserve, SellerGrain, ShipmentGrain,
-    StockGrain,
+    Confirm, EntryDelivered, EntryStatus, GetReplica, NewInvoice, OrderConcluded, Release,
+    ReplicaGrain, Reserve, SellerGrain, StockGrain,
 };
-use super::{Dump, Market};
+use super::{Dump, Market, ProductKey};
 use crate::marketplace::logic::{
-    NewOrder, advance, checkout_line, new_order, payment_lines, sellers_of, voucher,
+    NewOrder, advance, checkout_done, checkout_line, new_order, new_shipment, payment_lines,
+    sellers_of, voucher,
 };
 use crate::marketplace::model::*;
 use baseline::{Handles, ask, tell};
 use futures::future::join_all;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-
-type ProductKey = (SellerId, ProductId);
-
-macro_rules! grain {
-    ($g:ident, $service:literal, $key:ty, $dir:ident, |$k:ident, $w:ident| $init:expr) => {
-        impl baseline::Grain for $g {
-            const SERVICE: &'static str = $service;
-            type Key = $key;
-            type World = Market;
-            fn directory(w: &Market) -> &baseline::Directory<Self> {
-                &w.$dir
-            }
-            fn activate($k: &$key, $w: &Market) -> Self {
-                $init
-            }
-        }
-    };
-}
-pub(super) use grain;
-
-// ---------------------------------------------------------------- replica
-
-/// The cart service's copy of one product's name, price, freight and version, kept current by
-/// one-way messages from the product grain (Orleans' stream replication).
-pub struct ReplicaGrain(Option<ReplicaProduct>);
-grain!(ReplicaGrain, "cart", ProductKey, replicas, |k, w| {
-    ReplicaGrain(w.initial_product(k).map(ReplicaProduct::from))
-});
-
-pub struct GetReplica;
-impl Handles<GetReplica> for ReplicaGrain {
-    type Reply = Option<ReplicaProduct>;
-    async fn handle(&mut self, _: GetReplica, _: &Arc<Market>) -> Option<ReplicaProduct> {
-        self.0.clone()
-    }
-}
-
-impl Handles<PriceUpdated> for ReplicaGrain {
-    type Reply = ();
-    /// The same rule as vMODB's replica: a price applies to the version it was set on.
-    async fn handle(&mut self, e: PriceUpdated, _: &Arc<Market>) {
-        if let Some(p) = self.0.as_mut().filter(|p| p.version == e.version) {
-            p.price = e.price;
-        }
-    }
-}
-
-impl Handles<ProductReplaced> for ReplicaGrain {
-    type Reply = ();
-    async fn handle(&mut self, e: ProductReplaced, _: &Arc<Market>) {
-        if let Some(p) = self.0.as_mut() {
-            p.version = e.version;
-        }
-    }
-}
-
-impl Handles<Dump> for ReplicaGrain {
-    type Reply = Option<ReplicaProduct>;
-    async fn handle(&mut self, _: Dump, _: &Arc<Market>) -> Option<ReplicaProduct> {
-        self.0.clone()
-    }
-}
 
 // ---------------------------------------------------------------- cart
 
@@ -367,6 +308,159 @@ impl Handles<Dump> for PaymentGrain {
     type Reply = Vec<OrderPayment>;
     async fn handle(&mut self, _: Dump, _: &Arc<Market>) -> Vec<OrderPayment> {
         self.0.clone()
+    }
+}
+
+// ---------------------------------------------------------------- shipment
+
+#[derive(Default)]
+pub struct ShipmentGrain {
+    shipments: BTreeMap<u64, Shipment>,
+    packages: BTreeMap<u64, Vec<Package>>,
+    /// The open shipments, oldest first (vMODB's `open` partial index).
+    open: BTreeSet<u64>,
+}
+grain!(ShipmentGrain, "shipment", u32, shipments, |_k, _w| {
+    ShipmentGrain::default()
+});
+
+/// Create the shipment of a paid order (awaited by the checkout chain).
+pub struct CreateShipment {
+    pub invoice: PaymentConfirmed,
+    pub tid: u64,
+}
+
+impl Handles<CreateShipment> for ShipmentGrain {
+    type Reply = CheckoutDone;
+    /// Creates the shipment, then tells its sellers and the order it is approved (one-way).
+    async fn handle(&mut self, e: CreateShipment, w: &Arc<Market>) -> CheckoutDone {
+        let (shipment, packages) = new_shipment(&e.invoice, e.tid, w.silo.now_us());
+        let done = checkout_done(&e.invoice, shipment.shipment_id);
+        self.packages.insert(shipment.shipment_id, packages);
+        self.open.insert(shipment.shipment_id);
+        self.shipments.insert(shipment.shipment_id, shipment);
+        let (customer_id, order_id, status) = (done.customer_id, done.order_id, READY_FOR_SHIPMENT);
+        for s in sellers_of(&e.invoice) {
+            let entry = EntryStatus {
+                customer_id,
+                order_id,
+                status,
+            };
+            tell::<SellerGrain, _>(w, &s, entry);
+        }
+        tell::<OrderGrain, _>(w, &customer_id, SetStatus { order_id, status });
+        done
+    }
+}
+
+impl Handles<UpdateDelivery> for ShipmentGrain {
+    /// The run's point on the clock (drawn where it runs) and what it delivered.
+    type Reply = (u64, Deliveries);
+    /// The delivery rule of vMODB's shipment service, over this partition's shipments: for the
+    /// first `max_sellers` sellers with undelivered packages (oldest shipments first), deliver
+    /// that seller's packages of its oldest open shipment. Every effect elsewhere is one-way.
+    async fn handle(&mut self, e: UpdateDelivery, w: &Arc<Market>) -> (u64, Deliveries) {
+        let tid = w.silo.tick();
+        let now = w.silo.now_us();
+        let mut chosen: Vec<(SellerId, u64)> = Vec::new();
+        'scan: for id in &self.open {
+            for p in self.packages.get(id).map_or(&[][..], Vec::as_slice) {
+                if p.status != "delivered"
+                    && !chosen.iter().any(|(seller, _)| *seller == p.seller_id)
+                {
+                    chosen.push((p.seller_id, *id));
+                    if chosen.len() >= e.max_sellers as usize {
+                        break 'scan;
+                    }
+                }
+            }
+        }
+        let mut out = Deliveries::default();
+        let mut shipments: Vec<u64> = chosen.iter().map(|(_, s)| *s).collect();
+        shipments.sort_unstable();
+        shipments.dedup();
+        for id in shipments {
+            let (Some(s), Some(pkgs)) = (self.shipments.get_mut(&id), self.packages.get_mut(&id))
+            else {
+                continue;
+            };
+            let mut undelivered = 0;
+            for p in pkgs.iter_mut().filter(|p| p.status != "delivered") {
+                if chosen.contains(&(p.seller_id, id)) {
+                    p.status = "delivered".into();
+                    p.delivery_date = now;
+                    out.delivered.push(DeliveredPackage {
+                        customer_id: p.customer_id,
+                        order_id: p.order_id,
+                        seller_id: p.seller_id,
+                        product_id: p.product_id,
+                        package_id: p.package_id,
+                    });
+                } else {
+                    undelivered += 1;
+                }
+            }
+            let mut sellers: Vec<SellerId> = pkgs.iter().map(|p| p.seller_id).collect();
+            sellers.sort_unstable();
+            sellers.dedup();
+            let order = OrderRef {
+                customer_id: s.customer_id,
+                order_id: s.order_id,
+                sellers,
+            };
+            if s.status == "approved" {
+                s.status = "delivery_in_progress".into();
+                out.in_transit.push(order.clone());
+            }
+            if undelivered == 0 {
+                s.status = "concluded".into();
+                s.open = false;
+                self.open.remove(&id);
+                out.concluded.push(order);
+            }
+        }
+        notify(w, &out);
+        (tid, out)
+    }
+}
+
+/// The one-way notifications of a delivery run: customers, sellers and orders.
+fn notify(w: &Arc<Market>, d: &Deliveries) {
+    for p in &d.delivered {
+        tell::<SellerGrain, _>(w, &p.seller_id, EntryDelivered(p.clone()));
+        tell::<CustomerGrain, _>(w, &p.customer_id, Delivered(1));
+    }
+    for (list, status) in [(&d.in_transit, IN_TRANSIT), (&d.concluded, DELIVERED)] {
+        for o in list {
+            let (customer_id, order_id) = (o.customer_id, o.order_id);
+            tell::<OrderGrain, _>(w, &customer_id, SetStatus { order_id, status });
+            for s in &o.sellers {
+                if status == DELIVERED {
+                    let done = OrderConcluded {
+                        customer_id,
+                        order_id,
+                    };
+                    tell::<SellerGrain, _>(w, s, done);
+                } else {
+                    let entry = EntryStatus {
+                        customer_id,
+                        order_id,
+                        status,
+                    };
+                    tell::<SellerGrain, _>(w, s, entry);
+                }
+            }
+        }
+    }
+}
+
+impl Handles<Dump> for ShipmentGrain {
+    type Reply = (Vec<Shipment>, Vec<Package>);
+    async fn handle(&mut self, _: Dump, _: &Arc<Market>) -> Self::Reply {
+        (
+            self.shipments.values().cloned().collect(),
+            self.packages.values().flatten().cloned().collect(),
+        )
     }
 }
 

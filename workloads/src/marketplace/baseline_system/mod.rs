@@ -11,6 +11,26 @@
 //!
 //! Durability (`BaselineConfig::log`): see `durable`.
 
+/// `impl Grain` for a grain type of the marketplace: its service, key, directory in the world
+/// and activation.
+macro_rules! grain {
+    ($g:ident, $service:literal, $key:ty, $dir:ident, |$k:ident, $w:ident| $init:expr) => {
+        impl baseline::Grain for $g {
+            const SERVICE: &'static str = $service;
+            type Key = $key;
+            type World = $crate::marketplace::baseline_system::Market;
+            fn directory(
+                w: &$crate::marketplace::baseline_system::Market,
+            ) -> &baseline::Directory<Self> {
+                &w.$dir
+            }
+            fn activate($k: &$key, $w: &$crate::marketplace::baseline_system::Market) -> Self {
+                $init
+            }
+        }
+    };
+}
+
 mod customers;
 mod durable;
 mod sellers;
@@ -23,11 +43,11 @@ use crate::probes::Probes;
 use crate::visibility::Visibility;
 use baseline::{AppendLog, Directory, Grain, Handles, Silo, World, ask};
 use crossbeam_channel::{Receiver, Sender};
-use customers::{CartGrain, CustomerGrain, NextOrderId, OrderGrain, PaymentGrain, ReplicaGrain};
+use customers::{CartGrain, CustomerGrain, NextOrderId, OrderGrain, PaymentGrain, ShipmentGrain};
 use futures::future::join_all;
 use hdrhistogram::Histogram;
 use rustc_hash::FxHashMap;
-use sellers::{GetDashboard, ProductGrain, SellerGrain, ShipmentGrain, StockGrain};
+use sellers::{GetDashboard, ProductGrain, ReplicaGrain, SellerGrain, StockGrain};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
