@@ -201,8 +201,6 @@ struct LogWriter {
     keep: Keep,
     retained: Retained,
     failed: Option<String>,
-    /// Checkpoint records made durable.
-    checkpoints: u64,
 }
 
 /// A continuation and what it is told.
@@ -215,7 +213,6 @@ impl LogWriter {
             keep,
             retained: Retained::new(index),
             failed: None,
-            checkpoints: 0,
         }
     }
 
@@ -224,7 +221,7 @@ impl LogWriter {
     fn write(&mut self, group: Vec<Job>) -> (Vec<Told>, bool) {
         let mut thens = Vec::new();
         let mut stop = false;
-        let mut new_checkpoints = 0;
+        let mut new_checkpoint = false;
         for job in group {
             match job {
                 Job::Stop => stop = true,
@@ -236,8 +233,7 @@ impl LogWriter {
                                 if !self.keep.all {
                                     self.retained.note(index, r);
                                 }
-                                new_checkpoints +=
-                                    u64::from(matches!(r, LogRecord::Checkpoint { .. }));
+                                new_checkpoint |= matches!(r, LogRecord::Checkpoint { .. });
                             }
                             Err(e) => self.failed = Some(e.to_string()),
                         }
@@ -251,11 +247,8 @@ impl LogWriter {
         {
             self.failed = Some(e.to_string());
         }
-        if self.failed.is_none() {
-            self.checkpoints += new_checkpoints;
-            if new_checkpoints > 0 && !self.keep.all {
-                truncate(&mut self.wal, &mut self.retained, &self.keep);
-            }
+        if self.failed.is_none() && new_checkpoint && !self.keep.all {
+            truncate(&mut self.wal, &mut self.retained, &self.keep);
         }
         let told = thens
             .into_iter()
@@ -362,11 +355,6 @@ impl SimLog {
                 (0, (0, 0))
             }
         }
-    }
-
-    /// Checkpoint records made durable by this writer.
-    pub fn checkpoints(&self) -> u64 {
-        self.writer.lock().checkpoints
     }
 }
 

@@ -50,6 +50,10 @@ pub struct SimRun {
     /// Crashes that tore the log's last record, and that left whole records never acknowledged.
     pub torn: u32,
     pub unacknowledged: u32,
+    /// Crashes while the log was being re-executed after an earlier one.
+    pub recovering: u32,
+    /// Restarts that re-executed across an earlier restart logged between batches.
+    pub across_restarts: u32,
     /// Steps over every life.
     pub steps: u64,
 }
@@ -193,7 +197,7 @@ pub fn simulate(
         given: BTreeMap::new(),
     };
     let (mut steps, mut earlier_steps) = (0u64, 0u64);
-    let (mut torn, mut unacknowledged) = (0, 0);
+    let (mut torn, mut unacknowledged, mut recovering, mut across_restarts) = (0, 0, 0, 0);
     // Set when the cluster has nothing to do: the next turn submits for sure.
     let mut idle = false;
     loop {
@@ -219,11 +223,13 @@ pub fn simulate(
             crashes_left -= 1;
             life += 1;
             earlier_steps += sim.steps();
+            recovering += u32::from(sim.recovering());
             let crash = sim.crash();
             torn += u32::from(crash.kept > 0 && crash.kept < crash.bytes);
             unacknowledged += u32::from(crash.kept > 0 && crash.kept == crash.bytes);
             sim = Sim::start(app(), config(life), load)
                 .map_err(|e| format!("restart {life}: {e}"))?;
+            across_restarts += u32::from(sim.restarts_between_replayed() > 0);
             continue;
         }
         let waiting: Vec<usize> = (0..n_clients)
@@ -335,6 +341,8 @@ pub fn simulate(
         crashes: life as u32,
         torn,
         unacknowledged,
+        recovering,
+        across_restarts,
     })
 }
 

@@ -81,12 +81,14 @@ fn run_seed(seed: u64) -> Result<Seeded, String> {
 }
 
 /// What crashes did: crashes, and of them, those that tore the log's last record or left whole
-/// records never acknowledged.
+/// records never acknowledged, and those that came while re-executing the log.
 #[derive(Default)]
 struct Crashed {
     crashes: u32,
     torn: u32,
     unacknowledged: u32,
+    recovering: u32,
+    across_restarts: u32,
 }
 
 /// `run_seed` with up to three crashes, each followed by a restart on the data directory.
@@ -113,6 +115,8 @@ fn crash_seed(seed: u64) -> Result<(CaseStats, Crashed), String> {
             crashes: run.crashes,
             torn: run.torn,
             unacknowledged: run.unacknowledged,
+            recovering: run.recovering,
+            across_restarts: run.across_restarts,
         };
         Ok((stats, crashed))
     });
@@ -212,15 +216,20 @@ fn crashes_and_restarts_lose_nothing_for_every_seed() {
         all.crashes += c.crashes;
         all.torn += c.torn;
         all.unacknowledged += c.unacknowledged;
+        all.recovering += c.recovering;
+        all.across_restarts += c.across_restarts;
         transactions += stats.transactions;
     }
     let crashes = all.crashes;
     eprintln!(
         "{} seeds with crashes: {crashes} crashes ({} tore the log's last record, {} left \
-         records never acknowledged), {transactions} transactions",
+         records never acknowledged, {} came while re-executing the log; {} restarts re-executed \
+         across an earlier restart), {transactions} transactions",
         seeds.len(),
         all.torn,
         all.unacknowledged,
+        all.recovering,
+        all.across_restarts,
     );
     if seeds.len() >= 50 {
         assert!(
@@ -231,6 +240,11 @@ fn crashes_and_restarts_lose_nothing_for_every_seed() {
         assert!(
             all.torn > 0 && all.unacknowledged > 0,
             "no crash tore the log"
+        );
+        assert!(all.recovering > 0, "no crash came during a recovery");
+        assert!(
+            all.across_restarts > 0,
+            "no recovery re-executed across a logged restart"
         );
     }
 }

@@ -105,6 +105,8 @@ pub struct Sim {
     log: Option<Arc<SimLog>>,
     /// This start recovered commits logged before it (after a crash).
     recovered: bool,
+    /// Restarts logged between the batches this start re-executes.
+    restarts_between: usize,
     rng: SimRng,
     weights: Weights,
     now_us: Arc<AtomicU64>,
@@ -158,13 +160,18 @@ impl Sim {
         let coordinator = Coordinator::new(Arc::clone(&app), config.coordinator, wiring);
         let (watch, commits) = crossbeam_channel::unbounded();
         coordinator.watch_commits(watch);
-        let mut recovered = false;
+        let (mut recovered, mut restarts_between) = (false, 0);
         // The services start at the checkpoint's TID (0: the initial data).
         let mut boundaries: std::collections::BTreeSet<Tid> = [0].into();
         if let Some((plan, dirs)) = recovery {
             boundaries.insert(plan.checkpoint.1);
             recover(&nodes, &coordinator, dirs, &plan)?;
             recovered = plan.last_batch > 0;
+            restarts_between = plan
+                .replay
+                .iter()
+                .filter(|b| b.resumes_at.is_some())
+                .count();
         }
         let mut rng = SimRng::new(config.seed);
         let weights = Weights {
@@ -185,6 +192,7 @@ impl Sim {
             jobs,
             log,
             recovered,
+            restarts_between,
             rng,
             weights,
             now_us,
@@ -318,13 +326,21 @@ impl Sim {
         n
     }
 
-    /// Whether a crash now is one the engine recovers from here: with a data directory, not
-    /// while re-executing the log, and after a restart only once a checkpoint since it is
-    /// durable (recovery re-executes across a restart logged between batches by waiting for
-    /// commits, which only threads can do; `tests/durability` covers that path).
+    /// Whether a crash now can be recovered from: only with a data directory. Any step will
+    /// do, also while re-executing the log after an earlier crash.
     pub fn may_crash(&self) -> bool {
-        let Some(log) = &self.log else { return false };
-        !self.coordinator.recovering() && (!self.recovered || log.checkpoints() > 0)
+        self.log.is_some()
+    }
+
+    /// Logged batches are being re-executed (after a crash); new work waits.
+    pub fn recovering(&self) -> bool {
+        self.coordinator.recovering()
+    }
+
+    /// How many restarts the log holds between the batches this start re-executes (numbering
+    /// jumps there, once all before committed).
+    pub fn restarts_between_replayed(&self) -> usize {
+        self.restarts_between
     }
 
     /// This start recovered commits from the data directory's log (after a crash).

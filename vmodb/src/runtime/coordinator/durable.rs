@@ -8,16 +8,16 @@
 //! new recovery point. Only one checkpoint is in progress at a time, so a service always holds
 //! the last complete checkpoint and at most one newer one.
 
-use super::{Completion, Coordinator, Notifier, Outcome, SequencedInput, State, TxRecord};
-use crate::durability::log::{LogRecord, RecoveryPlan};
+use super::{Completion, Coordinator, Notifier, SequencedInput, State, TxRecord};
+use crate::durability::log::LogRecord;
 use crate::model::error::TxError;
 use crate::model::schema::Tid;
-use crate::runtime::message::{BatchId, Envelope, ServiceId};
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use crate::runtime::message::{BatchId, ServiceId};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::numbering::{BATCH_RESERVE, LOST_KEPT, Numbering, TID_RESERVE};
+use super::numbering::Numbering;
 
 /// What a commit step logs of its transactions.
 #[derive(Default)]
@@ -39,9 +39,9 @@ struct PendingCheckpoint {
 }
 
 /// The cluster's running time, counted across restarts with a log (time down does not count).
-struct Uptime {
-    base_us: u64,
-    since: Instant,
+pub(super) struct Uptime {
+    pub base_us: u64,
+    pub since: Instant,
 }
 
 impl Uptime {
@@ -61,8 +61,8 @@ pub(super) struct DurableState {
     pub(super) committed: u64,
     pending: Option<PendingCheckpoint>,
     /// When the last checkpoint started (checkpoints are `checkpoint_every` apart).
-    started: Option<Instant>,
-    uptime: Uptime,
+    pub(super) started: Option<Instant>,
+    pub(super) uptime: Uptime,
     /// Outcomes of requests with an id, for `request_retention` after their commit.
     done: HashMap<Arc<str>, Completion>,
     done_order: VecDeque<(u64, Arc<str>)>,
@@ -71,6 +71,8 @@ pub(super) struct DurableState {
     /// Resubmissions of requests whose commit is being announced: told at `announce`.
     pub(super) waiting: HashMap<Arc<str>, Vec<Notifier>>,
     pub(super) numbering: Numbering,
+    /// After a restart: logged batches not yet sequenced again (`recovery.rs`).
+    pub(super) replay: VecDeque<super::recovery::PendingBatch>,
 }
 
 impl DurableState {
@@ -100,6 +102,7 @@ impl Default for DurableState {
             in_flight: HashMap::new(),
             waiting: HashMap::new(),
             numbering: Numbering::default(),
+            replay: VecDeque::new(),
         }
     }
 }
@@ -122,7 +125,12 @@ impl PendingCheckpoint {
 }
 
 impl DurableState {
-    fn remember_at(&mut self, request: Arc<str>, completion: &Completion, uptime_us: u64) {
+    pub(super) fn remember_at(
+        &mut self,
+        request: Arc<str>,
+        completion: &Completion,
+        uptime_us: u64,
+    ) {
         self.in_flight.remove(&request);
         self.done_order.push_back((uptime_us, Arc::clone(&request)));
         self.done.insert(request, completion.clone());
@@ -211,12 +219,18 @@ impl Coordinator {
     /// The commit log failed: a commit that cannot be made durable is never announced, and the
     /// coordinator stops (`failure` says why).
     pub(super) fn log_failed(&self, why: &str, committing: bool) {
-        tracing::warn!("coordinator: the commit log failed: {why}");
-        let _ = self.failed.set(format!("the commit log failed: {why}"));
-        self.abandon();
         if committing {
             self.state.lock().batches.committing -= 1;
         }
+        self.stop_failed(&format!("the commit log failed: {why}"));
+    }
+
+    /// The coordinator cannot go on: it takes no more work, releases every waiting client,
+    /// and `failure` says why from now on.
+    pub(super) fn stop_failed(&self, why: &str) {
+        tracing::warn!("coordinator: {why}");
+        let _ = self.failed.set(why.to_string());
+        self.abandon();
         self.shut_down();
     }
 
@@ -290,187 +304,6 @@ impl Coordinator {
         }
     }
 
-    /// Starts from `plan` with the commit log (`log_to` first): services hold the checkpoint's
-    /// state (restored before this call). First, numbers above every one ever handed out are
-    /// reserved and the restart is logged, durably. Then the batches logged after the
-    /// checkpoint are sequenced again with their logged TIDs, environments and boundaries and
-    /// re-executed, but not logged again; new submissions wait until they committed, and then
-    /// get TIDs and batch ids from the reservation on. Call before any submission.
-    pub fn recover(&self, plan: &RecoveryPlan) -> Result<(), String> {
-        let log = self.log.as_ref().ok_or("recover needs a commit log")?;
-        let (tid, batch) = plan.reserved;
-        let mut lost = plan.lost.clone();
-        if plan.last_tid + 1 < tid {
-            lost.push((plan.last_tid + 1, tid - 1));
-        }
-        if lost.len() > LOST_KEPT {
-            lost.drain(..lost.len() - LOST_KEPT);
-        }
-        let reserved = (tid + TID_RESERVE, batch + BATCH_RESERVE);
-        log.append_durably(vec![
-            LogRecord::Reserve {
-                tid: reserved.0,
-                batch: reserved.1,
-            },
-            LogRecord::Resume {
-                tid,
-                batch,
-                lost: lost.clone(),
-            },
-        ])
-        .map_err(|e| format!("cannot log the restart: {e}"))?;
-        let (ckpt_batch, ckpt_tid) = plan.checkpoint;
-        let retention = self.config.request_retention.as_micros() as u64;
-        {
-            let mut st = self.state.lock();
-            debug_assert!(st.records.is_empty(), "recover a fresh coordinator");
-            st.seq.next_tid = ckpt_tid + 1;
-            st.first_tid = ckpt_tid + 1;
-            st.seq.last_tid_at.iter_mut().for_each(|t| *t = ckpt_tid);
-            st.seq.next_batch = ckpt_batch + 1;
-            st.batches.last_committed = ckpt_batch;
-            st.batches.next_commit = ckpt_batch + 1;
-            self.announced
-                .store(ckpt_tid, std::sync::atomic::Ordering::Release);
-            let target = plan.replay.last().map_or(ckpt_tid, |b| b.max_tid);
-            self.recovery_target
-                .store(target, std::sync::atomic::Ordering::Release);
-            let d = &mut st.durable;
-            d.logged_through = plan.last_batch;
-            d.last_checkpoint = plan.checkpoint;
-            d.committed = plan.committed;
-            self.settled
-                .store(plan.committed, std::sync::atomic::Ordering::Release);
-            d.uptime = Uptime {
-                base_us: plan.uptime_us,
-                since: Instant::now(),
-            };
-            d.numbering = Numbering {
-                reserved,
-                reserving: false,
-                recovering_through: (!plan.replay.is_empty()).then_some(plan.last_batch),
-                resume_at: (tid, batch),
-                lost,
-            };
-            let replayed = plan.replay.iter().map(|b| b.inputs.len() as u64).sum();
-            if plan.checkpoint.0 > 0 || replayed > 0 {
-                d.recovered = Some((ckpt_batch, replayed));
-            }
-            // Re-executed work is due a checkpoint at once, so that a cluster that keeps
-            // crashing faster than the interval still moves its recovery point forward.
-            if replayed > 0 {
-                d.started = Instant::now()
-                    .checked_sub(self.config.checkpoint_every)
-                    .or(d.started);
-            }
-            for commit in &plan.before {
-                // Ids committed longer ago than the retention (in running time) are forgotten.
-                if plan.uptime_us.saturating_sub(commit.uptime_us) > retention {
-                    continue;
-                }
-                for (id, completion) in logged_outcomes(commit) {
-                    d.remember_at(id, &completion, commit.uptime_us);
-                }
-            }
-            if self.config.record_inputs {
-                st.committed_inputs = plan.before.iter().flat_map(|c| c.inputs.clone()).collect();
-            }
-            if plan.replay.is_empty() {
-                Self::resume_numbering(&mut st);
-            }
-        }
-        for logged in &plan.replay {
-            if let Some(at) = logged.resumes_at {
-                self.jump_during_recovery(at)?;
-            }
-            let inputs = logged.inputs.iter().map(|i| {
-                let id = plan.requests.get(&i.env.tid).map(|r| Arc::from(r.as_str()));
-                (i, id)
-            });
-            self.sequence_logged(inputs.collect(), logged.batch)?;
-        }
-        Ok(())
-    }
-
-    /// The log holds a restart between re-executed batches: once everything re-executed so far
-    /// committed, numbering jumps as it did then (TIDs in flight are kept densely, so the jump
-    /// waits for none to be in flight).
-    fn jump_during_recovery(&self, (tid, batch): (Tid, BatchId)) -> Result<(), String> {
-        let mut st = self.state.lock();
-        while !st.records.is_empty() || !st.batches.sealed.is_empty() || st.seq.open.is_some() {
-            if st.shut_down {
-                return Err("the coordinator stopped while re-executing the log".into());
-            }
-            self.committed.wait_for(&mut st, Duration::from_millis(100));
-        }
-        st.seq.next_tid = tid;
-        st.first_tid = tid;
-        st.seq.next_batch = batch;
-        st.batches.next_commit = batch;
-        Ok(())
-    }
-
-    /// Sequences one logged batch again, exactly as logged, and seals it.
-    fn sequence_logged(
-        &self,
-        inputs: Vec<(&SequencedInput, Option<Arc<str>>)>,
-        batch: BatchId,
-    ) -> Result<(), String> {
-        let mut frames: BTreeMap<ServiceId, Vec<Envelope>> = BTreeMap::new();
-        let closes = {
-            let mut st = self.state.lock();
-            let now = Instant::now();
-            debug_assert_eq!(st.seq.next_batch, batch, "logged batches are consecutive");
-            st.seq.next_batch = batch + 1;
-            st.seq.open = Some(super::sequence::OpenBatch {
-                id: batch,
-                opened_at: now,
-                last_arrival: now,
-                size: 0,
-                counts: vec![0; self.app.services.len()],
-            });
-            for (input, id) in inputs {
-                let dag_index = *self
-                    .app
-                    .dag_by_name
-                    .get(&input.transaction)
-                    .ok_or_else(|| {
-                        format!("the log holds unknown transaction `{}`", input.transaction)
-                    })?;
-                if input.env.tid != st.seq.next_tid {
-                    return Err(format!(
-                        "the log holds TID {} where {} was expected",
-                        input.env.tid, st.seq.next_tid
-                    ));
-                }
-                st.seq.next_tid += 1;
-                if let Some(id) = &id {
-                    st.durable
-                        .in_flight
-                        .insert(Arc::clone(id), (input.env.tid, None));
-                }
-                let (entry, envelope) = self.sequence_one(
-                    &mut st,
-                    dag_index,
-                    input.payload.clone(),
-                    input.env,
-                    now,
-                    None,
-                    id,
-                );
-                if st.rollback.round.is_some() {
-                    st.rollback.held.push((entry, envelope)); // sent when the round ends
-                } else {
-                    frames.entry(entry).or_default().push(envelope);
-                }
-            }
-            let max_tid = st.seq.next_tid - 1;
-            Self::seal(&mut st, max_tid)
-        };
-        self.send_sequenced(frames, closes);
-        Ok(())
-    }
-
     /// For a request id already sequenced: its completion if committed (to send to `notify`
     /// at once), or its TID while in flight (`notify` then hears of it at commit, once).
     pub(super) fn known_request(
@@ -512,48 +345,6 @@ impl Coordinator {
         }
         Some((tid, None))
     }
-}
-
-/// The outcomes of the requests with an id in a logged commit, as completions.
-fn logged_outcomes(commit: &super::LoggedCommit) -> Vec<(Arc<str>, Completion)> {
-    let batches: BTreeMap<Tid, BatchId> = commit.batches.iter().map(|(b, t)| (*t, *b)).collect();
-    let batch_of = |t: Tid| batches.range(t..).next().map_or(0, |(_, b)| *b);
-    let aborted: HashMap<Tid, &(Tid, String, TxError)> =
-        commit.aborted.iter().map(|a| (a.0, a)).collect();
-    let names: HashMap<Tid, &str> = commit
-        .inputs
-        .iter()
-        .map(|i| (i.env.tid, i.transaction.as_str()))
-        .collect();
-    commit
-        .requests
-        .iter()
-        .map(|r| {
-            let name = Arc::from(names.get(&r.tid).copied().unwrap_or(""));
-            let outcome = match aborted.get(&r.tid) {
-                Some((_, service, error)) => Outcome::Aborted {
-                    service: service.clone(),
-                    error: error.clone(),
-                },
-                None => Outcome::Committed {
-                    output: r.output.as_ref().map(|(event, payload)| super::Output {
-                        event: Arc::from(event.as_str()),
-                        payload: payload.clone(),
-                    }),
-                },
-            };
-            let completion = Completion {
-                tid: r.tid,
-                batch: batch_of(r.tid),
-                transaction: name,
-                outcome,
-                latency: Duration::ZERO,
-                executed: None,
-                batch_interval: Duration::ZERO,
-            };
-            (Arc::from(r.id.as_str()), completion)
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ mod durable;
 mod numbering;
 mod observe;
 mod outcome;
+mod recovery;
 mod resolution;
 mod sequence;
 
@@ -322,6 +323,12 @@ impl Coordinator {
             st.batches.committing += 1;
             p.checkpoint = self.checkpoint_due(st, &p.commits);
         }
+        if !st.durable.replay.is_empty() {
+            match self.replay_next(st) {
+                Ok(sends) => p.sends.extend(sends),
+                Err(e) => p.failure = Some(format!("re-executing the log: {e}")),
+            }
+        }
         // After a restart: once the last re-executed batch committed, new work may come.
         if st
             .durable
@@ -341,6 +348,9 @@ impl Coordinator {
     fn apply(self: &Arc<Self>, p: Progress) {
         for (to, m) in p.sends {
             self.transport().to_service(NodeId::Coordinator, to, m);
+        }
+        if let Some(why) = &p.failure {
+            self.stop_failed(why);
         }
         if p.commits.is_empty() {
             return;
@@ -536,6 +546,8 @@ struct Progress {
     checkpoint: Option<(BatchId, BatchId)>,
     /// Outcomes of requests with an id, to remember once durable.
     remember: Vec<(Arc<str>, Completion)>,
+    /// Why the coordinator must stop (the log cannot be re-executed as logged).
+    failure: Option<String>,
 }
 
 /// Commits to announce once durable.
