@@ -223,7 +223,8 @@ impl Cluster {
             open_stores(&app, config.data_dir.as_deref(), &config.coordinator, load)?;
         let app = Arc::new(app);
         let pool = worker_pool(config.workers)?;
-        let nodes = ServiceNode::for_stores(&app, stores, &pool, config.check_modes);
+        let nodes =
+            ServiceNode::for_stores(&app, stores, |_| Arc::clone(&pool), config.check_modes);
         let (inbox, inbox_rx) = Coordinator::inbox_channel();
         let services: Vec<Weak<ServiceNode>> = nodes.iter().map(Arc::downgrade).collect();
         let mut delay_lines = Vec::new();

@@ -9,10 +9,10 @@ use crossbeam_channel::Receiver;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::Arc;
-use vmodb::sim::{Sim, SimConfig};
+use vmodb::sim::{Failure, Sim, SimConfig};
 use vmodb::{
-    App, BootstrapError, ClusterState, Completion, CoordinatorConfig, Entity, Loader, Notifier,
-    Request, RollbackStats, SequencedInput, Tid,
+    App, BootstrapError, ClusterState, Completion, CoordinatorConfig, Entity, Loader, NodeId,
+    Notifier, Request, RollbackStats, SequencedInput, Tid,
 };
 
 impl Finished for Sim {
@@ -54,6 +54,8 @@ pub struct SimRun {
     pub recovering: u32,
     /// Restarts that re-executed across an earlier restart logged between batches.
     pub across_restarts: u32,
+    /// Crashes that followed a service's death, and a broken link.
+    pub failures: (u32, u32),
     /// Steps over every life.
     pub steps: u64,
 }
@@ -198,6 +200,9 @@ pub fn simulate(
     };
     let (mut steps, mut earlier_steps) = (0u64, 0u64);
     let (mut torn, mut unacknowledged, mut recovering, mut across_restarts) = (0, 0, 0, 0);
+    // Failures before a crash, of a service and of a link; steps until the cluster notices one.
+    let mut failures = (0u32, 0u32);
+    let mut failing: Option<u64> = None;
     // Set when the cluster has nothing to do: the next turn submits for sure.
     let mut idle = false;
     loop {
@@ -210,7 +215,34 @@ pub fn simulate(
         }
         // Crashes come more often while the log has records to sync (a write in progress).
         let odds = crash_per_mille * if sim.log_unsynced() { 20 } else { 1 };
-        if crashes_left > 0 && sim.may_crash() && sim.rng().below(1000) < odds {
+        let fault = failing.is_none()
+            && crashes_left > 0
+            && sim.may_crash()
+            && sim.rng().below(1000) < odds;
+        if fault && sim.rng().chance(50) {
+            // A service or a link fails first; the cluster stops once its peers notice.
+            let n = sim.app().service_names().count() as u64;
+            let failure = if sim.rng().chance(50) {
+                failures.0 += 1;
+                Failure::Service(sim.rng().below(n) as u16)
+            } else {
+                failures.1 += 1;
+                let node = |rng: &mut vmodb::sim::SimRng| match rng.below(n + 1) {
+                    i if i == n => NodeId::Coordinator,
+                    i => NodeId::Service(i as u16),
+                };
+                let from = node(sim.rng());
+                let to = node(sim.rng());
+                Failure::Link(from, to)
+            };
+            sim.fail(failure);
+            failing = Some(sim.rng().between(0, 300));
+            continue;
+        }
+        let noticed = failing.is_some_and(|n| n == 0);
+        failing = failing.map(|n| n.saturating_sub(1));
+        if fault || noticed {
+            failing = None;
             // Everyone hears what was announced before the crash; the rest is asked again.
             for client in &mut clients {
                 ledger.hear(client)?;
@@ -230,6 +262,7 @@ pub fn simulate(
             sim = Sim::start(app(), config(life), load)
                 .map_err(|e| format!("restart {life}: {e}"))?;
             across_restarts += u32::from(sim.restarts_between_replayed() > 0);
+            idle = false; // a new life: nothing known of it yet
             continue;
         }
         let waiting: Vec<usize> = (0..n_clients)
@@ -250,6 +283,10 @@ pub fn simulate(
                     ));
                 }
                 Some(Err(e)) => return Err(format!("a resubmission was refused: {e}")),
+                None if idle && failing.is_some() => {
+                    again.push((i, first));
+                    failing = Some(0);
+                }
                 None if idle => return Err(stuck(&sim)),
                 None => again.push((i, first)),
             }
@@ -276,11 +313,17 @@ pub fn simulate(
                     continue;
                 }
                 Some(Err(e)) => return Err(format!("a submission was refused: {e}")),
+                None if idle && failing.is_some() => failing = Some(0), // stuck: stop it
                 None if idle => return Err(stuck(&sim)),
                 None => {} // admission waits: let the cluster work
             }
         }
         idle = !sim.step();
+        if idle && failing.is_some() {
+            // What failed holds the rest up, or would be missing from the final state.
+            failing = Some(0);
+            continue;
+        }
         if idle && waiting.is_empty() && again.is_empty() {
             break;
         }
@@ -343,6 +386,7 @@ pub fn simulate(
         unacknowledged,
         recovering,
         across_restarts,
+        failures,
     })
 }
 

@@ -89,6 +89,8 @@ struct Crashed {
     unacknowledged: u32,
     recovering: u32,
     across_restarts: u32,
+    /// Crashes that followed a service's death, and a broken link.
+    failures: (u32, u32),
 }
 
 /// `run_seed` with up to three crashes, each followed by a restart on the data directory.
@@ -117,6 +119,7 @@ fn crash_seed(seed: u64) -> Result<(CaseStats, Crashed), String> {
             unacknowledged: run.unacknowledged,
             recovering: run.recovering,
             across_restarts: run.across_restarts,
+            failures: run.failures,
         };
         Ok((stats, crashed))
     });
@@ -218,18 +221,23 @@ fn crashes_and_restarts_lose_nothing_for_every_seed() {
         all.unacknowledged += c.unacknowledged;
         all.recovering += c.recovering;
         all.across_restarts += c.across_restarts;
+        all.failures.0 += c.failures.0;
+        all.failures.1 += c.failures.1;
         transactions += stats.transactions;
     }
     let crashes = all.crashes;
     eprintln!(
         "{} seeds with crashes: {crashes} crashes ({} tore the log's last record, {} left \
          records never acknowledged, {} came while re-executing the log; {} restarts re-executed \
-         across an earlier restart), {transactions} transactions",
+         across an earlier restart; {} followed a service's death and {} a broken link), \
+         {transactions} transactions",
         seeds.len(),
         all.torn,
         all.unacknowledged,
         all.recovering,
         all.across_restarts,
+        all.failures.0,
+        all.failures.1,
     );
     if seeds.len() >= 50 {
         assert!(
@@ -245,6 +253,10 @@ fn crashes_and_restarts_lose_nothing_for_every_seed() {
         assert!(
             all.across_restarts > 0,
             "no recovery re-executed across a logged restart"
+        );
+        assert!(
+            all.failures.0 > 0 && all.failures.1 > 0,
+            "no service died and no link broke before a crash"
         );
     }
 }

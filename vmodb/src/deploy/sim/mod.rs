@@ -59,6 +59,19 @@ pub struct Crash {
     pub bytes: usize,
 }
 
+/// A failure short of a crash, as a deployment of processes meets it: a service process dies,
+/// or one link between two nodes breaks. The nodes are not told (detection takes time): what
+/// the failed part would carry is lost, the rest goes on, until the cluster stops (`crash`), as
+/// every node that loses a peer stops it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// Service `0` dies: its memory, its queued jobs and every link to and from it are gone.
+    Service(ServiceId),
+    /// The link from the first node to the second breaks (the coordinator is
+    /// `NodeId::Coordinator`): what it holds is lost, and what is sent on it later.
+    Link(NodeId, NodeId),
+}
+
 /// What a simulation runs with.
 #[derive(Clone, Debug)]
 pub struct SimConfig {
@@ -134,9 +147,9 @@ impl Sim {
         let keep = config.coordinator.keep();
         let app = Arc::new(app);
         let jobs = Arc::new(SimJobs::default());
-        let pool = Arc::new(WorkerPool::simulated(Arc::clone(&jobs), config.workers));
+        let pool = |s| Arc::new(WorkerPool::simulated(Arc::clone(&jobs), config.workers, s));
         let net = Arc::new(SimNet::default());
-        let nodes = ServiceNode::for_stores(&app, stores, &pool, config.check_modes);
+        let nodes = ServiceNode::for_stores(&app, stores, pool, config.check_modes);
         for node in &nodes {
             node.connect(net.clone());
         }
@@ -374,6 +387,28 @@ impl Sim {
         }
     }
 
+    /// `failure` happens now (see `Failure`); the driver crashes the cluster some steps later.
+    pub fn fail(&mut self, failure: Failure) {
+        let lost = match failure {
+            Failure::Service(s) => {
+                self.record(9, s as u64);
+                self.jobs.kill(s);
+                self.net.kill(s)
+            }
+            Failure::Link(from, to) => {
+                let link = (net::index(from), net::index(to));
+                self.record(10, ((link.0 as u64) << 16) | link.1 as u64);
+                self.net.cut(link)
+            }
+        };
+        // Reads in flight on what broke are never answered.
+        let asks = lost
+            .iter()
+            .filter(|m| matches!(m, Message::Control(Control::Ask { .. })))
+            .count();
+        self.reads -= asks;
+    }
+
     fn seal(&mut self) {
         self.record(5, 0);
         self.coordinator.seal_now();
@@ -385,6 +420,9 @@ impl Sim {
     fn read(&mut self) {
         let s = self.rng.below(self.nodes.len() as u64) as ServiceId;
         self.record(6, s as u64);
+        if !self.net.carries((COORDINATOR, s)) {
+            return; // the read fails at once: no answer to check
+        }
         let ask = Message::Control(Control::Ask {
             id: self.heard,
             ask: Ask::Stats,

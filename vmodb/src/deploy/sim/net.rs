@@ -3,7 +3,7 @@
 
 use crate::runtime::message::{Message, NodeId, Transport};
 use parking_lot::Mutex;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// The coordinator's index on a link (services are `0..n`).
 pub(super) const COORDINATOR: u16 = u16::MAX;
@@ -19,19 +19,61 @@ pub(super) fn index(node: NodeId) -> u16 {
 #[derive(Default)]
 pub(super) struct SimNet {
     pub(super) links: Mutex<BTreeMap<(u16, u16), VecDeque<Message>>>,
+    broken: Mutex<Broken>,
+}
+
+/// Links broken, and nodes dead (every link to and from them): what they would carry is lost.
+#[derive(Default)]
+struct Broken {
+    links: BTreeSet<(u16, u16)>,
+    nodes: BTreeSet<u16>,
 }
 
 impl Transport for SimNet {
     fn send(&self, from: NodeId, to: NodeId, message: Message) {
+        let link = (index(from), index(to));
+        if !self.carries(link) {
+            return;
+        }
         let mut links = self.links.lock();
-        links
-            .entry((index(from), index(to)))
-            .or_default()
-            .push_back(message);
+        links.entry(link).or_default().push_back(message);
     }
 }
 
 impl SimNet {
+    /// Whether `link` still carries messages.
+    pub(super) fn carries(&self, link: (u16, u16)) -> bool {
+        let broken = self.broken.lock();
+        !broken.links.contains(&link)
+            && !broken.nodes.contains(&link.0)
+            && !broken.nodes.contains(&link.1)
+    }
+
+    /// `link` breaks: what it holds is lost, and what is sent on it from now on. Returns what
+    /// was lost.
+    pub(super) fn cut(&self, link: (u16, u16)) -> Vec<Message> {
+        self.broken.lock().links.insert(link);
+        self.links
+            .lock()
+            .remove(&link)
+            .map_or_else(Vec::new, Vec::from)
+    }
+
+    /// `node` dies: every link to and from it breaks. Returns what they held.
+    pub(super) fn kill(&self, node: u16) -> Vec<Message> {
+        self.broken.lock().nodes.insert(node);
+        let mut links = self.links.lock();
+        let gone: Vec<(u16, u16)> = links
+            .keys()
+            .filter(|(a, b)| *a == node || *b == node)
+            .copied()
+            .collect();
+        gone.iter()
+            .filter_map(|l| links.remove(l))
+            .flat_map(Vec::from)
+            .collect()
+    }
+
     /// The links with something queued, in link order.
     pub(super) fn busy(&self) -> Vec<(u16, u16)> {
         let links = self.links.lock();

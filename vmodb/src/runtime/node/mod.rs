@@ -145,21 +145,17 @@ impl ServiceNode {
     }
 
     /// One node per store, service `i` on `stores[i]`, all on `pool`.
+    /// A node per store, service `i` running its tasks on `pool(i)`.
     pub(crate) fn for_stores(
         app: &Arc<App>,
         stores: Vec<Arc<Store>>,
-        pool: &Arc<WorkerPool>,
+        pool: impl Fn(ServiceId) -> Arc<WorkerPool>,
         check_modes: bool,
     ) -> Vec<Arc<ServiceNode>> {
         (stores.into_iter().enumerate())
             .map(|(i, store)| {
-                let node = ServiceNode::new(
-                    i as ServiceId,
-                    Arc::clone(app),
-                    store,
-                    Arc::clone(pool),
-                    check_modes,
-                );
+                let id = i as ServiceId;
+                let node = ServiceNode::new(id, Arc::clone(app), store, pool(id), check_modes);
                 Arc::new(node)
             })
             .collect()

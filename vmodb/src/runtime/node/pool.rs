@@ -9,10 +9,13 @@ use std::sync::Arc;
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// Jobs spawned under the simulator, waiting for it to run them.
+/// Jobs spawned under the simulator, each with the service that spawned it, waiting for the
+/// simulator to run them.
 #[derive(Default)]
 pub(crate) struct SimJobs {
-    queued: Mutex<Vec<Job>>,
+    queued: Mutex<Vec<(u16, Job)>>,
+    /// Services whose process died: what they spawn is dropped.
+    dead: Mutex<Vec<u16>>,
 }
 
 impl SimJobs {
@@ -23,13 +26,29 @@ impl SimJobs {
     /// Takes queued job `i` (`i < len()`), to run outside the lock.
     pub fn take(&self, i: usize) -> Option<Job> {
         let mut q = self.queued.lock();
-        (i < q.len()).then(|| q.swap_remove(i))
+        (i < q.len()).then(|| q.swap_remove(i).1)
+    }
+
+    /// Service `owner` died: its queued jobs go, and it spawns nothing from now on.
+    pub fn kill(&self, owner: u16) {
+        self.dead.lock().push(owner);
+        self.queued.lock().retain(|(o, _)| *o != owner);
+    }
+
+    fn push(&self, owner: u16, job: Job) {
+        if !self.dead.lock().contains(&owner) {
+            self.queued.lock().push((owner, job));
+        }
     }
 }
 
 enum Exec {
     Threads(rayon_core::ThreadPool),
-    Simulated { jobs: Arc<SimJobs>, workers: usize },
+    Simulated {
+        jobs: Arc<SimJobs>,
+        workers: usize,
+        owner: u16,
+    },
 }
 
 /// The worker pool shared by all services, with a count of busy workers so a job hands work to
@@ -56,12 +75,14 @@ impl WorkerPool {
         }
     }
 
-    /// A pool that only queues its jobs in `jobs`, as if it had `workers` threads.
-    pub fn simulated(jobs: Arc<SimJobs>, workers: usize) -> Self {
+    /// A pool of service `owner` that only queues its jobs in `jobs`, as if it had `workers`
+    /// threads.
+    pub fn simulated(jobs: Arc<SimJobs>, workers: usize, owner: u16) -> Self {
         WorkerPool {
             exec: Exec::Simulated {
                 jobs,
                 workers: workers.max(1),
+                owner,
             },
             busy: std::sync::atomic::AtomicUsize::new(0),
         }
@@ -70,7 +91,7 @@ impl WorkerPool {
     pub fn spawn(&self, job: impl FnOnce() + Send + 'static) {
         match &self.exec {
             Exec::Threads(pool) => pool.spawn_fifo(job),
-            Exec::Simulated { jobs, .. } => jobs.queued.lock().push(Box::new(job)),
+            Exec::Simulated { jobs, owner, .. } => jobs.push(*owner, Box::new(job)),
         }
     }
 
