@@ -266,10 +266,10 @@ impl Cluster {
             transport: transport.clone(),
             inbox,
             log,
-            clock: None,
+            clock: Arc::new(crate::deploy::coordinator_thread::SystemClock::new()),
         };
         let coordinator = Coordinator::new(Arc::clone(&app), config.coordinator, wiring);
-        let thread = coordinator.spawn(inbox_rx)?;
+        let thread = crate::deploy::coordinator_thread::spawn(&coordinator, inbox_rx)?;
         let cluster = Cluster {
             app,
             nodes,

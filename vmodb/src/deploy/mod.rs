@@ -5,6 +5,7 @@
 
 pub(crate) mod client;
 pub(crate) mod cluster;
+pub(crate) mod coordinator_thread;
 pub(crate) mod delay_line;
 pub mod front_door;
 pub mod net;

@@ -4,6 +4,7 @@
 //! only through `message`'s typed messages over a `Transport` they are given. Imports the model,
 //! storage, the application and durability; nothing here knows how it is deployed.
 
+pub(crate) mod clock;
 pub(crate) mod coordinator;
 pub(crate) mod message;
 pub(crate) mod node;

@@ -122,7 +122,7 @@ impl CoordinatorProcess {
             transport: transport.clone(),
             inbox,
             log,
-            clock: None,
+            clock: Arc::new(crate::deploy::coordinator_thread::SystemClock::new()),
         };
         let coordinator = Coordinator::new(Arc::clone(&app), config, wiring);
         // The inbound learns of the coordinator only now: until here, a lost link fails the
@@ -137,7 +137,7 @@ impl CoordinatorProcess {
                 "the cluster did not come up: {why}"
             )));
         }
-        let thread = coordinator.spawn(inbox_rx)?;
+        let thread = crate::deploy::coordinator_thread::spawn(&coordinator, inbox_rx)?;
         if let Some(plan) = plan {
             coordinator
                 .recover(&plan)

@@ -31,6 +31,7 @@ use crate::durability::data_dir::Opened;
 use crate::durability::writer::{CommitLog, SimLog};
 use crate::model::error::{BootstrapError, QueryError, SubmitError};
 use crate::model::schema::{Entity, Tid};
+use crate::runtime::clock::Clock;
 use crate::runtime::coordinator::{
     Coordinator, CoordinatorConfig, CoordinatorStats, Input, Notifier, Request, SequencedInput,
     Wiring,
@@ -48,6 +49,19 @@ mod rng;
 use net::{COORDINATOR, SimNet, tag};
 
 pub use rng::SimRng;
+
+/// The simulation's time: `EPOCH_US` plus what the steps advanced it by.
+struct VirtualClock(Arc<AtomicU64>);
+
+impl Clock for VirtualClock {
+    fn wall_us(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+
+    fn mono_us(&self) -> u64 {
+        self.0.load(Ordering::Relaxed) - EPOCH_US
+    }
+}
 
 /// What a crash left in the log of what was appended and not yet synced: `records` took
 /// `bytes`, of which `kept` reached the file (all of them: records never acknowledged; fewer: a
@@ -168,7 +182,7 @@ impl Sim {
             transport: net.clone(),
             inbox: inbox_tx,
             log: commit_log,
-            clock: Some(Arc::new(move || clock.load(Ordering::Relaxed))),
+            clock: Arc::new(VirtualClock(clock)),
         };
         let coordinator = Coordinator::new(Arc::clone(&app), config.coordinator, wiring);
         let (watch, commits) = crossbeam_channel::unbounded();

@@ -12,10 +12,11 @@ use super::{Completion, Coordinator, Notifier, SequencedInput, State, TxRecord};
 use crate::durability::log::LogRecord;
 use crate::model::error::TxError;
 use crate::model::schema::Tid;
+use crate::runtime::clock::micros;
 use crate::runtime::message::{BatchId, ServiceId};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::numbering::Numbering;
 
@@ -41,12 +42,14 @@ struct PendingCheckpoint {
 /// The cluster's running time, counted across restarts with a log (time down does not count).
 pub(super) struct Uptime {
     pub base_us: u64,
-    pub since: Instant,
+    /// When `base_us` was reached, on the coordinator's clock (`mono_us`).
+    pub since: u64,
 }
 
 impl Uptime {
-    fn now_us(&self) -> u64 {
-        self.base_us + self.since.elapsed().as_micros() as u64
+    /// The running time at `now` (the clock's `mono_us`).
+    pub(super) fn at(&self, now: u64) -> u64 {
+        self.base_us + now.saturating_sub(self.since)
     }
 }
 
@@ -60,8 +63,9 @@ pub(super) struct DurableState {
     /// Transactions committed over the cluster's life (with a log, across restarts).
     pub(super) committed: u64,
     pending: Option<PendingCheckpoint>,
-    /// When the last checkpoint started (checkpoints are `checkpoint_every` apart).
-    pub(super) started: Option<Instant>,
+    /// When the next checkpoint is due (`checkpoint_every` after the last one started), on
+    /// the coordinator's clock; `None` without a log.
+    pub(super) next_checkpoint_at: Option<u64>,
     pub(super) uptime: Uptime,
     /// Outcomes of requests with an id, for `request_retention` after their commit.
     done: HashMap<Arc<str>, Completion>,
@@ -76,26 +80,28 @@ pub(super) struct DurableState {
 }
 
 impl DurableState {
-    /// With a commit log: nothing may be handed out before `recover` reserved numbers.
-    pub(super) fn start_logging(&mut self) {
-        self.started = Some(Instant::now());
+    /// With a commit log, whose first checkpoint is due at `first_checkpoint_at`: nothing may
+    /// be handed out before `recover` reserved numbers.
+    pub(super) fn start_logging(&mut self, first_checkpoint_at: u64) {
+        self.next_checkpoint_at = Some(first_checkpoint_at);
         self.numbering.reserved = (0, 0);
         self.numbering.recovering_through = Some(BatchId::MAX);
     }
 }
 
-impl Default for DurableState {
-    fn default() -> Self {
+impl DurableState {
+    /// A coordinator's, made at `now` (its clock's `mono_us`).
+    pub(super) fn new(now: u64) -> Self {
         DurableState {
             logged_through: 0,
             last_checkpoint: (0, 0),
             recovered: None,
             committed: 0,
             pending: None,
-            started: None,
+            next_checkpoint_at: None,
             uptime: Uptime {
                 base_us: 0,
-                since: Instant::now(),
+                since: now,
             },
             done: HashMap::new(),
             done_order: VecDeque::new(),
@@ -142,8 +148,9 @@ impl DurableState {
         &mut self,
         outcomes: Vec<(Arc<str>, Completion)>,
         retention: Duration,
+        clock_now: u64,
     ) -> Vec<super::Notify> {
-        let now = self.uptime.now_us();
+        let now = self.uptime.at(clock_now);
         let mut owed = Vec::new();
         for (request, completion) in outcomes {
             for n in self.waiting.remove(&request).unwrap_or_default() {
@@ -197,7 +204,8 @@ impl Coordinator {
     ) -> Option<LogRecord> {
         let (through, uptime_us) = {
             let st = self.state.lock();
-            (st.durable.logged_through, st.durable.uptime.now_us())
+            let now = self.clock.mono_us();
+            (st.durable.logged_through, st.durable.uptime.at(now))
         };
         let batches: Vec<_> = commits
             .iter()
@@ -244,11 +252,11 @@ impl Coordinator {
         let &(batch, tid) = commits.last()?;
         // Never at a re-executed batch: its commit step may group batches differently from
         // the logged one, and the log before it is still needed.
+        let now = self.clock.mono_us();
         let due = self.log.is_some()
             && d.pending.is_none()
             && batch > d.logged_through
-            && d.started
-                .is_some_and(|s| s.elapsed() >= self.config.checkpoint_every);
+            && d.next_checkpoint_at.is_some_and(|at| now >= at);
         if !due {
             return None;
         }
@@ -256,11 +264,11 @@ impl Coordinator {
             batch,
             tid,
             committed: d.committed,
-            uptime_us: d.uptime.now_us(),
+            uptime_us: d.uptime.at(now),
             waiting: vec![true; self.app.services.len()],
             failed: None,
         });
-        d.started = Some(Instant::now());
+        d.next_checkpoint_at = Some(now.saturating_add(micros(self.config.checkpoint_every)));
         Some((batch, d.last_checkpoint.0))
     }
 

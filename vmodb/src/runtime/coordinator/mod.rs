@@ -12,6 +12,7 @@
 use crate::app::App;
 use crate::model::error::TxError;
 use crate::model::schema::Tid;
+use crate::runtime::clock::{Clock, micros};
 use crate::runtime::message::{
     BatchId, NodeId, ServiceId, TaskReport, ToCoordinator, ToService, Transport,
 };
@@ -20,7 +21,7 @@ use crossbeam_channel::{Receiver, Sender};
 use parking_lot::{Condvar, Mutex};
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 mod durable;
 mod numbering;
@@ -41,9 +42,10 @@ struct TxRecord {
     dag: u16,
     batch: BatchId,
     env: TxEnv,
-    submitted_at: Instant,
+    /// When it was sequenced (the clock's `mono_us`, as every time below).
+    submitted_at: u64,
     /// When the coordinator got the last report of a step (an output or a failure).
-    reported_at: Option<Instant>,
+    reported_at: Option<u64>,
     notify: Option<Notifier>,
     output: Option<Output>,
     /// The failure at the lowest DAG node (so the reported reason is the one serial replay finds).
@@ -99,7 +101,7 @@ pub(crate) struct Coordinator {
     settled: std::sync::atomic::AtomicU64,
     /// Where a transaction's timestamp comes from, if not the system clock (the simulator's
     /// virtual time).
-    clock: Option<Clock>,
+    clock: Arc<dyn Clock>,
 }
 
 /// What a coordinator talks to, given when it is made.
@@ -111,12 +113,9 @@ pub(crate) struct Wiring {
     pub inbox: Sender<Input>,
     /// With durability: where commits are logged, and recovery (`recover`) starts from.
     pub log: Option<crate::durability::writer::CommitLog>,
-    /// Where timestamps come from, if not the system clock (the simulator's virtual time).
-    pub clock: Option<Clock>,
+    /// Where time comes from: the system clock, or the simulator's virtual time.
+    pub clock: Arc<dyn Clock>,
 }
-
-/// A source of microseconds since the Unix epoch.
-pub(crate) type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
 impl Coordinator {
     /// A coordinator's inbox: its sender goes in `Wiring::inbox`, its receiver to `spawn`.
@@ -126,16 +125,18 @@ impl Coordinator {
 
     pub fn new(app: Arc<App>, config: CoordinatorConfig, wiring: Wiring) -> Arc<Self> {
         let services = app.services.len();
-        let mut durable = durable::DurableState::default();
+        let clock = wiring.clock;
+        let now = clock.mono_us();
+        let mut durable = durable::DurableState::new(now);
         if wiring.log.is_some() {
-            durable.start_logging();
+            durable.start_logging(now + micros(config.checkpoint_every));
         }
         Arc::new(Coordinator {
             app,
             config,
             state: Mutex::new(State {
                 seq: sequence::Sequencer::new(services),
-                batches: sequence::BatchTracker::new(),
+                batches: sequence::BatchTracker::new(now),
                 records: VecDeque::new(),
                 first_tid: 1,
                 committed_inputs: Vec::new(),
@@ -153,7 +154,7 @@ impl Coordinator {
             announced: std::sync::atomic::AtomicU64::new(0),
             recovery_target: std::sync::atomic::AtomicU64::new(0),
             settled: std::sync::atomic::AtomicU64::new(0),
-            clock: wiring.clock,
+            clock,
         })
     }
 
@@ -164,49 +165,6 @@ impl Coordinator {
     /// Tells `watch` of every batch commit from now on: (batch, max TID). One watcher.
     pub fn watch_commits(&self, watch: Sender<(BatchId, Tid)>) {
         let _ = self.commit_watch.set(watch);
-    }
-
-    /// Starts the coordinator thread (`run`).
-    pub fn spawn(
-        self: &Arc<Self>,
-        inbox: Receiver<Input>,
-    ) -> Result<std::thread::JoinHandle<()>, crate::model::error::BootstrapError> {
-        let runner = Arc::clone(self);
-        std::thread::Builder::new()
-            .name("vmodb-coordinator".into())
-            .spawn(move || runner.run(inbox))
-            .map_err(|e| {
-                crate::model::error::BootstrapError(format!("cannot start coordinator: {e}"))
-            })
-    }
-
-    /// The coordinator thread: reports, batch votes, the window timer.
-    pub fn run(self: &Arc<Self>, inbox: Receiver<Input>) {
-        loop {
-            let deadline = self
-                .state
-                .lock()
-                .seq
-                .open
-                .as_ref()
-                .map(|o| self.seal_deadline(o));
-            let input = match deadline {
-                Some(d) => match inbox.recv_deadline(d) {
-                    Ok(i) => Some(i),
-                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
-                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
-                },
-                None => match inbox.recv() {
-                    Ok(i) => Some(i),
-                    Err(_) => return,
-                },
-            };
-            match input {
-                None => self.seal_if_due(),
-                Some(Input::Shutdown) => return,
-                Some(i) => self.step(i),
-            }
-        }
     }
 
     /// One input of the coordinator thread (also the simulator's way to deliver one).
@@ -232,7 +190,7 @@ impl Coordinator {
                     else {
                         continue; // a report for a TID not in flight: a confused peer, ignore
                     };
-                    rec.reported_at = Some(Instant::now());
+                    rec.reported_at = Some(self.clock.mono_us());
                     match r {
                         TaskReport::Output { node, payload, .. } => {
                             let event = self.event_of(rec.dag, node);
@@ -307,8 +265,8 @@ impl Coordinator {
             st.batches.sealed.remove(&id);
             st.batches.last_committed = id;
             st.batches.next_commit = id + 1;
-            let now = Instant::now();
-            let interval = now - st.batches.last_commit_at;
+            let now = self.clock.mono_us();
+            let interval = Duration::from_micros(now.saturating_sub(st.batches.last_commit_at));
             st.batches.last_commit_at = now;
             p.commits.push((id, max_tid));
             while st.first_tid <= max_tid {
@@ -413,8 +371,11 @@ impl Coordinator {
         let extra = {
             let mut st = self.state.lock();
             st.batches.committing -= 1;
-            st.durable
-                .remember_all(a.remember, self.config.request_retention)
+            st.durable.remember_all(
+                a.remember,
+                self.config.request_retention,
+                self.clock.mono_us(),
+            )
         };
         // Waiters and clients hear of a commit only after it was sent to every service, so a
         // client that saw its transaction commit reads it in any later query. (Under an
@@ -484,8 +445,9 @@ impl Coordinator {
             batch: rec.batch,
             transaction: Arc::clone(&dag.name),
             outcome,
-            latency: rec.submitted_at.elapsed(),
-            executed: rec.reported_at.map(|at| at - rec.submitted_at),
+            latency: Duration::from_micros(self.clock.mono_us().saturating_sub(rec.submitted_at)),
+            executed: (rec.reported_at)
+                .map(|at| Duration::from_micros(at.saturating_sub(rec.submitted_at))),
             batch_interval,
         };
         if let Some(r) = rec.request {

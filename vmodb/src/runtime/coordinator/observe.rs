@@ -2,6 +2,7 @@
 //! it has committed and announced, its counters, and waits on them.
 
 use super::*;
+use std::time::Instant;
 
 /// How long a read after a restart waits for the re-execution of the log to reach every commit
 /// clients heard of before it.

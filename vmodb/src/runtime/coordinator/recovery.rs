@@ -12,7 +12,7 @@ use crate::model::schema::Tid;
 use crate::runtime::message::{BatchId, Envelope, ServiceId, ToService};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A logged batch still to sequence again.
 pub(super) struct PendingBatch {
@@ -76,9 +76,10 @@ impl Coordinator {
             d.committed = plan.committed;
             self.settled
                 .store(plan.committed, std::sync::atomic::Ordering::Release);
+            let now = self.clock.mono_us();
             d.uptime = super::durable::Uptime {
                 base_us: plan.uptime_us,
-                since: Instant::now(),
+                since: now,
             };
             d.numbering = Numbering {
                 reserved,
@@ -92,11 +93,10 @@ impl Coordinator {
                 d.recovered = Some((ckpt_batch, replayed));
             }
             // Re-executed work is due a checkpoint at once, so that a cluster that keeps
-            // crashing faster than the interval still moves its recovery point forward.
-            if replayed > 0 {
-                d.started = Instant::now()
-                    .checked_sub(self.config.checkpoint_every)
-                    .or(d.started);
+            // crashing faster than the interval still moves its recovery point forward (unless
+            // checkpoints are off: `Duration::MAX`).
+            if replayed > 0 && self.config.checkpoint_every < Duration::MAX {
+                d.next_checkpoint_at = Some(now);
             }
             for commit in &plan.before {
                 // Ids committed longer ago than the retention (in running time) are forgotten.
@@ -178,7 +178,7 @@ impl Coordinator {
     ) -> Result<(), String> {
         let mut frames: BTreeMap<ServiceId, Vec<Envelope>> = BTreeMap::new();
         let closes = {
-            let now = Instant::now();
+            let now = self.clock.mono_us();
             debug_assert_eq!(st.seq.next_batch, batch, "logged batches are consecutive");
             st.seq.next_batch = batch + 1;
             st.seq.open = Some(super::sequence::OpenBatch {

@@ -5,20 +5,21 @@
 use super::{Coordinator, State, TxRecord};
 use crate::model::error::SubmitError;
 use crate::model::schema::Tid;
+use crate::runtime::clock::micros;
 use crate::runtime::message::{BatchId, Envelope, NodeId, ServiceId, ToService};
 use crate::storage::tx::TxEnv;
 use crossbeam_channel::Sender;
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
 
 use super::durable::Request;
 use super::{Completion, Input, Notifier};
 
 pub(super) struct OpenBatch {
     pub id: BatchId,
-    pub opened_at: Instant,
-    pub last_arrival: Instant,
+    /// On the coordinator's clock (`mono_us`).
+    pub opened_at: u64,
+    pub last_arrival: u64,
     pub size: u32,
     /// TIDs of this batch per service.
     pub counts: Vec<u32>,
@@ -56,7 +57,7 @@ pub(super) struct BatchTracker {
     pub sealed: BTreeMap<BatchId, SealedBatch>,
     pub last_committed: BatchId,
     /// When the last batch committed (the coordinator's start before the first).
-    pub last_commit_at: Instant,
+    pub last_commit_at: u64,
     /// The batch that commits next (`last_committed + 1`, but after a restart's jump).
     pub next_commit: BatchId,
     /// Commits whose records are gone but whose `CommitBatch` messages are still being sent
@@ -65,11 +66,12 @@ pub(super) struct BatchTracker {
 }
 
 impl BatchTracker {
-    pub fn new() -> Self {
+    /// A tracker made at `now` (the clock's `mono_us`).
+    pub fn new(now: u64) -> Self {
         BatchTracker {
             sealed: BTreeMap::new(),
             last_committed: 0,
-            last_commit_at: Instant::now(),
+            last_commit_at: now,
             next_commit: 1,
             committing: 0,
         }
@@ -164,8 +166,8 @@ impl Coordinator {
                 return Err(SubmitError::ShutDown);
             }
             // One clock reading per call: the inputs of one call arrive together.
-            let arrived = Instant::now();
-            let timestamp_us = self.clock.as_ref().map_or_else(now_us, |c| c());
+            let arrived = self.clock.mono_us();
+            let timestamp_us = self.clock.wall_us();
             for (dag_index, payload, id) in resolved {
                 if let Some(id) = &id
                     && let Some((tid, done)) = self.known_request(&mut st, id, &notify)
@@ -248,7 +250,7 @@ impl Coordinator {
         dag_index: usize,
         payload: Vec<u8>,
         env: TxEnv,
-        arrived: Instant,
+        arrived: u64,
         notify: Option<Notifier>,
         request: Option<Arc<str>>,
     ) -> (ServiceId, Envelope) {
@@ -343,13 +345,28 @@ impl Coordinator {
         }
     }
 
-    /// When the open batch must be sealed (if nothing fills it first).
-    pub(super) fn seal_deadline(&self, open: &OpenBatch) -> Instant {
-        let window = open.opened_at + self.config.batch_window;
+    /// When the open batch must be sealed (if nothing fills it first), on the clock.
+    fn seal_deadline(&self, open: &OpenBatch) -> u64 {
+        let window = open
+            .opened_at
+            .saturating_add(micros(self.config.batch_window));
         match self.config.batch_idle {
-            Some(gap) => window.min(open.last_arrival + gap),
+            Some(gap) => window.min(open.last_arrival.saturating_add(micros(gap))),
             None => window,
         }
+    }
+
+    /// How long until the open batch must be sealed; `None` with no batch open.
+    pub(crate) fn seal_due_in(&self) -> Option<std::time::Duration> {
+        let deadline = self
+            .state
+            .lock()
+            .seq
+            .open
+            .as_ref()
+            .map(|o| self.seal_deadline(o))?;
+        let left = deadline.saturating_sub(self.clock.mono_us());
+        Some(std::time::Duration::from_micros(left))
     }
 
     /// Seals the open batch now, whatever its window says (the simulator's timer).
@@ -368,14 +385,15 @@ impl Coordinator {
         (st.seq.open.is_some(), st.records.len())
     }
 
-    pub(super) fn seal_if_due(&self) {
+    /// Seals the open batch if its window (or arrival gap) has passed.
+    pub(crate) fn seal_if_due(&self) {
         let closes = {
             let mut st = self.state.lock();
             let due = st
                 .seq
                 .open
                 .as_ref()
-                .is_some_and(|o| Instant::now() >= self.seal_deadline(o));
+                .is_some_and(|o| self.clock.mono_us() >= self.seal_deadline(o));
             if !due {
                 return;
             }
@@ -384,12 +402,6 @@ impl Coordinator {
         };
         self.send_closes(closes);
     }
-}
-
-fn now_us() -> u64 {
-    SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as u64)
 }
 
 /// SplitMix64 finaliser: a well-spread per-TID seed.
