@@ -18,11 +18,41 @@ pub const SERVICES: [&str; 8] = [
     "cart", "product", "stock", "order", "payment", "shipment", "seller", "customer",
 ];
 
-pub fn scratch(test: &str) -> PathBuf {
+/// A test's directory, removed when the test passes (kept, for a look, when it fails).
+pub struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for Scratch {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.0.as_os_str()
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+pub fn scratch(test: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("vbench-proc-{}-{test}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
+    Scratch(dir)
 }
 
 pub fn text(out: &[u8]) -> String {
