@@ -58,3 +58,49 @@ fn the_scan_finds_the_engines_imports() {
     assert!(edges["deploy::cluster"].contains("runtime::coordinator"));
     assert!(edges.len() > 20, "{} modules", edges.len());
 }
+
+/// The runtime is state machines the deployments and the simulator drive alike: it starts no
+/// thread, opens no socket and reads no clock (time comes from the `Clock` it is given, work
+/// runs on the `Executor` it is given). Only `observe.rs`'s waits, which block a client
+/// thread until a deadline, use the system's time, and a checkpoint's log line says how long
+/// writing it took (nothing depends on it).
+#[test]
+fn the_runtime_starts_no_thread_opens_no_socket_and_reads_no_clock() {
+    const FORBIDDEN: &[&str] = &[
+        "thread::spawn",
+        "thread::Builder",
+        "std::net",
+        "tokio",
+        "rayon",
+        "Instant::now",
+        "SystemTime",
+    ];
+    let runtime = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/runtime");
+    let mut found = Vec::new();
+    let mut stack = vec![runtime.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("a source directory") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let rel = path.strip_prefix(&runtime).expect("under runtime");
+            let text = std::fs::read_to_string(&path).expect("readable");
+            let code: String = imports::without_test_modules(&text)
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("//"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            for word in FORBIDDEN {
+                let allowed = *word == "Instant::now"
+                    && (rel.ends_with("coordinator/observe.rs")
+                        || rel.ends_with("node/checkpoint.rs"));
+                if code.contains(word) && !allowed {
+                    found.push(format!("runtime/{} uses `{word}`", rel.display()));
+                }
+            }
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}

@@ -7,15 +7,15 @@ use crate::app::load::build_stores;
 use crate::app::service::panic_message;
 use crate::deploy::client::Client;
 use crate::deploy::delay_line::{DelayLine, LinkDelay};
+use crate::deploy::threads;
 use crate::durability::data_dir::Opened;
-use crate::durability::writer::CommitLog;
 use crate::model::error::{BootstrapError, QueryError, TxError};
 use crate::model::schema::{Entity, Tid};
 use crate::runtime::coordinator::{
-    Coordinator, CoordinatorConfig, CoordinatorStats, Input, SequencedInput, Wiring,
+    Coordinator, CoordinatorConfig, CoordinatorStats, Input, SequencedInput,
 };
 use crate::runtime::message::{Message, NodeId, ServiceId, Transport};
-use crate::runtime::node::{ServiceNode, worker_pool};
+use crate::runtime::node::ServiceNode;
 use crate::storage::store::{ServiceState, Store};
 use crate::storage::tx::TxCtx;
 use crossbeam_channel::Sender;
@@ -222,7 +222,7 @@ impl Cluster {
         let (durable, stores) =
             open_stores(&app, config.data_dir.as_deref(), &config.coordinator, load)?;
         let app = Arc::new(app);
-        let pool = worker_pool(config.workers)?;
+        let pool = threads::worker_pool(config.workers)?;
         let nodes =
             ServiceNode::for_stores(&app, stores, |_| Arc::clone(&pool), config.check_modes);
         let (inbox, inbox_rx) = Coordinator::inbox_channel();
@@ -253,23 +253,19 @@ impl Cluster {
         for n in &nodes {
             n.connect(transport.clone());
         }
-        let keep = config.coordinator.keep();
-        let (log, recovery) = match durable {
+        let (wal, recovery) = match durable {
             Some(Opened { wal, plan, dirs }) => {
-                let log = CommitLog::start(wal, keep, plan.index.clone())
-                    .map_err(|e| BootstrapError(format!("cannot start the commit log: {e}")))?;
-                (Some(log), Some((plan, dirs)))
+                (Some((wal, plan.index.clone())), Some((plan, dirs)))
             }
             None => (None, None),
         };
-        let wiring = Wiring {
-            transport: transport.clone(),
-            inbox,
-            log,
-            clock: Arc::new(crate::deploy::coordinator_thread::SystemClock::new()),
-        };
-        let coordinator = Coordinator::new(Arc::clone(&app), config.coordinator, wiring);
-        let thread = crate::deploy::coordinator_thread::spawn(&coordinator, inbox_rx)?;
+        let (coordinator, thread) = threads::start(
+            &app,
+            config.coordinator,
+            transport.clone(),
+            (inbox, inbox_rx),
+            wal,
+        )?;
         let cluster = Cluster {
             app,
             nodes,

@@ -5,10 +5,10 @@
 
 pub(crate) mod client;
 pub(crate) mod cluster;
-pub(crate) mod coordinator_thread;
 pub(crate) mod delay_line;
 pub mod front_door;
 pub mod net;
 pub mod processes;
 pub(crate) mod replay;
 pub mod sim;
+pub(crate) mod threads;

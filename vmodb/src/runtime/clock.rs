@@ -1,5 +1,5 @@
 //! Time as the runtime reads it: given, never taken. A deployment gives the system clock
-//! (`deploy::coordinator_thread::SystemClock`); the simulator gives its virtual time, so batch
+//! (`deploy::threads::SystemClock`); the simulator gives its virtual time, so batch
 //! windows, checkpoint cadence, latencies and the transactions' timestamps all follow the seed
 //! there.
 

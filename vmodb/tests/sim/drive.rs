@@ -203,6 +203,8 @@ pub fn simulate(
     // Failures before a crash, of a service and of a link; steps until the cluster notices one.
     let mut failures = (0u32, 0u32);
     let mut failing: Option<u64> = None;
+    // Every batch id announced over every life: one batch each (re-executed ones alike).
+    let mut batches: BTreeMap<u64, Tid> = BTreeMap::new();
     // Set when the cluster has nothing to do: the next turn submits for sure.
     let mut idle = false;
     loop {
@@ -256,6 +258,7 @@ pub fn simulate(
             life += 1;
             earlier_steps += sim.steps();
             recovering += u32::from(sim.recovering());
+            note_batches(&mut batches, &mut sim)?;
             let crash = sim.crash();
             torn += u32::from(crash.kept > 0 && crash.kept < crash.bytes);
             unacknowledged += u32::from(crash.kept > 0 && crash.kept == crash.bytes);
@@ -328,6 +331,7 @@ pub fn simulate(
             break;
         }
     }
+    note_batches(&mut batches, &mut sim)?;
     if let Some(v) = sim.violations().first() {
         return Err(v.clone());
     }
@@ -395,4 +399,20 @@ fn stuck(sim: &Sim) -> String {
         "stuck: nothing to do, yet admission waits: {}",
         sim.pending()
     )
+}
+
+/// Adds this life's announced batches to `batches`: a batch id must never name two batches,
+/// in one life or across restarts (a batch re-executed after one ends where it ended).
+fn note_batches(batches: &mut BTreeMap<u64, Tid>, sim: &mut Sim) -> Result<(), String> {
+    for (&batch, &max_tid) in sim.announced_batches() {
+        match batches.insert(batch, max_tid) {
+            Some(was) if was != max_tid => {
+                return Err(format!(
+                    "batch id {batch} named two batches: one ending at tid {was}, one at {max_tid}"
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }

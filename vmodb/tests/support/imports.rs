@@ -74,7 +74,7 @@ pub fn imports(src: &Path, depth: usize) -> BTreeMap<String, BTreeSet<String>> {
 
 /// `text` without its `#[cfg(test)] mod name { ... }` blocks (test code may use anything);
 /// everything else, also after such a block, is kept.
-fn without_test_modules(text: &str) -> String {
+pub fn without_test_modules(text: &str) -> String {
     let mut out = String::new();
     let mut rest = text;
     while let Some(at) = rest.find("#[cfg(test)]") {

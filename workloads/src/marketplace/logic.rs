@@ -244,6 +244,20 @@ pub fn new_shipment(
     (shipment, packages)
 }
 
+/// A package delivered at `now_us`: its status and date, and what the delivery tells its
+/// order, seller and customer.
+pub fn deliver_package(p: &mut Package, now_us: u64) -> DeliveredPackage {
+    p.status = "delivered".into();
+    p.delivery_date = now_us;
+    DeliveredPackage {
+        customer_id: p.customer_id,
+        order_id: p.order_id,
+        seller_id: p.seller_id,
+        product_id: p.product_id,
+        package_id: p.package_id,
+    }
+}
+
 /// The sellers of an invoice's items, each once, in ascending order.
 pub fn sellers_of(e: &InvoiceIssued) -> Vec<SellerId> {
     let mut sellers: Vec<SellerId> = e.items.iter().map(|i| i.seller_id).collect();

@@ -5,12 +5,12 @@ use crate::app::App;
 use crate::deploy::client::Client;
 use crate::deploy::cluster::{ClusterState, typed_query};
 use crate::deploy::net::{Inbound, NetError, Peer, TcpTransport};
+use crate::deploy::threads;
 use crate::durability::data_dir;
-use crate::durability::writer::CommitLog;
 use crate::model::error::{BootstrapError, QueryError};
 use crate::model::schema::{Entity, Tid};
 use crate::runtime::coordinator::{
-    Coordinator, CoordinatorConfig, CoordinatorStats, Input, SequencedInput, Wiring,
+    Coordinator, CoordinatorConfig, CoordinatorStats, Input, SequencedInput,
 };
 use crate::runtime::message::{
     Answer, Ask, BatchId, Control, ControlReply, Message, NodeId, NodeStats, ServiceId, Transport,
@@ -80,7 +80,6 @@ impl CoordinatorProcess {
             )?),
             None => None,
         };
-        let keep = config.keep();
         let listener = match listener {
             Some(l) => l,
             None => listen(&spec.coordinator, "the coordinator")?,
@@ -110,21 +109,12 @@ impl CoordinatorProcess {
             transport.close(Some(format!("the coordinator gave up: {e}")));
             return Err(BootstrapError(e));
         }
-        let (log, plan) = match durable {
-            Some((wal, plan)) => {
-                let log = CommitLog::start(wal, keep, plan.index.clone())
-                    .map_err(|e| BootstrapError(format!("cannot start the commit log: {e}")))?;
-                (Some(log), Some(plan))
-            }
+        let (wal, plan) = match durable {
+            Some((wal, plan)) => (Some((wal, plan.index.clone())), Some(plan)),
             None => (None, None),
         };
-        let wiring = Wiring {
-            transport: transport.clone(),
-            inbox,
-            log,
-            clock: Arc::new(crate::deploy::coordinator_thread::SystemClock::new()),
-        };
-        let coordinator = Coordinator::new(Arc::clone(&app), config, wiring);
+        let (coordinator, thread) =
+            threads::start(&app, config, transport.clone(), (inbox, inbox_rx), wal)?;
         // The inbound learns of the coordinator only now: until here, a lost link fails the
         // start instead (`wait_ready`, `restore_services`).
         let _ = inbound.coordinator.set(Arc::downgrade(&coordinator));
@@ -137,7 +127,6 @@ impl CoordinatorProcess {
                 "the cluster did not come up: {why}"
             )));
         }
-        let thread = crate::deploy::coordinator_thread::spawn(&coordinator, inbox_rx)?;
         if let Some(plan) = plan {
             coordinator
                 .recover(&plan)

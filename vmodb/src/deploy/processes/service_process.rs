@@ -5,6 +5,7 @@ use crate::app::App;
 use crate::app::load::{Loader, build_store_for, load_store_for};
 use crate::deploy::cluster::{encoded_rows_at, run_query_at};
 use crate::deploy::net::{Inbound, NetError, Peer, TcpTransport};
+use crate::deploy::threads::worker_pool;
 use crate::durability::CheckpointDir;
 use crate::durability::data_dir;
 use crate::model::error::BootstrapError;
@@ -14,7 +15,6 @@ use crate::runtime::message::{
     Answer, Ask, Control, ControlReply, Message, NodeId, NodeStats, ServiceId, Transport,
 };
 use crate::runtime::node::ServiceNode;
-use crate::runtime::node::worker_pool;
 use crate::storage::store::SnapshotPin;
 use crossbeam_channel::{Receiver, Sender};
 use parking_lot::Mutex;

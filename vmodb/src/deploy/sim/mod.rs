@@ -37,15 +37,17 @@ use crate::runtime::coordinator::{
     Wiring,
 };
 use crate::runtime::message::{Ask, BatchId, Control, Message, NodeId, ServiceId, Transport};
-use crate::runtime::node::{ServiceNode, SimJobs, WorkerPool};
+use crate::runtime::node::{ServiceNode, WorkerPool};
 use crate::storage::tx::TxCtx;
 use crossbeam_channel::Receiver;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+mod jobs;
 mod net;
 mod rng;
 
+use jobs::{SimExecutor, SimJobs};
 use net::{COORDINATOR, SimNet, tag};
 
 pub use rng::SimRng;
@@ -142,6 +144,8 @@ pub struct Sim {
     /// The max TID of every batch announced: a service's watermark is always one of them (or
     /// 0), never inside a batch.
     boundaries: std::collections::BTreeSet<Tid>,
+    /// Every batch announced in this life, with its max TID.
+    announced: std::collections::BTreeMap<BatchId, Tid>,
     /// Reads sent and not yet arrived.
     reads: usize,
     trace: u64,
@@ -161,7 +165,15 @@ impl Sim {
         let keep = config.coordinator.keep();
         let app = Arc::new(app);
         let jobs = Arc::new(SimJobs::default());
-        let pool = |s| Arc::new(WorkerPool::simulated(Arc::clone(&jobs), config.workers, s));
+        let pool = |owner| {
+            let jobs = Arc::clone(&jobs);
+            let workers = config.workers;
+            Arc::new(WorkerPool::new(Arc::new(SimExecutor {
+                jobs,
+                owner,
+                workers,
+            })))
+        };
         let net = Arc::new(SimNet::default());
         let nodes = ServiceNode::for_stores(&app, stores, pool, config.check_modes);
         for node in &nodes {
@@ -225,6 +237,7 @@ impl Sim {
             now_us,
             heard: 0,
             boundaries,
+            announced: Default::default(),
             reads: 0,
             trace: config.seed,
             steps: 0,
@@ -491,10 +504,23 @@ impl Sim {
     }
 
     fn note_commits(&mut self) {
-        while let Ok((_, max_tid)) = self.commits.try_recv() {
+        while let Ok((batch, max_tid)) = self.commits.try_recv() {
             self.heard = self.heard.max(max_tid);
             self.boundaries.insert(max_tid);
+            if let Some(was) = self.announced.insert(batch, max_tid) {
+                self.violations.push(format!(
+                    "step {}: batch {batch} announced twice, ending at tid {was} and {max_tid}",
+                    self.steps
+                ));
+            }
         }
+    }
+
+    /// Every batch announced in this life so far, with its max TID (a batch re-executed after
+    /// a restart is announced again with the same).
+    pub fn announced_batches(&mut self) -> &std::collections::BTreeMap<BatchId, Tid> {
+        self.note_commits();
+        &self.announced
     }
 
     fn record(&mut self, kind: u64, detail: u64) {

@@ -1,5 +1,5 @@
 //! A service's side of checkpoints: written when the coordinator marks a commit, from a
-//! snapshot pinned at that commit, on a thread of its own so that tasks go on meanwhile.
+//! snapshot pinned at that commit, off the workers so that tasks go on meanwhile.
 //! Incremental (only what changed since this service's previous checkpoint) unless there is
 //! none since the service started, or the incremental ones since the last full checkpoint add
 //! up to as much as it: then full, so a restore reads at most about twice a full checkpoint.
@@ -26,8 +26,8 @@ impl ServiceNode {
         let _ = self.checkpoints.set(dir);
     }
 
-    /// Writes a checkpoint of the committed batch `batch` (watermark `max_tid`) on a thread of
-    /// its own, reading a pinned snapshot while tasks go on, then deletes checkpoints older
+    /// Writes a checkpoint of the committed batch `batch` (watermark `max_tid`) off the workers
+    /// (`Executor::spawn_long`), reading a pinned snapshot while tasks go on, then deletes checkpoints older
     /// than `keep_from` and tells the coordinator.
     pub(crate) fn checkpoint(self: &Arc<Self>, batch: BatchId, max_tid: Tid, keep_from: BatchId) {
         let pin = self.store.pin_snapshot();
@@ -36,11 +36,7 @@ impl ServiceNode {
             "the checkpoint reads the batch just committed"
         );
         let node = Arc::clone(self);
-        let simulated = self.pool.is_simulated();
         let write = move || {
-            if !simulated {
-                crate::durability::yield_cpu_to_workers();
-            }
             let error = match node.checkpoints.get() {
                 None => Some("this service has no data directory".to_string()),
                 Some(dir) => node.write_checkpoint(dir, pin, batch, keep_from).err(),
@@ -52,28 +48,22 @@ impl ServiceNode {
             };
             node.transport().to_coordinator(message);
         };
-        if simulated {
-            // A job the simulation runs when its seed says: before it, no checkpoint file.
-            return self.pool.spawn(write);
-        }
-        let spawned = std::thread::Builder::new()
-            .name("vmodb-checkpoint".into())
-            .spawn(write);
-        let previous = match spawned {
-            Ok(handle) => self.checkpointing.lock().replace(handle),
+        // Under the simulator, a job it runs when its seed says: before it, no checkpoint file.
+        let previous = match self.pool.spawn_long(write) {
+            Ok(waiter) => self.checkpointing.lock().replace(waiter),
             Err(e) => {
                 let message = ToCoordinator::Checkpointed {
                     service: self.id,
                     batch,
-                    error: Some(format!("no checkpoint thread: {e}")),
+                    error: Some(format!("cannot write a checkpoint: {e}")),
                 };
                 self.transport().to_coordinator(message);
                 None
             }
         };
         // One checkpoint at a time: the previous one answered before this was asked for.
-        if let Some(h) = previous {
-            let _ = h.join();
+        if let Some(wait) = previous {
+            wait();
         }
     }
 
@@ -140,9 +130,9 @@ impl ServiceNode {
     /// Waits for the checkpoint being written, if any (a node that stops leaves no writer
     /// behind in its data directory).
     pub(crate) fn wait_checkpoint(&self) {
-        let handle = self.checkpointing.lock().take();
-        if let Some(h) = handle {
-            let _ = h.join();
+        let waiter = self.checkpointing.lock().take();
+        if let Some(wait) = waiter {
+            wait();
         }
     }
 }

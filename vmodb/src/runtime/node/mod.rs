@@ -28,7 +28,7 @@ mod outbox;
 mod pool;
 
 use outbox::Outbox;
-pub(crate) use pool::{SimJobs, WorkerPool, worker_pool};
+pub(crate) use pool::{Executor, Job, Waiter, WorkerPool};
 
 /// Tasks run back to back before their outputs are sent as frames.
 const FRAME_EVENTS: usize = 128;
@@ -105,8 +105,8 @@ pub(crate) struct ServiceNode {
     fk_guarded: bool,
     /// Where this service writes its checkpoints (with durability).
     pub(crate) checkpoints: OnceLock<crate::durability::CheckpointDir>,
-    /// The thread writing a checkpoint, if any (joined on shutdown).
-    pub(crate) checkpointing: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Waits for the checkpoint being written, if any (on shutdown, and before the next).
+    pub(crate) checkpointing: Mutex<Option<pool::Waiter>>,
     /// The last checkpoint this service wrote since it started: the next one's base.
     pub(crate) last_checkpoint: Mutex<Option<checkpoint::Written>>,
 }

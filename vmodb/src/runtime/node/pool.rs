@@ -1,125 +1,64 @@
-//! The worker pool the services of one process share (rayon-core, one thread per core), with a
-//! count of busy workers so that a job hands work to an idle worker instead of queueing it
-//! behind itself. Under the simulator the pool only queues jobs (`SimJobs`); the simulator runs
-//! them one at a time, in an order its seed picks.
+//! Where a service node's work runs. The runtime only hands jobs to an `Executor`: a
+//! deployment's worker threads (`deploy::threads`), or the simulator's list of jobs, which it
+//! runs one at a time in an order its seed picks. `WorkerPool` adds the count of busy workers,
+//! so that a job hands work to an idle worker instead of queueing it behind itself.
 
-use crate::model::error::BootstrapError;
-use parking_lot::Mutex;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-type Job = Box<dyn FnOnce() + Send>;
+pub(crate) type Job = Box<dyn FnOnce() + Send>;
 
-/// Jobs spawned under the simulator, each with the service that spawned it, waiting for the
-/// simulator to run them.
-#[derive(Default)]
-pub(crate) struct SimJobs {
-    queued: Mutex<Vec<(u16, Job)>>,
-    /// Services whose process died: what they spawn is dropped.
-    dead: Mutex<Vec<u16>>,
+/// Waits for a long job to finish.
+pub(crate) type Waiter = Box<dyn FnOnce() + Send>;
+
+/// What runs the jobs of the services of one process.
+pub(crate) trait Executor: Send + Sync {
+    /// Runs `job` soon, on one of the workers.
+    fn spawn(&self, job: Job);
+    /// Runs `job` off the workers, at a lower priority, where it may take long (a checkpoint
+    /// being written); the waiter waits for it. An error if it cannot start.
+    fn spawn_long(&self, job: Job) -> Result<Waiter, String>;
+    /// How many workers run jobs at once.
+    fn workers(&self) -> usize;
 }
 
-impl SimJobs {
-    pub fn len(&self) -> usize {
-        self.queued.lock().len()
-    }
-
-    /// Takes queued job `i` (`i < len()`), to run outside the lock.
-    pub fn take(&self, i: usize) -> Option<Job> {
-        let mut q = self.queued.lock();
-        (i < q.len()).then(|| q.swap_remove(i).1)
-    }
-
-    /// Service `owner` died: its queued jobs go, and it spawns nothing from now on.
-    pub fn kill(&self, owner: u16) {
-        self.dead.lock().push(owner);
-        self.queued.lock().retain(|(o, _)| *o != owner);
-    }
-
-    fn push(&self, owner: u16, job: Job) {
-        if !self.dead.lock().contains(&owner) {
-            self.queued.lock().push((owner, job));
-        }
-    }
-}
-
-enum Exec {
-    Threads(rayon_core::ThreadPool),
-    Simulated {
-        jobs: Arc<SimJobs>,
-        workers: usize,
-        owner: u16,
-    },
-}
-
-/// The worker pool shared by all services, with a count of busy workers so a job hands work to
-/// an idle worker instead of queueing it behind itself.
+/// The executor shared by a process's services, with a count of busy workers.
 pub(crate) struct WorkerPool {
-    exec: Exec,
-    busy: std::sync::atomic::AtomicUsize,
+    exec: Arc<dyn Executor>,
+    busy: AtomicUsize,
 }
 
 /// Marks a worker busy while alive.
-pub(crate) struct Busy<'a>(&'a std::sync::atomic::AtomicUsize);
+pub(crate) struct Busy<'a>(&'a AtomicUsize);
 
 impl Drop for Busy<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 impl WorkerPool {
-    pub fn new(pool: rayon_core::ThreadPool) -> Self {
+    pub fn new(exec: Arc<dyn Executor>) -> Self {
         WorkerPool {
-            exec: Exec::Threads(pool),
-            busy: std::sync::atomic::AtomicUsize::new(0),
-        }
-    }
-
-    /// A pool of service `owner` that only queues its jobs in `jobs`, as if it had `workers`
-    /// threads.
-    pub fn simulated(jobs: Arc<SimJobs>, workers: usize, owner: u16) -> Self {
-        WorkerPool {
-            exec: Exec::Simulated {
-                jobs,
-                workers: workers.max(1),
-                owner,
-            },
-            busy: std::sync::atomic::AtomicUsize::new(0),
+            exec,
+            busy: AtomicUsize::new(0),
         }
     }
 
     pub fn spawn(&self, job: impl FnOnce() + Send + 'static) {
-        match &self.exec {
-            Exec::Threads(pool) => pool.spawn_fifo(job),
-            Exec::Simulated { jobs, owner, .. } => jobs.push(*owner, Box::new(job)),
-        }
+        self.exec.spawn(Box::new(job));
     }
 
-    /// The simulator runs this pool's jobs (and whatever would run on a thread of its own).
-    pub fn is_simulated(&self) -> bool {
-        matches!(self.exec, Exec::Simulated { .. })
+    pub fn spawn_long(&self, job: impl FnOnce() + Send + 'static) -> Result<Waiter, String> {
+        self.exec.spawn_long(Box::new(job))
     }
 
     pub fn busy(&self) -> Busy<'_> {
-        self.busy.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.busy.fetch_add(1, Ordering::Relaxed);
         Busy(&self.busy)
     }
 
     pub fn has_idle_worker(&self) -> bool {
-        let threads = match &self.exec {
-            Exec::Threads(pool) => pool.current_num_threads(),
-            Exec::Simulated { workers, .. } => *workers,
-        };
-        self.busy.load(std::sync::atomic::Ordering::Relaxed) < threads
+        self.busy.load(Ordering::Relaxed) < self.exec.workers()
     }
-}
-
-/// A worker pool of `workers` threads shared by the services of one process.
-pub(crate) fn worker_pool(workers: usize) -> Result<Arc<WorkerPool>, BootstrapError> {
-    let pool = rayon_core::ThreadPoolBuilder::new()
-        .num_threads(workers.max(1))
-        .thread_name(|i| format!("vmodb-worker-{i}"))
-        .build()
-        .map_err(|e| BootstrapError(format!("cannot start worker pool: {e}")))?;
-    Ok(Arc::new(WorkerPool::new(pool)))
 }

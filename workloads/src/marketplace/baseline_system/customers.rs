@@ -10,8 +10,8 @@ use super::sellers::{
 };
 use super::{Dump, Market, ProductKey};
 use crate::marketplace::logic::{
-    NewOrder, advance, checkout_done, checkout_line, new_order, new_shipment, payment_lines,
-    sellers_of, voucher,
+    NewOrder, advance, checkout_done, checkout_line, deliver_package, new_order, new_shipment,
+    payment_lines, sellers_of, voucher,
 };
 use crate::marketplace::model::*;
 use baseline::{Handles, ask, tell};
@@ -387,15 +387,7 @@ impl Handles<UpdateDelivery> for ShipmentGrain {
             let mut undelivered = 0;
             for p in pkgs.iter_mut().filter(|p| p.status != "delivered") {
                 if chosen.contains(&(p.seller_id, id)) {
-                    p.status = "delivered".into();
-                    p.delivery_date = now;
-                    out.delivered.push(DeliveredPackage {
-                        customer_id: p.customer_id,
-                        order_id: p.order_id,
-                        seller_id: p.seller_id,
-                        product_id: p.product_id,
-                        package_id: p.package_id,
-                    });
+                    out.delivered.push(deliver_package(p, now));
                 } else {
                     undelivered += 1;
                 }

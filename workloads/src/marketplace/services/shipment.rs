@@ -4,7 +4,7 @@
 //! (and the baseline) partitions them: a delivery run that names a partition scans only that
 //! partition's open shipments and runs beside runs of other partitions and checkouts of other
 //! customers' partitions; a run without one scans every open shipment, alone.
-use crate::marketplace::logic::new_shipment;
+use crate::marketplace::logic::{deliver_package, new_shipment};
 use crate::marketplace::model::*;
 use serde::{Deserialize, Serialize};
 use vmodb::{Entity, Handler, Service, TableDef, TxCtx, TxError};
@@ -130,15 +130,7 @@ fn deliver(ctx: &TxCtx, e: UpdateDelivery) -> Result<Option<Deliveries>, TxError
                 continue;
             }
             if chosen.contains(&(p.seller_id, s.shipment_id)) {
-                p.status = "delivered".into();
-                p.delivery_date = now;
-                out.delivered.push(DeliveredPackage {
-                    customer_id: p.customer_id,
-                    order_id: p.order_id,
-                    seller_id: p.seller_id,
-                    product_id: p.product_id,
-                    package_id: p.package_id,
-                });
+                out.delivered.push(deliver_package(&mut p, now));
                 packages.update(p)?;
                 delivered_now += 1;
             } else {
