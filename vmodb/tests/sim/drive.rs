@@ -234,7 +234,10 @@ pub fn simulate(
                     i => NodeId::Service(i as u16),
                 };
                 let from = node(sim.rng());
-                let to = node(sim.rng());
+                let mut to = node(sim.rng());
+                while to == from {
+                    to = node(sim.rng()); // a link joins two nodes
+                }
                 Failure::Link(from, to)
             };
             sim.fail(failure);

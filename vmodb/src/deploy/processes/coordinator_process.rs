@@ -113,8 +113,14 @@ impl CoordinatorProcess {
             Some((wal, plan)) => (Some((wal, plan.index.clone())), Some(plan)),
             None => (None, None),
         };
-        let (coordinator, thread) =
-            threads::start(&app, config, transport.clone(), (inbox, inbox_rx), wal)?;
+        let started = threads::start(&app, config, transport.clone(), (inbox, inbox_rx), wal);
+        let (coordinator, thread) = match started {
+            Ok(started) => started,
+            Err(e) => {
+                transport.close(Some(format!("the coordinator gave up: {e}")));
+                return Err(e);
+            }
+        };
         // The inbound learns of the coordinator only now: until here, a lost link fails the
         // start instead (`wait_ready`, `restore_services`).
         let _ = inbound.coordinator.set(Arc::downgrade(&coordinator));
@@ -127,10 +133,13 @@ impl CoordinatorProcess {
                 "the cluster did not come up: {why}"
             )));
         }
-        if let Some(plan) = plan {
-            coordinator
-                .recover(&plan)
-                .map_err(|e| BootstrapError(format!("recovery: {e}")))?;
+        if let Some(plan) = plan
+            && let Err(e) = coordinator.recover(&plan)
+        {
+            // The services hear why and stop, rather than wait for a coordinator that is gone.
+            coordinator.shut_down();
+            transport.close(Some(format!("the coordinator gave up: recovery: {e}")));
+            return Err(BootstrapError(format!("recovery: {e}")));
         }
         Ok(CoordinatorProcess {
             app,
@@ -162,6 +171,9 @@ impl CoordinatorProcess {
             .app
             .service_index(service)
             .ok_or_else(|| QueryError::UnknownService(service.to_string()).to_string())?;
+        if let Some(f) = self.failure() {
+            return Err(f);
+        }
         // After a restart, a read waits for the commits clients heard of before it (the link
         // is FIFO: the service applies them before it answers).
         self.coordinator.recovered_for_read()?;

@@ -129,7 +129,7 @@ impl Coordinator {
         let now = clock.mono_us();
         let mut durable = durable::DurableState::new(now);
         if wiring.log.is_some() {
-            durable.start_logging(now + micros(config.checkpoint_every));
+            durable.start_logging(now.saturating_add(micros(config.checkpoint_every)));
         }
         Arc::new(Coordinator {
             app,
@@ -490,6 +490,7 @@ impl Coordinator {
     pub fn shut_down(&self) {
         self.state.lock().shut_down = true;
         self.room.notify_all();
+        self.committed.notify_all(); // waits for commits end: none will come
         let _ = self.inbox.send(Input::Shutdown);
     }
 }

@@ -14,6 +14,9 @@ impl Coordinator {
     pub fn wait_idle(&self, deadline: Instant) -> bool {
         let mut st = self.state.lock();
         while !st.records.is_empty() || st.batches.committing > 0 {
+            if st.shut_down {
+                return false; // what is in flight will never commit
+            }
             if self.committed.wait_until(&mut st, deadline).timed_out() {
                 return st.records.is_empty() && st.batches.committing == 0;
             }
@@ -33,6 +36,9 @@ impl Coordinator {
         }
         let mut st = self.state.lock();
         while self.announced() < target {
+            if st.shut_down {
+                return false; // re-execution stopped
+            }
             if self.committed.wait_until(&mut st, deadline).timed_out() {
                 return self.announced() >= target;
             }
@@ -44,9 +50,14 @@ impl Coordinator {
     /// `RECOVERY_WAIT`; the error says why the read cannot be served yet.
     pub fn recovered_for_read(&self) -> Result<(), String> {
         if self.wait_recovered(Instant::now() + RECOVERY_WAIT) {
-            Ok(())
-        } else {
-            Err("still re-executing the commit log after a restart: try again shortly".into())
+            return Ok(());
+        }
+        match self.failure() {
+            Some(why) => Err(format!("the coordinator stopped: {why}")),
+            None if self.state.lock().shut_down => Err("the coordinator stopped".into()),
+            None => {
+                Err("still re-executing the commit log after a restart: try again shortly".into())
+            }
         }
     }
 

@@ -125,6 +125,11 @@ pub struct CoordinatorConfig {
 
 impl CoordinatorConfig {
     /// What the commit log keeps when it truncates.
+    /// Checkpoints are off: `checkpoint_every` is `Duration::MAX` (or as long, in µs).
+    pub(crate) fn checkpoints_off(&self) -> bool {
+        crate::runtime::clock::micros(self.checkpoint_every) == u64::MAX
+    }
+
     pub(crate) fn keep(&self) -> crate::durability::writer::Keep {
         crate::durability::writer::Keep {
             all: self.record_inputs,

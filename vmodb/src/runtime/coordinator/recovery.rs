@@ -33,6 +33,17 @@ impl Coordinator {
     /// sequenced by `progress` once everything before has committed.
     pub fn recover(&self, plan: &RecoveryPlan) -> Result<(), String> {
         let log = self.log.as_ref().ok_or("recover needs a commit log")?;
+        // What can be refused is refused now, while starting, not halfway through re-execution.
+        let inputs = plan.replay.iter().flat_map(|b| &b.inputs);
+        if let Some(i) = inputs
+            .clone()
+            .find(|i| !self.app.dag_by_name.contains_key(&i.transaction))
+        {
+            return Err(format!(
+                "the log holds unknown transaction `{}`",
+                i.transaction
+            ));
+        }
         let (tid, batch) = plan.reserved;
         let mut lost = plan.lost.clone();
         if plan.last_tid + 1 < tid {
@@ -94,8 +105,8 @@ impl Coordinator {
             }
             // Re-executed work is due a checkpoint at once, so that a cluster that keeps
             // crashing faster than the interval still moves its recovery point forward (unless
-            // checkpoints are off: `Duration::MAX`).
-            if replayed > 0 && self.config.checkpoint_every < Duration::MAX {
+            // checkpoints are off).
+            if replayed > 0 && !self.config.checkpoints_off() {
                 d.next_checkpoint_at = Some(now);
             }
             for commit in &plan.before {
@@ -156,7 +167,10 @@ impl Coordinator {
             let Some(next) = st.durable.replay.pop_front() else {
                 break;
             };
-            self.sequence_logged(st, next.inputs, next.batch, &mut sends)?;
+            if let Err(e) = self.sequence_logged(st, next.inputs, next.batch, &mut sends) {
+                st.seq.open = None; // nothing half-sequenced is sealed later
+                return Err(e);
+            }
         }
         Ok(sends)
     }
