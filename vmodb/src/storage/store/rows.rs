@@ -1,5 +1,5 @@
-//! A key's version chain (`Chain`), and `Rows`: one shard's map from key to chain, holding the
-//! chain in the map when its slot is narrow and in a box of its own when it is wide.
+//! A key's versions (`Versions`), and `Rows`: one shard's map from key to its versions, held
+//! in the map when the slot is narrow and in a box of their own when it is wide.
 //!
 //! Why both: a hash map's slots are all as wide as one entry, sit at a fill of 27-95% (see
 //! `table::grow_early`), and growing the map moves and zeroes every slot. For wide rows (a TPC-C
@@ -22,15 +22,15 @@ pub(super) struct Version<E> {
 }
 
 /// A key's versions, sorted by TID; `dirty` while it may hold garbage (listed for GC).
-pub(super) struct Chain<E> {
+pub(super) struct Versions<E> {
     pub versions: SmallVec<[Version<E>; 1]>,
     pub dirty: bool,
 }
 
-impl<E> Chain<E> {
+impl<E> Versions<E> {
     /// A new key's chain: its only version holds no garbage, so it is not dirty.
     pub fn with_version(tid: Tid, row: Option<E>) -> Self {
-        Chain {
+        Versions {
             versions: smallvec::smallvec![Version { tid, row }],
             dirty: false,
         }
@@ -47,9 +47,9 @@ const INLINE_SLOT_BYTES: usize = 96;
 
 pub(super) struct Rows<K, E> {
     /// Used when `BOXED` is false; empty otherwise.
-    inline: HashMap<K, Chain<E>, FxBuildHasher>,
+    inline: HashMap<K, Versions<E>, FxBuildHasher>,
     /// Used when `BOXED` is true; empty otherwise.
-    boxed: HashMap<K, Box<Chain<E>>, FxBuildHasher>,
+    boxed: HashMap<K, Box<Versions<E>>, FxBuildHasher>,
 }
 
 impl<K, E> Default for Rows<K, E> {
@@ -62,9 +62,9 @@ impl<K, E> Default for Rows<K, E> {
 }
 
 impl<K: Eq + Hash, E> Rows<K, E> {
-    pub const BOXED: bool = size_of::<(K, Chain<E>)>() > INLINE_SLOT_BYTES;
+    pub const BOXED: bool = size_of::<(K, Versions<E>)>() > INLINE_SLOT_BYTES;
 
-    pub fn get(&self, key: &K) -> Option<&Chain<E>> {
+    pub fn get(&self, key: &K) -> Option<&Versions<E>> {
         if Self::BOXED {
             self.boxed.get(key).map(|b| &**b)
         } else {
@@ -72,7 +72,7 @@ impl<K: Eq + Hash, E> Rows<K, E> {
         }
     }
 
-    pub fn get_mut(&mut self, key: &K) -> Option<&mut Chain<E>> {
+    pub fn get_mut(&mut self, key: &K) -> Option<&mut Versions<E>> {
         if Self::BOXED {
             self.boxed.get_mut(key).map(|b| &mut **b)
         } else {
@@ -81,7 +81,7 @@ impl<K: Eq + Hash, E> Rows<K, E> {
     }
 
     /// Adds the chain of a key that has none.
-    pub fn insert_new(&mut self, key: K, chain: Chain<E>) {
+    pub fn insert_new(&mut self, key: K, chain: Versions<E>) {
         let replaced = if Self::BOXED {
             self.boxed.insert(key, Box::new(chain)).is_some()
         } else {
@@ -90,7 +90,7 @@ impl<K: Eq + Hash, E> Rows<K, E> {
         debug_assert!(!replaced, "insert_new on a key with a chain");
     }
 
-    pub fn remove(&mut self, key: &K) -> Option<Chain<E>> {
+    pub fn remove(&mut self, key: &K) -> Option<Versions<E>> {
         if Self::BOXED {
             self.boxed.remove(key).map(|b| *b)
         } else {
@@ -119,13 +119,13 @@ impl<K: Eq + Hash, E> Rows<K, E> {
         }
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&K, &Chain<E>)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &Versions<E>)> {
         let inline = self.inline.iter();
         let boxed = self.boxed.iter().map(|(k, b)| (k, &**b));
         inline.chain(boxed)
     }
 
-    pub fn values(&self) -> impl Iterator<Item = &Chain<E>> {
+    pub fn values(&self) -> impl Iterator<Item = &Versions<E>> {
         self.iter().map(|(_, c)| c)
     }
 }
@@ -138,7 +138,7 @@ mod tests {
     fn exercise<E: Clone>(row: E, boxed: bool) {
         let mut rows = Rows::<u64, E>::default();
         for k in 0..100 {
-            rows.insert_new(k, Chain::with_version(k, Some(row.clone())));
+            rows.insert_new(k, Versions::with_version(k, Some(row.clone())));
         }
         assert_eq!(rows.len(), 100);
         assert_eq!(rows.boxed.len(), if boxed { 100 } else { 0 });

@@ -11,7 +11,7 @@
 //! were last clean are visited (the per-shard dirty list), so GC costs what the batch wrote.
 
 use super::index::{SecondaryIndex, shard_of};
-use super::rows::{Chain, Rows, Version};
+use super::rows::{Rows, Version, Versions};
 use crate::model::schema::{Entity, TableMeta, Tid};
 use crate::model::value::IndexKey;
 use parking_lot::RwLock;
@@ -153,7 +153,7 @@ impl<E: Entity> Table<E> {
                 // later write gives it a second version (or an undo removes the chain).
                 shard
                     .rows
-                    .insert_new(key.clone(), Chain::with_version(tid, new));
+                    .insert_new(key.clone(), Versions::with_version(tid, new));
                 for (ix, k) in self.indexes.iter().zip(index_keys) {
                     if let Some(k) = k {
                         ix.add(k, &key);
@@ -215,7 +215,7 @@ impl<E: Entity> Table<E> {
     }
 
     /// Removes index entries carried by `removed` rows that no version left in `chain` carries.
-    fn drop_index_entries(&self, key: &E::Key, removed: &[E], chain: &Chain<E>) {
+    fn drop_index_entries(&self, key: &E::Key, removed: &[E], chain: &Versions<E>) {
         if self.indexes.is_empty() || removed.is_empty() {
             return;
         }
