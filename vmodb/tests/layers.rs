@@ -77,28 +77,19 @@ fn the_runtime_starts_no_thread_opens_no_socket_and_reads_no_clock() {
     ];
     let runtime = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/runtime");
     let mut found = Vec::new();
-    let mut stack = vec![runtime.clone()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).expect("a source directory") {
-            let path = entry.expect("an entry").path();
-            if path.is_dir() {
-                stack.push(path);
-                continue;
-            }
-            let rel = path.strip_prefix(&runtime).expect("under runtime");
-            let text = std::fs::read_to_string(&path).expect("readable");
-            let code: String = imports::without_test_modules(&text)
-                .lines()
-                .filter(|l| !l.trim_start().starts_with("//"))
-                .collect::<Vec<_>>()
-                .join("\n");
-            for word in FORBIDDEN {
-                let allowed = *word == "Instant::now"
-                    && (rel.ends_with("coordinator/observe.rs")
-                        || rel.ends_with("node/checkpoint.rs"));
-                if code.contains(word) && !allowed {
-                    found.push(format!("runtime/{} uses `{word}`", rel.display()));
-                }
+    for path in imports::rust_files(&runtime) {
+        let rel = path.strip_prefix(&runtime).expect("under runtime");
+        let text = std::fs::read_to_string(&path).expect("readable");
+        let code: String = imports::without_test_modules(&text)
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        for word in FORBIDDEN {
+            let allowed = *word == "Instant::now"
+                && (rel.ends_with("coordinator/observe.rs") || rel.ends_with("node/checkpoint.rs"));
+            if code.contains(word) && !allowed {
+                found.push(format!("runtime/{} uses `{word}`", rel.display()));
             }
         }
     }

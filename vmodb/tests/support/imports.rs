@@ -9,18 +9,7 @@ use std::path::Path;
 /// under `src` (or a shallower one with no modules under it, like a layer's own `mod.rs`),
 /// named by its path (`runtime::node`).
 pub fn imports(src: &Path, depth: usize) -> BTreeMap<String, BTreeSet<String>> {
-    let mut files = Vec::new();
-    let mut stack = vec![src.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).expect("a source directory") {
-            let path = entry.expect("an entry").path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                files.push(path);
-            }
-        }
-    }
+    let files = rust_files(src);
     let module_of = |path: &Path| -> String {
         let rel = path.strip_prefix(src).expect("under src");
         let parts: Vec<String> = rel
@@ -70,6 +59,23 @@ pub fn imports(src: &Path, depth: usize) -> BTreeMap<String, BTreeSet<String>> {
         }
     }
     edges
+}
+
+/// Every `.rs` file under `dir`.
+pub fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("a source directory") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    files
 }
 
 /// `text` without its `#[cfg(test)] mod name { ... }` blocks (test code may use anything);

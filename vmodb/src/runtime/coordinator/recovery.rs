@@ -34,11 +34,8 @@ impl Coordinator {
     pub fn recover(&self, plan: &RecoveryPlan) -> Result<(), String> {
         let log = self.log.as_ref().ok_or("recover needs a commit log")?;
         // What can be refused is refused now, while starting, not halfway through re-execution.
-        let inputs = plan.replay.iter().flat_map(|b| &b.inputs);
-        if let Some(i) = inputs
-            .clone()
-            .find(|i| !self.app.dag_by_name.contains_key(&i.transaction))
-        {
+        let mut inputs = plan.replay.iter().flat_map(|b| &b.inputs);
+        if let Some(i) = inputs.find(|i| !self.app.dag_by_name.contains_key(&i.transaction)) {
             return Err(format!(
                 "the log holds unknown transaction `{}`",
                 i.transaction
